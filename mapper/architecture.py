@@ -1,0 +1,60 @@
+"""The hardware: storage levels from outermost (DRAM) to innermost, then the MAC array.
+
+A level's `instances` count the copies of it in the whole chip; the fan-out from a
+level to the next inner one is the ratio of their instance counts, laid out as a
+mesh (`mesh_x` x `mesh_y` is the number of instances of the level).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class StorageLevel:
+    name: str
+    instances: int = 1
+    mesh_x: int = 1
+    mesh_y: int = 1
+    depth: int | None = None  # in blocks; None = unbounded
+    block_size: int = 1  # words per access
+    word_bits: int = 16
+    read_bandwidth: float | None = None  # words per cycle, per instance
+    write_bandwidth: float | None = None
+    multiple_buffering: float = 1.0
+    read_energy: float = 0.0  # pJ per block access
+    write_energy: float = 0.0  # pJ per block access (fills and updates)
+    network_energy: float = 0.0  # pJ per word delivered across the fan-out below it
+    keeps: frozenset[str] | None = None  # tensors it may hold; None = any
+
+    @property
+    def capacity(self) -> int | None:
+        return None if self.depth is None else self.depth * self.block_size
+
+
+@dataclass(frozen=True)
+class ComputeUnit:
+    name: str
+    instances: int = 1
+    mesh_x: int = 1
+    mesh_y: int = 1
+    energy: float = 0.0  # pJ per MAC
+
+
+@dataclass(frozen=True)
+class Architecture:
+    name: str
+    levels: tuple[StorageLevel, ...]  # outermost first
+    compute: ComputeUnit = field(default_factory=lambda: ComputeUnit("MAC"))
+
+    def fanout(self, i: int) -> tuple[int, int]:
+        """Mesh (X, Y) of children under one instance of level i."""
+        child = self.levels[i + 1] if i + 1 < len(self.levels) else self.compute
+        parent = self.levels[i]
+        return child.mesh_x // parent.mesh_x or 1, child.mesh_y // parent.mesh_y or 1
+
+    def level_index(self, name: str) -> int:
+        for i, level in enumerate(self.levels):
+            if level.name == name:
+                return i
+        raise KeyError(name)

@@ -1,0 +1,1 @@
+"""The analytical model: Timeloop's default semantics, scalar reference and vectorized."""

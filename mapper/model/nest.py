@@ -1,0 +1,371 @@
+"""Reference nest analysis: Timeloop's default model, one mapping at a time.
+
+This walks the loop nest the way Timeloop's nest analysis does, so that every count
+can be checked against Timeloop: tiles are axis-aligned boxes of each tensor (the
+projection of a box of the iteration space), the delta between consecutive tiles
+at a level is what moves in from the parent, and a temporal loop is simulated at
+its first two iterations only, the second standing for all the rest (Timeloop's
+uniform extrapolation). A tile keeps its residue from the previous iteration only
+while it keeps moving by the same step; a change of stride refetches it whole. Spatial fan-outs compare the deltas of sibling instances to
+find multicast, and the deltas of mesh neighbours one step earlier to find link
+transfers.
+
+It is the slow, literal path: the vectorized model is tested against it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from ..architecture import Architecture
+from ..mapping import Loop, Mapping
+from ..problem import Problem
+
+Box = tuple[tuple[int, ...], tuple[int, ...]]  # (low inclusive, high exclusive) per rank
+
+
+@dataclass
+class NestLoop:
+    dim: str
+    end: int
+    spatial: str | None  # None, "X" or "Y"
+    storage_level: int  # index into Architecture.levels (outermost = 0)
+    boundary: bool = False  # outermost loop of its storage level
+    master: bool = False  # outermost loop of a run of spatial loops
+
+
+@dataclass
+class ElementState:
+    """What one instance of a loop level remembers between invocations."""
+
+    last: list | None = None  # per tensor: (box, step) of the previous tile
+    max_size: list[int] = field(default_factory=list)
+    accesses: list[dict] = field(default_factory=list)  # per tensor: {multicast: accesses}
+    scatter: list[dict] = field(default_factory=list)
+    link_transfers: list[float] = field(default_factory=list)
+    prev_spatial_deltas: dict = field(default_factory=dict)
+
+
+def box_size(box: Box) -> int:
+    size = 1
+    for lo, hi in zip(*box):
+        size *= hi - lo
+    return size
+
+
+def subtract(new: Box, old: Box) -> Box:
+    """Timeloop's AAHR difference: the part of `new` not in `old` when the boxes
+    differ along one rank only; otherwise the whole of `new`."""
+    n_lo, n_hi = new
+    o_lo, o_hi = old
+    if box_size(new) == 0 or box_size(old) == 0:
+        return new
+    if new == old:
+        return empty_box(len(n_lo))
+    if any(o_hi[r] <= n_lo[r] or o_lo[r] >= n_hi[r] for r in range(len(n_lo))):
+        return new
+    moved = [r for r in range(len(n_lo)) if n_lo[r] != o_lo[r] or n_hi[r] != o_hi[r]]
+    if len(moved) > 1:
+        return new
+    r = moved[0]
+    lo, hi = list(n_lo), list(n_hi)
+    if o_lo[r] <= n_lo[r]:
+        if o_hi[r] > n_hi[r]:
+            return empty_box(len(n_lo))
+        lo[r] = o_hi[r]
+    else:
+        hi[r] = o_lo[r]
+    if lo[r] >= hi[r]:
+        return empty_box(len(n_lo))
+    return tuple(lo), tuple(hi)
+
+
+def delta_if_same_stride(new: Box, old: Box, old_step: tuple[int, ...] | None
+                         ) -> tuple[Box, tuple[int, ...] | None]:
+    """Delta from `old` to `new`, keeping residue only while the tile moves by the
+    same step as last time (a resident tile that stays put counts as a step of 0).
+
+    Hardware address generators cannot follow residues across a change of stride,
+    so Timeloop refetches the whole tile then. Returns the delta and the step that
+    `new` carries forward (None after a refetch).
+    """
+    step = None if box_size(old) == 0 else tuple(n - o for n, o in zip(new[0], old[0]))
+    if old_step is None or step == old_step:
+        return subtract(new, old), (step if old_step is None else old_step)
+    return new, None
+
+
+def empty_box(order: int) -> Box:
+    zeros = (0,) * order
+    return zeros, zeros
+
+
+def translate(box: Box, offset: tuple[int, ...]) -> Box:
+    return tuple(a + o for a, o in zip(box[0], offset)), tuple(a + o for a, o in zip(box[1], offset))
+
+
+def build_nest(problem: Problem, arch: Architecture, mapping: Mapping) -> list[NestLoop]:
+    """The loops innermost first, as Timeloop orders them: per storage level, its
+    spatial fan-out loops inside its temporal loops; a level without temporal loops
+    gets a unit loop so that every level has a boundary."""
+    nest: list[NestLoop] = []
+    for i in reversed(range(len(arch.levels))):
+        lm = mapping.levels[i]
+        for loop in reversed(lm.spatial):
+            if loop.factor > 1:
+                nest.append(NestLoop(loop.dim, loop.factor, loop.spatial or "X", i))
+        temporal = [l for l in lm.temporal if l.factor > 1] or [Loop(problem.dims[-1], 1)]
+        for loop in reversed(temporal):
+            nest.append(NestLoop(loop.dim, loop.factor, None, i))
+        nest[-1].boundary = True
+    previous_spatial = False
+    for loop in reversed(nest):
+        loop.master = loop.spatial is not None and not previous_spatial
+        previous_spatial = loop.spatial is not None
+    return nest
+
+
+class NestAnalysis:
+    """Deltas, working sets, multicast and link transfers of one mapping."""
+
+    def __init__(self, problem: Problem, arch: Architecture, mapping: Mapping, link_transfers: bool = True):
+        self.problem = problem
+        self.use_link_transfers = link_transfers
+        self.arch = arch
+        self.nest = build_nest(problem, arch, mapping)
+        self.tensors = problem.tensors
+        self.dim_index = {d: k for k, d in enumerate(problem.dims)}
+        n = len(self.nest)
+        self.stride = [[1] * len(problem.dims) for _ in range(n)]
+        self.mold_high = [[0] * len(problem.dims) for _ in range(n)]
+        scale = [1] * len(problem.dims)
+        for lvl, loop in enumerate(self.nest):
+            self.stride[lvl] = list(scale)
+            scale[self.dim_index[loop.dim]] *= loop.end
+            self.mold_high[lvl] = [s - 1 for s in scale]
+        self.num_spatial_elems = [1] * n
+        product = 1
+        for lvl in reversed(range(n)):
+            self.num_spatial_elems[lvl] = product
+            if self.nest[lvl].spatial:
+                product *= self.nest[lvl].end
+        self.fanout = [1] * n
+        for lvl, loop in enumerate(self.nest):
+            if loop.spatial and not loop.master:
+                self.fanout[lvl] = 0
+            elif loop.master:
+                f, k = 1, lvl
+                while k >= 0 and self.nest[k].spatial:
+                    f *= self.nest[k].end
+                    k -= 1
+                self.fanout[lvl] = f
+        self.live: list[dict] = [dict() for _ in range(n)]
+        self.transform = [0] * len(problem.dims)
+        self.space_stamp: list[int] = []
+        self.epochs = 1
+        self.spatial_id = 0
+        self.compute_accesses = 0
+
+    # -- geometry --------------------------------------------------------------
+
+    def project(self, low: list[int], high: list[int]) -> list[Box]:
+        """Boxes of every tensor covered by the iteration box [low, high] (inclusive)."""
+        boxes = []
+        for t in self.tensors:
+            lo = tuple(sum(c * low[self.dim_index[d]] for c, d in rank) for rank in t.ranks)
+            hi = tuple(sum(c * high[self.dim_index[d]] for c, d in rank) + 1 for rank in t.ranks)
+            boxes.append((lo, hi))
+        return boxes
+
+    def point_set(self, lvl: int) -> list[Box]:
+        low = list(self.transform)
+        high = [t + m for t, m in zip(self.transform, self.mold_high[lvl])]
+        return self.project(low, high)
+
+    # -- state -----------------------------------------------------------------
+
+    def state(self, lvl: int) -> ElementState:
+        key = tuple(self.space_stamp[:-1])
+        st = self.live[lvl].get(key)
+        if st is None:
+            k = len(self.tensors)
+            st = ElementState(None, [0] * k, [defaultdict(float) for _ in range(k)],
+                              [defaultdict(int) for _ in range(k)], [0.0] * k, {})
+            self.live[lvl][key] = st
+        return st
+
+    # -- recursion -------------------------------------------------------------
+
+    def run(self) -> None:
+        self.compute_deltas(len(self.nest) - 1)
+
+    def compute_deltas(self, lvl: int) -> list[Box]:
+        loop = self.nest[lvl]
+        if loop.boundary:
+            self.space_stamp.append(0)
+        st = self.state(lvl)
+        if loop.spatial:
+            self.spatial_working_set(lvl)
+        else:
+            self.temporal_working_set(lvl, st)
+        current = self.point_set(lvl)
+        if loop.boundary or loop.master:
+            st.max_size = [max(m, box_size(b)) for m, b in zip(st.max_size, current)]
+        if st.last is None:
+            st.last = [(empty_box(len(b[0])), None) for b in current]
+        deltas = []
+        for k, new in enumerate(current):
+            old, old_step = st.last[k]
+            delta, step = delta_if_same_stride(new, old, old_step)
+            deltas.append(delta)
+            st.last[k] = (new, step)
+        if loop.boundary:
+            self.space_stamp.pop()
+        return deltas
+
+    def temporal_working_set(self, lvl: int, st: ElementState) -> None:
+        loop = self.nest[lvl]
+        if lvl == 0:
+            body = loop.end * self.epochs
+            if self.spatial_id == 0:
+                self.compute_accesses += body
+            for k in range(len(self.tensors)):
+                st.accesses[k][1] += body
+                st.scatter[k][1] = max(st.scatter[k][1], 1)
+            return
+        d = self.dim_index[loop.dim]
+        step = self.stride[lvl][d]
+        saved = self.transform[d]
+        sizes = []
+        # Iteration #0, then #1 standing for iterations #1..#last.
+        sizes.append((self.compute_deltas(lvl - 1), 1))
+        self.transform[d] += step
+        if loop.end >= 2:
+            saved_epochs = self.epochs
+            self.epochs *= loop.end - 1
+            sizes.append((self.compute_deltas(lvl - 1), loop.end - 1))
+            self.epochs = saved_epochs
+        self.transform[d] = saved
+        if self.nest[lvl - 1].boundary:
+            for k in range(len(self.tensors)):
+                total = sum(box_size(deltas[k]) * scale for deltas, scale in sizes)
+                st.accesses[k][1] += total * self.epochs
+                st.scatter[k][1] = max(st.scatter[k][1], 1)
+
+    def spatial_working_set(self, lvl: int) -> None:
+        fanout = self.fanout[lvl]
+        self.spatial_id *= fanout
+        deltas: dict[int, list[Box]] = {}
+        self.fill_spatial_deltas(lvl, deltas, 0)
+        self.spatial_id //= fanout
+        st = self.state(lvl)
+        without = self.multicast_accesses(lvl, deltas, {k: set(deltas) for k in range(len(self.tensors))})
+        if not self.use_link_transfers:
+            for k, stats in enumerate(without):
+                for m, (acc, scat) in stats.items():
+                    st.accesses[k][m] += acc
+                    st.scatter[k][m] += scat
+            return
+        unaccounted = {k: set(deltas) for k in range(len(self.tensors))}
+        links = self.link_transfers(lvl, deltas, unaccounted, st)
+        with_links = self.multicast_accesses(lvl, deltas, unaccounted)
+        for k in range(len(self.tensors)):
+            chosen = without[k]
+            if sum(a for a, _ in with_links[k].values()) < sum(a for a, _ in without[k].values()):
+                st.link_transfers[k] += links[k]
+                chosen = with_links[k]
+            for m, (acc, scat) in chosen.items():
+                st.accesses[k][m] += acc
+                st.scatter[k][m] += scat
+
+    def fill_spatial_deltas(self, lvl: int, deltas: dict, base: int) -> None:
+        loop = self.nest[lvl]
+        base *= loop.end
+        d = self.dim_index[loop.dim]
+        if lvl == 0:
+            if base == 0 and self.spatial_id == 0:
+                self.compute_accesses += self.epochs
+            for i in range(loop.end):
+                point = list(self.transform)
+                point[d] += i * self.stride[lvl][d]
+                deltas[base + i] = self.project(point, point)
+            return
+        saved_transform = self.transform[d]
+        saved_id = self.spatial_id
+        step = self.stride[lvl][d]
+        if self.nest[lvl - 1].spatial:
+            for i in range(loop.end):
+                self.fill_spatial_deltas(lvl - 1, deltas, base + i)
+                self.transform[d] += step
+        else:
+            ran = []
+            for i in range(min(3, loop.end)):
+                self.spatial_id = saved_id + base + i
+                self.space_stamp[-1] = base + i
+                deltas[base + i] = self.compute_deltas(lvl - 1)
+                ran.append(base + i)
+                self.transform[d] += step
+            if loop.end > 3:
+                second_last, last = deltas[ran[-2]], deltas[ran[-1]]
+                offsets = [tuple(b - a for a, b in zip(s[0], l[0])) for s, l in zip(second_last, last)]
+                prev = last
+                for i in range(3, loop.end):
+                    prev = [translate(b, o) for b, o in zip(prev, offsets)]
+                    deltas[base + i] = prev
+        self.transform[d] = saved_transform
+        self.spatial_id = saved_id
+
+    def multicast_accesses(self, lvl: int, deltas: dict, unaccounted: dict) -> list[dict]:
+        """Group identical deltas of sibling instances: one read serves the group."""
+        stats: list[dict] = [dict() for _ in self.tensors]
+        order = sorted(deltas)
+        for k in range(len(self.tensors)):
+            for i in order:
+                if i not in unaccounted[k]:
+                    continue
+                unaccounted[k].discard(i)
+                group = 1
+                for j in order:
+                    if j > i and j in unaccounted[k] and deltas[j][k] == deltas[i][k]:
+                        unaccounted[k].discard(j)
+                        group += 1
+                size = box_size(deltas[i][k])
+                if size > 0:
+                    acc, scat = stats[k].get(group, (0.0, 0))
+                    stats[k][group] = (acc + size * self.epochs, scat + 1)
+        return stats
+
+    def link_transfers(self, lvl: int, deltas: dict, unaccounted: dict, st: ElementState) -> list[float]:
+        """Deltas a mesh neighbour held one step earlier arrive peer to peer."""
+        h, v = self.arch.fanout(self.nest[lvl].storage_level)
+        prev = st.prev_spatial_deltas
+        reuse = [[False] * len(self.tensors) for _ in range(h * v)]
+
+        def compare(cur: int, other: int) -> None:
+            if cur not in deltas or other not in prev:
+                return
+            for k in range(len(self.tensors)):
+                if box_size(deltas[cur][k]) > 0 and deltas[cur][k] == prev[other][k]:
+                    reuse[cur][k] = True
+
+        if v > 1:
+            for x in range(h):
+                for y in range(1, v):
+                    compare(y * h + x, (y - 1) * h + x)
+                for y in range(v - 1):
+                    compare(y * h + x, (y + 1) * h + x)
+        if h > 1:
+            for y in range(v):
+                for x in range(1, h):
+                    compare(y * h + x, y * h + x - 1)
+                for x in range(h - 1):
+                    compare(y * h + x, y * h + x + 1)
+        links = [0.0] * len(self.tensors)
+        for i, boxes in deltas.items():
+            for k in range(len(self.tensors)):
+                if i < len(reuse) and reuse[i][k]:
+                    links[k] += box_size(boxes[k]) * self.epochs
+                    unaccounted[k].discard(i)
+        st.prev_spatial_deltas = deltas
+        return links

@@ -1,0 +1,211 @@
+"""Timeloop's accounting on top of the nest analysis: per storage level and tensor,
+partition sizes, reads, fills and updates; then energy, cycles and utilization.
+
+The scalar path: slow, literal, used for reports and as the oracle of the
+vectorized model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import ceil
+
+from ..architecture import Architecture
+from ..mapping import Mapping
+from ..problem import Problem
+from .nest import NestAnalysis
+from .stats import Evaluation, LevelStats, TensorStats
+
+
+@dataclass
+class Tile:
+    """One storage level's view of one tensor (Timeloop's DataMovementInfo)."""
+
+    size: int
+    accesses: dict[int, float]  # multicast factor -> accesses per instance
+    link_transfers: float
+    replication: int
+    fanout: int
+    master: bool
+    partition: int = 0
+    content: float = 0.0
+    parent_share: float = 0.0
+    peer_accesses: float = 0.0
+    peer_fills: float = 0.0
+    pfd: int = 0
+    reads: int = 0
+    fills: int = 0
+    updates: int = 0
+
+    def weighted_accesses(self) -> float:
+        return sum(a * m for m, a in self.accesses.items())
+
+
+@dataclass
+class LoopTile:
+    size: int
+    accesses: dict[int, float]
+    link_transfers: float
+    replication: int
+    fanout: int
+    master: bool
+    boundary: bool
+    storage_level: int
+
+
+def condense(na: NestAnalysis, k: int) -> list[LoopTile]:
+    """Per loop (innermost first, spatial masters and temporal loops only), the
+    average over the simulated instances of what they saw."""
+    tiles = []
+    for lvl, loop in enumerate(na.nest):
+        if loop.spatial and not loop.master:
+            continue
+        states = list(na.live[lvl].values())
+        n = len(states)
+        accesses: dict[int, float] = {}
+        for st in states:
+            for m, a in st.accesses[k].items():
+                accesses[m] = accesses.get(m, 0.0) + a
+        accesses = {m: a / n for m, a in accesses.items() if a}
+        size = sum(st.max_size[k] for st in states) // n
+        links = sum(st.link_transfers[k] for st in states) / n
+        tiles.append(LoopTile(size, accesses, links, na.num_spatial_elems[lvl], na.fanout[lvl],
+                              loop.master, loop.boundary, loop.storage_level))
+    return tiles
+
+
+def collapse(loop_tiles: list[LoopTile]) -> list[Tile]:
+    """One tile per storage level, innermost first."""
+    levels: list[Tile] = []
+    group: list[LoopTile] = []
+    for lt in loop_tiles:
+        group.append(lt)
+        if not lt.boundary:
+            continue
+        inner, outer = group[0], group[-1]
+        if levels:
+            levels[-1].pfd = inner.size if inner.master else levels[-1].size
+        levels.append(Tile(outer.size, dict(inner.accesses), inner.link_transfers,
+                           outer.replication, inner.fanout, inner.master))
+        group = []
+    return levels
+
+
+def account(tiles: list[Tile], kept: list[bool], read_write: bool) -> None:
+    """Timeloop's CollapseTiles passes, innermost first; `kept` is innermost first too."""
+    n = len(tiles)
+    partition = tiles[-1].size
+    tiles[-1].partition = partition
+    for cur in range(n - 2, -1, -1):
+        if tiles[cur].pfd:
+            partition = partition * tiles[cur].size // tiles[cur].pfd
+        tiles[cur].partition = partition
+    for t in tiles:
+        t.content = sum(t.accesses.values())
+    for cur in range(n - 1):
+        outer = tiles[cur + 1]
+        tiles[cur].parent_share = sum(a * m for m, a in outer.accesses.items()) / outer.fanout
+    # Bypass: a level that does not keep the tensor hands its children's demand to
+    # the next level out that does.
+    for cur in range(n):
+        t = tiles[cur]
+        if t.size == 0 or kept[cur]:
+            continue
+        outer_index = next((o for o in range(cur + 1, n) if tiles[o].size), None)
+        if outer_index is None:
+            clear(t)
+            break
+        outer = tiles[outer_index]
+        factor = t.content * outer.fanout / outer.weighted_accesses()
+        outer.accesses = {m: a * factor for m, a in outer.accesses.items()}
+        outer.link_transfers = 0.0
+        outer.content = sum(outer.accesses.values())
+        clear(t)
+    for cur in range(n - 1, -1, -1):
+        if not kept[cur]:
+            clear(tiles[cur])
+            tiles[cur].accesses = {}
+            tiles[cur].link_transfers = 0.0
+        else:
+            tiles[cur].parent_share = 0.0
+            break
+    for cur in range(n - 1, 0, -1):
+        if tiles[cur].link_transfers:
+            child = tiles[cur - 1]
+            share = tiles[cur].link_transfers / child.replication
+            child.peer_accesses += share
+            child.peer_fills += share
+    outermost = max((i for i in range(n) if tiles[i].size), default=-1)
+    for cur, t in enumerate(tiles):
+        if t.size == 0:
+            continue
+        if read_write:
+            t.updates = round(t.content)
+            t.reads = round(t.content + t.peer_accesses - t.partition)
+            fills = t.parent_share + t.peer_fills
+            t.fills = round(fills if cur == outermost else fills - t.partition)
+        else:
+            t.reads = round(t.content + t.peer_accesses)
+            t.fills = round(t.parent_share + t.peer_fills)
+
+
+def clear(t: Tile) -> None:
+    t.size = 0
+    t.partition = 0
+    t.content = 0.0
+    t.parent_share = 0.0
+
+
+def evaluate_reference(problem: Problem, arch: Architecture, mapping: Mapping,
+                       link_transfers: bool = True) -> Evaluation:
+    """Timeloop's numbers for one mapping; `link_transfers=False` is Timeloop with
+    TIMELOOP_DISABLE_LINK_TRANSFERS set."""
+    na = NestAnalysis(problem, arch, mapping, link_transfers)
+    na.run()
+    n_levels = len(arch.levels)
+    per_level: list[dict[str, Tile]] = [dict() for _ in range(n_levels)]
+    for k, tensor in enumerate(problem.tensors):
+        tiles = collapse(condense(na, k))
+        kept = [tensor.name in mapping.levels[n_levels - 1 - j].keep for j in range(n_levels)]
+        account(tiles, kept, tensor.read_write)
+        for j, t in enumerate(tiles):
+            if t.size:
+                per_level[n_levels - 1 - j][tensor.name] = t
+    compute_cycles = na.compute_accesses
+    innermost = [lvl for lvl, l in enumerate(na.nest) if not l.spatial or l.master][0]
+    utilized_macs = na.num_spatial_elems[innermost] * na.fanout[innermost]
+    levels = []
+    cycles = compute_cycles
+    for i, level in enumerate(arch.levels):
+        tensors = {}
+        for name, t in per_level[i].items():
+            energy = (ceil(t.reads / level.block_size) * level.read_energy
+                      + ceil(t.fills / level.block_size) * level.write_energy
+                      + ceil(t.updates / level.block_size) * level.write_energy) * t.replication
+            tensors[name] = TensorStats(t.partition, t.size, t.replication, t.reads, t.fills, t.updates, energy)
+        level_cycles = throttled_cycles(level.read_bandwidth, level.write_bandwidth, tensors.values(), compute_cycles)
+        cycles = max(cycles, level_cycles)
+        levels.append(LevelStats(level.name, level.instances, tensors, level_cycles))
+    computes = problem.macs
+    return Evaluation(
+        computes=computes,
+        cycles=cycles,
+        utilization=computes / (cycles * arch.compute.instances),
+        compute_energy_pJ=computes * arch.compute.energy,
+        levels=tuple(levels),
+        mac_instances=arch.compute.instances,
+        utilized_macs=utilized_macs,
+    )
+
+
+def throttled_cycles(read_bw: float | None, write_bw: float | None, tensors, compute_cycles: int) -> int:
+    """Cycles of a level whose per-instance bandwidth may not keep up with the MACs."""
+    tensors = list(tensors)
+    slowdown = 1.0
+    reads = sum(t.reads for t in tensors)
+    writes = sum(t.fills + t.updates for t in tensors)
+    if read_bw and reads:
+        slowdown = min(slowdown, read_bw / (reads / compute_cycles))
+    if write_bw and writes:
+        slowdown = min(slowdown, write_bw / (writes / compute_cycles))
+    return ceil(compute_cycles / slowdown)

@@ -1,0 +1,78 @@
+"""Plain results of evaluating one mapping: what `mapper evaluate` prints and writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TensorStats:
+    """Counts per instance, as Timeloop prints them; energy summed over instances."""
+
+    partition_size: int
+    utilized_capacity: int
+    utilized_instances: int
+    reads: int
+    fills: int
+    updates: int
+    energy_pJ: float
+
+
+@dataclass(frozen=True)
+class LevelStats:
+    name: str
+    instances: int
+    tensors: dict[str, TensorStats]  # only the tensors kept at this level
+    cycles: int
+    network_energy_pJ: float = 0.0
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    computes: int
+    cycles: int
+    utilization: float
+    compute_energy_pJ: float
+    levels: tuple[LevelStats, ...]  # outermost first
+    mac_instances: int = 1
+    utilized_macs: int = 1
+
+    @property
+    def energy_pJ(self) -> float:
+        """Total dynamic energy: storage, network and compute."""
+        return self.compute_energy_pJ + sum(
+            t.energy_pJ for lv in self.levels for t in lv.tensors.values()
+        ) + sum(lv.network_energy_pJ for lv in self.levels)
+
+    @property
+    def edp_J_cycles(self) -> float:
+        return self.energy_pJ * 1e-12 * self.cycles
+
+    def to_json(self) -> dict:
+        return {
+            "computes": self.computes,
+            "cycles": self.cycles,
+            "utilization": self.utilization,
+            "energy_pJ": self.energy_pJ,
+            "compute_energy_pJ": self.compute_energy_pJ,
+            "edp_J_cycles": self.edp_J_cycles,
+            "levels": [
+                {
+                    "name": lv.name,
+                    "instances": lv.instances,
+                    "tensors": {
+                        name: {
+                            "partition_size": t.partition_size,
+                            "utilized_capacity": t.utilized_capacity,
+                            "utilized_instances": t.utilized_instances,
+                            "reads": t.reads,
+                            "fills": t.fills,
+                            "updates": t.updates,
+                            "energy_pJ": t.energy_pJ,
+                        }
+                        for name, t in lv.tensors.items()
+                    },
+                }
+                for lv in self.levels
+            ],
+        }

@@ -1,0 +1,54 @@
+"""The workload: an einsum-style loop nest over named dimensions.
+
+Each tensor (Timeloop's "data space") is indexed by ranks; every rank is an affine
+sum of dimensions with non-negative integer coefficients (strides, dilations), so
+a tile of the iteration space projects onto an axis-aligned box of each tensor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+
+Term = tuple[int, str]  # (coefficient, dimension)
+
+
+@dataclass(frozen=True)
+class Tensor:
+    name: str
+    ranks: tuple[tuple[Term, ...], ...]
+    read_write: bool = False
+    word_bits: int | None = None
+
+    @property
+    def dims(self) -> frozenset[str]:
+        return frozenset(d for rank in self.ranks for c, d in rank if c)
+
+
+@dataclass(frozen=True)
+class Problem:
+    name: str
+    dims: tuple[str, ...]
+    bounds: dict[str, int]
+    tensors: tuple[Tensor, ...]
+
+    @property
+    def macs(self) -> int:
+        return prod(self.bounds[d] for d in self.dims)
+
+    @property
+    def output(self) -> Tensor:
+        return next(t for t in self.tensors if t.read_write)
+
+    def tensor(self, name: str) -> Tensor:
+        return next(t for t in self.tensors if t.name == name)
+
+    def tensor_size(self, tensor: Tensor, extents: dict[str, int] | None = None) -> int:
+        """Elements in the box that `extents` (default: the whole problem) projects onto."""
+        extents = extents or self.bounds
+        return prod(rank_extent(rank, extents) for rank in tensor.ranks)
+
+
+def rank_extent(rank: tuple[Term, ...], extents: dict[str, int]) -> int:
+    """Width of the projection of a box of the iteration space onto one tensor rank."""
+    return sum(c * (extents[d] - 1) for c, d in rank) + 1
