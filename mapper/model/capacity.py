@@ -1,0 +1,46 @@
+"""Whether a mapping fits the hardware: tiles within each level's capacity and
+spatial factors within each fan-out. Reasons are plain sentences for the user."""
+
+from __future__ import annotations
+
+from math import prod
+
+from ..architecture import Architecture
+from ..mapping import Mapping
+from ..problem import Problem
+
+
+def tile_extents(problem: Problem, mapping: Mapping, level: int) -> dict[str, int]:
+    """Iteration-space extent of the tile held at `level`: its loops and all inner ones."""
+    extents = {d: 1 for d in problem.dims}
+    for lm in mapping.levels[level:]:
+        for loop in lm.temporal + lm.spatial:
+            extents[loop.dim] *= loop.factor
+    return extents
+
+
+def tile_sizes(problem: Problem, mapping: Mapping, level: int) -> dict[str, int]:
+    """Words of each kept tensor resident at `level` (one instance)."""
+    extents = tile_extents(problem, mapping, level)
+    return {t.name: problem.tensor_size(t, extents) for t in problem.tensors if t.name in mapping.levels[level].keep}
+
+
+def violations(problem: Problem, arch: Architecture, mapping: Mapping) -> list[str]:
+    found = []
+    for i, level in enumerate(arch.levels):
+        lm = mapping.levels[i]
+        capacity = level.capacity
+        if capacity is not None:
+            sizes = tile_sizes(problem, mapping, i)
+            usable = int(capacity / level.multiple_buffering)
+            if sum(sizes.values()) > usable:
+                parts = " + ".join(f"{n} {s}" for n, s in sizes.items())
+                found.append(f"{level.name} holds {usable} words; the tiles need {parts} = {sum(sizes.values())}")
+        fan_x, fan_y = arch.fanout(i)
+        x = prod(l.factor for l in lm.spatial if l.spatial == "X")
+        y = prod(l.factor for l in lm.spatial if l.spatial == "Y")
+        if x > fan_x:
+            found.append(f"spatial X factors below {level.name} multiply to {x}; the fan-out has {fan_x} along X")
+        if y > fan_y:
+            found.append(f"spatial Y factors below {level.name} multiply to {y}; the fan-out has {fan_y} along Y")
+    return found

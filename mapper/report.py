@@ -1,0 +1,54 @@
+"""Text and JSON renderings of a mapping and its evaluation (nothing here prints)."""
+
+from __future__ import annotations
+
+from .architecture import Architecture
+from .mapping import Mapping
+from .model.capacity import tile_sizes
+from .model.stats import Evaluation
+from .problem import Problem
+
+
+def loop_nest(problem: Problem, arch: Architecture, mapping: Mapping) -> str:
+    """The loop nest per level with the tiles it holds, like Timeloop's map.txt."""
+    lines, depth = [], 0
+    for i, level in enumerate(arch.levels):
+        lm = mapping.levels[i]
+        tiles = " ".join(f"{n}:{s}" for n, s in tile_sizes(problem, mapping, i).items())
+        header = f"{level.name} [ {tiles} ]" if tiles else f"{level.name} [ ]"
+        loops = [(l, "") for l in lm.temporal if l.factor > 1]
+        loops += [(l, f" (Spatial-{l.spatial})") for l in lm.spatial if l.factor > 1]
+        if not loops and not tiles:
+            continue
+        lines.append(header)
+        if loops:
+            lines.append("-" * len(header))
+        for loop, tag in loops:
+            lines.append("|" + "  " * depth + f" for {loop.dim} in [0:{loop.factor}){tag}")
+            depth += 1
+        lines.append("")
+    lines.append("|" + "  " * depth + " << Compute >>")
+    return "\n".join(lines)
+
+
+def counts_table(ev: Evaluation) -> str:
+    """Per level and tensor: what Timeloop calls partition, capacity, reads, fills, updates."""
+    head = ("level", "tensor", "partition", "capacity", "instances", "reads", "fills", "updates", "energy pJ")
+    rows = [head]
+    for lv in ev.levels:
+        for name, t in lv.tensors.items():
+            rows.append((lv.name, name, t.partition_size, t.utilized_capacity, t.utilized_instances,
+                         t.reads, t.fills, t.updates, f"{t.energy_pJ:.2f}"))
+    rows.append(("MAC", "-", "", "", ev.utilized_macs, ev.computes, "", "", f"{ev.compute_energy_pJ:.2f}"))
+    widths = [max(len(str(r[c])) for r in rows) for c in range(len(head))]
+    out = []
+    for k, row in enumerate(rows):
+        out.append("  ".join(str(v).ljust(w) if c < 2 else str(v).rjust(w) for c, (v, w) in enumerate(zip(row, widths))))
+        if k == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+def totals(ev: Evaluation) -> str:
+    return (f"energy {ev.energy_pJ:.2f} pJ  ({ev.energy_pJ / ev.computes:.3f} pJ/MAC)  "
+            f"cycles {ev.cycles}  utilization {100 * ev.utilization:.2f}%  EDP {ev.edp_J_cycles:.4g} J*cycles")

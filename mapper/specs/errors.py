@@ -1,0 +1,76 @@
+"""The one exception for mistakes in user-written specs.
+
+A user who mistypes a spec should see, in one line, where the mistake is (file and key
+path, or line and column for YAML syntax), what was there, what would have been
+accepted and, when we can guess it, the fix. The CLI prints `str(error)` and exits
+with status 2; it never shows a traceback for a `SpecError`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from pathlib import Path
+
+
+class SpecError(Exception):
+    """A spec that cannot be used, located as precisely as we know."""
+
+    def __init__(
+        self,
+        file: str | Path | None,
+        key_path: str,
+        found: str,
+        allowed: str,
+        suggestion: str | None = None,
+        *,
+        line: int | None = None,
+        column: int | None = None,
+    ) -> None:
+        self.file = None if file is None else str(file)
+        self.key_path = key_path
+        self.found = found
+        self.allowed = allowed
+        self.suggestion = suggestion
+        self.line = line
+        self.column = column
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = [part for part in (self._location(), self.key_path) if part]
+        message = f"found {self.found}; allowed: {self.allowed}"
+        if self.suggestion:
+            message += f"; {self.suggestion}"
+        return ": ".join([*where, message])
+
+    def _location(self) -> str:
+        """`file`, `file:line` or `file:line:column`, the form editors jump to."""
+        parts = [self.file or "<spec>"]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.column is not None:
+                parts.append(str(self.column))
+        return ":".join(parts)
+
+
+def did_you_mean(name: object, choices: Iterable[str]) -> str | None:
+    """A 'did you mean ...?' hint for a misspelt name, or None when nothing is close."""
+    matches = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=0.6)
+    return f"did you mean {matches[0]!r}?" if matches else None
+
+
+def describe(value: object, limit: int = 60) -> str:
+    """Show a YAML value the way the user wrote it, short enough for one line."""
+    if value is None:
+        text = "null"
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, dict):
+        text = "a mapping" if not value else "a mapping with keys " + ", ".join(map(str, value))
+    elif isinstance(value, (list, tuple)) and len(repr(list(value))) > limit:
+        text = f"a list of {len(value)} items"
+    elif isinstance(value, (list, tuple)):
+        text = repr(list(value))
+    else:
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
