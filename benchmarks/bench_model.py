@@ -1,0 +1,89 @@
+"""Mappings evaluated per second on one core: Timeloop's Eyeriss-like design
+(../shared/reference/timeloop/cases/ed_eyeriss_like_default) on AlexNet conv3
+(C256 M384 P13 Q13 R3 S3), over random valid mappings.
+
+Usage: python benchmarks/bench_model.py [--mappings N] [--seed S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from mapper.mapping import LevelMapping, Loop, Mapping
+from mapper.model.capacity import violations
+from mapper.model.reference import evaluate_reference
+from mapper.specs.load import load_specs
+
+CASE = Path(__file__).resolve().parents[2] / "shared/reference/timeloop/cases/ed_eyeriss_like_default/ref-output"
+CONV3 = {"C": 256, "M": 384, "P": 13, "Q": 13, "R": 3, "S": 3, "N": 1}
+
+
+def divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def random_split(n: int, parts: int, rng: random.Random) -> list[int]:
+    factors = []
+    for _ in range(parts - 1):
+        f = rng.choice(divisors(n))
+        factors.append(f)
+        n //= f
+    return factors + [n]
+
+
+def random_mapping(problem, arch, rng: random.Random) -> Mapping:
+    """Random tiling of every dimension over the levels, random loop orders, with
+    the PE array's X fan-out below the column level and Y below the row level."""
+    names = [lv.name for lv in arch.levels]
+    levels = [dict(temporal=[], spatial=[]) for _ in names]
+    for dim in problem.dims:
+        fx = rng.choice([d for d in divisors(problem.bounds[dim]) if d <= 14]) if dim in "QPM" else 1
+        rest = problem.bounds[dim] // fx
+        fy = rng.choice([d for d in divisors(rest) if d <= 12]) if dim in "CSMR" else 1
+        rest //= fy
+        temporal_levels = [0, 1, 5, 6] if dim != "N" else [0]
+        for lvl, f in zip(temporal_levels, random_split(rest, len(temporal_levels), rng)):
+            levels[lvl]["temporal"].append(Loop(dim, f))
+        levels[names.index("inter_PE_column_spatial")]["spatial"].append(Loop(dim, fx, "X"))
+        levels[names.index("inter_PE_spatial")]["spatial"].append(Loop(dim, fy, "Y"))
+    keep = {"DRAM": {"Weights", "Inputs", "Outputs"}, "shared_glb": {"Inputs", "Outputs"},
+            "ifmap_spad": {"Inputs"}, "weights_spad": {"Weights"}, "psum_spad": {"Outputs"}}
+    out = []
+    for name, lv in zip(names, levels):
+        rng.shuffle(lv["temporal"])
+        out.append(LevelMapping(tuple(lv["temporal"]), tuple(l for l in lv["spatial"] if l.factor > 1),
+                                frozenset(keep.get(name, set()))))
+    return Mapping(tuple(out))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mappings", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    specs = load_specs([CASE / "parsed-processed-input.yaml", CASE / "timeloop-mapper.ERT.yaml"])
+    problem = replace(specs.problems[0], bounds=dict(CONV3))
+    arch = specs.architecture
+    rng = random.Random(args.seed)
+    mappings = []
+    while len(mappings) < args.mappings:
+        m = random_mapping(problem, arch, rng)
+        if not violations(problem, arch, m):
+            mappings.append(m)
+    rates = []
+    for _ in range(3):
+        start = time.process_time()
+        for m in mappings:
+            evaluate_reference(problem, arch, m)
+        rates.append(len(mappings) / (time.process_time() - start))
+    print(f"scalar reference model: {statistics.median(rates):,.0f} mappings/s per core "
+          f"(median of 3 runs over {len(mappings)} random valid mappings, CPU time)")
+
+
+if __name__ == "__main__":
+    main()
