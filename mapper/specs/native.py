@@ -1,0 +1,973 @@
+"""The native YAML spec format: workloads, architectures, mappings and energy tables.
+
+Every part is checked by strict pydantic models (unknown keys and wrong types are
+errors, never silently ignored), then converted into the plain dataclasses of
+`mapper.problem`, `mapper.architecture` and `mapper.mapping`. Every mistake becomes
+a `SpecError` naming the file and the key path, e.g.
+`specs/arch/eyeriss.yaml: architecture.levels[2].size: found -4; allowed: ...`.
+
+A spec is one or more YAML files whose top-level keys are merged; a key may appear
+in only one of them. The keys:
+
+problem: one layer, in one of four forms.
+    conv: {name, C, M, R, S, P and Q (or H and W), N=1, stride=1, dilation=1,
+           padding=0, groups=1}
+        stride, dilation and padding are an int or [height, width]. Dimensions
+        N, M, C, P, Q, R, S; tensors Weights[M, C, R, S], Inputs[N, C, H, W] with
+        the ranks H = stride*P + dilation*R and W = stride*Q + dilation*S
+        (Timeloop's affine projection: extent stride*(P-1) + dilation*(R-1) + 1,
+        the padded input) and Outputs[N, M, P, Q] (read-write). With H/W instead of
+        P/Q, P = (H + 2*padding - dilation*(R-1) - 1) // stride + 1; padding is only
+        used for that. With groups > 1, C and M are the layer's total channels (as
+        in PyTorch's Conv2d); the problem gets a dimension G = groups that indexes
+        all three tensors, and C and M become the channels per group
+        (depthwise: groups = C = M, so C = M = 1 per group).
+    matmul: {name, M, N, K, B (optional batch)}
+        Inputs[B, M, K] x Weights[B, K, N] -> Outputs[B, M, N] (batched GEMM,
+        e.g. attention scores).
+    linear: {name, M, N, K, B (optional)}
+        the same, but the weights are shared by the batch: Weights[K, N].
+    a general einsum: {name, dimensions: {P: 16, R: 3, ...}, tensors: [
+        {name, ranks: ["P+R", ...] or [[[1, P], [1, R]], ...], read_write: false,
+         word_bits (optional)}, ...]}
+        A rank is a sum of coefficient*dimension terms ("2*P + R"), written as a
+        string or as a list of [coefficient, dimension] pairs. Exactly one tensor
+        is read_write (the output).
+workload: {name (optional), layers: [<a problem, as above>, ...]} for several layers.
+
+architecture: {name, energy_table (optional default for all levels), levels: [...],
+               compute: {name=MAC, energy, energy_table}}
+    levels, outermost (DRAM) first; each:
+        name; size: words, or `unbounded` (outermost level only) — or depth: blocks;
+        word_bits=16; block_size=1 (words per access); read_bandwidth and
+        write_bandwidth (words/cycle per instance; absent = unlimited);
+        multiple_buffering=1; energy: {read, write} in pJ per block access;
+        keeps: [tensors it may hold] (absent = any);
+        fanout: [X, Y] (or an int, meaning [N, 1]): how many instances of the next
+            inner level (or MACs, below the innermost level) each instance of this
+            level feeds, laid out as an X-by-Y mesh. Fan-outs live on the parent
+            because that is where a mapping puts its spatial loops;
+        network_energy: pJ per word delivered across that fan-out.
+    The instance count of every level (and of the MACs) is the product of the
+    fan-outs above it. An energy is a number of pJ, or an expression over the
+    entries of the level's energy table: "rf", "4*global_buffer",
+    "mult_int8 + add_int16". A table name is looked up as a file next to the spec,
+    then among the shipped tables in specs/energy/.
+
+mapping: [{level, temporal, spatial, keep, bypass}, ...], one entry per level that
+    has loops or a non-default keep set, outermost first; levels left out have no
+    loops and keep what the architecture lets them keep.
+    temporal: "P8 Q2 M4" (or "P=8 ...") or [[P, 8], [Q, 2], [M, 4]], outermost loop
+        first; spatial: "Q14X C3Y" or [[Q, 14, X], [C, 3, Y]], the loops of the
+        fan-out below the level.
+    keep: only these tensors; bypass: all but these; both: all but the bypassed
+        ("all" = what the architecture lets the level keep). The outermost level
+        keeps every tensor.
+    The factors of each dimension must multiply to its bound, and the spatial
+    factors along X (Y) at a level to at most its fan-out along X (Y). Whether the
+    tiles fit in each level is checked by the cost model.
+
+An energy table file: {name, unit, source, entries: {name: energy, ...}}.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from math import isfinite, prod
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypedDict, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, TypeAdapter, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
+
+from mapper.architecture import Architecture, ComputeUnit, StorageLevel
+from mapper.mapping import LevelMapping, Loop, Mapping
+from mapper.problem import Problem, Tensor, Term
+from mapper.specs.errors import SpecError, describe, did_you_mean
+from mapper.specs.load import Specs
+
+T = TypeVar("T")
+File = str | Path | None
+
+TOP_LEVEL_KEYS = ("problem", "workload", "architecture", "mapping")
+SHIPPED_SPECS = Path(__file__).resolve().parents[2] / "specs"
+_SPEC_SUBDIRS = ("arch", "workloads", "mappings", "energy")
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
+_NUMBER = r"\d+(?:\.\d*)?"
+_TERM = re.compile(
+    rf"(?P<c1>{_NUMBER})\s*\*\s*(?P<n1>[A-Za-z_]\w*)"
+    rf"|(?P<n2>[A-Za-z_]\w*)\s*\*\s*(?P<c2>{_NUMBER})"
+    r"|(?P<n3>[A-Za-z_]\w*)"
+)
+_TEMPORAL_WORD = re.compile(r"([A-Za-z_]\w*?)=?(\d+)")
+_SPATIAL_WORD = re.compile(r"([A-Za-z_]\w*?)=?(\d+)([XY])")
+
+
+# ---------------------------------------------------------------------------
+# Reading YAML
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Parse one spec file into a mapping, turning every way it can be unusable into a
+    SpecError: missing or unreadable file, YAML syntax, duplicate keys (which
+    `safe_load` would silently resolve to the last one), a non-mapping document."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        siblings = [p.name for p in path.parent.glob("*")] if path.parent.is_dir() else []
+        raise SpecError(path, "", "no such file", "a path to an existing YAML file",
+                        did_you_mean(path.name, siblings)) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise SpecError(path, "", f"a file that cannot be read ({error})",
+                        "a readable UTF-8 YAML file") from None
+    try:
+        doc = yaml.safe_load(text)
+        _reject_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader), path)
+    except yaml.YAMLError as error:
+        raise _yaml_error(error, path) from None
+    if not isinstance(doc, dict):
+        found = "an empty document" if doc is None else describe(doc)
+        raise SpecError(path, "", found, "a mapping with top-level keys such as " + ", ".join(TOP_LEVEL_KEYS))
+    return doc
+
+
+def _yaml_error(error: yaml.YAMLError, path: Path) -> SpecError:
+    """Say where the YAML syntax breaks, in the editor-friendly file:line:column form."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error)
+    hint = None
+    if isinstance(error, yaml.constructor.ConstructorError) and "tag" in problem:
+        hint = "YAML tags (!Component, ...) belong to Timeloop v0.4 files: load those with the Timeloop loader"
+    return SpecError(
+        path, "", f"invalid YAML ({problem})", "YAML syntax", hint,
+        line=None if mark is None else mark.line + 1,
+        column=None if mark is None else mark.column + 1,
+    )
+
+
+def _reject_duplicate_keys(root: yaml.Node | None, path: Path) -> None:
+    """A key written twice in one mapping is a mistake (a dimension declared twice,
+    a level configured twice), so report it instead of keeping the last value."""
+    stack: list[tuple[yaml.Node, str]] = [] if root is None else [(root, "")]
+    visited: set[int] = set()
+    while stack:
+        node, key_path = stack.pop()
+        if id(node) in visited:  # an alias of an anchor already checked
+            continue
+        visited.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend((child, f"{key_path}[{i}]") for i, child in enumerate(node.value))
+        elif isinstance(node, yaml.MappingNode):
+            first_line: dict[str, int] = {}
+            for key_node, value_node in node.value:
+                key = str(key_node.value)
+                line = key_node.start_mark.line + 1
+                if key in first_line and key_node.tag != "tag:yaml.org,2002:merge":
+                    raise SpecError(path, _join(key_path, [key]), f"the key {key!r} a second time "
+                                    f"(first on line {first_line[key]})", "each key once per mapping",
+                                    line=line, column=key_node.start_mark.column + 1)
+                first_line.setdefault(key, line)
+                stack.append((value_node, _join(key_path, [key])))
+
+
+def detect_format(doc: object) -> Literal["native", "timeloop"]:
+    """Tell a Timeloop document (architecture tree, problem shape, mapping targets, or
+    one of Timeloop's own top-level keys) from a native one."""
+    if not isinstance(doc, dict):
+        return "native"
+    timeloop_only = {"mapper", "mapspace", "mapspace_constraints", "architecture_constraints",
+                     "compound_components", "variables", "ERT", "ART", "globals"}
+    arch, problem, mapping = doc.get("architecture"), doc.get("problem"), doc.get("mapping")
+    if (
+        timeloop_only & set(doc)
+        or (isinstance(arch, dict) and {"subtree", "nodes", "version"} & set(arch))
+        or (isinstance(problem, dict) and {"shape", "instance", "version"} & set(problem))
+        or (isinstance(mapping, list) and any(isinstance(m, dict) and "target" in m for m in mapping))
+    ):
+        return "timeloop"
+    return "native"
+
+
+# ---------------------------------------------------------------------------
+# Values: each validator owns its "allowed" wording, so errors read the same everywhere
+
+
+def _invalid(found: object, allowed: str, suggestion: str | None = None, subpath: str = "") -> PydanticCustomError:
+    """A validation error for a bad value, which `_spec_error` turns into a SpecError."""
+    return _custom_error(describe(found), allowed, suggestion, subpath)
+
+
+def _custom_error(found: str, allowed: str, suggestion: str | None, subpath: str) -> PydanticCustomError:
+    return PydanticCustomError("spec", "found {found}; allowed: {allowed}", {
+        "found": found, "allowed": allowed, "suggestion": suggestion, "subpath": subpath,
+    })
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    """A finite int or float: YAML's .inf and .nan are never meaningful in a spec."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and isfinite(value)
+
+
+def _positive_int(value: object) -> int:
+    if not _is_int(value) or value <= 0:
+        raise _invalid(value, "a positive integer")
+    return value
+
+
+def _non_negative_number(value: object) -> float:
+    if not _is_number(value) or value < 0:
+        raise _invalid(value, "a number >= 0")
+    return float(value)
+
+
+def _positive_number(value: object) -> float:
+    if not _is_number(value) or value <= 0:
+        raise _invalid(value, "a number > 0")
+    return float(value)
+
+
+def _at_least_one(value: object) -> float:
+    if not _is_number(value) or value < 1:
+        raise _invalid(value, "a number >= 1 (1 = single buffering, 2 = double buffering)")
+    return float(value)
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _invalid(value, "a non-empty string")
+    return value
+
+
+def _identifier(value: object) -> str:
+    if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
+        raise _invalid(value, "a name of letters, digits and _ that does not start with a digit")
+    return value
+
+
+def _pair(minimum: int, lone: Callable[[int], list[int]]) -> Callable[[object], tuple[int, int]]:
+    """A two-element list, one value per axis, or an int that `lone` spreads over both."""
+    kind = "a positive integer" if minimum > 0 else "an integer >= 0"
+    allowed = f"{kind}, or a list of two such, one per axis"
+
+    def validate(value: object) -> tuple[int, int]:
+        pair = lone(value) if _is_int(value) else value
+        if not isinstance(pair, list) or len(pair) != 2 or not all(_is_int(v) and v >= minimum for v in pair):
+            raise _invalid(value, allowed)
+        return pair[0], pair[1]
+
+    return validate
+
+
+def _size(value: object) -> int | None:
+    if value is None or value == "unbounded":
+        return None
+    if not _is_int(value) or value <= 0:
+        raise _invalid(value, "a positive number of words, or unbounded (outermost level only)")
+    return value
+
+
+def _parse_sum(text: str) -> list[tuple[str | None, str]] | None:
+    """Split "2*P + R" into [("2", "P"), (None, "R")]; None if it is not such a sum."""
+    terms = []
+    for part in text.split("+"):
+        match = _TERM.fullmatch(part.strip())
+        if match is None:
+            return None
+        groups = match.groupdict()
+        terms.append((groups["c1"] or groups["c2"], groups["n1"] or groups["n2"] or groups["n3"]))
+    return terms
+
+
+EnergyValue = float | tuple[tuple[float, str], ...]
+
+
+def _energy_value(value: object) -> EnergyValue:
+    """A number of pJ, or a sum of table entries with optional factors, kept symbolic
+    until the table is known."""
+    allowed = 'a number of pJ >= 0, or energy-table entries like "rf" or "4*global_buffer + rf"'
+    if _is_number(value) and value >= 0:
+        return float(value)
+    terms = _parse_sum(value) if isinstance(value, str) else None
+    if terms is None:
+        raise _invalid(value, allowed)
+    return tuple((1.0 if c is None else float(c), name) for c, name in terms)
+
+
+def _rank(value: object) -> tuple[Term, ...]:
+    """One tensor rank: "2*P + R" or [[2, P], [1, R]]."""
+    allowed = 'a sum of dimensions with positive integer coefficients: "2*P + R" or [[2, P], [1, R]]'
+    if isinstance(value, str):
+        parsed = _parse_sum(value)
+        if parsed is None or any(c is not None and not c.isdigit() for c, _ in parsed):
+            raise _invalid(value, allowed)
+        terms = [(1 if c is None else int(c), d) for c, d in parsed]
+    elif isinstance(value, list) and value:
+        terms = [tuple(t) if isinstance(t, list) else t for t in value]
+        if not all(isinstance(t, tuple) and len(t) == 2 and _is_int(t[0]) and isinstance(t[1], str)
+                   and _IDENTIFIER.fullmatch(t[1]) for t in terms):
+            raise _invalid(value, allowed)
+    else:
+        raise _invalid(value, allowed)
+    dims = [d for _, d in terms]
+    if any(c <= 0 for c, _ in terms) or len(set(dims)) != len(dims):
+        raise _invalid(value, allowed + ", each dimension once")
+    return tuple(terms)
+
+
+def _loops(spatial: bool) -> Callable[[object], tuple[tuple[Any, ...], ...]]:
+    """Temporal ("P8 Q2" or [[P, 8], ...]) or spatial ("Q14X" or [[Q, 14, X], ...]) loops."""
+    word = _SPATIAL_WORD if spatial else _TEMPORAL_WORD
+    example = "[[Q, 14, X], [C, 3, Y]] or \"Q14X C3Y\"" if spatial else "[[P, 8], [Q, 2]] or \"P8 Q2\""
+    allowed = f"loops like {example}, with positive factors"
+
+    def validate(value: object) -> tuple[tuple[Any, ...], ...]:
+        if isinstance(value, str):
+            written: list[Any] = value.split()
+            items = [_loop_word(w, word) for w in written]
+        elif isinstance(value, list):
+            written = value
+            items = [tuple(i) if isinstance(i, list) else i for i in value]
+        else:
+            raise _invalid(value, allowed)
+        for index, item in enumerate(items):
+            if not _is_loop(item, spatial):
+                raise _invalid(written[index], allowed, subpath=f"[{index}]")
+        return tuple(items)
+
+    return validate
+
+
+def _loop_word(text: str, word: re.Pattern[str]) -> tuple[Any, ...] | str:
+    """"P8" -> ("P", 8), "Q14X" -> ("Q", 14, "X"); a word that does not parse stays a
+    string, which `_is_loop` rejects."""
+    match = word.fullmatch(text)
+    if match is None:
+        return text
+    dim, factor, *axis = match.groups()
+    return (dim, int(factor), *axis)
+
+
+def _is_loop(item: object, spatial: bool) -> bool:
+    return (
+        isinstance(item, tuple)
+        and len(item) == (3 if spatial else 2)
+        and isinstance(item[0], str) and _IDENTIFIER.fullmatch(item[0]) is not None
+        and _is_int(item[1]) and item[1] > 0
+        and (not spatial or item[2] in ("X", "Y"))
+    )
+
+
+Pair = Annotated[tuple[int, int], PlainValidator(_pair(1, lambda n: [n, n]))]  # stride: same on both axes
+Padding = Annotated[tuple[int, int], PlainValidator(_pair(0, lambda n: [n, n]))]
+Fanout = Annotated[tuple[int, int], PlainValidator(_pair(1, lambda n: [n, 1]))]  # a row of n
+PositiveInt = Annotated[int, PlainValidator(_positive_int)]
+NonNegativeNumber = Annotated[float, PlainValidator(_non_negative_number)]
+PositiveNumber = Annotated[float, PlainValidator(_positive_number)]
+Text = Annotated[str, PlainValidator(_text)]
+Identifier = Annotated[str, PlainValidator(_identifier)]
+Energy = Annotated[EnergyValue, PlainValidator(_energy_value)]
+
+
+# ---------------------------------------------------------------------------
+# Models of the YAML
+
+
+class _Spec(BaseModel):
+    """Strict: no type coercion, and an unknown key is an error with a suggestion."""
+
+    model_config = ConfigDict(strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: object) -> object:
+        keys = list(cls.model_fields)
+        if not isinstance(data, dict):
+            raise _invalid(data, "a mapping with keys " + ", ".join(keys))
+        for key in data:
+            if key not in cls.model_fields:
+                raise _custom_error("an unknown key", "the keys " + ", ".join(keys),
+                                    did_you_mean(key, keys), subpath=f".{key}")
+        return data
+
+
+class TensorSpec(_Spec):
+    name: Identifier
+    ranks: Annotated[list[Annotated[tuple[Term, ...], PlainValidator(_rank)]], Field(min_length=1)]
+    read_write: bool = False
+    word_bits: PositiveInt | None = None
+
+
+class EinsumSpec(_Spec):
+    name: Text
+    dimensions: Annotated[dict[Identifier, PositiveInt], Field(min_length=1)]
+    tensors: Annotated[list[TensorSpec], Field(min_length=1)]
+
+
+class ConvSpec(_Spec):
+    name: Text
+    N: PositiveInt = 1
+    C: PositiveInt
+    M: PositiveInt
+    P: PositiveInt | None = None
+    Q: PositiveInt | None = None
+    H: PositiveInt | None = None
+    W: PositiveInt | None = None
+    R: PositiveInt
+    S: PositiveInt
+    stride: Pair = (1, 1)
+    dilation: Pair = (1, 1)
+    padding: Padding = (0, 0)
+    groups: PositiveInt = 1
+
+
+class MatmulSpec(_Spec):
+    name: Text
+    M: PositiveInt
+    N: PositiveInt
+    K: PositiveInt
+    B: PositiveInt | None = None
+
+
+class WorkloadSpec(_Spec):
+    name: Text | None = None
+    layers: Annotated[list[Any], Field(min_length=1)]
+
+
+class EnergySpec(_Spec):
+    read: Energy
+    write: Energy
+
+
+class LevelSpec(_Spec):
+    name: Text
+    size: Annotated[int | None, PlainValidator(_size)] = None
+    depth: PositiveInt | None = None
+    word_bits: PositiveInt = 16
+    block_size: PositiveInt = 1
+    read_bandwidth: PositiveNumber | None = None
+    write_bandwidth: PositiveNumber | None = None
+    multiple_buffering: Annotated[float, PlainValidator(_at_least_one)] = 1.0
+    energy: EnergySpec
+    energy_table: Text | None = None
+    keeps: list[Identifier] | None = None
+    fanout: Fanout = (1, 1)
+    network_energy: Energy = 0.0
+
+
+class ComputeSpec(_Spec):
+    name: Text = "MAC"
+    energy: Energy
+    energy_table: Text | None = None
+
+
+class ArchitectureSpec(_Spec):
+    name: Text
+    energy_table: Text | None = None
+    levels: Annotated[list[LevelSpec], Field(min_length=1)]
+    compute: ComputeSpec
+
+
+class LevelMappingSpec(_Spec):
+    level: Text
+    temporal: Annotated[tuple[tuple[str, int], ...], PlainValidator(_loops(spatial=False))] = ()
+    spatial: Annotated[tuple[tuple[str, int, str], ...], PlainValidator(_loops(spatial=True))] = ()
+    keep: list[Identifier] | None = None
+    bypass: list[Identifier] | None = None
+
+
+class EnergyTableSpec(_Spec):
+    name: Text
+    unit: Text
+    source: Text
+    entries: Annotated[dict[Identifier, NonNegativeNumber], Field(min_length=1)]
+
+
+_MAPPING_LIST = TypeAdapter(Annotated[list[LevelMappingSpec], Field(min_length=1)])
+
+# The built-in checks still in play: every scalar has its own validator above.
+_BUILTIN_ALLOWED = {"bool_type": "true or false", "list_type": "a list", "dict_type": "a mapping"}
+
+
+def _validate(validate: Callable[[object], T], raw: object, file: File, path: str) -> T:
+    """Run a pydantic validator, reporting its first error as a SpecError."""
+    try:
+        return validate(raw)
+    except ValidationError as error:
+        raise _spec_error(error, file, path) from None
+
+
+def _spec_error(error: ValidationError, file: File, path: str) -> SpecError:
+    first = error.errors()[0]
+    key_path = _join(path, first["loc"])
+    ctx = first.get("ctx") or {}
+    if first["type"] == "spec":
+        found, allowed, suggestion = ctx["found"], ctx["allowed"], ctx["suggestion"]
+        key_path += ctx["subpath"]
+    elif first["type"] == "missing":
+        found, allowed, suggestion = "nothing: the key is missing", "a value (the key is required)", None
+    elif first["type"] == "too_short":
+        kind = "mapping" if isinstance(first["input"], dict) else "list"
+        found, allowed, suggestion = describe(first["input"]), f"a non-empty {kind}", None
+    else:
+        found = describe(first["input"])
+        allowed, suggestion = _BUILTIN_ALLOWED.get(first["type"], first["msg"]), None
+    more = error.error_count() - 1
+    if more:
+        suggestion = "; ".join(filter(None, [suggestion, f"({more} more error{'s' * (more > 1)} here after this one)"]))
+    return SpecError(file, key_path, found, allowed, suggestion)
+
+
+def _join(path: str, loc: Sequence[str | int]) -> str:
+    """Render a pydantic location as a key path: ("levels", 2, "depth") -> levels[2].depth."""
+    for part in loc:
+        if part == "[key]":
+            continue
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+# ---------------------------------------------------------------------------
+# Problems
+
+
+def parse_problem(raw: object, file: File = None, path: str = "problem") -> Problem:
+    """One layer: a conv/matmul/linear shorthand or a general einsum."""
+    shorthands: dict[str, tuple[type[_Spec], Callable[[Any, File, str], Problem]]] = {
+        "conv": (ConvSpec, _conv_problem),
+        "matmul": (MatmulSpec, lambda s, f, p: _matmul_problem(s, batched_weights=True)),
+        "linear": (MatmulSpec, lambda s, f, p: _matmul_problem(s, batched_weights=False)),
+    }
+    forms = f"one of the shorthands {', '.join(shorthands)}, or the keys name, dimensions, tensors (an einsum)"
+    if not isinstance(raw, dict):
+        raise SpecError(file, path, describe(raw), f"a mapping: {forms}")
+    kinds = [key for key in raw if key in shorthands]
+    if kinds:
+        if len(raw) != 1:
+            raise SpecError(file, path, describe(raw), f"the {kinds[0]} key alone, with the layer inside it")
+        kind = kinds[0]
+        model, build = shorthands[kind]
+        spec = _validate(model.model_validate, raw[kind], file, f"{path}.{kind}")
+        return build(spec, file, f"{path}.{kind}")
+    for key in raw:
+        if key not in EinsumSpec.model_fields:
+            raise SpecError(file, _join(path, [str(key)]), "an unknown key", forms,
+                            did_you_mean(key, [*shorthands, *EinsumSpec.model_fields]))
+    return _einsum_problem(_validate(EinsumSpec.model_validate, raw, file, path), file, path)
+
+
+def parse_workload(raw: object, file: File = None, path: str = "workload") -> tuple[Problem, ...]:
+    """Several layers, each in any problem form; layer names must be unique."""
+    spec = _validate(WorkloadSpec.model_validate, raw, file, path)
+    problems = tuple(parse_problem(layer, file, f"{path}.layers[{i}]") for i, layer in enumerate(spec.layers))
+    seen: dict[str, int] = {}
+    for i, problem in enumerate(problems):
+        if problem.name in seen:
+            raise SpecError(file, f"{path}.layers[{i}]", f"the layer name {problem.name!r} again "
+                            f"(also layers[{seen[problem.name]}])", "a unique name per layer")
+        seen[problem.name] = i
+    return problems
+
+
+def _einsum_problem(spec: EinsumSpec, file: File, path: str) -> Problem:
+    dims = list(spec.dimensions)
+    names: set[str] = set()
+    for i, tensor in enumerate(spec.tensors):
+        if tensor.name in names:
+            raise SpecError(file, f"{path}.tensors[{i}].name", repr(tensor.name) + " a second time",
+                            "a unique name per tensor")
+        names.add(tensor.name)
+        for j, rank in enumerate(tensor.ranks):
+            for _, dim in rank:
+                if dim not in spec.dimensions:
+                    raise SpecError(file, f"{path}.tensors[{i}].ranks[{j}]", f"dimension {dim!r}",
+                                    "a declared dimension: " + ", ".join(dims), did_you_mean(dim, dims))
+    outputs = [t.name for t in spec.tensors if t.read_write]
+    if len(outputs) != 1:
+        found = "no read_write tensor" if not outputs else "read_write tensors " + ", ".join(outputs)
+        raise SpecError(file, f"{path}.tensors", found, "exactly one tensor with read_write: true (the output)")
+    tensors = tuple(Tensor(t.name, tuple(t.ranks), t.read_write, t.word_bits) for t in spec.tensors)
+    return Problem(spec.name, tuple(dims), dict(spec.dimensions), tensors)
+
+
+def _axis(dim: str) -> tuple[Term, ...]:
+    return ((1, dim),)
+
+
+def _conv_problem(spec: ConvSpec, file: File, path: str) -> Problem:
+    """Timeloop's conv2D, with an optional group dimension G indexing every tensor."""
+    p = _output_extent(spec, 0, ("P", "H", "R"), file, path)
+    q = _output_extent(spec, 1, ("Q", "W", "S"), file, path)
+    for dim in ("C", "M"):
+        if getattr(spec, dim) % spec.groups:
+            raise SpecError(file, f"{path}.{dim}", str(getattr(spec, dim)),
+                            f"a multiple of groups ({spec.groups}): {dim} counts all channels of the layer")
+    group = ("G",) if spec.groups > 1 else ()
+    bounds = {"G": spec.groups} if group else {}
+    bounds |= {"N": spec.N, "M": spec.M // spec.groups, "C": spec.C // spec.groups,
+               "P": p, "Q": q, "R": spec.R, "S": spec.S}
+    (stride_h, stride_w), (dilation_h, dilation_w) = spec.stride, spec.dilation
+    g = tuple(_axis(d) for d in group)
+    tensors = (
+        Tensor("Weights", (*g, _axis("M"), _axis("C"), _axis("R"), _axis("S"))),
+        Tensor("Inputs", (_axis("N"), *g, _axis("C"), ((stride_h, "P"), (dilation_h, "R")),
+                          ((stride_w, "Q"), (dilation_w, "S")))),
+        Tensor("Outputs", (_axis("N"), *g, _axis("M"), _axis("P"), _axis("Q")), read_write=True),
+    )
+    return Problem(spec.name, tuple(bounds), bounds, tensors)
+
+
+def _output_extent(spec: ConvSpec, axis: int, names: tuple[str, str, str], file: File, path: str) -> int:
+    """P (or Q) as given, or computed from H (or W) with PyTorch's formula; both must agree."""
+    out_name, in_name, kernel_name = names
+    out, inp, kernel = getattr(spec, out_name), getattr(spec, in_name), getattr(spec, kernel_name)
+    stride, dilation, padding = spec.stride[axis], spec.dilation[axis], spec.padding[axis]
+    if inp is None:
+        if out is None:
+            raise SpecError(file, f"{path}.{out_name}", "nothing: the key is missing",
+                            f"{out_name} (output size), or {in_name} (input size) to compute it from")
+        if padding:
+            raise SpecError(file, f"{path}.padding", describe(list(spec.padding)),
+                            f"0 along this axis when {out_name} is given: padding only serves to compute "
+                            f"{out_name} from {in_name}", f"give {in_name} instead of {out_name}, or drop padding")
+        return out
+    computed = (inp + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+    formula = f"({in_name} + 2*padding - dilation*({kernel_name}-1) - 1) // stride + 1"
+    if computed < 1:
+        raise SpecError(file, f"{path}.{in_name}", f"{inp}, too small for {kernel_name}={kernel}",
+                        f"an input size with {formula} >= 1")
+    if out is not None and out != computed:
+        raise SpecError(file, f"{path}.{out_name}", str(out), f"{computed}, from {formula} with "
+                        f"{in_name}={inp}, {kernel_name}={kernel}, stride {stride}, dilation {dilation}, "
+                        f"padding {padding}", f"give only one of {out_name} and {in_name}")
+    return computed
+
+
+def _matmul_problem(spec: MatmulSpec, batched_weights: bool) -> Problem:
+    """Inputs[M, K] x Weights[K, N] -> Outputs[M, N], with an optional batch dimension B."""
+    batch = ("B",) if spec.B is not None else ()
+    bounds = ({"B": spec.B} if batch else {}) | {"M": spec.M, "N": spec.N, "K": spec.K}
+    b = tuple(_axis(d) for d in batch)
+    tensors = (
+        Tensor("Inputs", (*b, _axis("M"), _axis("K"))),
+        Tensor("Weights", (*(b if batched_weights else ()), _axis("K"), _axis("N"))),
+        Tensor("Outputs", (*b, _axis("M"), _axis("N")), read_write=True),
+    )
+    return Problem(spec.name, tuple(bounds), bounds, tensors)
+
+
+# ---------------------------------------------------------------------------
+# Energy tables
+
+
+def shipped_specs_dir() -> Path:
+    """The repository's specs/ when running from a checkout (editable install), else
+    ./specs: the shipped specs are files of the repository, not package data."""
+    return SHIPPED_SPECS if SHIPPED_SPECS.is_dir() else Path.cwd() / "specs"
+
+
+def find_energy_table(name: str, spec_dir: Path) -> Path | None:
+    """A table named in a spec: next to the spec first, then among the shipped ones."""
+    for directory in (spec_dir, shipped_specs_dir() / "energy"):
+        for candidate in (directory / name, directory / f"{name}.yaml"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def load_energy_table(path: str | Path) -> dict[str, float]:
+    """The entries of one energy table file, in the table's unit."""
+    doc = load_yaml(path)
+    return dict(_validate(EnergyTableSpec.model_validate, doc, path, "").entries)
+
+
+@dataclass
+class _EnergyTables:
+    """The tables an architecture names, each loaded once."""
+
+    spec_dir: Path
+    loaded: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def entries(self, name: str, file: File, path: str) -> dict[str, float]:
+        if name not in self.loaded:
+            found = find_energy_table(name, self.spec_dir)
+            if found is None:
+                shipped = sorted(p.stem for p in (shipped_specs_dir() / "energy").glob("*.yaml"))
+                raise SpecError(file, path, f"energy table {name!r}, which is neither next to the spec "
+                                "nor in specs/energy/", "a table file name; shipped: " + ", ".join(shipped),
+                                did_you_mean(name, shipped))
+            self.loaded[name] = load_energy_table(found)
+        return self.loaded[name]
+
+    def energy(self, value: EnergyValue, table: tuple[str, str] | None, file: File, path: str) -> float:
+        """pJ for a number, or the weighted sum of table entries for an expression."""
+        if isinstance(value, float):
+            return value
+        if table is None:
+            raise SpecError(file, path, f"table entries ({' + '.join(n for _, n in value)}) but no energy_table",
+                            "a number of pJ, or entries of the energy_table set on the level or architecture")
+        name, table_path = table
+        entries = self.entries(name, file, table_path)
+        for _, entry in value:
+            if entry not in entries:
+                raise SpecError(file, path, f"entry {entry!r}", f"an entry of {name}: " + ", ".join(entries),
+                                did_you_mean(entry, entries))
+        return sum(coefficient * entries[entry] for coefficient, entry in value)
+
+
+# ---------------------------------------------------------------------------
+# Architectures
+
+
+def parse_architecture(raw: object, file: File = None, path: str = "architecture") -> Architecture:
+    """Levels outermost first; each level's instances are the product of the fan-outs
+    above it, and energies are resolved against the named tables."""
+    spec = _validate(ArchitectureSpec.model_validate, raw, file, path)
+    tables = _EnergyTables(Path(file).parent if file is not None else Path.cwd())
+    named = [(spec.energy_table, f"{path}.energy_table"), (spec.compute.energy_table, f"{path}.compute.energy_table")]
+    named += [(lv.energy_table, f"{path}.levels[{i}].energy_table") for i, lv in enumerate(spec.levels)]
+    for name, table_path in named:
+        if name is not None:  # a misspelt table name is an error even where no energy uses it
+            tables.entries(name, file, table_path)
+    default_table = None if spec.energy_table is None else (spec.energy_table, f"{path}.energy_table")
+    levels: list[StorageLevel] = []
+    mesh_x = mesh_y = 1
+    for i, level in enumerate(spec.levels):
+        level_path = f"{path}.levels[{i}]"
+        if level.name in (lv.name for lv in levels):
+            raise SpecError(file, f"{level_path}.name", f"{level.name!r} a second time", "a unique name per level")
+        table = default_table if level.energy_table is None else (level.energy_table, f"{level_path}.energy_table")
+        levels.append(StorageLevel(
+            name=level.name,
+            instances=mesh_x * mesh_y,
+            mesh_x=mesh_x,
+            mesh_y=mesh_y,
+            depth=_depth(level, i, file, level_path),
+            block_size=level.block_size,
+            word_bits=level.word_bits,
+            read_bandwidth=level.read_bandwidth,
+            write_bandwidth=level.write_bandwidth,
+            multiple_buffering=level.multiple_buffering,
+            read_energy=tables.energy(level.energy.read, table, file, f"{level_path}.energy.read"),
+            write_energy=tables.energy(level.energy.write, table, file, f"{level_path}.energy.write"),
+            network_energy=tables.energy(level.network_energy, table, file, f"{level_path}.network_energy"),
+            keeps=_keeps(level, file, level_path),
+        ))
+        mesh_x, mesh_y = mesh_x * level.fanout[0], mesh_y * level.fanout[1]
+    compute_table = default_table if spec.compute.energy_table is None else (
+        spec.compute.energy_table, f"{path}.compute.energy_table")
+    compute = ComputeUnit(spec.compute.name, mesh_x * mesh_y, mesh_x, mesh_y,
+                          tables.energy(spec.compute.energy, compute_table, file, f"{path}.compute.energy"))
+    return Architecture(spec.name, tuple(levels), compute)
+
+
+def _depth(level: LevelSpec, index: int, file: File, path: str) -> int | None:
+    """Capacity in blocks, from `size` in words or `depth` in blocks (exactly one)."""
+    has_size, has_depth = "size" in level.model_fields_set, "depth" in level.model_fields_set
+    if has_size == has_depth:
+        found = "both size and depth" if has_size else "neither size nor depth"
+        raise SpecError(file, path, found, "size: N words (or unbounded, outermost level only), or depth: N blocks")
+    if has_depth:
+        return level.depth
+    if level.size is None:
+        if index:
+            raise SpecError(file, f"{path}.size", "unbounded", "a positive number of words: only the outermost "
+                            "level may be unbounded")
+        return None
+    if level.size % level.block_size:
+        raise SpecError(file, f"{path}.size", f"{level.size} words", f"a multiple of block_size ({level.block_size})")
+    return level.size // level.block_size
+
+
+def _keeps(level: LevelSpec, file: File, path: str) -> frozenset[str] | None:
+    if level.keeps is None:
+        return None
+    for i, name in enumerate(level.keeps):
+        if name in level.keeps[:i]:
+            raise SpecError(file, f"{path}.keeps[{i}]", f"{name!r} a second time", "each tensor once")
+    return frozenset(level.keeps)
+
+
+def _check_keeps(architecture: Architecture, problem: Problem, file: File, path: str) -> None:
+    """A level that may keep a tensor the problem lacks is wired for another workload."""
+    tensors = [t.name for t in problem.tensors]
+    for i, level in enumerate(architecture.levels):
+        for name in sorted(level.keeps or ()):
+            if name not in tensors:
+                raise SpecError(file, f"{path}.levels[{i}].keeps", repr(name), f"tensors of problem "
+                                f"{problem.name!r}: " + ", ".join(tensors), did_you_mean(name, tensors))
+
+
+# ---------------------------------------------------------------------------
+# Mappings
+
+
+def parse_mapping(raw: object, problem: Problem, architecture: Architecture,
+                  file: File = None, path: str = "mapping") -> Mapping:
+    """A complete mapping of `problem` onto `architecture`, with one LevelMapping per
+    architecture level (levels the spec leaves out get no loops and default keeps)."""
+    entries = _validate(_MAPPING_LIST.validate_python, raw, file, path)
+    names = [level.name for level in architecture.levels]
+    given: dict[int, LevelMapping] = {}
+    for j, entry in enumerate(entries):
+        entry_path = f"{path}[{j}]"
+        if entry.level not in names:
+            raise SpecError(file, f"{entry_path}.level", repr(entry.level), "a level of architecture "
+                            f"{architecture.name!r}: " + ", ".join(names), did_you_mean(entry.level, names))
+        index = names.index(entry.level)
+        if given and index <= max(given):
+            raise SpecError(file, f"{entry_path}.level", f"{entry.level!r} after {names[max(given)]!r}",
+                            "levels outermost first, each once: " + ", ".join(names))
+        given[index] = _level_mapping(entry, index, problem, architecture, file, entry_path)
+    levels = tuple(given.get(i) or LevelMapping(keep=_allowed_tensors(level, problem))
+                   for i, level in enumerate(architecture.levels))
+    mapping = Mapping(levels)
+    for dim in problem.dims:
+        product, bound = mapping.factor(dim), problem.bounds[dim]
+        if product != bound:
+            hint = (f"add a factor of {bound // product} for {dim} at some level" if bound % product == 0
+                    else f"{product} does not divide {bound}")
+            raise SpecError(file, path, f"factors of dimension {dim} that multiply to {product}",
+                            f"factors that multiply to {bound}, the bound of {dim}", hint)
+    return mapping
+
+
+def _allowed_tensors(level: StorageLevel, problem: Problem) -> frozenset[str]:
+    names = frozenset(t.name for t in problem.tensors)
+    return names if level.keeps is None else names & level.keeps
+
+
+def _level_mapping(entry: LevelMappingSpec, index: int, problem: Problem, architecture: Architecture,
+                   file: File, path: str) -> LevelMapping:
+    """Check one entry's loops against the problem and the fan-out, and settle its keeps."""
+    level = architecture.levels[index]
+    for kind, loops in (("temporal", entry.temporal), ("spatial", entry.spatial)):
+        for i, (dim, *_) in enumerate(loops):
+            if dim not in problem.bounds:
+                raise SpecError(file, f"{path}.{kind}[{i}]", f"dimension {dim!r}", f"a dimension of problem "
+                                f"{problem.name!r}: " + ", ".join(problem.dims), did_you_mean(dim, problem.dims))
+            if dim in (loop[0] for loop in loops[:i]):
+                raise SpecError(file, f"{path}.{kind}[{i}]", f"dimension {dim} a second time",
+                                f"each dimension once in a level's {kind} loops",
+                                "multiply the factors into one loop")
+    for axis, limit in zip("XY", architecture.fanout(index), strict=True):
+        used = prod(factor for _, factor, a in entry.spatial if a == axis)
+        if used > limit:
+            raise SpecError(file, f"{path}.spatial", f"spatial {axis} factors at {level.name} that multiply to "
+                            f"{used}", f"at most {limit}, the fan-out below {level.name} along {axis}")
+    return LevelMapping(
+        temporal=tuple(Loop(dim, factor) for dim, factor in entry.temporal),
+        spatial=tuple(Loop(dim, factor, axis) for dim, factor, axis in entry.spatial),
+        keep=_keep(entry, index, level, problem, file, path),
+    )
+
+
+def _keep(entry: LevelMappingSpec, index: int, level: StorageLevel, problem: Problem,
+          file: File, path: str) -> frozenset[str]:
+    """keep: exactly these; bypass: all allowed but these; both: all allowed but the bypassed."""
+    names = [t.name for t in problem.tensors]
+    allowed = _allowed_tensors(level, problem)
+    for kind, listed in (("keep", entry.keep or []), ("bypass", entry.bypass or [])):
+        for i, name in enumerate(listed):
+            if name not in names:
+                raise SpecError(file, f"{path}.{kind}[{i}]", f"tensor {name!r}", f"a tensor of problem "
+                                f"{problem.name!r}: " + ", ".join(names), did_you_mean(name, names))
+            if kind == "keep" and name not in allowed:
+                raise SpecError(file, f"{path}.keep[{i}]", repr(name), f"tensors the architecture lets "
+                                f"{level.name} keep: " + (", ".join(sorted(allowed)) or "none"))
+            if kind == "bypass" and name in (entry.keep or []):
+                raise SpecError(file, f"{path}.bypass[{i}]", f"{name!r}, also listed in keep",
+                                "a tensor in keep or in bypass, not both")
+    keep = (frozenset(entry.keep) if entry.bypass is None and entry.keep is not None
+            else allowed - frozenset(entry.bypass or ()))
+    if index == 0 and keep != frozenset(names):
+        raise SpecError(file, path, "the outermost level bypassing " + ", ".join(sorted(set(names) - keep)),
+                        "the outermost level keeps every tensor: it is where they all come from")
+    return keep
+
+
+# ---------------------------------------------------------------------------
+# Whole specs
+
+
+class NativeSpecs(TypedDict):
+    problems: tuple[Problem, ...]  # empty when no file has problem or workload
+    architecture: Architecture | None
+    mapping: Mapping | None
+
+
+def load_native(paths: Sequence[str | Path]) -> NativeSpecs:
+    """Load and merge native spec files: each top-level key may come from one file only;
+    a mapping needs the architecture and exactly one layer in the same set of files."""
+    return merge_native([(Path(path), load_yaml(path)) for path in paths])
+
+
+def load_specs(docs: Sequence[tuple[Path, dict[str, Any]]]) -> Specs:
+    """`merge_native` in the shape `mapper.specs.load.load_specs` returns for both formats."""
+    specs = merge_native(docs)
+    return Specs(specs["problems"], specs["architecture"], specs["mapping"])
+
+
+def merge_native(docs: Sequence[tuple[Path, dict[str, Any]]]) -> NativeSpecs:
+    """Merge already-read native documents (see `load_native`)."""
+    merged: dict[str, tuple[object, Path]] = {}
+    for path, doc in docs:
+        if detect_format(doc) == "timeloop":
+            raise SpecError(path, "", "a Timeloop-format document among native specs", "files of one format",
+                            "load Timeloop files together, without native ones")
+        for key, value in doc.items():
+            if key not in TOP_LEVEL_KEYS:
+                raise SpecError(path, str(key), "an unknown top-level key", ", ".join(TOP_LEVEL_KEYS),
+                                did_you_mean(key, TOP_LEVEL_KEYS))
+            if key in merged:
+                raise SpecError(path, key, f"{key} again (already in {merged[key][1]})",
+                                "each top-level key in one file only")
+            merged[key] = (value, path)
+    if "problem" in merged and "workload" in merged:
+        raise SpecError(merged["workload"][1], "workload", "both problem and workload",
+                        "problem (one layer) or workload (several), not both")
+    problems: tuple[Problem, ...] = ()
+    if "problem" in merged:
+        problems = (parse_problem(merged["problem"][0], merged["problem"][1]),)
+    elif "workload" in merged:
+        problems = parse_workload(merged["workload"][0], merged["workload"][1])
+    architecture = None
+    if "architecture" in merged:
+        raw, file = merged["architecture"]
+        architecture = parse_architecture(raw, file)
+        for problem in problems:
+            _check_keeps(architecture, problem, file, "architecture")
+    mapping = None
+    if "mapping" in merged:
+        raw, file = merged["mapping"]
+        if architecture is None or len(problems) != 1:
+            found = ("a mapping without an architecture" if architecture is None
+                     else f"a mapping with {len(problems)} layers")
+            raise SpecError(file, "mapping", found, "a mapping loaded together with an architecture and "
+                            "exactly one layer", "pass the architecture and workload files with the mapping")
+        mapping = parse_mapping(raw, problems[0], architecture, file)
+    return NativeSpecs(problems=problems, architecture=architecture, mapping=mapping)
+
+
+def find_spec_file(name: str | Path) -> Path:
+    """A spec named on the command line: a path as given, else a shipped spec such as
+    `eyeriss` or `arch/eyeriss` (the .yaml suffix may be left out)."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    root = shipped_specs_dir()
+    for directory in (root, *(root / sub for sub in _SPEC_SUBDIRS)):
+        for candidate in (directory / path, directory / f"{path}.yaml"):
+            if candidate.is_file():
+                return candidate
+    shipped = sorted(str(p.relative_to(root).with_suffix("")) for p in root.glob("*/*.yaml"))
+    raise SpecError(path, "", "no such file, nor a shipped spec of that name",
+                    "a path to a YAML file, or a shipped spec: " + ", ".join(shipped),
+                    did_you_mean(path.with_suffix("").name, [Path(s).name for s in shipped] + shipped))
