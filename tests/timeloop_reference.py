@@ -33,6 +33,8 @@ class Expected:
 
 
 def case_ids() -> list[str]:
+    if not REFERENCE.exists():
+        return []
     ids = [f"cases/{p.name}" for p in sorted((REFERENCE / "cases").iterdir())]
     ids += [f"v303-generated/{p.name}" for p in sorted((REFERENCE / "v303-generated").iterdir()) if p.is_dir()]
     ids += [f"extra-v303/{p.name}" for p in sorted((REFERENCE / "extra-v303").iterdir())]
