@@ -42,7 +42,6 @@ class ElementState:
     last: list | None = None  # per tensor: (box, step) of the previous tile
     max_size: list[int] = field(default_factory=list)
     accesses: list[dict] = field(default_factory=list)  # per tensor: {multicast: accesses}
-    scatter: list[dict] = field(default_factory=list)
     link_transfers: list[float] = field(default_factory=list)
     prev_spatial_deltas: dict = field(default_factory=dict)
 
@@ -190,8 +189,7 @@ class NestAnalysis:
         st = self.live[lvl].get(key)
         if st is None:
             k = len(self.tensors)
-            st = ElementState(None, [0] * k, [defaultdict(float) for _ in range(k)],
-                              [defaultdict(int) for _ in range(k)], [0.0] * k, {})
+            st = ElementState(None, [0] * k, [defaultdict(float) for _ in range(k)], [0.0] * k, {})
             self.live[lvl][key] = st
         return st
 
@@ -232,7 +230,6 @@ class NestAnalysis:
                 self.compute_accesses += body
             for k in range(len(self.tensors)):
                 st.accesses[k][1] += body
-                st.scatter[k][1] = max(st.scatter[k][1], 1)
             return
         d = self.dim_index[loop.dim]
         step = self.stride[lvl][d]
@@ -251,7 +248,6 @@ class NestAnalysis:
             for k in range(len(self.tensors)):
                 total = sum(box_size(deltas[k]) * scale for deltas, scale in sizes)
                 st.accesses[k][1] += total * self.epochs
-                st.scatter[k][1] = max(st.scatter[k][1], 1)
 
     def spatial_working_set(self, lvl: int) -> None:
         fanout = self.fanout[lvl]
@@ -260,24 +256,18 @@ class NestAnalysis:
         self.fill_spatial_deltas(lvl, deltas, 0)
         self.spatial_id //= fanout
         st = self.state(lvl)
-        without = self.multicast_accesses(lvl, deltas, {k: set(deltas) for k in range(len(self.tensors))})
-        if not self.use_link_transfers:
-            for k, stats in enumerate(without):
-                for m, (acc, scat) in stats.items():
-                    st.accesses[k][m] += acc
-                    st.scatter[k][m] += scat
-            return
-        unaccounted = {k: set(deltas) for k in range(len(self.tensors))}
-        links = self.link_transfers(lvl, deltas, unaccounted, st)
-        with_links = self.multicast_accesses(lvl, deltas, unaccounted)
-        for k in range(len(self.tensors)):
-            chosen = without[k]
-            if sum(a for a, _ in with_links[k].values()) < sum(a for a, _ in without[k].values()):
-                st.link_transfers[k] += links[k]
-                chosen = with_links[k]
-            for m, (acc, scat) in chosen.items():
+        chosen = self.multicast_accesses(lvl, deltas, {k: set(deltas) for k in range(len(self.tensors))})
+        if self.use_link_transfers:
+            unaccounted = {k: set(deltas) for k in range(len(self.tensors))}
+            links = self.link_transfers(lvl, deltas, unaccounted, st)
+            with_links = self.multicast_accesses(lvl, deltas, unaccounted)
+            for k in range(len(self.tensors)):
+                if sum(with_links[k].values()) < sum(chosen[k].values()):
+                    st.link_transfers[k] += links[k]
+                    chosen[k] = with_links[k]
+        for k, stats in enumerate(chosen):
+            for m, acc in stats.items():
                 st.accesses[k][m] += acc
-                st.scatter[k][m] += scat
 
     def fill_spatial_deltas(self, lvl: int, deltas: dict, base: int) -> None:
         loop = self.nest[lvl]
@@ -332,8 +322,7 @@ class NestAnalysis:
                         group += 1
                 size = box_size(deltas[i][k])
                 if size > 0:
-                    acc, scat = stats[k].get(group, (0.0, 0))
-                    stats[k][group] = (acc + size * self.epochs, scat + 1)
+                    stats[k][group] = stats[k].get(group, 0.0) + size * self.epochs
         return stats
 
     def link_transfers(self, lvl: int, deltas: dict, unaccounted: dict, st: ElementState) -> list[float]:
