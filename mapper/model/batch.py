@@ -102,6 +102,9 @@ class BatchEvaluation:
     energy_pJ: np.ndarray  # (B,) float, total dynamic energy with compute
     cycles: np.ndarray  # (B,) int
     valid: np.ndarray  # (B,) bool
+    reads: np.ndarray  # (B, L, T) int, per instance, as Timeloop prints them (0 where not kept)
+    fills: np.ndarray  # (B, L, T)
+    updates: np.ndarray  # (B, L, T)
 
     @property
     def edp_J_cycles(self) -> np.ndarray:

@@ -1,0 +1,101 @@
+"""The vectorized model gives exactly the reference model's numbers: every read, fill
+and update of every level and tensor, the cycles, and the energy, on every
+Timeloop reference case and on random mappings of their architectures (random
+tilings, loop orders, spatial unrolling in X and Y, bypass)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from mapper.architecture import Architecture
+from mapper.mapping import LevelMapping, Loop, Mapping
+from mapper.model.batch import batch_from_mappings
+from mapper.model.reference import evaluate_reference
+from mapper.model.vectorized import evaluate_batch
+from mapper.problem import Problem
+from mapper.specs.timeloop import load
+from timeloop_reference import REFERENCE, case_ids, load_input
+
+pytestmark = pytest.mark.skipif(not REFERENCE.exists(), reason="../shared/reference/timeloop is not here")
+
+
+def disagreements(problem: Problem, arch: Architecture, mappings: list[Mapping], link_transfers: bool = True) -> list:
+    batch = batch_from_mappings(problem, arch, mappings)
+    fast = evaluate_batch(problem, arch, batch, link_transfers)
+    found = []
+    for b in range(len(mappings)):
+        ref = evaluate_reference(problem, arch, batch.mapping(b, problem), link_transfers)
+        if ref.cycles != fast.cycles[b] or not np.isclose(ref.energy_pJ, fast.energy_pJ[b], rtol=1e-12, atol=0):
+            found.append((b, "cycles/energy", (ref.cycles, ref.energy_pJ), (fast.cycles[b], fast.energy_pJ[b])))
+        for l, level in enumerate(ref.levels):
+            for k, tensor in enumerate(problem.tensors):
+                stats = level.tensors.get(tensor.name)
+                want = (stats.reads, stats.fills, stats.updates) if stats else (0, 0, 0)
+                got = (int(fast.reads[b, l, k]), int(fast.fills[b, l, k]), int(fast.updates[b, l, k]))
+                if got != want:
+                    found.append((b, level.name, tensor.name, want, got))
+    return found
+
+
+@pytest.mark.parametrize("case", case_ids())
+def test_reference_case_mapping(case: str) -> None:
+    spec = load(load_input(case))
+    for links in (True, False):
+        assert disagreements(spec.problem, spec.architecture, [spec.mapping], links) == []
+
+
+def divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def random_mapping(problem: Problem, arch: Architecture, rng: np.random.Generator) -> Mapping:
+    """Any perfect factorization over the levels, any loop orders, spatial factors
+    within each fan-out, any keep choice the architecture allows (the outermost
+    level keeps everything). Capacities are ignored: the model scores any mapping."""
+    L = len(arch.levels)
+    temporal = [dict.fromkeys(problem.dims, 1) for _ in range(L)]
+    spatial = [[] for _ in range(L)]
+    room = [list(arch.fanout(l)) for l in range(L)]
+    for dim in problem.dims:
+        rest = problem.bounds[dim]
+        for l in rng.permutation(L):
+            for axis in (0, 1):
+                if room[l][axis] > 1 and rng.random() < 0.5:
+                    f = int(rng.choice([d for d in divisors(rest) if d <= room[l][axis]]))
+                    if f > 1:
+                        room[l][axis] //= f
+                        spatial[l].append(Loop(dim, f, "XY"[axis]))
+                        rest //= f
+            f = int(rng.choice(divisors(rest)))
+            temporal[l][dim] *= f
+            rest //= f
+        temporal[int(rng.integers(L))][dim] *= rest
+    levels = []
+    for l, level in enumerate(arch.levels):
+        order = [problem.dims[i] for i in rng.permutation(len(problem.dims))]
+        allowed = [t.name for t in problem.tensors if level.keeps is None or t.name in level.keeps]
+        keep = allowed if l == 0 else [t for t in allowed if rng.random() < 0.7]
+        loops = spatial[l]
+        rng.shuffle(loops)
+        levels.append(LevelMapping(tuple(Loop(d, temporal[l][d]) for d in order), tuple(loops), frozenset(keep)))
+    return Mapping(tuple(levels))
+
+
+def small(problem: Problem, rng: np.random.Generator) -> Problem:
+    """The case's problem with bounds small enough for the reference model."""
+    return replace(problem, bounds={d: int(rng.choice([1, 2, 3, 4, 6, 8, 12])) if b > 1 else 1
+                                    for d, b in problem.bounds.items()})
+
+
+@pytest.mark.parametrize("case", [c for c in case_ids() if not c.startswith("extra-v303/")])
+def test_random_mappings_of_the_case_architecture(case: str) -> None:
+    spec = load(load_input(case))
+    rng = np.random.default_rng(sum(map(ord, case)))
+    for _ in range(3):
+        problem = small(spec.problem, rng)
+        mappings = [random_mapping(problem, spec.architecture, rng) for _ in range(4)]
+        for links in (True, False):
+            assert disagreements(problem, spec.architecture, mappings, links) == []
