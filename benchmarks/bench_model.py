@@ -2,7 +2,10 @@
 (../shared/reference/timeloop/cases/ed_eyeriss_like_default) on AlexNet conv3
 (C256 M384 P13 Q13 R3 S3), over random valid mappings.
 
-Usage: python benchmarks/bench_model.py [--mappings N] [--seed S]
+Prints the vectorized model's rate (batches of --batch mappings) and the scalar
+reference model's, median of 3 runs, CPU time of this process (one core).
+
+Usage: python benchmarks/bench_model.py [--mappings N] [--batch B] [--seed S]
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from mapper.mapping import LevelMapping, Loop, Mapping
+from mapper.model.batch import batch_from_mappings
 from mapper.model.capacity import violations
 from mapper.model.reference import evaluate_reference
+from mapper.model.vectorized import Evaluator
 from mapper.specs.load import load_specs
 
 CASE = Path(__file__).resolve().parents[2] / "shared/reference/timeloop/cases/ed_eyeriss_like_default/ref-output"
@@ -61,9 +66,20 @@ def random_mapping(problem, arch, rng: random.Random) -> Mapping:
     return Mapping(tuple(out))
 
 
+def median_rate(count: int, run) -> float:
+    rates = []
+    for _ in range(3):
+        start = time.process_time()
+        run()
+        rates.append(count / (time.process_time() - start))
+    return statistics.median(rates)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mappings", type=int, default=200)
+    parser.add_argument("--mappings", type=int, default=20000)
+    parser.add_argument("--batch", type=int, default=4096)
+    parser.add_argument("--scalar-mappings", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     specs = load_specs([CASE / "parsed-processed-input.yaml", CASE / "timeloop-mapper.ERT.yaml"])
@@ -75,14 +91,15 @@ def main() -> None:
         m = random_mapping(problem, arch, rng)
         if not violations(problem, arch, m):
             mappings.append(m)
-    rates = []
-    for _ in range(3):
-        start = time.process_time()
-        for m in mappings:
-            evaluate_reference(problem, arch, m)
-        rates.append(len(mappings) / (time.process_time() - start))
-    print(f"scalar reference model: {statistics.median(rates):,.0f} mappings/s per core "
-          f"(median of 3 runs over {len(mappings)} random valid mappings, CPU time)")
+    batches = [batch_from_mappings(problem, arch, mappings[i:i + args.batch])
+               for i in range(0, len(mappings), args.batch)]
+    evaluator = Evaluator(problem, arch)
+    fast = median_rate(len(mappings), lambda: [evaluator.evaluate(b) for b in batches])
+    print(f"vectorized model: {fast:,.0f} mappings/s per core "
+          f"(median of 3 runs over {len(mappings):,} random valid mappings in batches of {args.batch}, CPU time)")
+    few = mappings[:args.scalar_mappings]
+    slow = median_rate(len(few), lambda: [evaluate_reference(problem, arch, m) for m in few])
+    print(f"scalar reference model: {slow:,.1f} mappings/s per core (median of 3 runs over {len(few)} mappings)")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ tilings, loop orders, spatial unrolling in X and Y, bypass)."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from mapper.model.batch import batch_from_mappings
 from mapper.model.reference import evaluate_reference
 from mapper.model.vectorized import evaluate_batch
 from mapper.problem import Problem
+from mapper.specs.load import load_specs
 from mapper.specs.timeloop import load
 from timeloop_reference import REFERENCE, case_ids, load_input
 
@@ -99,3 +101,17 @@ def test_random_mappings_of_the_case_architecture(case: str) -> None:
         mappings = [random_mapping(problem, spec.architecture, rng) for _ in range(4)]
         for links in (True, False):
             assert disagreements(problem, spec.architecture, mappings, links) == []
+
+
+SHIPPED = Path(__file__).resolve().parents[1] / "specs"
+
+
+@pytest.mark.parametrize("arch_name", ["toy-3level", "eyeriss", "ws-16x16", "os-16x16", "simba-like", "tpu-like"])
+def test_random_mappings_of_shipped_architectures(arch_name: str) -> None:
+    """Native specs too, with their fan-out network energies."""
+    specs = load_specs([SHIPPED / "arch" / f"{arch_name}.yaml", SHIPPED / "workloads" / "tiny-conv.yaml"])
+    rng = np.random.default_rng(sum(map(ord, arch_name)))
+    for _ in range(2):
+        problem = small(specs.problems[0], rng)
+        mappings = [random_mapping(problem, specs.architecture, rng) for _ in range(4)]
+        assert disagreements(problem, specs.architecture, mappings) == []

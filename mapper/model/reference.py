@@ -8,7 +8,7 @@ vectorized model.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from math import ceil
+from math import ceil, prod
 
 from ..architecture import Architecture
 from ..mapping import Mapping
@@ -159,13 +159,21 @@ def clear(t: Tile) -> None:
 def evaluate_reference(problem: Problem, arch: Architecture, mapping: Mapping,
                        link_transfers: bool = True) -> Evaluation:
     """Timeloop's numbers for one mapping; `link_transfers=False` is Timeloop with
-    TIMELOOP_DISABLE_LINK_TRANSFERS set."""
+    TIMELOOP_DISABLE_LINK_TRANSFERS set.
+
+    A level's `network_energy` (zero in Timeloop inputs) is charged per word that
+    crosses the fan-out below it: every delivery to a child instance (a multicast
+    word once per destination, a partial sum once per update) and every link
+    transfer between neighbours."""
     na = NestAnalysis(problem, arch, mapping, link_transfers)
     na.run()
     n_levels = len(arch.levels)
     per_level: list[dict[str, Tile]] = [dict() for _ in range(n_levels)]
+    network_words = [0.0] * n_levels
     for k, tensor in enumerate(problem.tensors):
         tiles = collapse(condense(na, k))
+        for j, t in enumerate(tiles):
+            network_words[n_levels - 1 - j] += (t.weighted_accesses() + t.link_transfers) * t.replication
         kept = [tensor.name in mapping.levels[n_levels - 1 - j].keep for j in range(n_levels)]
         account(tiles, kept, tensor.read_write)
         for j, t in enumerate(tiles):
@@ -185,7 +193,8 @@ def evaluate_reference(problem: Problem, arch: Architecture, mapping: Mapping,
             tensors[name] = TensorStats(t.partition, t.size, t.replication, t.reads, t.fills, t.updates, energy)
         level_cycles = throttled_cycles(level.read_bandwidth, level.write_bandwidth, tensors.values(), compute_cycles)
         cycles = max(cycles, level_cycles)
-        levels.append(LevelStats(level.name, level.instances, tensors, level_cycles))
+        network = level.network_energy * network_words[i] if prod(arch.fanout(i)) > 1 else 0.0
+        levels.append(LevelStats(level.name, level.instances, tensors, level_cycles, network))
     computes = problem.macs
     return Evaluation(
         computes=computes,

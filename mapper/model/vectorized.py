@@ -385,7 +385,12 @@ class Evaluator:
             cycles = np.maximum(cycles, throttled_cycles(level.read_bandwidth, level.write_bandwidth,
                                                          reads[:, l].sum(1), (fills[:, l] + updates[:, l]).sum(1),
                                                          compute_cycles))
-        energy = problem.macs * arch.compute.energy + energy
+        network = 0.0
+        for l, level in enumerate(arch.levels):
+            if level.network_energy and np.prod(arch.fanout(l)) > 1:
+                words = sum((flows[l][k].weighted + flows[l][k].links) * replication[:, l] for k in range(T))
+                network = network + level.network_energy * words
+        energy = problem.macs * arch.compute.energy + energy + network
         return BatchEvaluation(energy, cycles, self.valid(batch, extents), reads, fills, updates)
 
     def valid(self, batch: MappingBatch, extents: np.ndarray) -> np.ndarray:
