@@ -1,171 +1,333 @@
 """An independent brute-force simulator of Timeloop's counting rules.
 
-It does not share code with `mapper.model`: it steps through the loop nest one
-iteration at a time (no extrapolation) and keeps, for every storage level, the
-resident tile of every tensor as an explicit set of tensor coordinates.
+It shares no code with `mapper.model`: it steps through the temporal loop nest one
+iteration at a time (no extrapolation, neither over iterations nor over spatial
+instances) and keeps, for every buffer instance and kept tensor, the resident tile
+as an explicit set of tensor coordinates.
 
-Rules (Timeloop's default model, see ../shared/reference/timeloop/README.md):
+The nest (outermost first): per storage level, its temporal loops, then the spatial
+loops of the fan-out below it. An instance of level L is one combination of the
+spatial loops of the levels above L; its tile changes with the temporal loops of the
+levels above L. Rules (Timeloop's default model, ../shared/reference/timeloop/README.md):
 
-- The tile of a tensor at level L, for given indices of the loops above L, is the
-  bounding box (per tensor rank, min..max of the rank's affine expression) of the
-  iteration points covered by the loops at L and below. It is computed literally,
-  by enumerating those iteration points.
-- Between consecutive iterations of the loops above L the elements moved in from
-  the parent are `new - old` (coordinate sets) if the translation of the box's low
-  corner equals the previous translation of that tile, or if that translation is
-  unset (first move, or right after a refetch); otherwise the whole new tile is
-  refetched and the translation is unset. A tile that stays put has translation 0.
-  The very first tile is fetched whole.
-- Read-only tensors: fills(L) = moved-in elements of L (0 at the outermost keeping
-  level); reads(L) = elements delivered to the next inner level keeping the tensor
-  (its fills), or one per MAC when no inner level keeps it.
-- Read-write tensor: updates(L) = writes arriving from the next inner keeping level
-  (its moved-in elements) or one per MAC; reads(L) = updates(L) - partition_size;
-  fills(L) = moved-in elements of L - partition_size (0 at the outermost keeping
-  level).
-- partition_size = size of the bounding box of every coordinate that ever resides
-  at the level (Timeloop's partitions are boxes too: with strides or dilations the
-  distinct coordinates can be fewer, which the README documents); for the
-  read-write tensor the simulator checks that the two agree, since its reads and
-  fills subtract partition_size. utilized_capacity = largest tile.
+- Tile: the bounding box (per tensor rank, min..max of the rank's affine expression)
+  of the iteration points covered by the loops of L and of every inner level, at the
+  current indices of the loops above L (computed by enumerating those points).
+- Moved in, per instance and step: `new - old` (coordinate sets) if the translation
+  of the box's low corner equals the tile's previous translation, or if that is unset
+  (first move, or right after a refetch); otherwise the whole new tile is refetched
+  and the translation is unset. A tile that stays put has translation 0. The first
+  tile is fetched whole.
+- Multicast: at each step, a parent instance reads a datum once for every child
+  instance (of the next inner level keeping the tensor) that moves it in at that
+  step: the parent's reads are the size of the union of its children's moved-in sets.
+  Timeloop only recognises whole identical deltas as multicast; the simulation notes
+  every step where two siblings' moved-in sets overlap without being equal
+  (`Simulation.partial_overlaps`), where the two rules differ.
+- Spatial reduction: for the read-write tensor the same union is the number of
+  updates the parent receives (partial sums of one element meet in the network).
+- Innermost keeper: each MAC needs one element of each tensor per temporal step; an
+  instance reads (or, for the read-write tensor, is updated with) the distinct
+  elements its MACs need in that step.
+- Counts per instance (every instance of a level counts the same, the simulation
+  checks it): read-only tensors: reads(L) = delivered to children, fills(L) = moved
+  in (0 at the outermost level); the read-write tensor: updates(L) = received from
+  children, reads(L) = updates(L) - partition_size, fills(L) = moved in -
+  partition_size (0 at the outermost level).
+- partition_size follows Timeloop's definition (README): the outermost level's tile,
+  scaled at each fan-out by child tile / tile of the whole fan-out. For the
+  read-write tensor, whose reads and fills subtract it, the simulation checks that it
+  equals the distinct coordinates that pass through one instance over the run.
+- Energy, per level and kept tensor: (ceil(reads / block_size) x read energy +
+  ceil(fills / block_size) x write energy + ceil(updates / block_size) x write
+  energy) x utilized instances, plus MACs x compute energy. Cycles: the temporal
+  iterations I, or at a level with bandwidth limits ceil(I / slowdown) with
+  slowdown = min(1, read_bandwidth / (reads / I), write_bandwidth / ((fills +
+  updates) / I)), per instance; the maximum over levels. Valid: the kept tiles fit each level's capacity divided
+  by multiple_buffering, and the spatial factors fit the fan-out along X and Y.
 
-Scope: temporal loops only (every spatial factor must be 1), bypass supported.
+Not modelled: link transfers (peer-to-peer forwarding between mesh neighbours);
+compare with the model run with `link_transfers=False`. Network energy is not
+priced (neither does the model).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from fractions import Fraction
 from itertools import product
+from math import ceil, prod
 
 
 @dataclass
 class SimStats:
+    """Per instance, as Timeloop prints them."""
+
     partition_size: int
     utilized_capacity: int
     utilized_instances: int
-    reads: int
-    fills: int
-    updates: int
+    reads: Fraction
+    fills: Fraction
+    updates: Fraction
+
+
+@dataclass
+class Simulation:
+    levels: list[dict[str, SimStats]]  # outermost first, kept tensors only
+    energy_pJ: float
+    cycles: int
+    valid: bool
+    partial_overlaps: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Loop:
+    level: int
+    dim: str
+    factor: int
+    spatial: str | None  # None (temporal), "X" or "Y"
 
 
 class _TileTracker:
     """One buffer instance's resident tile of one tensor."""
 
     def __init__(self) -> None:
-        self.tile: set | None = None
+        self.tile: frozenset | None = None
         self.low: tuple | None = None
         self.translation: tuple | None = None
         self.moved_in = 0
         self.seen: set = set()
         self.max_size = 0
 
-    def step(self, low: tuple, tile: set) -> None:
+    def step(self, low: tuple, tile: frozenset) -> frozenset:
+        """Make `tile` resident; return what moved in from the parent."""
         if self.tile is None:
-            moved = len(tile)
-            self.translation = None
+            moved = tile
         else:
             t = tuple(a - b for a, b in zip(low, self.low))
             if self.translation is None or t == self.translation:
-                moved = len(tile - self.tile)
+                moved = tile - self.tile
                 self.translation = t
             else:
-                moved = len(tile)
+                moved = tile
                 self.translation = None
-        self.moved_in += moved
+        self.moved_in += len(moved)
         self.tile, self.low = tile, low
         self.seen |= tile
         self.max_size = max(self.max_size, len(tile))
+        return moved
 
 
-def _tile_of(tensor, dims, points) -> tuple[tuple, set]:
-    """Bounding box of the tensor coordinates touched by the iteration points."""
+def _nest(mapping) -> list[_Loop]:
+    """Every loop with a factor above 1, outermost first."""
+    loops = []
+    for i, lm in enumerate(mapping.levels):
+        loops += [_Loop(i, l.dim, l.factor, None) for l in lm.temporal if l.factor > 1]
+        loops += [_Loop(i, l.dim, l.factor, l.spatial or "X") for l in lm.spatial if l.factor > 1]
+    return loops
+
+
+def _box(tensor, dims: list[str], points: list[tuple]) -> tuple[tuple, frozenset]:
+    """Low corner and coordinates of the bounding box the iteration points touch."""
     lows, highs = [], []
     for rank in tensor.ranks:
         values = [sum(c * p[dims.index(d)] for c, d in rank) for p in points]
         lows.append(min(values))
         highs.append(max(values))
-    coords = set(product(*(range(lo, hi + 1) for lo, hi in zip(lows, highs))))
-    return tuple(lows), coords
+    return tuple(lows), frozenset(product(*(range(lo, hi + 1) for lo, hi in zip(lows, highs))))
 
 
-def _box_size(coords: set) -> int:
-    size = 1
-    for axis in zip(*coords):
-        size *= max(axis) - min(axis) + 1
-    return size
+def _coordinate(tensor, dims: list[str], p: tuple) -> tuple:
+    return tuple(sum(c * p[dims.index(d)] for c, d in rank) for rank in tensor.ranks)
 
 
-def simulate(problem, arch, mapping) -> list[dict[str, SimStats]]:
-    """Counts per level (outermost first), per kept tensor, per instance."""
-    n = len(arch.levels)
-    dims = list(problem.dims)
-    for lm in mapping.levels:
-        if any(l.factor > 1 for l in lm.spatial):
-            raise NotImplementedError("spatial fan-outs are not simulated")
-    # Loops outermost first: (level, dim, factor), factor-1 loops are no-ops.
-    loops = [(i, l.dim, l.factor) for i, lm in enumerate(mapping.levels)
-             for l in lm.temporal if l.factor > 1]
-    # Weight of each loop's index in its dimension's iteration index: the product
-    # of the factors of the loops over the same dim nested inside it.
-    weight = []
-    for k, (_, d, _) in enumerate(loops):
-        w = 1
-        for _, d2, f2 in loops[k + 1:]:
-            if d2 == d:
-                w *= f2
-        weight.append(w)
-    for d in dims:
-        total = 1
-        for _, d2, f in loops:
-            if d2 == d:
-                total *= f
-        assert total == problem.bounds[d], f"factors of {d} do not multiply to its bound"
+class _Nest:
+    """Iteration points of the loop nest, addressed by loop indices."""
 
-    def point(indices) -> tuple:
-        p = [0] * len(dims)
-        for (_, d, _), w, i in zip(loops, weight, indices):
-            p[dims.index(d)] += i * w
+    def __init__(self, problem, mapping) -> None:
+        self.dims = list(problem.dims)
+        self.loops = _nest(mapping)
+        # An index of loop k counts `weight[k]` along its dimension: the product of
+        # the factors of the same dimension's loops nested inside it.
+        self.weight = [prod(l2.factor for l2 in self.loops[k + 1:] if l2.dim == l.dim)
+                       for k, l in enumerate(self.loops)]
+        for d in self.dims:
+            total = prod(l.factor for l in self.loops if l.dim == d)
+            assert total == problem.bounds[d], f"factors of {d} multiply to {total}, not {problem.bounds[d]}"
+
+    def point(self, indices: dict[int, int]) -> tuple:
+        p = [0] * len(self.dims)
+        for k, i in indices.items():
+            p[self.dims.index(self.loops[k].dim)] += i * self.weight[k]
         return tuple(p)
 
-    # first loop (position in `loops`) belonging to level L or an inner level
-    first_inside = [next((k for k, lp in enumerate(loops) if lp[0] >= L), len(loops)) for L in range(n)]
-    trackers = [{t.name: _TileTracker() for t in problem.tensors} for _ in range(n)]
+    def positions(self, keep) -> list[int]:
+        """Positions in the nest of the loops for which `keep(loop)` holds."""
+        return [k for k, l in enumerate(self.loops) if keep(l)]
+
+    def combinations(self, positions: list[int]) -> list[dict[int, int]]:
+        return [dict(zip(positions, idx)) for idx in product(*(range(self.loops[k].factor) for k in positions))]
+
+
+def simulate(problem, arch, mapping) -> Simulation:
+    """Counts per level (outermost first), per kept tensor, per instance; energy,
+    cycles and validity."""
+    n = len(arch.levels)
+    nest = _Nest(problem, mapping)
+    dims = nest.dims
+    temporal = nest.positions(lambda l: l.spatial is None)
+    # Per level L: the temporal loops above it (its tile changes with them), the
+    # spatial loops above it (they tell its instances apart), and every loop of L
+    # and below (they span its tile).
+    above_t = [nest.positions(lambda l, L=L: l.spatial is None and l.level < L) for L in range(n)]
+    above_s = [nest.positions(lambda l, L=L: l.spatial is not None and l.level < L) for L in range(n)]
+    inside = [nest.positions(lambda l, L=L: l.level >= L) for L in range(n)]
+    instances = [nest.combinations(above_s[L]) for L in range(n)]
+    keepers = {t.name: [L for L in range(n) if t.name in mapping.levels[L].keep] for t in problem.tensors}
+    # Levels that bypass a tensor get a tile too: Timeloop finds multicast at each
+    # fan-out from those tiles, so the simulation checks them for partial overlaps.
+    trackers = {(L, t.name, i): _TileTracker() for t in problem.tensors for L in range(n)
+                for i in range(len(instances[L]))}
+    delivered = {(L, t.name): 0 for t in problem.tensors for L in keepers[t.name]}
+    partial_overlaps: list[str] = []
+    inner_combinations = [nest.combinations(inside[L]) for L in range(n)]
+    macs_below = [nest.combinations(nest.positions(lambda l, L=L: l.spatial is not None and l.level >= L))
+                  for L in range(n)]
+    previous: list[tuple | None] = [None] * n
+    iterations = 0
     macs = 0
-    previous_outer: list = [None] * n
-    for indices in product(*(range(f) for _, _, f in loops)):
-        macs += 1
+    for step in nest.combinations(temporal):
+        iterations += 1
+        moved: dict[tuple, frozenset] = {}
         for L in range(n):
-            split = first_inside[L]
-            outer = indices[:split]
-            if outer == previous_outer[L]:
-                continue  # tile of L only changes with the loops above L
-            previous_outer[L] = outer
-            inner_ranges = [range(f) for _, _, f in loops[split:]]
-            points = [point(outer + inner) for inner in product(*inner_ranges)]
-            for t in problem.tensors:
-                if t.name in mapping.levels[L].keep:
-                    low, tile = _tile_of(t, dims, points)
-                    trackers[L][t.name].step(low, tile)
+            outer = tuple(step[k] for k in above_t[L])
+            if outer == previous[L]:
+                continue  # the tiles of L only change with the loops above L
+            previous[L] = outer
+            for i, inst in enumerate(instances[L]):
+                base = {k: step[k] for k in above_t[L]} | inst
+                points = [nest.point(base | inner) for inner in inner_combinations[L]]
+                for t in problem.tensors:
+                    low, tile = _box(t, dims, points)
+                    moved[(L, t.name, i)] = trackers[(L, t.name, i)].step(low, tile)
+            if L:
+                partial_overlaps += _partial_overlaps(problem, arch, moved, instances, L, step)
+        # Each keeper delivers to the next inner keeper what moved in there, one read
+        # (or one update received) per datum and step, whatever the number of children.
+        for t in problem.tensors:
+            for parent, child in zip(keepers[t.name], keepers[t.name][1:]):
+                if not any(key[:2] == (child, t.name) for key in moved):
+                    continue
+                for pi, pinst in enumerate(instances[parent]):
+                    sets = [moved[(child, t.name, ci)] for ci, cinst in enumerate(instances[child])
+                            if all(cinst[k] == v for k, v in pinst.items())]
+                    delivered[(parent, t.name)] += len(frozenset().union(*sets))
+        # The MACs under each instance of the innermost keeper, in this step.
+        for t in problem.tensors:
+            K = keepers[t.name][-1]
+            for inst in instances[K]:
+                needed = {_coordinate(t, dims, nest.point(step | inst | mac)) for mac in macs_below[K]}
+                delivered[(K, t.name)] += len(needed)
+        macs += prod(nest.loops[k].factor for k in nest.positions(lambda l: l.spatial is not None))
     assert macs == problem.macs
 
-    result: list[dict[str, SimStats]] = [dict() for _ in range(n)]
+    levels: list[dict[str, SimStats]] = [dict() for _ in range(n)]
     for t in problem.tensors:
-        keepers = [L for L in range(n) if t.name in mapping.levels[L].keep]
-        for pos, L in enumerate(keepers):
-            tr = trackers[L][t.name]
-            inner = keepers[pos + 1] if pos + 1 < len(keepers) else None
-            delivered = macs if inner is None else trackers[inner][t.name].moved_in
+        partitions = _partitions(t, nest, n)
+        for pos, L in enumerate(keepers[t.name]):
+            count = len(instances[L])
+            per_instance = [trackers[(L, t.name, i)] for i in range(count)]
+            moved_in = _same_for_every_instance([tr.moved_in for tr in per_instance], t.name, L)
+            partition = partitions[L]
+            if t.read_write:
+                distinct = _same_for_every_instance([len(tr.seen) for tr in per_instance], t.name, L)
+                assert partition == distinct, (f"{t.name} at level {L}: Timeloop's partition {partition}, "
+                                               f"{distinct} distinct elements per instance")
+            received = Fraction(delivered[(L, t.name)], count)
             outermost = pos == 0
-            partition = _box_size(tr.seen)
             if t.read_write:
-                assert partition == len(tr.seen), "read-write partition with holes"
-            if t.read_write:
-                updates = delivered
-                reads = updates - partition
-                fills = 0 if outermost else tr.moved_in - partition
+                updates, reads = received, received - partition
+                fills = Fraction(0) if outermost else moved_in - partition
             else:
-                updates = 0
-                reads = delivered
-                fills = 0 if outermost else tr.moved_in
-            result[L][t.name] = SimStats(partition, tr.max_size, 1, reads, fills, updates)
-    return result
+                updates, reads = Fraction(0), received
+                fills = Fraction(0) if outermost else Fraction(moved_in)
+            capacity = max(tr.max_size for tr in per_instance)
+            levels[L][t.name] = SimStats(partition, capacity, count, reads, fills, updates)
+    return Simulation(levels, _energy(arch, problem, levels), _cycles(arch, levels, iterations),
+                      _valid(arch, mapping, levels), partial_overlaps)
+
+
+def _partial_overlaps(problem, arch, moved: dict, instances: list, L: int, step: dict) -> list[str]:
+    """Where sibling instances of level L (children of one instance of L - 1) moved in
+    sets that overlap without being equal."""
+    found = []
+    for t in problem.tensors:
+        for pinst in instances[L - 1]:
+            sets = [moved[(L, t.name, ci)] for ci, cinst in enumerate(instances[L])
+                    if all(cinst[k] == v for k, v in pinst.items())]
+            if any(a != b and a & b for a in sets for b in sets):
+                found.append(f"{t.name} into {arch.levels[L].name} at step {step}")
+    return found
+
+
+def _same_for_every_instance(values: list[int], tensor: str, level: int) -> int:
+    assert len(set(values)) == 1, f"{tensor} at level {level}: instances differ: {values}"
+    return values[0]
+
+
+def _partitions(tensor, nest: _Nest, n: int) -> list[int]:
+    """Timeloop's partition_size at every level: the outermost tile, scaled at each
+    fan-out by (child tile) / (tile of the whole fan-out)."""
+    dims = nest.dims
+
+    def size(positions: list[int]) -> int:
+        return len(_box(tensor, dims, [nest.point(c) for c in nest.combinations(positions)])[1])
+
+    partition = size(nest.positions(lambda l: True))
+    partitions = [partition]
+    for L in range(1, n):
+        child = size(nest.positions(lambda l: l.level >= L))
+        fanout = size(nest.positions(lambda l: l.level >= L or (l.level == L - 1 and l.spatial is not None)))
+        partition = partition * child // fanout
+        partitions.append(partition)
+    return partitions
+
+
+def _energy(arch, problem, levels: list[dict[str, SimStats]]) -> float:
+    energy = problem.macs * arch.compute.energy
+    for level, tensors in zip(arch.levels, levels):
+        for s in tensors.values():
+            blocks_read = ceil(s.reads / level.block_size)
+            blocks_written = ceil(s.fills / level.block_size) + ceil(s.updates / level.block_size)
+            energy += (blocks_read * level.read_energy + blocks_written * level.write_energy) * s.utilized_instances
+    return energy
+
+
+def _cycles(arch, levels: list[dict[str, SimStats]], iterations: int) -> int:
+    """Timeloop's throttling, in doubles as Timeloop computes it (an exact quotient
+    can come out a hair above an integer and round up: see
+    test_known_disagreement_cycles_round_up_in_doubles)."""
+    cycles = iterations
+    for level, tensors in zip(arch.levels, levels):
+        reads = float(sum(s.reads for s in tensors.values()))
+        writes = float(sum(s.fills + s.updates for s in tensors.values()))
+        slowdown = 1.0
+        if level.read_bandwidth and reads:
+            slowdown = min(slowdown, level.read_bandwidth / (reads / iterations))
+        if level.write_bandwidth and writes:
+            slowdown = min(slowdown, level.write_bandwidth / (writes / iterations))
+        cycles = max(cycles, ceil(iterations / slowdown))
+    return cycles
+
+
+def _valid(arch, mapping, levels: list[dict[str, SimStats]]) -> bool:
+    for i, level in enumerate(arch.levels):
+        if level.depth is not None:
+            usable = int(level.depth * level.block_size / level.multiple_buffering)
+            if sum(s.utilized_capacity for s in levels[i].values()) > usable:
+                return False
+        child = arch.levels[i + 1] if i + 1 < len(arch.levels) else arch.compute
+        for axis, mesh, child_mesh in (("X", level.mesh_x, child.mesh_x), ("Y", level.mesh_y, child.mesh_y)):
+            if prod(l.factor for l in mapping.levels[i].spatial if (l.spatial or "X") == axis) > child_mesh // mesh:
+                return False
+    return True

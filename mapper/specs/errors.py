@@ -9,8 +9,12 @@ with status 2; it never shows a traceback for a `SpecError`.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from pathlib import Path
+
+
+_ONE_LINE = re.compile(r"\s*[\r\n]+\s*")
 
 
 class SpecError(Exception):
@@ -41,7 +45,9 @@ class SpecError(Exception):
         message = f"found {self.found}; allowed: {self.allowed}"
         if self.suggestion:
             message += f"; {self.suggestion}"
-        return ": ".join([*where, message])
+        # One line whatever the parts hold (a YAML parser's message, a key with a
+        # newline): the CLI prints exactly one line per error.
+        return _ONE_LINE.sub(" ", ": ".join([*where, message]))
 
     def _location(self) -> str:
         """`file`, `file:line` or `file:line:column`, the form editors jump to."""

@@ -1,7 +1,9 @@
 """Timeloop's input: the fully expanded `parsed-processed-input.yaml`, the v0.2 and v0.4
 dialects (`word-bits` or `word_bits`), mappings and energy reference tables (ERT).
 
-Several files given together are merged at the top level, as Timeloop does.
+Several files given together are merged at the top level, as Timeloop does. Every
+value is checked where it is read: a mistake is a SpecError with its key path, never
+a KeyError or TypeError from deep inside the reader.
 """
 
 from __future__ import annotations
@@ -9,16 +11,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from math import prod
+from math import isfinite
 from typing import Any
 
 from ..architecture import Architecture, ComputeUnit, StorageLevel
 from ..mapping import LevelMapping, Loop, Mapping
 from ..problem import Problem, Tensor
-from .errors import SpecError
+from .errors import SpecError, describe, did_you_mean
+from .limits import MAX_INSTANCES
 
 _RANGE = re.compile(r"^(?P<base>.*?)\[(?P<lo>\d+)\.\.(?P<hi>\d+)\]$")
 _COMPUTE_CLASSES = ("mac", "compute", "alu")
+_DIRECTIVE_TYPES = ("temporal", "spatial", "datatype", "bypass")
 
 
 @dataclass(frozen=True)
@@ -50,118 +54,257 @@ def get(attrs: dict, key: str, default: Any = None) -> Any:
     return default
 
 
-def split_range(name: str) -> tuple[str, int]:
+def _key(attrs: dict, key: str) -> str:
+    """The spelling of `key` that `attrs` uses, for error messages."""
+    dashed = key.replace("_", "-")
+    return dashed if dashed in attrs and key not in attrs else key
+
+
+def split_range(name: str, source: str = "<timeloop>", path: str = "name") -> tuple[str, int]:
+    """`PE[0..15]` -> ("PE", 16); a plain name is one instance."""
     m = _RANGE.match(name)
     if not m:
         return name, 1
-    return m["base"], int(m["hi"]) - int(m["lo"]) + 1
+    count = int(m["hi"]) - int(m["lo"]) + 1
+    if count < 1:
+        raise SpecError(source, path, repr(name), "a range [lo..hi] with lo <= hi")
+    return m["base"], count
+
+
+# -------------------------------------------------------------- checked values
+
+
+def _dict(value: Any, source: str, path: str) -> dict:
+    """A mapping; an absent (null) one is empty."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise SpecError(source, path, describe(value), "a mapping")
+    return value
+
+
+def _list(value: Any, source: str, path: str) -> list:
+    """A list; an absent (null) one is empty."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise SpecError(source, path, describe(value), "a list")
+    return value
+
+
+def _text(value: Any, source: str, path: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise SpecError(source, path, describe(value), "a non-empty string")
+    return value
+
+
+def _positive_int(value: Any, source: str, path: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SpecError(source, path, describe(value), "a positive integer")
+    return value
+
+
+def _number(value: Any, source: str, path: str, minimum: float = 0.0, strict: bool = False) -> float:
+    """A finite number >= minimum (> minimum when strict)."""
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not isfinite(value)
+            or value < minimum or (strict and value == minimum)):
+        raise SpecError(source, path, describe(value), f"a number {'>' if strict else '>='} {minimum:g}")
+    return float(value)
+
+
+def _optional_number(value: Any, source: str, path: str) -> float | None:
+    return None if value is None else _number(value, source, path, strict=True)
+
+
+def _names(value: Any, source: str, path: str) -> list[str]:
+    return [_text(v, source, f"{path}[{i}]") for i, v in enumerate(_list(value, source, path))]
 
 
 # --------------------------------------------------------------------- problem
 
 
 def parse_problem(doc: dict, source: str = "<timeloop>") -> Problem:
-    prob = doc["problem"]
-    shape, instance = prob.get("shape", {}), prob.get("instance", {})
-    dims = tuple(shape.get("dimensions", []))
-    coefficients = {c["name"]: c.get("default", 1) for c in shape.get("coefficients", []) or []}
-    coefficients.update({k: v for k, v in instance.items() if k in coefficients})
-    tensors = []
-    for i, ds in enumerate(get(shape, "data_spaces", [])):
-        ranks = []
-        for r, rank in enumerate(ds["projection"]):
-            terms = []
-            for term in rank:
-                dim, *coef = term
-                if dim not in dims:
-                    raise SpecError(source, f"problem.shape.data_spaces[{i}].projection[{r}]", dim,
-                                    f"a dimension of {list(dims)}")
-                value = coefficients.get(coef[0], None) if coef else 1
-                if value is None:
-                    raise SpecError(source, f"problem.shape.data_spaces[{i}].projection[{r}]", coef[0],
-                                    f"a coefficient of {list(coefficients)}")
-                terms.append((int(value), dim))
-            ranks.append(tuple(terms))
-        tensors.append(Tensor(ds["name"], tuple(ranks), bool(get(ds, "read_write", False))))
+    prob = _dict(doc["problem"], source, "problem")
+    shape = _dict(prob.get("shape"), source, "problem.shape")
+    instance = _dict(prob.get("instance"), source, "problem.instance")
+    dims = tuple(_names(shape.get("dimensions"), source, "problem.shape.dimensions"))
+    for i, d in enumerate(dims):
+        if d in dims[:i]:
+            raise SpecError(source, f"problem.shape.dimensions[{i}]", f"{d!r} a second time", "each dimension once")
+    coefficients = _coefficients(shape, instance, source)
+    spaces_key = f"problem.shape.{_key(shape, 'data_spaces')}"
+    tensors: list[Tensor] = []
+    for i, raw in enumerate(_list(get(shape, "data_spaces", []), source, spaces_key)):
+        path = f"{spaces_key}[{i}]"
+        ds = _dict(raw, source, path)
+        name = _text(ds.get("name"), source, f"{path}.name")
+        if name in (t.name for t in tensors):
+            raise SpecError(source, f"{path}.name", f"{name!r} a second time", "a unique name per data space")
+        ranks = [_rank(rank, dims, coefficients, source, f"{path}.projection[{r}]")
+                 for r, rank in enumerate(_list(ds.get("projection"), source, f"{path}.projection"))]
+        read_write = get(ds, "read_write", False)
+        if not isinstance(read_write, bool):
+            raise SpecError(source, f"{path}.{_key(ds, 'read_write')}", describe(read_write), "true or false")
+        tensors.append(Tensor(name, tuple(ranks), read_write))
+    outputs = [t.name for t in tensors if t.read_write]
+    if len(outputs) != 1:
+        raise SpecError(source, spaces_key, f"{len(outputs)} read_write data spaces ({', '.join(outputs) or 'none'})",
+                        "exactly one read_write data space (the output)")
+    bounds = {}
     for d in dims:
         if d not in instance:
             raise SpecError(source, f"problem.instance.{d}", "nothing", "a positive integer bound")
-    bounds = {d: int(instance[d]) for d in dims}
-    return Problem(shape.get("name", "problem"), dims, bounds, tuple(tensors))
+        bounds[d] = _positive_int(instance[d], source, f"problem.instance.{d}")
+    name = shape.get("name", "problem")
+    return Problem(_text(name, source, "problem.shape.name"), dims, bounds, tuple(tensors))
+
+
+def _coefficients(shape: dict, instance: dict, source: str) -> dict[str, int]:
+    """Named coefficients (strides, dilations): their defaults, overridden by the instance."""
+    coefficients: dict[str, int] = {}
+    for j, raw in enumerate(_list(shape.get("coefficients"), source, "problem.shape.coefficients")):
+        path = f"problem.shape.coefficients[{j}]"
+        c = _dict(raw, source, path)
+        name = _text(c.get("name"), source, f"{path}.name")
+        coefficients[name] = _positive_int(c.get("default", 1), source, f"{path}.default")
+    for name in coefficients:
+        if name in instance:
+            coefficients[name] = _positive_int(instance[name], source, f"problem.instance.{name}")
+    return coefficients
+
+
+def _rank(raw: Any, dims: tuple[str, ...], coefficients: dict[str, int], source: str,
+          path: str) -> tuple[tuple[int, str], ...]:
+    """One projection rank: terms [dim] or [dim, coefficient name]."""
+    terms = []
+    for t, raw_term in enumerate(_list(raw, source, path)):
+        term = [raw_term] if isinstance(raw_term, str) else raw_term
+        if not isinstance(term, list) or len(term) not in (1, 2) or not all(isinstance(x, str) for x in term):
+            raise SpecError(source, f"{path}[{t}]", describe(raw_term), "a term [dimension] or "
+                            "[dimension, coefficient]")
+        dim, *coef = term
+        if dim not in dims:
+            raise SpecError(source, f"{path}[{t}]", repr(dim), f"a dimension of {list(dims)}", did_you_mean(dim, dims))
+        if coef and coef[0] not in coefficients:
+            raise SpecError(source, f"{path}[{t}]", repr(coef[0]), f"a coefficient of {list(coefficients)}",
+                            did_you_mean(coef[0], coefficients))
+        terms.append((coefficients[coef[0]] if coef else 1, dim))
+    if not terms:
+        raise SpecError(source, path, "an empty rank", "a list of one or more terms")
+    return tuple(terms)
 
 
 # ---------------------------------------------------------------- architecture
 
 
-def _leaves(node: dict, multiplier: int = 1) -> Iterable[tuple[dict, int]]:
-    """Every `local` component in order, outermost first, with its instance count."""
-    _, n = split_range(node.get("name", ""))
+def _leaves(node: dict, source: str, path: str, multiplier: int = 1) -> Iterable[tuple[dict, int, str]]:
+    """Every `local` component in order, outermost first, with its instance count and
+    key path."""
+    name = node.get("name", "")
+    _, n = split_range(name, source, f"{path}.name") if isinstance(name, str) else (name, 1)
     multiplier *= n
-    for leaf in node.get("local", []) or []:
-        _, count = split_range(leaf["name"])
-        yield leaf, count * multiplier
-    for sub in node.get("subtree", []) or []:
-        yield from _leaves(sub, multiplier)
+    for i, raw in enumerate(_list(node.get("local"), source, f"{path}.local")):
+        leaf_path = f"{path}.local[{i}]"
+        leaf = _dict(raw, source, leaf_path)
+        _, count = split_range(_text(leaf.get("name"), source, f"{leaf_path}.name"), source, f"{leaf_path}.name")
+        if count * multiplier > MAX_INSTANCES:
+            raise SpecError(source, f"{leaf_path}.name", f"{count * multiplier} instances of {leaf['name']!r}",
+                            f"at most {MAX_INSTANCES} instances of a component (2**20)")
+        yield leaf, count * multiplier, leaf_path
+    for i, sub in enumerate(_list(node.get("subtree"), source, f"{path}.subtree")):
+        yield from _leaves(_dict(sub, source, f"{path}.subtree[{i}]"), source, f"{path}.subtree[{i}]", multiplier)
 
 
-def _mesh(attrs: dict, instances: int) -> tuple[int, int]:
+def _mesh(attrs: dict, instances: int, source: str, path: str) -> tuple[int, int]:
     mesh_x, mesh_y = get(attrs, "meshX"), get(attrs, "meshY")
+    if mesh_x is not None:
+        mesh_x = _positive_int(mesh_x, source, f"{path}.meshX")
+    if mesh_y is not None:
+        mesh_y = _positive_int(mesh_y, source, f"{path}.meshY")
+    for axis, value in (("meshX", mesh_x), ("meshY", mesh_y)):
+        if value is not None and value > instances:
+            raise SpecError(source, f"{path}.{axis}", str(value), f"at most the {instances} instances")
     if mesh_x is None and mesh_y is None:
         return instances, 1
     if mesh_x is None:
-        return instances // int(mesh_y), int(mesh_y)
+        return instances // mesh_y, mesh_y
     if mesh_y is None:
-        return int(mesh_x), instances // int(mesh_x)
-    return int(mesh_x), int(mesh_y)
+        return mesh_x, instances // mesh_x
+    return mesh_x, mesh_y
 
 
-def parse_ert(doc: dict) -> dict[str, dict[str, float]]:
+def parse_ert(doc: dict, source: str = "<timeloop>") -> dict[str, dict[str, float]]:
     """Energy per action of each component (the largest variant of each action)."""
     ert: dict[str, dict[str, float]] = {}
-    for table in (doc.get("ERT") or {}).get("tables", []) or []:
-        name = split_range(table["name"])[0].split(".")[-1]
-        actions = ert.setdefault(name, {})
-        for action in table.get("actions", []):
-            energy = float(action.get("energy", 0.0))
-            actions[action["name"]] = max(actions.get(action["name"], energy), energy)
+    for i, raw in enumerate(_list(_dict(doc.get("ERT"), source, "ERT").get("tables"), source, "ERT.tables")):
+        path = f"ERT.tables[{i}]"
+        table = _dict(raw, source, path)
+        name = split_range(_text(table.get("name"), source, f"{path}.name"), source, f"{path}.name")[0]
+        actions = ert.setdefault(name.split(".")[-1], {})
+        for j, raw_action in enumerate(_list(table.get("actions"), source, f"{path}.actions")):
+            action = _dict(raw_action, source, f"{path}.actions[{j}]")
+            action_name = _text(action.get("name"), source, f"{path}.actions[{j}].name")
+            energy = _number(action.get("energy", 0.0), source, f"{path}.actions[{j}].energy")
+            actions[action_name] = max(actions.get(action_name, energy), energy)
     return ert
 
 
 def parse_architecture(doc: dict, source: str = "<timeloop>") -> Architecture:
-    ert = parse_ert(doc)
-    leaves = list(_leaves({"subtree": doc["architecture"].get("subtree", [])}))
+    ert = parse_ert(doc, source)
+    arch = _dict(doc["architecture"], source, "architecture")
+    leaves = list(_leaves({"subtree": arch.get("subtree")}, source, "architecture"))
     if not leaves:
         raise SpecError(source, "architecture.subtree", "no components", "storage levels and a compute unit")
-    *storage, (mac, mac_count) = leaves
+    *storage, (mac, mac_count, mac_path) = leaves
     if not any(c in str(mac.get("class", "")).lower() for c in _COMPUTE_CLASSES):
-        raise SpecError(source, f"architecture...{mac['name']}.class", mac.get("class"),
+        raise SpecError(source, f"{mac_path}.class", describe(mac.get("class")),
                         "the innermost component to be a compute unit (intmac, fpmac, ...)")
-    levels = []
-    for leaf, count in storage:
-        attrs = leaf.get("attributes", {}) or {}
-        name, _ = split_range(leaf["name"])
-        word_bits = int(get(attrs, "word_bits", get(attrs, "datawidth", 16)))
-        width = get(attrs, "width")
-        block = int(get(attrs, "block_size", (int(width) // word_bits) if width else 1) or 1)
-        depth = get(attrs, "depth", get(attrs, "entries"))
-        if depth is None and get(attrs, "size") is not None:
-            depth = int(attrs["size"]) // block
-        is_dram = str(leaf.get("class", "")).upper() == "DRAM"
-        mesh_x, mesh_y = _mesh(attrs, count)
-        energy = ert.get(name, {})
-        levels.append(StorageLevel(
-            name=name, instances=count, mesh_x=mesh_x, mesh_y=mesh_y,
-            depth=None if (is_dram or depth is None) else int(depth),
-            block_size=block, word_bits=word_bits,
-            read_bandwidth=_float_or_none(get(attrs, "read_bandwidth")),
-            write_bandwidth=_float_or_none(get(attrs, "write_bandwidth")),
-            multiple_buffering=float(get(attrs, "multiple_buffering", 1.0)),
-            read_energy=energy.get("read", 0.0), write_energy=energy.get("write", 0.0),
-        ))
-    mac_name, _ = split_range(mac["name"])
-    mx, my = _mesh(mac.get("attributes", {}) or {}, mac_count)
+    levels = [_storage_level(leaf, count, ert, source, path) for leaf, count, path in storage]
+    for i, level in enumerate(levels):
+        if level.name in (lv.name for lv in levels[:i]):
+            raise SpecError(source, f"{storage[i][2]}.name", f"{level.name!r} a second time",
+                            "a unique name per component")
+    mac_name, _ = split_range(mac["name"], source, f"{mac_path}.name")
+    mac_attrs = _dict(mac.get("attributes"), source, f"{mac_path}.attributes")
+    mx, my = _mesh(mac_attrs, mac_count, source, f"{mac_path}.attributes")
     compute = ComputeUnit(mac_name, mac_count, mx, my, compute_energy(ert.get(mac_name, {})))
-    return Architecture(doc["architecture"].get("name", "timeloop"), tuple(levels), compute)
+    name = arch.get("name", "timeloop")
+    return Architecture(name if isinstance(name, str) else describe(name), tuple(levels), compute)
+
+
+def _storage_level(leaf: dict, count: int, ert: dict, source: str, path: str) -> StorageLevel:
+    attrs_path = f"{path}.attributes"
+    attrs = _dict(leaf.get("attributes"), source, attrs_path)
+
+    def where(key: str) -> str:
+        return f"{attrs_path}.{_key(attrs, key)}"
+
+    name, _ = split_range(leaf["name"], source, f"{path}.name")
+    word_bits = _positive_int(get(attrs, "word_bits", get(attrs, "datawidth", 16)), source,
+                              where("word_bits") if get(attrs, "word_bits") is not None else where("datawidth"))
+    width = get(attrs, "width")
+    if width is not None:
+        width = _positive_int(width, source, where("width"))
+    block = get(attrs, "block_size")
+    block = _positive_int(block, source, where("block_size")) if block is not None else max(
+        1, (width // word_bits) if width else 1)
+    depth = get(attrs, "depth", get(attrs, "entries"))
+    if depth is not None:
+        depth = _positive_int(depth, source, where("depth") if get(attrs, "depth") is not None else where("entries"))
+    elif get(attrs, "size") is not None:
+        depth = max(1, _positive_int(attrs["size"], source, where("size")) // block)
+    is_dram = str(leaf.get("class", "")).upper() == "DRAM"
+    mesh_x, mesh_y = _mesh(attrs, count, source, attrs_path)
+    energy = ert.get(name, {})
+    return StorageLevel(
+        name=name, instances=count, mesh_x=mesh_x, mesh_y=mesh_y,
+        depth=None if (is_dram or depth is None) else depth,
+        block_size=block, word_bits=word_bits,
+        read_bandwidth=_optional_number(get(attrs, "read_bandwidth"), source, where("read_bandwidth")),
+        write_bandwidth=_optional_number(get(attrs, "write_bandwidth"), source, where("write_bandwidth")),
+        multiple_buffering=_number(get(attrs, "multiple_buffering", 1.0), source, where("multiple_buffering"), 1.0),
+        read_energy=energy.get("read", 0.0), write_energy=energy.get("write", 0.0),
+    )
 
 
 def compute_energy(actions: dict[str, float]) -> float:
@@ -171,13 +314,9 @@ def compute_energy(actions: dict[str, float]) -> float:
     return max((e for a, e in actions.items() if a.startswith("mac")), default=0.0)
 
 
-def _float_or_none(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-def with_ert(arch: Architecture, doc: dict) -> Architecture:
+def with_ert(arch: Architecture, doc: dict, source: str = "<timeloop>") -> Architecture:
     """Re-price an architecture with the ERT found in `doc`."""
-    ert = parse_ert(doc)
+    ert = parse_ert(doc, source)
     levels = tuple(replace(lv, read_energy=ert.get(lv.name, {}).get("read", lv.read_energy),
                            write_energy=ert.get(lv.name, {}).get("write", lv.write_energy))
                    for lv in arch.levels)
@@ -188,46 +327,71 @@ def with_ert(arch: Architecture, doc: dict) -> Architecture:
 # --------------------------------------------------------------------- mapping
 
 
-def parse_factors(text: str | dict) -> dict[str, int]:
+def parse_factors(text: Any, source: str = "<timeloop>", path: str = "factors") -> dict[str, int]:
     if isinstance(text, dict):
-        return {k: int(v) for k, v in text.items()}
+        return {str(k): _positive_int(v, source, f"{path}.{k}") for k, v in text.items()}
+    if not isinstance(text, (str, int)) or isinstance(text, bool):
+        raise SpecError(source, path, describe(text), 'factors like "R=3 P=16" (or a mapping of them)')
     pairs = re.findall(r"([A-Za-z_][A-Za-z_0-9]*?)\s*=?\s*(\d+)(?=[\s,]|$)", str(text))
     return {dim: int(n) for dim, n in pairs}
 
 
-def parse_permutation(text: str | list, dims: tuple[str, ...]) -> list[str]:
+def parse_permutation(text: Any, dims: tuple[str, ...], source: str = "<timeloop>",
+                      path: str = "permutation") -> list[str]:
     """Inner-to-outer dimension order; single letters unless spaces or commas separate them."""
     if isinstance(text, list):
-        order = [str(d) for d in text]
-    elif re.search(r"[\s,]", str(text).strip()):
-        order = [d for d in re.split(r"[\s,]+", str(text).strip()) if d]
+        order = [_text(d, source, f"{path}[{i}]") for i, d in enumerate(text)]
+    elif not isinstance(text, str):
+        raise SpecError(source, path, describe(text), 'dimensions innermost first, like "RP" or "R P"')
+    elif re.search(r"[\s,]", text.strip()):
+        order = [d for d in re.split(r"[\s,]+", text.strip()) if d]
     else:
-        order = list(str(text))
+        order = list(text)
+    for i, d in enumerate(order):
+        if d not in dims:
+            raise SpecError(source, path, repr(d), f"dimensions of {list(dims)}", did_you_mean(d, dims))
+        if d in order[:i]:
+            raise SpecError(source, path, f"{d!r} a second time", "each dimension once")
     return order + [d for d in dims if d not in order]
 
 
 def parse_mapping(directives: list[dict], problem: Problem, arch: Architecture,
                   source: str = "<timeloop>") -> Mapping:
     names = [lv.name for lv in arch.levels]
+    tensors = [t.name for t in problem.tensors]
     temporal: dict[int, list[Loop]] = {}
     spatial: dict[int, list[Loop]] = {}
-    keep = {i: set(t.name for t in problem.tensors) for i in range(len(names))}
-    for k, d in enumerate(directives):
+    keep = {i: set(tensors) for i in range(len(names))}
+    for k, raw in enumerate(directives):
+        d = _dict(raw, source, f"mapping[{k}]")
         target = d.get("target")
         if target not in names:
-            raise SpecError(source, f"mapping[{k}].target", target, f"a storage level of {names}")
+            raise SpecError(source, f"mapping[{k}].target", describe(target), f"a storage level of {names}",
+                            did_you_mean(target, names))
         i = names.index(target)
         kind = d.get("type", "temporal")
+        if kind not in _DIRECTIVE_TYPES:
+            raise SpecError(source, f"mapping[{k}].type", describe(kind), ", ".join(_DIRECTIVE_TYPES),
+                            did_you_mean(kind, _DIRECTIVE_TYPES))
         if kind in ("datatype", "bypass"):
-            keep[i] = (keep[i] | set(d.get("keep") or [])) - set(d.get("bypass") or [])
+            listed = {key: _names(d.get(key), source, f"mapping[{k}].{key}") for key in ("keep", "bypass")}
+            for key, names_listed in listed.items():
+                for j, tensor in enumerate(names_listed):
+                    if tensor not in tensors:
+                        raise SpecError(source, f"mapping[{k}].{key}[{j}]", repr(tensor),
+                                        f"a data space of {tensors}", did_you_mean(tensor, tensors))
+            keep[i] = (keep[i] | set(listed["keep"])) - set(listed["bypass"])
             continue
-        factors = parse_factors(d.get("factors", ""))
+        factors = parse_factors(d.get("factors", ""), source, f"mapping[{k}].factors")
         for dim in factors:
             if dim not in problem.dims:
-                raise SpecError(source, f"mapping[{k}].factors", dim, f"a dimension of {list(problem.dims)}")
-        order = parse_permutation(d.get("permutation", ""), problem.dims)
+                raise SpecError(source, f"mapping[{k}].factors", repr(dim), f"a dimension of {list(problem.dims)}",
+                                did_you_mean(dim, problem.dims))
+        order = parse_permutation(d.get("permutation", ""), problem.dims, source, f"mapping[{k}].permutation")
         if kind == "spatial":
-            split = int(d.get("split", len(order)))
+            split = d.get("split", len(order))
+            if isinstance(split, bool) or not isinstance(split, int) or split < 0:
+                raise SpecError(source, f"mapping[{k}].split", describe(split), "an integer >= 0")
             loops = [Loop(dim, factors.get(dim, 1), "X" if pos < split else "Y")
                      for pos, dim in enumerate(order)]
             spatial[i] = [l for l in reversed(loops) if l.factor > 1]
@@ -254,9 +418,10 @@ def load(doc: dict, source: str = "<timeloop>") -> TimeloopSpec:
         mapping_doc = mapping_doc["mapping"]
     mapping = None
     if mapping_doc and problem and arch:
-        mapping = parse_mapping(mapping_doc, problem, arch, source)
-    constraints = (doc.get("constraints") or {}).get("targets") if isinstance(doc.get("constraints"), dict) else None
-    arch_constraints = (doc.get("architecture_constraints") or {}).get("targets") or []
+        mapping = parse_mapping(_list(mapping_doc, source, "mapping"), problem, arch, source)
+    constraints = _dict(doc.get("constraints"), source, "constraints").get("targets")
+    arch_constraints = _dict(doc.get("architecture_constraints"), source, "architecture_constraints").get("targets")
     if arch_constraints:
-        constraints = list(arch_constraints) + list(constraints or [])
+        constraints = list(_list(arch_constraints, source, "architecture_constraints.targets")) + list(
+            _list(constraints, source, "constraints.targets"))
     return TimeloopSpec(problem, arch, mapping, constraints, doc)
