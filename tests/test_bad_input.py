@@ -336,7 +336,7 @@ def test_mapping_without_an_architecture(tmp_path: Path) -> None:
 
 def test_mapping_with_several_layers(tmp_path: Path) -> None:
     error, path = spec_error(tmp_path, "mapping:\n" + GOOD_MAPPING, TOY_ARCH, SPECS / "workloads/alexnet.yaml")
-    check(error, path, "mapping", "a mapping with 5 layers")
+    check(error, path, "mapping", "a mapping with 8 layers")
 
 
 # --- the command line

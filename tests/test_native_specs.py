@@ -99,7 +99,7 @@ def test_alexnet_conv3() -> None:
 
 def test_alexnet_workload_has_grouped_layers() -> None:
     layers = load_native([SPECS / "workloads/alexnet.yaml"])["problems"]
-    assert [p.name for p in layers] == ["conv1", "conv2", "conv3", "conv4", "conv5"]
+    assert [p.name for p in layers] == ["conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"]
     assert layers[0].bounds["P"] == 55 and sizes(layers[0])["Inputs"] == 3 * 227 * 227
     assert layers[1].bounds == {"G": 2, "N": 1, "M": 128, "C": 48, "P": 27, "Q": 27, "R": 5, "S": 5}
     assert layers[1].macs == 27 * 27 * 256 * 48 * 25

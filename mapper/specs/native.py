@@ -35,6 +35,11 @@ problem: one layer, in one of four forms.
         is read_write (the output).
 workload: {name (optional), layers: [<a problem, as above>, ...]} for several layers.
 
+A batch size is not part of a spec: `mapper stats WORKLOAD --batch N` (the `batch`
+argument of `load_workload` and the loaders) runs N samples through every layer, multiplying
+the batch dimension of each shorthand, conv's N and matmul's/linear's B (added when
+absent). An einsum has no known batch dimension: write it into its dimensions.
+
 architecture: {name, energy_table (optional default for all levels), levels: [...],
                compute: {name=MAC, energy, energy_table}}
     levels, outermost (DRAM) first; each:
@@ -46,7 +51,8 @@ architecture: {name, energy_table (optional default for all levels), levels: [..
         fanout: [X, Y] (or an int, meaning [N, 1]): how many instances of the next
             inner level (or MACs, below the innermost level) each instance of this
             level feeds, laid out as an X-by-Y mesh. Fan-outs live on the parent
-            because that is where a mapping puts its spatial loops;
+            because that is where a mapping puts its spatial loops. At most 2**20
+            instances of any level or of the MACs (mapper/specs/limits.py);
         network_energy: pJ per word delivered across that fan-out.
     The instance count of every level (and of the MACs) is the product of the
     fan-outs above it. An energy is a number of pJ, or an expression over the
@@ -87,6 +93,7 @@ from mapper.architecture import Architecture, ComputeUnit, StorageLevel
 from mapper.mapping import LevelMapping, Loop, Mapping
 from mapper.problem import Problem, Tensor, Term
 from mapper.specs.errors import SpecError, describe, did_you_mean
+from mapper.specs.limits import MAX_EXPANDED_NODES, MAX_INSTANCES
 from mapper.specs.load import Specs
 
 T = TypeVar("T")
@@ -125,10 +132,15 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         raise SpecError(path, "", f"a file that cannot be read ({error})",
                         "a readable UTF-8 YAML file") from None
     try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        _reject_alias_bombs(root, path)
+        _reject_duplicate_keys(root, path)
         doc = yaml.safe_load(text)
-        _reject_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader), path)
     except yaml.YAMLError as error:
         raise _yaml_error(error, path) from None
+    except RecursionError:
+        raise SpecError(path, "", "YAML nested too deeply to read", "a spec nested at most a few hundred "
+                        "levels deep") from None
     if not isinstance(doc, dict):
         found = "an empty document" if doc is None else describe(doc)
         raise SpecError(path, "", found, "a mapping with top-level keys such as " + ", ".join(TOP_LEVEL_KEYS))
@@ -147,6 +159,45 @@ def _yaml_error(error: yaml.YAMLError, path: Path) -> SpecError:
         line=None if mark is None else mark.line + 1,
         column=None if mark is None else mark.column + 1,
     )
+
+
+def _reject_alias_bombs(root: yaml.Node | None, path: Path) -> None:
+    """Aliases let a few lines describe a tree of billions of nodes, or one that
+    contains itself; everything after loading walks the tree as if expanded, so such
+    a document would hang the loader. Count the expanded size without expanding."""
+    size: dict[int, int] = {}
+    ancestors: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [] if root is None else [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        children = _child_nodes(node)
+        if children_done:
+            ancestors.discard(id(node))
+            size[id(node)] = 1 + sum(size[id(child)] for child in children)
+            if size[id(node)] > MAX_EXPANDED_NODES:
+                raise SpecError(path, "", f"aliases that expand to more than {MAX_EXPANDED_NODES} nodes",
+                                "aliases of a reasonable size", line=node.start_mark.line + 1,
+                                column=node.start_mark.column + 1)
+            continue
+        if id(node) in size:
+            continue
+        ancestors.add(id(node))
+        stack.append((node, True))
+        for child in children:
+            if id(child) in ancestors:
+                raise SpecError(path, "", "an alias inside the node it names (a cyclic structure)",
+                                "aliases of nodes defined before and outside them",
+                                line=child.start_mark.line + 1, column=child.start_mark.column + 1)
+            if id(child) not in size:
+                stack.append((child, False))
+
+
+def _child_nodes(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
 
 
 def _reject_duplicate_keys(root: yaml.Node | None, path: Path) -> None:
@@ -538,8 +589,9 @@ def _join(path: str, loc: Sequence[str | int]) -> str:
 # Problems
 
 
-def parse_problem(raw: object, file: File = None, path: str = "problem") -> Problem:
-    """One layer: a conv/matmul/linear shorthand or a general einsum."""
+def parse_problem(raw: object, file: File = None, path: str = "problem", batch: int = 1) -> Problem:
+    """One layer: a conv/matmul/linear shorthand or a general einsum, with its batch
+    dimension multiplied by `batch` (see the module docstring)."""
     shorthands: dict[str, tuple[type[_Spec], Callable[[Any, File, str], Problem]]] = {
         "conv": (ConvSpec, _conv_problem),
         "matmul": (MatmulSpec, lambda s, f, p: _matmul_problem(s, batched_weights=True)),
@@ -555,18 +607,31 @@ def parse_problem(raw: object, file: File = None, path: str = "problem") -> Prob
         kind = kinds[0]
         model, build = shorthands[kind]
         spec = _validate(model.model_validate, raw[kind], file, f"{path}.{kind}")
-        return build(spec, file, f"{path}.{kind}")
+        return build(_batched(spec, batch), file, f"{path}.{kind}")
     for key in raw:
         if key not in EinsumSpec.model_fields:
             raise SpecError(file, _join(path, [str(key)]), "an unknown key", forms,
                             did_you_mean(key, [*shorthands, *EinsumSpec.model_fields]))
+    if batch != 1:
+        raise SpecError(file, path, f"a batch of {batch} for an einsum layer, whose batch dimension is unknown",
+                        "a batch only for conv, linear and matmul layers (their N and B)",
+                        "write the batch into the einsum's dimensions")
     return _einsum_problem(_validate(EinsumSpec.model_validate, raw, file, path), file, path)
 
 
-def parse_workload(raw: object, file: File = None, path: str = "workload") -> tuple[Problem, ...]:
+def _batched(spec: ConvSpec | MatmulSpec, batch: int) -> ConvSpec | MatmulSpec:
+    """The layer run on `batch` times as many samples: conv's N, or matmul's B, scaled."""
+    if batch == 1:
+        return spec
+    if isinstance(spec, ConvSpec):
+        return spec.model_copy(update={"N": spec.N * batch})
+    return spec.model_copy(update={"B": (spec.B or 1) * batch})
+
+
+def parse_workload(raw: object, file: File = None, path: str = "workload", batch: int = 1) -> tuple[Problem, ...]:
     """Several layers, each in any problem form; layer names must be unique."""
     spec = _validate(WorkloadSpec.model_validate, raw, file, path)
-    problems = tuple(parse_problem(layer, file, f"{path}.layers[{i}]") for i, layer in enumerate(spec.layers))
+    problems = tuple(parse_problem(layer, file, f"{path}.layers[{i}]", batch) for i, layer in enumerate(spec.layers))
     seen: dict[str, int] = {}
     for i, problem in enumerate(problems):
         if problem.name in seen:
@@ -761,6 +826,10 @@ def parse_architecture(raw: object, file: File = None, path: str = "architecture
             keeps=_keeps(level, file, level_path),
         ))
         mesh_x, mesh_y = mesh_x * level.fanout[0], mesh_y * level.fanout[1]
+        if mesh_x * mesh_y > MAX_INSTANCES:
+            raise SpecError(file, f"{level_path}.fanout", f"{describe(list(level.fanout))}, which makes "
+                            f"{mesh_x * mesh_y} instances below {level.name}",
+                            f"at most {MAX_INSTANCES} instances of a level or of the MACs (2**20)")
     compute_table = default_table if spec.compute.energy_table is None else (
         spec.compute.energy_table, f"{path}.compute.energy_table")
     compute = ComputeUnit(spec.compute.name, mesh_x * mesh_y, mesh_x, mesh_y,
@@ -903,10 +972,21 @@ class NativeSpecs(TypedDict):
     mapping: Mapping | None
 
 
-def load_native(paths: Sequence[str | Path]) -> NativeSpecs:
+def load_native(paths: Sequence[str | Path], batch: int = 1) -> NativeSpecs:
     """Load and merge native spec files: each top-level key may come from one file only;
     a mapping needs the architecture and exactly one layer in the same set of files."""
-    return merge_native([(Path(path), load_yaml(path)) for path in paths])
+    return merge_native([(Path(path), load_yaml(path)) for path in paths], batch)
+
+
+def load_workload(name: str | Path, batch: int = 1) -> tuple[Problem, ...]:
+    """The layers of one native workload file (a path, or a shipped name such as
+    `alexnet`), each run on `batch` samples."""
+    path = find_spec_file(name)
+    problems = load_native([path], batch)["problems"]
+    if not problems:
+        raise SpecError(path, "", "no problem or workload key", "a workload file: a `workload` with layers, "
+                        "or one `problem`", "pass a file from specs/workloads/")
+    return problems
 
 
 def load_specs(docs: Sequence[tuple[Path, dict[str, Any]]]) -> Specs:
@@ -915,7 +995,7 @@ def load_specs(docs: Sequence[tuple[Path, dict[str, Any]]]) -> Specs:
     return Specs(specs["problems"], specs["architecture"], specs["mapping"])
 
 
-def merge_native(docs: Sequence[tuple[Path, dict[str, Any]]]) -> NativeSpecs:
+def merge_native(docs: Sequence[tuple[Path, dict[str, Any]]], batch: int = 1) -> NativeSpecs:
     """Merge already-read native documents (see `load_native`)."""
     merged: dict[str, tuple[object, Path]] = {}
     for path, doc in docs:
@@ -935,9 +1015,9 @@ def merge_native(docs: Sequence[tuple[Path, dict[str, Any]]]) -> NativeSpecs:
                         "problem (one layer) or workload (several), not both")
     problems: tuple[Problem, ...] = ()
     if "problem" in merged:
-        problems = (parse_problem(merged["problem"][0], merged["problem"][1]),)
+        problems = (parse_problem(merged["problem"][0], merged["problem"][1], batch=batch),)
     elif "workload" in merged:
-        problems = parse_workload(merged["workload"][0], merged["workload"][1])
+        problems = parse_workload(merged["workload"][0], merged["workload"][1], batch=batch)
     architecture = None
     if "architecture" in merged:
         raw, file = merged["architecture"]

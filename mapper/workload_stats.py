@@ -1,0 +1,91 @@
+"""What a network costs before any mapping: per layer its shape, MACs and weights, and
+the no-reuse worst case of DRAM traffic that every mapping improves on.
+
+The worst case is Sze et al.'s (Proc. IEEE 2017, Sec. V): without any on-chip reuse,
+each MAC reads its input, its weight and its partial sum from DRAM and writes the
+partial sum back, 4 DRAM accesses per MAC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .problem import Problem
+
+DRAM_ACCESSES_PER_MAC = 4  # three reads (input, weight, partial sum), one write
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    name: str
+    shape: str  # the loop bounds, e.g. "N1 M96 C3 P55 Q55 R11 S11"
+    macs: int
+    weights: int
+
+
+@dataclass(frozen=True)
+class WorkloadStats:
+    layers: tuple[LayerStats, ...]
+
+    @property
+    def total_macs(self) -> int:
+        return sum(layer.macs for layer in self.layers)
+
+    @property
+    def total_weights(self) -> int:
+        return sum(layer.weights for layer in self.layers)
+
+    @property
+    def worst_case_dram_accesses(self) -> int:
+        return DRAM_ACCESSES_PER_MAC * self.total_macs
+
+    def to_json(self) -> dict:
+        return {
+            "layers": [{"name": layer.name, "macs": layer.macs, "weights": layer.weights} for layer in self.layers],
+            "total_macs": self.total_macs,
+            "total_weights": self.total_weights,
+            "worst_case_dram_accesses": self.worst_case_dram_accesses,
+        }
+
+
+def parameters(problem: Problem) -> int:
+    """The layer's trained weights: its Weights tensor, unless that tensor varies with
+    the batch B (the `matmul` shorthand's), in which case it is data computed from the
+    input (attention's K^T and V), not parameters. Biases are not counted."""
+    weights = next((t for t in problem.tensors if t.name == "Weights"), None)
+    if weights is None or "B" in weights.dims:
+        return 0
+    return problem.tensor_size(weights)
+
+
+def workload_stats(problems: tuple[Problem, ...]) -> WorkloadStats:
+    return WorkloadStats(tuple(
+        LayerStats(p.name, " ".join(f"{d}{p.bounds[d]}" for d in p.dims), p.macs, parameters(p)) for p in problems
+    ))
+
+
+def si(count: float) -> str:
+    """A count the way papers quote it: 724.4M, 15.47G, 60.6k."""
+    for factor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if count >= factor:
+            return f"{count / factor:.4g}{suffix}"
+    return str(count)
+
+
+def stats_table(stats: WorkloadStats) -> str:
+    """Per layer shape, MACs and weights, then the totals and the worst case."""
+    rows = [("layer", "shape", "MACs", "weights")]
+    rows += [(layer.name, layer.shape, f"{layer.macs:,}", f"{layer.weights:,}") for layer in stats.layers]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ["  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+             for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines += [
+        "",
+        f"layers: {len(stats.layers)}",
+        f"total MACs: {stats.total_macs:,} ({si(stats.total_macs)})",
+        f"total weights: {stats.total_weights:,} ({si(stats.total_weights)})",
+        f"worst-case DRAM accesses (no reuse, {DRAM_ACCESSES_PER_MAC} per MAC): "
+        f"{stats.worst_case_dram_accesses:,} ({si(stats.worst_case_dram_accesses)})",
+    ]
+    return "\n".join(lines)
