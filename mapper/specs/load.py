@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..architecture import Architecture
+from ..constraints import Constraints
 from ..mapping import Mapping
 from ..problem import Problem
 from . import timeloop
@@ -16,19 +17,29 @@ class Specs:
     problems: tuple[Problem, ...]
     architecture: Architecture | None
     mapping: Mapping | None
-    constraints: list[dict] | None = None
+    constraints: Constraints | None = None
 
 
 def load_specs(paths: list[str | Path]) -> Specs:
-    """Merge the files at the top level (as Timeloop does) and read what they describe."""
-    from . import native  # native.py builds on Specs, defined above
+    """Merge the files at the top level (as Timeloop does) and read what they describe.
+    Constraints (native or Timeloop, see mapper/specs/constraints.py) may come in any
+    of the files, and are checked against the problems and architecture loaded here."""
+    from . import constraints, native  # both build on Specs, defined above
     paths = [Path(p) for p in paths]
-    docs = [(p, native.load_yaml(p)) for p in paths]
+    docs, found = constraints.take_constraints([(p, native.load_yaml(p)) for p in paths])
+    specs = _load_specs(docs)
+    return replace(specs, constraints=constraints.parse_constraints(found, specs.problems, specs.architecture))
+
+
+def _load_specs(docs: list[tuple[Path, dict]]) -> Specs:
+    from . import native
+    if not docs:
+        return Specs((), None, None)
     if all(timeloop.is_timeloop(d) for _, d in docs):
         merged: dict = {}
         for _, d in docs:
             merged.update(d)
-        source = ", ".join(str(p) for p in paths)
+        source = ", ".join(str(p) for p, _ in docs)
         spec = timeloop.load(merged, source)
-        return Specs(tuple([spec.problem] if spec.problem else []), spec.architecture, spec.mapping, spec.constraints)
+        return Specs(tuple([spec.problem] if spec.problem else []), spec.architecture, spec.mapping)
     return native.load_specs(docs)

@@ -1,0 +1,1089 @@
+"""The mapspace of one layer on one architecture: every mapping the constraints allow.
+
+A mapping is a *structure* (loop order per level, spatial unrolling on every fan-out,
+which tensors each level keeps) plus a *tiling* (the temporal factor of every
+dimension at every level). The search picks structures and lets `sample_tilings`
+propose thousands of tilings for each, which the vectorized model scores at once.
+
+Sub-spaces, as Timeloop reports them (`sizes()`):
+
+- factorizations: every way to split each dimension's bound into a product of
+  temporal factors (one per level) and spatial factors (X and Y on every fan-out),
+  within the factor constraints, with each fan-out's X (Y) factors multiplying to at
+  most its width (height), and the minimum PE utilization met. Capacity is not
+  applied here: it depends on what each level keeps.
+- spatial: how many distinct spatial unrollings those factorizations use.
+- permutations: the product over levels of the loop orders kept (`permutation_choices`).
+- bypass: the keep tables kept (`keep_choices`).
+- total: factorizations x permutations x bypass.
+
+Pruning, each rule safe (no mapping with a different cost is lost):
+
+- Loop orders. A loop whose factor is 1 does nothing, so a dimension whose temporal
+  factor at a level is 1 in every allowed mapping (bound 1, or fixed to 1) is left out
+  of that level's orders (it sits innermost). The innermost storage level, when it
+  feeds its MACs without a fan-out, gets one order: each MAC reads its operands there
+  whatever the order, so no count depends on it (for the same reason Timeloop ignores
+  order constraints there, and so do we). Elsewhere two orders are the same
+  when one becomes the other by swapping adjacent loops A and B such that, for every
+  tensor, either neither A nor B indexes it (its tile sequence does not change) or
+  both index it through ranks of their own, with no sliding window (every step of
+  either loop moves the tile to a disjoint box, so each step refetches it whole in
+  either order). A rank counts as a sliding window at a level only if at least two of
+  its dimensions can have an extent above 1 there. Of each class the lexicographically
+  least order is kept (ordering dimensions by the order constraints first), which
+  satisfies the order constraints whenever any member does. `enumerate()` also prunes
+  per tiling, as Timeloop does: orders that differ only in loops whose factor is 1 in
+  that tiling are visited once.
+- Keep tables. A table that makes some level keep tiles which cannot fit it even at
+  their smallest (the smallest tiles the factor constraints allow) is dropped.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from math import ceil, prod
+
+import numpy as np
+
+from .architecture import Architecture
+from .constraints import Constraints, Factor, LevelConstraints
+from .model.batch import MappingBatch
+from .problem import Problem
+from .specs.errors import SpecError, did_you_mean
+
+Grid = tuple[tuple[int, ...], ...]
+
+_SLOTS = ("t", "x", "y", "xy")  # temporal, spatial X, spatial Y, spatial X*Y
+_RESAMPLES = 8  # redraws of a level's factors when its tiles overflow, before the smallest
+
+
+@dataclass(frozen=True)
+class Structure:
+    """Everything of a mapping but its temporal factors, as in one `MappingBatch` row:
+    `order[l]` (a permutation of the dimension indices, outermost first),
+    `spatial_x[l][d]`, `spatial_y[l][d]`, `spatial_order[l]` (L x D) and `keep[l][t]`
+    (L x T)."""
+
+    order: Grid
+    spatial_x: Grid
+    spatial_y: Grid
+    spatial_order: Grid
+    keep: tuple[tuple[bool, ...], ...]
+
+
+class NoValidMapping(Exception):
+    """No mapping satisfies the constraints, the capacities and the fan-outs; `reasons`
+    says which rule rules out what, one sentence each."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        self.reasons = reasons
+        super().__init__("no valid mapping: " + "; ".join(reasons))
+
+
+class Mapspace:
+    """The mapspace of `problem` on `arch` under `constraints` (module docstring)."""
+
+    def __init__(self, problem: Problem, arch: Architecture, constraints: Constraints | None = None) -> None:
+        self.problem, self.arch = problem, arch
+        self.constraints = (constraints or Constraints()).resolve(problem, arch)
+        _check_names(self.constraints, problem, arch)
+        self.L, self.D, self.T = len(arch.levels), len(problem.dims), len(problem.tensors)
+        self.bounds = np.array([problem.bounds[d] for d in problem.dims], dtype=np.int64)
+        self.fanouts = [arch.fanout(l) for l in range(self.L)]
+        self.usable = [None if lv.capacity is None else int(lv.capacity / lv.multiple_buffering)
+                       for lv in arch.levels]
+        self._ranks = [[(np.array([problem.dims.index(d) for c, d in rank if c], dtype=np.int64),
+                         np.array([c for c, _ in rank if c], dtype=np.int64)) for rank in t.ranks]
+                       for t in problem.tensors]
+        self._reasons: list[str] = []
+        self._primary_cache: dict[tuple[int, int], np.ndarray] = {}
+        self.lo, self.hi = self._factor_bounds()
+        self._forced_keep = self._keep_rules()
+        self._keys = [self._order_keys(l) for l in range(self.L)]
+        self._dims = [_DimSpace(self, d) for d in range(self.D)]
+        needed = self.constraints.min_utilization
+        self.min_used_macs = 0 if needed is None else ceil(needed * arch.compute.instances - 1e-9)
+
+    # ------------------------------------------------------------------ public
+
+    def sizes(self) -> dict[str, int]:
+        spatial, factorizations = self._count_factorizations()
+        permutations = prod(len(self.permutation_choices(l)) for l in range(self.L))
+        bypass = prod(len(rows) for rows in self._keep_rows)
+        return {"factorizations": factorizations, "permutations": permutations, "spatial": spatial,
+                "bypass": bypass, "total": factorizations * permutations * bypass}
+
+    def check(self) -> None:
+        """Raise NoValidMapping, with every reason found, if no mapping can satisfy the
+        constraints, the capacities and the fan-outs together."""
+        # Most specific first: a broken rule hides what it breaks downstream.
+        reasons = list(dict.fromkeys(self._reasons + self._fanout_reasons()))
+        if not reasons:
+            reasons = self._dimension_reasons()
+        if not reasons:
+            reasons = self._capacity_reasons() + self._utilization_reasons()
+        if not reasons and (not all(self._keep_rows) or self._count_factorizations()[1] == 0):
+            reasons = ["no split of the dimensions over the levels and fan-outs meets the constraints together"]
+        if reasons:
+            raise NoValidMapping(reasons)
+
+    def permutation_choices(self, level: int) -> list[tuple[int, ...]]:
+        """Loop orders of `level` (dimension indices, outermost first) after pruning
+        (module docstring)."""
+        return self._permutations[level]
+
+    def spatial_choices(self, level: int) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+        """(X factor per dimension, Y factor per dimension) on the fan-out below
+        `level`, within its constraints and its mesh; one choice of ones where nothing
+        fans out. Which choices combine across several fan-outs: `spatial_combinations`."""
+        return self._spatial_choices[level]
+
+    def keep_choices(self) -> list[tuple[tuple[bool, ...], ...]]:
+        """Keep tables (L x T) the architecture's `keeps` and the constraints allow; the
+        outermost level keeps everything (module docstring for the pruning). Every
+        combination of one `keep_rows` choice per level, in product order."""
+        return self._keep_choices
+
+    def keep_rows(self, level: int) -> list[tuple[bool, ...]]:
+        """Which tensors `level` may keep (one flag per tensor); the levels choose
+        independently, so any row per level makes an allowed keep table."""
+        return self._keep_rows[level]
+
+    def spatial_combinations(self) -> Iterator[tuple[Grid, Grid]]:
+        """Every spatial unrolling of the whole architecture, (spatial_x, spatial_y) as
+        L x D grids, whose factors leave every dimension a temporal factorization and
+        keep at least `min_utilization` of the MACs busy; in the order of
+        `spatial_choices`, the outermost fan-out varying slowest."""
+        levels = self._fanout_levels
+        picks = np.zeros((1, 0), dtype=np.int64)  # per partial combination, its choice at each fan-out so far
+        product = np.ones((1, self.D), dtype=np.int64)  # and the spatial factor of each dimension so far
+        for l in levels:
+            both = np.array([np.multiply(x, y) for x, y in self.spatial_choices(l)], dtype=np.int64).reshape(-1, self.D)
+            joined_picks, joined_product = [], []
+            for start in range(0, len(product), 4096):
+                grown = product[start:start + 4096, None, :] * both[None, :, :]
+                rows, cols = np.nonzero(np.all(self.bounds % grown == 0, axis=2))
+                joined_picks.append(np.concatenate([picks[start + rows], cols[:, None]], axis=1))
+                joined_product.append(grown[rows, cols])
+            picks, product = np.concatenate(joined_picks), np.concatenate(joined_product)
+        ok = np.prod(product, axis=1) >= self.min_used_macs
+        for d in range(self.D):
+            values, where = np.unique(product[:, d], return_inverse=True)
+            ok &= np.array([self._dims[d].temporal(int(self.bounds[d] // v)).total > 0 for v in values],
+                           dtype=bool)[where]
+        ones = tuple((1,) * self.D for _ in range(self.L))
+        for row in picks[ok]:
+            sx, sy = list(ones), list(ones)
+            for l, k in zip(levels, row):
+                sx[l], sy[l] = self.spatial_choices(l)[k]
+            yield tuple(sx), tuple(sy)
+
+    def structure(self, orders: Sequence[Sequence[int]], spatial: Sequence[tuple[Sequence[int], Sequence[int]]],
+                  keep: Sequence[Sequence[bool]]) -> Structure:
+        """A Structure from one choice per level of `permutation_choices`,
+        `spatial_choices` and one of `keep_choices`, with the spatial loops ordered as
+        the constraints say (else in Timeloop's canonical order)."""
+        return Structure(tuple(tuple(o) for o in orders), tuple(tuple(x) for x, _ in spatial),
+                         tuple(tuple(y) for _, y in spatial), tuple(self._spatial_order(l) for l in range(self.L)),
+                         tuple(tuple(bool(k) for k in row) for row in keep))
+
+    def tiling_count(self, structure: Structure) -> int:
+        """How many temporal factorizations complete `structure` (0 if its spatial
+        factors leave some dimension none, or break a fan-out or utilization rule)."""
+        sx, sy = np.array(structure.spatial_x), np.array(structure.spatial_y)
+        if not self._spatial_feasible(sx, sy):
+            return 0
+        remaining = self.bounds // np.prod(sx * sy, axis=0)
+        return prod(self._dims[d].temporal(int(remaining[d])).total for d in range(self.D))
+
+    def sample_tilings(self, structure: Structure, n: int, rng: np.random.Generator) -> MappingBatch:
+        """`n` temporal factorizations completing `structure`, each within the factor
+        constraints. Each dimension's factors are drawn level by level from the
+        innermost out, uniformly over the factorizations still possible; a level whose
+        choice overflows it, or surely overflows a level above (whose tile contains
+        it), is redrawn a few times, then given its smallest factors, so nearly every
+        row fits where anything fits (rows may still overflow: see `valid`). Empty
+        when nothing completes the structure (`tiling_count` is 0). The arrays that
+        every row shares (all but `temporal`) are read-only views."""
+        sx, sy = np.array(structure.spatial_x, dtype=np.int64), np.array(structure.spatial_y, dtype=np.int64)
+        if n <= 0 or not self._spatial_feasible(sx, sy):
+            return self._rows(structure, np.ones((0, self.L, self.D), dtype=np.int64))
+        remaining = self.bounds // np.prod(sx * sy, axis=0)
+        spaces = [self._dims[d].temporal(int(remaining[d])) for d in range(self.D)]
+        spatial_inner = np.cumprod((sx * sy)[::-1], axis=0)[::-1]  # (L, D): spatial at levels >= l
+        checks = self._capacity_checks(sx * sy, np.array(structure.keep, dtype=bool))
+        temporal = np.empty((self.L, self.D, n), dtype=np.int64)
+        picks = np.empty((self.D, n), dtype=np.int64)  # divisor index of each factor
+        inner = np.ones((self.D, n), dtype=np.int64)  # temporal factors below the current level
+        state = np.array([np.full(n, s.start) for s in spaces], dtype=np.int64)  # (D, n): what levels 0..l must make
+        for l in range(self.L - 1, -1, -1):
+            for d, s in enumerate(spaces):
+                picks[d] = s.draw(l, state[d], rng)
+                np.take(s.divisors, picks[d], out=temporal[l, d])
+            if checks[l]:
+                below = inner * spatial_inner[l][:, None]
+                rows = np.nonzero(self._overflows(below * temporal[l], checks[l]))[0]
+                if len(rows):
+                    self._refit(l, spaces, state, picks, temporal[l], below, rows, checks[l], rng)
+            inner *= temporal[l]
+            for d, s in enumerate(spaces):
+                state[d] = s.quotient[state[d], picks[d]]
+        return self._rows(structure, np.ascontiguousarray(temporal.transpose(2, 0, 1)))
+
+    def _capacity_checks(self, spatial: np.ndarray, keep: np.ndarray) -> list[list[tuple[int, np.ndarray, list[int]]]]:
+        """Per level l, the bounded levels l' <= l that keep something, each as (usable
+        words, the least factor per dimension between l' and l, tensors kept at l'):
+        a tile at l times that factor is the least tile it implies at l'."""
+        least = spatial * self.lo["t"]
+        checks = []
+        for l in range(self.L):
+            level_checks = []
+            for outer in range(l, -1, -1):
+                kept = [k for k in range(self.T) if keep[outer, k]]
+                if self.usable[outer] is not None and kept:
+                    multiplier = np.prod(least[outer:l], axis=0)[:, None] if outer < l else np.ones((self.D, 1), int)
+                    level_checks.append((self.usable[outer], multiplier.astype(np.int64), kept))
+            checks.append(level_checks)
+        return checks
+
+    def enumerate(self, chunk: int = 65536, valid_only: bool = True) -> Iterator[MappingBatch]:
+        """Every mapping of the pruned space once (module docstring), in batches of
+        about `chunk`; with `valid_only`, only those that fit every level."""
+        orders = [np.array(self.permutation_choices(l), dtype=np.int64) for l in range(self.L)]
+        keeps = np.array(self.keep_choices(), dtype=bool).reshape(-1, self.L, self.T)
+        pending: list[MappingBatch] = []
+        size = 0
+        for sx, sy in self.spatial_combinations():
+            for batch in self._enumerate_tilings(np.array(sx), np.array(sy), orders, keeps, chunk, valid_only):
+                pending.append(batch)
+                size += len(batch)
+                if size >= chunk:
+                    yield MappingBatch.concatenate(pending)
+                    pending, size = [], 0
+        if size:
+            yield MappingBatch.concatenate(pending)
+
+    def valid(self, batch: MappingBatch) -> np.ndarray:
+        """(B,) whether each mapping satisfies the constraints, fits every level's
+        capacity and every fan-out, and splits each dimension exactly."""
+        return self._valid_apart_from_orders(batch) & self._orders_ok(batch)
+
+    def _valid_apart_from_orders(self, batch: MappingBatch) -> np.ndarray:
+        t, sx, sy = batch.temporal, batch.spatial_x, batch.spatial_y
+        ok = np.all(np.prod(t * sx * sy, axis=1) == self.bounds, axis=1)
+        for slot, factors in (("t", t), ("x", sx), ("y", sy), ("xy", sx * sy)):
+            where, lo, hi = self._bounded[slot]
+            if len(where):
+                picked = factors.reshape(len(batch), -1)[:, where]
+                ok &= np.all((picked >= lo) & (picked <= hi), axis=1)
+        fan = np.array(self.fanouts, dtype=np.int64)
+        ok &= np.all(np.prod(sx, axis=2) <= fan[:, 0], axis=1) & np.all(np.prod(sy, axis=2) <= fan[:, 1], axis=1)
+        if self.min_used_macs:
+            ok &= np.prod(sx * sy, axis=(1, 2)) >= self.min_used_macs
+        forced = self._forced_keep
+        ok &= np.all((forced < 0) | (batch.keep == (forced == 1)), axis=(1, 2))
+        return ok & self._fits(batch)
+
+    # ------------------------------------------------------------------ factor bounds
+
+    def _factor_bounds(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Per slot kind, (L, D) arrays of the least and greatest factor allowed; an
+        exact factor sets both. Inconsistent constraints add to `_reasons`."""
+        L, D = self.L, self.D
+        fan = np.array(self.fanouts, dtype=np.int64).reshape(L, 2)
+        axis_limit = {"t": np.broadcast_to(self.bounds, (L, D)), "x": np.repeat(fan[:, :1], D, axis=1),
+                      "y": np.repeat(fan[:, 1:], D, axis=1), "xy": np.repeat(fan[:, :1] * fan[:, 1:], D, axis=1)}
+        lo = {s: np.ones((L, D), dtype=np.int64) for s in _SLOTS}
+        hi = {s: np.minimum(axis_limit[s], self.bounds).astype(np.int64) for s in _SLOTS}
+        exact = {s: np.zeros((L, D), dtype=np.int64) for s in _SLOTS}
+        rests: dict[int, list[tuple[str, int]]] = {}
+        for l, level in enumerate(self.arch.levels):
+            lc = self.constraints.level(level.name)
+            for slot, table in zip(_SLOTS, (lc.temporal, lc.spatial_x, lc.spatial_y, lc.spatial)):
+                for dim, f in table.items():
+                    d = self.problem.dims.index(dim)
+                    if f.rest:
+                        rests.setdefault(d, []).append((slot, l))
+                    elif f.exact is not None:
+                        exact[slot][l, d] = f.exact
+                    else:
+                        lo[slot][l, d] = max(lo[slot][l, d], f.min)
+                        hi[slot][l, d] = min(hi[slot][l, d], f.max or hi[slot][l, d])
+                        self._check_range(slot, l, d, f)
+            for slot, allowed in (("x", lc.x_dims), ("y", lc.y_dims)):
+                if allowed is not None:
+                    for d, dim in enumerate(self.problem.dims):
+                        if dim not in allowed:
+                            hi[slot][l, d] = 1
+        for d, slots in rests.items():
+            self._resolve_rest(d, slots, exact, lo)
+        for slot in _SLOTS:
+            for l, d in zip(*np.nonzero(exact[slot])):
+                self._check_exact(slot, int(l), int(d), int(exact[slot][l, d]), int(hi[slot][l, d]),
+                                  int(axis_limit[slot][l, d]))
+                lo[slot][l, d] = hi[slot][l, d] = exact[slot][l, d]
+        self._check_fixed_products(exact)
+        self._bounded = {}  # per slot, (flat (l, d) indices, lo, hi) of the bounds that a fit does not imply
+        for slot in _SLOTS:
+            where = np.flatnonzero((lo[slot] > 1) | (hi[slot] < np.minimum(axis_limit[slot], self.bounds)))
+            self._bounded[slot] = (where, lo[slot].ravel()[where], hi[slot].ravel()[where])
+        return lo, hi
+
+    def _check_range(self, slot: str, l: int, d: int, f: Factor) -> None:
+        dim, bound = self.problem.dims[d], int(self.bounds[d])
+        if f.min > bound:
+            self._reasons.append(f"{dim}{f} {self._slot_name(slot, l)} asks for more than the bound {bound} of {dim}")
+        elif f.max is not None and f.max < f.min:
+            self._reasons.append(f"{dim}{f} {self._slot_name(slot, l)} allows no factor")
+
+    def _check_exact(self, slot: str, l: int, d: int, value: int, hi: int, axis: int) -> None:
+        dim, bound = self.problem.dims[d], int(self.bounds[d])
+        where = self._slot_name(slot, l)
+        if bound % value:
+            self._reasons.append(f"{dim}={value} {where} does not divide the bound {bound} of {dim}")
+        elif value > axis:
+            self._reasons.append(f"{dim}={value} {where}: the fan-out has {axis} there")
+        elif value > hi:
+            axis_name = {"x": "X", "y": "Y"}.get(slot)
+            allowed = getattr(self.constraints.level(self.arch.levels[l].name), f"{slot}_dims", None)
+            if axis_name and allowed is not None and dim not in allowed:
+                self._reasons.append(f"{dim}={value} {where}, but the constraints allow only "
+                                     f"{', '.join(sorted(allowed)) or 'no dimension'} along {axis_name} there")
+            else:
+                self._reasons.append(f"{dim}={value} {where} is more than the constraints allow there ({hi})")
+
+    def _resolve_rest(self, d: int, slots: list[tuple[str, int]], exact: dict[str, np.ndarray],
+                      lo: dict[str, np.ndarray]) -> None:
+        """Timeloop's `=0`: all of the dimension that the other exact factors leave;
+        every other factor of the dimension becomes 1."""
+        dim, bound = self.problem.dims[d], int(self.bounds[d])
+        if len(slots) > 1:
+            where = " and ".join(self._slot_name(s, l) for s, l in slots)
+            self._reasons.append(f"{dim}=0 {where}: only one place can take the rest of {dim}")
+            return
+        slot, level = slots[0]
+        other_axis = {"x": "y", "y": "x"}.get(slot)
+        fixed = prod(int(exact["t"][l, d] or 1) for l in range(self.L) if (slot, l) != ("t", level))
+        fixed *= prod(self._spatial_exact(exact, l, d) for l in range(self.L) if slot == "t" or l != level)
+        if other_axis:
+            fixed *= int(exact[other_axis][level, d] or 1)
+        if bound % fixed:
+            self._reasons.append(f"{dim}=0 {self._slot_name(slot, level)}: the other fixed factors of {dim} "
+                                 f"multiply to {fixed}, which does not divide its bound {bound}")
+            return
+        exact[slot][level, d] = bound // fixed
+        to_one = [("t", l) for l in range(self.L) if (slot, l) != ("t", level)]
+        for l in range(self.L):
+            if slot != "t" and l == level:
+                to_one += [(other_axis, l)] if other_axis else []
+            elif not exact["xy"][l, d]:
+                to_one += [("x", l), ("y", l)]
+        for s, l in to_one:
+            if exact[s][l, d]:
+                continue
+            if lo[s][l, d] > 1:
+                self._reasons.append(f"{dim}=0 {self._slot_name(slot, level)} leaves nothing for "
+                                     f"{dim}>={lo[s][l, d]} {self._slot_name(s, l)}")
+            exact[s][l, d] = 1
+
+    @staticmethod
+    def _spatial_exact(exact: dict[str, np.ndarray], l: int, d: int) -> int:
+        if exact["xy"][l, d]:
+            return int(exact["xy"][l, d])
+        return int(exact["x"][l, d] or 1) * int(exact["y"][l, d] or 1)
+
+    def _check_fixed_products(self, exact: dict[str, np.ndarray]) -> None:
+        """The exact factors of one dimension must divide its bound together."""
+        for d, dim in enumerate(self.problem.dims):
+            parts = [(int(exact["t"][l, d]), self._slot_name("t", l)) for l in range(self.L) if exact["t"][l, d]]
+            parts += [(self._spatial_exact(exact, l, d), self._slot_name("xy", l)) for l in range(self.L)
+                      if exact["xy"][l, d] or exact["x"][l, d] or exact["y"][l, d]]
+            product, bound = prod(v for v, _ in parts), int(self.bounds[d])
+            if len(parts) > 1 and bound % product and all(bound % v == 0 for v, _ in parts):
+                listed = ", ".join(f"{v} {w}" for v, w in parts)
+                self._reasons.append(f"the fixed factors of {dim} ({listed}) multiply to {product}, "
+                                     f"which does not divide its bound {bound}")
+
+    def _slot_name(self, slot: str, l: int) -> str:
+        name = self.arch.levels[l].name
+        return {"t": f"at {name}", "x": f"along X below {name}", "y": f"along Y below {name}",
+                "xy": f"spatially below {name}"}[slot]
+
+    # ------------------------------------------------------------------ keeps and orders
+
+    def _keep_rules(self) -> np.ndarray:
+        """(L, T): 1 must keep, 0 must bypass, -1 free."""
+        forced = np.full((self.L, self.T), -1, dtype=np.int8)
+        for l, level in enumerate(self.arch.levels):
+            lc = self.constraints.level(level.name)
+            for k, tensor in enumerate(self.problem.tensors):
+                name = tensor.name
+                if name in lc.keep and name in lc.bypass:
+                    self._reasons.append(f"the constraints both keep and bypass {name} at {level.name}")
+                if l == 0:
+                    if name in lc.bypass:
+                        self._reasons.append(f"the constraints bypass {name} at {level.name}, the outermost level, "
+                                             "which keeps every tensor")
+                    forced[l, k] = 1
+                elif level.keeps is not None and name not in level.keeps:
+                    if name in lc.keep:
+                        self._reasons.append(f"the constraints keep {name} at {level.name}, but the architecture "
+                                             f"lets it keep only {', '.join(sorted(level.keeps)) or 'nothing'}")
+                    forced[l, k] = 0
+                elif name in lc.keep:
+                    forced[l, k] = 1
+                elif name in lc.bypass:
+                    forced[l, k] = 0
+        return forced
+
+    def _order_keys(self, l: int) -> np.ndarray:
+        """Per dimension, its rank under the level's order constraints: the loops of a
+        valid order, ignoring unit ones, have non-decreasing keys (outermost first)."""
+        lc = self.constraints.level(self.arch.levels[l].name)
+        middle = len(lc.outermost)
+        keys = np.full(self.D, middle, dtype=np.int64)
+        if self._order_is_free(l):
+            return keys
+        for j, dim in enumerate(lc.outermost):
+            keys[self.problem.dims.index(dim)] = j
+        for j, dim in enumerate(lc.innermost):
+            d = self.problem.dims.index(dim)
+            if dim in lc.outermost:
+                self._reasons.append(f"the constraints put {dim} both innermost and outermost at "
+                                     f"{self.arch.levels[l].name}")
+            keys[d] = middle + 1 + j
+        return keys
+
+    @cached_property
+    def _permutations(self) -> list[list[tuple[int, ...]]]:
+        return [self._level_orders(l) for l in range(self.L)]
+
+    def _unit_dims(self, l: int) -> list[int]:
+        """Dimensions whose temporal factor at level l is 1 in every allowed mapping."""
+        return [d for d in range(self.D) if self.hi["t"][l, d] == 1]
+
+    def _order_is_free(self, l: int) -> bool:
+        """The innermost level feeding its MACs without a fan-out: each MAC reads its
+        operands there whatever the order, so no count depends on it (Timeloop too
+        ignores order constraints there)."""
+        return l == self.L - 1 and self.fanouts[l] == (1, 1)
+
+    def _level_orders(self, l: int) -> list[tuple[int, ...]]:
+        units = self._unit_dims(l)
+        free = [d for d in range(self.D) if d not in units]
+        keys = self._keys[l]
+        letters = sorted(free, key=lambda d: (keys[d], d))
+        if self._order_is_free(l):
+            return [tuple(letters + units)]
+        commute = self._commutation(l)
+        return [tuple(order) + tuple(units) for order in _normal_forms(letters, keys, commute)]
+
+    def _commutation(self, l: int) -> np.ndarray:
+        """(D, D): adjacent loops at level l that can swap without changing any count
+        (module docstring)."""
+        extent_one = np.all((self.hi["t"][l:] == 1) & (self.hi["x"][l:] == 1) & (self.hi["y"][l:] == 1), axis=0)
+        commute = np.ones((self.D, self.D), dtype=bool)
+        for ranks in self._ranks:
+            relevant = np.zeros(self.D, dtype=bool)
+            plain = np.ones(self.D, dtype=bool)
+            for dims, _ in ranks:
+                live = [d for d in dims if not extent_one[d]]
+                relevant[live] = True
+                if len(live) > 1:
+                    plain[live] = False
+            plain &= relevant
+            neither = ~relevant[:, None] & ~relevant[None, :]
+            both_plain = plain[:, None] & plain[None, :]
+            commute &= neither | both_plain
+        return commute
+
+    def _orders_ok(self, batch: MappingBatch) -> np.ndarray:
+        ok = np.ones(len(batch), dtype=bool)
+        for l in range(self.L):
+            keys = self._keys[l]
+            free = self.hi["t"][l] > 1
+            if len(set(keys[free])) < 2:  # the constraints cannot tell the level's loops apart
+                continue
+            order = batch.order[:, l, :]
+            seq = keys[order]
+            live = np.take_along_axis(batch.temporal[:, l, :], order, axis=1) > 1
+            masked = np.where(live, seq, -1)
+            before = np.maximum.accumulate(np.concatenate([np.full((len(batch), 1), -1), masked[:, :-1]], axis=1),
+                                           axis=1)
+            ok &= np.all(~live | (seq >= before), axis=1)
+        return ok
+
+    def _spatial_order(self, l: int) -> tuple[int, ...]:
+        listed = [self.problem.dims.index(d) for d in self.constraints.level(self.arch.levels[l].name).spatial_order]
+        return tuple(listed + [d for d in reversed(range(self.D)) if d not in listed])
+
+    # ------------------------------------------------------------------ spatial
+
+    @cached_property
+    def _fanout_levels(self) -> list[int]:
+        return [l for l in range(self.L) if self.fanouts[l] != (1, 1)]
+
+    @cached_property
+    def _spatial_choices(self) -> list[list[tuple[tuple[int, ...], tuple[int, ...]]]]:
+        ones = (1,) * self.D
+        per_level = {l: self._level_spatial(l) for l in self._fanout_levels}
+        most = {l: max((prod(x) * prod(y) for x, y in choices), default=0) for l, choices in per_level.items()}
+        choices = []
+        for l in range(self.L):
+            if l not in per_level:
+                choices.append([(ones, ones)])
+                continue
+            others = prod(most[k] for k in per_level if k != l)
+            choices.append([(x, y) for x, y in per_level[l] if prod(x) * prod(y) * others >= self.min_used_macs])
+        return choices
+
+    def _level_spatial(self, l: int) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+        fx, fy = self.fanouts[l]
+        options = [self._dims[d].pairs[l] for d in range(self.D)]
+        found: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+
+        def extend(d: int, xs: list[int], ys: list[int], px: int, py: int) -> None:
+            if d == self.D:
+                found.append((tuple(xs), tuple(ys)))
+                return
+            for x, y in options[d]:
+                if px * x <= fx and py * y <= fy:
+                    extend(d + 1, xs + [x], ys + [y], px * x, py * y)
+
+        extend(0, [], [], 1, 1)
+        return found
+
+    def _spatial_feasible(self, sx: np.ndarray, sy: np.ndarray) -> bool:
+        """Spatial grids within bounds, fan-outs and utilization, leaving every
+        dimension a temporal factorization."""
+        both = sx * sy
+        fan = np.array(self.fanouts, dtype=np.int64)
+        if (np.any(np.prod(sx, axis=1) > fan[:, 0]) or np.any(np.prod(sy, axis=1) > fan[:, 1])
+                or int(np.prod(both)) < self.min_used_macs):
+            return False
+        for slot, grid in (("x", sx), ("y", sy), ("xy", both)):
+            if np.any(grid < self.lo[slot]) or np.any(grid > self.hi[slot]):
+                return False
+        total = np.prod(both, axis=0)
+        if np.any(self.bounds % total):
+            return False
+        return all(self._dims[d].temporal(int(self.bounds[d] // total[d])).total for d in range(self.D))
+
+    # ------------------------------------------------------------------ counting
+
+    def _count_factorizations(self) -> tuple[int, int]:
+        """(spatial unrollings, factorizations) that keep enough MACs busy."""
+        spatial = factorizations = 0
+        for used, (n_spatial, n_fact) in self._factorizations_by_use.items():
+            if used >= self.min_used_macs:
+                spatial += n_spatial
+                factorizations += n_fact
+        return spatial, factorizations
+
+    @cached_property
+    def _factorizations_by_use(self) -> dict[int, tuple[int, int]]:
+        """MACs kept busy -> (spatial unrollings, factorizations) that busy: a dynamic
+        program over dimensions whose state is how much of every fan-out's X and Y the
+        dimensions so far use."""
+        levels = self._fanout_levels
+        start = tuple((1, 1) for _ in levels)
+        counts: dict[tuple, tuple[int, int]] = {start: (1, 1)}
+        for d in range(self.D):
+            nxt: dict[tuple, tuple[int, int]] = {}
+            for option, weight in self._dims[d].weighted_options:
+                if not weight:
+                    continue
+                for state, (n_spatial, n_fact) in counts.items():
+                    used = tuple((ux * x, uy * y) for (ux, uy), (x, y) in zip(state, option))
+                    if any(ux > self.fanouts[l][0] or uy > self.fanouts[l][1] for l, (ux, uy) in zip(levels, used)):
+                        continue
+                    old = nxt.get(used, (0, 0))
+                    nxt[used] = (old[0] + n_spatial, old[1] + n_fact * weight)
+            counts = nxt
+        by_use: dict[int, tuple[int, int]] = {}
+        for state, (n_spatial, n_fact) in counts.items():
+            used = prod(ux * uy for ux, uy in state)
+            old = by_use.get(used, (0, 0))
+            by_use[used] = (old[0] + n_spatial, old[1] + n_fact)
+        return by_use
+
+    # ------------------------------------------------------------------ tiles
+
+    def _words(self, extents: np.ndarray, tensor: int, axis: int = -1) -> np.ndarray:
+        """Words of a tensor's tile over iteration-space extents, dimensions along `axis`."""
+        extents = np.moveaxis(extents, axis, -1) if axis != -1 else extents
+        words = np.ones(extents.shape[:-1], dtype=np.int64)
+        for dims, coefs in self._ranks[tensor]:
+            if len(dims) == 1:
+                words *= coefs[0] * (extents[..., dims[0]] - 1) + 1
+            else:
+                words *= np.sum(coefs * (extents[..., dims] - 1), axis=-1) + 1
+        return words
+
+    def _fits(self, batch: MappingBatch) -> np.ndarray:
+        ok = np.ones(len(batch), dtype=bool)
+        extents = np.ones((len(batch), self.D), dtype=np.int64)  # levels l..innermost
+        for l in range(self.L - 1, -1, -1):
+            extents = extents * batch.temporal[:, l] * batch.spatial_x[:, l] * batch.spatial_y[:, l]
+            if self.usable[l] is not None:
+                words = sum(self._words(extents, k) * batch.keep[:, l, k] for k in range(self.T))
+                ok &= words <= self.usable[l]
+        return ok
+
+    def _overflows(self, extents: np.ndarray, checks: list[tuple[int, np.ndarray, list[int]]]) -> np.ndarray:
+        """(n,) whether tiles of extents (D, n) at a level surely overflow it or a level
+        above (see `_capacity_checks`)."""
+        bad = np.zeros(extents.shape[1], dtype=bool)
+        for usable, multiplier, kept in checks:
+            scaled = extents * multiplier
+            bad |= sum(self._words(scaled, k, axis=0) for k in kept) > usable
+        return bad
+
+    def _refit(self, l: int, spaces: list[_TemporalFactors], state: np.ndarray, picks: np.ndarray,
+               factors: np.ndarray, below: np.ndarray, rows: np.ndarray,
+               checks: list[tuple[int, np.ndarray, list[int]]], rng: np.random.Generator) -> None:
+        """Redraw, in place, the level-l factors of the overflowing `rows`; after
+        `_RESAMPLES` tries give the rows still overflowing their smallest factors."""
+        def redraw(rows: np.ndarray, smallest: bool) -> None:
+            for d, s in enumerate(spaces):
+                picks[d, rows] = s.smallest[l][state[d, rows]] if smallest else s.draw(l, state[d, rows], rng)
+                factors[d, rows] = s.divisors[picks[d, rows]]
+
+        for _ in range(_RESAMPLES):
+            redraw(rows, smallest=False)
+            rows = rows[self._overflows(below[:, rows] * factors[:, rows], checks)]
+            if not len(rows):
+                return
+        redraw(rows, smallest=True)
+
+    @cached_property
+    def _min_extents(self) -> np.ndarray:
+        """(L, D): the smallest extent of each dimension in the tile of each level that
+        the factor constraints allow (a lower bound when fan-outs couple dimensions)."""
+        return np.array([self._dims[d].min_extents for d in range(self.D)], dtype=np.int64).T
+
+    @cached_property
+    def _min_words(self) -> np.ndarray:
+        """(L, T): the smallest tile of each tensor at each level."""
+        return np.stack([self._words(self._min_extents, k) for k in range(self.T)], axis=1)
+
+    @cached_property
+    def _keep_choices(self) -> list[tuple[tuple[bool, ...], ...]]:
+        return list(itertools.product(*self._keep_rows))
+
+    @cached_property
+    def _keep_rows(self) -> list[list[tuple[bool, ...]]]:
+        """Per level, the keep rows it allows whose smallest tiles fit it; a keep table
+        is one row per level (levels do not constrain each other's keeps)."""
+        rows = []
+        for l, usable in enumerate(self.usable):
+            forced = self._forced_keep[l]
+            free = np.nonzero(forced < 0)[0]
+            level_rows = []
+            for bits in itertools.product((False, True), repeat=len(free)):
+                row = forced == 1
+                row[free] = bits
+                if usable is None or int((self._min_words[l] * row).sum()) <= usable:
+                    level_rows.append(tuple(bool(v) for v in row))
+            rows.append(level_rows)
+        return rows
+
+    # ------------------------------------------------------------------ enumeration
+
+    def _enumerate_tilings(self, sx: np.ndarray, sy: np.ndarray, orders: list[np.ndarray], keeps: np.ndarray,
+                           chunk: int, valid_only: bool) -> Iterator[MappingBatch]:
+        """The mappings of one spatial unrolling: every (tiling, keep table) pair, then,
+        for the pairs that fit, every combination of loop orders (fit does not depend
+        on the order)."""
+        remaining = self.bounds // np.prod(sx * sy, axis=0)
+        tables = [self._dims[d].temporal(int(remaining[d])).table for d in range(self.D)]
+        radices = [len(t) for t in tables] + [len(keeps)]
+        order_radices = [len(o) for o in orders]
+        n_orders = prod(order_radices)
+        total = prod(radices)
+        if total * n_orders >= 2 ** 62:
+            raise ValueError(f"{total * n_orders} mappings for one spatial unrolling: too many to enumerate")
+        first_orders = np.stack([o[0] for o in orders])
+        spatial_order = np.array([self._spatial_order(l) for l in range(self.L)])
+        for start in range(0, total, chunk):
+            digits = _mixed_radix(np.arange(start, min(total, start + chunk), dtype=np.int64), radices)
+            temporal = np.stack([tables[d][digits[d]] for d in range(self.D)], axis=2)  # (n, L, D)
+            keep = keeps[digits[-1]]
+            pairs = _rows_of(first_orders, temporal, sx, sy, spatial_order, keep)
+            if valid_only:
+                fits = self._valid_apart_from_orders(pairs)
+                temporal, keep = temporal[fits], keep[fits]
+            step = max(1, chunk // n_orders)
+            for first in range(0, len(temporal), step):
+                part = slice(first, first + step)
+                rows = len(temporal[part]) * n_orders
+                choice = _mixed_radix(np.arange(rows, dtype=np.int64) % n_orders, order_radices)
+                pair = np.arange(rows) // n_orders
+                batch = _rows_of(np.stack([orders[l][choice[l]] for l in range(self.L)], axis=1),
+                                 temporal[part][pair], sx, sy, spatial_order, keep[part][pair])
+                ok = self._first_of_equal_orders(batch.temporal, choice)
+                if valid_only:
+                    ok &= self._orders_ok(batch)
+                if ok.any():
+                    yield batch.take(ok)
+
+    def _first_of_equal_orders(self, temporal: np.ndarray, choice: list[np.ndarray]) -> np.ndarray:
+        """Rows whose loop order at every level is the first choice equal to it once the
+        loops with factor 1 in that row are dropped (Timeloop's per-tiling pruning)."""
+        ok = np.ones(len(temporal), dtype=bool)
+        weights = 1 << np.arange(self.D, dtype=np.int64)
+        for l in range(self.L):
+            units = (temporal[:, l, :] == 1) @ weights
+            for mask in np.unique(units):
+                rows = units == mask
+                ok[rows] &= self._primary_orders(l, int(mask))[choice[l][rows]]
+        return ok
+
+    def _primary_orders(self, l: int, unit_mask: int) -> np.ndarray:
+        cache = self._primary_cache
+        if (l, unit_mask) not in cache:
+            commute = self._commutation(l)
+            seen: set[tuple[int, ...]] = set()
+            first = []
+            for order in self.permutation_choices(l):
+                live = [d for d in order if not (unit_mask >> d) & 1]
+                form = _normal_form(live, commute)
+                first.append(form not in seen)
+                seen.add(form)
+            cache[(l, unit_mask)] = np.array(first, dtype=bool)
+        return cache[(l, unit_mask)]
+
+    @staticmethod
+    def _rows(structure: Structure, temporal: np.ndarray) -> MappingBatch:
+        return _rows_of(np.array(structure.order, dtype=np.int64), temporal,
+                        np.array(structure.spatial_x, dtype=np.int64), np.array(structure.spatial_y, dtype=np.int64),
+                        np.array(structure.spatial_order, dtype=np.int64), np.array(structure.keep, dtype=bool))
+
+    # ------------------------------------------------------------------ reasons
+
+    def _dimension_reasons(self) -> list[str]:
+        reasons = []
+        for d, space in enumerate(self._dims):
+            if not any(weight for _, weight in space.weighted_options):
+                dim = self.problem.dims[d]
+                listed = self._constraints_on(dim)
+                reasons.append(f"no split of {dim} (bound {self.bounds[d]}) over the levels and fan-outs meets "
+                               f"its constraints" + (f": {listed}" if listed else ""))
+        return reasons
+
+    def _constraints_on(self, dim: str) -> str:
+        parts = []
+        for l, level in enumerate(self.arch.levels):
+            lc = self.constraints.level(level.name)
+            for slot, table in zip(_SLOTS, (lc.temporal, lc.spatial_x, lc.spatial_y, lc.spatial)):
+                if dim in table:
+                    parts.append(f"{dim}{table[dim]} {self._slot_name(slot, l)}")
+        return ", ".join(parts)
+
+    def _fanout_reasons(self) -> list[str]:
+        reasons = []
+        for l in self._fanout_levels:
+            for slot, axis, width in (("x", "X", self.fanouts[l][0]), ("y", "Y", self.fanouts[l][1])):
+                least = self.lo[slot][l]
+                if prod(int(v) for v in least) > width:
+                    parts = " x ".join(f"{self.problem.dims[d]} {least[d]}" for d in range(self.D) if least[d] > 1)
+                    reasons.append(f"the constraints put at least {prod(int(v) for v in least)} along {axis} below "
+                                   f"{self.arch.levels[l].name} ({parts}); the fan-out has {width} along {axis}")
+        return reasons
+
+    def _capacity_reasons(self) -> list[str]:
+        reasons = []
+        forced = self._forced_keep == 1
+        for l, usable in enumerate(self.usable):
+            if usable is None:
+                continue
+            kept = [k for k in range(self.T) if forced[l, k]]
+            words = [int(self._min_words[l, k]) for k in kept]
+            if sum(words) <= usable:
+                continue
+            name = self.arch.levels[l].name
+            if len(kept) == 1:
+                k = kept[0]
+                extents = " x ".join(f"{dim} {self._min_extents[l, d]}" for d, dim in enumerate(self.problem.dims)
+                                     if self._min_extents[l, d] > 1 and dim in self.problem.tensors[k].dims)
+                reasons.append(f"{name} holds {usable} words; the smallest {self.problem.tensors[k].name} tile the "
+                               f"constraints allow is {words[0]}" + (f" ({extents})" if extents else ""))
+            else:
+                parts = " + ".join(f"{self.problem.tensors[k].name} {w}" for k, w in zip(kept, words))
+                reasons.append(f"{name} holds {usable} words; the smallest tiles the constraints allow are "
+                               f"{parts} = {sum(words)}")
+        return reasons
+
+    def _utilization_reasons(self) -> list[str]:
+        if not self.min_used_macs:
+            return []
+        best_fit, example = 0, None
+        for sx, sy in self.spatial_combinations():
+            overflow = self._smallest_overflow(np.array(sx), np.array(sy))
+            if overflow is None:
+                return []
+            used = prod(prod(x) * prod(y) for x, y in zip(sx, sy))
+            if used > best_fit:
+                best_fit, example = used, overflow
+        macs = self.arch.compute.instances
+        need = f"min_utilization {self.constraints.min_utilization} needs at least {self.min_used_macs} of {macs} MACs"
+        if example is None:
+            most = max(self._factorizations_by_use, default=0)
+            return [f"{need} busy; the constraints and fan-outs allow at most {most}"]
+        return [f"{need} busy, and every spatial unrolling that busy overflows a buffer: e.g. with {best_fit} MACs "
+                + f"busy, {example}"]
+
+    def _smallest_overflow(self, sx: np.ndarray, sy: np.ndarray) -> str | None:
+        """With this spatial unrolling and the smallest temporal tiles, the first level
+        whose required tiles overflow it (None if all fit)."""
+        spatial_inner = np.cumprod((sx * sy)[::-1], axis=0)[::-1]
+        remaining = self.bounds // np.prod(sx * sy, axis=0)
+        temporal_inner = np.array([self._dims[d].temporal(int(remaining[d])).min_suffix for d in range(self.D)]).T
+        extents = spatial_inner * temporal_inner
+        forced = self._forced_keep == 1
+        for l, usable in enumerate(self.usable):
+            if usable is None:
+                continue
+            words = sum(int(self._words(extents[l], k)) for k in range(self.T) if forced[l, k])
+            if words > usable:
+                return f"{self.arch.levels[l].name} holds {usable} words but its tiles need at least {words}"
+        return None
+
+
+# ---------------------------------------------------------------------------
+# One dimension
+
+
+class _DimSpace:
+    """The factors one dimension may take: spatial pairs per fan-out, and temporal
+    factorizations of what the spatial factors leave."""
+
+    def __init__(self, space: Mapspace, d: int) -> None:
+        self.space, self.d = space, d
+        self.bound = int(space.bounds[d])
+        self._temporal: dict[int, _TemporalFactors] = {}
+        divisors = _divisors(self.bound)
+        lo, hi = space.lo, space.hi
+        self.pairs: dict[int, list[tuple[int, int]]] = {}
+        for l in space._fanout_levels:
+            self.pairs[l] = [(x, y) for x in divisors for y in divisors
+                             if lo["x"][l, d] <= x <= hi["x"][l, d] and lo["y"][l, d] <= y <= hi["y"][l, d]
+                             and self.bound % (x * y) == 0 and lo["xy"][l, d] <= x * y <= hi["xy"][l, d]]
+
+    def temporal(self, remaining: int) -> _TemporalFactors:
+        if remaining not in self._temporal:
+            self._temporal[remaining] = _TemporalFactors(remaining, self.space.lo["t"][:, self.d],
+                                                         self.space.hi["t"][:, self.d])
+        return self._temporal[remaining]
+
+    @cached_property
+    def options(self) -> list[tuple[tuple[int, int], ...]]:
+        """Spatial pairs on every fan-out level together, dividing the bound."""
+        levels = self.space._fanout_levels
+        return [combo for combo in itertools.product(*(self.pairs[l] for l in levels))
+                if self.bound % prod(x * y for x, y in combo) == 0]
+
+    @cached_property
+    def weighted_options(self) -> list[tuple[tuple[tuple[int, int], ...], int]]:
+        """Each spatial option with how many temporal factorizations complete it."""
+        return [(combo, self.temporal(self.bound // prod(x * y for x, y in combo)).total) for combo in self.options]
+
+    @cached_property
+    def min_extents(self) -> list[int]:
+        """Per level, the smallest extent this dimension can have in the level's tile."""
+        best = [self.bound] * self.space.L
+        levels = self.space._fanout_levels
+        for combo, weight in self.weighted_options:
+            if not weight:
+                continue
+            spatial = np.ones(self.space.L, dtype=np.int64)
+            for l, (x, y) in zip(levels, combo):
+                spatial[l] = x * y
+            spatial_inner = np.cumprod(spatial[::-1])[::-1]
+            temporal = self.temporal(self.bound // int(np.prod(spatial))).min_suffix
+            best = [min(b, int(s * t)) for b, s, t in zip(best, spatial_inner, temporal)]
+        return best
+
+
+class _TemporalFactors:
+    """The ordered factorizations of `remaining` over the levels, each factor within
+    its level's [lo, hi], as a dynamic program over the divisors of `remaining`.
+
+    `count[l][v]` is the number of ways levels 0..l-1 multiply to divisor v; drawing
+    level by level from the innermost out, with the weight of each factor the number of
+    ways the outer levels can complete it, is uniform over all the factorizations."""
+
+    def __init__(self, remaining: int, lo: np.ndarray, hi: np.ndarray) -> None:
+        self.divisors = np.array(_divisors(remaining), dtype=np.int64)
+        n, L = len(self.divisors), len(lo)
+        index = {int(v): i for i, v in enumerate(self.divisors)}
+        self.start = index[remaining]
+        div = self.divisors
+        self.quotient = np.array([[index.get(int(v // f), -1) if v % f == 0 else -1 for f in div] for v in div],
+                                 dtype=np.int64)  # (n, n): index of v / f
+        divides = self.quotient >= 0
+        allowed = [(div >= lo[l]) & (div <= hi[l]) for l in range(L)]
+        count = [np.zeros(n, dtype=np.int64)]
+        count[0][0] = 1
+        self.cumulative, self.smallest = [], []
+        for l in range(L):
+            weights = np.where(divides & allowed[l][None, :], count[l][np.maximum(self.quotient, 0)], 0)
+            count.append(weights.sum(axis=1))
+            self.cumulative.append(np.cumsum(weights, axis=1))
+            self.smallest.append(np.argmax(weights > 0, axis=1))
+        self.total = int(count[L][self.start])
+        self._count, self._allowed, self.levels = count, allowed, L
+        self._one = [bool(hi[l] == 1) for l in range(L)]  # the factor is 1 whatever is left
+        self._flat = [self._flatten(c) for c in self.cumulative]
+
+    @staticmethod
+    def _flatten(cumulative: np.ndarray) -> tuple[np.ndarray, int]:
+        """One sorted array for all rows, each offset by a stride above any total, so
+        one searchsorted draws for rows at different divisors."""
+        stride = int(cumulative[:, -1].max()) + 1
+        offsets = np.arange(len(cumulative), dtype=np.int64)[:, None] * stride
+        return (cumulative + offsets).ravel(), stride
+
+    def draw(self, l: int, state: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A factor (as divisor index) for level l of each row whose levels 0..l still
+        have to multiply to divisor `state`, weighted by the completions of each."""
+        if l == 0:  # the outermost level takes what is left
+            return state.copy()
+        if self._one[l]:
+            return np.zeros_like(state)
+        flat, stride = self._flat[l]
+        totals = self.cumulative[l][state, -1]
+        target = (rng.random(len(state)) * totals).astype(np.int64)  # uniform in [0, total)
+        return np.searchsorted(flat, state * stride + target, side="right") - state * len(self.divisors)
+
+    @cached_property
+    def min_suffix(self) -> np.ndarray:
+        """(L,): per level l, the smallest product of the factors at levels l..L-1."""
+        n, L = len(self.divisors), self.levels
+        suffix = [np.zeros(n, dtype=bool) for _ in range(L + 1)]
+        suffix[L][0] = True
+        for l in range(L - 1, -1, -1):
+            ok = (self.quotient >= 0) & self._allowed[l][None, :] & suffix[l + 1][np.maximum(self.quotient, 0)]
+            suffix[l] = ok.any(axis=1)
+        best = []
+        for l in range(L):
+            outer = self.quotient[self.start]  # index of remaining / v, per v
+            feasible = suffix[l] & (outer >= 0) & (self._count[l][np.maximum(outer, 0)] > 0)
+            best.append(int(self.divisors[feasible].min()) if feasible.any() else int(self.divisors[-1]))
+        return np.array(best, dtype=np.int64)
+
+    @cached_property
+    def table(self) -> np.ndarray:
+        """(total, L): every factorization, for exhaustive enumeration."""
+        rows = np.zeros((1, 0), dtype=np.int64)
+        states = np.array([self.start], dtype=np.int64)
+        for l in range(self.levels - 1, -1, -1):
+            weights = np.diff(self.cumulative[l][states], axis=1, prepend=0) > 0
+            parent, pick = np.nonzero(weights)
+            rows = np.concatenate([self.divisors[pick][:, None], rows[parent]], axis=1)
+            states = self.quotient[states[parent], pick]
+        return rows
+
+
+# ---------------------------------------------------------------------------
+# Helpers
+
+
+def _rows_of(order: np.ndarray, temporal: np.ndarray, sx: np.ndarray, sy: np.ndarray, spatial_order: np.ndarray,
+             keep: np.ndarray) -> MappingBatch:
+    """A batch with these temporal factors and keeps (n, ...), sharing the rest
+    (broadcast, read-only) unless given per row."""
+    n = len(temporal)
+
+    def rows(a: np.ndarray) -> np.ndarray:
+        return a if a.ndim == 3 else np.broadcast_to(a, (n, *a.shape))
+
+    return MappingBatch(rows(order), temporal, rows(sx), rows(sy), rows(spatial_order), rows(keep))
+
+
+def _divisors(n: int) -> list[int]:
+    small = [d for d in range(1, int(n ** 0.5) + 1) if n % d == 0]
+    return sorted(set(small + [n // d for d in small]))
+
+
+def _mixed_radix(index: np.ndarray, radices: list[int]) -> list[np.ndarray]:
+    """Digits of each index, the last radix varying fastest."""
+    digits = []
+    for radix in reversed(radices):
+        digits.append(index % radix)
+        index = index // radix
+    return digits[::-1]
+
+
+def _normal_forms(letters: list[int], keys: np.ndarray, commute: np.ndarray) -> list[list[int]]:
+    """The lexicographically least order (letters ranked as listed) of every class of
+    orders equal up to swaps of adjacent commuting loops, among those whose keys do not
+    decrease. An order is least iff no letter could move left past a greater one it
+    commutes with, together with everything in between (Anisimov and Knuth, 1979)."""
+    rank = {d: i for i, d in enumerate(letters)}
+    found: list[list[int]] = []
+
+    def extend(seq: list[int], rest: list[int]) -> None:
+        if not rest:
+            found.append(seq)
+            return
+        for y in rest:
+            if seq and keys[y] < keys[seq[-1]]:
+                continue
+            if _could_move_left(seq, y, rank, commute):
+                continue
+            extend(seq + [y], [r for r in rest if r != y])
+
+    extend([], list(letters))
+    return found
+
+
+def _could_move_left(seq: list[int], y: int, rank: dict[int, int], commute: np.ndarray) -> bool:
+    for k in range(len(seq) - 1, -1, -1):
+        if not commute[seq[k], y]:
+            return False
+        if rank[y] < rank[seq[k]]:
+            return True
+    return False
+
+
+def _normal_form(order: list[int], commute: np.ndarray) -> tuple[int, ...]:
+    """A canonical member of the class of `order` (its least, ranking letters by index)."""
+    rest, form = list(order), []
+    while rest:
+        movable = [k for k in range(len(rest)) if all(commute[rest[j], rest[k]] for j in range(k))]
+        k = min(movable, key=lambda i: rest[i])
+        form.append(rest.pop(k))
+    return tuple(form)
+
+
+def _check_names(constraints: Constraints, problem: Problem, arch: Architecture) -> None:
+    """Constraints written for another problem or architecture are a spec mistake."""
+    levels = [lv.name for lv in arch.levels]
+    tensors = [t.name for t in problem.tensors]
+    for name, lc in constraints.levels.items():
+        path = f"constraints.levels.{name}"
+        if name not in levels:
+            raise SpecError(None, path, f"level {name!r}", f"a level of architecture {arch.name!r}: "
+                            + ", ".join(levels), did_you_mean(name, levels))
+        for field_name, dims in _named_dims(lc):
+            for dim in dims:
+                if dim not in problem.dims:
+                    raise SpecError(None, f"{path}.{field_name}", f"dimension {dim!r}", f"a dimension of problem "
+                                    f"{problem.name!r}: " + ", ".join(problem.dims), did_you_mean(dim, problem.dims))
+        for field_name in ("keep", "bypass"):
+            for tensor in sorted(getattr(lc, field_name)):
+                if tensor not in tensors:
+                    raise SpecError(None, f"{path}.{field_name}", f"tensor {tensor!r}", f"a tensor of problem "
+                                    f"{problem.name!r}: " + ", ".join(tensors), did_you_mean(tensor, tensors))
+
+
+def _named_dims(lc: LevelConstraints) -> list[tuple[str, Sequence[str]]]:
+    return [("temporal", list(lc.temporal)), ("spatial", list(lc.spatial)), ("spatial_x", list(lc.spatial_x)),
+            ("spatial_y", list(lc.spatial_y)), ("x_dims", sorted(lc.x_dims or ())),
+            ("y_dims", sorted(lc.y_dims or ())), ("innermost", lc.innermost), ("outermost", lc.outermost),
+            ("spatial_order", lc.spatial_order)]
