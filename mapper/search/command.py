@@ -1,0 +1,160 @@
+"""The `mapper search` command's arguments, inputs and texts; mapper/cli.py prints them.
+
+    mapper search FILE... [-o DIR] [--objective edp|energy|delay|pareto] [--trials N]
+                  [--time SECONDS] [--seed N] [--exhaustive] [--storage URL]
+                  [--constraints FILE] [--dataflow PRESET]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from ..architecture import Architecture
+from ..constraints import PRESETS, Constraints
+from ..problem import Problem
+from ..safe_names import mask_password
+from ..specs.errors import SpecError
+from ..specs.load import load_specs
+from .engine import Progress
+from .objectives import OBJECTIVES
+from .outputs import report_text
+from .run import DEFAULT_TRIALS, LayerResult, Settings, search_layer
+from .storage import JOURNAL_NAME, StorageError
+
+__all__ = ["Progress", "StorageError", "add_parser", "layers", "progress_text", "resume_hint", "search_layer",
+           "settings", "summary"]
+
+DEFAULT_ROOT = Path("runs")
+
+
+def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
+    """An argparse type: a number above zero."""
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = 0
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"found {text!r}; allowed: a positive {kind.__name__}")
+        return value
+    return parse
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("search", help="find the best mapping of each layer (Optuna, or --exhaustive)",
+                       description="Find the best mapping of each layer of the FILES (native or Timeloop YAML: "
+                       "architecture, layers, constraints). Writes DIR/best.json, best.mapping.yaml, best.map.yaml, "
+                       "best.txt (and pareto.json). Re-running the same command resumes an interrupted search.")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("-o", "--out", metavar="DIR",
+                   help=f"output folder (default {DEFAULT_ROOT}/LAYER; with several layers, DIR/LAYER each)")
+    p.add_argument("--objective", choices=OBJECTIVES, default="edp",
+                   help="what to minimize: energy x cycles (default), energy, cycles, or the Pareto front of both")
+    p.add_argument("--trials", type=_positive(int), metavar="N",
+                   help=f"Optuna trials in the study, resumed ones included (default {DEFAULT_TRIALS} "
+                   "unless --time is given)")
+    p.add_argument("--time", "--time-limit", dest="seconds", type=_positive(float), metavar="SECONDS",
+                   help="stop after this long (per layer); the result then depends on the machine's speed")
+    p.add_argument("--seed", type=int, default=0, help="the same seed and --trials give the same result (default 0)")
+    p.add_argument("--exhaustive", action="store_true", help="score every mapping: the exact optimum, small spaces only")
+    p.add_argument("--storage", metavar="URL",
+                   help=f"an Optuna storage URL (default: a journal file DIR/{JOURNAL_NAME})")
+    p.add_argument("--constraints", metavar="FILE", help="a constraints file (native or Timeloop)")
+    p.add_argument("--dataflow", choices=PRESETS, help="a named dataflow; replaces the files' preset, if any")
+    return p
+
+
+def settings(args: argparse.Namespace) -> Settings:
+    return Settings(objective=args.objective, trials=args.trials, seconds=args.seconds, seed=args.seed,
+                    exhaustive=args.exhaustive, storage=args.storage)
+
+
+def layers(args: argparse.Namespace) -> list[tuple[Problem, Architecture, Constraints | None, Path]]:
+    """Per layer to search: its problem, the architecture, its constraints (presets
+    resolved) and its output folder."""
+    files = list(args.files) + ([args.constraints] if args.constraints else [])
+    where = ", ".join(files)
+    specs = load_specs(files)
+    if not specs.problems or specs.architecture is None:
+        missing = " and ".join(part for part, ok in (("no layer", specs.problems), ("no architecture",
+                                                                                     specs.architecture)) if not ok)
+        raise SpecError(where, "", missing, "files that together give an architecture and at least one layer "
+                        "(problem or workload)")
+    if specs.mapping is not None:
+        raise SpecError(where, "mapping", "a mapping", "an architecture, layers and constraints",
+                        "leave the mapping file out: the search finds the mapping")
+    constraints = specs.constraints
+    if args.dataflow:
+        constraints = replace(constraints or Constraints(), preset=args.dataflow)
+    arch, found, folders = specs.architecture, [], _folders(args.out, [p.name for p in specs.problems])
+    for problem, folder in zip(specs.problems, folders, strict=True):
+        try:
+            resolved = constraints.resolve(problem, arch) if constraints else None
+        except ValueError as e:
+            raise SpecError(where, "dataflow", repr(constraints.preset), f"a dataflow that layer {problem.name!r} "
+                            f"on {arch.name!r} supports", str(e)) from None
+        found.append((problem, arch, resolved, folder))
+    return found
+
+
+def _folders(out: str | None, names: list[str]) -> list[Path]:
+    """DIR for a single layer, DIR/LAYER for several (DEFAULT_ROOT/LAYER without -o);
+    a name that repeats gets a suffix."""
+    if out is not None and len(names) == 1:
+        return [Path(out)]
+    root, seen, folders = Path(out) if out else DEFAULT_ROOT, {}, []
+    for name in names:
+        safe = re.sub(r"[^\w.-]+", "_", name).strip("._") or "layer"
+        seen[safe] = seen.get(safe, 0) + 1
+        folders.append(root / (safe if seen[safe] == 1 else f"{safe}-{seen[safe]}"))
+    return folders
+
+
+def progress_text(layer: str, progress: Progress) -> str:
+    """One line: how far, how fast, and the best so far."""
+    if progress.trials is None:
+        done = f"{progress.scored:,} mappings"
+    else:
+        done = f"trial {progress.trials}" + (f"/{progress.budget}" if progress.budget else "")
+    best = progress.best
+    if best is None or not len(best):
+        found = "no valid mapping yet"
+    elif progress.objective == "pareto":
+        found = f"front of {len(best)} points"
+    else:
+        energy, cycles = float(best.scores.energy_pJ[0]), int(best.scores.cycles[0])
+        found = f"best {energy:.4g} pJ, {cycles:,} cycles, EDP {energy * 1e-12 * cycles:.4g} J*cycles"
+    return f"{layer}: {done}  {progress.elapsed:.1f} s  {progress.rate:,.0f} mappings/s  {found}"
+
+
+def summary(result: LayerResult) -> str:
+    """What the terminal shows when a layer is done: how it was searched, the best
+    mapping's report, the front (pareto) and the files written."""
+    o, problem = result.outcome, result.problem
+    how = (f"{o.trials} trials in the study" if not o.exhaustive else "every mapping"
+           if o.details.get("complete", True) else "an exhaustive search cut short by --time: not the optimum") + \
+        f"; {o.scored:,} mappings scored in {o.seconds:.1f} s this run"
+    lines = [f"== {problem.name} ({o.objective}): {how}; mapspace of {result.sizes['total']:.3g} mappings", ""]
+    if o.objective == "pareto":
+        lines += ["Pareto front (energy vs cycles):"]
+        for _, ev in result.points:
+            lines.append(f"  {ev.energy_pJ / ev.computes:10.3f} pJ/MAC  {ev.cycles:>14,} cycles  "
+                         f"EDP {ev.edp_J_cycles:.4g} J*cycles")
+        lines += ["", "The point of least EDP:"]
+    best = min(result.points, key=lambda p: p[1].edp_J_cycles) if o.objective == "pareto" else result.points[0]
+    lines.append(report_text(problem, result.arch, *best).rstrip())
+    written = ["best.json", "best.mapping.yaml", "best.map.yaml", "best.txt"]
+    written += ["pareto.json"] if o.objective == "pareto" else []
+    lines += ["", f"wrote {result.folder}/: " + ", ".join(written)]
+    return "\n".join(lines)
+
+
+def resume_hint(args: argparse.Namespace, folder: Path) -> str:
+    if args.exhaustive:
+        return "an exhaustive search does not resume: run it again"
+    where = mask_password(args.storage) if args.storage else str(folder / JOURNAL_NAME)
+    return f"the study is kept in {where}; run the same command again to resume"

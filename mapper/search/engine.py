@@ -1,0 +1,300 @@
+"""The searches: one interface, `run(budget, progress) -> Outcome`.
+
+- `OptunaSearch`: each Optuna trial fixes a structure (structures.py) and scores
+  thousands of its tilings (tilings.py); the trial's value is the best of them.
+  After a few trials, two trials in three are local moves instead: a
+  structure next to the best one so far (one keep flag flipped, one loop moved, one
+  unrolling changed), enqueued into the study with fixed parameters and started
+  from the best tilings of the structure it moves from (its temporal factors,
+  adjusted where the unrolling changed). Good structures can be rare (on the small
+  spaces of the tests a single keep table and loop order is within 1% of the
+  optimum) and lie next to other good ones. The study
+  lives in a storage, so a search that is run again with the same settings continues
+  where it stopped and ends where the uninterrupted search would have (sampler.py
+  says how; the local moves depend only on the completed trials): every completed
+  trial records the tilings it found best, and the answer is read back from the
+  storage, not from memory.
+- `ExhaustiveSearch`: every mapping of the (pruned) mapspace; the exact optimum.
+
+Measured here, to choose the design (benchmarks/bench_search.py): an Optuna trial
+costs ~3 ms with the random sampler and ~4-10 ms with (independent) TPE, the journal
+storage ~20 ms more, while the vectorized model scores ~10^4 mappings per second on
+Eyeriss-sized nests; a trial that scores a few thousand tilings spends most of its
+time in the model. How the structures are chosen matters less than one would guess:
+on t05 (energy, 2304 structures) the trials to come within 1% of the optimum were
+14-30 for TPE with local moves, 30-60 for TPE alone, 11-23 for the random sampler
+alone; on Eyeriss (t06, 60 s) all variants ended within a few percent of each other;
+on the made-up spaces of tests/test_search.py local moves helped most (a needle: one
+keep table and loop order within 1%). TPE with local moves is the default: never far
+from the best variant measured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, is_dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import optuna
+from optuna.samplers import BaseSampler
+from optuna.storages import BaseStorage
+from optuna.trial import TrialState
+
+from ..mapspace import Mapspace
+from ..model.batch import MappingBatch
+from .objectives import Objective, Scores, mapping_keys
+from .sampler import OrdinalSeededSampler, completed, derived_seed, tpe
+from .structures import StructureSpace
+from .tilings import Effort, Scored, best_tilings, score
+
+FOUND = "found"  # trial user attribute: the tilings the trial found best, with their scores
+SCORED = "scored"  # trial user attribute: how many mappings the trial scored
+PARENT = "parent"  # trial user attribute of a local move: the number of the trial it moves from
+LOCAL_MOVES_AFTER = 5  # trials of the sampler alone first, to have somewhere to move from
+LOCAL_MOVE_PERIOD = 3  # then of every 3 trials one is the sampler's, two are local moves
+_BATCH_FIELDS = ("order", "temporal", "spatial_x", "spatial_y", "spatial_order", "keep")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Stop after `trials` completed trials in the study (those of earlier, interrupted
+    runs count) or after `seconds` of this run, whichever comes first."""
+
+    trials: int | None = None
+    seconds: float | None = None
+
+    def exhausted(self, trials: int, elapsed: float) -> bool:
+        return ((self.trials is not None and trials >= self.trials)
+                or (self.seconds is not None and elapsed >= self.seconds))
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a running search stands, for a live display."""
+
+    objective: Objective
+    trials: int | None  # trials completed in the study (None: an exhaustive search)
+    budget: int | None  # trials to reach, if a number of trials is the budget
+    elapsed: float  # seconds in this run
+    scored: int  # mappings the model scored in this run
+    best: Scored | None  # best mapping or front so far
+
+    @property
+    def rate(self) -> float:
+        return self.scored / self.elapsed if self.elapsed > 0 else 0.0
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a search found: the best mapping (single objectives) or the front (pareto),
+    best first / fastest first, as the vectorized model scored them."""
+
+    objective: Objective
+    found: Scored
+    trials: int
+    scored: int
+    seconds: float
+    exhaustive: bool = False
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Search(Protocol):
+    def run(self, budget: Budget, progress: ProgressCallback | None = None) -> Outcome: ...
+
+
+def select(found: Scored, objective: Objective) -> Scored:
+    """The answer among candidates: the best one, or the whole Pareto front."""
+    if not len(found):
+        return found
+    if objective == "pareto":
+        return found.take(found.scores.pareto_front())
+    return found.take(found.scores.best(objective, 1))
+
+
+# --------------------------------------------------------------------- Optuna
+
+
+class OptunaSearch:
+    """Optuna chooses structures; each trial scores tilings of one (module docstring)."""
+
+    def __init__(self, mapspace: Mapspace, objective: Objective, storage: BaseStorage, seed: int = 0,
+                 effort: Effort | None = None, sampler: Callable[[int], BaseSampler] = tpe,
+                 local_moves: bool = True) -> None:
+        effort = effort or Effort()
+        self.mapspace, self.objective, self.seed, self.effort = mapspace, objective, seed, effort
+        self.local_moves = local_moves
+        self._effective: dict[int, tuple] = {}  # trial number -> its best mapping, unit loops aside
+        self.space = StructureSpace(mapspace)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # the CLI reports progress itself
+        directions = ["minimize", "minimize"] if objective == "pareto" else ["minimize"]
+        self.study = optuna.create_study(
+            storage=storage, study_name=study_name(mapspace, objective, seed, effort, sampler, local_moves),
+            sampler=OrdinalSeededSampler(sampler, seed), directions=directions, load_if_exists=True)
+
+    def run(self, budget: Budget, progress: ProgressCallback | None = None) -> Outcome:
+        start, scored = time.perf_counter(), 0
+        best = self.found()
+        while not budget.exhausted(len(completed(self.study)), time.perf_counter() - start):
+            count, elite = self._trial(len(completed(self.study)))
+            scored += count
+            best = select(Scored.concatenate([elite] + ([best] if best is not None else [])), self.objective)
+            if progress:
+                progress(Progress(self.objective, len(completed(self.study)), budget.trials,
+                                  time.perf_counter() - start, scored, best))
+        return Outcome(self.objective, self.found(), len(completed(self.study)), scored,
+                       time.perf_counter() - start, details={"study": self.study.study_name})
+
+    def _trial(self, ordinal: int) -> tuple[int, Scored]:
+        """Run one trial; returns how many mappings it scored and the best it found. An
+        interruption marks the trial failed, so that a resumed search redoes it under
+        the same ordinal."""
+        move = self._local_move(ordinal)
+        if move is not None:
+            self.study.enqueue_trial(move[0], user_attrs={PARENT: move[1]})
+        trial = self.study.ask()
+        try:
+            structure = self.space.suggest(trial)
+            rng = np.random.default_rng(derived_seed(self.seed, ordinal))
+            parent = trial.user_attrs.get(PARENT)
+            seeds = None if parent is None else self._found_by(parent).batch
+            if structure is None:
+                elite, count = Scored.empty(self.mapspace), 0
+            else:
+                elite, count = best_tilings(self.mapspace, structure, self.objective, self.effort, rng, seeds)
+            trial.set_user_attr(FOUND, scored_to_json(elite))
+            trial.set_user_attr(SCORED, count)
+            self.study.tell(trial, self._values(elite))
+        except BaseException:
+            # skip_if_finished: the interruption may come while `tell` completes the trial
+            self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+            raise
+        return count, elite
+
+    def _local_move(self, ordinal: int) -> tuple[dict[str, Any], int] | None:
+        """Two trials in three after the first few, a structure next to the best
+        one so far that no completed trial has tried, else next to the second best, and
+        so on (its parameters, and the number of the trial it moves from). A function of
+        the completed trials only, so that a resumed search makes the same moves."""
+        if not self.local_moves or ordinal < LOCAL_MOVES_AFTER or ordinal % LOCAL_MOVE_PERIOD == 0:
+            return None
+        if self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            return None  # one an interrupted run enqueued: ask() takes it first
+        trials = [t for t in completed(self.study) if t.user_attrs.get(FOUND, {}).get("cycles")]
+        if not trials:
+            return None
+        tried = {_params_key(t.params) for t in completed(self.study)}
+        seen = set()
+        for best in sorted(trials, key=lambda t: (math.prod(t.values), t.number)):
+            # Structures that differ only in the order of loops that do nothing find the
+            # same mapping, and have the same neighbours in effect: visit one of them.
+            if best.number not in self._effective:
+                self._effective[best.number] = _effective(scored_from_json(best.user_attrs[FOUND],
+                                                                           self.mapspace).batch)
+            found = self._effective[best.number]
+            if found in seen:
+                continue
+            seen.add(found)
+            for params in self.space.neighbours(best.params):
+                if _params_key(params) not in tried:
+                    return params, best.number
+        return None
+
+    def _found_by(self, number: int) -> Scored:
+        trial = self.study.get_trials(deepcopy=False)[number]
+        return scored_from_json(trial.user_attrs[FOUND], self.mapspace)
+
+    def _values(self, elite: Scored) -> float | list[float]:
+        if not len(elite):
+            return [math.inf, math.inf] if self.objective == "pareto" else math.inf
+        if self.objective == "pareto":  # the front's knee stands for it in the study
+            knee = elite.scores.best("edp", 1)[0]
+            return [float(elite.scores.energy_pJ[knee]), float(elite.scores.cycles[knee])]
+        return float(elite.scores.value(self.objective)[0])
+
+    def found(self) -> Scored | None:
+        """The answer so far, from every completed trial in the storage."""
+        parts = [scored_from_json(t.user_attrs[FOUND], self.mapspace) for t in completed(self.study)
+                 if t.user_attrs.get(FOUND)]
+        return select(Scored.concatenate(parts), self.objective) if parts else None
+
+
+def _effective(batch: MappingBatch) -> tuple:
+    """The first mapping of `batch` without its unit loops' places in the orders."""
+    temporal = batch.temporal[0]
+    orders = tuple(tuple(int(d) for d in order if temporal[l, d] > 1) for l, order in enumerate(batch.order[0]))
+    return (orders, temporal.tobytes(), batch.spatial_x[0].tobytes(), batch.spatial_y[0].tobytes(),
+            batch.keep[0].tobytes())
+
+
+def _params_key(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted(params.items()))
+
+
+def scored_to_json(found: Scored) -> dict[str, Any]:
+    return {**{f: getattr(found.batch, f).tolist() for f in _BATCH_FIELDS},
+            "energy_pJ": found.scores.energy_pJ.tolist(), "cycles": found.scores.cycles.tolist()}
+
+
+def scored_from_json(data: dict[str, Any], mapspace: Mapspace) -> Scored:
+    batch = MappingBatch(*(np.array(data[f], dtype=bool if f == "keep" else np.int64) for f in _BATCH_FIELDS))
+    return Scored(batch, Scores(np.array(data["energy_pJ"], dtype=float), np.array(data["cycles"], dtype=np.int64),
+                                mapping_keys(batch)))
+
+
+def study_name(mapspace: Mapspace, objective: Objective, seed: int, effort: Effort,
+               sampler: Callable[[int], BaseSampler], local_moves: bool) -> str:
+    """Names the study after everything that decides its trials, so running again with
+    the same inputs and settings resumes it, and with anything changed starts afresh."""
+    settings = {"problem": mapspace.problem, "arch": mapspace.arch, "constraints": mapspace.constraints,
+                "objective": objective, "seed": seed, "effort": effort, "sampler": sampler.__name__,
+                "local_moves": local_moves}
+    digest = hashlib.sha256(json.dumps(_canonical(settings), sort_keys=True).encode()).hexdigest()[:16]
+    return f"{mapspace.problem.name}/{objective}/seed{seed}/{digest}"
+
+
+def _canonical(value: Any) -> Any:
+    """JSON-able and independent of hash randomization (sets sorted)."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {"type": type(value).__name__, **_canonical(asdict(value))}
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, (set, frozenset)):
+        return sorted(_canonical(v) for v in value)
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    return value
+
+
+# ----------------------------------------------------------------- exhaustive
+
+
+class ExhaustiveSearch:
+    """Every mapping of the pruned mapspace, scored in chunks: the exact optimum
+    (or front), for small spaces and to check the search."""
+
+    def __init__(self, mapspace: Mapspace, objective: Objective, chunk: int = 65536) -> None:
+        self.mapspace, self.objective, self.chunk = mapspace, objective, chunk
+
+    def run(self, budget: Budget = Budget(), progress: ProgressCallback | None = None) -> Outcome:
+        """Only `budget.seconds` applies: a search stopped by it says `complete: False`."""
+        start, scored, best = time.perf_counter(), 0, Scored.empty(self.mapspace)
+        complete = True
+        for batch in self.mapspace.enumerate(self.chunk):
+            if budget.exhausted(0, time.perf_counter() - start):
+                complete = False
+                break
+            found, count = score(self.mapspace, batch)
+            scored += count
+            best = select(Scored.concatenate([best, found]), self.objective)
+            if progress:
+                progress(Progress(self.objective, None, None, time.perf_counter() - start, scored, best))
+        return Outcome(self.objective, best, 0, scored, time.perf_counter() - start, exhaustive=True,
+                       details={"complete": complete})

@@ -1,0 +1,163 @@
+"""What a search leaves in its output folder: the best mapping in the native and the
+Timeloop format, its stats (as `mapper evaluate --json` writes them) with the
+distance to the lower bounds, the loop nest as text, and for a Pareto search every
+point of the front. Every file is written atomically, so an interrupted run never
+leaves a half-written result."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from math import ceil, prod
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..architecture import Architecture
+from ..mapping import Loop, Mapping
+from ..model.stats import Evaluation
+from ..problem import Problem
+from ..report import counts_table, loop_nest, totals
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write beside the target, then rename: readers see the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; results are ordinary files
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _loops_text(loops: tuple[Loop, ...]) -> str:
+    """The native spelling of loops, outermost first: "P8 Q2" or "Q14X C3Y"."""
+    return " ".join(f"{l.dim}{l.factor}{l.spatial or ''}" for l in loops if l.factor > 1)
+
+
+def native_mapping(problem: Problem, arch: Architecture, mapping: Mapping) -> list[dict[str, Any]]:
+    """The `mapping:` list of the native YAML format (mapper/specs/native.py), one entry
+    per level with its keep set spelled out, so the file means the same whatever the
+    architecture's defaults."""
+    names = [t.name for t in problem.tensors]
+    entries = []
+    for level, lm in zip(arch.levels, mapping.levels, strict=True):
+        entry: dict[str, Any] = {"level": level.name}
+        if temporal := _loops_text(lm.temporal):
+            entry["temporal"] = temporal
+        if spatial := _loops_text(lm.spatial):
+            entry["spatial"] = spatial
+        entry["keep"] = [n for n in names if n in lm.keep]
+        entries.append(entry)
+    return entries
+
+
+def _permutation(dims: list[str]) -> str:
+    """Timeloop spells a permutation of one-letter dimensions as one word ("MCRSNPQ")."""
+    return "".join(dims) if all(len(d) == 1 for d in dims) else " ".join(dims)
+
+
+def _factors(problem: Problem, loops: tuple[Loop, ...]) -> str:
+    factor = {d: 1 for d in problem.dims}
+    for loop in loops:
+        factor[loop.dim] *= loop.factor
+    return " ".join(f"{d}{factor[d]}" for d in problem.dims)
+
+
+def timeloop_mapping(problem: Problem, arch: Architecture, mapping: Mapping) -> list[dict[str, Any]]:
+    """Timeloop's `mapping:` directives, as `timeloop-mapper` writes them in map.yaml:
+    per level a datatype directive (keep / bypass), a temporal directive (factors of
+    every dimension, permutation innermost first) and, where the level has a fan-out,
+    a spatial one whose first `split` permutation entries run along X."""
+    names = [t.name for t in problem.tensors]
+    keeps = [{"target": level.name, "type": "datatype", "keep": [n for n in names if n in lm.keep],
+              "bypass": [n for n in names if n not in lm.keep]}
+             for level, lm in zip(arch.levels, mapping.levels, strict=True)]
+    loops: list[dict[str, Any]] = []
+    for i, (level, lm) in enumerate(zip(arch.levels, mapping.levels, strict=True)):
+        temporal = [l.dim for l in reversed(lm.temporal) if l.factor > 1]
+        loops.append({"target": level.name, "type": "temporal", "factors": _factors(problem, lm.temporal),
+                      "permutation": _permutation(temporal + [d for d in problem.dims if d not in temporal])})
+        if prod(arch.fanout(i)) > 1:
+            x = [l.dim for l in reversed(lm.spatial) if l.factor > 1 and l.spatial == "X"]
+            y = [l.dim for l in reversed(lm.spatial) if l.factor > 1 and l.spatial == "Y"]
+            rest = [d for d in problem.dims if d not in x + y]
+            loops.append({"target": level.name, "type": "spatial", "factors": _factors(problem, lm.spatial),
+                          "permutation": _permutation(x + y + rest), "split": len(x)})
+    # Timeloop lists the innermost level first in the files it writes.
+    return keeps[::-1] + loops[::-1]
+
+
+def lower_bounds(problem: Problem, arch: Architecture, ev: Evaluation) -> dict[str, Any]:
+    """How far the mapping is from what no mapping can beat: the compute bound (every
+    MAC unit busy every cycle) and the compulsory DRAM traffic (each tensor crosses the
+    outermost level's port once: inputs and weights read once, outputs written once)."""
+    compute_bound = ceil(ev.computes / arch.compute.instances)
+    outer = ev.levels[0]
+    traffic = {name: (t.reads + t.fills + t.updates) * t.utilized_instances for name, t in outer.tensors.items()}
+    compulsory = {t.name: problem.tensor_size(t) for t in problem.tensors}
+    return {
+        "compute_bound_cycles": compute_bound,
+        "cycles_over_compute_bound": ev.cycles / compute_bound,
+        "outer_level": outer.name,
+        "outer_traffic_words": traffic,
+        "compulsory_traffic_words": compulsory,
+        "outer_traffic_over_compulsory": sum(traffic.values()) / sum(compulsory.values()),
+    }
+
+
+def bounds_text(bounds: dict[str, Any]) -> str:
+    return (f"cycles {bounds['cycles_over_compute_bound']:.3f}x the compute bound "
+            f"({bounds['compute_bound_cycles']} cycles); {bounds['outer_level']} traffic "
+            f"{bounds['outer_traffic_over_compulsory']:.3f}x the compulsory "
+            f"({sum(bounds['compulsory_traffic_words'].values())} words)")
+
+
+def result_json(problem: Problem, arch: Architecture, mapping: Mapping, ev: Evaluation) -> dict[str, Any]:
+    """The stats of `mapper evaluate --json`, plus the mapping and the lower bounds."""
+    return {**ev.to_json(), "mapping": native_mapping(problem, arch, mapping),
+            "lower_bounds": lower_bounds(problem, arch, ev)}
+
+
+def report_text(problem: Problem, arch: Architecture, mapping: Mapping, ev: Evaluation) -> str:
+    """What `mapper evaluate` prints, and how far from the lower bounds it is."""
+    return "\n\n".join((loop_nest(problem, arch, mapping), counts_table(ev), totals(ev),
+                        bounds_text(lower_bounds(problem, arch, ev)))) + "\n"
+
+
+def _yaml(doc: dict[str, Any], header: str) -> str:
+    return header + yaml.safe_dump(doc, sort_keys=False, default_flow_style=None, width=100)
+
+
+def write_best(folder: Path, problem: Problem, arch: Architecture, mapping: Mapping, ev: Evaluation,
+               search: dict[str, Any]) -> None:
+    """best.json, best.mapping.yaml (native), best.map.yaml (Timeloop) and best.txt."""
+    layer = f"layer {problem.name} on {arch.name}"
+    write_atomically(folder / "best.json", json.dumps({**result_json(problem, arch, mapping, ev),
+                                                       "search": search}, indent=1))
+    write_atomically(folder / "best.mapping.yaml", _yaml(
+        {"mapping": native_mapping(problem, arch, mapping)},
+        f"# Best mapping of {layer} ({search['objective']}), native format:\n"
+        "# load it with the same architecture and layer specs, e.g. `mapper evaluate ARCH LAYER THIS`.\n"))
+    write_atomically(folder / "best.map.yaml", _yaml(
+        {"mapping": timeloop_mapping(problem, arch, mapping)},
+        f"# Best mapping of {layer} ({search['objective']}), Timeloop format (as timeloop-mapper's map.yaml):\n"
+        "# use it with the Timeloop-format architecture and problem.\n"))
+    write_atomically(folder / "best.txt", report_text(problem, arch, mapping, ev))
+
+
+def write_pareto(folder: Path, problem: Problem, arch: Architecture,
+                 points: list[tuple[Mapping, Evaluation]], search: dict[str, Any]) -> None:
+    """pareto.json: every point of the energy-delay front (fastest first), its mapping and stats."""
+    write_atomically(folder / "pareto.json", json.dumps({
+        "search": search,
+        "points": [result_json(problem, arch, mapping, ev) for mapping, ev in points],
+    }, indent=1))

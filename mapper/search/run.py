@@ -1,0 +1,109 @@
+"""`mapper search` below the printing: search one layer, re-score the answer with the
+reference model and write it to the layer's output folder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..architecture import Architecture
+from ..constraints import Constraints
+from ..mapping import Mapping
+from ..mapspace import Mapspace, NoValidMapping
+from ..model.capacity import violations
+from ..model.reference import evaluate_reference
+from ..model.stats import Evaluation
+from ..problem import Problem
+from ..safe_names import mask_password
+from .engine import (
+    Budget,
+    ExhaustiveSearch,
+    OptunaSearch,
+    Outcome,
+    ProgressCallback,
+    Search,
+)
+from .objectives import Objective
+from .outputs import write_best, write_pareto
+from .storage import JOURNAL_NAME, open_storage
+from .tilings import Effort
+
+DEFAULT_TRIALS = 300
+
+
+@dataclass(frozen=True)
+class Settings:
+    objective: Objective = "edp"
+    trials: int | None = None  # with `seconds` also None: DEFAULT_TRIALS
+    seconds: float | None = None
+    seed: int = 0
+    exhaustive: bool = False
+    storage: str | None = None  # an Optuna storage URL; None: a journal file in the output folder
+    effort: Effort = field(default_factory=Effort)
+
+    @property
+    def budget(self) -> Budget:
+        trials = DEFAULT_TRIALS if self.trials is None and self.seconds is None else self.trials
+        return Budget(trials, self.seconds)
+
+
+@dataclass(frozen=True)
+class LayerResult:
+    """The answer for one layer, re-scored by the reference model: the best mapping
+    (single objectives) or the front, fastest first (pareto)."""
+
+    problem: Problem
+    arch: Architecture
+    folder: Path
+    outcome: Outcome
+    points: list[tuple[Mapping, Evaluation]]
+    sizes: dict[str, int]
+
+
+def make_search(mapspace: Mapspace, settings: Settings, folder: Path) -> Search:
+    if settings.exhaustive:
+        return ExhaustiveSearch(mapspace, settings.objective)
+    return OptunaSearch(mapspace, settings.objective, open_storage(settings.storage, folder), settings.seed,
+                        settings.effort)
+
+
+def search_layer(problem: Problem, arch: Architecture, constraints: Constraints | None, settings: Settings,
+                 folder: Path, progress: ProgressCallback | None = None) -> LayerResult:
+    """Search one layer and write its results into `folder`. Raises NoValidMapping
+    with the reasons when the constraints, capacities and fan-outs leave nothing, or
+    when the search met no mapping that fits."""
+    mapspace = Mapspace(problem, arch, constraints)
+    mapspace.check()
+    outcome = make_search(mapspace, settings, folder).run(settings.budget, progress)
+    if not len(outcome.found):
+        raise NoValidMapping([(f"none of the {outcome.scored} mappings scored fits every level's capacity and "
+                               "meets the constraints; give the search more trials, or loosen the constraints")])
+    points = [_rescored(problem, arch, outcome.found.batch.mapping(i, problem)) for i in range(len(outcome.found))]
+    sizes = mapspace.sizes()
+    info = search_info(settings, outcome, sizes, folder)
+    best = min(points, key=lambda p: p[1].edp_J_cycles) if settings.objective == "pareto" else points[0]
+    write_best(folder, problem, arch, *best, info)
+    if settings.objective == "pareto":
+        write_pareto(folder, problem, arch, points, info)
+    return LayerResult(problem, arch, folder, outcome, points, sizes)
+
+
+def _rescored(problem: Problem, arch: Architecture, mapping: Mapping) -> tuple[Mapping, Evaluation]:
+    """The stats a user gets come from the reference model (the scalar path), which
+    also confirms that the mapping fits."""
+    problems = violations(problem, arch, mapping)
+    if problems:
+        raise RuntimeError("the vectorized model accepted a mapping that does not fit: " + "; ".join(problems))
+    return mapping, evaluate_reference(problem, arch, mapping)
+
+
+def search_info(settings: Settings, outcome: Outcome, sizes: dict[str, int], folder: Path) -> dict[str, Any]:
+    """How the answer was found, for best.json and pareto.json."""
+    storage = None
+    if not settings.exhaustive:
+        storage = mask_password(settings.storage) if settings.storage else str(folder / JOURNAL_NAME)
+    return {"objective": settings.objective, "mode": "exhaustive" if outcome.exhaustive else "optuna",
+            "seed": settings.seed, "trials": outcome.trials, "mappings_scored_this_run": outcome.scored,
+            "seconds_this_run": round(outcome.seconds, 3), "storage": storage, "mapspace_sizes": sizes,
+            **outcome.details}

@@ -1,0 +1,177 @@
+"""Scoring the tilings of one structure: what one trial of the search does.
+
+A structure (loop orders, spatial unrolling, keep / bypass) leaves the temporal
+factors open. The vectorized model scores a mapping in about a microsecond while an
+Optuna trial costs milliseconds, so each trial scores thousands of tilings of its
+structure: first random factorizations from the mapspace, then a local refinement
+that moves one prime factor of one dimension from a level to another, starting from
+the best tilings found so far (an elite), for as long as it improves them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+
+from ..mapspace import Mapspace, Structure
+from ..model.batch import MappingBatch
+from ..model.vectorized import evaluate_batch
+from .objectives import Objective, Scores, mapping_keys
+
+
+@dataclass(frozen=True)
+class Effort:
+    """How many tilings one trial scores."""
+
+    samples: int = 2048  # random factorizations
+    elite: int = 16  # best tilings kept while refining
+    children: int = 32  # neighbours of each elite tiling per round
+    rounds: int = 8  # refinement rounds at most (it stops earlier when nothing improves)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Valid mappings with their scores (same order)."""
+
+    batch: MappingBatch
+    scores: Scores
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def take(self, index: np.ndarray) -> Scored:
+        return Scored(self.batch.take(index), self.scores.take(index))
+
+    @staticmethod
+    def empty(mapspace: Mapspace) -> Scored:
+        L, D, T = mapspace.L, mapspace.D, mapspace.T
+        batch = MappingBatch(*(np.ones((0, L, D), dtype=np.int64) for _ in range(5)),
+                             np.zeros((0, L, T), dtype=bool))
+        return Scored(batch, Scores(np.empty(0), np.empty(0, dtype=np.int64), mapping_keys(batch)))
+
+    @staticmethod
+    def concatenate(parts: list[Scored]) -> Scored:
+        """All of them; at least one part must be given."""
+        parts = [p for p in parts if len(p)] or parts[:1]
+        return Scored(MappingBatch.concatenate([p.batch for p in parts]),
+                      Scores.concatenate([p.scores for p in parts]))
+
+    def select(self, objective: Objective, k: int) -> Scored:
+        """The k best for a single objective; for pareto the front (at most k points,
+        spread evenly along it)."""
+        if objective != "pareto":
+            return self.take(self.scores.best(objective, k))
+        front = self.scores.pareto_front()
+        if len(front) > k:
+            front = front[np.unique(np.linspace(0, len(front) - 1, k).round().astype(int))]
+        return self.take(front)
+
+    def unique(self) -> Scored:
+        """Without repeated mappings (first occurrence kept)."""
+        _, first = np.unique(self.scores.keys, axis=0, return_index=True)
+        return self.take(np.sort(first))
+
+
+def score(mapspace: Mapspace, batch: MappingBatch) -> tuple[Scored, int]:
+    """The valid mappings of `batch` (constraints, capacities, fan-outs) with their
+    scores, and how many mappings the model scored."""
+    if not len(batch):
+        return Scored.empty(mapspace), 0
+    ev = evaluate_batch(mapspace.problem, mapspace.arch, batch)
+    ok = np.flatnonzero(ev.valid & mapspace.valid(batch))
+    kept = batch.take(ok)
+    return Scored(kept, Scores(ev.energy_pJ[ok], ev.cycles[ok], mapping_keys(kept))), len(batch)
+
+
+@cache
+def _prime_factors(n: int) -> tuple[int, ...]:
+    found, p = [], 2
+    while p * p <= n:
+        while n % p == 0:
+            found.append(p)
+            n //= p
+        p += 1
+    return tuple(found + ([n] if n > 1 else []))
+
+
+def neighbours(batch: MappingBatch, n: int, rng: np.random.Generator) -> MappingBatch:
+    """n tilings, each a random member of `batch` with one prime factor of one
+    dimension moved from one level's temporal loop to another's. Moves that break a
+    constraint or a capacity are filtered out by the caller, like any other tiling."""
+    parents = rng.integers(len(batch), size=n)
+    temporal = batch.temporal[parents].copy()
+    _, L, D = temporal.shape
+    rows = np.arange(n)
+    dim = rng.integers(D, size=n)
+    # a source level with a factor > 1 in that dimension, chosen uniformly among them
+    movable = temporal[rows, :, dim] > 1  # (n, L)
+    weights = rng.random((n, L)) * movable
+    source = weights.argmax(axis=1)
+    target = (source + rng.integers(1, L, size=n)) % L if L > 1 else source
+    has_move = movable.any(axis=1) & (target != source)
+    factors = temporal[rows, source, dim]
+    prime = np.array([_random_prime(int(f), r) for f, r in zip(factors, rng.random(n))], dtype=np.int64)
+    prime = np.where(has_move, prime, 1)
+    temporal[rows, source, dim] //= prime
+    temporal[rows, target, dim] *= prime
+    picked = batch.take(parents)
+    return MappingBatch(picked.order, temporal, picked.spatial_x, picked.spatial_y, picked.spatial_order,
+                        picked.keep)
+
+
+def _random_prime(factor: int, u: float) -> int:
+    primes = _prime_factors(factor)
+    return primes[int(u * len(primes))] if primes else 1
+
+
+def transplanted(tilings: MappingBatch, structure: Structure, bounds: np.ndarray) -> MappingBatch:
+    """The temporal factors of `tilings` under `structure`. Where the structure unrolls
+    a dimension more (less), the temporal factors give up (take on) the difference so
+    that they still multiply to the bound: the outermost level's factor first, which
+    holds everything anyway."""
+    n = len(tilings)
+    shaped = {f: np.broadcast_to(np.array(getattr(structure, f), dtype=bool if f == "keep" else np.int64),
+                                 (n, *np.shape(getattr(structure, f)))).copy()
+              for f in ("order", "spatial_x", "spatial_y", "spatial_order", "keep")}
+    temporal = tilings.temporal.copy()
+    remaining = bounds // np.prod(shaped["spatial_x"] * shaped["spatial_y"], axis=1)  # (n, D)
+    for b, d in zip(*np.nonzero(np.prod(temporal, axis=1) != remaining)):
+        _refactor(temporal[b, :, d], int(remaining[b, d]))
+    return MappingBatch(shaped["order"], temporal, shaped["spatial_x"], shaped["spatial_y"],
+                        shaped["spatial_order"], shaped["keep"])
+
+
+def _refactor(factors: np.ndarray, target: int) -> None:
+    """Change the per-level factors (outermost first) in place to multiply to `target`,
+    dividing out what is too much from the outermost levels that have it, and
+    multiplying what is missing into the outermost level."""
+    current = int(np.prod(factors))
+    common = np.gcd(current, target)
+    for prime in _prime_factors(current // common):
+        level = next(l for l in range(len(factors)) if factors[l] % prime == 0)
+        factors[level] //= prime
+    factors[0] *= target // common
+
+
+def best_tilings(mapspace: Mapspace, structure: Structure, objective: Objective, effort: Effort,
+                 rng: np.random.Generator, seeds: MappingBatch | None = None) -> tuple[Scored, int]:
+    """The elite tilings of one structure (module docstring) and how many mappings
+    were scored to find them; `seeds` lends their temporal factors as extra starting
+    points (the best tilings of a neighbouring structure are often good here too).
+    Empty when no tiling tried is valid."""
+    batch = mapspace.sample_tilings(structure, effort.samples, rng)
+    if seeds is not None and len(seeds):
+        batch = MappingBatch.concatenate([batch, transplanted(seeds, structure, mapspace.bounds)])
+    elite, scored = score(mapspace, batch)
+    elite = elite.unique().select(objective, effort.elite)
+    for _ in range(effort.rounds if len(elite) else 0):
+        children, count = score(mapspace, neighbours(elite.batch, effort.elite * effort.children, rng))
+        scored += count
+        pool = Scored.concatenate([elite, children]).unique()
+        improved = pool.select(objective, effort.elite)
+        if np.array_equal(improved.scores.keys, elite.scores.keys):
+            break
+        elite = improved
+    return elite, scored

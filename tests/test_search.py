@@ -1,0 +1,283 @@
+"""The search: it finds the exhaustive optimum on small spaces, emits only mappings that
+satisfy the constraints and fit, resumes an interrupted study to the same answer,
+gives the same answer for the same seed, writes a Timeloop mapping that evaluates to
+the same stats, and says why when no mapping is valid."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from optuna.storages import InMemoryStorage, JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from timeloop_reference import REFERENCE, load_input
+
+from mapper.cli import main
+from mapper.constraints import Constraints
+from mapper.mapspace import Mapspace
+from mapper.model.batch import batch_from_mappings
+from mapper.model.capacity import violations
+from mapper.search import engine
+from mapper.search.engine import Budget, ExhaustiveSearch, OptunaSearch
+from mapper.search.objectives import Scores
+from mapper.search.outputs import timeloop_mapping
+from mapper.search.storage import mask_password
+from mapper.search.tilings import Effort
+from mapper.specs.load import load_specs
+from mapper.specs.native import parse_architecture, parse_problem
+from mapper.specs.timeloop import load, parse_mapping
+
+SMALL_EFFORT = Effort(samples=256, rounds=4)
+
+# Small layers and architectures, made up for these tests: spaces of 2e4-1e5 valid
+# mappings that an exhaustive search scores in seconds.
+PROBLEMS = {
+    "conv1d": {"name": "conv1d", "dimensions": {"K": 4, "R": 3, "P": 8}, "tensors": [
+        {"name": "Weights", "ranks": ["K", "R"]}, {"name": "Inputs", "ranks": ["R+P"]},
+        {"name": "Outputs", "ranks": ["K", "P"], "read_write": True}]},
+    "matmul": {"name": "matmul", "dimensions": {"M": 4, "N": 4, "K": 8}, "tensors": [
+        {"name": "A", "ranks": ["M", "K"]}, {"name": "B", "ranks": ["K", "N"]},
+        {"name": "Z", "ranks": ["M", "N"], "read_write": True}]},
+}
+
+
+def architecture(fanout: int | None = None, dram_bandwidth: float | None = None) -> dict:
+    """DRAM -> a 32-word buffer (optionally feeding a row of PEs) -> a 4-word register."""
+    dram = {"name": "DRAM", "size": "unbounded", "energy": {"read": 200, "write": 200}}
+    if dram_bandwidth:  # a narrow DRAM port makes cycles depend on the mapping
+        dram |= {"read_bandwidth": dram_bandwidth, "write_bandwidth": dram_bandwidth}
+    buffer = {"name": "Buffer", "size": 32, "energy": {"read": 6, "write": 6}}
+    if fanout:
+        buffer |= {"fanout": fanout, "network_energy": 2}
+    register = {"name": "Register", "size": 4, "energy": {"read": 1, "write": 1}}
+    return {"name": "small", "levels": [dram, buffer, register], "compute": {"energy": 1}}
+
+
+SPACES = {
+    "conv1d": ("conv1d", architecture()),
+    "conv1d-on-a-row": ("conv1d", architecture(fanout=2, dram_bandwidth=1)),
+    "matmul": ("matmul", architecture()),
+}
+
+
+def write_specs(folder: Path, space: str) -> list[str]:
+    problem, arch = SPACES[space]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "arch.yaml").write_text(yaml.safe_dump({"architecture": arch}))
+    (folder / "layer.yaml").write_text(yaml.safe_dump({"problem": PROBLEMS[problem]}))
+    return [str(folder / "arch.yaml"), str(folder / "layer.yaml")]
+
+
+@cache
+def mapspace(space: str, dataflow: str | None = None) -> Mapspace:
+    problem, arch = SPACES[space]
+    return Mapspace(parse_problem(PROBLEMS[problem]), parse_architecture(arch),
+                    Constraints(preset=dataflow) if dataflow else None)
+
+
+@cache
+def exhaustive_optimum(space: str, objective: str) -> float:
+    return float(ExhaustiveSearch(mapspace(space), objective).run().found.scores.value(objective)[0])
+
+
+def without_run_details(best: dict) -> dict:
+    """best.json without what depends on the clock or the folder."""
+    return {**best, "search": {k: v for k, v in best["search"].items()
+                               if k not in ("seconds_this_run", "mappings_scored_this_run", "storage")}}
+
+
+# ---------------------------------------------------------------- quality
+
+
+@pytest.mark.parametrize("space, objective", [("conv1d", "energy"), ("conv1d", "edp"),
+                                              ("conv1d-on-a-row", "delay"), ("conv1d-on-a-row", "edp"),
+                                              ("matmul", "energy")])
+def test_the_search_reaches_the_exhaustive_optimum(space: str, objective: str) -> None:
+    search = OptunaSearch(mapspace(space), objective, InMemoryStorage(), seed=0, effort=SMALL_EFFORT)
+    found = float(search.run(Budget(trials=60)).found.scores.value(objective)[0])
+    optimum = exhaustive_optimum(space, objective)
+    assert optimum <= found <= 1.01 * optimum
+
+
+def test_the_delay_objective_breaks_ties_by_energy() -> None:
+    ms = mapspace("conv1d-on-a-row")
+    delay_best = ExhaustiveSearch(ms, "delay").run().found.scores
+    everything = ExhaustiveSearch(ms, "pareto").run().found.scores  # the front: fastest first
+    assert delay_best.cycles[0] == everything.cycles[0]
+    assert delay_best.energy_pJ[0] == everything.energy_pJ[0]
+
+
+def test_ties_go_to_the_smallest_mapping_key() -> None:
+    scores = Scores(np.array([5.0, 3.0, 3.0, 3.0]), np.array([1, 2, 2, 2]),
+                    np.array([[0, 0], [2, 1], [1, 9], [2, 0]]))
+    assert scores.best("energy", 3).tolist() == [2, 3, 1]
+
+
+def test_the_pareto_front_keeps_what_nothing_beats_on_both() -> None:
+    energy = np.array([10.0, 8.0, 8.0, 12.0, 6.0, 9.0])
+    cycles = np.array([100, 120, 120, 90, 200, 130])
+    scores = Scores(energy, cycles, np.array([[0], [5], [4], [0], [0], [0]]))
+    assert scores.pareto_front().tolist() == [3, 0, 2, 4]  # fastest first; of the tied pair, key 4
+
+
+# -------------------------------------------------------- valid answers
+
+
+def test_emitted_mappings_satisfy_the_dataflow_and_fit(tmp_path: Path) -> None:
+    specs = write_specs(tmp_path, "conv1d-on-a-row")
+    out = tmp_path / "out"
+    assert main(["search", *specs, "-o", str(out), "--objective", "pareto", "--trials", "3",
+                 "--dataflow", "output-stationary"]) == 0
+    ms = mapspace("conv1d-on-a-row", "output-stationary")
+    points = json.loads((out / "pareto.json").read_text())["points"]
+    best = json.loads((out / "best.json").read_text())
+    assert points and best["mapping"] in [p["mapping"] for p in points]
+    for point in points:
+        mapping_file = tmp_path / "point.yaml"
+        mapping_file.write_text(yaml.safe_dump({"mapping": point["mapping"]}))
+        mapping = load_specs([*specs, mapping_file]).mapping
+        assert violations(ms.problem, ms.arch, mapping) == []
+        assert ms.valid(batch_from_mappings(ms.problem, ms.arch, [mapping])).all()
+        # output-stationary: the PEs never split a reduction (R is no spatial loop)
+        assert all(loop.dim != "R" for lm in mapping.levels for loop in lm.spatial)
+    cycles = [p["cycles"] for p in points]
+    energy = [p["energy_pJ"] for p in points]
+    assert cycles == sorted(cycles) and energy == sorted(energy, reverse=True)
+
+
+def test_a_constraints_file_is_obeyed(tmp_path: Path) -> None:
+    specs = write_specs(tmp_path, "conv1d")
+    constraints = tmp_path / "constraints.yaml"
+    constraints.write_text(yaml.safe_dump({"constraints": {"levels": {
+        "Register": {"temporal": "K=1 P=1", "keep": ["Weights"], "bypass": ["Outputs"]}}}}))
+    out = tmp_path / "out"
+    assert main(["search", *specs, "--constraints", str(constraints), "-o", str(out), "--trials", "2"]) == 0
+    register = json.loads((out / "best.json").read_text())["mapping"][2]
+    assert "Weights" in register["keep"] and "Outputs" not in register["keep"]
+    assert "K" not in register.get("temporal", "") and "P" not in register.get("temporal", "")
+
+
+def test_no_valid_mapping_exits_2_with_the_reason(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    specs = write_specs(tmp_path, "conv1d")
+    constraints = tmp_path / "constraints.yaml"
+    constraints.write_text(yaml.safe_dump({"constraints": {"levels": {"Register": {"temporal": "K=4 P=8",
+                                                                                  "keep": ["Outputs"]}}}}))
+    assert main(["search", *specs, "--constraints", str(constraints), "-o", str(tmp_path / "out"),
+                 "--trials", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "no valid mapping" in err and "Register holds 4 words" in err
+    assert not (tmp_path / "out" / "best.json").exists()
+
+
+# ------------------------------------------------- determinism and resume
+
+
+def test_the_same_seed_gives_the_same_result(tmp_path: Path) -> None:
+    specs = write_specs(tmp_path, "matmul")
+    for run in ("a", "b"):
+        assert main(["search", *specs, "-o", str(tmp_path / run), "--trials", "3", "--seed", "7"]) == 0
+    first, second = (json.loads((tmp_path / run / "best.json").read_text()) for run in ("a", "b"))
+    assert without_run_details(first) == without_run_details(second)
+    assert (tmp_path / "a" / "best.map.yaml").read_text() == (tmp_path / "b" / "best.map.yaml").read_text()
+
+
+def test_an_interrupted_search_resumes_to_the_uninterrupted_result(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    def search(journal: Path) -> OptunaSearch:
+        storage = JournalStorage(JournalFileBackend(str(journal)))
+        return OptunaSearch(mapspace("conv1d"), "energy", storage, seed=5, effort=SMALL_EFFORT)
+
+    budget = Budget(trials=16)  # past the start-up, so local moves are resumed too
+    whole = search(tmp_path / "whole.journal").run(budget)
+
+    calls = 0
+    real = engine.best_tilings
+
+    def interrupted_in_trial_12(*args, **kwargs):  # ordinal 11: a local move
+        nonlocal calls
+        calls += 1
+        if calls == 12:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "best_tilings", interrupted_in_trial_12)
+    with pytest.raises(KeyboardInterrupt):
+        search(tmp_path / "resumed.journal").run(budget)
+    monkeypatch.undo()
+    resumed = search(tmp_path / "resumed.journal").run(budget)
+
+    assert resumed.trials == whole.trials == 16
+    assert resumed.found.scores.keys.tolist() == whole.found.scores.keys.tolist()
+    history = [[t.params for t in engine.completed(search(tmp_path / name).study)]
+               for name in ("whole.journal", "resumed.journal")]
+    assert history[0] == history[1]
+
+
+def test_running_the_same_command_again_continues_the_study(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    specs = write_specs(tmp_path, "matmul")
+    assert main(["search", *specs, "-o", str(tmp_path / "once"), "--trials", "3"]) == 0
+    assert main(["search", *specs, "-o", str(tmp_path / "twice"), "--trials", "1"]) == 0
+    assert main(["search", *specs, "-o", str(tmp_path / "twice"), "--trials", "3"]) == 0
+    once, twice = (json.loads((tmp_path / run / "best.json").read_text()) for run in ("once", "twice"))
+    assert twice["search"]["trials"] == 3
+    assert without_run_details(once) == without_run_details(twice)
+
+
+def test_any_optuna_storage_url_works_and_its_password_never_shows(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    specs = write_specs(tmp_path, "matmul")
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    assert main(["search", *specs, "-o", str(tmp_path / "out"), "--trials", "1", "--storage", url]) == 0
+    assert json.loads((tmp_path / "out" / "best.json").read_text())["search"]["storage"] == url
+    assert main(["search", *specs, "-o", str(tmp_path / "out"), "--trials", "1",
+                 "--storage", "nosuchdb://alice:s3cret@localhost/studies"]) == 2
+    assert "s3cret" not in capsys.readouterr().err
+    assert mask_password("postgresql://alice:s3cret@db:5432/studies") == "postgresql://alice:***@db:5432/studies"
+
+
+# ------------------------------------------------------------- outputs
+
+
+def test_the_native_mapping_evaluates_to_the_stats_written(tmp_path: Path) -> None:
+    specs = write_specs(tmp_path, "conv1d")
+    out = tmp_path / "out"
+    assert main(["search", *specs, "-o", str(out), "--trials", "2"]) == 0
+    assert main(["evaluate", *specs, str(out / "best.mapping.yaml"), "--json", str(tmp_path / "eval.json")]) == 0
+    best = json.loads((out / "best.json").read_text())
+    stats = {k: v for k, v in best.items() if k not in ("mapping", "lower_bounds", "search")}
+    assert json.loads((tmp_path / "eval.json").read_text()) == stats
+    bounds = best["lower_bounds"]
+    assert bounds["compute_bound_cycles"] == 4 * 3 * 8  # one MAC
+    assert bounds["outer_traffic_over_compulsory"] >= 1 and bounds["cycles_over_compute_bound"] >= 1
+    assert "<< Compute >>" in (out / "best.txt").read_text()
+
+
+needs_reference = pytest.mark.skipif(not REFERENCE.exists(), reason="../shared/reference/timeloop is not here")
+
+
+@needs_reference
+def test_the_timeloop_mapping_evaluates_to_the_stats_written(tmp_path: Path) -> None:
+    case = REFERENCE / "cases" / "t05_mapper_conv1d_oc_null" / "ref-output"
+    specs = [str(case / "parsed-processed-input.yaml"), str(case / "timeloop-mapper.ERT.yaml")]
+    out = tmp_path / "out"
+    assert main(["search", *specs, "-o", str(out), "--trials", "2"]) == 0
+    assert main(["evaluate", *specs, str(out / "best.map.yaml"), "--json", str(tmp_path / "eval.json")]) == 0
+    best = json.loads((out / "best.json").read_text())
+    stats = {k: v for k, v in best.items() if k not in ("mapping", "lower_bounds", "search")}
+    assert json.loads((tmp_path / "eval.json").read_text()) == stats
+
+
+@needs_reference
+@pytest.mark.parametrize("case", ["cases/t06_mapper_eyeriss_vgg02_l5", "cases/ed_simba_like_default",
+                                  "v303-generated/04-model-conv1d+oc-3levelspatial_cp"])
+def test_timeloop_mappings_with_spatial_splits_read_back_unchanged(case: str) -> None:
+    if not (REFERENCE / case).exists():
+        pytest.skip(f"{case} is not among the reference cases")
+    spec = load(load_input(case))
+    directives = timeloop_mapping(spec.problem, spec.architecture, spec.mapping)
+    assert parse_mapping(directives, spec.problem, spec.architecture) == spec.mapping
