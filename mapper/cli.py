@@ -4,25 +4,45 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import shlex
 import sys
-import tempfile
+import time
+from dataclasses import replace
 from pathlib import Path
 
 from .model.capacity import violations
 from .model.reference import evaluate_reference
+from .mapspace import NoValidMapping
+from . import dataflow_comparison, experiment, interrupt, network, worker
+from .onnx_import import import_onnx, workload_yaml
 from .report import counts_table, loop_nest, totals
+from .safe_names import mask_passwords, safe_file_name
+from .search import command as search
+from .search.outputs import write_atomically
 from .specs.errors import SpecError
 from .specs.load import load_specs
+from .specs.native import load_workload
+from .workload_stats import stats_table, workload_stats
 
 
 def write_json_atomically(path: Path, data: dict) -> None:
+    write_text_atomically(path, json.dumps(data, indent=1))
+
+
+def write_text_atomically(path: Path, text: str) -> None:
     """Never leave a half-written result behind: write beside it, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1)
-    os.replace(tmp, path)
+    write_atomically(path, text)
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a count such as --batch must be at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"found {text!r}; allowed: a positive integer")
+    return value
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -48,6 +68,217 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stats(args: argparse.Namespace) -> int:
+    stats = workload_stats(load_workload(args.workload, args.batch))
+    print(stats_table(stats))
+    if args.json:
+        write_json_atomically(Path(args.json), stats.to_json())
+    return 0
+
+
+def cmd_import_onnx(args: argparse.Namespace) -> int:
+    result = import_onnx(args.model)
+    write_text_atomically(Path(args.output), workload_yaml(result, args.model))
+    imported = ", ".join(f"{op} {n}" for op, n in sorted(result.imported.items()))
+    print(f"wrote {args.output}: {len(result.layers)} layers ({imported})")
+    skipped = ", ".join(f"{op} {n}" for op, n in result.skipped.most_common())
+    print(f"skipped operators: {skipped or 'none'}")
+    return 0
+
+
+class ProgressLine:
+    """A search's live progress on stderr: rewritten in place on a terminal, else a
+    line every few seconds (so logs stay short)."""
+
+    def __init__(self, layer: str) -> None:
+        self.layer, self.tty = layer, sys.stderr.isatty()
+        self.last, self.width = 0.0, 0
+
+    def update(self, progress: search.Progress) -> None:
+        now = time.monotonic()
+        if now - self.last < (0.25 if self.tty else 5.0):
+            return
+        self.last = now
+        text = search.progress_text(self.layer, progress)
+        if self.tty:
+            print("\r" + text.ljust(self.width), end="", file=sys.stderr, flush=True)
+            self.width = len(text)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.tty and self.width:
+            print(file=sys.stderr)
+        self.width = 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    """Search each layer; the answers go to files, the report and progress to the terminal."""
+    layers = search.layers(args)
+    if len(layers) > 1:
+        return cmd_search_network(args, layers)
+    units = [worker.Unit(p.name, p, a, c, search.settings(args)) for p, a, c, _ in layers]
+    share_work(args, units, layers[0][0].name)
+    status = 0
+    for problem, arch, constraints, folder in layers:
+        display = ProgressLine(problem.name)
+        try:
+            result = search.search_layer(problem, arch, constraints, search.settings(args), folder, display.update)
+        except NoValidMapping as e:
+            display.close()
+            print(f"{problem.name}: no valid mapping:", file=sys.stderr)
+            for reason in e.reasons:
+                print(f"  - {reason}", file=sys.stderr)
+            status = 2
+            continue
+        except KeyboardInterrupt as e:
+            display.close()
+            print(f"{problem.name}: interrupted; {search.resume_hint(args, folder)}", file=sys.stderr)
+            return interrupted(args, e)
+        display.close()
+        print(search.summary(result))
+    return status
+
+
+def cmd_search_network(args: argparse.Namespace, layers: list) -> int:
+    """A workload of several layers: each shape searched once, in parallel; the
+    summary table to the terminal (mapper/network.py)."""
+    folder = Path(args.out) if args.out else search.DEFAULT_ROOT / safe_file_name(
+        network.network_name(args.files))
+    job = network.NetworkJob(network.network_name(args.files), layers[0][1],
+                             tuple(network.Layer(problem, constraints) for problem, _, constraints, _ in layers),
+                             search.settings(args), folder)
+    try:
+        share_work(args, worker.network_units(job), job.name)
+        with network.worker_pool(args.jobs) as pool:
+            result = network.run_network(job, pool, lambda e: print(network.event_text(e), file=sys.stderr,
+                                                                     flush=True))
+    except KeyboardInterrupt as e:
+        print(f"interrupted; the finished layers are kept in {folder}/layers: run the same command again "
+              "to resume", file=sys.stderr)
+        return interrupted(args, e)
+    print(network.summary_markdown(result.summary), end="")
+    print(f"wrote {folder}/: summary.md, summary.csv, summary.json, layers/<layer>/")
+    return 2 if result.failed else 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """An experiment: its cells one after the other, a line per finished layer on
+    stderr; the summary table to the terminal (mapper/experiment.py)."""
+    if dataflow_comparison.is_comparison(args.experiment):
+        return cmd_compare(args)
+    exp = experiment.load_experiment(args.experiment)
+    exp = replace(exp, settings=replace(exp.settings, storage=args.storage))
+    folder = Path(args.out) if args.out else experiment.default_folder(exp)
+    try:
+        share_work(args, worker.experiment_units(exp, folder), exp.name)
+        with network.worker_pool(args.jobs) as pool:
+            result = experiment.run_experiment(exp, folder, pool, lambda e: print(experiment.event_line(e),
+                                                                                   file=sys.stderr, flush=True))
+    except KeyboardInterrupt as e:
+        print(f"interrupted; what is finished is kept in {folder}: run the same command again to resume",
+              file=sys.stderr)
+        return interrupted(args, e)
+    print(experiment.summary_markdown(result.summary), end="")
+    print(f"wrote {folder}/: summary.md, summary.csv, summary.json, layers.csv, cells/, and "
+          f"{len(result.plots)} plots in plots/")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """A dataflow comparison, an experiment file with a `baseline`: each dataflow's
+    layers, a line per finished layer on stderr; the energy tables to the terminal
+    (mapper/dataflow_comparison.py)."""
+    if args.storage:
+        raise SpecError(args.experiment, "baseline", "a dataflow comparison with --storage",
+                        "a comparison run on this machine", "leave out --storage")
+    comparison = dataflow_comparison.load_comparison(args.experiment)
+    folder = Path(args.out) if args.out else dataflow_comparison.default_folder(comparison)
+    try:
+        with network.worker_pool(args.jobs) as pool:
+            records = dataflow_comparison.run_comparison(
+                comparison, folder, pool,
+                lambda name, e: print(f"{name}: {network.event_text(e)}", file=sys.stderr, flush=True))
+    except KeyboardInterrupt as e:
+        print(f"interrupted; what is finished is kept in {folder}: run the same command again to resume",
+              file=sys.stderr)
+        return interrupted(args, e)
+    print(dataflow_comparison.headline_markdown(comparison, records), end="")
+    print(f"wrote {folder}/: summary.json, ratios.json, breakdown.csv, tables.md, energy-by-level.png, "
+          "energy-by-data-type.png, cells/")
+    return 0
+
+
+class WorkerDisplay:
+    """A shared job's progress on stderr: the search in hand, a line per search done,
+    and when every search left is in other workers' hands."""
+
+    def __init__(self) -> None:
+        self.line, self.waited_for = ProgressLine(""), -1
+
+    def started(self, unit: worker.Unit) -> None:
+        self.line = ProgressLine(unit.name)
+
+    def progress(self, unit: worker.Unit, progress: search.Progress) -> None:
+        self.line.update(progress)
+
+    def finished(self, unit: worker.Unit, outcome: worker.Outcome | None) -> None:
+        self.line.close()
+        print(worker.finished_text(unit, outcome), file=sys.stderr, flush=True)
+
+    def waiting(self, running: int) -> None:
+        if running != self.waited_for:
+            print(f"waiting for the {running} searches that other workers run", file=sys.stderr, flush=True)
+            self.waited_for = running
+
+
+def share_work(args: argparse.Namespace, units: list[worker.Unit], base: str) -> None:
+    """With --storage, the searches go up as a job in the storage, and this process
+    (with --jobs N, N processes) searches them together with any `mapper worker` that
+    joins, until all are done. The command then writes its outputs as usual, from
+    studies that are all at their budget."""
+    if args.storage is None or getattr(args, "exhaustive", False):
+        return
+    job = worker.make_job(args.job, units, args.heartbeat, base)
+    worker.submit(args.storage, job)
+    print(worker.joining_text(job, args.storage), file=sys.stderr, flush=True)
+    worker.work_in_processes(args.storage, job.name, args.jobs, WorkerDisplay())
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Join a job that `mapper search` or `mapper run` put into a storage."""
+    status = worker.job_status(args.storage, args.job)
+    print(f"job {args.job}: {status.done} of {status.units} searches done, {status.running} in other workers' hands",
+          file=sys.stderr, flush=True)
+    try:
+        done = worker.work_in_processes(args.storage, args.job, args.jobs, WorkerDisplay())
+    except KeyboardInterrupt as e:
+        print(f"interrupted; the job {args.job} keeps every completed trial, and other workers take over "
+              "the searches this one had in hand", file=sys.stderr)
+        return interrupted(args, e)
+    print(f"job {args.job}: every search is done ({done} by this worker); the command that started the job "
+          "writes the results (run it again if it has stopped)", file=sys.stderr)
+    return 0
+
+
+def add_sharing_arguments(parser: argparse.ArgumentParser) -> None:
+    """--job and --heartbeat, for a search whose --storage is shared with workers."""
+    parser.add_argument("--job", metavar="NAME", help="with --storage: the job's name, for `mapper worker --job NAME` "
+                        "to join (default: made from the inputs, and printed)")
+    parser.add_argument("--heartbeat", type=positive_int, default=worker.DEFAULT_HEARTBEAT, metavar="SECONDS",
+                        help="with --storage: how often workers show they are alive; one silent for "
+                        f"{worker.MISSED_HEARTBEATS} heartbeats is presumed dead and its search taken over "
+                        f"(default {worker.DEFAULT_HEARTBEAT})")
+
+
+def interrupted(args: argparse.Namespace, interruption: KeyboardInterrupt) -> int:
+    """Say how to carry on (the same command resumes), and the exit code for the signal."""
+    command = mask_passwords(shlex.join(["mapper", *args.argv]))
+    masked = " (with the password in place of ***)" if command != shlex.join(["mapper", *args.argv]) else ""
+    print(f"to resume, run{masked}: {command}", file=sys.stderr)
+    return interrupt.exit_code(interruption)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mapper", description="Dataflow mapping of DNN layers onto spatial accelerators.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -55,12 +286,48 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("files", nargs="+")
     ev.add_argument("--json", metavar="PATH", help="write the stats as JSON")
     ev.set_defaults(run=cmd_evaluate)
+    st = sub.add_parser("stats", help="per layer shape, MACs and weights of a workload; totals; worst-case DRAM traffic")
+    st.add_argument("workload", help="a workload file, or a shipped one by name (alexnet, resnet50, ...)")
+    st.add_argument("--batch", type=positive_int, default=1, help="samples per layer (default 1)")
+    st.add_argument("--json", metavar="PATH", help="write the per-layer and total counts as JSON")
+    st.set_defaults(run=cmd_stats)
+    im = sub.add_parser("import-onnx", help="write the Conv, Gemm and MatMul layers of an ONNX model as a workload")
+    im.add_argument("model", help="an ONNX model file")
+    im.add_argument("-o", "--output", required=True, metavar="WORKLOAD.yaml", help="the workload file to write")
+    im.set_defaults(run=cmd_import_onnx)
+    sp = search.add_parser(sub)
+    sp.add_argument("--jobs", type=positive_int, default=network.default_jobs(), metavar="N",
+                    help="layers searched in parallel, for a workload of several layers (default: all cores)")
+    add_sharing_arguments(sp)
+    sp.set_defaults(run=cmd_search)
+    rn = sub.add_parser("run", help="run an experiment: architectures x workloads x dataflows x objectives")
+    rn.add_argument("experiment", metavar="EXPERIMENT.yaml", help="an experiment file (specs/experiments/)")
+    rn.add_argument("-o", "--out", metavar="DIR", help="output folder (default results/<experiment name>)")
+    rn.add_argument("--jobs", type=positive_int, default=network.default_jobs(), metavar="N",
+                    help="layers searched in parallel (default: all cores)")
+    rn.add_argument("--storage", metavar="URL", help="an Optuna storage URL (a database such as "
+                    "postgresql://user:password@host/db) to share the experiment with `mapper worker`s")
+    add_sharing_arguments(rn)
+    rn.set_defaults(run=cmd_run)
+    wk = sub.add_parser("worker", help="join a job that `mapper search` or `mapper run` shares through --storage",
+                        description="Search the layers of a job in a shared storage, together with the other "
+                        "workers, until every one is done.")
+    wk.add_argument("--storage", required=True, metavar="URL", help="the job's storage, as given to search or run")
+    wk.add_argument("--job", required=True, metavar="NAME", help="the job's name, as search or run printed it")
+    wk.add_argument("--jobs", type=positive_int, default=network.default_jobs(), metavar="N",
+                    help="worker processes on this machine (default: all cores)")
+    wk.set_defaults(run=cmd_worker)
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        return args.run(args)
-    except SpecError as e:
-        print(f"error: {e}", file=sys.stderr)
+        with interrupt.stopping_on_signals():
+            return args.run(args)
+    except (SpecError, search.StorageError, worker.JobError) as e:
+        print(f"error: {mask_passwords(str(e))}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as e:  # between layers, or while a job's outputs are written
+        print("interrupted; what is finished is kept", file=sys.stderr)
+        return interrupted(args, e)
 
 
 if __name__ == "__main__":

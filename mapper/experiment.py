@@ -1,0 +1,408 @@
+"""`mapper run EXPERIMENT.yaml`: a sweep of network searches over architectures x
+workloads x dataflows x objectives, declared in one YAML file, with a summary table
+and plots.
+
+The file (strict: an unknown key or a wrong type is a SpecError with its key path):
+
+    name: example                  # results go to results/<name>/ (or mapper run -o DIR)
+    description: ...               # optional, one line for the summary
+    architectures: [eyeriss-like]  # shipped names or paths of architecture files
+    workloads:                     # shipped names or paths of workload files, or entries:
+      - alexnet
+      - {workload: alexnet, layers: [conv1, conv2], batch: 4, name: alexnet-b4}
+    dataflows:                     # optional, default [unconstrained]:
+      - row-stationary             # a preset (mapper/constraints.py), `unconstrained`,
+      - my-constraints.yaml        # or a constraints file (native or Timeloop)
+    objectives: [edp, energy]      # optional, default [edp]; also delay, pareto
+    search: {trials: 20, time: null, seed: 0}   # optional, per layer (mapper search's)
+
+Paths are relative to the experiment file, else to the working directory; names of
+shipped specs are looked up in specs/ (constraints files in specs/constraints/).
+Each architecture, workload and dataflow gets a label (the architecture's name, the
+workload's `name` or its file name with `-bN` for a batch N, the preset or the
+constraints file's name); labels must differ.
+
+Every combination (a cell) is a network search (mapper/network.py) in
+`DIR/cells/<architecture>/<workload>/<dataflow>/<objective>/`, run one after the
+other, each searching its layers in parallel. A cell whose dataflow does not apply
+(a preset the architecture cannot run, a constraints file written for another
+architecture) is reported as not applicable. Running the experiment again skips what
+is finished. At the end:
+
+    DIR/summary.md, summary.csv, summary.json   one row per cell: the network's totals
+    DIR/layers.csv                              one row per layer of every cell
+    DIR/plots/energy-<cell>.png                 energy per layer by level and by tensor
+    DIR/plots/energy-delay-<workload>.png       energy against cycles per layer, every
+                                                cell of the workload, and the Pareto front
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, PlainValidator
+
+from .architecture import Architecture
+from .constraints import PRESETS, Constraints
+from .network import SUMMARY_FIELDS, Layer, NetworkEvent, NetworkJob, event_text, run_network
+from .problem import Problem
+from .safe_names import file_in, safe_file_name
+from .search.objectives import OBJECTIVES, Objective
+from .search.outputs import write_atomically
+from .search.run import Settings
+from .specs.constraints import parse_constraints, take_constraints
+from .specs.errors import SpecError, did_you_mean
+from .specs.native import (PositiveInt, PositiveNumber, Text, _check_keeps, _invalid, _is_int, _Spec, _validate,
+                           find_spec_file, load_native, load_yaml, shipped_specs_dir)
+
+UNCONSTRAINED = "unconstrained"
+DEFAULT_ROOT = Path("results")
+
+
+# ------------------------------------------------------------------ the file
+
+
+def _objective(value: object) -> str:
+    if value not in OBJECTIVES:
+        raise _invalid(value, "one of " + ", ".join(OBJECTIVES), did_you_mean(value, OBJECTIVES))
+    return str(value)
+
+
+def _integer(value: object) -> int:
+    if not _is_int(value):
+        raise _invalid(value, "an integer")
+    return int(value)
+
+
+def _entry(value: object) -> object:
+    """A workload given by its name alone is an entry without options."""
+    return {"workload": value} if isinstance(value, str) else value
+
+
+class WorkloadEntrySpec(_Spec):
+    workload: Text
+    layers: Annotated[list[Text], Field(min_length=1)] | None = None
+    batch: PositiveInt = 1
+    name: Text | None = None
+
+
+class SearchSpec(_Spec):
+    trials: PositiveInt | None = None
+    time: PositiveNumber | None = None
+    seed: Annotated[int, PlainValidator(_integer)] = 0
+
+
+class ExperimentSpec(_Spec):
+    name: Text
+    description: Text | None = None
+    architectures: Annotated[list[Text], Field(min_length=1)]
+    workloads: Annotated[list[Annotated[WorkloadEntrySpec, BeforeValidator(_entry)]], Field(min_length=1)]
+    dataflows: Annotated[list[Text], Field(min_length=1, default_factory=lambda: [UNCONSTRAINED])]
+    objectives: Annotated[list[Annotated[str, PlainValidator(_objective)]],
+                          Field(min_length=1, default_factory=lambda: ["edp"])]
+    search: SearchSpec = SearchSpec()
+
+
+@dataclass(frozen=True)
+class Workload:
+    label: str
+    problems: tuple[Problem, ...]  # the selected layers, batch applied
+    path: Path
+
+
+@dataclass(frozen=True)
+class Dataflow:
+    """A preset by name, a constraints file, or neither (`unconstrained`)."""
+
+    label: str
+    preset: str | None = None
+    file: Path | None = None
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    description: str | None
+    file: Path
+    architectures: tuple[Architecture, ...]
+    workloads: tuple[Workload, ...]
+    dataflows: tuple[Dataflow, ...]
+    objectives: tuple[Objective, ...]
+    settings: Settings  # every cell's, but for the objective
+
+    def cells(self) -> list[Cell]:
+        """Every combination, architectures outermost, objectives innermost."""
+        return [Cell(a, w, d, o) for a in self.architectures for w in self.workloads
+                for d in self.dataflows for o in self.objectives]
+
+
+@dataclass(frozen=True)
+class Cell:
+    arch: Architecture
+    workload: Workload
+    dataflow: Dataflow
+    objective: Objective
+
+    @property
+    def labels(self) -> tuple[str, str, str, str]:
+        return self.arch.name, self.workload.label, self.dataflow.label, self.objective
+
+    def folder(self, root: Path) -> Path:
+        folder = root / "cells"
+        for label in self.labels:
+            folder = file_in(folder, label)
+        return folder
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    """Read and check the whole experiment before anything runs: every architecture,
+    workload, selected layer and constraints file must be there."""
+    path = Path(path)
+    spec = _experiment_spec(load_yaml(path), path)
+    archs = tuple(_architecture(name, path, f"architectures[{i}]") for i, name in enumerate(spec.architectures))
+    workloads = tuple(_workload(entry, path, f"workloads[{i}]") for i, entry in enumerate(spec.workloads))
+    dataflows = tuple(_dataflow(name, path, f"dataflows[{i}]") for i, name in enumerate(spec.dataflows))
+    for key, labels in (("architectures", [a.name for a in archs]), ("workloads", [w.label for w in workloads]),
+                        ("dataflows", [d.label for d in dataflows]), ("objectives", spec.objectives)):
+        _unique(labels, path, key)
+    settings = Settings(trials=spec.search.trials, seconds=spec.search.time, seed=spec.search.seed)
+    return Experiment(spec.name, spec.description, path, archs, workloads, dataflows, tuple(spec.objectives),
+                      settings)
+
+
+def _experiment_spec(raw: object, path: Path) -> ExperimentSpec:
+    try:
+        return _validate(ExperimentSpec.model_validate, raw, path, "")
+    except SpecError as e:  # a key of the root comes back as ".name": the path is the key alone
+        raise SpecError(path, e.key_path.lstrip("."), e.found, e.allowed, e.suggestion) from None
+
+
+def _located(name: str, experiment: Path, constraints: bool = False) -> Path:
+    """A file named in the experiment: beside it, else from the working directory,
+    else a shipped spec (raises SpecError or, for constraints, FileNotFoundError)."""
+    for candidate in (experiment.parent / name, Path(name)):
+        if candidate.is_file():
+            return candidate
+    if not constraints:
+        return find_spec_file(name)
+    shipped = shipped_specs_dir() / "constraints"
+    for candidate in (shipped / name, shipped / f"{name}.yaml"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(name)
+
+
+def _architecture(name: str, experiment: Path, key: str) -> Architecture:
+    arch = load_native([_found(name, experiment, key, "architecture")])["architecture"]
+    if arch is None:
+        raise SpecError(experiment, key, f"{name!r}, a file without an architecture",
+                        "an architecture file (specs/arch/)")
+    return arch
+
+
+def _found(name: str, experiment: Path, key: str, kind: str) -> Path:
+    try:
+        return _located(name, experiment)
+    except SpecError:
+        raise SpecError(experiment, key, f"{name!r}, no such file nor shipped spec",
+                        f"the name of a shipped {kind} spec or a path to one (relative to the experiment "
+                        "file or the working directory)") from None
+
+
+def _workload(entry: WorkloadEntrySpec, experiment: Path, key: str) -> Workload:
+    path = _found(entry.workload, experiment, f"{key}.workload", "workload")
+    problems = load_native([path], entry.batch)["problems"]
+    if not problems:
+        raise SpecError(experiment, f"{key}.workload", f"{entry.workload!r}, a file without layers",
+                        "a workload file (specs/workloads/)")
+    if entry.layers is not None:
+        names = [p.name for p in problems]
+        for j, layer in enumerate(entry.layers):
+            if layer not in names:
+                raise SpecError(experiment, f"{key}.layers[{j}]", repr(layer), f"a layer of {path}",
+                                did_you_mean(layer, names))
+        problems = tuple(p for p in problems if p.name in entry.layers)
+    label = entry.name or Path(entry.workload).stem + (f"-b{entry.batch}" if entry.batch > 1 else "")
+    return Workload(label, problems, path)
+
+
+def _dataflow(name: str, experiment: Path, key: str) -> Dataflow:
+    if name == UNCONSTRAINED:
+        return Dataflow(name)
+    if name in PRESETS:
+        return Dataflow(name, preset=name)
+    try:
+        path = _located(name, experiment, constraints=True)
+    except FileNotFoundError:
+        raise SpecError(experiment, key, repr(name), f"a dataflow preset ({', '.join(PRESETS)}), "
+                        f"{UNCONSTRAINED}, or a constraints file", did_you_mean(name, [*PRESETS, UNCONSTRAINED]))
+    if not take_constraints([(path, load_yaml(path))])[1]:
+        raise SpecError(experiment, key, f"{name!r}, a file without constraints",
+                        "a file with a `constraints:` key (native or Timeloop)")
+    return Dataflow(path.stem, file=path)
+
+
+def _unique(labels: list[str], experiment: Path, key: str) -> None:
+    for i, label in enumerate(labels):
+        if label in labels[:i]:
+            raise SpecError(experiment, f"{key}[{i}]", f"{label!r} a second time",
+                            "each label once", "give the workload entry a `name`" if key == "workloads" else None)
+
+
+# -------------------------------------------------------------------- running
+
+
+@dataclass(frozen=True)
+class ExperimentEvent:
+    """For the progress display: a cell starts (`network` None) or a layer of it is done."""
+
+    cell: Cell
+    index: int  # of the cell, from 1
+    total: int
+    network: NetworkEvent | None = None
+    not_applicable: str | None = None
+
+
+EventCallback = Callable[[ExperimentEvent], None]
+
+
+@dataclass(frozen=True)
+class ExperimentResult:
+    folder: Path
+    summary: dict[str, Any]
+    plots: list[Path]
+
+
+def run_experiment(exp: Experiment, folder: Path, pool: Executor,
+                   on_event: EventCallback | None = None) -> ExperimentResult:
+    """Every cell in turn (each skipping what it finished before), then the tables and plots."""
+    cells, rows = exp.cells(), []
+    for index, cell in enumerate(cells, 1):
+        job = cell_job(exp, cell, folder)
+        reason = job if isinstance(job, str) else None
+        if on_event:
+            on_event(ExperimentEvent(cell, index, len(cells), not_applicable=reason))
+        if reason is not None:
+            rows.append(cell_row(cell, folder, None, reason))
+            continue
+        forward = None if on_event is None else (
+            lambda e, c=cell, i=index: on_event(ExperimentEvent(c, i, len(cells), e)))
+        result = run_network(job, pool, forward)
+        rows.append(cell_row(cell, folder, result.summary, None))
+    summary = {"experiment": exp.name, "description": exp.description, "file": str(exp.file), "cells": rows}
+    write_tables(folder, summary)
+    from .plots import experiment_plots  # matplotlib only when plotting
+    return ExperimentResult(folder, summary, experiment_plots(folder, summary))
+
+
+def cell_job(exp: Experiment, cell: Cell, folder: Path) -> NetworkJob | str:
+    """The cell's network search, or why its dataflow does not apply."""
+    problems, arch = cell.workload.problems, cell.arch
+    for problem in problems:
+        try:
+            _check_keeps(arch, problem, None, "architecture")
+        except SpecError as e:  # a level wired for tensors the layer does not have
+            return f"{arch.name}'s {e.key_path} names {e.found}, not one of the {e.allowed}"
+    constraints = None
+    if cell.dataflow.preset:
+        constraints = Constraints(preset=cell.dataflow.preset)
+    elif cell.dataflow.file:
+        try:
+            found = take_constraints([(cell.dataflow.file, load_yaml(cell.dataflow.file))])[1]
+            constraints = parse_constraints(found, problems, arch)
+        except SpecError as e:
+            return f"the constraints do not fit {arch.name}: {e}"
+    layers = []
+    for problem in problems:
+        try:
+            resolved = constraints.resolve(problem, arch) if constraints else None
+        except ValueError as e:
+            return f"{cell.dataflow.label} on {arch.name}, layer {problem.name}: {e}"
+        layers.append(Layer(problem, resolved))
+    settings = replace(exp.settings, objective=cell.objective)  # the storage too (mapper run --storage)
+    return NetworkJob(cell.workload.label, arch, tuple(layers), settings, cell.folder(folder))
+
+
+def cell_row(cell: Cell, root: Path, summary: dict[str, Any] | None, reason: str | None) -> dict[str, Any]:
+    """A cell's line of the experiment's summary: its labels and its network's totals."""
+    arch, workload, dataflow, objective = cell.labels
+    row: dict[str, Any] = {"architecture": arch, "workload": workload, "dataflow": dataflow, "objective": objective,
+                           "folder": str(cell.folder(root).relative_to(root))}
+    if summary is None:
+        return row | {"status": f"not applicable: {reason}", "totals": None, "layers": []}
+    failed = summary["failed"]
+    status = "complete" if not failed else f"{len(failed)} layer(s) without a mapping: " + ", ".join(failed)
+    return row | {"status": status, "totals": summary["totals"], "layers": summary["layers"]}
+
+
+# -------------------------------------------------------------------- outputs
+
+_CELL_COLUMNS = ("architecture", "workload", "dataflow", "objective")
+_TOTAL_COLUMNS = ("layers", "layers_mapped", "macs", "energy_pJ", "pJ_per_MAC", "cycles", "utilization",
+                  "edp_J_cycles", "network_edp_J_cycles")
+
+
+def write_tables(folder: Path, summary: dict[str, Any]) -> None:
+    write_atomically(folder / "summary.json", json.dumps(summary, indent=1))
+    write_atomically(folder / "summary.csv", _cells_csv(summary))
+    write_atomically(folder / "summary.md", summary_markdown(summary))
+    write_atomically(folder / "layers.csv", _layers_csv(summary))
+
+
+def _cells_csv(summary: dict[str, Any]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*_CELL_COLUMNS, *_TOTAL_COLUMNS, "status"])
+    for row in summary["cells"]:
+        totals = row["totals"] or {}
+        writer.writerow([*(row[c] for c in _CELL_COLUMNS), *(totals.get(c, "") for c in _TOTAL_COLUMNS),
+                         row["status"]])
+    return out.getvalue()
+
+
+def _layers_csv(summary: dict[str, Any]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*_CELL_COLUMNS, *SUMMARY_FIELDS])
+    for row in summary["cells"]:
+        for layer in row["layers"]:
+            writer.writerow([*(row[c] for c in _CELL_COLUMNS), *(layer[f] for f in SUMMARY_FIELDS)])
+    return out.getvalue()
+
+
+def summary_markdown(summary: dict[str, Any]) -> str:
+    """The table `mapper run` prints: one row per cell, its network's totals."""
+    head = ("architecture", "workload", "dataflow", "objective", "layers", "energy pJ", "pJ/MAC", "cycles",
+            "util.", "EDP J*cycles (sum)", "status")
+    lines = [f"Experiment {summary['experiment']}" + (f": {summary['description']}" if summary["description"] else ""),
+             "", "| " + " | ".join(head) + " |", "| " + "--- | " * 4 + "---: | " * 6 + "--- |"]
+    for row in summary["cells"]:
+        t = row["totals"]
+        figures = ["", "", "", "", "", ""] if t is None or not t["layers_mapped"] else [
+            f"{t['layers_mapped']}/{t['layers']}", f"{t['energy_pJ']:.4g}", f"{t['pJ_per_MAC']:.3f}",
+            f"{t['cycles']:,}", f"{100 * t['utilization']:.1f}%", f"{t['edp_J_cycles']:.4g}"]
+        status = row["status"].replace("|", "/")
+        lines.append("| " + " | ".join([*(row[c] for c in _CELL_COLUMNS), *figures, status]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def event_line(event: ExperimentEvent) -> str:
+    """One line of the progress display."""
+    head = f"[cell {event.index}/{event.total}] " + " / ".join(event.cell.labels)
+    if event.not_applicable is not None:
+        return f"{head}: not applicable: {event.not_applicable}"
+    if event.network is None:
+        return head
+    return "  " + event_text(event.network)
+
+
+def default_folder(exp: Experiment) -> Path:
+    return DEFAULT_ROOT / safe_file_name(exp.name)
+

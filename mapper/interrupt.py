@@ -1,0 +1,107 @@
+"""Stopping a long run cleanly on SIGINT (Ctrl-C) or SIGTERM (`kill`, a batch scheduler).
+
+Both become an `Interrupted` exception in the main thread, a KeyboardInterrupt, so one
+path handles them: the search fails the trial in hand (it is redone on resume; the
+completed ones are in the storage), files are written whole or not at all, and the CLI
+says how to resume and exits 128 + the signal's number (130, 143), as a shell does.
+
+The exception waits while the storage is being written: raised inside Optuna's storage
+code or a database driver, it can leave a journal's file lock half released or a
+commit half acknowledged (seen in testing: the journal's lock release, interrupted, raised
+FileNotFoundError instead). The handler then re-checks every few milliseconds until
+the storage call has returned. A second signal ends the process at once, as without
+these handlers: for a storage out of reach; it loses the trial in hand only.
+
+Worker processes get exactly one interruption each, whoever was signalled: they ignore
+SIGINT (Ctrl-C reaches the terminal's whole process group) and the main process
+forwards a SIGTERM to each, which they turn into `Interrupted` too. A plain SIGTERM
+would kill them in the middle of a trial, and a SIGINT to the main process alone (from
+`kill -INT`) would leave them running.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+# Code that must not be interrupted halfway: the storages and what they call.
+_STORAGE_MODULES = ("optuna.storages", "sqlalchemy", "psycopg", "psycopg2", "pymysql", "MySQLdb")
+_RECHECK_SECONDS = 0.005
+_pending: list[int] = []  # the signal waiting for the storage call to return
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived; `exit_code` is what a shell reports for it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+def exit_code(interruption: KeyboardInterrupt) -> int:
+    """130 for Ctrl-C (a plain KeyboardInterrupt too), 143 for SIGTERM."""
+    return interruption.exit_code if isinstance(interruption, Interrupted) else 128 + signal.SIGINT
+
+
+@contextmanager
+def stopping_on_signals() -> Iterator[None]:
+    """For the main process, while the body runs: SIGINT and SIGTERM raise
+    `Interrupted`, once each worker process has been told to stop."""
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)}
+    for s in (signal.SIGINT, signal.SIGTERM):
+        if previous[s] != signal.SIG_IGN:  # e.g. a shell script's `mapper ... &` ignores Ctrl-C, and keeps doing so
+            signal.signal(s, _stop_with_children)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        _pending.clear()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def worker_process_init() -> None:
+    """For worker processes (an initializer of a process pool): stop on the main
+    process's SIGTERM only."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _stop)
+
+
+def _stop_with_children(signum: int, frame: FrameType | None) -> None:
+    for child in multiprocessing.active_children():
+        try:
+            os.kill(child.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass  # it has just ended
+    _stop(signum, frame)
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _pending.append(signum)
+    signal.signal(signal.SIGALRM, _stop_when_out_of_storage)
+    _stop_when_out_of_storage(signal.SIGALRM, frame)
+
+
+def _stop_when_out_of_storage(alarm: int, frame: FrameType | None) -> None:
+    if _in_storage(frame):
+        signal.setitimer(signal.ITIMER_REAL, _RECHECK_SECONDS)
+        return
+    raise Interrupted(_pending[0])
+
+
+def _in_storage(frame: FrameType | None) -> bool:
+    while frame is not None:
+        if frame.f_globals.get("__name__", "").startswith(_STORAGE_MODULES):
+            return True
+        frame = frame.f_back
+    return False

@@ -1,0 +1,425 @@
+"""Network search: the best mapping of every layer of a workload on one architecture.
+
+Layers of one shape (the same loop bounds, tensors and coefficients, and the same
+constraints; only the name differs) have the same best mapping, so each shape is
+searched once, by its first layer, and the answer is re-scored by the reference model
+for the other layers of that shape. Shapes are searched in parallel worker processes;
+what each finds depends only on the settings and its seed, never on how many workers
+run or in which order they finish.
+
+The job lives in one folder, and everything in it is written atomically:
+
+    DIR/network.json          what the job is: architecture, layers, constraints and
+                              settings; a run on a folder written by another job is
+                              refused rather than mixing the two
+    DIR/layers/<layer>/       as `mapper search` writes for one layer (best.json ...);
+                              a layer is finished when its best.json exists
+    DIR/summary.{csv,json,md} per layer: energy, pJ/MAC, cycles, utilization, EDP and
+                              the mapping in one line; the network's totals
+
+Running the job again skips the finished layers; an unfinished search resumes from
+its Optuna journal in the layer's folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from .architecture import Architecture
+from .constraints import Constraints
+from .interrupt import worker_process_init
+from .mapping import Mapping
+from .mapspace import NoValidMapping
+from .model.reference import evaluate_reference
+from .model.stats import Evaluation
+from .problem import Problem
+from .safe_names import file_in, mask_password
+from .search.outputs import write_atomically, write_best, write_pareto
+from .search.run import Settings, search_layer
+from .specs.errors import SpecError
+from .specs.native import load_yaml, parse_mapping
+from .typed_json import to_json
+
+MANIFEST = "network.json"
+BEST = "best.json"
+PARETO = "pareto.json"
+SUMMARY_FIELDS = ("layer", "same_shape_as", "macs", "energy_pJ", "pJ_per_MAC", "cycles", "utilization",
+                  "edp_J_cycles", "mapping")
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One layer to map, with its constraints already resolved for the architecture."""
+
+    problem: Problem
+    constraints: Constraints | None = None
+
+
+@dataclass(frozen=True)
+class NetworkJob:
+    name: str  # the network's, for the summary
+    arch: Architecture
+    layers: tuple[Layer, ...]
+    settings: Settings
+    folder: Path
+
+    def layer_folder(self, layer: str) -> Path:
+        return file_in(self.folder / "layers", layer)
+
+
+@dataclass(frozen=True)
+class ShapeTask:
+    """What one worker does: search the first layer of a shape, then give every other
+    layer of that shape the same mapping."""
+
+    arch: Architecture
+    constraints: Constraints | None
+    settings: Settings
+    layers: tuple[tuple[Problem, Path], ...]  # the searched layer first
+
+
+@dataclass(frozen=True)
+class ShapeReport:
+    """How a shape's task went; `reasons` is set when no mapping fits."""
+
+    layers: tuple[str, ...]
+    searched: bool
+    trials: int = 0
+    scored: int = 0
+    seconds: float = 0.0
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NetworkEvent:
+    """A shape finished (searched now, or found finished on disk) or failed: for a
+    live display. `done` and `total` count shapes."""
+
+    kind: Literal["searched", "resumed", "failed"]
+    report: ShapeReport
+    done: int
+    total: int
+    row: dict[str, Any] | None = None  # the searched layer's summary row, unless it failed
+
+
+EventCallback = Callable[[NetworkEvent], None]
+
+
+@dataclass(frozen=True)
+class NetworkResult:
+    folder: Path
+    summary: dict[str, Any]
+    failed: dict[str, tuple[str, ...]] = field(default_factory=dict)  # layer -> why no mapping fits
+
+
+# --------------------------------------------------------------------- running
+
+
+def default_jobs() -> int:
+    """All the cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@contextmanager
+def worker_pool(jobs: int) -> Iterator[Executor]:
+    """Worker processes for the searches, started with `spawn` on every platform (the
+    same behaviour everywhere, and no fork of a process that holds threads). On an
+    interruption the searches not yet started are dropped; the running ones stop at
+    the SIGTERM the main process forwards to its workers (mapper/interrupt.py)."""
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=worker_process_init)
+    try:
+        yield pool
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def run_network(job: NetworkJob, pool: Executor, on_event: EventCallback | None = None) -> NetworkResult:
+    """Search every unfinished shape of the job in `pool`, then write the summary."""
+    prepare_folder(job)
+    tasks = shape_tasks(job)
+    total, done, failed = len(tasks), 0, {}
+    pending: dict[Future[ShapeReport], ShapeTask] = {}
+    for task in tasks:
+        if all(finished(folder) for _, folder in task.layers):
+            done += 1
+            if on_event:
+                on_event(NetworkEvent("resumed", _resumed(task), done, total, _row_of(task)))
+        else:
+            pending[pool.submit(search_shape, task)] = task
+    for future in as_completed(pending):
+        report, done = future.result(), done + 1
+        if report.reasons:
+            failed.update({name: report.reasons for name in report.layers})
+        if on_event:
+            task = pending[future]
+            row = None if report.reasons else _row_of(task)
+            on_event(NetworkEvent("failed" if report.reasons else "searched", report, done, total, row))
+    summary = network_summary(job, failed)
+    write_summary(job.folder, summary)
+    return NetworkResult(job.folder, summary, failed)
+
+
+def _resumed(task: ShapeTask) -> ShapeReport:
+    return ShapeReport(tuple(p.name for p, _ in task.layers), searched=False)
+
+
+def _row_of(task: ShapeTask) -> dict[str, Any]:
+    problem, folder = task.layers[0]
+    return layer_row(problem.name, None, read_json(folder / BEST))
+
+
+def search_shape(task: ShapeTask) -> ShapeReport:
+    """The worker's job (a top-level function, so `spawn` can find it): search the
+    shape's first layer unless it is finished, then write every other layer's result."""
+    (problem, folder), names = task.layers[0], tuple(p.name for p, _ in task.layers)
+    trials = scored = 0
+    start, searched = time.perf_counter(), not finished(folder)
+    if searched:
+        try:
+            result = search_layer(problem, task.arch, task.constraints, task.settings, folder)
+        except NoValidMapping as e:
+            return ShapeReport(names, True, seconds=time.perf_counter() - start, reasons=tuple(e.reasons))
+        trials, scored = result.outcome.trials, result.outcome.scored
+    for other, other_folder in task.layers[1:]:
+        if not finished(other_folder):
+            write_same_shape(problem.name, folder, other, task.arch, other_folder)
+    return ShapeReport(names, searched, trials, scored, time.perf_counter() - start)
+
+
+def finished(folder: Path) -> bool:
+    return (folder / BEST).is_file()
+
+
+def write_same_shape(searched: str, searched_folder: Path, problem: Problem, arch: Architecture,
+                     folder: Path) -> None:
+    """The searched layer's answer for a layer of the same shape, re-scored by the
+    reference model under this layer's name (the figures are the same: the shape is).
+    best.json last: it marks the layer finished."""
+    best = read_json(searched_folder / BEST)
+    info = {**best["search"], "same_shape_as": searched}
+    if (searched_folder / PARETO).is_file():
+        points = read_json(searched_folder / PARETO)["points"]
+        write_pareto(folder, problem, arch, [_rescored(p["mapping"], problem, arch, searched_folder / PARETO)
+                                             for p in points], info)
+    mapping, ev = _rescored(best["mapping"], problem, arch, searched_folder / BEST)
+    folder.mkdir(parents=True, exist_ok=True)
+    staged = Path(tempfile.mkdtemp(dir=folder, prefix=".staged-"))  # write_best writes best.json first
+    write_best(staged, problem, arch, mapping, ev, info)
+    for name in sorted(os.listdir(staged), key=lambda n: n == BEST):
+        os.replace(staged / name, folder / name)
+    staged.rmdir()
+
+
+def _rescored(entries: list[dict[str, Any]], problem: Problem, arch: Architecture,
+              source: Path) -> tuple[Mapping, Evaluation]:
+    mapping = parse_mapping(entries, problem, arch, source)
+    return mapping, evaluate_reference(problem, arch, mapping)
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    with open(path) as f:
+        return json.load(f)
+
+
+# ------------------------------------------------------------ shapes, folder
+
+
+def shape_tasks(job: NetworkJob) -> list[ShapeTask]:
+    """One task per shape, in the order of each shape's first layer."""
+    groups: dict[str, list[Layer]] = {}
+    for layer in job.layers:
+        groups.setdefault(shape_key(layer), []).append(layer)
+    return [ShapeTask(job.arch, layers[0].constraints, job.settings,
+                      tuple((l.problem, job.layer_folder(l.problem.name)) for l in layers))
+            for layers in groups.values()]
+
+
+def shape_key(layer: Layer) -> str:
+    """Equal for layers that differ only in name."""
+    return json.dumps(to_json((replace(layer.problem, name=""), layer.constraints)), sort_keys=True)
+
+
+def manifest(job: NetworkJob) -> dict[str, Any]:
+    """What the job is. The fingerprint covers everything that decides its results
+    (not the storage URL, which only says where the studies are kept)."""
+    settings = {k: v for k, v in to_json(job.settings).items() if k != "storage"}
+    decisive = {"arch": to_json(job.arch), "layers": to_json(job.layers), "settings": settings}
+    digest = hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()
+    first = {}
+    for layer in job.layers:
+        first.setdefault(shape_key(layer), layer.problem.name)
+    return {"network": job.name, "architecture": job.arch.name,
+            "settings": {**settings, "storage": mask_password(job.settings.storage) if job.settings.storage else None},
+            "layers": [{"name": l.problem.name, "folder": str(job.layer_folder(l.problem.name).relative_to(job.folder)),
+                        "same_shape_as": _other(first[shape_key(l)], l.problem.name)} for l in job.layers],
+            "fingerprint": {part: _digest(value) for part, value in decisive.items()} | {"all": digest}}
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _other(first: str, name: str) -> str | None:
+    return None if first == name else first
+
+
+def prepare_folder(job: NetworkJob) -> None:
+    """Write the manifest, or check that the folder holds this job's results."""
+    path, mine = job.folder / MANIFEST, manifest(job)
+    if path.is_file():
+        theirs = read_json(path).get("fingerprint", {})
+        if theirs.get("all") != mine["fingerprint"]["all"]:
+            differ = [part for part in ("arch", "layers", "settings") if theirs.get(part) != mine["fingerprint"][part]]
+            raise SpecError(path, "fingerprint", "the results of another job (it differs in "
+                            f"{', '.join(differ) or 'its format'})",
+                            "a folder of this job (the same architecture, layers, constraints and settings), "
+                            "whose finished layers are kept", "choose another output folder, or delete this one")
+        return
+    write_atomically(path, json.dumps(mine, indent=1))
+
+
+# -------------------------------------------------------------------- summary
+
+
+def network_summary(job: NetworkJob, failed: dict[str, tuple[str, ...]]) -> dict[str, Any]:
+    """Per layer its figures (read back from its best.json) and the network's totals."""
+    same = {l["name"]: l["same_shape_as"] for l in manifest(job)["layers"]}
+    rows, missing = [], {}
+    for layer in job.layers:
+        name, best = layer.problem.name, job.layer_folder(layer.problem.name) / BEST
+        if best.is_file():
+            rows.append(layer_row(name, same[name], read_json(best)))
+        else:
+            missing[name] = list(failed.get(name, ("not searched",)))
+    return {"network": job.name, "architecture": job.arch.name, "objective": job.settings.objective,
+            "seed": job.settings.seed, "layers": rows, "failed": missing, "totals": totals(rows, len(job.layers))}
+
+
+def layer_row(name: str, same_shape_as: str | None, best: dict[str, Any]) -> dict[str, Any]:
+    """One layer's line of the summary, with its energy broken down by level and by
+    tensor (MACs and network apart, so that each breakdown adds up to the total)."""
+    by_level, by_tensor = {}, {}
+    for level in best["levels"]:
+        by_level[level["name"]] = sum(t["energy_pJ"] for t in level["tensors"].values())
+        for tensor, t in level["tensors"].items():
+            by_tensor[tensor] = by_tensor.get(tensor, 0.0) + t["energy_pJ"]
+    energy, compute = best["energy_pJ"], best["compute_energy_pJ"]
+    # best.json gives no level's network energy apart: it is what the rest leaves
+    network = max(0.0, energy - compute - sum(by_level.values()))
+    extra = {"MAC": compute} | ({"network": network} if network > 1e-9 * energy else {})
+    return {"layer": name, "same_shape_as": same_shape_as, "macs": best["computes"], "energy_pJ": energy,
+            "pJ_per_MAC": energy / best["computes"], "cycles": best["cycles"], "utilization": best["utilization"],
+            "edp_J_cycles": best["edp_J_cycles"], "mapping": one_line(best["mapping"]),
+            "energy_by_level_pJ": by_level | extra, "energy_by_tensor_pJ": by_tensor | extra,
+            "search": {k: best["search"].get(k) for k in ("objective", "mode", "trials", "seed")}}
+
+
+def one_line(entries: list[dict[str, Any]]) -> str:
+    """A mapping in one line, outermost level first: each level with the initials of
+    the tensors it keeps, then its temporal and spatial loops, e.g.
+    `DRAM[WIO] / shared_glb[I] / PE_array[] M16X C4Y / spad[W] R3 S3`."""
+    tensors = list(dict.fromkeys(t for e in entries for t in e["keep"]))
+    initials = [t[0] for t in tensors]
+    short = {t: (t[0] if initials.count(t[0]) == 1 else t + ",") for t in tensors}
+    parts = []
+    for e in entries:
+        keep = "".join(short[t] for t in e["keep"]).rstrip(",")
+        loops = " ".join(filter(None, (e.get("temporal"), e.get("spatial"))))
+        parts.append(f"{e['level']}[{keep}]" + (f" {loops}" if loops else ""))
+    return " / ".join(parts)
+
+
+def totals(rows: list[dict[str, Any]], layers: int) -> dict[str, Any]:
+    """The network run layer after layer: energies and cycles add up; utilization is
+    the MACs over the MAC-cycles of the whole run; EDP both summed over the layers and
+    of the network as a whole (its energy times its cycles)."""
+    macs = sum(r["macs"] for r in rows)
+    energy = sum(r["energy_pJ"] for r in rows)
+    cycles = sum(r["cycles"] for r in rows)
+    busy = sum(r["utilization"] * r["cycles"] for r in rows)
+    return {"layers": layers, "layers_mapped": len(rows), "macs": macs, "energy_pJ": energy,
+            "pJ_per_MAC": energy / macs if macs else None, "cycles": cycles,
+            "utilization": busy / cycles if cycles else None,
+            "edp_J_cycles": sum(r["edp_J_cycles"] for r in rows),
+            "network_edp_J_cycles": energy * 1e-12 * cycles}
+
+
+def write_summary(folder: Path, summary: dict[str, Any]) -> None:
+    write_atomically(folder / "summary.json", json.dumps(summary, indent=1))
+    write_atomically(folder / "summary.csv", summary_csv(summary))
+    write_atomically(folder / "summary.md", summary_markdown(summary))
+
+
+def summary_csv(summary: dict[str, Any]) -> str:
+    """One row per mapped layer, full precision, then a `TOTAL` row."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, SUMMARY_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(summary["layers"])
+    t = summary["totals"]
+    writer.writerow({"layer": "TOTAL", **{k: t[k] for k in ("macs", "energy_pJ", "pJ_per_MAC", "cycles",
+                                                             "utilization", "edp_J_cycles")}})
+    return out.getvalue()
+
+
+def summary_markdown(summary: dict[str, Any]) -> str:
+    """The table `mapper search` prints for a network."""
+    head = ("layer", "MACs", "energy pJ", "pJ/MAC", "cycles", "util.", "EDP J*cycles", "mapping")
+    lines = [f"{summary['network']} on {summary['architecture']} ({summary['objective']}, seed {summary['seed']})", "",
+             "| " + " | ".join(head) + " |", "| --- | " + "---: | " * 6 + "--- |"]
+    for r in summary["layers"]:
+        name = r["layer"] + (f" (= {r['same_shape_as']})" if r["same_shape_as"] else "")
+        lines.append(_md_row(name, r, f"`{r['mapping']}`"))
+    t = summary["totals"]
+    if summary["layers"]:
+        lines.append(_md_row(f"**total** ({t['layers_mapped']} of {t['layers']} layers)", t, ""))
+        lines += ["", (f"Network EDP (total energy x total cycles): {t['network_edp_J_cycles']:.4g} J*cycles; "
+                       "the table's total EDP is the sum over the layers.")]
+    for name, reasons in summary["failed"].items():
+        lines.append(f"- {name}: no mapping: " + "; ".join(reasons))
+    return "\n".join(lines) + "\n"
+
+
+def _md_row(name: str, r: dict[str, Any], mapping: str) -> str:
+    cells = (name, f"{r['macs']:,}", f"{r['energy_pJ']:.4g}", f"{r['pJ_per_MAC']:.3f}", f"{r['cycles']:,}",
+             f"{100 * r['utilization']:.1f}%", f"{r['edp_J_cycles']:.4g}", mapping)
+    return "| " + " | ".join(cells) + " |"
+
+
+def event_text(event: NetworkEvent) -> str:
+    """One line per finished shape, for the progress display."""
+    report, head = event.report, f"[{event.done}/{event.total}] {event.report.layers[0]}"
+    if len(report.layers) > 1:
+        head += f" (+{len(report.layers) - 1} of the same shape)"
+    if event.kind == "failed":
+        return f"{head}: no valid mapping: " + "; ".join(report.reasons)
+    r = event.row
+    how = (f"{report.trials} trials, {report.scored:,} mappings in {report.seconds:.1f} s" if report.searched
+           else "searched earlier")
+    return (f"{head}: {r['pJ_per_MAC']:.3f} pJ/MAC, {r['cycles']:,} cycles, EDP {r['edp_J_cycles']:.4g} "
+            f"J*cycles ({how})")
+
+
+def network_name(files: list[str]) -> str:
+    """The workload's name among spec files: its `workload.name`, else its file's stem."""
+    for path in files:
+        doc = load_yaml(path)
+        if isinstance(doc.get("workload"), dict):
+            return str(doc["workload"].get("name") or Path(path).stem)
+    return Path(files[-1]).stem

@@ -1,0 +1,144 @@
+"""The plots of an experiment (mapper/experiment.py), as PNG files.
+
+- energy per layer of each cell, stacked by storage level and by tensor (MACs and
+  the network apart, so each bar adds up to the layer's energy);
+- energy against cycles per layer, for every cell of a workload, with the Pareto front
+  of those points (and of the front a `pareto` cell found, when there is one).
+
+Figures are drawn on matplotlib's Figure objects with the Agg canvas, never through
+pyplot: no global backend to set, nothing shown on a screen.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from .network import PARETO, read_json
+from .safe_names import file_in
+
+_CELL_LABELS = ("architecture", "workload", "dataflow", "objective")
+
+
+def experiment_plots(folder: Path, summary: dict[str, Any]) -> list[Path]:
+    """Draw every plot of the experiment into folder/plots; returns their paths."""
+    plots, cells = folder / "plots", [c for c in summary["cells"] if c["layers"]]
+    written = []
+    for cell in cells:
+        path = file_in(plots, "energy-" + "-".join(cell[k] for k in _CELL_LABELS), ".png")
+        _save(energy_breakdown(cell), path)
+        written.append(path)
+    for workload in dict.fromkeys(c["workload"] for c in cells):
+        path = file_in(plots, f"energy-delay-{workload}", ".png")
+        _save(energy_delay([c for c in cells if c["workload"] == workload], folder), path)
+        written.append(path)
+    return written
+
+
+def energy_breakdown(cell: dict[str, Any]) -> Figure:
+    """Two panels of stacked bars, one bar per layer: energy by level, by tensor."""
+    layers = cell["layers"]
+    fig = Figure(figsize=(max(6.0, 0.45 * len(layers) + 2.5), 7.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    names = [l["layer"] for l in layers]
+    for ax, key, title in zip(fig.subplots(2, 1, sharex=True), ("energy_by_level_pJ", "energy_by_tensor_pJ"),
+                              ("by storage level", "by tensor")):
+        categories = list(dict.fromkeys(c for l in layers for c in l[key]))
+        bottom = [0.0] * len(layers)
+        colors = _colors(len(categories))
+        for category, color in zip(categories, colors):
+            heights = [l[key].get(category, 0.0) * 1e-6 for l in layers]
+            ax.bar(names, heights, bottom=bottom, label=category, color=color)
+            bottom = [b + h for b, h in zip(bottom, heights)]
+        ax.set_ylabel("energy (uJ)")
+        ax.set_title(f"Energy per layer {title}")
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.tick_params(axis="x", labelrotation=60, labelsize="small")
+    fig.suptitle(" / ".join(cell[k] for k in _CELL_LABELS))
+    return fig
+
+
+def energy_delay(cells: list[dict[str, Any]], folder: Path) -> Figure:
+    """One panel per layer: each cell's mapping (and the points of a pareto cell's
+    front) at (cycles, energy), and the Pareto front of all of them."""
+    layers = list(dict.fromkeys(l["layer"] for c in cells for l in c["layers"]))
+    cols = min(4, len(layers))
+    rows = math.ceil(len(layers) / cols)
+    fig = Figure(figsize=(3.6 * cols + 2.5, 3.0 * rows + 0.8), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    colors = _colors(len(cells))
+    for ax, layer in zip(axes, layers):
+        points = []
+        for cell, color in zip(cells, colors):
+            label = " / ".join(cell[k] for k in ("architecture", "dataflow", "objective"))
+            row = next((l for l in cell["layers"] if l["layer"] == layer), None)
+            if row is None:
+                continue
+            front = _pareto_points(folder / cell["folder"], layer)
+            if front:
+                ax.scatter([c for _, c in front], [e for e, _ in front], s=10, color=color, alpha=0.5)
+            ax.scatter([row["cycles"]], [row["energy_pJ"]], s=40, color=color, edgecolor="black", label=label)
+            points += front + [(row["energy_pJ"], row["cycles"])]
+        front = pareto_front(points)
+        ax.step([c for _, c in front], [e for e, _ in front], where="post", color="black", linestyle="--",
+                linewidth=0.8, marker="o", markersize=11, markerfacecolor="none", label="Pareto front")
+        _scale(ax.set_xscale, [c for _, c in points])
+        _scale(ax.set_yscale, [e for e, _ in points])
+        ax.set_title(layer, fontsize="medium")
+        ax.set_xlabel("cycles")
+        ax.set_ylabel("energy (pJ)")
+    for ax in axes[len(layers):]:
+        ax.set_visible(False)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right upper", fontsize="small")
+    fig.suptitle(f"Energy against delay per layer: {cells[0]['workload']}")
+    return fig
+
+
+def pareto_front(points: list[tuple[float, int]]) -> list[tuple[float, int]]:
+    """The (energy, cycles) points no other point beats on both, fastest first."""
+    front: list[tuple[float, int]] = []
+    for energy, cycles in sorted(set(points), key=lambda p: (p[1], p[0])):
+        if not front or energy < front[-1][0]:
+            front.append((energy, cycles))
+    return front
+
+
+def _pareto_points(cell_folder: Path, layer: str) -> list[tuple[float, int]]:
+    """(energy pJ, cycles) of each point of a layer's pareto.json, if it has one."""
+    path = file_in(cell_folder / "layers", layer) / PARETO
+    return [(p["energy_pJ"], p["cycles"]) for p in read_json(path)["points"]] if path.is_file() else []
+
+
+def _scale(set_scale: Any, values: list[float]) -> None:
+    """Logarithmic where the values span more than a decade: mappings of one layer
+    can differ a hundredfold in energy or cycles, or by a few percent."""
+    if values and min(values) > 0 and max(values) / min(values) > 10:
+        set_scale("log")
+
+
+def _colors(n: int) -> list[Any]:
+    cmap = colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def _save(fig: Figure, path: Path) -> None:
+    """Write the PNG beside its place, then rename: never a half-written plot."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=110)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

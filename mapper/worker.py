@@ -1,0 +1,460 @@
+"""Jobs that several processes or machines work on together through one Optuna storage
+(a database server such as PostgreSQL: `--storage postgresql://...`).
+
+A job is a list of units: a layer, an architecture, constraints and search settings,
+each searched in its own Optuna study (mapper/search/engine.py). The job's definition
+lives in the storage, so `mapper worker --storage URL --job NAME` needs nothing else.
+
+Workers share a job unit by unit, not trial by trial. A study's trials depend on the
+trials completed before them (TPE's proposals, the local moves, the per-trial seeds),
+so only a study whose trials run one after the other ends where a single process
+would; a unit is therefore searched by one worker at a time, and the answer for every
+layer is the same however many workers ran and whichever of them finished. A network
+or a sweep has many units to spread.
+
+Who searches a unit is decided by leases: the job's own study ("job:NAME") has one
+trial per unit that is being or has been searched. A worker claims a WAITING lease
+(Optuna moves a trial from WAITING to RUNNING for one process only), keeps it alive
+with Optuna's heartbeat while it runs the unit's trials, and completes it when the
+unit's budget is met. A worker that dies stops beating: after three missed heartbeats
+the next worker that looks for work fails its lease (Optuna's `fail_stale_trials`) and
+puts up a new one; whoever claims that fails the dead worker's trial in flight in the
+unit's study, and the unit resumes from its completed trials exactly where it
+stopped. Two leases that a race put up for one unit are harmless: only the oldest live
+one may run.
+
+In the dashboard (`optuna-dashboard URL`), "job:NAME" shows one trial per lease (its
+value: the unit's best objective value) and every unit's study its trials.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import socket
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from functools import cache
+from pathlib import Path
+from typing import Any, Protocol
+
+import optuna
+from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
+from optuna.storages import RDBStorage
+from optuna.study import Study
+from optuna.trial import FrozenTrial, TrialState
+
+from .architecture import Architecture
+from .constraints import Constraints
+from .experiment import Experiment, cell_job
+from .interrupt import worker_process_init
+from .mapspace import Mapspace, NoValidMapping
+from .network import NetworkJob, shape_tasks
+from .problem import Problem
+from .safe_names import mask_password, safe_file_name
+from .search.engine import Outcome, Progress
+from .search.run import Settings, make_search
+from .search.storage import storage_error
+from .typed_json import from_json, to_json
+
+JOB_PREFIX = "job:"  # the job's study is "job:NAME"
+DEFINITION = "mapper_job"  # job study system attribute: the definition (units and settings), as JSON
+UNIT = "unit"  # lease user attribute: the unit's index in the definition
+FORMAT = 1  # of the stored definition
+DEFAULT_HEARTBEAT = 10  # seconds between a worker's signs of life
+MISSED_HEARTBEATS = 3  # a worker silent for this many heartbeats is presumed dead
+_LIVE = (TrialState.WAITING, TrialState.RUNNING)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One search of a job: a layer on an architecture under constraints, with its
+    settings (objective, budget, seed, effort; the storage is the job's)."""
+
+    name: str
+    problem: Problem
+    arch: Architecture
+    constraints: Constraints | None
+    settings: Settings
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    units: tuple[Unit, ...]
+    heartbeat: int = DEFAULT_HEARTBEAT
+
+
+class JobError(Exception):
+    """A job that cannot be made, found or read; the message never shows a password."""
+
+
+class LeaseLost(Exception):
+    """Another worker took over this worker's unit: it had missed too many heartbeats."""
+
+
+class WorkerEvents(Protocol):
+    """What a worker reports, for a display (the CLI prints)."""
+
+    def started(self, unit: Unit) -> None: ...
+
+    def progress(self, unit: Unit, progress: Progress) -> None: ...
+
+    def finished(self, unit: Unit, outcome: Outcome | None) -> None: ...  # None: no valid mapping
+
+    def waiting(self, running: int) -> None: ...  # every unit left is held by another worker
+
+
+# ------------------------------------------------------------------ the job
+
+
+def make_job(name: str | None, units: list[Unit], heartbeat: int = DEFAULT_HEARTBEAT, base: str = "job") -> Job:
+    """A job of the given units, the same inputs searched once. Without a name, one made
+    of `base` and a digest of the units, so that the same command names the same job."""
+    if any(u.settings.seconds is not None for u in units):
+        raise JobError("a search shared with workers needs its budget in trials (--trials N), which every worker "
+                       "counts alike; a time limit would depend on each machine's speed")
+    unique: dict[str, Unit] = {}
+    for unit in units:
+        unique.setdefault(json.dumps(to_json(replace(unit, name="")), sort_keys=True), unit)
+    job_units = tuple(replace(u, settings=replace(u.settings, storage=None)) for u in unique.values())
+    if name is None:
+        digest = hashlib.sha256(json.dumps(to_json(job_units), sort_keys=True).encode()).hexdigest()[:8]
+        name = f"{safe_file_name(base, 40)}-{digest}"
+    if safe_file_name(name) != name:
+        raise JobError(f"job name {name!r}: allowed are letters, digits, '_', '.' and '-' "
+                       "(not first: '.'), e.g. alexnet-sweep")
+    return Job(name, job_units, heartbeat)
+
+
+def submit(url: str, job: Job) -> None:
+    """Put the job into the storage, or check that the job of that name there is this
+    one (running the same command again joins it, whatever its --heartbeat). Leases
+    are put up before the definition, which tells workers that the job is ready."""
+    storage = _storage(url)
+    try:
+        study_id = storage.create_new_study([optuna.study.StudyDirection.MINIMIZE], JOB_PREFIX + job.name)
+    except optuna.exceptions.DuplicatedStudyError:
+        study_id = storage.get_study_id_from_name(JOB_PREFIX + job.name)
+        stored = storage.get_study_system_attrs(study_id).get(DEFINITION)
+        if stored is not None:
+            if stored["units"] != to_json(job.units):
+                raise JobError(f"the storage {mask_password(url)} has a job {job.name!r} with other layers or "
+                               "settings; give this one another name (--job NAME)") from None
+            return
+    study = optuna.load_study(study_name=JOB_PREFIX + job.name, storage=storage)
+    _put_up_missing_leases(study, job)
+    storage.set_study_user_attr(study_id, "units", [u.name for u in job.units])
+    storage.set_study_user_attr(study_id, "join with", f"mapper worker --storage URL --job {job.name}")
+    storage.set_study_system_attr(study_id, DEFINITION, _definition(job))
+
+
+def load_job(url: str, name: str) -> Job:
+    """The job of that name in the storage, as its creator defined it."""
+    storage = _storage(url)
+    try:
+        study_id = storage.get_study_id_from_name(JOB_PREFIX + name)
+    except KeyError:
+        jobs = sorted(s.study_name[len(JOB_PREFIX):] for s in storage.get_all_studies()
+                      if s.study_name.startswith(JOB_PREFIX))
+        raise JobError(f"the storage {mask_password(url)} has no job {name!r}; it has "
+                       f"{', '.join(jobs) if jobs else 'none'}. Start one with `mapper search` or `mapper run` "
+                       "and --storage URL") from None
+    stored = storage.get_study_system_attrs(study_id).get(DEFINITION)
+    if stored is None:
+        raise JobError(f"the job {name!r} is still being created; try again in a moment")
+    if stored.get("format") != FORMAT:
+        raise JobError(f"the job {name!r} was made by another version of mapper (format {stored.get('format')}, "
+                       f"this one reads {FORMAT})")
+    try:
+        units = tuple(from_json(Unit, u) for u in stored["units"])
+    except (ValueError, TypeError) as error:
+        raise JobError(f"the job {name!r} has a definition this version of mapper cannot read: {error}") from None
+    return Job(name, units, stored["heartbeat"])
+
+
+def _definition(job: Job) -> dict[str, Any]:
+    return {"format": FORMAT, "heartbeat": job.heartbeat, "units": to_json(job.units)}
+
+
+def network_units(job: NetworkJob, prefix: str = "") -> list[Unit]:
+    """The searches of a network job: the first layer of each shape (mapper/network.py)."""
+    return [Unit(prefix + task.layers[0][0].name, task.layers[0][0], task.arch, task.constraints, task.settings)
+            for task in shape_tasks(job)]
+
+
+def experiment_units(exp: Experiment, folder: Path) -> list[Unit]:
+    """The searches of every cell of an experiment whose dataflow applies."""
+    units = []
+    for cell in exp.cells():
+        job = cell_job(exp, cell, folder)
+        if not isinstance(job, str):
+            units += network_units(job, "/".join(cell.labels) + "/")
+    return units
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    units: int
+    done: int
+    running: int
+
+
+def job_status(url: str, name: str) -> JobStatus:
+    job = load_job(url, name)
+    states = [_unit_state(ls) for ls in _leases_by_unit(_lease_study(url, job), job).values()]
+    return JobStatus(len(job.units), states.count(TrialState.COMPLETE), states.count(TrialState.RUNNING))
+
+
+# ------------------------------------------------------------------ working
+
+
+def work(url: str, name: str, events: WorkerEvents | None = None) -> int:
+    """Search the job's units until every one is done, together with any other workers;
+    returns how many units this worker completed. An interruption (KeyboardInterrupt)
+    fails the trial and the lease in hand, so that another worker takes the unit over
+    at once, and is raised again."""
+    job = load_job(url, name)
+    study = _lease_study(url, job)
+    completed_here = 0
+    while True:
+        claimed = _claim(study, job)
+        if claimed is None:
+            leases = _leases_by_unit(study, job)
+            if all(_unit_state(ls) == TrialState.COMPLETE for ls in leases.values()):
+                return completed_here
+            if events:
+                events.waiting(sum(_unit_state(ls) == TrialState.RUNNING for ls in leases.values()))
+            time.sleep(job.heartbeat)
+            continue
+        unit_index, lease = claimed
+        with _heartbeat(study, lease):
+            try:
+                _search_unit(url, job.units[unit_index], study, lease, events)
+            except LeaseLost:
+                continue
+            except BaseException:
+                _fail(study, lease)
+                raise
+        completed_here += 1
+
+
+def _search_unit(url: str, unit: Unit, study: Study, lease: FrozenTrial, events: WorkerEvents | None) -> None:
+    """Run the unit's trials up to its budget and complete the lease with its best value."""
+    if events:
+        events.started(unit)
+    settings = replace(unit.settings, storage=url)
+    mapspace = Mapspace(unit.problem, unit.arch, unit.constraints)
+    try:
+        mapspace.check()
+    except NoValidMapping as e:
+        _complete(study, lease, float("inf"), {"no valid mapping": e.reasons})
+        if events:
+            events.finished(unit, None)
+        return
+    search = make_search(mapspace, settings, Path())
+    _fail_trials_in_flight(search.study)
+
+    def report(progress: Progress) -> None:
+        if study._storage.get_trial(lease._trial_id).state != TrialState.RUNNING:
+            raise LeaseLost(unit.name)
+        if events:
+            events.progress(unit, progress)
+
+    outcome = search.run(settings.budget, report)
+    value, attrs = _headline(outcome)
+    _complete(study, lease, value, attrs)
+    if events:
+        events.finished(unit, outcome)
+
+
+def _headline(outcome: Outcome) -> tuple[float, dict[str, Any]]:
+    """The lease's value in the dashboard: the unit's best value of its objective (the
+    least EDP on a Pareto front), with that mapping's energy and cycles."""
+    found = outcome.found
+    if found is None or not len(found):
+        return float("inf"), {"no valid mapping": "no trial found a mapping that fits"}
+    objective = "edp" if outcome.objective == "pareto" else outcome.objective
+    best = int(found.scores.best(objective, 1)[0])
+    return (float(found.scores.value(objective)[best]),
+            {"energy_pJ": float(found.scores.energy_pJ[best]), "cycles": int(found.scores.cycles[best])})
+
+
+def _fail_trials_in_flight(study: Study) -> None:
+    """Trials left running in a unit's study belong to a worker that held the unit
+    before and died (only the lease holder runs trials): failed, they are redone."""
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        try:
+            study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        except UpdateFinishedTrialError:
+            pass
+
+
+# ------------------------------------------------------------------ leases
+
+
+def _storage(url: str) -> RDBStorage:
+    """The storage for leases: Optuna's database storage with heartbeats on."""
+    return _lease_storage(url, DEFAULT_HEARTBEAT)
+
+
+@cache
+def _lease_storage(url: str, heartbeat: int) -> RDBStorage:
+    """One per URL and heartbeat in a process: one pool of connections."""
+    if "://" not in url:
+        raise JobError(f"a job needs a database storage URL such as postgresql://user@host/db; found {url!r}")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the CLI reports progress itself
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExperimentalWarning)  # heartbeats have been in Optuna since 2.9
+            return RDBStorage(url, heartbeat_interval=heartbeat, grace_period=MISSED_HEARTBEATS * heartbeat)
+    except Exception as error:  # Optuna and its database drivers raise many kinds
+        raise storage_error(url, error) from None
+
+
+def _lease_study(url: str, job: Job) -> Study:
+    return optuna.load_study(study_name=JOB_PREFIX + job.name, storage=_lease_storage(url, job.heartbeat))
+
+
+def _leases_by_unit(study: Study, job: Job) -> dict[int, list[FrozenTrial]]:
+    leases: dict[int, list[FrozenTrial]] = {i: [] for i in range(len(job.units))}
+    for trial in study.get_trials(deepcopy=False):
+        if trial.user_attrs.get(UNIT) in leases:
+            leases[trial.user_attrs[UNIT]].append(trial)
+    return leases
+
+
+def _unit_state(leases: list[FrozenTrial]) -> TrialState:
+    """COMPLETE once a lease completed; else RUNNING or WAITING as its live lease is;
+    FAIL when it has none (a new one is due)."""
+    states = {t.state for t in leases}
+    for state in (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING):
+        if state in states:
+            return state
+    return TrialState.FAIL
+
+
+def _put_up_missing_leases(study: Study, job: Job) -> None:
+    for index, leases in _leases_by_unit(study, job).items():
+        if _unit_state(leases) == TrialState.FAIL:
+            study.enqueue_trial({}, user_attrs={UNIT: index, "name": job.units[index].name})
+
+
+def _claim(study: Study, job: Job) -> tuple[int, FrozenTrial] | None:
+    """A unit to search and its lease, now RUNNING for this worker; None when every
+    unit is done or held by a live worker. Leases of dead workers are failed first and
+    replaced."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    _put_up_missing_leases(study, job)
+    storage = study._storage
+    for lease in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        # Beat before claiming: a worker that dies right after its claim leaves a
+        # lease that goes stale, not one that runs forever.
+        storage.record_heartbeat(lease._trial_id)
+        try:
+            if not storage.set_trial_state_values(lease._trial_id, TrialState.RUNNING):
+                continue  # another worker claimed it first
+        except UpdateFinishedTrialError:
+            continue
+        index = lease.user_attrs[UNIT]
+        if _is_the_unit_lease(study, index, lease):
+            storage.set_trial_user_attr(lease._trial_id, "worker", f"{socket.gethostname()}:{os.getpid()}")
+            return index, lease
+        _fail(study, lease)
+    return None
+
+
+def _is_the_unit_lease(study: Study, index: int, lease: FrozenTrial) -> bool:
+    """Whether `lease` may run its unit: the unit is not done and no older lease of it
+    is live (two workers that both replaced a dead lease put up two)."""
+    others = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get(UNIT) == index]
+    if any(t.state == TrialState.COMPLETE for t in others):
+        return False
+    return min(t.number for t in others if t.state in _LIVE) == lease.number
+
+
+def _complete(study: Study, lease: FrozenTrial, value: float, attrs: dict[str, Any]) -> None:
+    storage = study._storage
+    for key, attr in attrs.items():
+        storage.set_trial_user_attr(lease._trial_id, key, attr)
+    storage.set_trial_state_values(lease._trial_id, TrialState.COMPLETE, [value])
+
+
+def _fail(study: Study, lease: FrozenTrial) -> None:
+    try:
+        study._storage.set_trial_state_values(lease._trial_id, TrialState.FAIL)
+    except UpdateFinishedTrialError:
+        pass  # another worker already failed it as stale
+
+
+@contextmanager
+def _heartbeat(study: Study, lease: FrozenTrial) -> Iterator[None]:
+    """Record the lease's heartbeat every `heartbeat_interval` seconds while the body runs."""
+    storage = study._storage
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(storage.get_heartbeat_interval()):
+            storage.record_heartbeat(lease._trial_id)
+
+    thread = threading.Thread(target=beat, name="mapper-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+# ------------------------------------------------------------------ processes
+
+
+def work_in_processes(url: str, name: str, processes: int, events: WorkerEvents | None = None) -> int:
+    """`work` in this process and in `processes - 1` more on this machine (which stop
+    on this one's interruption: mapper/interrupt.py)."""
+    context = multiprocessing.get_context("spawn")  # the same everywhere; no fork of open connections
+    helpers = [context.Process(target=_helper, args=(url, name), name=f"mapper-worker-{i}")
+               for i in range(1, processes)]
+    for helper in helpers:
+        helper.start()
+    try:
+        return work(url, name, events)
+    finally:
+        for helper in helpers:
+            helper.join()
+
+
+def _helper(url: str, name: str) -> None:
+    worker_process_init()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        work(url, name)
+    except KeyboardInterrupt:
+        pass  # the main process reports the interruption
+
+
+# ------------------------------------------------------------------ texts
+
+
+def joining_text(job: Job, url: str) -> str:
+    """What the process that put a job up says: where it is, and how to add a worker."""
+    return (f"job {job.name}: {len(job.units)} searches in {mask_password(url)}; add a worker on any machine with:\n"
+            f"  mapper worker --storage '{mask_password(url)}' --job {job.name}")
+
+
+def finished_text(unit: Unit, outcome: Outcome | None) -> str:
+    if outcome is None:
+        return f"{unit.name}: no valid mapping"
+    value, attrs = _headline(outcome)
+    if "energy_pJ" not in attrs:
+        return f"{unit.name}: no valid mapping found in {outcome.trials} trials"
+    return (f"{unit.name}: {attrs['energy_pJ']:.4g} pJ, {attrs['cycles']:,} cycles ({outcome.trials} trials, "
+            f"{outcome.seconds:.1f} s in this worker)")

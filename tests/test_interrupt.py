@@ -1,0 +1,103 @@
+"""Interruptions: SIGINT (Ctrl-C) or SIGTERM during a search stops it cleanly, keeps
+the completed trials, says the exact command that resumes, and exits 130 or 143; the
+next run resumes and ends with the answer of a run never interrupted. A network
+search's worker processes stop with it, and no output file is ever half-written."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import TrialState
+
+from mapper.cli import main
+from tiny_network import SEARCHED, best_mappings, finish, start, write_layer, write_specs
+
+TRIALS = ["--trials", "16", "--seed", "5"]  # past the sampler's start-up: local moves resume too
+
+
+def without_run_details(best: dict) -> dict:
+    """best.json without what depends on the clock or the folder."""
+    return {**best, "search": {k: v for k, v in best["search"].items()
+                               if k not in ("seconds_this_run", "mappings_scored_this_run", "storage")}}
+
+
+def completed_trials(journal: Path) -> int:
+    """Trials completed in the (only) study of a journal that a search is writing."""
+    if not journal.exists():
+        return 0
+    storage = JournalStorage(JournalFileBackend(str(journal)))
+    studies = storage.get_all_studies()
+    if not studies:
+        return 0
+    return len(storage.get_all_trials(studies[0]._study_id, deepcopy=False, states=(TrialState.COMPLETE,)))
+
+
+def wait_until(condition, process) -> None:
+    deadline = time.monotonic() + 120
+    while not condition():
+        assert process.poll() is None, finish(process)
+        assert time.monotonic() < deadline, "the search never got there"
+        time.sleep(0.05)
+
+
+def no_half_written_files(folder: Path) -> bool:
+    """Atomic writes leave no temporary '.NAME.xxxx' files, and every JSON file parses."""
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    return (not any(p.name.startswith(".") for p in files)
+            and all(json.loads(p.read_text()) is not None for p in files if p.suffix == ".json"))
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    folder = tmp_path_factory.mktemp("whole")
+    assert main(["search", *write_layer(folder), "-o", str(folder / "out"), *TRIALS]) == 0
+    return without_run_details(json.loads((folder / "out" / "best.json").read_text()))
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_stopped_search_says_how_to_resume_and_resumes_to_the_same_answer(
+        tmp_path: Path, signum: int, code: int, uninterrupted: dict) -> None:
+    out = tmp_path / "out"
+    args = ["search", *write_layer(tmp_path), "-o", str(out), *TRIALS]
+    search = start(*args)
+    wait_until(lambda: completed_trials(out / "study.journal") >= 4, search)
+    search.send_signal(signum)
+    exit_code, text = finish(search)
+
+    assert exit_code == code, text
+    assert "interrupted" in text and "Traceback" not in text
+    assert f"to resume, run: {shlex.join(['mapper', *args])}" in text
+    kept = completed_trials(out / "study.journal")
+    assert 4 <= kept < 16 and not (out / "best.json").exists() and no_half_written_files(out)
+
+    assert main(args) == 0
+    assert without_run_details(json.loads((out / "best.json").read_text())) == uninterrupted
+
+
+def test_a_stopped_network_search_stops_its_workers_and_resumes(tmp_path: Path) -> None:
+    """SIGTERM to the main process alone (as `kill` sends it) stops the worker processes
+    too: the run ends without waiting for their searches, and the next run finishes
+    every layer with the answers of a run never stopped."""
+    specs = write_specs(tmp_path)
+    whole = ["search", *specs, "--trials", "12", "--jobs", "2"]
+    assert main([*whole, "-o", str(tmp_path / "whole")]) == 0
+    args = [*whole, "-o", str(tmp_path / "out")]
+    search = start(*args)
+    layers = tmp_path / "out" / "layers"
+    wait_until(lambda: any(completed_trials(layers / name / "study.journal") >= 2 for name in SEARCHED), search)
+    search.send_signal(signal.SIGTERM)
+    exit_code, text = finish(search)
+
+    assert exit_code == 143, text
+    assert f"to resume, run: {shlex.join(['mapper', *args])}" in text and "Traceback" not in text
+    unfinished = [name for name in SEARCHED if not (layers / name / "best.json").exists()]
+    assert unfinished and no_half_written_files(tmp_path / "out")
+    assert main(args) == 0
+    assert best_mappings(tmp_path / "out") == best_mappings(tmp_path / "whole")

@@ -1,0 +1,206 @@
+"""Network search (`mapper search` on a workload of several layers): each shape is
+searched once and its answer given to every layer of that shape; a job killed midway
+resumes and completes with every layer searched exactly once; the results do not
+depend on how many worker processes ran; the summary adds up the layers."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import TrialState
+
+from mapper.cli import main
+from mapper.network import Layer, one_line, shape_key
+from mapper.specs.native import load_native, shipped_specs_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+TOY_ARCH = shipped_specs_dir() / "arch/toy-3level.yaml"
+TRIALS = 8
+
+# Made up for these tests: `twin` and `third` have the shape of `first` under other
+# names; `other` and `last` have shapes of their own.
+WORKLOAD = """\
+workload:
+  name: tiny-net
+  layers:
+    - conv: {name: first, C: 2, M: 4, P: 4, Q: 4, R: 3, S: 3}
+    - conv: {name: other, C: 4, M: 2, P: 2, Q: 2, R: 1, S: 1}
+    - conv: {name: twin, C: 2, M: 4, P: 4, Q: 4, R: 3, S: 3}
+    - conv: {name: last, C: 4, M: 4, P: 2, Q: 2, R: 1, S: 1}
+    - conv: {name: third, C: 2, M: 4, P: 4, Q: 4, R: 3, S: 3}
+"""
+LAYERS = ["first", "other", "twin", "last", "third"]
+SEARCHED = ["first", "other", "last"]
+
+
+def workload(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny-net.yaml"
+    path.write_text(WORKLOAD)
+    return path
+
+
+def search(tmp_path: Path, out: Path, *extra: str) -> int:
+    return main(["search", str(TOY_ARCH), str(workload(tmp_path)), "-o", str(out), "--trials", str(TRIALS), *extra])
+
+
+def completed_trials(layer_folder: Path) -> int:
+    storage = JournalStorage(JournalFileBackend(str(layer_folder / "study.journal")))
+    (study,) = optuna.get_all_study_summaries(storage)
+    trials = optuna.load_study(study_name=study.study_name, storage=storage).get_trials(
+        deepcopy=False, states=(TrialState.COMPLETE,))
+    return len(trials)
+
+
+def best(out: Path, layer: str) -> dict:
+    return json.loads((out / "layers" / layer / "best.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def network_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
+    """One search of the tiny network with two workers: (its folder, stdout, stderr)."""
+    tmp_path = tmp_path_factory.mktemp("network")
+    command = [sys.executable, "-m", "mapper.cli", "search", str(TOY_ARCH), str(workload(tmp_path)),
+               "-o", str(tmp_path / "out"), "--trials", str(TRIALS), "--jobs", "2"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    return tmp_path / "out", done.stdout, done.stderr
+
+
+def copy_of(network_run: tuple[Path, str, str], tmp_path: Path) -> Path:
+    """A copy of the shared run's folder, for a test that changes it."""
+    shutil.copytree(network_run[0], tmp_path / "out")
+    return tmp_path / "out"
+
+
+def test_layers_of_one_shape_are_searched_once_and_share_the_answer(network_run: tuple[Path, str, str]) -> None:
+    out, _, err = network_run
+    # a study (the trace of a search) only where a shape was searched
+    assert sorted(p.parent.name for p in out.glob("layers/*/study.journal")) == sorted(SEARCHED)
+    assert [completed_trials(out / "layers" / name) for name in SEARCHED] == [TRIALS] * 3
+    assert "first (+2 of the same shape)" in err and err.count("trials,") == 3
+    for copy in ("twin", "third"):
+        found = best(out, copy)
+        assert found["search"]["same_shape_as"] == "first"
+        for key in ("energy_pJ", "cycles", "utilization", "mapping", "levels"):
+            assert found[key] == best(out, "first")[key]
+        for name in ("best.mapping.yaml", "best.map.yaml", "best.txt"):
+            assert (out / "layers" / copy / name).is_file()
+        assert "layer twin" in (out / "layers" / "twin" / "best.mapping.yaml").read_text()
+
+
+def test_a_shape_is_the_problem_without_its_name(tmp_path: Path) -> None:
+    problems = load_native([workload(tmp_path)])["problems"]
+    keys = [shape_key(Layer(p)) for p in problems]
+    assert keys[0] == keys[2] == keys[4]
+    assert len(set(keys)) == 3
+
+
+def test_the_summary_has_every_layer_once_and_totals_that_add_up(network_run: tuple[Path, str, str]) -> None:
+    out, printed, _ = network_run
+    summary = json.loads((out / "summary.json").read_text())
+    assert [row["layer"] for row in summary["layers"]] == LAYERS
+    rows = {row["layer"]: row for row in summary["layers"]}
+    for name in LAYERS:
+        b = best(out, name)
+        assert rows[name]["energy_pJ"] == b["energy_pJ"] and rows[name]["cycles"] == b["cycles"]
+        assert rows[name]["pJ_per_MAC"] == pytest.approx(b["energy_pJ"] / b["computes"])
+        assert rows[name]["edp_J_cycles"] == pytest.approx(b["edp_J_cycles"])
+        assert rows[name]["mapping"] == one_line(b["mapping"])
+        # the breakdowns account for all of the layer's energy
+        for key in ("energy_by_level_pJ", "energy_by_tensor_pJ"):
+            assert sum(rows[name][key].values()) == pytest.approx(b["energy_pJ"])
+    t = summary["totals"]
+    assert t["energy_pJ"] == pytest.approx(sum(best(out, n)["energy_pJ"] for n in LAYERS))
+    assert t["cycles"] == sum(best(out, n)["cycles"] for n in LAYERS)
+    assert t["macs"] == sum(best(out, n)["computes"] for n in LAYERS)
+    assert t["edp_J_cycles"] == pytest.approx(sum(best(out, n)["edp_J_cycles"] for n in LAYERS))
+    # utilization of the whole run: MACs over MAC-cycles (the toy has 4 MACs)
+    assert t["utilization"] == pytest.approx(t["macs"] / (4 * t["cycles"]))
+    with open(out / "summary.csv") as f:
+        table = list(csv.DictReader(f))
+    assert [r["layer"] for r in table] == [*LAYERS, "TOTAL"]
+    markdown = (out / "summary.md").read_text()
+    assert markdown in printed
+    assert "| twin (= first) |" in markdown and "**total**" in markdown
+
+
+def test_the_same_seed_gives_the_same_results_with_one_or_two_workers(network_run: tuple[Path, str, str],
+                                                                      tmp_path: Path) -> None:
+    one, two = tmp_path / "one", network_run[0]
+    assert search(tmp_path, one, "--jobs", "1") == 0
+    assert json.loads((one / "summary.json").read_text()) == json.loads((two / "summary.json").read_text())
+    for name in LAYERS:
+        assert (one / "layers" / name / "best.mapping.yaml").read_text() == \
+            (two / "layers" / name / "best.mapping.yaml").read_text()
+
+
+def test_a_job_killed_midway_resumes_and_searches_every_layer_exactly_once(tmp_path: Path) -> None:
+    out, trials = tmp_path / "out", TRIALS
+    command = [sys.executable, "-m", "mapper.cli", "search", str(TOY_ARCH), str(workload(tmp_path)), "-o", str(out),
+               "--trials", str(trials), "--jobs", "1"]
+    job = subprocess.Popen(command, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (out / "layers/first/best.json").is_file() and job.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(job.pid, signal.SIGKILL)  # the main process and its worker, with no chance to clean up
+    job.wait()
+    finished = {p.parent.name: p.stat().st_mtime_ns for p in out.glob("layers/*/best.json")}
+    assert "first" in finished and len(finished) < len(LAYERS), "the kill must come midway"
+
+    assert subprocess.run(command, cwd=ROOT, capture_output=True, check=False).returncode == 0
+    for name, stamp in finished.items():  # finished layers are not redone
+        assert (out / "layers" / name / "best.json").stat().st_mtime_ns == stamp
+    # every searched layer's study has exactly its budget of completed trials: the
+    # interrupted one went on from where it stopped
+    assert [completed_trials(out / "layers" / name) for name in SEARCHED] == [trials] * 3
+    summary = json.loads((out / "summary.json").read_text())
+    assert [row["layer"] for row in summary["layers"]] == LAYERS and not summary["failed"]
+
+
+def test_a_lost_result_of_a_copied_layer_is_written_again_without_a_search(network_run: tuple[Path, str, str],
+                                                                          tmp_path: Path) -> None:
+    out = copy_of(network_run, tmp_path)
+    kept = (out / "layers/twin/best.json").read_text()
+    journal = (out / "layers/first/study.journal").stat().st_mtime_ns
+    (out / "layers/twin/best.json").unlink()
+    assert search(tmp_path, out) == 0
+    assert (out / "layers/twin/best.json").read_text() == kept
+    assert (out / "layers/first/study.journal").stat().st_mtime_ns == journal
+
+
+def test_a_folder_of_another_job_is_refused(network_run: tuple[Path, str, str], tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    out = copy_of(network_run, tmp_path)
+    assert search(tmp_path, out, "--seed", "2") == 2
+    err = capsys.readouterr().err
+    assert "network.json" in err and "differs in settings" in err and "Traceback" not in err
+
+
+def test_a_layer_without_a_valid_mapping_is_reported_and_the_others_are_searched(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "net.yaml").write_text("workload:\n  layers:\n"
+                                       "    - conv: {name: fits, C: 2, M: 4, P: 2, Q: 2, R: 1, S: 1}\n"
+                                       "    - conv: {name: odd, C: 3, M: 3, P: 3, Q: 3, R: 1, S: 1}\n")
+    # every one of the toy's 4 MACs busy: no unrolling of odd's dimensions of 3 does that
+    (tmp_path / "full.yaml").write_text("constraints: {min_utilization: 1.0}\n")
+    out = tmp_path / "out"
+    status = main(["search", str(TOY_ARCH), str(tmp_path / "net.yaml"), str(tmp_path / "full.yaml"), "-o", str(out),
+                   "--trials", str(TRIALS), "--jobs", "1"])
+    assert status == 2
+    summary = json.loads((out / "summary.json").read_text())
+    assert [row["layer"] for row in summary["layers"]] == ["fits"]
+    assert list(summary["failed"]) == ["odd"] and summary["failed"]["odd"]
+    assert "- odd: no mapping: " in capsys.readouterr().out
