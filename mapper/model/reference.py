@@ -172,10 +172,10 @@ def evaluate_reference(problem: Problem, arch: Architecture, mapping: Mapping,
     network_words = [0.0] * n_levels
     for k, tensor in enumerate(problem.tensors):
         tiles = collapse(condense(na, k))
-        for j, t in enumerate(tiles):
-            network_words[n_levels - 1 - j] += (t.weighted_accesses() + t.link_transfers) * t.replication
         kept = [tensor.name in mapping.levels[n_levels - 1 - j].keep for j in range(n_levels)]
         account(tiles, kept, tensor.read_write)
+        for j, t in enumerate(tiles):  # after bypass: what a bypassing child level asks crosses too
+            network_words[n_levels - 1 - j] += (t.weighted_accesses() + t.link_transfers) * t.replication
         for j, t in enumerate(tiles):
             if t.size:
                 per_level[n_levels - 1 - j][tensor.name] = t

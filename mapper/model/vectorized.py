@@ -324,6 +324,7 @@ class Evaluator:
         fills = np.zeros((B, L, T), dtype=np.int64)
         updates = np.zeros((B, L, T), dtype=np.int64)
         present = np.zeros((B, L, T), dtype=bool)
+        words = np.zeros((B, L, T))  # crossing the fan-out below each level, after bypass
         master = run > 1
         for k, tensor in enumerate(problem.tensors):
             coef = self.coef[k]
@@ -357,6 +358,7 @@ class Evaluator:
             outer_unkept = np.cumprod(~kept, axis=1).astype(bool)
             alive &= ~outer_unkept
             links = np.where(outer_unkept, 0.0, links)
+            words[:, :, k] = (np.where(outer_unkept, 0.0, weighted) + links) * replication
             first_kept = kept & ~np.concatenate([np.zeros((B, 1), bool), np.cumsum(kept, 1)[:, :-1] > 0], 1)
             share = np.where(first_kept, 0.0, share)
             peer = np.zeros((B, L))
@@ -388,8 +390,7 @@ class Evaluator:
         network = 0.0
         for l, level in enumerate(arch.levels):
             if level.network_energy and np.prod(arch.fanout(l)) > 1:
-                words = sum((flows[l][k].weighted + flows[l][k].links) * replication[:, l] for k in range(T))
-                network = network + level.network_energy * words
+                network = network + level.network_energy * sum(words[:, l, k] for k in range(T))
         energy = problem.macs * arch.compute.energy + energy + network
         return BatchEvaluation(energy, cycles, self.valid(batch, extents), reads, fills, updates)
 
