@@ -54,8 +54,7 @@ from .constraints import Constraints, array_levels, pe_local_levels
 from .experiment import DEFAULT_ROOT, SearchSpec, WorkloadEntrySpec
 from .mapping import LevelMapping, Loop, Mapping
 from .mapspace import Mapspace
-from .model.nest import NestAnalysis
-from .model.reference import collapse, condense
+from .model.reference import evaluate_reference
 from .network import BEST, Layer, NetworkEvent, NetworkJob, read_json, run_network
 from .problem import Problem
 from .safe_names import safe_file_name
@@ -82,20 +81,6 @@ def level_classes(arch: Architecture) -> list[str]:
     return ["DRAM" if i == 0 else "RF" if i in local else "buffer" for i in range(len(arch.levels))]
 
 
-def network_words_by_tensor(problem: Problem, arch: Architecture, mapping: Mapping) -> list[dict[str, float]]:
-    """Per storage level and tensor, the words that cross the fan-out below the level,
-    counted as `evaluate_reference` counts them for `network_energy` (it reports only
-    their sum over the tensors)."""
-    analysis = NestAnalysis(problem, arch, mapping, True)
-    analysis.run()
-    n = len(arch.levels)
-    words: list[dict[str, float]] = [{} for _ in range(n)]
-    for k, tensor in enumerate(problem.tensors):
-        for j, tile in enumerate(collapse(condense(analysis, k))):
-            words[n - 1 - j][tensor.name] = (tile.weighted_accesses() + tile.link_transfers) * tile.replication
-    return words
-
-
 def energy_breakdown(problem: Problem, arch: Architecture, mapping: Mapping, best: dict[str, Any]) -> Energy:
     """The energy of `best` (a best.json: `mapper evaluate --json`'s stats of `mapping`)
     by level class and data type; it adds up to best["energy_pJ"]."""
@@ -105,14 +90,14 @@ def energy_breakdown(problem: Problem, arch: Architecture, mapping: Mapping, bes
         for name, tensor in level["tensors"].items():
             _add(energy[cls], DATA_TYPES.get(name, name), tensor["energy_pJ"])
     fanouts = set(array_levels(arch))
-    for i, words in enumerate(network_words_by_tensor(problem, arch, mapping)):
+    for i, level in enumerate(evaluate_reference(problem, arch, mapping).levels):
         if i in fanouts:
-            for name, w in words.items():
+            for name, w in level.network_words.items():
                 _add(energy["array"], DATA_TYPES.get(name, name), arch.levels[i].network_energy * w)
     accounted = sum(by_level(energy).values())
     if abs(accounted - best["energy_pJ"]) > 1e-6 * best["energy_pJ"]:
         raise RuntimeError(f"the breakdown of {problem.name} adds up to {accounted} pJ, the model's total is "
-                           f"{best['energy_pJ']} pJ: network_words_by_tensor no longer counts as the model does")
+                           f"{best['energy_pJ']} pJ: the breakdown misses part of the model's energy")
     return energy
 
 

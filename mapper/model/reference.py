@@ -169,13 +169,13 @@ def evaluate_reference(problem: Problem, arch: Architecture, mapping: Mapping,
     na.run()
     n_levels = len(arch.levels)
     per_level: list[dict[str, Tile]] = [dict() for _ in range(n_levels)]
-    network_words = [0.0] * n_levels
+    network_words: list[dict[str, float]] = [dict() for _ in range(n_levels)]
     for k, tensor in enumerate(problem.tensors):
         tiles = collapse(condense(na, k))
         kept = [tensor.name in mapping.levels[n_levels - 1 - j].keep for j in range(n_levels)]
         account(tiles, kept, tensor.read_write)
         for j, t in enumerate(tiles):  # after bypass: what a bypassing child level asks crosses too
-            network_words[n_levels - 1 - j] += (t.weighted_accesses() + t.link_transfers) * t.replication
+            network_words[n_levels - 1 - j][tensor.name] = (t.weighted_accesses() + t.link_transfers) * t.replication
         for j, t in enumerate(tiles):
             if t.size:
                 per_level[n_levels - 1 - j][tensor.name] = t
@@ -193,8 +193,9 @@ def evaluate_reference(problem: Problem, arch: Architecture, mapping: Mapping,
             tensors[name] = TensorStats(t.partition, t.size, t.replication, t.reads, t.fills, t.updates, energy)
         level_cycles = throttled_cycles(level.read_bandwidth, level.write_bandwidth, tensors.values(), compute_cycles)
         cycles = max(cycles, level_cycles)
-        network = level.network_energy * network_words[i] if prod(arch.fanout(i)) > 1 else 0.0
-        levels.append(LevelStats(level.name, level.instances, tensors, level_cycles, network))
+        crossing = network_words[i] if prod(arch.fanout(i)) > 1 else {}
+        network = level.network_energy * sum(crossing.values())
+        levels.append(LevelStats(level.name, level.instances, tensors, level_cycles, network, crossing))
     computes = problem.macs
     return Evaluation(
         computes=computes,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class LevelStats:
     tensors: dict[str, TensorStats]  # only the tensors kept at this level
     cycles: int
     network_energy_pJ: float = 0.0
+    network_words: dict[str, float] = field(default_factory=dict)  # per tensor, crossing the fan-out below
 
 
 @dataclass(frozen=True)
