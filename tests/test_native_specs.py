@@ -234,3 +234,16 @@ def test_find_spec_file() -> None:
 def test_macs_of_shorthands_are_products_of_bounds() -> None:
     problem = conv(N=2, C=4, M=6, P=3, Q=5, R=1, S=2, groups=2)
     assert problem.macs == prod(problem.bounds.values()) == 2 * 4 * 6 * 3 * 5 * 2 // 2
+
+
+def test_a_dimension_may_be_unrolled_along_x_and_along_y_of_one_fan_out(tmp_path) -> None:
+    """The search emits such mappings (M 2 on the rows, M 2 on the columns); they load back."""
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text(
+        "mapping:\n"
+        "  - {level: DRAM, temporal: C2 P4 Q4 R3 S3}\n"
+        "  - {level: GlobalBuffer, spatial: M2Y M2X}\n"
+        "  - {level: ifmap_spad}\n  - {level: weights_spad}\n  - {level: psum_spad}\n")
+    specs = load_specs([SPECS / "arch" / "eyeriss.yaml", SPECS / "workloads" / "tiny-conv.yaml", mapping])
+    spatial = specs.mapping.levels[1].spatial
+    assert [(l.dim, l.factor, l.spatial) for l in spatial] == [("M", 2, "Y"), ("M", 2, "X")]

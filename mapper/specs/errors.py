@@ -40,6 +40,11 @@ class SpecError(Exception):
         self.column = column
         super().__init__(str(self))
 
+    def __reduce__(self):
+        """Survives a trip back from a worker process (pickling calls __init__ again)."""
+        return _rebuild_spec_error, (self.file, self.key_path, self.found, self.allowed, self.suggestion,
+                                     self.line, self.column)
+
     def __str__(self) -> str:
         where = [part for part in (self._location(), self.key_path) if part]
         message = f"found {self.found}; allowed: {self.allowed}"
@@ -80,3 +85,7 @@ def describe(value: object, limit: int = 60) -> str:
     else:
         text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _rebuild_spec_error(file, key_path, found, allowed, suggestion, line, column) -> SpecError:
+    return SpecError(file, key_path, found, allowed, suggestion, line=line, column=column)

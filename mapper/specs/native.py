@@ -922,9 +922,10 @@ def _level_mapping(entry: LevelMappingSpec, index: int, problem: Problem, archit
             if dim not in problem.bounds:
                 raise SpecError(file, f"{path}.{kind}[{i}]", f"dimension {dim!r}", f"a dimension of problem "
                                 f"{problem.name!r}: " + ", ".join(problem.dims), did_you_mean(dim, problem.dims))
-            if dim in (loop[0] for loop in loops[:i]):
+            # A dimension may be unrolled along X and along Y of one fan-out, once on each.
+            if (dim, *loops[i][2:]) in ((loop[0], *loop[2:]) for loop in loops[:i]):
                 raise SpecError(file, f"{path}.{kind}[{i}]", f"dimension {dim} a second time",
-                                f"each dimension once in a level's {kind} loops",
+                                f"each dimension once in a level's {kind} loops (once per axis for spatial ones)",
                                 "multiply the factors into one loop")
     for axis, limit in zip("XY", architecture.fanout(index), strict=True):
         used = prod(factor for _, factor, a in entry.spatial if a == axis)
