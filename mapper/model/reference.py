@@ -7,7 +7,7 @@ vectorized model.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from math import ceil, prod
 
 from ..architecture import Architecture

@@ -290,7 +290,6 @@ class Evaluator:
     def spatial_flows(self, nest: Nest, run_slots: np.ndarray, k: int, l: int, calls: Calls) -> LevelFlows:
         """Multicast and link transfers of the fan-out below level l, over the calls."""
         coef = self.coef[k]
-        B = nest.dim.shape[0]
         steps = np.eye(self.D, dtype=np.int64)[nest.dim[:, run_slots]] * nest.stride[:, run_slots, None]
         steps = steps @ coef.T  # (B, slots, R): offset of the next instance along each spatial loop
         fan = Fanout.of(nest.factor[:, run_slots], steps, self.arch.fanout(l))
