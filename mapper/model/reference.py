@@ -193,7 +193,7 @@ def evaluate_reference(problem: Problem, arch: Architecture, mapping: Mapping,
             tensors[name] = TensorStats(t.partition, t.size, t.replication, t.reads, t.fills, t.updates, energy)
         level_cycles = throttled_cycles(level.read_bandwidth, level.write_bandwidth, tensors.values(), compute_cycles)
         cycles = max(cycles, level_cycles)
-        crossing = network_words[i] if prod(arch.fanout(i)) > 1 else {}
+        crossing = network_words[i] if level.network_energy and prod(arch.fanout(i)) > 1 else {}
         network = level.network_energy * sum(crossing.values())
         levels.append(LevelStats(level.name, level.instances, tensors, level_cycles, network, crossing))
     computes = problem.macs

@@ -25,7 +25,7 @@ class LevelStats:
     tensors: dict[str, TensorStats]  # only the tensors kept at this level
     cycles: int
     network_energy_pJ: float = 0.0
-    network_words: dict[str, float] = field(default_factory=dict)  # per tensor, crossing the fan-out below
+    network_words: dict[str, float] = field(default_factory=dict)  # per tensor, behind network_energy_pJ
 
 
 @dataclass(frozen=True)
