@@ -39,7 +39,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
@@ -52,7 +51,7 @@ from pydantic import Field, PlainValidator
 from .architecture import Architecture
 from .constraints import Constraints, array_levels, pe_local_levels
 from .experiment import DEFAULT_ROOT, SearchSpec, WorkloadEntrySpec
-from .mapping import LevelMapping, Loop, Mapping
+from .mapping import Mapping
 from .mapspace import Mapspace
 from .model.reference import evaluate_reference
 from .network import BEST, Layer, NetworkEvent, NetworkJob, read_json, run_network
@@ -62,7 +61,8 @@ from .search.outputs import write_atomically
 from .search.run import Settings
 from .specs.errors import SpecError
 from .specs.load import load_specs
-from .specs.native import Text, _invalid, _is_number, _Spec, _validate, find_spec_file, load_native, load_yaml
+from .specs.native import (Text, _invalid, _is_number, _Spec, _validate, find_spec_file, load_native, load_yaml,
+                           parse_mapping)
 
 LEVEL_CLASSES = ("ALU", "RF", "array", "buffer", "DRAM")  # the paper's legend, innermost first
 DATA_TYPES = {"Weights": "weights", "Inputs": "inputs", "Outputs": "psums"}
@@ -286,8 +286,9 @@ def run_comparison(comparison: Comparison, folder: Path, pool: Executor,
 
 def layer_record(dataflow: Dataflow, layer: Layer, job: NetworkJob) -> dict[str, Any]:
     """What the outputs need of one layer's best mapping."""
-    best = read_json(job.layer_folder(layer.problem.name) / BEST)
-    mapping = mapping_of(best["mapping"], dataflow.arch)
+    best_file = job.layer_folder(layer.problem.name) / BEST
+    best = read_json(best_file)
+    mapping = parse_mapping(best["mapping"], layer.problem, dataflow.arch, best_file)
     dram = best["levels"][0]["tensors"].values()
     return {"dataflow": dataflow.name, "layer": layer.problem.name, "macs": best["computes"],
             "energy": best["energy_pJ"], "energy_per_mac": best["energy_pJ"] / best["computes"],
@@ -295,26 +296,6 @@ def layer_record(dataflow: Dataflow, layer: Layer, job: NetworkJob) -> dict[str,
             "utilization_floor": layer.constraints.min_utilization if layer.constraints else 0.0,
             "dram_accesses": sum((t["reads"] + t["fills"] + t["updates"]) * t["utilized_instances"] for t in dram),
             "breakdown": energy_breakdown(layer.problem, dataflow.arch, mapping, best)}
-
-
-def mapping_of(entries: list[dict[str, Any]], arch: Architecture) -> Mapping:
-    """The Mapping a best.json spells (mapper/search/outputs.py `native_mapping`).
-    Not `parse_mapping`: it refuses a dimension unrolled along both X and Y of one
-    fan-out, which the search finds and the writer spells ("C4Y M4Y C4X M3X"). The
-    mapping was checked when it was found, and `energy_breakdown` checks that it
-    costs what best.json says."""
-    entry = {e["level"]: e for e in entries}
-    levels = []
-    for level in arch.levels:
-        e = entry.get(level.name, {})
-        temporal = tuple(Loop(d, int(f)) for d, f in _LOOP.findall(e.get("temporal", "")))
-        spatial = tuple(Loop(d, int(f), axis) for d, f, axis in _SPATIAL_LOOP.findall(e.get("spatial", "")))
-        levels.append(LevelMapping(temporal, spatial, frozenset(e.get("keep", ()))))
-    return Mapping(tuple(levels))
-
-
-_LOOP = re.compile(r"([A-Za-z_]\w*?)=?(\d+)(?![XY\w])")
-_SPATIAL_LOOP = re.compile(r"([A-Za-z_]\w*?)=?(\d+)([XY])")
 
 
 # ---------------------------------------------------------------------------

@@ -14,13 +14,13 @@ import pytest
 
 from mapper.dataflow_comparison import (
     DATA_TYPES, LEVEL_CLASSES, by_data_type, by_level, energy_breakdown, level_classes, load_comparison,
-    mapping_of, most_used_macs, run_comparison, utilization_floor)
+    most_used_macs, run_comparison, utilization_floor)
 from mapper.model.reference import evaluate_reference
 from mapper.search.outputs import native_mapping, result_json
 from mapper.search.tilings import Effort
 from mapper.specs.errors import SpecError
 from mapper.specs.load import load_specs
-from mapper.specs.native import load_workload
+from mapper.specs.native import load_workload, parse_mapping
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENT = ROOT / "specs/experiments/eyeriss-dataflows.yaml"
@@ -104,7 +104,7 @@ def test_every_dataflow_has_the_same_storage_area_under_the_stated_area_model():
 def test_the_energy_breakdown_adds_up_to_the_models_total_network_included():
     specs = load_specs([ROOT / "specs/arch/eyeriss-dataflows/rs.yaml", ROOT / "specs/workloads/tiny-conv.yaml"])
     problem, arch = specs.problems[0], specs.architecture
-    mapping = mapping_of([{"level": "DRAM", "temporal": "", "keep": ["Weights", "Inputs", "Outputs"]},
+    mapping = parse_mapping([{"level": "DRAM", "temporal": "", "keep": ["Weights", "Inputs", "Outputs"]},
                           {"level": "GlobalBuffer", "keep": ["Weights", "Inputs", "Outputs"],
                            "spatial": " ".join(f"{d}{b}{'X' if i % 2 else 'Y'}" for i, (d, b) in
                                                enumerate(problem.bounds.items()) if b > 1 and d in "MC")},
@@ -112,10 +112,10 @@ def test_the_energy_breakdown_adds_up_to_the_models_total_network_included():
                           {"level": "weights_spad", "keep": ["Weights"]},
                           {"level": "psum_spad", "keep": ["Outputs"],
                            "temporal": " ".join(f"{d}{b}" for d, b in problem.bounds.items() if b > 1 and d not in "MC")}],
-                         arch)
+                            problem, arch)
     evaluation = evaluate_reference(problem, arch, mapping)
     best = result_json(problem, arch, mapping, evaluation)
-    assert mapping_of(best["mapping"], arch) == mapping
+    assert parse_mapping(best["mapping"], problem, arch) == mapping
     energy = energy_breakdown(problem, arch, mapping, best)
     assert set(energy) == set(LEVEL_CLASSES) and set(by_data_type(energy)) == set(DATA_TYPES.values())
     assert sum(by_level(energy).values()) == pytest.approx(evaluation.energy_pJ)
@@ -130,7 +130,7 @@ def test_a_mapping_unrolling_one_dimension_along_both_axes_reads_back():
                 "keep": ["Weights", "Outputs"]},
                {"level": "weight_reg", "temporal": "N16 P13 Q13", "keep": ["Weights"]}]
     conv3 = next(p for p in load_workload("alexnet", 16) if p.name == "conv3")
-    assert native_mapping(conv3, arch, mapping_of(entries, arch)) == entries
+    assert native_mapping(conv3, arch, parse_mapping(entries, conv3, arch)) == entries
 
 
 def test_a_dataflow_that_cannot_fill_the_array_on_a_layer_is_held_to_what_it_can_use():
