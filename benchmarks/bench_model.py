@@ -3,7 +3,9 @@
 (C256 M384 P13 Q13 R3 S3), over random valid mappings.
 
 Prints the vectorized model's rate (batches of --batch mappings) and the scalar
-reference model's, median of 3 runs, CPU time of this process (one core).
+reference model's, median of 3 runs, CPU time of this process (one core); and what
+the vectorized model's first call cost: compiling its kernels (once per machine) or
+loading them from numba's on-disk cache.
 
 Usage: python benchmarks/bench_model.py [--mappings N] [--batch B] [--seed S]
 """
@@ -21,7 +23,7 @@ from mapper.mapping import LevelMapping, Loop, Mapping
 from mapper.model.batch import batch_from_mappings
 from mapper.model.capacity import violations
 from mapper.model.reference import evaluate_reference
-from mapper.model.vectorized import Evaluator
+from mapper.model.vectorized import Evaluator, evaluate_compiled
 from mapper.specs.load import load_specs
 
 CASE = Path(__file__).resolve().parents[2] / "shared/reference/timeloop/cases/ed_eyeriss_like_default/ref-output"
@@ -45,7 +47,7 @@ def random_mapping(problem, arch, rng: random.Random) -> Mapping:
     """Random tiling of every dimension over the levels, random loop orders, with
     the PE array's X fan-out below the column level and Y below the row level."""
     names = [lv.name for lv in arch.levels]
-    levels = [dict(temporal=[], spatial=[]) for _ in names]
+    levels = [{"temporal": [], "spatial": []} for _ in names]
     for dim in problem.dims:
         fx = rng.choice([d for d in divisors(problem.bounds[dim]) if d <= 14]) if dim in "QPM" else 1
         rest = problem.bounds[dim] // fx
@@ -94,6 +96,10 @@ def main() -> None:
     batches = [batch_from_mappings(problem, arch, mappings[i:i + args.batch])
                for i in range(0, len(mappings), args.batch)]
     evaluator = Evaluator(problem, arch)
+    start = time.process_time()
+    evaluator.evaluate(batches[0].take(slice(0, 1)))
+    how = "loaded from the on-disk cache" if evaluate_compiled.stats.cache_hits else "compiled"
+    print(f"vectorized model's first call: {time.process_time() - start:.1f} s CPU ({how})")
     fast = median_rate(len(mappings), lambda: [evaluator.evaluate(b) for b in batches])
     print(f"vectorized model: {fast:,.0f} mappings/s per core "
           f"(median of 3 runs over {len(mappings):,} random valid mappings in batches of {args.batch}, CPU time)")

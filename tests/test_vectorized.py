@@ -5,6 +5,7 @@ tilings, loop orders, spatial unrolling in X and Y, bypass)."""
 
 from __future__ import annotations
 
+import signal
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 
 from mapper.architecture import Architecture
 from mapper.mapping import LevelMapping, Loop, Mapping
-from mapper.model.batch import batch_from_mappings
+from mapper.model.batch import MappingBatch, batch_from_mappings
 from mapper.model.reference import evaluate_reference
 from mapper.model.vectorized import evaluate_batch
 from mapper.problem import Problem
@@ -47,6 +48,47 @@ def test_reference_case_mapping(case: str) -> None:
     spec = load(load_input(case))
     for links in (True, False):
         assert disagreements(spec.problem, spec.architecture, [spec.mapping], links) == []
+
+
+def test_batches_of_other_integer_types_and_empty_batches() -> None:
+    """The compiled model reads int64 arrays: a batch of another integer type scores
+    the same, and an empty batch scores nothing."""
+    spec = load(load_input(case_ids()[0]))
+    problem, arch = spec.problem, spec.architecture
+    batch = batch_from_mappings(problem, arch, [spec.mapping])
+    narrow = MappingBatch(*(a.astype(np.int32) for a in (batch.order, batch.temporal, batch.spatial_x,
+                                                         batch.spatial_y, batch.spatial_order)), batch.keep)
+    want, got = evaluate_batch(problem, arch, batch), evaluate_batch(problem, arch, narrow)
+    for field in ("energy_pJ", "cycles", "valid", "reads", "fills", "updates"):
+        assert np.array_equal(getattr(want, field), getattr(got, field))
+    empty = evaluate_batch(problem, arch, batch.take(slice(0, 0)))
+    assert empty.energy_pJ.shape == (0,) and empty.reads.shape == (0, len(arch.levels), len(problem.tensors))
+
+
+class Alarm(Exception):
+    pass
+
+
+def raise_alarm(signum: int, frame: object) -> None:
+    raise Alarm
+
+
+def test_a_signal_while_scoring_raises_the_handlers_exception() -> None:
+    """Ctrl-C stops a search through a signal handler that raises (mapper.interrupt):
+    arriving while the compiled model runs, it must surface as that exception once
+    the batch is scored, not as an error of the compiled code."""
+    spec = load(load_input(case_ids()[0]))
+    problem, arch = spec.problem, spec.architecture
+    batch = batch_from_mappings(problem, arch, [spec.mapping]).take(np.zeros(50_000, dtype=int))  # ~0.5 s
+    evaluate_batch(problem, arch, batch.take(slice(0, 1)))  # compiled or loaded before the clock starts
+    previous = signal.signal(signal.SIGALRM, raise_alarm)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.01)
+        with pytest.raises(Alarm):
+            evaluate_batch(problem, arch, batch)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def divisors(n: int) -> list[int]:

@@ -2,8 +2,8 @@
 
 The reference path (nest.py) walks the loop nest like Timeloop does: every loop is
 run at its iterations #0 and #1, the second standing for all the rest. That walk has
-a closed form, which is what this module evaluates with numpy, for all mappings at
-once:
+a closed form, which this module evaluates in compiled code (numba), one mapping
+after another, in a few microseconds each:
 
 - Seen from a child level c (its tile T, a box of each tensor), the temporal loops
   above it, innermost first, form a binary counter: the walk visits T first, then
@@ -11,6 +11,7 @@ once:
   a tile translated by tau_j = s_j - sum of the strides of the non-unit loops inside
   j. Summed over the walk, the increments of loop j weigh (e_j - 1) x prod of the
   factors of the loops outside j: exactly how often loop j advances in the real run.
+  Unit loops never advance nor reset, so only the non-unit ones are walked.
 - What moves in at an increment is Timeloop's AAHR difference of T and T - tau_j,
   while the tile keeps moving by the same step as before; after a change of step it
   is the whole tile. The increment before any loop j's is always the innermost
@@ -19,169 +20,38 @@ once:
 - A spatial fan-out above c sees the same deltas in every instance, shifted by the
   instance's offset: a read serves every instance whose offset (hence delta) is the
   same (multicast), and a delta that a mesh neighbour received one step earlier can
-  come from that neighbour instead (link transfer), chosen when it saves reads.
+  come from that neighbour instead (link transfer), chosen when it saves reads. The
+  walk's deltas come in 2 + 2J kinds of calls (the first call; the innermost loop's
+  after the first call; loop j's after the innermost loop's; the innermost loop's
+  after loop j's), each compared with the call before it.
 
 The accounting on top (partitions, bypass, peer transfers, reads / fills /
-updates, energy, bandwidth-throttled cycles) is reference.py's, level by level over
-arrays. tests/test_vectorized.py checks both paths agree on random mappings.
+updates, energy, bandwidth-throttled cycles) is reference.py's, level by level, in
+the same floating-point operations. tests/test_vectorized.py checks both paths
+agree on random mappings. The kernels are compiled on first use and cached on disk
+(see _COMPILED).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from math import prod
+
 import numpy as np
+from numba import njit
 
 from ..architecture import Architecture
 from ..problem import Problem
 from .batch import BatchEvaluation, MappingBatch
 
-TEMPORAL, SPATIAL_X, SPATIAL_Y = 0, 1, 2
-
-
-@dataclass(frozen=True)
-class Nest:
-    """Every mapping's loop nest as slots, innermost first: per level (innermost
-    level first) its X loops, its Y loops, then its temporal loops. Unit loops stay
-    in their slots; they change nothing."""
-
-    dim: np.ndarray  # (B, S) dimension index of each slot
-    factor: np.ndarray  # (B, S)
-    stride: np.ndarray  # (B, S) product of the factors of same-dimension slots inside
-    kind: np.ndarray  # (S,) TEMPORAL, SPATIAL_X or SPATIAL_Y
-    level: np.ndarray  # (S,) storage level the slot belongs to (outermost = 0)
-
-    def take(self, rows: np.ndarray) -> "Nest":
-        return Nest(self.dim[rows], self.factor[rows], self.stride[rows], self.kind, self.level)
-
-
-def build_nest(batch: MappingBatch) -> Nest:
-    B, L, D = batch.temporal.shape
-    rows = np.arange(B)[:, None]
-    # A dimension appears once per level and kind, so the stride of a loop (the
-    # product of the same-dimension factors inside it) is the tile of the level
-    # below times the level's own spatial factors inside the loop.
-    below = np.ones((B, L, D), dtype=np.int64)
-    below[:, :-1] = np.cumprod((batch.temporal * batch.spatial_x * batch.spatial_y)[:, :0:-1], axis=1)[:, ::-1]
-    inside = {SPATIAL_X: below, SPATIAL_Y: below * batch.spatial_x,
-              TEMPORAL: below * batch.spatial_x * batch.spatial_y}
-    source = {SPATIAL_X: batch.spatial_x, SPATIAL_Y: batch.spatial_y, TEMPORAL: batch.temporal}
-    dims, factors, strides, kinds, levels = [], [], [], [], []
-    for l in reversed(range(L)):
-        for kind in (SPATIAL_X, SPATIAL_Y, TEMPORAL):
-            order = (batch.order if kind == TEMPORAL else batch.spatial_order)[:, l, ::-1]
-            dims.append(order)
-            factors.append(source[kind][:, l][rows, order])
-            strides.append(inside[kind][:, l][rows, order])
-            kinds += [kind] * D
-        levels += [l] * (3 * D)
-    return Nest(np.concatenate(dims, 1), np.concatenate(factors, 1), np.concatenate(strides, 1),
-                np.array(kinds), np.array(levels))
-
-
-def rank_coefficients(problem: Problem) -> list[np.ndarray]:
-    """Per tensor, (ranks, D): the coefficient of each dimension in each rank."""
-    index = {d: i for i, d in enumerate(problem.dims)}
-    out = []
-    for t in problem.tensors:
-        c = np.zeros((len(t.ranks), len(problem.dims)), dtype=np.int64)
-        for r, rank in enumerate(t.ranks):
-            for coef, d in rank:
-                c[r, index[d]] += coef
-        out.append(c)
-    return out
-
-
-def rank_extents(coef: np.ndarray, extents: np.ndarray) -> np.ndarray:
-    """(..., D) iteration extents -> (..., ranks) box widths of one tensor."""
-    return (extents - 1) @ coef.T + 1
-
-
-def aahr_delta_size(ext: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    """Elements of a box of widths `ext` not in the same box moved by -`shift`,
-    Timeloop's way: a partial overlap counts only when one rank moved."""
-    moved = shift != 0
-    n_moved = moved.sum(-1)
-    size = ext.prod(-1)
-    along = np.where(moved, np.abs(shift), 0).sum(-1)
-    width = np.where(moved, ext, 1).prod(-1)
-    partial = (n_moved == 1) & (along < width)
-    return np.where(n_moved == 0, 0, np.where(partial, size // np.maximum(width, 1) * along, size))
-
-
-def aahr_delta_box(ext: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The delta of aahr_delta_size as a box (low, high) relative to the new tile."""
-    moved = shift != 0
-    n_moved = moved.sum(-1, keepdims=True)
-    overlap = np.abs(shift) < ext
-    partial = (n_moved == 1) & np.all(overlap | ~moved, axis=-1, keepdims=True)
-    low = np.where(partial & moved & (shift > 0), ext - shift, 0)
-    high = np.where(partial & moved & (shift < 0), -shift, ext)
-    empty = n_moved == 0
-    return np.where(empty, 0, low), np.where(empty, 0, high)
-
-
-@dataclass
-class LevelFlows:
-    """What one storage level's children demand, per tensor, per parent instance."""
-
-    accesses: np.ndarray  # (B,) reads from this level, a multicast counted once
-    weighted: np.ndarray  # (B,) the same, a multicast counted once per destination
-    links: np.ndarray  # (B,) deltas served by a mesh neighbour instead
-
-    def where(self, rows: np.ndarray, other: "LevelFlows") -> "LevelFlows":
-        """These flows with `other`'s in the given rows."""
-        for name in ("accesses", "weighted", "links"):
-            getattr(self, name)[rows] = getattr(other, name)
-        return self
-
-
-@dataclass(frozen=True)
-class Walk:
-    """The temporal loops above a child level, innermost first (J of them)."""
-
-    tau: np.ndarray  # (B, J, D) translation of the child tile when loop j advances
-    weight: np.ndarray  # (B, J) how often loop j advances over the whole run
-    first: np.ndarray  # (B, J) the innermost non-unit loop
-    factor: np.ndarray  # (B, J)
-
-    def take(self, rows: np.ndarray) -> "Walk":
-        return Walk(self.tau[rows], self.weight[rows], self.first[rows], self.factor[rows])
-
-
-def temporal_walk(nest: Nest, above: np.ndarray, D: int) -> Walk:
-    """Only non-unit loops matter (a unit loop never advances nor resets), so each
-    mapping's are packed first, in order; the unit padding after them is inert."""
-    slots = np.flatnonzero(above)
-    e = nest.factor[:, slots]
-    live = e >= 2
-    J = max(int(live.sum(1).max(initial=0)), 1)
-    pack = np.argsort(~live, axis=1, kind="stable")[:, :J]
-    e = np.take_along_axis(e, pack, axis=1)
-    dim = np.take_along_axis(nest.dim[:, slots], pack, axis=1)
-    stride = np.where(e >= 2, np.take_along_axis(nest.stride[:, slots], pack, axis=1), 0)
-    step = np.zeros((e.shape[0], J, D), dtype=np.int64)
-    np.put_along_axis(step, dim[:, :, None], stride[:, :, None], axis=2)
-    tau = step - (np.cumsum(step, axis=1) - step)  # inner loops reset from #1 to #0
-    outside = np.cumprod(e[:, ::-1], axis=1)[:, ::-1] // e
-    first = np.zeros(e.shape, dtype=bool)
-    first[:, 0] = e[:, 0] >= 2
-    return Walk(tau, (e - 1) * outside, first, e)
-
-
-@dataclass(frozen=True)
-class Calls:
-    """Kinds of calls of a fan-out (C of them), each moving one delta after another:
-    how many, what each moves (size and box relative to the tile), the box moved
-    by the call before, and the tile's translation since then."""
-
-    weight: np.ndarray  # (B, C)
-    size: np.ndarray  # (B, C)
-    low: np.ndarray  # (B, C, R)
-    high: np.ndarray  # (B, C, R)
-    prev_low: np.ndarray  # (B, C, R)
-    prev_high: np.ndarray  # (B, C, R)
-    tau: np.ndarray  # (B, C, R)
-    linkable: np.ndarray  # (C,) False for the very first call, which has no call before
+# cache=True: compiling takes 10-15 s of CPU, once per machine (and per change of this
+# file); later processes load the machine code from __pycache__ in well under a second.
+# error_model="numpy": a float division by zero gives inf / nan as numpy does, not an
+# exception.
+_COMPILED = {"cache": True, "error_model": "numpy"}
+# The helpers are inlined into the one compiled loop over the mappings: an array
+# handed to a real call costs atomic reference counts, which added up to more time
+# than the model's arithmetic.
+_INLINED = {**_COMPILED, "inline": "always"}
 
 
 def evaluate_batch(problem: Problem, arch: Architecture, batch: MappingBatch,
@@ -190,340 +60,692 @@ def evaluate_batch(problem: Problem, arch: Architecture, batch: MappingBatch,
 
 
 class Evaluator:
-    """Scores batches of mappings of one problem on one architecture."""
+    """Scores batches of mappings of one problem on one architecture: the problem
+    and the architecture as flat arrays once, then one compiled pass per batch."""
 
-    def __init__(self, problem: Problem, arch: Architecture, link_transfers: bool = True):
+    def __init__(self, problem: Problem, arch: Architecture, link_transfers: bool = True) -> None:
         self.problem = problem
         self.arch = arch
         self.link_transfers = link_transfers
-        self.coef = rank_coefficients(problem)
-        self.D = len(problem.dims)
-        self.bounds = np.array([problem.bounds[d] for d in problem.dims], dtype=np.int64)
+        self.coef, self.ranks = rank_coefficients(problem)
+        self.read_write = np.array([t.read_write for t in problem.tensors], dtype=np.bool_)
+        levels = arch.levels
+        self.fan = np.array([arch.fanout(l) for l in range(len(levels))], dtype=np.int64).reshape(-1, 2)
+        self.pair_cur, self.pair_next, self.pair_count = mesh_pair_table(self.fan)
+        self.block = np.array([lv.block_size for lv in levels], dtype=np.int64)
+        self.read_energy = np.array([lv.read_energy for lv in levels], dtype=np.float64)
+        self.write_energy = np.array([lv.write_energy for lv in levels], dtype=np.float64)
+        # 0 stands for "not limited", as a missing bandwidth does in reference.throttled_cycles.
+        self.read_bandwidth = np.array([lv.read_bandwidth or 0.0 for lv in levels], dtype=np.float64)
+        self.write_bandwidth = np.array([lv.write_bandwidth or 0.0 for lv in levels], dtype=np.float64)
+        # Charged only where the level has a fan-out below it (reference.evaluate_reference).
+        self.network_energy = np.array([lv.network_energy if lv.network_energy and prod(arch.fanout(l)) > 1
+                                        else 0.0 for l, lv in enumerate(levels)], dtype=np.float64)
+        self.bounded = np.array([lv.capacity is not None for lv in levels], dtype=np.bool_)
+        self.capacity = np.array([int(lv.capacity / lv.multiple_buffering) if lv.capacity is not None else 0
+                                  for lv in levels], dtype=np.int64)
+        self.compute_energy = float(problem.macs * arch.compute.energy)
 
     def evaluate(self, batch: MappingBatch) -> BatchEvaluation:
-        nest = build_nest(batch)
-        B, L, _ = batch.temporal.shape
-        T = len(self.problem.tensors)
-        factors = batch.temporal * batch.spatial_x * batch.spatial_y  # (B, L, D)
-        extents = np.cumprod(factors[:, ::-1], axis=1)[:, ::-1]  # tile of level l: levels l.. innermost
-        spatial = batch.spatial_x * batch.spatial_y
-        run = spatial.prod(axis=2)  # (B, L) fan-out used below each level
-        replication = np.cumprod(np.concatenate([np.ones((B, 1), np.int64), run[:, :-1]], axis=1), axis=1)
-        temporal_slot = nest.kind == TEMPORAL
-        flows = [[None] * T for _ in range(L)]
-        for l in range(L):
-            child = l + 1
-            above = temporal_slot & (nest.level < child)
-            walk = temporal_walk(nest, above, self.D)
-            run_slots = np.flatnonzero((nest.kind != TEMPORAL) & (nest.level == l))
-            for k in range(T):
-                if child == L:
-                    flows[l][k] = self.compute_flows(nest, walk, run_slots, k, l)
-                else:
-                    flows[l][k] = self.child_flows(nest, walk, run_slots, k, l, extents[:, child])
-        return self.account(batch, flows, extents, run, replication, nest)
-
-    def child_flows(self, nest: Nest, walk: Walk, run_slots: np.ndarray, k: int, l: int,
-                    child_extents: np.ndarray) -> LevelFlows:
-        coef = self.coef[k]
-        ext = rank_extents(coef, child_extents)  # (B, R)
-        size = ext.prod(-1)
-        shift = walk.tau @ coef.T  # (B, J, R)
-        first_shift = (shift * walk.first[:, :, None]).sum(1)  # (B, R): the innermost non-unit loop's
-        same = np.all(shift == first_shift[:, None, :], axis=-1)
-        delta = np.where(same, aahr_delta_size(ext[:, None, :], shift), size[:, None])
-        per_state = (size + (walk.weight * delta).sum(1)).astype(float)
-        flows = LevelFlows(per_state, per_state.copy(), np.zeros(len(size)))
-        spread = np.flatnonzero((nest.factor[:, run_slots] > 1).any(1)) if run_slots.size else []
-        if not len(spread):
-            return flows
-        nest, walk, ext, size, shift = nest.take(spread), walk.take(spread), ext[spread], size[spread], shift[spread]
-        first_shift, same, delta = first_shift[spread], same[spread], delta[spread]
-        # The walk as kinds of calls, each with the delta it moves in and the one before:
-        # the first call; the first loop's after the first call; loop j's after the
-        # first loop's; the first loop's after loop j's.
-        J = shift.shape[1]
-        zero = np.zeros_like(ext)
-        first_lo, first_hi = aahr_delta_box(ext, first_shift)
-        first_size = aahr_delta_size(ext, first_shift)
-        lo, hi = aahr_delta_box(ext[:, None, :], shift)
-        lo = np.where(same[:, :, None], lo, 0)
-        hi = np.where(same[:, :, None], hi, ext[:, None, :])
-        e1 = np.maximum((walk.factor * walk.first).sum(1), 1)
-        outer = ~walk.first & (np.cumsum(walk.first, 1) > 0)
-        w = np.where(outer, walk.weight, 0)
-
-        def stack(first, after_first, loop_j, first_again):
-            rep = lambda a: np.repeat(a[:, None], J, axis=1)
-            return np.concatenate([first[:, None], after_first[:, None], loop_j, rep(first_again)], axis=1)
-
-        calls = Calls(
-            weight=stack(np.ones_like(size), e1 - 1, w, np.zeros_like(size)),
-            size=stack(size, first_size, delta, first_size),
-            low=stack(zero, first_lo, lo, first_lo), high=stack(ext, first_hi, hi, first_hi),
-            prev_low=stack(zero, zero, np.repeat(first_lo[:, None], J, 1), zero),
-            prev_high=stack(zero, ext, np.repeat(first_hi[:, None], J, 1), zero),
-            tau=stack(zero, first_shift, shift, first_shift),
-            linkable=np.array([False] + [True] * (1 + 2 * J)))
-        calls.weight[:, 2 + J:] = w * (e1 - 1)[:, None]
-        calls.prev_low[:, 2 + J:] = lo
-        calls.prev_high[:, 2 + J:] = hi
-        return flows.where(spread, self.spatial_flows(nest, run_slots, k, l, calls))
-
-    def compute_flows(self, nest: Nest, walk: Walk, run_slots: np.ndarray, k: int, l: int) -> LevelFlows:
-        """The MACs read one operand per iteration: no reuse in time."""
-        iterations = walk.factor.prod(1).astype(float)
-        flows = LevelFlows(iterations, iterations.copy(), np.zeros(len(iterations)))
-        spread = np.flatnonzero((nest.factor[:, run_slots] > 1).any(1)) if run_slots.size else []
-        if not len(spread):
-            return flows
-        nest, walk, iterations = nest.take(spread), walk.take(spread), iterations[spread]
-        shift = walk.tau @ self.coef[k].T  # (B, J, R)
-        B, J, R = shift.shape
-        tau = np.concatenate([np.zeros((B, 1, R), np.int64), shift], axis=1)
-        low = np.zeros_like(tau)
-        calls = Calls(weight=np.concatenate([np.ones((B, 1), np.int64), walk.weight], axis=1),
-                      size=np.ones((B, J + 1), np.int64), low=low, high=low + 1, prev_low=low, prev_high=low + 1,
-                      tau=tau, linkable=np.array([False] + [True] * J))
-        return flows.where(spread, self.spatial_flows(nest, run_slots, k, l, calls))
-
-    def spatial_flows(self, nest: Nest, run_slots: np.ndarray, k: int, l: int, calls: Calls) -> LevelFlows:
-        """Multicast and link transfers of the fan-out below level l, over the calls."""
-        coef = self.coef[k]
-        steps = np.eye(self.D, dtype=np.int64)[nest.dim[:, run_slots]] * nest.stride[:, run_slots, None]
-        steps = steps @ coef.T  # (B, slots, R): offset of the next instance along each spatial loop
-        fan = Fanout.of(nest.factor[:, run_slots], steps, self.arch.fanout(l))
-        groups, instances = fan.groups[fan.inverse], fan.instances[fan.inverse]
-        moved = calls.weight * calls.size  # (B, C)
-        accesses = groups[:, None] * moved
-        weighted = instances[:, None] * moved
-        links = np.zeros_like(moved)
-        if self.link_transfers:
-            eligible = calls.linkable & (moved > 0) & np.all(
-                calls.prev_high - calls.prev_low == calls.high - calls.low, axis=-1)
-            wanted = calls.low - calls.prev_low + calls.tau  # neighbour's offset minus one's own
-            rows, cols = np.nonzero(eligible)
-            found, served, remaining = fan.links(rows, wanted[rows, cols])
-            rows, cols = rows[found], cols[found]
-            better = remaining < groups[rows]
-            rows, cols, served, remaining = rows[better], cols[better], served[better], remaining[better]
-            m = moved[rows, cols]
-            accesses[rows, cols] = remaining * m
-            weighted[rows, cols] = (instances[rows] - served) * m
-            links[rows, cols] = served * m
-        return LevelFlows(accesses.sum(1).astype(float), weighted.sum(1).astype(float), links.sum(1).astype(float))
-
-    # -- accounting ------------------------------------------------------------
-
-    def account(self, batch, flows, extents, run, replication, nest) -> BatchEvaluation:
-        problem, arch = self.problem, self.arch
-        B, L, _ = batch.temporal.shape
-        T = len(problem.tensors)
-        reads = np.zeros((B, L, T), dtype=np.int64)
-        fills = np.zeros((B, L, T), dtype=np.int64)
-        updates = np.zeros((B, L, T), dtype=np.int64)
-        present = np.zeros((B, L, T), dtype=bool)
-        words = np.zeros((B, L, T))  # crossing the fan-out below each level, after bypass
-        master = run > 1
-        for k, tensor in enumerate(problem.tensors):
-            coef = self.coef[k]
-            size = rank_extents(coef, extents).prod(-1).astype(np.int64)  # (B, L)
-            union = size.copy()  # what the parent's fan-out holds of the child tile
-            union[:, 1:] = np.where(master[:, :-1], rank_extents(
-                coef, extents[:, 1:] * (batch.spatial_x * batch.spatial_y)[:, :-1]).prod(-1), size[:, 1:])
-            partition = size.copy()
-            for l in range(1, L):
-                partition[:, l] = partition[:, l - 1] * size[:, l] // union[:, l]
-            accesses = np.stack([flows[l][k].accesses for l in range(L)], 1)
-            weighted = np.stack([flows[l][k].weighted for l in range(L)], 1)
-            links = np.stack([flows[l][k].links for l in range(L)], 1)
-            fanout = np.where(master, run, 1)
-            content = accesses.copy()
-            share = np.zeros((B, L))
-            share[:, 1:] = weighted[:, :-1] / fanout[:, :-1]
-            kept = batch.keep[:, :, k].copy()
-            alive = np.ones((B, L), dtype=bool)
-            for l in reversed(range(L)):  # bypass, innermost first
-                bypass = alive[:, l] & ~kept[:, l]
-                if l == 0:
-                    alive[:, 0] &= ~bypass
-                    break
-                factor = np.where(bypass, content[:, l] * fanout[:, l - 1] / np.where(bypass, weighted[:, l - 1], 1), 1.0)
-                accesses[:, l - 1] *= factor
-                weighted[:, l - 1] *= factor
-                links[:, l - 1] = np.where(bypass, 0.0, links[:, l - 1])
-                content[:, l - 1] = np.where(bypass, accesses[:, l - 1], content[:, l - 1])
-                alive[:, l] &= ~bypass
-            outer_unkept = np.cumprod(~kept, axis=1).astype(bool)
-            alive &= ~outer_unkept
-            links = np.where(outer_unkept, 0.0, links)
-            words[:, :, k] = (np.where(outer_unkept, 0.0, weighted) + links) * replication
-            first_kept = kept & ~np.concatenate([np.zeros((B, 1), bool), np.cumsum(kept, 1)[:, :-1] > 0], 1)
-            share = np.where(first_kept, 0.0, share)
-            peer = np.zeros((B, L))
-            peer[:, 1:] = links[:, :-1] / replication[:, 1:]
-            outermost = alive & ~np.concatenate([np.zeros((B, 1), bool), np.cumsum(alive, 1)[:, :-1] > 0], 1)
-            part = np.where(alive, partition, 0)
-            if tensor.read_write:
-                updates[:, :, k] = np.round(content)
-                reads[:, :, k] = np.round(content + peer - part)
-                f = share + peer
-                fills[:, :, k] = np.round(np.where(outermost, f, f - part))
-            else:
-                reads[:, :, k] = np.round(content + peer)
-                fills[:, :, k] = np.round(share + peer)
-            present[:, :, k] = alive
-        reads, fills, updates = (np.where(present, a, 0) for a in (reads, fills, updates))
-        compute_cycles = np.prod(np.where(nest.kind == TEMPORAL, nest.factor, 1), axis=1)
-        energy = np.zeros(B)
-        cycles = compute_cycles.copy()
-        for l, level in enumerate(arch.levels):
-            bs = level.block_size
-            for k in range(T):
-                e = ((-(-reads[:, l, k] // bs)) * level.read_energy + (-(-fills[:, l, k] // bs)) * level.write_energy
-                     + (-(-updates[:, l, k] // bs)) * level.write_energy) * replication[:, l]
-                energy = energy + np.where(present[:, l, k], e, 0.0)
-            cycles = np.maximum(cycles, throttled_cycles(level.read_bandwidth, level.write_bandwidth,
-                                                         reads[:, l].sum(1), (fills[:, l] + updates[:, l]).sum(1),
-                                                         compute_cycles))
-        network = 0.0
-        for l, level in enumerate(arch.levels):
-            if level.network_energy and np.prod(arch.fanout(l)) > 1:
-                network = network + level.network_energy * sum(words[:, l, k] for k in range(T))
-        energy = problem.macs * arch.compute.energy + energy + network
-        return BatchEvaluation(energy, cycles, self.valid(batch, extents), reads, fills, updates)
-
-    def valid(self, batch: MappingBatch, extents: np.ndarray) -> np.ndarray:
-        ok = np.ones(len(batch), dtype=bool)
-        held = np.zeros(extents.shape[:2], dtype=np.int64)
-        for k, coef in enumerate(self.coef):
-            held += np.where(batch.keep[:, :, k], rank_extents(coef, extents).prod(-1), 0)
-        for l, level in enumerate(self.arch.levels):
-            if level.capacity is not None:
-                ok &= held[:, l] <= int(level.capacity / level.multiple_buffering)
-            fan_x, fan_y = self.arch.fanout(l)
-            ok &= (batch.spatial_x[:, l].prod(1) <= fan_x) & (batch.spatial_y[:, l].prod(1) <= fan_y)
-        return ok
+        ints = [np.ascontiguousarray(a, dtype=np.int64) for a in
+                (batch.order, batch.temporal, batch.spatial_x, batch.spatial_y, batch.spatial_order)]
+        keep = np.ascontiguousarray(batch.keep, dtype=np.bool_)
+        B, L, T = len(batch), len(self.arch.levels), len(self.problem.tensors)
+        # Made here, filled by the kernel: a kernel that returned arrays would run
+        # Python code (numba's unpickling of their dtypes) on its way out, where a
+        # signal handler's exception (Ctrl-C: mapper.interrupt) turns into a SystemError.
+        scores = BatchEvaluation(np.zeros(B), np.zeros(B, dtype=np.int64), np.ones(B, dtype=np.bool_),
+                                 *(np.zeros((B, L, T), dtype=np.int64) for _ in range(3)))
+        evaluate_compiled(*ints, keep, self.coef, self.ranks, self.read_write, self.fan, self.pair_cur,
+                          self.pair_next, self.pair_count, self.block, self.read_energy, self.write_energy,
+                          self.read_bandwidth, self.write_bandwidth, self.network_energy, self.bounded,
+                          self.capacity, self.compute_energy, self.link_transfers, scores.energy_pJ, scores.cycles,
+                          scores.valid, scores.reads, scores.fills, scores.updates)
+        return scores
 
 
-def throttled_cycles(read_bw, write_bw, reads, writes, compute_cycles) -> np.ndarray:
-    slowdown = np.ones(len(compute_cycles))
-    for bandwidth, words in ((read_bw, reads), (write_bw, writes)):
-        if bandwidth:
-            demand = np.maximum(words, 1) / compute_cycles
-            slowdown = np.where(words > 0, np.minimum(slowdown, bandwidth / demand), slowdown)
-    return np.ceil(compute_cycles / slowdown).astype(np.int64)
+def rank_coefficients(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
+    """(T, R, D): the coefficient of each dimension in each rank of each tensor, R the
+    most ranks of any tensor (rows past a tensor's own ranks stay zero); and (T,) its
+    number of ranks."""
+    index = {d: i for i, d in enumerate(problem.dims)}
+    R = max([len(t.ranks) for t in problem.tensors], default=0)
+    coef = np.zeros((len(problem.tensors), max(R, 1), len(problem.dims)), dtype=np.int64)
+    for k, t in enumerate(problem.tensors):
+        for r, rank in enumerate(t.ranks):
+            for c, d in rank:
+                coef[k, r, index[d]] += c
+    return coef, np.array([len(t.ranks) for t in problem.tensors], dtype=np.int64)
 
 
-@dataclass(frozen=True)
-class Fanout:
-    """The fan-out configurations of a batch, seen by one tensor: per distinct
-    configuration (U of them), the offset of every instance's tile and which
-    instances are mesh neighbours."""
-
-    inverse: np.ndarray  # (B,) configuration of each mapping
-    instances: np.ndarray  # (U,)
-    groups: np.ndarray  # (U,) distinct offsets: the reads a delta wanted by every instance costs
-    offset_id: np.ndarray  # (U, N) offsets numbered exactly (equal ids = equal offsets)
-    live: np.ndarray  # (U, N) instance exists
-    pair_cur: np.ndarray  # (P,) instance
-    pair_next: np.ndarray  # (P,) its mesh neighbour
-    pair_diff: np.ndarray  # (U, P, R) neighbour's offset minus the instance's
-    pair_live: np.ndarray  # (U, P)
-
-    @staticmethod
-    def of(factor: np.ndarray, steps: np.ndarray, mesh: tuple[int, int]) -> "Fanout":
-        B, S, R = steps.shape
-        key = np.concatenate([factor, steps.reshape(B, -1)], axis=1)
-        inverse, first = row_ids(key)
-        unique = key[first]
-        factor, steps = unique[:, :S], unique[:, S:].reshape(-1, S, R)
-        instances = factor.prod(1)
-        n = int(max(instances.max(), 1))
-        # Instance ids count the innermost spatial loop fastest, as Timeloop numbers them.
-        inner = np.cumprod(factor, axis=1) // factor
-        ids = np.arange(n)
-        digits = ids[None, :, None] // inner[:, None, :] % factor[:, None, :]  # (U, N, S)
-        offsets = np.einsum("uns,usr->unr", digits, steps)
-        live = ids[None, :] < instances[:, None]
-        offset_id = np.where(live, row_ids(offsets.reshape(-1, R))[0].reshape(offsets.shape[:2]), -1)
-        groups = count_distinct(offset_id)
-        cur, nxt = mesh_neighbours(n, *mesh)
-        diff = offsets[:, nxt] - offsets[:, cur]
-        pair_live = live[:, cur] & live[:, nxt]
-        return Fanout(inverse.reshape(-1), instances, groups, offset_id, live, cur, nxt, diff, pair_live)
-
-    def links(self, rows: np.ndarray, wanted: np.ndarray):
-        """For each (mapping, wanted translation): the instances a neighbour can serve
-        (the neighbour's offset minus theirs is the wanted one) and the distinct
-        offsets among the rest. Returns only entries where some neighbour serves."""
-        P = len(self.pair_cur)
-        if P == 0 or not len(rows):
-            none = np.zeros(0, dtype=np.int64)
-            return none, none, none
-        u = self.inverse[rows]
-        # Number the wanted and the neighbour translations together, exactly.
-        every = np.concatenate([self.pair_diff.reshape(-1, wanted.shape[-1]), wanted])
-        ids = row_ids(every)[0]
-        pair_id = np.where(self.pair_live, ids[:self.pair_diff.shape[0] * P].reshape(-1, P), -1)
-        want_id = ids[self.pair_diff.shape[0] * P:]
-        # Keep the queries whose translation some live neighbour pair has.
-        width = int(ids.max()) + 2 if ids.size else 1
-        table = np.unique((np.arange(len(pair_id))[:, None] * width + pair_id + 1)[pair_id >= 0])
-        query = u * width + want_id + 1
-        hit = np.isin(query, table)
-        keep = np.flatnonzero(hit)
-        u, want_id = u[keep], want_id[keep]
-        pairs = np.stack([u, want_id], 1)
-        which, first = row_ids(pairs)
-        distinct = pairs[first]
-        match = pair_id[distinct[:, 0]] == distinct[:, 1:2]  # (H, P)
-        served = np.zeros((len(distinct), self.offset_id.shape[1]), dtype=bool)
-        h, p = np.nonzero(match)
-        served[h, self.pair_cur[p]] = True
-        rest = np.where(served, -1, self.offset_id[distinct[:, 0]])
-        return keep, served.sum(1)[which], count_distinct(rest)[which]
-
-
-def row_ids(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Number the distinct rows of an integer matrix exactly: (id of each row, index
-    of the first row of each id). Faster than np.unique(axis=0), which sorts rows
-    as opaque bytes: columns are folded into one integer, re-numbered densely
-    whenever the fold would overflow."""
-    ids = np.zeros(len(rows), dtype=np.int64)
-    span = 1
-    for column in rows.T:
-        low = column.min(initial=0)
-        width = int(column.max(initial=0) - low) + 1
-        if width == 1:
-            continue
-        if span * width >= 1 << 62:
-            _, ids = np.unique(ids, return_inverse=True)
-            span = int(ids.max(initial=0)) + 1
-        ids = ids * width + (column - low)
-        span *= width
-    _, first, ids = np.unique(ids, return_index=True, return_inverse=True)
-    return ids.reshape(-1), first
-
-
-def count_distinct(ids: np.ndarray) -> np.ndarray:
-    """(H, N) non-negative ids, -1 for none -> (H,) how many distinct ids per row."""
-    if ids.shape[1] == 0:
-        return np.zeros(len(ids), dtype=np.int64)
-    s = np.sort(ids, axis=1)
-    new = np.concatenate([np.ones((len(s), 1), bool), s[:, 1:] != s[:, :-1]], axis=1)
-    return (new & (s >= 0)).sum(1)
-
-
-def mesh_neighbours(n: int, fan_x: int, fan_y: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs (instance, neighbour) of ids laid out row by row on the fan-out's mesh."""
-    cur = []
-    nxt = []
-    for i in range(min(n, fan_x * fan_y)):
+def mesh_neighbours(fan_x: int, fan_y: int) -> tuple[list[int], list[int]]:
+    """Pairs (instance, neighbour) of ids laid out row by row on a fan_x x fan_y mesh."""
+    cur, nxt = [], []
+    for i in range(fan_x * fan_y):
         x, y = i % fan_x, i // fan_x
         for nx, ny in ((x, y - 1), (x, y + 1), (x - 1, y), (x + 1, y)):
-            if 0 <= nx < fan_x and 0 <= ny < fan_y and ny * fan_x + nx < n:
+            if 0 <= nx < fan_x and 0 <= ny < fan_y:
                 cur.append(i)
                 nxt.append(ny * fan_x + nx)
-    return np.array(cur, dtype=np.int64), np.array(nxt, dtype=np.int64)
+    return cur, nxt
 
+
+def mesh_pair_table(fan: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every level's mesh pairs as (L, P) arrays, and how many each level has."""
+    pairs = [mesh_neighbours(int(fx), int(fy)) for fx, fy in fan]
+    P = max([len(cur) for cur, _ in pairs], default=0)
+    cur = np.zeros((len(pairs), max(P, 1)), dtype=np.int64)
+    nxt = np.zeros_like(cur)
+    for l, (c, n) in enumerate(pairs):
+        cur[l, :len(c)] = c
+        nxt[l, :len(n)] = n
+    return cur, nxt, np.array([len(c) for c, _ in pairs], dtype=np.int64)
+
+
+# -- compiled kernels ------------------------------------------------------------------
+# One mapping at a time. Scratch arrays are allocated once per batch and overwritten
+# for every mapping: allocating them per mapping would cost more than the arithmetic.
+# Helpers take arrays one by one, never bundled in tuples (even inlined, a tuple costs
+# a reference count per member and call), and rows by index rather than as views.
+
+
+@njit(**_COMPILED)
+def evaluate_compiled(order: np.ndarray, temporal: np.ndarray, spatial_x: np.ndarray, spatial_y: np.ndarray,
+                      spatial_order: np.ndarray, keep: np.ndarray, coef: np.ndarray, ranks: np.ndarray,
+                      read_write: np.ndarray, fan: np.ndarray, pair_cur: np.ndarray, pair_next: np.ndarray,
+                      pair_count: np.ndarray, block: np.ndarray, read_energy: np.ndarray, write_energy: np.ndarray,
+                      read_bandwidth: np.ndarray, write_bandwidth: np.ndarray, network_energy: np.ndarray,
+                      bounded: np.ndarray, capacity: np.ndarray, compute_energy: float,
+                      link_transfers: bool, energy: np.ndarray, cycles: np.ndarray, valid: np.ndarray,
+                      reads: np.ndarray, fills: np.ndarray, updates: np.ndarray) -> None:
+    """Fills energy, cycles, validity, reads, fills and updates of every mapping."""
+    B, L, D = temporal.shape
+    T, R = coef.shape[0], coef.shape[1]
+
+    # The mapping's levels.
+    extents = np.ones((L + 1, D), dtype=np.int64)  # tile of level l per dimension; row L: one MAC
+    run = np.ones(L, dtype=np.int64)  # fan-out used below level l
+    replication = np.ones(L, dtype=np.int64)  # instances of level l used
+    # Its non-unit temporal loops, innermost first (temporal_loops).
+    N = L * D
+    loop_dim = np.zeros(N, dtype=np.int64)
+    loop_factor = np.zeros(N, dtype=np.int64)
+    loop_stride = np.zeros(N, dtype=np.int64)
+    loop_weight = np.zeros(N, dtype=np.int64)
+    start = np.zeros(L, dtype=np.int64)
+    # One child level's walk and its kinds of calls, seen by one tensor (child_deltas, child_calls).
+    shift = np.zeros((N, R), dtype=np.int64)
+    delta = np.zeros(N, dtype=np.int64)
+    low = np.zeros((N + 1, R), dtype=np.int64)
+    high = np.zeros((N + 1, R), dtype=np.int64)
+    calls = np.zeros((2 * N + 1, 4), dtype=np.int64)
+    # One fan-out, seen by one tensor (fanout_offsets, number_offsets, neighbour_offsets).
+    most = largest_fanout(spatial_x, spatial_y)
+    P = pair_cur.shape[1]
+    slot_factor = np.zeros(2 * D, dtype=np.int64)
+    slot_step = np.zeros((2 * D, R), dtype=np.int64)
+    digits = np.zeros(2 * D, dtype=np.int64)
+    offset = np.zeros((most, R), dtype=np.int64)
+    key = np.zeros(most, dtype=np.int64)
+    rank = np.zeros(most, dtype=np.int64)
+    offset_id = np.zeros(most, dtype=np.int64)
+    pair_group = np.zeros(P, dtype=np.int64)
+    diff = np.zeros((P, R), dtype=np.int64)
+    served = np.zeros(P, dtype=np.int64)
+    remaining = np.zeros(P, dtype=np.int64)
+    mask = np.zeros(most, dtype=np.bool_)
+    seen = np.zeros(most, dtype=np.bool_)
+    # Per tensor and level: reads from the level (a multicast once), the same with a
+    # multicast once per destination, link transfers, words crossing the fan-out
+    # below after bypass, whether the level holds the tensor.
+    accesses = np.zeros((T, L))
+    weighted = np.zeros((T, L))
+    links = np.zeros((T, L))
+    words = np.zeros((T, L))
+    present = np.zeros((T, L), dtype=np.bool_)
+    # One tensor's accounting (account_tensor).
+    size = np.zeros(L, dtype=np.int64)
+    partition = np.zeros(L, dtype=np.int64)
+    content = np.zeros(L)
+    share = np.zeros(L)
+    alive = np.zeros(L, dtype=np.bool_)
+    scaled = np.zeros((1, D), dtype=np.int64)
+
+    for b in range(B):
+        tiles(b, temporal, spatial_x, spatial_y, extents, run, replication)
+        loops = temporal_loops(b, order, temporal, spatial_x, spatial_y, extents, loop_dim, loop_factor,
+                               loop_stride, loop_weight, start)
+        compute_cycles = 1
+        for i in range(loops):
+            compute_cycles *= loop_factor[i]
+        for l in range(L):
+            spread = run[l] > 1
+            for k in range(T):
+                walk_shifts(shift, coef, k, ranks[k], loop_dim, loop_stride, start[l], loops)
+                instances, groups, distinct = 1, 1, 0
+                if spread:
+                    instances = fanout_offsets(slot_factor, slot_step, digits, offset, b, l, k, ranks[k],
+                                               spatial_x, spatial_y, spatial_order, extents, coef)
+                    groups = number_offsets(offset, key, rank, offset_id, instances, ranks[k])
+                    if link_transfers:
+                        distinct = neighbour_offsets(offset, offset_id, pair_group, diff, served, remaining, mask,
+                                                     seen, l, instances, groups, ranks[k], pair_cur, pair_next,
+                                                     pair_count[l])
+                if l == L - 1:  # the MACs read one operand per iteration (cycle): no reuse in time
+                    flows = float(compute_cycles), float(compute_cycles), 0.0
+                    C = compute_calls(calls, low, high, ranks[k], loop_weight, start[l], loops) if spread else 0
+                else:
+                    tile, per_state = child_deltas(shift, delta, low, high, coef, k, ranks[k], extents, l + 1,
+                                                   loop_weight, start[l], loops)
+                    flows = float(per_state), float(per_state), 0.0
+                    C = child_calls(calls, tile, delta, loop_factor, loop_weight, start[l], loops) if spread else 0
+                if spread:
+                    flows = fanout_flows(calls, C, low, high, shift, diff, served, remaining, ranks[k], instances,
+                                         groups, distinct)
+                accesses[k, l], weighted[k, l], links[k, l] = flows
+        for k in range(T):
+            account_tensor(size, partition, content, share, alive, scaled, b, k, ranks[k], coef, read_write[k],
+                           keep, extents, spatial_x, spatial_y, run, replication, accesses, weighted, links, words,
+                           present, reads, fills, updates)
+        energy[b], cycles[b] = energy_and_cycles(b, reads, fills, updates, present, replication, words,
+                                                 compute_cycles, block, read_energy, write_energy,
+                                                 read_bandwidth, write_bandwidth, network_energy,
+                                                 compute_energy)
+        valid[b] = fits(b, coef, ranks, keep, extents, spatial_x, spatial_y, fan, bounded, capacity)
+
+
+@njit(**_INLINED)
+def largest_fanout(spatial_x: np.ndarray, spatial_y: np.ndarray) -> int:
+    """The most fan-out instances any level of any mapping uses (sizes the scratch)."""
+    B, L, D = spatial_x.shape
+    most = 1
+    for b in range(B):
+        for l in range(L):
+            n = 1
+            for d in range(D):
+                n *= spatial_x[b, l, d] * spatial_y[b, l, d]
+            most = max(most, n)
+    return most
+
+
+@njit(**_INLINED)
+def tiles(b: int, temporal: np.ndarray, spatial_x: np.ndarray, spatial_y: np.ndarray, extents: np.ndarray,
+          run: np.ndarray, replication: np.ndarray) -> None:
+    """Per level: the tile (levels l.. innermost) per dimension, the fan-out used
+    below it, and how many instances of it the mapping uses."""
+    _, L, D = temporal.shape
+    for l in range(L - 1, -1, -1):
+        run[l] = 1
+        for d in range(D):
+            spread = spatial_x[b, l, d] * spatial_y[b, l, d]
+            extents[l, d] = extents[l + 1, d] * temporal[b, l, d] * spread
+            run[l] *= spread
+    replication[0] = 1
+    for l in range(1, L):
+        replication[l] = replication[l - 1] * run[l - 1]
+
+
+@njit(**_INLINED)
+def temporal_loops(b: int, order: np.ndarray, temporal: np.ndarray, spatial_x: np.ndarray, spatial_y: np.ndarray,
+                   extents: np.ndarray, loop_dim: np.ndarray, loop_factor: np.ndarray, loop_stride: np.ndarray,
+                   loop_weight: np.ndarray, start: np.ndarray) -> int:
+    """The non-unit temporal loops of the whole nest, innermost first, with their
+    strides (the product of the same-dimension factors inside) and how often each
+    advances over the run. The loops above a child of level l are those from
+    start[l] on. Returns how many there are."""
+    _, L, D = temporal.shape
+    n = 0
+    for l in range(L - 1, -1, -1):
+        start[l] = n
+        for i in range(D - 1, -1, -1):
+            d = order[b, l, i]
+            f = temporal[b, l, d]
+            if f >= 2:
+                loop_dim[n] = d
+                loop_factor[n] = f
+                loop_stride[n] = extents[l + 1, d] * spatial_x[b, l, d] * spatial_y[b, l, d]
+                n += 1
+    outside = 1
+    for i in range(n - 1, -1, -1):
+        loop_weight[i] = (loop_factor[i] - 1) * outside
+        outside *= loop_factor[i]
+    return n
+
+
+@njit(**_INLINED)
+def walk_shifts(shift: np.ndarray, coef: np.ndarray, k: int, R: int, loop_dim: np.ndarray, loop_stride: np.ndarray,
+                first: int, loops: int) -> None:
+    """tau_j = s_j - the strides of the loops inside j (reset from #1 to #0), on the ranks."""
+    for r in range(R):
+        inside = 0
+        for j in range(loops - first):
+            step = loop_stride[first + j] * coef[k, r, loop_dim[first + j]]
+            shift[j, r] = step - inside
+            inside += step
+
+
+@njit(**_INLINED)
+def box_size(coef: np.ndarray, k: int, R: int, extents: np.ndarray, row: int) -> int:
+    """Elements of the box of tensor k that iteration extents (a row) project onto."""
+    size = 1
+    for r in range(R):
+        width = 1
+        for d in range(extents.shape[1]):
+            width += coef[k, r, d] * (extents[row, d] - 1)
+        size *= width
+    return size
+
+
+@njit(**_INLINED)
+def aahr_delta_size(high: np.ndarray, shift: np.ndarray, j: int, R: int) -> int:
+    """Elements of the tile (widths high[0]) not in the same tile moved by -shift[j],
+    Timeloop's way: a partial overlap counts only when one rank moved."""
+    moved = 0
+    along = 0
+    width = 1
+    size = 1
+    for r in range(R):
+        size *= high[0, r]
+        if shift[j, r] != 0:
+            moved += 1
+            along += abs(shift[j, r])
+            width *= high[0, r]
+    if moved == 0:
+        return 0
+    if moved == 1 and along < width:
+        return size // max(width, 1) * along
+    return size
+
+
+@njit(**_INLINED)
+def aahr_delta_box(low: np.ndarray, high: np.ndarray, shift: np.ndarray, j: int, R: int) -> None:
+    """The delta of aahr_delta_size as a box relative to the new tile (rows 0: the
+    tile), in row 1 + j."""
+    moved = 0
+    overlap = True
+    for r in range(R):
+        if shift[j, r] != 0:
+            moved += 1
+            overlap = overlap and abs(shift[j, r]) < high[0, r]
+    partial = moved == 1 and overlap
+    for r in range(R):
+        ext, step = high[0, r], shift[j, r]
+        low[1 + j, r] = 0 if moved == 0 else (ext - step if partial and step > 0 else 0)
+        high[1 + j, r] = 0 if moved == 0 else (-step if partial and step < 0 else ext)
+
+
+@njit(**_INLINED)
+def fanout_offsets(slot_factor: np.ndarray, slot_step: np.ndarray, digits: np.ndarray, offset: np.ndarray, b: int,
+                   l: int, k: int, R: int, spatial_x: np.ndarray, spatial_y: np.ndarray, spatial_order: np.ndarray,
+                   extents: np.ndarray, coef: np.ndarray) -> int:
+    """The offset of every instance's tile of tensor k (rows of `offset`) on the
+    fan-out below level l, the innermost spatial loop counting fastest, as Timeloop
+    numbers instances. Returns how many instances there are."""
+    D = spatial_x.shape[2]
+    S = 0
+    for axis in range(2):  # the X loops are inside the Y loops
+        for i in range(D - 1, -1, -1):
+            d = spatial_order[b, l, i]
+            factor = spatial_x[b, l, d] if axis == 0 else spatial_y[b, l, d]
+            if factor > 1:
+                stride = extents[l + 1, d] if axis == 0 else extents[l + 1, d] * spatial_x[b, l, d]
+                slot_factor[S] = factor
+                digits[S] = 0
+                for r in range(R):
+                    slot_step[S, r] = stride * coef[k, r, d]
+                S += 1
+    n = 1
+    for s in range(S):
+        n *= slot_factor[s]
+    for r in range(R):
+        offset[0, r] = 0
+    for i in range(1, n):  # an odometer over the spatial loops
+        for r in range(R):
+            offset[i, r] = offset[i - 1, r]
+        s = 0
+        while True:
+            digits[s] += 1
+            if digits[s] < slot_factor[s]:
+                for r in range(R):
+                    offset[i, r] += slot_step[s, r]
+                break
+            digits[s] = 0
+            for r in range(R):
+                offset[i, r] -= slot_step[s, r] * (slot_factor[s] - 1)
+            s += 1
+    return n
+
+
+@njit(**_INLINED)
+def number_offsets(offset: np.ndarray, key: np.ndarray, rank: np.ndarray, offset_id: np.ndarray, n: int,
+                   R: int) -> int:
+    """Numbers the n instance offsets densely in `offset_id` (equal ids = equal
+    offsets, exactly); returns how many distinct ones there are: the reads a delta
+    wanted by every instance costs."""
+    span = 1
+    for i in range(n):
+        key[i] = 0
+    for r in range(R):
+        width = 1
+        for i in range(n):
+            width = max(width, offset[i, r] + 1)  # offsets are >= 0: so are the coefficients
+        if width > 1:
+            if span > (1 << 62) // width:
+                raise ValueError("fan-out offsets too far apart to number exactly")
+            span *= width
+            for i in range(n):
+                key[i] = key[i] * width + offset[i, r]
+    sort_by_key(rank, key, n)
+    groups = 0
+    for i in range(n):
+        if i == 0 or key[rank[i]] != key[rank[i - 1]]:
+            groups += 1
+        offset_id[rank[i]] = groups - 1
+    return groups
+
+
+@njit(**_INLINED)
+def sort_by_key(rank: np.ndarray, key: np.ndarray, n: int) -> None:
+    """rank[:n] = 0..n-1 ordered by key (Shell's sort: a few lines, no allocation,
+    and compiled in a blink, unlike np.argsort)."""
+    for i in range(n):
+        rank[i] = i
+    gap = n // 2
+    while gap > 0:
+        for i in range(gap, n):
+            item = rank[i]
+            j = i
+            while j >= gap and key[rank[j - gap]] > key[item]:
+                rank[j] = rank[j - gap]
+                j -= gap
+            rank[j] = item
+        gap //= 2
+
+
+@njit(**_INLINED)
+def neighbour_offsets(offset: np.ndarray, offset_id: np.ndarray, pair_group: np.ndarray, diff: np.ndarray,
+                      served: np.ndarray, remaining: np.ndarray, mask: np.ndarray, seen: np.ndarray, l: int, n: int,
+                      groups: int, R: int, pair_cur: np.ndarray, pair_next: np.ndarray, pairs: int) -> int:
+    """The distinct offsets (rows of `diff`) between mesh neighbours both in use,
+    and for each, how many instances a neighbour serves and the distinct offsets
+    among the others. Returns how many distinct neighbour offsets there are."""
+    distinct = 0
+    for p in range(pairs):
+        cur, nxt = pair_cur[l, p], pair_next[l, p]
+        pair_group[p] = -1
+        if cur >= n or nxt >= n:
+            continue
+        g = 0
+        while g < distinct:
+            same = True
+            for r in range(R):
+                if diff[g, r] != offset[nxt, r] - offset[cur, r]:
+                    same = False
+                    break
+            if same:
+                break
+            g += 1
+        if g == distinct:
+            for r in range(R):
+                diff[g, r] = offset[nxt, r] - offset[cur, r]
+            distinct += 1
+        pair_group[p] = g
+    for g in range(distinct):
+        for i in range(n):
+            mask[i] = False
+        for p in range(pairs):
+            if pair_group[p] == g:
+                mask[pair_cur[l, p]] = True
+        for i in range(groups):
+            seen[i] = False
+        served[g] = 0
+        remaining[g] = 0
+        for i in range(n):
+            if mask[i]:
+                served[g] += 1
+            elif not seen[offset_id[i]]:
+                seen[offset_id[i]] = True
+                remaining[g] += 1
+    return distinct
+
+
+@njit(**_INLINED)
+def child_deltas(shift: np.ndarray, delta: np.ndarray, low: np.ndarray, high: np.ndarray, coef: np.ndarray, k: int,
+                 R: int, extents: np.ndarray, child: int, loop_weight: np.ndarray, first: int,
+                 loops: int) -> tuple[int, int]:
+    """The child tile of tensor k (box row 0) and, per loop j of its walk, what moves
+    in when j advances (delta[j], box row 1 + j). Returns the tile's size and what
+    the child reads over the whole walk."""
+    size = 1
+    for r in range(R):
+        width = 1
+        for d in range(extents.shape[1]):
+            width += coef[k, r, d] * (extents[child, d] - 1)
+        low[0, r] = 0
+        high[0, r] = width
+        size *= width
+    per_state = size
+    for j in range(loops - first):
+        same = True
+        for r in range(R):
+            same = same and shift[j, r] == shift[0, r]
+        if same:
+            delta[j] = aahr_delta_size(high, shift, j, R)
+            aahr_delta_box(low, high, shift, j, R)
+        else:
+            delta[j] = size
+            for r in range(R):
+                low[1 + j, r] = 0
+                high[1 + j, r] = high[0, r]
+        per_state += loop_weight[first + j] * delta[j]
+    return size, per_state
+
+
+@njit(**_INLINED)
+def child_calls(calls: np.ndarray, tile: int, delta: np.ndarray, loop_factor: np.ndarray, loop_weight: np.ndarray,
+                first: int, loops: int) -> int:
+    """The walk as the kinds of calls of the module's docstring, rows of `calls`:
+    (words moved in all, delta box, box of the call before (-1: none), shift row
+    of the tile's move since). Returns how many kinds there are."""
+    calls[0, 0], calls[0, 1], calls[0, 2], calls[0, 3] = tile, 0, -1, 0  # the whole tile, first
+    if loops == first:
+        return 1
+    e1 = loop_factor[first]
+    calls[1, 0], calls[1, 1], calls[1, 2], calls[1, 3] = (e1 - 1) * delta[0], 1, 0, 0
+    C = 2
+    for j in range(1, loops - first):
+        w = loop_weight[first + j]
+        calls[C, 0], calls[C, 1], calls[C, 2], calls[C, 3] = w * delta[j], 1 + j, 1, j
+        calls[C + 1, 0], calls[C + 1, 1], calls[C + 1, 2], calls[C + 1, 3] = w * (e1 - 1) * delta[0], 1, 1 + j, 0
+        C += 2
+    return C
+
+
+@njit(**_INLINED)
+def compute_calls(calls: np.ndarray, low: np.ndarray, high: np.ndarray, R: int, loop_weight: np.ndarray, first: int,
+                  loops: int) -> int:
+    """The MACs' operand reads as calls (see child_calls): the first, then one per
+    advance of each loop, each a one-element box (rows of `low`, `high`). Returns
+    how many kinds of calls there are."""
+    J = loops - first
+    for j in range(J + 1):
+        for r in range(R):
+            low[j, r] = 0
+            high[j, r] = 1
+    calls[0, 0], calls[0, 1], calls[0, 2], calls[0, 3] = 1, 0, -1, 0
+    for j in range(J):
+        calls[1 + j, 0], calls[1 + j, 1], calls[1 + j, 2], calls[1 + j, 3] = loop_weight[first + j], 1 + j, 0, j
+    return J + 1
+
+
+@njit(**_INLINED)
+def fanout_flows(calls: np.ndarray, C: int, low: np.ndarray, high: np.ndarray, shift: np.ndarray, diff: np.ndarray,
+                 served: np.ndarray, remaining: np.ndarray, R: int, instances: int, groups: int,
+                 distinct: int) -> tuple[float, float, float]:
+    """Reads (a multicast once), deliveries and link transfers of the calls over a
+    fan-out. A mesh neighbour that received the same delta one step earlier (its
+    offset minus one's own is where the box moved since the call before, and the
+    box kept its shape) serves it when that saves reads."""
+    accesses, weighted, links = 0, 0, 0
+    for c in range(C):
+        moved, box, prev, tau = calls[c, 0], calls[c, 1], calls[c, 2], calls[c, 3]
+        if moved == 0:
+            continue
+        group = -1
+        if prev >= 0:
+            same_shape = True
+            for r in range(R):
+                same_shape = same_shape and high[prev, r] - low[prev, r] == high[box, r] - low[box, r]
+            g = 0
+            while same_shape and g < distinct:
+                match = True
+                for r in range(R):
+                    if diff[g, r] != low[box, r] - low[prev, r] + shift[tau, r]:
+                        match = False
+                        break
+                if match:
+                    group = g
+                    break
+                g += 1
+        if group >= 0 and remaining[group] < groups:
+            accesses += remaining[group] * moved
+            weighted += (instances - served[group]) * moved
+            links += served[group] * moved
+        else:
+            accesses += groups * moved
+            weighted += instances * moved
+    return float(accesses), float(weighted), float(links)
+
+
+@njit(**_INLINED)
+def account_tensor(size: np.ndarray, partition: np.ndarray, content: np.ndarray, share: np.ndarray, alive: np.ndarray,
+                   scaled: np.ndarray, b: int, k: int, R: int, coef: np.ndarray, read_write: bool, keep: np.ndarray,
+                   extents: np.ndarray, spatial_x: np.ndarray, spatial_y: np.ndarray, run: np.ndarray,
+                   replication: np.ndarray, accesses: np.ndarray, weighted: np.ndarray, links: np.ndarray,
+                   words: np.ndarray, present: np.ndarray, reads: np.ndarray, fills: np.ndarray,
+                   updates: np.ndarray) -> None:
+    """reference.account over one mapping's levels (outermost first here): partitions,
+    bypass, peer transfers, then reads, fills and updates of tensor k."""
+    L = run.shape[0]
+    D = extents.shape[1]
+    for l in range(L):
+        size[l] = box_size(coef, k, R, extents, l)
+    partition[0] = size[0]
+    for l in range(1, L):
+        union = size[l]  # what the parent's fan-out holds of the child tile
+        if run[l - 1] > 1:
+            for d in range(D):
+                scaled[0, d] = extents[l, d] * spatial_x[b, l - 1, d] * spatial_y[b, l - 1, d]
+            union = box_size(coef, k, R, scaled, 0)
+        partition[l] = partition[l - 1] * size[l] // union
+    for l in range(L):
+        content[l] = accesses[k, l]
+        alive[l] = True
+        share[l] = weighted[k, l - 1] / max(run[l - 1], 1) if l > 0 else 0.0
+    for l in range(L - 1, 0, -1):  # bypass, innermost first
+        if keep[b, l, k]:
+            continue
+        factor = content[l] * max(run[l - 1], 1) / weighted[k, l - 1]
+        accesses[k, l - 1] *= factor
+        weighted[k, l - 1] *= factor
+        links[k, l - 1] = 0.0
+        content[l - 1] = accesses[k, l - 1]
+        alive[l] = False
+    alive[0] = keep[b, 0, k]
+    outer_unkept = True
+    first_kept = -1
+    for l in range(L):
+        outer_unkept = outer_unkept and not keep[b, l, k]
+        if outer_unkept:
+            alive[l] = False
+            links[k, l] = 0.0
+        words[k, l] = ((0.0 if outer_unkept else weighted[k, l]) + links[k, l]) * replication[l]
+        if first_kept < 0 and keep[b, l, k]:
+            first_kept = l
+    outermost = True
+    for l in range(L):
+        present[k, l] = alive[l]
+        if not alive[l]:
+            reads[b, l, k] = 0
+            fills[b, l, k] = 0
+            updates[b, l, k] = 0
+            continue
+        peer = links[k, l - 1] / replication[l] if l > 0 else 0.0
+        parent = 0.0 if l == first_kept else share[l]
+        if read_write:
+            updates[b, l, k] = np.int64(np.rint(content[l]))
+            reads[b, l, k] = np.int64(np.rint(content[l] + peer - partition[l]))
+            fill = parent + peer
+            fills[b, l, k] = np.int64(np.rint(fill if outermost else fill - partition[l]))
+        else:
+            reads[b, l, k] = np.int64(np.rint(content[l] + peer))
+            fills[b, l, k] = np.int64(np.rint(parent + peer))
+        outermost = False
+
+
+@njit(**_INLINED)
+def energy_and_cycles(b: int, reads: np.ndarray, fills: np.ndarray, updates: np.ndarray, present: np.ndarray,
+                      replication: np.ndarray, words: np.ndarray, compute_cycles: int, block: np.ndarray,
+                      read_energy: np.ndarray, write_energy: np.ndarray, read_bandwidth: np.ndarray,
+                      write_bandwidth: np.ndarray, network_energy: np.ndarray,
+                      compute_energy: float) -> tuple[float, int]:
+    """Energy of the accesses, the fan-out networks and the MACs; cycles, the slowest
+    level's bandwidth permitting."""
+    _, L, T = reads.shape
+    energy = 0.0
+    cycles = compute_cycles
+    for l in range(L):
+        bs = block[l]
+        read_words = 0
+        write_words = 0
+        for k in range(T):
+            if present[k, l]:
+                energy = energy + ((-(-reads[b, l, k] // bs)) * read_energy[l]
+                                   + (-(-fills[b, l, k] // bs)) * write_energy[l]
+                                   + (-(-updates[b, l, k] // bs)) * write_energy[l]) * replication[l]
+            read_words += reads[b, l, k]
+            write_words += fills[b, l, k] + updates[b, l, k]
+        cycles = max(cycles, throttled_cycles(read_bandwidth[l], write_bandwidth[l], read_words, write_words,
+                                              compute_cycles))
+    network = 0.0
+    for l in range(L):
+        if network_energy[l]:
+            crossing = 0.0
+            for k in range(T):
+                crossing += words[k, l]
+            network = network + network_energy[l] * crossing
+    return compute_energy + energy + network, cycles
+
+
+@njit(**_INLINED)
+def throttled_cycles(read_bandwidth: float, write_bandwidth: float, reads: int, writes: int,
+                     compute_cycles: int) -> int:
+    """Cycles of a level whose per-instance bandwidth may not keep up with the MACs."""
+    slowdown = 1.0
+    if read_bandwidth and reads > 0:
+        slowdown = min(slowdown, read_bandwidth / (max(reads, 1) / compute_cycles))
+    if write_bandwidth and writes > 0:
+        slowdown = min(slowdown, write_bandwidth / (max(writes, 1) / compute_cycles))
+    return np.int64(np.ceil(compute_cycles / slowdown))
+
+
+@njit(**_INLINED)
+def fits(b: int, coef: np.ndarray, ranks: np.ndarray, keep: np.ndarray, extents: np.ndarray, spatial_x: np.ndarray,
+         spatial_y: np.ndarray, fan: np.ndarray, bounded: np.ndarray, capacity: np.ndarray) -> bool:
+    """Every kept tile fits its level, every fan-out its mesh."""
+    _, L, D = spatial_x.shape
+    for l in range(L):
+        held = 0
+        for k in range(coef.shape[0]):
+            if keep[b, l, k]:
+                held += box_size(coef, k, ranks[k], extents, l)
+        if bounded[l] and held > capacity[l]:
+            return False
+        used_x = 1
+        used_y = 1
+        for d in range(D):
+            used_x *= spatial_x[b, l, d]
+            used_y *= spatial_y[b, l, d]
+        if used_x > fan[l, 0] or used_y > fan[l, 1]:
+            return False
+    return True
