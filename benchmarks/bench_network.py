@@ -8,10 +8,12 @@ is 2 minutes on 2 cores, where ZigZag needs ~4.5 minutes for ResNet-18 on its
 Eyeriss-like design), the CPU time of the command and its workers, and the network's
 figures (energy, cycles, the EDP summed over the layers).
 
-    python benchmarks/bench_network.py [--jobs 2] [--trials N] [--workload resnet50]
-                                       [--arch eyeriss-like] [--keep DIR]
+    python benchmarks/bench_network.py [--jobs 2] [--trials N] [--patience N]
+                                       [--workload resnet50] [--arch eyeriss-like] [--keep DIR]
 
-`--trials` replaces the default budget (to see how the time scales with it).
+`--trials` and `--patience` replace the defaults (to see how the time scales with them;
+`--trials 300 --patience 0 --keep DIR` gives the studies that
+benchmarks/bench_convergence.py reads).
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(arch: str, workload: str, jobs: int, trials: int | None, out: Path) -> tuple[float, float]:
+def run(arch: str, workload: str, jobs: int, trials: int | None, patience: int | None,
+        out: Path) -> tuple[float, float]:
     """Run the search; returns (wall seconds, CPU seconds of it and its workers)."""
     command = [sys.executable, "-m", "mapper.cli", "search", str(ROOT / f"specs/arch/{arch}.yaml"),
                str(ROOT / f"specs/workloads/{workload}.yaml"), "-o", str(out), "--jobs", str(jobs)]
     command += ["--trials", str(trials)] if trials else []
+    command += ["--patience", str(patience)] if patience is not None else []
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
@@ -45,6 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--trials", type=int, help="search budget per layer (default: mapper search's default)")
+    parser.add_argument("--patience", type=int, help="mapper search's --patience (default: its default; 0: none)")
     parser.add_argument("--workload", default="resnet50")
     parser.add_argument("--arch", default="eyeriss-like")
     parser.add_argument("--keep", metavar="DIR", help="write the results here (default: a temporary folder)")
@@ -53,20 +58,29 @@ def main() -> None:
         out = Path(args.keep) if args.keep else Path(tmp) / "out"
         if (out / "network.json").exists():
             sys.exit(f"{out} holds a finished run: it would be resumed, not timed; choose another --keep")
-        wall, cpu = run(args.arch, args.workload, args.jobs, args.trials, out)
+        wall, cpu = run(args.arch, args.workload, args.jobs, args.trials, args.patience, out)
         summary = json.loads((out / "summary.json").read_text())
         manifest = json.loads((out / "network.json").read_text())
     t = summary["totals"]
     shapes = sum(1 for layer in manifest["layers"] if layer["same_shape_as"] is None)
-    budget = f"{args.trials} trials per shape" if args.trials else "default settings"
+    parts = [f"--trials {args.trials}"] if args.trials else []
+    parts += [f"--patience {args.patience}"] if args.patience is not None else []
+    budget = ", ".join(parts) or "default settings"
+    searched = [layer for layer in summary["layers"] if layer["same_shape_as"] is None]
+    trials = [layer["search"]["trials"] for layer in searched]
     print(f"{args.workload} ({t['layers']} layers, {shapes} shapes) on {args.arch}, {budget}, --jobs {args.jobs}")
-    print(f"wall time {wall:.1f} s ({wall / 60:.2f} min); CPU time {cpu:.1f} s")
+    print(f"wall time {wall:.1f} s ({wall / 60:.2f} min); CPU time {cpu:.1f} s; trials per shape "
+          f"{min(trials)}-{max(trials)}, {sum(trials)} in all")
     print(f"energy {t['energy_pJ'] * 1e-6:.1f} uJ ({t['pJ_per_MAC']:.3f} pJ/MAC), {t['cycles']:,} cycles, "
           f"utilization {100 * t['utilization']:.1f}%")
     print(f"EDP summed over the layers {t['edp_J_cycles']:.4g} J*cycles; of the network as a whole "
           f"{t['network_edp_J_cycles']:.4g} J*cycles")
     if summary["failed"]:
         print(f"layers without a mapping: {', '.join(summary['failed'])}")
+    print("per shape (its first layer): trials, pJ/MAC, EDP J*cycles")
+    for layer in searched:
+        print(f"  {layer['layer']:<16} {layer['search']['trials']:>4} {layer['pJ_per_MAC']:8.3f} "
+              f"{layer['edp_J_cycles']:12.5g}")
 
 
 if __name__ == "__main__":

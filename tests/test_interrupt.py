@@ -19,7 +19,9 @@ from optuna.trial import TrialState
 from mapper.cli import main
 from tiny_network import SEARCHED, best_mappings, finish, start, write_layer, write_specs
 
-TRIALS = ["--trials", "16", "--seed", "5"]  # past the sampler's start-up: local moves resume too
+# Past the sampler's start-up, so local moves resume too; --patience stops this search
+# before --trials does (at trial 15), so where it stops resumes too.
+TRIALS = ["--trials", "40", "--patience", "6", "--seed", "5"]
 
 
 def without_run_details(best: dict) -> dict:
@@ -58,7 +60,9 @@ def no_half_written_files(folder: Path) -> bool:
 def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> dict:
     folder = tmp_path_factory.mktemp("whole")
     assert main(["search", *write_layer(folder), "-o", str(folder / "out"), *TRIALS]) == 0
-    return without_run_details(json.loads((folder / "out" / "best.json").read_text()))
+    best = without_run_details(json.loads((folder / "out" / "best.json").read_text()))
+    assert best["search"]["stopped_by"] == "patience" and 8 <= best["search"]["trials"] < 40
+    return best
 
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
@@ -75,7 +79,8 @@ def test_a_stopped_search_says_how_to_resume_and_resumes_to_the_same_answer(
     assert "interrupted" in text and "Traceback" not in text
     assert f"to resume, run: {shlex.join(['mapper', *args])}" in text
     kept = completed_trials(out / "study.journal")
-    assert 4 <= kept < 16 and not (out / "best.json").exists() and no_half_written_files(out)
+    assert 4 <= kept < uninterrupted["search"]["trials"] and not (out / "best.json").exists()
+    assert no_half_written_files(out)
 
     assert main(args) == 0
     assert without_run_details(json.loads((out / "best.json").read_text())) == uninterrupted

@@ -27,7 +27,9 @@ from mapper.specs.native import load_native, shipped_specs_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 TOY_ARCH = shipped_specs_dir() / "arch/toy-3level.yaml"
-TRIALS = 8
+# At most 8 trials per shape, fewer where 5 in a row bring no progress: `first` stops
+# at 6, `other` and `last` run all 8.
+BUDGET = ["--trials", "8", "--patience", "5"]
 
 # Made up for these tests: `twin` and `third` have the shape of `first` under other
 # names; `other` and `last` have shapes of their own.
@@ -52,7 +54,7 @@ def workload(tmp_path: Path) -> Path:
 
 
 def search(tmp_path: Path, out: Path, *extra: str) -> int:
-    return main(["search", str(TOY_ARCH), str(workload(tmp_path)), "-o", str(out), "--trials", str(TRIALS), *extra])
+    return main(["search", str(TOY_ARCH), str(workload(tmp_path)), "-o", str(out), *BUDGET, *extra])
 
 
 def completed_trials(layer_folder: Path) -> int:
@@ -72,7 +74,7 @@ def network_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, st
     """One search of the tiny network with two workers: (its folder, stdout, stderr)."""
     tmp_path = tmp_path_factory.mktemp("network")
     command = [sys.executable, "-m", "mapper.cli", "search", str(TOY_ARCH), str(workload(tmp_path)),
-               "-o", str(tmp_path / "out"), "--trials", str(TRIALS), "--jobs", "2"]
+               "-o", str(tmp_path / "out"), *BUDGET, "--jobs", "2"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     return tmp_path / "out", done.stdout, done.stderr
@@ -88,7 +90,8 @@ def test_layers_of_one_shape_are_searched_once_and_share_the_answer(network_run:
     out, _, err = network_run
     # a study (the trace of a search) only where a shape was searched
     assert sorted(p.parent.name for p in out.glob("layers/*/study.journal")) == sorted(SEARCHED)
-    assert [completed_trials(out / "layers" / name) for name in SEARCHED] == [TRIALS] * 3
+    assert [completed_trials(out / "layers" / name) for name in SEARCHED] == [6, 8, 8]
+    assert [best(out, name)["search"]["stopped_by"] for name in SEARCHED] == ["patience", "trials", "trials"]
     assert "first (+2 of the same shape)" in err and err.count("trials,") == 3
     for copy in ("twin", "third"):
         found = best(out, copy)
@@ -146,10 +149,11 @@ def test_the_same_seed_gives_the_same_results_with_one_or_two_workers(network_ru
             (two / "layers" / name / "best.mapping.yaml").read_text()
 
 
-def test_a_job_killed_midway_resumes_and_searches_every_layer_exactly_once(tmp_path: Path) -> None:
-    out, trials = tmp_path / "out", TRIALS
+def test_a_job_killed_midway_resumes_and_searches_every_layer_exactly_once(network_run: tuple[Path, str, str],
+                                                                           tmp_path: Path) -> None:
+    out = tmp_path / "out"
     command = [sys.executable, "-m", "mapper.cli", "search", str(TOY_ARCH), str(workload(tmp_path)), "-o", str(out),
-               "--trials", str(trials), "--jobs", "1"]
+               *BUDGET, "--jobs", "1"]
     job = subprocess.Popen(command, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
@@ -163,9 +167,11 @@ def test_a_job_killed_midway_resumes_and_searches_every_layer_exactly_once(tmp_p
     assert subprocess.run(command, cwd=ROOT, capture_output=True, check=False).returncode == 0
     for name, stamp in finished.items():  # finished layers are not redone
         assert (out / "layers" / name / "best.json").stat().st_mtime_ns == stamp
-    # every searched layer's study has exactly its budget of completed trials: the
-    # interrupted one went on from where it stopped
-    assert [completed_trials(out / "layers" / name) for name in SEARCHED] == [trials] * 3
+    # every searched layer's study has exactly the completed trials of the run never
+    # killed (with two workers): the interrupted one went on from where it stopped, and
+    # stopped where that run did
+    assert [completed_trials(out / "layers" / name) for name in SEARCHED] == \
+        [completed_trials(network_run[0] / "layers" / name) for name in SEARCHED]
     summary = json.loads((out / "summary.json").read_text())
     assert [row["layer"] for row in summary["layers"]] == LAYERS and not summary["failed"]
 
@@ -198,7 +204,7 @@ def test_a_layer_without_a_valid_mapping_is_reported_and_the_others_are_searched
     (tmp_path / "full.yaml").write_text("constraints: {min_utilization: 1.0}\n")
     out = tmp_path / "out"
     status = main(["search", str(TOY_ARCH), str(tmp_path / "net.yaml"), str(tmp_path / "full.yaml"), "-o", str(out),
-                   "--trials", str(TRIALS), "--jobs", "1"])
+                   *BUDGET, "--jobs", "1"])
     assert status == 2
     summary = json.loads((out / "summary.json").read_text())
     assert [row["layer"] for row in summary["layers"]] == ["fits"]

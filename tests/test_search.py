@@ -6,10 +6,12 @@ the same stats, and says why when no mapping is valid."""
 from __future__ import annotations
 
 import json
+import math
 from functools import cache
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pytest
 import yaml
 from optuna.storages import InMemoryStorage, JournalStorage
@@ -22,10 +24,17 @@ from mapper.mapspace import Mapspace
 from mapper.model.batch import batch_from_mappings
 from mapper.model.capacity import violations
 from mapper.search import engine
-from mapper.search.engine import Budget, ExhaustiveSearch, OptunaSearch
+from mapper.search.engine import (
+    MIN_IMPROVEMENT,
+    Budget,
+    ExhaustiveSearch,
+    OptunaSearch,
+    trials_without_progress,
+)
 from mapper.search.objectives import Scores
 from mapper.search.outputs import timeloop_mapping
 from mapper.search.storage import mask_password
+from mapper.search.structures import StructureSpace
 from mapper.search.tilings import Effort
 from mapper.specs.load import load_specs
 from mapper.specs.native import parse_architecture, parse_problem
@@ -111,6 +120,40 @@ def test_the_delay_objective_breaks_ties_by_energy() -> None:
     assert delay_best.energy_pJ[0] == everything.energy_pJ[0]
 
 
+def test_local_moves_that_leave_the_best_mapping_as_it_is_come_last() -> None:
+    """A loop order matters only for the loops that iterate: in the best mapping of the
+    structure moved from, the Buffer iterates over M and N and no other level iterates,
+    so of the order moves only one that swaps M and N at the Buffer comes before the
+    others (a move of K there, or any move at the DRAM, maps those tilings alike; other
+    swaps of M and N make the same order of them)."""
+    space = StructureSpace(mapspace("matmul"))
+    trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+    space.suggest(trial)
+    temporal = np.ones((3, 3), dtype=np.int64)  # levels DRAM, Buffer, Register x dimensions M, N, K
+    temporal[1, :2] = 2
+    moves = list(space.neighbours(trial.params, temporal))
+    orders = {name: dict(choices) for name, choices in [(n, enumerate(c)) for n, c in space.orders]}
+
+    def iterating(move: dict, level: str, dims: set[int]) -> tuple[int, ...]:
+        return tuple(d for d in orders[level][move[level]] if d in dims)
+
+    def changes_the_iterating_order(move: dict) -> bool:
+        return iterating(move, "order/Buffer", {0, 1}) != iterating(trial.params, "order/Buffer", {0, 1})
+
+    order_moves = [i for i, move in enumerate(moves)
+                   if any(move[name] != trial.params[name] for name in ("order/DRAM", "order/Buffer"))]
+    first_idle = next(i for i in order_moves if not changes_the_iterating_order(moves[i]))
+    early = [i for i in order_moves if i < first_idle]
+    assert len(early) == 1 and changes_the_iterating_order(moves[early[0]])
+    assert all(i in order_moves for i in range(first_idle, len(moves)))  # only order moves from there on
+    # none is lost: per level, the 4 orders of three loops that one loop moved makes
+    assert len(order_moves) == len({_key(m) for m in (moves[i] for i in order_moves)}) == 4 + 4
+
+
+def _key(params: dict) -> tuple:
+    return tuple(sorted(params.items()))
+
+
 def test_ties_go_to_the_smallest_mapping_key() -> None:
     scores = Scores(np.array([5.0, 3.0, 3.0, 3.0]), np.array([1, 2, 2, 2]),
                     np.array([[0, 0], [2, 1], [1, 9], [2, 0]]))
@@ -173,6 +216,49 @@ def test_no_valid_mapping_exits_2_with_the_reason(tmp_path: Path, capsys: pytest
     assert not (tmp_path / "out" / "best.json").exists()
 
 
+# ----------------------------------------------------------------- budget
+
+
+def test_progress_is_counted_from_the_last_trial_that_bettered_the_best_by_enough() -> None:
+    inf = math.inf
+    assert trials_without_progress([], 1e-3) == 0
+    assert trials_without_progress([inf, inf, inf], 1e-3) == 0  # no valid mapping yet: patience waits
+    assert trials_without_progress([inf, 10.0, 11.0, 10.0], 1e-3) == 2  # an equal value is no progress
+    assert trials_without_progress([10.0, 9.0, 9.5], 1e-3) == 1
+    assert trials_without_progress([10.0, 9.995], 1e-3) == 1  # 0.05% better: too little
+    # small gains add up until they count: 9.989 is 0.11% below 10 (the last value that
+    # counted), though only 0.03% below the best before it
+    assert trials_without_progress([10.0, 9.995, 9.992, 9.989, 9.99], 1e-3) == 1
+
+
+def test_a_budget_stops_at_whichever_limit_comes_first() -> None:
+    assert Budget(trials=3).stop_reason([1.0, 1.0], 0.0) is None
+    assert Budget(trials=3).stop_reason([1.0, 1.0, 1.0], 0.0) == "trials"
+    assert Budget(trials=10, patience=2).stop_reason([5.0, 4.0, 4.0], 0.0) is None
+    assert Budget(trials=10, patience=2).stop_reason([5.0, 4.0, 4.0, 4.0], 0.0) == "patience"
+    assert Budget(trials=10, seconds=1.0).stop_reason([5.0], 2.0) == "time"
+    assert Budget().stop_reason([5.0] * 1000, 1e6) is None
+
+
+def test_patience_ends_a_search_where_the_rule_says_and_changes_none_of_its_trials() -> None:
+    """Patience only decides where a study stops: its trials are the first ones of the
+    same search without it."""
+    def search() -> OptunaSearch:
+        return OptunaSearch(mapspace("conv1d"), "energy", InMemoryStorage(), seed=5, effort=SMALL_EFFORT)
+
+    longer = search()
+    longer.run(Budget(trials=40))
+    values = [t.value for t in engine.completed(longer.study)]
+    expected = next(n for n in range(1, 41) if trials_without_progress(values[:n], MIN_IMPROVEMENT) >= 5)
+    shorter = search()
+    outcome = shorter.run(Budget(trials=40, patience=5))
+
+    assert outcome.trials == expected < 40 and outcome.details["stopped_by"] == "patience"
+    assert [t.params for t in engine.completed(shorter.study)] == \
+        [t.params for t in engine.completed(longer.study)][:expected]
+    assert outcome.found.scores.energy_pJ[0] == min(values[:expected])
+
+
 # ------------------------------------------------- determinism and resume
 
 
@@ -185,14 +271,18 @@ def test_the_same_seed_gives_the_same_result(tmp_path: Path) -> None:
     assert (tmp_path / "a" / "best.map.yaml").read_text() == (tmp_path / "b" / "best.map.yaml").read_text()
 
 
-def test_an_interrupted_search_resumes_to_the_uninterrupted_result(tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+# past the start-up, so local moves are resumed too; with patience, the study stops
+# earlier than --trials says (at trial 25 on this space and seed)
+@pytest.mark.parametrize("budget, stopped_by", [(Budget(trials=16), "trials"),
+                                                (Budget(trials=40, patience=5), "patience")])
+def test_an_interrupted_search_resumes_to_the_uninterrupted_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                     budget: Budget, stopped_by: str) -> None:
     def search(journal: Path) -> OptunaSearch:
         storage = JournalStorage(JournalFileBackend(str(journal)))
         return OptunaSearch(mapspace("conv1d"), "energy", storage, seed=5, effort=SMALL_EFFORT)
 
-    budget = Budget(trials=16)  # past the start-up, so local moves are resumed too
     whole = search(tmp_path / "whole.journal").run(budget)
+    assert whole.details["stopped_by"] == stopped_by and whole.trials > 12
 
     calls = 0
     real = engine.best_tilings
@@ -210,7 +300,7 @@ def test_an_interrupted_search_resumes_to_the_uninterrupted_result(tmp_path: Pat
     monkeypatch.undo()
     resumed = search(tmp_path / "resumed.journal").run(budget)
 
-    assert resumed.trials == whole.trials == 16
+    assert resumed.trials == whole.trials
     assert resumed.found.scores.keys.tolist() == whole.found.scores.keys.tolist()
     history = [[t.params for t in engine.completed(search(tmp_path / name).study)]
                for name in ("whole.journal", "resumed.journal")]

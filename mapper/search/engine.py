@@ -6,9 +6,11 @@
   structure next to the best one so far (one keep flag flipped, one loop moved, one
   unrolling changed), enqueued into the study with fixed parameters and started
   from the best tilings of the structure it moves from (its temporal factors,
-  adjusted where the unrolling changed). Good structures can be rare (on the small
+  adjusted where the unrolling changed), with less effort than a new structure
+  (tilings.Effort). Good structures can be rare (on the small
   spaces of the tests a single keep table and loop order is within 1% of the
-  optimum) and lie next to other good ones. The study
+  optimum) and lie next to other good ones. A search ends at its Budget: a number
+  of trials, or of trials in a row without progress (patience), or a time. The study
   lives in a storage, so a search that is run again with the same settings continues
   where it stopped and ends where the uninterrupted search would have (sampler.py
   says how; the local moves depend only on the completed trials): every completed
@@ -18,7 +20,7 @@
 
 Measured here, to choose the design (benchmarks/bench_search.py): an Optuna trial
 costs ~3 ms with the random sampler and ~4-10 ms with (independent) TPE, the journal
-storage ~20 ms more, while the vectorized model scores ~10^4 mappings per second on
+storage ~20 ms more, while the vectorized model scores ~10^5 mappings per second on
 Eyeriss-sized nests; a trial that scores a few thousand tilings spends most of its
 time in the model. How the structures are chosen matters less than one would guess:
 on t05 (energy, 2304 structures) the trials to come within 1% of the optimum were
@@ -35,7 +37,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any, Protocol
 
@@ -57,20 +59,50 @@ SCORED = "scored"  # trial user attribute: how many mappings the trial scored
 PARENT = "parent"  # trial user attribute of a local move: the number of the trial it moves from
 LOCAL_MOVES_AFTER = 5  # trials of the sampler alone first, to have somewhere to move from
 LOCAL_MOVE_PERIOD = 3  # then of every 3 trials one is the sampler's, two are local moves
+MIN_IMPROVEMENT = 1e-3  # a trial that betters the best value by less does not count as progress
 _BATCH_FIELDS = ("order", "temporal", "spatial_x", "spatial_y", "spatial_order", "keep")
 
 
 @dataclass(frozen=True)
 class Budget:
-    """Stop after `trials` completed trials in the study (those of earlier, interrupted
-    runs count) or after `seconds` of this run, whichever comes first."""
+    """When a search stops, whichever comes first: after `trials` completed trials in
+    the study; after `patience` completed trials in a row that did not better the best
+    value by more than `min_improvement` (relative), like Timeloop's victory condition;
+    after `seconds` of this run. Trials and patience count the study's completed
+    trials, those of earlier, interrupted runs too: a function of them alone, so that a
+    resumed search stops where the uninterrupted one would have."""
 
     trials: int | None = None
     seconds: float | None = None
+    patience: int | None = None
+    min_improvement: float = MIN_IMPROVEMENT
 
-    def exhausted(self, trials: int, elapsed: float) -> bool:
-        return ((self.trials is not None and trials >= self.trials)
-                or (self.seconds is not None and elapsed >= self.seconds))
+    def exhausted(self, values: Sequence[float], elapsed: float) -> bool:
+        """`values`: the completed trials' objective values, in the order they completed."""
+        return self.stop_reason(values, elapsed) is not None
+
+    def stop_reason(self, values: Sequence[float], elapsed: float) -> str | None:
+        if self.trials is not None and len(values) >= self.trials:
+            return "trials"
+        if self.patience is not None and trials_without_progress(values, self.min_improvement) >= self.patience:
+            return "patience"
+        if self.seconds is not None and elapsed >= self.seconds:
+            return "time"
+        return None
+
+
+def trials_without_progress(values: Sequence[float], min_improvement: float) -> int:
+    """The trials since the last one that bettered the best value by more than
+    `min_improvement` (relative), none before a trial found a valid mapping. Progress is
+    measured from the value of the last trial that counted, so that many small gains add
+    up until they count."""
+    mark, since = math.inf, 0
+    for value in values:
+        if value < mark * (1 - min_improvement):
+            mark, since = value, 0
+        else:
+            since += 1
+    return since if mark < math.inf else 0
 
 
 @dataclass(frozen=True)
@@ -131,7 +163,7 @@ class OptunaSearch:
         effort = effort or Effort()
         self.mapspace, self.objective, self.seed, self.effort = mapspace, objective, seed, effort
         self.local_moves = local_moves
-        self._effective: dict[int, tuple] = {}  # trial number -> its best mapping, unit loops aside
+        self._best_of: dict[int, MappingBatch] = {}  # trial number -> its best mapping
         self.space = StructureSpace(mapspace)
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # the CLI reports progress itself
         directions = ["minimize", "minimize"] if objective == "pareto" else ["minimize"]
@@ -142,15 +174,21 @@ class OptunaSearch:
     def run(self, budget: Budget, progress: ProgressCallback | None = None) -> Outcome:
         start, scored = time.perf_counter(), 0
         best = self.found()
-        while not budget.exhausted(len(completed(self.study)), time.perf_counter() - start):
+        while not budget.exhausted(self._values_so_far(), time.perf_counter() - start):
             count, elite = self._trial(len(completed(self.study)))
             scored += count
             best = select(Scored.concatenate([elite] + ([best] if best is not None else [])), self.objective)
             if progress:
                 progress(Progress(self.objective, len(completed(self.study)), budget.trials,
                                   time.perf_counter() - start, scored, best))
+        stopped = budget.stop_reason(self._values_so_far(), time.perf_counter() - start)
         return Outcome(self.objective, self.found(), len(completed(self.study)), scored,
-                       time.perf_counter() - start, details={"study": self.study.study_name})
+                       time.perf_counter() - start, details={"study": self.study.study_name, "stopped_by": stopped})
+
+    def _values_so_far(self) -> list[float]:
+        """The completed trials' values in order, for the budget (pareto: the knee's
+        energy x cycles)."""
+        return [math.prod(t.values) for t in completed(self.study)]
 
     def _trial(self, ordinal: int) -> tuple[int, Scored]:
         """Run one trial; returns how many mappings it scored and the best it found. An
@@ -195,14 +233,15 @@ class OptunaSearch:
         for best in sorted(trials, key=lambda t: (math.prod(t.values), t.number)):
             # Structures that differ only in the order of loops that do nothing find the
             # same mapping, and have the same neighbours in effect: visit one of them.
-            if best.number not in self._effective:
-                self._effective[best.number] = _effective(scored_from_json(best.user_attrs[FOUND],
-                                                                           self.mapspace).batch)
-            found = self._effective[best.number]
+            if best.number not in self._best_of:
+                found_by_best = scored_from_json(best.user_attrs[FOUND], self.mapspace)
+                self._best_of[best.number] = found_by_best.batch.take(slice(0, 1))
+            mapping = self._best_of[best.number]
+            found = _effective(mapping)
             if found in seen:
                 continue
             seen.add(found)
-            for params in self.space.neighbours(best.params):
+            for params in self.space.neighbours(best.params, mapping.temporal[0]):
                 if _params_key(params) not in tried:
                     return params, best.number
         return None
@@ -288,7 +327,7 @@ class ExhaustiveSearch:
         start, scored, best = time.perf_counter(), 0, Scored.empty(self.mapspace)
         complete = True
         for batch in self.mapspace.enumerate(self.chunk):
-            if budget.exhausted(0, time.perf_counter() - start):
+            if budget.exhausted((), time.perf_counter() - start):
                 complete = False
                 break
             found, count = score(self.mapspace, batch)

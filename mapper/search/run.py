@@ -30,6 +30,9 @@ from .storage import JOURNAL_NAME, open_storage
 from .tilings import Effort
 
 DEFAULT_TRIALS = 300
+# On ResNet-50 / Eyeriss-like, gains came up to 31 trials apart: patience 30 gave up
+# 0.2% of the summed EDP that 40 finds, 20 gave up 16% (benchmarks/bench_convergence.py)
+DEFAULT_PATIENCE = 40
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class Settings:
     objective: Objective = "edp"
     trials: int | None = None  # with `seconds` also None: DEFAULT_TRIALS
     seconds: float | None = None
+    patience: int | None = DEFAULT_PATIENCE  # None: only `trials` and `seconds` stop the search
     seed: int = 0
     exhaustive: bool = False
     storage: str | None = None  # an Optuna storage URL; None: a journal file in the output folder
@@ -45,7 +49,7 @@ class Settings:
     @property
     def budget(self) -> Budget:
         trials = DEFAULT_TRIALS if self.trials is None and self.seconds is None else self.trials
-        return Budget(trials, self.seconds)
+        return Budget(trials, self.seconds, self.patience)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from math import prod
 from typing import Any
 
+import numpy as np
 from optuna.trial import Trial
 
 from ..mapspace import Mapspace, Structure
@@ -38,20 +39,30 @@ class StructureSpace:
             if any(table[l][t] != first[l][t] for table in self.tables)]
         self.first = first
 
-    def neighbours(self, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    def neighbours(self, params: dict[str, Any], temporal: np.ndarray) -> Iterator[dict[str, Any]]:
         """The structures one step away from `params` (a trial's parameters), in a fixed
         order that takes one move of each kind in turn, so that no kind waits behind
         another's long list: keep moves (a free keep flag flipped; a tensor kept at
         another level instead, or a level keeping another tensor instead); per level,
         one loop moved to another place in the order (where the result is among the
-        level's choices); per fan-out, an unrolling that differs in one or two factors."""
-        kinds = [self._keep_moves(params)]
-        kinds += [_with(params, name, _moved_loop(choices, params[name]))
-                  for name, choices in self.orders if len(choices) > 1]
+        level's choices); per fan-out, an unrolling that differs in one or two factors.
+        `temporal` (levels x dimensions) are the temporal factors of the best mapping
+        found with `params`. A loop order matters only for the loops that iterate, so
+        the moves that leave their order in that mapping as it is come after all the
+        others, and of several moves that make the same order of them only the first
+        comes before: on Eyeriss-like designs, where a level has up to 720 orders and
+        iterates over two or three dimensions, they are most of the order moves, and
+        the best tilings the move starts from would map alike under them."""
+        kinds, later = [self._keep_moves(params)], []
+        for level, (name, choices) in enumerate(self.orders):
+            if len(choices) > 1:
+                changed, unchanged = _by_effect(choices, params[name], temporal[level])
+                kinds.append(_with(params, name, changed))
+                later.append(_with(params, name, unchanged))
         kinds += [_with(params, name, _changed_unrolling(choices, params[name]))
                   for name, choices in self.spatial if len(choices) > 1]
-        for moves in itertools.zip_longest(*kinds):
-            yield from (move for move in moves if move is not None)
+        yield from _in_turn(kinds)
+        yield from _in_turn(later)
 
     def _keep_moves(self, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
         for name, _, _ in self.free_flags:
@@ -97,6 +108,27 @@ def _moved_loop(choices: list[tuple[int, ...]], current: int) -> list[int]:
                 if moved in index and index[moved] not in found and index[moved] != current:
                     found.append(index[moved])
     return found
+
+
+def _in_turn(kinds: list[Iterator[dict[str, Any]]]) -> Iterator[dict[str, Any]]:
+    """One of each kind in turn, until all are used up."""
+    for moves in itertools.zip_longest(*kinds):
+        yield from (move for move in moves if move is not None)
+
+
+def _by_effect(choices: list[tuple[int, ...]], current: int, factors: np.ndarray) -> tuple[list[int], list[int]]:
+    """The loop moves of order `current` (`_moved_loop`) split in two: those that change
+    the order of the loops with a factor above 1 (one move per new order of them), and
+    the rest."""
+    def iterating(order: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(d for d in order if factors[d] > 1)
+
+    seen, changed, unchanged = {iterating(choices[current])}, [], []
+    for index in _moved_loop(choices, current):
+        effect = iterating(choices[index])
+        (unchanged if effect in seen else changed).append(index)
+        seen.add(effect)
+    return changed, unchanged
 
 
 def _changed_unrolling(choices: list[tuple[tuple[int, ...], tuple[int, ...]]], current: int) -> list[int]:

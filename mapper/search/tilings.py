@@ -23,12 +23,21 @@ from .objectives import Objective, Scores, mapping_keys
 
 @dataclass(frozen=True)
 class Effort:
-    """How many tilings one trial scores."""
+    """How many tilings one trial scores. A local move (engine.py) starts from the best
+    tilings of the structure it moves from, refined by the trials before it, so it
+    needs far fewer random factorizations and neighbours to find its own. Measured on
+    ResNet-50's conv1 and res2a_branch1 on the Eyeriss-like design: local moves with
+    256 samples and 16 children per elite tiling (38% of a full trial's mappings)
+    found the same best values at the same trials as full-effort ones. Halving the
+    effort of the sampler's trials as well left res2a_branch2b 21% worse after 150
+    trials: a new structure needs the full effort to be judged fairly."""
 
     samples: int = 2048  # random factorizations
     elite: int = 16  # best tilings kept while refining
     children: int = 32  # neighbours of each elite tiling per round
     rounds: int = 8  # refinement rounds at most (it stops earlier when nothing improves)
+    moved_samples: int = 256  # random factorizations, in a local move
+    moved_children: int = 16  # neighbours of each elite tiling per round, in a local move
 
 
 @dataclass(frozen=True)
@@ -159,15 +168,17 @@ def best_tilings(mapspace: Mapspace, structure: Structure, objective: Objective,
                  rng: np.random.Generator, seeds: MappingBatch | None = None) -> tuple[Scored, int]:
     """The elite tilings of one structure (module docstring) and how many mappings
     were scored to find them; `seeds` lends their temporal factors as extra starting
-    points (the best tilings of a neighbouring structure are often good here too).
-    Empty when no tiling tried is valid."""
-    batch = mapspace.sample_tilings(structure, effort.samples, rng)
-    if seeds is not None and len(seeds):
+    points (the best tilings of a neighbouring structure are often good here too), and
+    makes the trial a local move's (Effort). Empty when no tiling tried is valid."""
+    moved = seeds is not None and len(seeds) > 0
+    batch = mapspace.sample_tilings(structure, effort.moved_samples if moved else effort.samples, rng)
+    if moved:
         batch = MappingBatch.concatenate([batch, transplanted(seeds, structure, mapspace.bounds)])
+    children_each = effort.moved_children if moved else effort.children
     elite, scored = score(mapspace, batch)
     elite = elite.unique().select(objective, effort.elite)
     for _ in range(effort.rounds if len(elite) else 0):
-        children, count = score(mapspace, neighbours(elite.batch, effort.elite * effort.children, rng))
+        children, count = score(mapspace, neighbours(elite.batch, effort.elite * children_each, rng))
         scored += count
         pool = Scored.concatenate([elite, children]).unique()
         improved = pool.select(objective, effort.elite)
