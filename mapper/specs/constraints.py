@@ -49,13 +49,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import PlainValidator
+from pydantic import PlainValidator, WithJsonSchema
 
 from ..architecture import Architecture
 from ..constraints import PRESETS, Constraints, Factor, LevelConstraints, preset
 from ..problem import Problem
 from .errors import SpecError, describe, did_you_mean
-from .native import File, Identifier, _invalid, _is_int, _is_number, _Spec, _validate
+from .native import IDENTIFIER_SCHEMA, File, Identifier, _invalid, _is_int, _is_number, _Spec, _validate
 
 TIMELOOP_KEYS = ("constraints", "mapspace_constraints", "architecture_constraints")
 _FACTOR_WORD = re.compile(r"(?P<dim>[A-Za-z_]\w*)\s*(?P<op><=|>=|=)\s*(?P<n>\d+)(?![\w])")
@@ -189,7 +189,20 @@ def _preset_name(value: object) -> str:
     return str(value)
 
 
-Factors = Annotated[dict[str, Factor], PlainValidator(_factor_map)]
+# JSON Schema of a factor list (`mapper schema`): the words `parse_factor_words` reads.
+# Not expressed: a second bound on one dimension (the loader refuses it); stricter than
+# the loader on a word split over two list items (["C=", "1"]).
+_BOUND = r"(?:=\s*\d+|(?:<=|>=)\s*\d*[1-9]\d*)"
+_WORD = rf"(?:[A-Za-z_]\w*\s*{_BOUND}|[A-Za-z_]+\d+)"
+_FACTOR_WORDS_SCHEMA = {"type": "string", "pattern": rf"^[\s,]*(?:{_WORD}(?:[\s,]+{_WORD})*)?[\s,]*$"}
+FACTORS_SCHEMA: dict[str, Any] = {"anyOf": [
+    _FACTOR_WORDS_SCHEMA,
+    {"type": "array", "items": _FACTOR_WORDS_SCHEMA},
+    {"type": "object", "propertyNames": IDENTIFIER_SCHEMA, "additionalProperties": {"anyOf": [
+        {"type": "integer", "minimum": 0}, {"type": "string", "pattern": rf"^\s*{_BOUND}$|^\d+$"}]}},
+], "description": _FACTOR_FORMS + ', or [words], or {C: 1, M: "<=8"}'}
+
+Factors = Annotated[dict[str, Factor], PlainValidator(_factor_map), WithJsonSchema(FACTORS_SCHEMA)]
 
 
 class LevelConstraintsSpec(_Spec):
@@ -207,8 +220,9 @@ class LevelConstraintsSpec(_Spec):
 
 
 class ConstraintsSpec(_Spec):
-    preset: Annotated[str, PlainValidator(_preset_name)] | None = None
-    min_utilization: Annotated[float, PlainValidator(_fraction)] | None = None
+    preset: Annotated[str, PlainValidator(_preset_name), WithJsonSchema({"enum": list(PRESETS)})] | None = None
+    min_utilization: Annotated[float, PlainValidator(_fraction), WithJsonSchema(
+        {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "description": "used MACs / all MACs"})] | None = None
     levels: dict[str, LevelConstraintsSpec] = {}
 
 
@@ -285,6 +299,57 @@ def check_against(constraints: Constraints, file: File, problems: Sequence[Probl
 
 # ---------------------------------------------------------------------------
 # Timeloop
+
+
+def _when_type(types: Sequence[str], then: dict[str, Any]) -> dict[str, Any]:
+    """JSON Schema: `then` holds for a target of one of `types` (the others ignore those keys)."""
+    return {"if": {"properties": {"type": {"enum": list(types)}}, "required": ["type"]}, "then": then}
+
+
+_NAMES_SCHEMA = {"anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}]}
+TIMELOOP_TARGET_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "a Timeloop constraint target: {target, type, factors, permutation, split, keep, bypass, min}",
+    "properties": {"target": {"type": "string", "description": "a storage level"},
+                   "name": {"description": "the storage level, when target is absent"},
+                   "type": {"enum": list(_TIMELOOP_TYPES)},
+                   # each of these is read (and checked below) for some types only, ignored for the others
+                   "factors": {"description": "temporal and spatial targets: factor bounds"},
+                   "permutation": {"description": "temporal and spatial targets: the loop order"},
+                   "split": {"description": "spatial targets: how many dimensions go on X"},
+                   "keep": {"description": "bypass targets: tensors kept"},
+                   "bypass": {"description": "bypass targets: tensors bypassed"},
+                   "min": {"description": "utilization targets: the fraction of MACs kept busy"}},
+    "additionalProperties": False,
+    "required": ["type"],
+    "anyOf": [{"required": ["target"]}, {"required": ["name"], "properties": {"name": {"type": "string"}}}],
+    "allOf": [
+        _when_type(("temporal", "spatial"), {"properties": {
+            "factors": {"anyOf": [FACTORS_SCHEMA, {"type": "null"}]},
+            "permutation": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"},
+                                                           "uniqueItems": True}, {"type": "null"}],
+                            "description": "dimensions, innermost first: NCPQRSM, or names separated by spaces"},
+            "split": {"type": "integer", "minimum": 0, "description": "how many dimensions go on X"}}}),
+        _when_type(("temporal",), {"not": {"required": ["split"]}}),
+        _when_type(("bypass", "dataspace", "datatype", "bypassing"),
+                   {"properties": {"keep": _NAMES_SCHEMA, "bypass": _NAMES_SCHEMA}}),
+        _when_type(("utilization", "parallelism"), {"required": ["min"], "properties": {
+            "min": {"type": "number", "exclusiveMinimum": 0, "maximum": 1}}}),
+    ],
+}
+_TARGETS_SCHEMA = {"type": "array", "items": TIMELOOP_TARGET_SCHEMA}
+
+
+def timeloop_constraints_schema(key: str) -> dict[str, Any]:
+    """JSON Schema of one of TIMELOOP_KEYS: a list of targets, {targets: [...]}, or null.
+    Under `constraints`, a mapping without targets is the native form (`is_native`)."""
+    wrapped = {"type": "object", "additionalProperties": False,
+               "properties": {"targets": {"anyOf": [_TARGETS_SCHEMA, {"type": "null"}]},
+                              "version": {"description": "ignored"}}}
+    if key == "constraints":
+        wrapped["required"] = ["targets"]
+    return {"description": "Timeloop's constraint targets (mapper/specs/constraints.py)",
+            "anyOf": [_TARGETS_SCHEMA, wrapped, {"type": "null"}]}
 
 
 def parse_timeloop(found: Sequence[tuple[Path, str, object]], problems: Sequence[Problem] = (),
