@@ -3,6 +3,10 @@
 A level's `instances` count the copies of it in the whole chip; the fan-out from a
 level to the next inner one is the ratio of their instance counts, laid out as a
 mesh (`mesh_x` x `mesh_y` is the number of instances of the level).
+
+Energies are in the architecture's `energy_unit`: pJ, unless its energy table is in
+another unit (e.g. "MAC": multiples of one MAC's energy). The model is indifferent to
+the unit; the outputs name it, and give EDP in J*cycles only for pJ.
 """
 
 from __future__ import annotations
@@ -22,9 +26,9 @@ class StorageLevel:
     read_bandwidth: float | None = None  # words per cycle, per instance
     write_bandwidth: float | None = None
     multiple_buffering: float = 1.0
-    read_energy: float = 0.0  # pJ per block access
-    write_energy: float = 0.0  # pJ per block access (fills and updates)
-    network_energy: float = 0.0  # pJ per word delivered across the fan-out below it
+    read_energy: float = 0.0  # per block access
+    write_energy: float = 0.0  # per block access (fills and updates)
+    network_energy: float = 0.0  # per word delivered across the fan-out below it
     keeps: frozenset[str] | None = None  # tensors it may hold; None = any
 
     @property
@@ -38,7 +42,7 @@ class ComputeUnit:
     instances: int = 1
     mesh_x: int = 1
     mesh_y: int = 1
-    energy: float = 0.0  # pJ per MAC
+    energy: float = 0.0  # per MAC
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class Architecture:
     name: str
     levels: tuple[StorageLevel, ...]  # outermost first
     compute: ComputeUnit = field(default_factory=lambda: ComputeUnit("MAC"))
+    energy_unit: str = "pJ"  # the symbol of the energy table's unit
 
     def fanout(self, i: int) -> tuple[int, int]:
         """Mesh (X, Y) of children under one instance of level i."""

@@ -18,10 +18,11 @@ from .onnx_import import import_onnx, workload_yaml
 from .report import counts_table, loop_nest, totals
 from .safe_names import mask_passwords, safe_file_name
 from .search import command as search
-from .search.outputs import write_atomically
+from .search.outputs import evaluation_json, write_atomically
 from .specs.errors import SpecError
 from .specs.load import load_specs
 from .specs.native import load_workload
+from .specs import schema
 from .workload_stats import stats_table, workload_stats
 
 
@@ -60,11 +61,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     ev = evaluate_reference(problem, arch, mapping)
     print(loop_nest(problem, arch, mapping))
     print()
-    print(counts_table(ev))
+    print(counts_table(ev, arch.energy_unit))
     print()
-    print(totals(ev))
+    print(totals(ev, arch.energy_unit))
     if args.json:
-        write_json_atomically(Path(args.json), ev.to_json())
+        write_json_atomically(Path(args.json), evaluation_json(arch, ev))
     return 0
 
 
@@ -73,6 +74,29 @@ def cmd_stats(args: argparse.Namespace) -> int:
     print(stats_table(stats))
     if args.json:
         write_json_atomically(Path(args.json), stats.to_json())
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    """The JSON Schema of a kind of native file: printed, written to -o FILE, or with
+    --all every kind into the folder -o DIR (as specs/schema/ is made)."""
+    if args.all and (args.kind or not args.output):
+        raise SpecError("mapper schema", "--all", "--all with a KIND" if args.kind else "--all without -o DIR",
+                        "--all -o DIR (every kind, into DIR), or KIND [-o FILE]")
+    if not args.all:
+        text = schema.schema_text(args.kind or "spec")
+        if args.output is None:
+            print(text, end="")
+        else:
+            write_text_atomically(Path(args.output), text)
+        return 0
+    folder = Path(args.output)
+    if folder.exists() and not folder.is_dir():
+        raise SpecError(folder, "", "a file", "a folder for the schemas (made if missing)")
+    folder.mkdir(parents=True, exist_ok=True)
+    for kind in schema.KINDS:
+        write_text_atomically(folder / schema.file_name(kind), schema.schema_text(kind))
+    print(f"wrote {', '.join(str(folder / schema.file_name(kind)) for kind in schema.KINDS)}")
     return 0
 
 
@@ -90,8 +114,8 @@ class ProgressLine:
     """A search's live progress on stderr: rewritten in place on a terminal, else a
     line every few seconds (so logs stay short)."""
 
-    def __init__(self, layer: str) -> None:
-        self.layer, self.tty = layer, sys.stderr.isatty()
+    def __init__(self, layer: str, energy_unit: str) -> None:
+        self.layer, self.energy_unit, self.tty = layer, energy_unit, sys.stderr.isatty()
         self.last, self.width = 0.0, 0
 
     def update(self, progress: search.Progress) -> None:
@@ -99,7 +123,7 @@ class ProgressLine:
         if now - self.last < (0.25 if self.tty else 5.0):
             return
         self.last = now
-        text = search.progress_text(self.layer, progress)
+        text = search.progress_text(self.layer, progress, self.energy_unit)
         if self.tty:
             print("\r" + text.ljust(self.width), end="", file=sys.stderr, flush=True)
             self.width = len(text)
@@ -121,7 +145,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     share_work(args, units, layers[0][0].name)
     status = 0
     for problem, arch, constraints, folder in layers:
-        display = ProgressLine(problem.name)
+        display = ProgressLine(problem.name, arch.energy_unit)
         try:
             result = search.search_layer(problem, arch, constraints, search.settings(args), folder, display.update)
         except NoValidMapping as e:
@@ -214,10 +238,10 @@ class WorkerDisplay:
     and when every search left is in other workers' hands."""
 
     def __init__(self) -> None:
-        self.line, self.waited_for = ProgressLine(""), -1
+        self.line, self.waited_for = ProgressLine("", "pJ"), -1  # replaced when a search starts
 
     def started(self, unit: worker.Unit) -> None:
-        self.line = ProgressLine(unit.name)
+        self.line = ProgressLine(unit.name, unit.arch.energy_unit)
 
     def progress(self, unit: worker.Unit, progress: search.Progress) -> None:
         self.line.update(progress)
@@ -317,6 +341,14 @@ def main(argv: list[str] | None = None) -> int:
     wk.add_argument("--jobs", type=positive_int, default=network.default_jobs(), metavar="N",
                     help="worker processes on this machine (default: all cores)")
     wk.set_defaults(run=cmd_worker)
+    sc = sub.add_parser("schema", help="the JSON Schema of a kind of native spec file, for editors",
+                        description="Print the JSON Schema of one kind of native YAML file, for an editor's "
+                        "completion and checking: `# yaml-language-server: $schema=specs/schema/spec.json`.")
+    sc.add_argument("kind", nargs="?", choices=schema.KINDS, help="spec (default: problem, workload, architecture, "
+                    "mapping, constraints), energy-table, or experiment (mapper run's files)")
+    sc.add_argument("-o", "--output", metavar="PATH", help="write to this file (with --all: this folder)")
+    sc.add_argument("--all", action="store_true", help="write every kind to -o DIR as KIND.json")
+    sc.set_defaults(run=cmd_schema)
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:

@@ -46,7 +46,7 @@ from math import prod
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, PlainValidator
+from pydantic import Field, PlainValidator, WithJsonSchema
 
 from .architecture import Architecture
 from .constraints import Constraints, array_levels, pe_local_levels
@@ -164,7 +164,8 @@ class ComparisonSpec(_Spec):
     dataflows: Annotated[list[DataflowSpec], Field(min_length=2)]
     baseline: Text
     objective: Literal["energy", "edp", "delay"] = "energy"
-    min_utilization: Annotated[float, PlainValidator(_fraction)] = 0.0
+    min_utilization: Annotated[float, PlainValidator(_fraction),
+                               WithJsonSchema({"type": "number", "minimum": 0, "maximum": 1})] = 0.0
     search: SearchSpec = SearchSpec()
 
 

@@ -14,7 +14,7 @@ The file (strict: an unknown key or a wrong type is a SpecError with its key pat
       - row-stationary             # a preset (mapper/constraints.py), `unconstrained`,
       - my-constraints.yaml        # or a constraints file (native or Timeloop)
     objectives: [edp, energy]      # optional, default [edp]; also delay, pareto
-    search: {trials: 20, time: null, seed: 0}   # optional, per layer (mapper search's)
+    search: {trials: 20, time: null, patience: 40, seed: 0}   # optional, per layer (mapper search's)
 
 Paths are relative to the experiment file, else to the working directory; names of
 shipped specs are looked up in specs/ (constraints files in specs/constraints/).
@@ -30,6 +30,8 @@ architecture) is reported as not applicable. Running the experiment again skips 
 is finished. At the end:
 
     DIR/summary.md, summary.csv, summary.json   one row per cell: the network's totals
+                                                (in summary.json with the cell's
+                                                energy_unit, that of its architecture)
     DIR/layers.csv                              one row per layer of every cell
     DIR/plots/energy-<cell>.png                 energy per layer by level and by tensor
     DIR/plots/energy-delay-<workload>.png       energy against cycles per layer, every
@@ -47,16 +49,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, PlainValidator
+from pydantic import BeforeValidator, Field, PlainValidator, WithJsonSchema
 
 from .architecture import Architecture
 from .constraints import PRESETS, Constraints
 from .network import SUMMARY_FIELDS, Layer, NetworkEvent, NetworkJob, event_text, run_network
 from .problem import Problem
+from .report import edp_text
 from .safe_names import file_in, safe_file_name
 from .search.objectives import OBJECTIVES, Objective
 from .search.outputs import write_atomically
-from .search.run import Settings
+from .search.run import DEFAULT_PATIENCE, Settings
 from .specs.constraints import parse_constraints, take_constraints
 from .specs.errors import SpecError, did_you_mean
 from .specs.native import (PositiveInt, PositiveNumber, Text, _check_keeps, _invalid, _is_int, _Spec, _validate,
@@ -81,6 +84,13 @@ def _integer(value: object) -> int:
     return int(value)
 
 
+def _patience(value: object) -> int | None:
+    """Trials without progress before a layer's search stops; 0: never (None)."""
+    if not _is_int(value) or value < 0:
+        raise _invalid(value, "a number of trials, or 0 to never stop early")
+    return int(value) or None
+
+
 def _entry(value: object) -> object:
     """A workload given by its name alone is an entry without options."""
     return {"workload": value} if isinstance(value, str) else value
@@ -96,16 +106,20 @@ class WorkloadEntrySpec(_Spec):
 class SearchSpec(_Spec):
     trials: PositiveInt | None = None
     time: PositiveNumber | None = None
-    seed: Annotated[int, PlainValidator(_integer)] = 0
+    patience: Annotated[int | None, PlainValidator(_patience), WithJsonSchema(
+        {"type": "integer", "minimum": 0, "description": "trials without progress before a layer's search stops; "
+         "0: never"})] = DEFAULT_PATIENCE
+    seed: Annotated[int, PlainValidator(_integer), WithJsonSchema({"type": "integer"})] = 0
 
 
 class ExperimentSpec(_Spec):
     name: Text
     description: Text | None = None
     architectures: Annotated[list[Text], Field(min_length=1)]
-    workloads: Annotated[list[Annotated[WorkloadEntrySpec, BeforeValidator(_entry)]], Field(min_length=1)]
+    workloads: Annotated[list[Annotated[WorkloadEntrySpec, BeforeValidator(
+        _entry, json_schema_input_type=Text | WorkloadEntrySpec)]], Field(min_length=1)]
     dataflows: Annotated[list[Text], Field(min_length=1, default_factory=lambda: [UNCONSTRAINED])]
-    objectives: Annotated[list[Annotated[str, PlainValidator(_objective)]],
+    objectives: Annotated[list[Annotated[str, PlainValidator(_objective), WithJsonSchema({"enum": list(OBJECTIVES)})]],
                           Field(min_length=1, default_factory=lambda: ["edp"])]
     search: SearchSpec = SearchSpec()
 
@@ -172,7 +186,8 @@ def load_experiment(path: str | Path) -> Experiment:
     for key, labels in (("architectures", [a.name for a in archs]), ("workloads", [w.label for w in workloads]),
                         ("dataflows", [d.label for d in dataflows]), ("objectives", spec.objectives)):
         _unique(labels, path, key)
-    settings = Settings(trials=spec.search.trials, seconds=spec.search.time, seed=spec.search.seed)
+    settings = Settings(trials=spec.search.trials, seconds=spec.search.time, patience=spec.search.patience,
+                        seed=spec.search.seed)
     return Experiment(spec.name, spec.description, path, archs, workloads, dataflows, tuple(spec.objectives),
                       settings)
 
@@ -334,7 +349,7 @@ def cell_row(cell: Cell, root: Path, summary: dict[str, Any] | None, reason: str
     """A cell's line of the experiment's summary: its labels and its network's totals."""
     arch, workload, dataflow, objective = cell.labels
     row: dict[str, Any] = {"architecture": arch, "workload": workload, "dataflow": dataflow, "objective": objective,
-                           "folder": str(cell.folder(root).relative_to(root))}
+                           "folder": str(cell.folder(root).relative_to(root)), "energy_unit": cell.arch.energy_unit}
     if summary is None:
         return row | {"status": f"not applicable: {reason}", "totals": None, "layers": []}
     failed = summary["failed"]
@@ -378,16 +393,18 @@ def _layers_csv(summary: dict[str, Any]) -> str:
 
 
 def summary_markdown(summary: dict[str, Any]) -> str:
-    """The table `mapper run` prints: one row per cell, its network's totals."""
-    head = ("architecture", "workload", "dataflow", "objective", "layers", "energy pJ", "pJ/MAC", "cycles",
-            "util.", "EDP J*cycles (sum)", "status")
+    """The table `mapper run` prints: one row per cell, its network's totals, each in the
+    unit of its architecture's energy table (cells may differ)."""
+    head = ("architecture", "workload", "dataflow", "objective", "layers", "energy", "energy per MAC", "cycles",
+            "util.", "EDP (sum)", "status")
     lines = [f"Experiment {summary['experiment']}" + (f": {summary['description']}" if summary["description"] else ""),
              "", "| " + " | ".join(head) + " |", "| " + "--- | " * 4 + "---: | " * 6 + "--- |"]
     for row in summary["cells"]:
         t = row["totals"]
+        unit = row["energy_unit"]
         figures = ["", "", "", "", "", ""] if t is None or not t["layers_mapped"] else [
-            f"{t['layers_mapped']}/{t['layers']}", f"{t['energy_pJ']:.4g}", f"{t['pJ_per_MAC']:.3f}",
-            f"{t['cycles']:,}", f"{100 * t['utilization']:.1f}%", f"{t['edp_J_cycles']:.4g}"]
+            f"{t['layers_mapped']}/{t['layers']}", f"{t['energy_pJ']:.4g} {unit}", f"{t['pJ_per_MAC']:.3f} {unit}/MAC",
+            f"{t['cycles']:,}", f"{100 * t['utilization']:.1f}%", edp_text(t['edp_J_cycles'], unit)]
         status = row["status"].replace("|", "/")
         lines.append("| " + " | ".join([*(row[c] for c in _CELL_COLUMNS), *figures, status]) + " |")
     return "\n".join(lines) + "\n"

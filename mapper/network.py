@@ -14,8 +14,10 @@ The job lives in one folder, and everything in it is written atomically:
                               refused rather than mixing the two
     DIR/layers/<layer>/       as `mapper search` writes for one layer (best.json ...);
                               a layer is finished when its best.json exists
-    DIR/summary.{csv,json,md} per layer: energy, pJ/MAC, cycles, utilization, EDP and
-                              the mapping in one line; the network's totals
+    DIR/summary.{csv,json,md} per layer: energy, energy per MAC, cycles, utilization,
+                              EDP and the mapping in one line; the network's totals;
+                              energies in the architecture's `energy_unit` (the
+                              `_pJ` keys keep their names whatever the unit)
 
 Running the job again skips the finished layers; an unfinished search resumes from
 its Optuna journal in the layer's folder.
@@ -46,6 +48,7 @@ from .mapspace import NoValidMapping
 from .model.reference import evaluate_reference
 from .model.stats import Evaluation
 from .problem import Problem
+from .report import edp_text, edp_unit, edp_value
 from .safe_names import file_in, mask_password
 from .search.outputs import write_atomically, write_best, write_pareto
 from .search.run import Settings, search_layer
@@ -112,6 +115,7 @@ class NetworkEvent:
     report: ShapeReport
     done: int
     total: int
+    energy_unit: str  # the architecture's: the row's energies are in it
     row: dict[str, Any] | None = None  # the searched layer's summary row, unless it failed
 
 
@@ -159,7 +163,7 @@ def run_network(job: NetworkJob, pool: Executor, on_event: EventCallback | None 
         if all(finished(folder) for _, folder in task.layers):
             done += 1
             if on_event:
-                on_event(NetworkEvent("resumed", _resumed(task), done, total, _row_of(task)))
+                on_event(NetworkEvent("resumed", _resumed(task), done, total, job.arch.energy_unit, _row_of(task)))
         else:
             pending[pool.submit(search_shape, task)] = task
     for future in as_completed(pending):
@@ -169,7 +173,8 @@ def run_network(job: NetworkJob, pool: Executor, on_event: EventCallback | None 
         if on_event:
             task = pending[future]
             row = None if report.reasons else _row_of(task)
-            on_event(NetworkEvent("failed" if report.reasons else "searched", report, done, total, row))
+            on_event(NetworkEvent("failed" if report.reasons else "searched", report, done, total,
+                                  job.arch.energy_unit, row))
     summary = network_summary(job, failed)
     write_summary(job.folder, summary)
     return NetworkResult(job.folder, summary, failed)
@@ -307,8 +312,9 @@ def network_summary(job: NetworkJob, failed: dict[str, tuple[str, ...]]) -> dict
             rows.append(layer_row(name, same[name], read_json(best)))
         else:
             missing[name] = list(failed.get(name, ("not searched",)))
-    return {"network": job.name, "architecture": job.arch.name, "objective": job.settings.objective,
-            "seed": job.settings.seed, "layers": rows, "failed": missing, "totals": totals(rows, len(job.layers))}
+    return {"network": job.name, "architecture": job.arch.name, "energy_unit": job.arch.energy_unit,
+            "objective": job.settings.objective, "seed": job.settings.seed, "layers": rows, "failed": missing,
+            "totals": totals(rows, len(job.layers))}
 
 
 def layer_row(name: str, same_shape_as: str | None, best: dict[str, Any]) -> dict[str, Any]:
@@ -380,25 +386,26 @@ def summary_csv(summary: dict[str, Any]) -> str:
 
 def summary_markdown(summary: dict[str, Any]) -> str:
     """The table `mapper search` prints for a network."""
-    head = ("layer", "MACs", "energy pJ", "pJ/MAC", "cycles", "util.", "EDP J*cycles", "mapping")
+    unit = summary["energy_unit"]
+    head = ("layer", "MACs", f"energy {unit}", f"{unit}/MAC", "cycles", "util.", f"EDP {edp_unit(unit)}", "mapping")
     lines = [f"{summary['network']} on {summary['architecture']} ({summary['objective']}, seed {summary['seed']})", "",
              "| " + " | ".join(head) + " |", "| --- | " + "---: | " * 6 + "--- |"]
     for r in summary["layers"]:
         name = r["layer"] + (f" (= {r['same_shape_as']})" if r["same_shape_as"] else "")
-        lines.append(_md_row(name, r, f"`{r['mapping']}`"))
+        lines.append(_md_row(name, r, f"`{r['mapping']}`", unit))
     t = summary["totals"]
     if summary["layers"]:
-        lines.append(_md_row(f"**total** ({t['layers_mapped']} of {t['layers']} layers)", t, ""))
-        lines += ["", (f"Network EDP (total energy x total cycles): {t['network_edp_J_cycles']:.4g} J*cycles; "
+        lines.append(_md_row(f"**total** ({t['layers_mapped']} of {t['layers']} layers)", t, "", unit))
+        lines += ["", (f"Network EDP (total energy x total cycles): {edp_text(t['network_edp_J_cycles'], unit)}; "
                        "the table's total EDP is the sum over the layers.")]
     for name, reasons in summary["failed"].items():
         lines.append(f"- {name}: no mapping: " + "; ".join(reasons))
     return "\n".join(lines) + "\n"
 
 
-def _md_row(name: str, r: dict[str, Any], mapping: str) -> str:
+def _md_row(name: str, r: dict[str, Any], mapping: str, energy_unit: str) -> str:
     cells = (name, f"{r['macs']:,}", f"{r['energy_pJ']:.4g}", f"{r['pJ_per_MAC']:.3f}", f"{r['cycles']:,}",
-             f"{100 * r['utilization']:.1f}%", f"{r['edp_J_cycles']:.4g}", mapping)
+             f"{100 * r['utilization']:.1f}%", f"{edp_value(r['edp_J_cycles'], energy_unit):.4g}", mapping)
     return "| " + " | ".join(cells) + " |"
 
 
@@ -412,8 +419,8 @@ def event_text(event: NetworkEvent) -> str:
     r = event.row
     how = (f"{report.trials} trials, {report.scored:,} mappings in {report.seconds:.1f} s" if report.searched
            else "searched earlier")
-    return (f"{head}: {r['pJ_per_MAC']:.3f} pJ/MAC, {r['cycles']:,} cycles, EDP {r['edp_J_cycles']:.4g} "
-            f"J*cycles ({how})")
+    return (f"{head}: {r['pJ_per_MAC']:.3f} {event.energy_unit}/MAC, {r['cycles']:,} cycles, "
+            f"EDP {edp_text(r['edp_J_cycles'], event.energy_unit)} ({how})")
 
 
 def network_name(files: list[str]) -> str:

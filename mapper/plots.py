@@ -3,7 +3,9 @@
 - energy per layer of each cell, stacked by storage level and by tensor (MACs and
   the network apart, so each bar adds up to the layer's energy);
 - energy against cycles per layer, for every cell of a workload, with the Pareto front
-  of those points (and of the front a `pareto` cell found, when there is one).
+  of those points (and of the front a `pareto` cell found, when there is one); one
+  plot per energy unit when the workload's architectures use tables in different
+  units, whose energies do not compare.
 
 Figures are drawn on matplotlib's Figure objects with the Agg canvas, never through
 pyplot: no global backend to set, nothing shown on a screen.
@@ -36,9 +38,12 @@ def experiment_plots(folder: Path, summary: dict[str, Any]) -> list[Path]:
         _save(energy_breakdown(cell), path)
         written.append(path)
     for workload in dict.fromkeys(c["workload"] for c in cells):
-        path = file_in(plots, f"energy-delay-{workload}", ".png")
-        _save(energy_delay([c for c in cells if c["workload"] == workload], folder), path)
-        written.append(path)
+        of_workload = [c for c in cells if c["workload"] == workload]
+        units = list(dict.fromkeys(c["energy_unit"] for c in of_workload))
+        for unit in units:
+            path = file_in(plots, f"energy-delay-{workload}" + (f"-{unit}" if len(units) > 1 else ""), ".png")
+            _save(energy_delay([c for c in of_workload if c["energy_unit"] == unit], folder), path)
+            written.append(path)
     return written
 
 
@@ -57,7 +62,7 @@ def energy_breakdown(cell: dict[str, Any]) -> Figure:
             heights = [l[key].get(category, 0.0) * 1e-6 for l in layers]
             ax.bar(names, heights, bottom=bottom, label=category, color=color)
             bottom = [b + h for b, h in zip(bottom, heights)]
-        ax.set_ylabel("energy (uJ)")
+        ax.set_ylabel("energy (uJ)" if cell["energy_unit"] == "pJ" else f"energy (millions of {cell['energy_unit']})")
         ax.set_title(f"Energy per layer {title}")
         ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.tick_params(axis="x", labelrotation=60, labelsize="small")
@@ -67,7 +72,8 @@ def energy_breakdown(cell: dict[str, Any]) -> Figure:
 
 def energy_delay(cells: list[dict[str, Any]], folder: Path) -> Figure:
     """One panel per layer: each cell's mapping (and the points of a pareto cell's
-    front) at (cycles, energy), and the Pareto front of all of them."""
+    front) at (cycles, energy), and the Pareto front of all of them (cells of one
+    energy unit)."""
     layers = list(dict.fromkeys(l["layer"] for c in cells for l in c["layers"]))
     cols = min(4, len(layers))
     rows = math.ceil(len(layers) / cols)
@@ -94,7 +100,7 @@ def energy_delay(cells: list[dict[str, Any]], folder: Path) -> Figure:
         _scale(ax.set_yscale, [e for e, _ in points])
         ax.set_title(layer, fontsize="medium")
         ax.set_xlabel("cycles")
-        ax.set_ylabel("energy (pJ)")
+        ax.set_ylabel(f"energy ({cells[0]['energy_unit']})")
     for ax in axes[len(layers):]:
         ax.set_visible(False)
     handles, labels = axes[0].get_legend_handles_labels()
@@ -113,7 +119,7 @@ def pareto_front(points: list[tuple[float, int]]) -> list[tuple[float, int]]:
 
 
 def _pareto_points(cell_folder: Path, layer: str) -> list[tuple[float, int]]:
-    """(energy pJ, cycles) of each point of a layer's pareto.json, if it has one."""
+    """(energy, cycles) of each point of a layer's pareto.json, if it has one."""
     path = file_in(cell_folder / "layers", layer) / PARETO
     return [(p["energy_pJ"], p["cycles"]) for p in read_json(path)["points"]] if path.is_file() else []
 

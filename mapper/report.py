@@ -31,9 +31,10 @@ def loop_nest(problem: Problem, arch: Architecture, mapping: Mapping) -> str:
     return "\n".join(lines)
 
 
-def counts_table(ev: Evaluation) -> str:
+def counts_table(ev: Evaluation, energy_unit: str) -> str:
     """Per level and tensor: what Timeloop calls partition, capacity, reads, fills, updates."""
-    head = ("level", "tensor", "partition", "capacity", "instances", "reads", "fills", "updates", "energy pJ")
+    head = ("level", "tensor", "partition", "capacity", "instances", "reads", "fills", "updates",
+            f"energy {energy_unit}")
     rows = [head]
     for lv in ev.levels:
         for name, t in lv.tensors.items():
@@ -49,6 +50,23 @@ def counts_table(ev: Evaluation) -> str:
     return "\n".join(out)
 
 
-def totals(ev: Evaluation) -> str:
-    return (f"energy {ev.energy_pJ:.2f} pJ  ({ev.energy_pJ / ev.computes:.3f} pJ/MAC)  "
-            f"cycles {ev.cycles}  utilization {100 * ev.utilization:.2f}%  EDP {ev.edp_J_cycles:.4g} J*cycles")
+def totals(ev: Evaluation, energy_unit: str) -> str:
+    """The totals line, energies in the architecture's unit (pJ, or e.g. MAC: multiples of a MAC's energy)."""
+    return (f"energy {ev.energy_pJ:.2f} {energy_unit}  ({ev.energy_pJ / ev.computes:.3f} {energy_unit}/MAC)  "
+            f"cycles {ev.cycles}  utilization {100 * ev.utilization:.2f}%  "
+            f"EDP {edp_text(ev.edp_J_cycles, energy_unit)}")
+
+
+def edp_value(edp_J_cycles: float, energy_unit: str) -> float:
+    """EDP as the outputs show it, in `edp_unit`. The model's `edp_J_cycles` is energy x
+    1e-12 x cycles: J*cycles when energies are pJ. In any other unit a J figure would be
+    false, so it is energy x cycles in <unit>*cycles."""
+    return edp_J_cycles if energy_unit == "pJ" else edp_J_cycles * 1e12
+
+
+def edp_unit(energy_unit: str) -> str:
+    return "J*cycles" if energy_unit == "pJ" else f"{energy_unit}*cycles"
+
+
+def edp_text(edp_J_cycles: float, energy_unit: str) -> str:
+    return f"{edp_value(edp_J_cycles, energy_unit):.4g} {edp_unit(energy_unit)}"

@@ -456,5 +456,5 @@ def finished_text(unit: Unit, outcome: Outcome | None) -> str:
     value, attrs = _headline(outcome)
     if "energy_pJ" not in attrs:
         return f"{unit.name}: no valid mapping found in {outcome.trials} trials"
-    return (f"{unit.name}: {attrs['energy_pJ']:.4g} pJ, {attrs['cycles']:,} cycles ({outcome.trials} trials, "
-            f"{outcome.seconds:.1f} s in this worker)")
+    return (f"{unit.name}: {attrs['energy_pJ']:.4g} {unit.arch.energy_unit}, {attrs['cycles']:,} cycles "
+            f"({outcome.trials} trials, {outcome.seconds:.1f} s in this worker)")

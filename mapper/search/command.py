@@ -1,7 +1,7 @@
 """The `mapper search` command's arguments, inputs and texts; mapper/cli.py prints them.
 
     mapper search FILE... [-o DIR] [--objective edp|energy|delay|pareto] [--trials N]
-                  [--time SECONDS] [--seed N] [--exhaustive] [--storage URL]
+                  [--time SECONDS] [--patience N] [--seed N] [--exhaustive] [--storage URL]
                   [--constraints FILE] [--dataflow PRESET]
 """
 
@@ -16,13 +16,14 @@ from pathlib import Path
 from ..architecture import Architecture
 from ..constraints import PRESETS, Constraints
 from ..problem import Problem
+from ..report import edp_text
 from ..safe_names import mask_password
 from ..specs.errors import SpecError
 from ..specs.load import load_specs
-from .engine import Progress
+from .engine import MIN_IMPROVEMENT, Progress
 from .objectives import OBJECTIVES
 from .outputs import report_text
-from .run import DEFAULT_TRIALS, LayerResult, Settings, search_layer
+from .run import DEFAULT_PATIENCE, DEFAULT_TRIALS, LayerResult, Settings, search_layer
 from .storage import JOURNAL_NAME, StorageError
 
 __all__ = ["Progress", "StorageError", "add_parser", "layers", "progress_text", "resume_hint", "search_layer",
@@ -44,6 +45,17 @@ def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
     return parse
 
 
+def _patience(text: str) -> int | None:
+    """An argparse type: a number of trials, or 0 for none (None: no patience)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"found {text!r}; allowed: a number of trials, or 0 to never stop early")
+    return value or None
+
+
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="find the best mapping of each layer (Optuna, or --exhaustive)",
                        description="Find the best mapping of each layer of the FILES (native or Timeloop YAML: "
@@ -59,7 +71,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    "unless --time is given)")
     p.add_argument("--time", "--time-limit", dest="seconds", type=_positive(float), metavar="SECONDS",
                    help="stop after this long (per layer); the result then depends on the machine's speed")
-    p.add_argument("--seed", type=int, default=0, help="the same seed and --trials give the same result (default 0)")
+    p.add_argument("--patience", type=_patience, default=DEFAULT_PATIENCE, metavar="N",
+                   help=f"stop a layer's search once N trials in a row have bettered its best by less than "
+                   f"{100 * MIN_IMPROVEMENT:g}%% (default {DEFAULT_PATIENCE}; 0: never, only --trials or --time "
+                   "stop it)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="the same seed, --trials and --patience give the same result (default 0)")
     p.add_argument("--exhaustive", action="store_true", help="score every mapping: the exact optimum, small spaces only")
     p.add_argument("--storage", metavar="URL",
                    help=f"an Optuna storage URL (default: a journal file DIR/{JOURNAL_NAME})")
@@ -69,8 +86,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def settings(args: argparse.Namespace) -> Settings:
-    return Settings(objective=args.objective, trials=args.trials, seconds=args.seconds, seed=args.seed,
-                    exhaustive=args.exhaustive, storage=args.storage)
+    return Settings(objective=args.objective, trials=args.trials, seconds=args.seconds, patience=args.patience,
+                    seed=args.seed, exhaustive=args.exhaustive, storage=args.storage)
 
 
 def layers(args: argparse.Namespace) -> list[tuple[Problem, Architecture, Constraints | None, Path]]:
@@ -114,7 +131,7 @@ def _folders(out: str | None, names: list[str]) -> list[Path]:
     return folders
 
 
-def progress_text(layer: str, progress: Progress) -> str:
+def progress_text(layer: str, progress: Progress, energy_unit: str) -> str:
     """One line: how far, how fast, and the best so far."""
     if progress.trials is None:
         done = f"{progress.scored:,} mappings"
@@ -127,7 +144,8 @@ def progress_text(layer: str, progress: Progress) -> str:
         found = f"front of {len(best)} points"
     else:
         energy, cycles = float(best.scores.energy_pJ[0]), int(best.scores.cycles[0])
-        found = f"best {energy:.4g} pJ, {cycles:,} cycles, EDP {energy * 1e-12 * cycles:.4g} J*cycles"
+        found = (f"best {energy:.4g} {energy_unit}, {cycles:,} cycles, "
+                 f"EDP {edp_text(energy * 1e-12 * cycles, energy_unit)}")
     return f"{layer}: {done}  {progress.elapsed:.1f} s  {progress.rate:,.0f} mappings/s  {found}"
 
 
@@ -135,15 +153,17 @@ def summary(result: LayerResult) -> str:
     """What the terminal shows when a layer is done: how it was searched, the best
     mapping's report, the front (pareto) and the files written."""
     o, problem = result.outcome, result.problem
-    how = (f"{o.trials} trials in the study" if not o.exhaustive else "every mapping"
+    trials = f"{o.trials} trials in the study" + (" (stopped by --patience)"
+                                                  if o.details.get("stopped_by") == "patience" else "")
+    how = (trials if not o.exhaustive else "every mapping"
            if o.details.get("complete", True) else "an exhaustive search cut short by --time: not the optimum") + \
         f"; {o.scored:,} mappings scored in {o.seconds:.1f} s this run"
     lines = [f"== {problem.name} ({o.objective}): {how}; mapspace of {result.sizes['total']:.3g} mappings", ""]
     if o.objective == "pareto":
         lines += ["Pareto front (energy vs cycles):"]
         for _, ev in result.points:
-            lines.append(f"  {ev.energy_pJ / ev.computes:10.3f} pJ/MAC  {ev.cycles:>14,} cycles  "
-                         f"EDP {ev.edp_J_cycles:.4g} J*cycles")
+            lines.append(f"  {ev.energy_pJ / ev.computes:10.3f} {result.arch.energy_unit}/MAC  {ev.cycles:>14,} "
+                         f"cycles  EDP {edp_text(ev.edp_J_cycles, result.arch.energy_unit)}")
         lines += ["", "The point of least EDP:"]
     best = min(result.points, key=lambda p: p[1].edp_J_cycles) if o.objective == "pareto" else result.points[0]
     lines.append(report_text(problem, result.arch, *best).rstrip())

@@ -46,16 +46,17 @@ architecture: {name, energy_table (optional default for all levels), levels: [..
         name; size: words, or `unbounded` (outermost level only) — or depth: blocks;
         word_bits=16; block_size=1 (words per access); read_bandwidth and
         write_bandwidth (words/cycle per instance; absent = unlimited);
-        multiple_buffering=1; energy: {read, write} in pJ per block access;
+        multiple_buffering=1; energy: {read, write} per block access;
         keeps: [tensors it may hold] (absent = any);
         fanout: [X, Y] (or an int, meaning [N, 1]): how many instances of the next
             inner level (or MACs, below the innermost level) each instance of this
             level feeds, laid out as an X-by-Y mesh. Fan-outs live on the parent
             because that is where a mapping puts its spatial loops. At most 2**20
             instances of any level or of the MACs (mapper/specs/limits.py);
-        network_energy: pJ per word delivered across that fan-out.
+        network_energy: per word delivered across that fan-out.
     The instance count of every level (and of the MACs) is the product of the
-    fan-outs above it. An energy is a number of pJ, or an expression over the
+    fan-outs above it. An energy is a number (pJ, or the unit of the energy tables
+    the architecture names), or an expression over the
     entries of the level's energy table: "rf", "4*global_buffer",
     "mult_int8 + add_int16". A table name is looked up as a file next to the spec,
     then among the shipped tables in specs/energy/.
@@ -73,7 +74,11 @@ mapping: [{level, temporal, spatial, keep, bypass}, ...], one entry per level th
     factors along X (Y) at a level to at most its fan-out along X (Y). Whether the
     tiles fit in each level is checked by the cost model.
 
-An energy table file: {name, unit, source, entries: {name: energy, ...}}.
+An energy table file: {name, unit, symbol=pJ, source, entries: {name: energy, ...}}.
+    unit describes the entries in words; symbol is the short name of their unit that
+    outputs show ("pJ", or "MAC" for a table normalized to one MAC). Every table an
+    architecture names must have the same symbol; the architecture's numbers and all
+    the energies evaluated on it are in that unit (`Architecture.energy_unit`).
 """
 
 from __future__ import annotations
@@ -86,7 +91,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypedDict, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, TypeAdapter, ValidationError, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, PlainValidator, TypeAdapter, ValidationError, WithJsonSchema,
+                      model_validator)
 from pydantic_core import PydanticCustomError
 
 from mapper.architecture import Architecture, ComputeUnit, StorageLevel
@@ -103,6 +109,7 @@ TOP_LEVEL_KEYS = ("problem", "workload", "architecture", "mapping")
 SHIPPED_SPECS = Path(__file__).resolve().parents[2] / "specs"
 _SPEC_SUBDIRS = ("arch", "workloads", "mappings", "energy")
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
+_UNIT_SYMBOL = re.compile(r"[^\W\d_]\w{0,11}")  # short: it heads table columns and ends "<unit>*cycles"
 _NUMBER = r"\d+(?:\.\d*)?"
 _TERM = re.compile(
     rf"(?P<c1>{_NUMBER})\s*\*\s*(?P<n1>[A-Za-z_]\w*)"
@@ -297,6 +304,12 @@ def _text(value: object) -> str:
     return value
 
 
+def _unit_symbol(value: object) -> str:
+    if not isinstance(value, str) or not _UNIT_SYMBOL.fullmatch(value):
+        raise _invalid(value, "a unit symbol: a letter, then at most 11 letters, digits or _ (pJ, nJ, MAC)")
+    return value
+
+
 def _identifier(value: object) -> str:
     if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
         raise _invalid(value, "a name of letters, digits and _ that does not start with a digit")
@@ -416,15 +429,62 @@ def _is_loop(item: object, spatial: bool) -> bool:
     )
 
 
-Pair = Annotated[tuple[int, int], PlainValidator(_pair(1, lambda n: [n, n]))]  # stride: same on both axes
-Padding = Annotated[tuple[int, int], PlainValidator(_pair(0, lambda n: [n, n]))]
-Fanout = Annotated[tuple[int, int], PlainValidator(_pair(1, lambda n: [n, 1]))]  # a row of n
-PositiveInt = Annotated[int, PlainValidator(_positive_int)]
-NonNegativeNumber = Annotated[float, PlainValidator(_non_negative_number)]
-PositiveNumber = Annotated[float, PlainValidator(_positive_number)]
-Text = Annotated[str, PlainValidator(_text)]
-Identifier = Annotated[str, PlainValidator(_identifier)]
-Energy = Annotated[EnergyValue, PlainValidator(_energy_value)]
+# What each validator above accepts, as JSON Schema draft-07 (`mapper schema`): a
+# PlainValidator hides its type from pydantic, so each one states it. The patterns are
+# the regular expressions the validators parse with.
+POSITIVE_INT_SCHEMA: dict[str, Any] = {"type": "integer", "minimum": 1}
+TEXT_SCHEMA: dict[str, Any] = {"type": "string", "pattern": r"\S"}
+IDENTIFIER_SCHEMA: dict[str, Any] = {"type": "string", "pattern": f"^{_IDENTIFIER.pattern}$"}
+_POSITIVE_DIGITS = r"\d*[1-9]\d*"
+
+
+def _sum_pattern(coefficient: str) -> str:
+    """A whole string of `_parse_sum` terms whose coefficients match `coefficient`."""
+    name = _IDENTIFIER.pattern
+    term = rf"(?:{coefficient}\s*\*\s*{name}|{name}\s*\*\s*{coefficient}|{name})"
+    return rf"^\s*{term}\s*(?:\+\s*{term}\s*)*$"
+
+
+def _pair_schema(minimum: int, description: str) -> WithJsonSchema:
+    number = {"type": "integer", "minimum": minimum}
+    return WithJsonSchema({"anyOf": [number, {"type": "array", "items": number, "minItems": 2, "maxItems": 2}],
+                           "description": description})
+
+
+def _loops_schema(spatial: bool) -> WithJsonSchema:
+    axis = "[XY]" if spatial else ""
+    word = rf"[A-Za-z_]\w*?=?{_POSITIVE_DIGITS}{axis}"
+    loop = [IDENTIFIER_SCHEMA, POSITIVE_INT_SCHEMA] + ([{"enum": ["X", "Y"]}] if spatial else [])
+    return WithJsonSchema({"anyOf": [
+        {"type": "string", "pattern": rf"^\s*(?:{word}(?:\s+{word})*)?\s*$"},
+        {"type": "array", "items": {"type": "array", "items": loop, "minItems": len(loop), "maxItems": len(loop)}},
+    ], "description": ('spatial loops of the fan-out below the level: "Q14X C3Y" or [[Q, 14, X], [C, 3, Y]]'
+                       if spatial else 'loops, outermost first: "P8 Q2 M4" (or "P=8 ...") or [[P, 8], [Q, 2]]')})
+
+
+ENERGY_SCHEMA = WithJsonSchema({"anyOf": [
+    {"type": "number", "minimum": 0},
+    {"type": "string", "pattern": _sum_pattern(_NUMBER)},
+], "description": 'pJ (or the energy table\'s unit), or entries of the energy table: "rf", "4*global_buffer + rf"'})
+
+Pair = Annotated[tuple[int, int], PlainValidator(_pair(1, lambda n: [n, n])),
+                 _pair_schema(1, "[height, width], or one number for both")]
+Padding = Annotated[tuple[int, int], PlainValidator(_pair(0, lambda n: [n, n])),
+                    _pair_schema(0, "[height, width], or one number for both")]
+Fanout = Annotated[tuple[int, int], PlainValidator(_pair(1, lambda n: [n, 1])),
+                   _pair_schema(1, "instances of the next inner level (or MACs) each instance feeds, as an "
+                                "[X, Y] mesh; N means [N, 1]")]
+PositiveInt = Annotated[int, PlainValidator(_positive_int), WithJsonSchema(POSITIVE_INT_SCHEMA)]
+NonNegativeNumber = Annotated[float, PlainValidator(_non_negative_number),
+                              WithJsonSchema({"type": "number", "minimum": 0})]
+PositiveNumber = Annotated[float, PlainValidator(_positive_number),
+                           WithJsonSchema({"type": "number", "exclusiveMinimum": 0})]
+Text = Annotated[str, PlainValidator(_text), WithJsonSchema(TEXT_SCHEMA)]
+Identifier = Annotated[str, PlainValidator(_identifier), WithJsonSchema(IDENTIFIER_SCHEMA)]
+UnitSymbol = Annotated[str, PlainValidator(_unit_symbol), WithJsonSchema(
+    {"type": "string", "pattern": f"^{_UNIT_SYMBOL.pattern}$",
+     "description": "the unit's short name in outputs: pJ, or e.g. MAC for entries normalized to one MAC"})]
+Energy = Annotated[EnergyValue, PlainValidator(_energy_value), ENERGY_SCHEMA]
 
 
 # ---------------------------------------------------------------------------
@@ -434,7 +494,9 @@ Energy = Annotated[EnergyValue, PlainValidator(_energy_value)]
 class _Spec(BaseModel):
     """Strict: no type coercion, and an unknown key is an error with a suggestion."""
 
-    model_config = ConfigDict(strict=True)
+    # `_known_keys` turns away unknown keys first, with its suggestion; "forbid" says so
+    # in the JSON schema (additionalProperties: false).
+    model_config = ConfigDict(strict=True, extra="forbid")
 
     @model_validator(mode="before")
     @classmethod
@@ -449,20 +511,43 @@ class _Spec(BaseModel):
         return data
 
 
+# JSON Schema: keys other than names (which pydantic gives as patternProperties) are refused.
+_NAMED_ONLY: dict[str, Any] = {"additionalProperties": False}
+_RANK_SCHEMA = WithJsonSchema({"anyOf": [
+    {"type": "string", "pattern": _sum_pattern(_POSITIVE_DIGITS)},
+    {"type": "array", "minItems": 1, "items": {"type": "array", "items": [POSITIVE_INT_SCHEMA, IDENTIFIER_SCHEMA],
+                                                "minItems": 2, "maxItems": 2}},
+], "description": 'a sum of dimensions, each once, with positive integer coefficients: "2*P + R" or [[2, P], [1, R]]'})
+
+
 class TensorSpec(_Spec):
+    """A tensor of an einsum, indexed by one sum of dimensions per rank."""
+
     name: Identifier
-    ranks: Annotated[list[Annotated[tuple[Term, ...], PlainValidator(_rank)]], Field(min_length=1)]
-    read_write: bool = False
+    ranks: Annotated[list[Annotated[tuple[Term, ...], PlainValidator(_rank), _RANK_SCHEMA]], Field(min_length=1)]
+    read_write: bool = Field(False, description="the output (exactly one tensor of a problem)")
     word_bits: PositiveInt | None = None
 
 
 class EinsumSpec(_Spec):
+    """A general layer: its dimensions with their bounds, and the tensors they index."""
+
     name: Text
-    dimensions: Annotated[dict[Identifier, PositiveInt], Field(min_length=1)]
-    tensors: Annotated[list[TensorSpec], Field(min_length=1)]
+    dimensions: Annotated[dict[Identifier, PositiveInt], Field(min_length=1, json_schema_extra=_NAMED_ONLY)]
+    tensors: Annotated[list[TensorSpec], Field(min_length=1, json_schema_extra={  # one output at least
+        "contains": {"properties": {"read_write": {"const": True}}, "required": ["read_write"]}})]
+
+
+def _given(first: str, second: str) -> dict[str, Any]:
+    """JSON Schema: `first` or `second` is given, and not null."""
+    return {"anyOf": [{"required": [key], "properties": {key: {"type": "integer"}}} for key in (first, second)]}
 
 
 class ConvSpec(_Spec):
+    """Timeloop's conv2D: Weights[M, C, R, S], Inputs[N, C, H, W], Outputs[N, M, P, Q]."""
+
+    model_config = ConfigDict(json_schema_extra={"allOf": [_given("P", "H"), _given("Q", "W")]})
+
     name: Text
     N: PositiveInt = 1
     C: PositiveInt
@@ -480,6 +565,8 @@ class ConvSpec(_Spec):
 
 
 class MatmulSpec(_Spec):
+    """Inputs[B, M, K] x Weights[(B,) K, N] -> Outputs[B, M, N]; B optional."""
+
     name: Text
     M: PositiveInt
     N: PositiveInt
@@ -498,19 +585,27 @@ class EnergySpec(_Spec):
 
 
 class LevelSpec(_Spec):
+    """A storage level (outermost first); its capacity is `size` in words or `depth` in blocks."""
+
+    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["size"]}, {"required": ["depth"]}]})
+
     name: Text
-    size: Annotated[int | None, PlainValidator(_size)] = None
-    depth: PositiveInt | None = None
+    size: Annotated[int | None, PlainValidator(_size), WithJsonSchema(
+        {"anyOf": [POSITIVE_INT_SCHEMA, {"enum": ["unbounded", None]}],
+         "description": "capacity in words, or unbounded (outermost level only); or give depth"})] = None
+    depth: PositiveInt | None = Field(None, description="capacity in blocks of block_size words; or give size")
     word_bits: PositiveInt = 16
-    block_size: PositiveInt = 1
-    read_bandwidth: PositiveNumber | None = None
-    write_bandwidth: PositiveNumber | None = None
-    multiple_buffering: Annotated[float, PlainValidator(_at_least_one)] = 1.0
-    energy: EnergySpec
-    energy_table: Text | None = None
-    keeps: list[Identifier] | None = None
+    block_size: PositiveInt = Field(1, description="words per access")
+    read_bandwidth: PositiveNumber | None = Field(None, description="words/cycle per instance; absent: unlimited")
+    write_bandwidth: PositiveNumber | None = Field(None, description="words/cycle per instance; absent: unlimited")
+    multiple_buffering: Annotated[float, PlainValidator(_at_least_one), WithJsonSchema(
+        {"type": "number", "minimum": 1, "description": "1: single buffering, 2: double buffering"})] = 1.0
+    energy: EnergySpec = Field(description="per block access")
+    energy_table: Text | None = Field(None, description="a table file next to the spec or in specs/energy/; "
+                                      "default: the architecture's")
+    keeps: list[Identifier] | None = Field(None, description="tensors the level may hold; absent: any")
     fanout: Fanout = (1, 1)
-    network_energy: Energy = 0.0
+    network_energy: Energy = Field(0.0, description="per word delivered across the fan-out below the level")
 
 
 class ComputeSpec(_Spec):
@@ -527,18 +622,23 @@ class ArchitectureSpec(_Spec):
 
 
 class LevelMappingSpec(_Spec):
+    """The loops and kept tensors of one architecture level."""
+
     level: Text
-    temporal: Annotated[tuple[tuple[str, int], ...], PlainValidator(_loops(spatial=False))] = ()
-    spatial: Annotated[tuple[tuple[str, int, str], ...], PlainValidator(_loops(spatial=True))] = ()
-    keep: list[Identifier] | None = None
-    bypass: list[Identifier] | None = None
+    temporal: Annotated[tuple[tuple[str, int], ...], PlainValidator(_loops(spatial=False)),
+                        _loops_schema(spatial=False)] = ()
+    spatial: Annotated[tuple[tuple[str, int, str], ...], PlainValidator(_loops(spatial=True)),
+                       _loops_schema(spatial=True)] = ()
+    keep: list[Identifier] | None = Field(None, description="only these tensors")
+    bypass: list[Identifier] | None = Field(None, description="all the level may keep but these")
 
 
 class EnergyTableSpec(_Spec):
     name: Text
     unit: Text
+    symbol: UnitSymbol = "pJ"
     source: Text
-    entries: Annotated[dict[Identifier, NonNegativeNumber], Field(min_length=1)]
+    entries: Annotated[dict[Identifier, NonNegativeNumber], Field(min_length=1, json_schema_extra=_NAMED_ONLY)]
 
 
 _MAPPING_LIST = TypeAdapter(Annotated[list[LevelMappingSpec], Field(min_length=1)])
@@ -749,8 +849,11 @@ def find_energy_table(name: str, spec_dir: Path) -> Path | None:
 
 def load_energy_table(path: str | Path) -> dict[str, float]:
     """The entries of one energy table file, in the table's unit."""
-    doc = load_yaml(path)
-    return dict(_validate(EnergyTableSpec.model_validate, doc, path, "").entries)
+    return dict(_read_energy_table(path).entries)
+
+
+def _read_energy_table(path: str | Path) -> EnergyTableSpec:
+    return _validate(EnergyTableSpec.model_validate, load_yaml(path), path, "")
 
 
 @dataclass
@@ -758,9 +861,12 @@ class _EnergyTables:
     """The tables an architecture names, each loaded once."""
 
     spec_dir: Path
-    loaded: dict[str, dict[str, float]] = field(default_factory=dict)
+    loaded: dict[str, EnergyTableSpec] = field(default_factory=dict)
 
     def entries(self, name: str, file: File, path: str) -> dict[str, float]:
+        return self.table(name, file, path).entries
+
+    def table(self, name: str, file: File, path: str) -> EnergyTableSpec:
         if name not in self.loaded:
             found = find_energy_table(name, self.spec_dir)
             if found is None:
@@ -768,11 +874,26 @@ class _EnergyTables:
                 raise SpecError(file, path, f"energy table {name!r}, which is neither next to the spec "
                                 "nor in specs/energy/", "a table file name; shipped: " + ", ".join(shipped),
                                 did_you_mean(name, shipped))
-            self.loaded[name] = load_energy_table(found)
+            self.loaded[name] = _read_energy_table(found)
         return self.loaded[name]
 
+    def unit(self, named: list[tuple[str, str]], file: File) -> str:
+        """The one unit symbol of the named tables (pJ if none): a sum of energies in
+        two units, say pJ and multiples of a MAC, would mean nothing."""
+        units: dict[str, str] = {}  # symbol -> the first table in it
+        for name, path in named:
+            symbol = self.table(name, file, path).symbol
+            if units and symbol not in units:
+                first_symbol, first_table = next(iter(units.items()))
+                raise SpecError(file, path, f"energy table {name!r}, in {symbol}",
+                                f"tables in one unit: {first_table!r} is in {first_symbol}",
+                                "use tables of one unit, or write this level's energies as numbers")
+            units.setdefault(symbol, name)
+        return next(iter(units), "pJ")
+
     def energy(self, value: EnergyValue, table: tuple[str, str] | None, file: File, path: str) -> float:
-        """pJ for a number, or the weighted sum of table entries for an expression."""
+        """A number as written (in the architecture's unit), or the weighted sum of table
+        entries for an expression."""
         if isinstance(value, float):
             return value
         if table is None:
@@ -798,9 +919,8 @@ def parse_architecture(raw: object, file: File = None, path: str = "architecture
     tables = _EnergyTables(Path(file).parent if file is not None else Path.cwd())
     named = [(spec.energy_table, f"{path}.energy_table"), (spec.compute.energy_table, f"{path}.compute.energy_table")]
     named += [(lv.energy_table, f"{path}.levels[{i}].energy_table") for i, lv in enumerate(spec.levels)]
-    for name, table_path in named:
-        if name is not None:  # a misspelt table name is an error even where no energy uses it
-            tables.entries(name, file, table_path)
+    named = [(name, table_path) for name, table_path in named if name is not None]
+    energy_unit = tables.unit(named, file)  # also: a misspelt table name is an error even where no energy uses it
     default_table = None if spec.energy_table is None else (spec.energy_table, f"{path}.energy_table")
     levels: list[StorageLevel] = []
     mesh_x = mesh_y = 1
@@ -834,7 +954,7 @@ def parse_architecture(raw: object, file: File = None, path: str = "architecture
         spec.compute.energy_table, f"{path}.compute.energy_table")
     compute = ComputeUnit(spec.compute.name, mesh_x * mesh_y, mesh_x, mesh_y,
                           tables.energy(spec.compute.energy, compute_table, file, f"{path}.compute.energy"))
-    return Architecture(spec.name, tuple(levels), compute)
+    return Architecture(spec.name, tuple(levels), compute, energy_unit)
 
 
 def _depth(level: LevelSpec, index: int, file: File, path: str) -> int | None:
