@@ -30,6 +30,8 @@ from types import FrameType
 
 # Code that must not be interrupted halfway: the storages and what they call.
 _STORAGE_MODULES = ("optuna.storages", "sqlalchemy", "psycopg", "psycopg2", "pymysql", "MySQLdb")
+# Where a worker process is handing tasks and results to and from the main process.
+_POOL_MODULES = ("multiprocessing", "concurrent.futures")
 _RECHECK_SECONDS = 0.005
 _pending: list[int] = []  # the signal waiting for the storage call to return
 
@@ -70,7 +72,12 @@ def stopping_on_signals() -> Iterator[None]:
 
 def worker_process_init() -> None:
     """For worker processes (an initializer of a process pool): stop on the main
-    process's SIGTERM only."""
+    process's SIGTERM only, and never inside the pool's own plumbing: a worker
+    interrupted while it holds the lock of the pool's result queue (sending back a
+    result) dies with the lock taken, and the other workers, and the main process
+    joining them, wait for it forever (seen in testing)."""
+    global _must_wait
+    _must_wait = _in_storage_or_pool
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _stop)
 
@@ -93,7 +100,7 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 
 
 def _stop_when_out_of_storage(alarm: int, frame: FrameType | None) -> None:
-    if _in_storage(frame):
+    if _must_wait(frame):
         signal.setitimer(signal.ITIMER_REAL, _RECHECK_SECONDS)
         return
     raise Interrupted(_pending[0])
@@ -101,7 +108,21 @@ def _stop_when_out_of_storage(alarm: int, frame: FrameType | None) -> None:
 
 def _in_storage(frame: FrameType | None) -> bool:
     while frame is not None:
-        if frame.f_globals.get("__name__", "").startswith(_STORAGE_MODULES):
+        if _module(frame).startswith(_STORAGE_MODULES):
             return True
         frame = frame.f_back
     return False
+
+
+def _in_storage_or_pool(frame: FrameType | None) -> bool:
+    """In a worker: the pool's plumbing is at the bottom of every stack, so only the
+    innermost frame tells whether the worker is in it (taking a task, sending back a
+    result) rather than in the task."""
+    return _in_storage(frame) or (frame is not None and _module(frame).startswith(_POOL_MODULES))
+
+
+def _module(frame: FrameType) -> str:
+    return frame.f_globals.get("__name__", "")
+
+
+_must_wait = _in_storage  # the main process's rule; worker_process_init sets the workers'

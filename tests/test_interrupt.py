@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 import shlex
 import signal
+import sys
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -106,3 +108,26 @@ def test_a_stopped_network_search_stops_its_workers_and_resumes(tmp_path: Path) 
     assert unfinished and no_half_written_files(tmp_path / "out")
     assert main(args) == 0
     assert best_mappings(tmp_path / "out") == best_mappings(tmp_path / "whole")
+
+
+def _call(inner):
+    return inner()
+
+
+def judged_in(rule, *modules: str) -> bool:
+    """What `rule` says of a live stack of calls from one function of each of
+    `modules`, outermost first (the last one's frame is the innermost)."""
+    call = types.FunctionType(_call.__code__, {"__name__": modules[0]})  # a function "of" that module
+    return call(lambda: judged_in(rule, *modules[1:]) if modules[1:] else rule(sys._getframe(1)))
+
+
+def test_a_worker_defers_its_stop_while_handing_a_result_to_the_pool_but_not_during_a_task() -> None:
+    """A worker stopped while it holds the lock of the pool's result queue would leave
+    every other worker, and the main process joining them, waiting forever."""
+    from mapper.interrupt import _in_storage, _in_storage_or_pool
+    sending_back_a_result = ("concurrent.futures.process", "multiprocessing.queues")
+    running_a_task = ("concurrent.futures.process", "mapper.search.engine")
+    writing_the_journal = ("concurrent.futures.process", "mapper.search.engine", "optuna.storages.journal._storage")
+    assert judged_in(_in_storage_or_pool, *sending_back_a_result) and not judged_in(_in_storage, *sending_back_a_result)
+    assert not judged_in(_in_storage_or_pool, *running_a_task)
+    assert judged_in(_in_storage_or_pool, *writing_the_journal) and judged_in(_in_storage, *writing_the_journal)
