@@ -28,6 +28,9 @@ from tiny_network import SEARCHED, best_mappings, finish, start, write_layer, wr
 
 # At most 12 trials per layer; --patience stops some layers before (each after 8-11)
 BUDGET = ["--trials", "12", "--patience", "5", "--seed", "3", "--jobs", "1"]
+# Long enough (~0.2 s of storage per trial) that a signal after a layer's second trial
+# comes well before the job ends.
+LONG_BUDGET = ["--trials", "30", "--patience", "0", "--seed", "3", "--jobs", "1"]
 HEARTBEAT = 1  # seconds: a killed worker's search is taken over after 3
 
 
@@ -145,8 +148,10 @@ def searched_by(process: subprocess.Popen[str], url: str, job: str, trials_at_le
 
 @needs_postgres
 def test_an_interrupted_shared_search_says_how_to_resume_without_the_password_and_resumes(
-        tmp_path: Path, postgres_url: str, single_process: dict[str, list]) -> None:
-    args = ["search", *write_specs(tmp_path), "-o", str(tmp_path / "out"), *BUDGET, "--storage", postgres_url,
+        tmp_path: Path, postgres_url: str) -> None:
+    specs = write_specs(tmp_path)
+    assert main(["search", *specs, "-o", str(tmp_path / "single"), *LONG_BUDGET]) == 0
+    args = ["search", *specs, "-o", str(tmp_path / "out"), *LONG_BUDGET, "--storage", postgres_url,
             "--job", "tiny", "--heartbeat", str(HEARTBEAT)]
     starter = start(*args)
     wait_for_job(postgres_url, "tiny")
@@ -162,7 +167,7 @@ def test_an_interrupted_shared_search_says_how_to_resume_without_the_password_an
     assert [t.state for t in leases(postgres_url, "tiny")].count(TrialState.RUNNING) == 0  # handed back at once
     code, text = finish(start(*args))
     assert code == 0, text
-    assert best_mappings(tmp_path / "out") == single_process
+    assert best_mappings(tmp_path / "out") == best_mappings(tmp_path / "single")
 
 
 @needs_postgres

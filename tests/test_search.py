@@ -371,3 +371,23 @@ def test_timeloop_mappings_with_spatial_splits_read_back_unchanged(case: str) ->
     spec = load(load_input(case))
     directives = timeloop_mapping(spec.problem, spec.architecture, spec.mapping)
     assert parse_mapping(directives, spec.problem, spec.architecture) == spec.mapping
+
+
+@pytest.mark.parametrize("fingerprints_collide", [False, True])
+def test_repeated_tilings_are_scored_once_keeping_the_first(fingerprints_collide: bool,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from mapper.model.batch import MappingBatch
+    from mapper.search import tilings
+    from mapper.search.objectives import mapping_keys
+    rng = np.random.default_rng(7)
+    B, L, D, T = 300, 4, 7, 3
+    distinct = MappingBatch(*(rng.integers(1, 4, size=(B, L, D)) for _ in range(5)), rng.random((B, L, T)) < 0.5)
+    rows = rng.integers(0, B // 3, size=B)  # about a third of the rows, most of them repeated
+    batch = distinct.take(rows)
+    scored = tilings.Scored(batch, Scores(rng.random(B), rng.integers(1, 9, size=B), mapping_keys(batch)))
+    if fingerprints_collide:
+        monkeypatch.setattr(tilings, "_fingerprint_weights", lambda columns: np.zeros(columns, dtype=np.int64))
+    kept = scored.unique()
+    first_of_each = sorted({tuple(key): i for i, key in reversed(list(enumerate(scored.scores.keys.tolist())))}.values())
+    assert kept.scores.keys.tolist() == scored.scores.keys[first_of_each].tolist()
+    assert kept.scores.energy_pJ.tolist() == scored.scores.energy_pJ[first_of_each].tolist()
