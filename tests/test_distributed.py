@@ -28,8 +28,8 @@ from tiny_network import SEARCHED, best_mappings, finish, start, write_layer, wr
 
 # At most 12 trials per layer; --patience stops some layers before (each after 8-11)
 BUDGET = ["--trials", "12", "--patience", "5", "--seed", "3", "--jobs", "1"]
-# Long enough (~0.2 s of storage per trial) that a signal after a layer's second trial
-# comes well before the job ends.
+# Long enough (~0.2 s of storage per trial) that a signal or a kill after a layer's
+# second or third trial comes well before the search of the layer ends.
 LONG_BUDGET = ["--trials", "30", "--patience", "0", "--seed", "3", "--jobs", "1"]
 HEARTBEAT = 1  # seconds: a killed worker's search is taken over after 3
 
@@ -46,6 +46,14 @@ def single_process_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def single_process(single_process_run: Path) -> dict[str, list]:
     """Every layer's best mapping as one process finds it."""
     return best_mappings(single_process_run)
+
+
+@pytest.fixture(scope="module")
+def single_process_long(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list]:
+    """Every layer's best mapping as one process finds it with LONG_BUDGET."""
+    folder = tmp_path_factory.mktemp("single-long")
+    assert main(["search", *write_specs(folder), "-o", str(folder / "out"), *LONG_BUDGET]) == 0
+    return best_mappings(folder / "out")
 
 
 @pytest.fixture(scope="module")
@@ -110,10 +118,9 @@ def test_three_workers_finish_the_job_with_the_answers_of_one_process(
 
 @needs_postgres
 def test_a_worker_killed_mid_search_loses_nothing_and_the_job_completes(
-        tmp_path: Path, postgres_url: str, single_process: dict[str, list],
-        single_process_trials: dict[str, int]) -> None:
+        tmp_path: Path, postgres_url: str, single_process_long: dict[str, list]) -> None:
     specs, out = write_specs(tmp_path), tmp_path / "out"
-    starter = start("search", *specs, "-o", str(out), *BUDGET, "--storage", postgres_url, "--job", "tiny",
+    starter = start("search", *specs, "-o", str(out), *LONG_BUDGET, "--storage", postgres_url, "--job", "tiny",
                     "--heartbeat", str(HEARTBEAT))
     wait_for_job(postgres_url, "tiny")
     victim = start("worker", "--storage", postgres_url, "--job", "tiny", "--jobs", "1")
@@ -125,10 +132,10 @@ def test_a_worker_killed_mid_search_loses_nothing_and_the_job_completes(
     code, text = finish(starter)
 
     assert code == 0, text
-    assert best_mappings(out) == single_process
+    assert best_mappings(out) == single_process_long
     after = completed_params(postgres_url, layer)
     # kept, then continued where it stopped, and stopped where one process did
-    assert len(after) == single_process_trials[layer] and after[:len(before)] == before
+    assert len(after) == 30 and after[:len(before)] == before
     states = [t.state for t in leases(postgres_url, "tiny") if t.user_attrs["name"] == layer]
     assert states.count(TrialState.COMPLETE) == 1 and TrialState.FAIL in states  # the victim's lease failed
 
@@ -148,10 +155,8 @@ def searched_by(process: subprocess.Popen[str], url: str, job: str, trials_at_le
 
 @needs_postgres
 def test_an_interrupted_shared_search_says_how_to_resume_without_the_password_and_resumes(
-        tmp_path: Path, postgres_url: str) -> None:
-    specs = write_specs(tmp_path)
-    assert main(["search", *specs, "-o", str(tmp_path / "single"), *LONG_BUDGET]) == 0
-    args = ["search", *specs, "-o", str(tmp_path / "out"), *LONG_BUDGET, "--storage", postgres_url,
+        tmp_path: Path, postgres_url: str, single_process_long: dict[str, list]) -> None:
+    args = ["search", *write_specs(tmp_path), "-o", str(tmp_path / "out"), *LONG_BUDGET, "--storage", postgres_url,
             "--job", "tiny", "--heartbeat", str(HEARTBEAT)]
     starter = start(*args)
     wait_for_job(postgres_url, "tiny")
@@ -167,7 +172,7 @@ def test_an_interrupted_shared_search_says_how_to_resume_without_the_password_an
     assert [t.state for t in leases(postgres_url, "tiny")].count(TrialState.RUNNING) == 0  # handed back at once
     code, text = finish(start(*args))
     assert code == 0, text
-    assert best_mappings(tmp_path / "out") == best_mappings(tmp_path / "single")
+    assert best_mappings(tmp_path / "out") == single_process_long
 
 
 @needs_postgres

@@ -5,6 +5,7 @@ tests that stop, kill or share searches between processes."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -44,9 +45,12 @@ def write_layer(folder: Path, layer: str = "conv_c") -> list[str]:
 
 
 def start(*args: str) -> subprocess.Popen[str]:
-    """`mapper ARGS` in a process of its own."""
+    """`mapper ARGS` in a process of its own, taking Ctrl-C as a terminal's foreground
+    job does, even when the tests run in the background (`nohup ... &` makes every
+    process below it ignore SIGINT, and mapper keeps ignoring it then)."""
     return subprocess.Popen([sys.executable, "-m", "mapper.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def finish(process: subprocess.Popen[str], timeout: float = 300) -> tuple[int, str]:
