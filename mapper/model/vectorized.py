@@ -42,9 +42,12 @@ from numba import njit
 from ..architecture import Architecture
 from ..problem import Problem
 from .batch import BatchEvaluation, MappingBatch
+from .kernel_cache import use_kernel_cache
 
 # cache=True: compiling takes 10-15 s of CPU, once per machine (and per change of this
-# file); later processes load the machine code from __pycache__ in well under a second.
+# file); later processes load the machine code from the per-user cache in well under a
+# second (mapper/model/kernel_cache.py says where, and why not __pycache__).
+use_kernel_cache()
 # error_model="numpy": a float division by zero gives inf / nan as numpy does, not an
 # exception.
 _COMPILED = {"cache": True, "error_model": "numpy"}
