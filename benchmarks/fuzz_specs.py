@@ -30,7 +30,7 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=None, help="stop after this many inputs")
     parser.add_argument("--seconds", type=float, default=60.0, help="stop after this long (default 60)")
     parser.add_argument("--rounds", type=int, default=3, help="at most this many mutations per input (default 3)")
-    parser.add_argument("--time-limit", type=float, default=10.0, help="seconds before an input counts as a hang")
+    parser.add_argument("--time-limit", type=float, default=10.0, help="CPU seconds before an input counts as a hang")
     args = parser.parse_args()
 
     rng = random.Random(args.seed)
