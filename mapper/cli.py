@@ -160,7 +160,8 @@ def cmd_search(args: argparse.Namespace) -> int:
             display.close()
             print(f"{problem.name}: interrupted; {search.resume_hint(args, folder)}", file=sys.stderr)
             return interrupted(args, e)
-        display.close()
+        finally:
+            display.close()  # an error's line starts a line of its own
     print(search.summary(result))
     return 0
 

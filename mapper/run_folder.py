@@ -123,19 +123,22 @@ def keep_results_of(path: Path, record: dict[str, Any], run: str, same: str) -> 
 
 # ------------------------------------------------------------------- failed writes
 
-_WHY = {errno.ENOSPC: ("no space left on device", "free some space and run the same command again: it resumes"),
-        errno.EDQUOT: ("disk quota exceeded", "free some space and run the same command again: it resumes"),
+_FREE_SPACE = "free some space and run the same command again: it resumes"
+_ANOTHER_PATH = "choose another output path"
+_WHY = {errno.ENOSPC: ("no space left on device", _FREE_SPACE),
+        errno.EDQUOT: ("disk quota exceeded", _FREE_SPACE),
         errno.EROFS: ("read-only file system", "choose an output path on a writable file system"),
         errno.EACCES: ("permission denied", "choose an output path you may write, or change its permissions"),
         errno.EPERM: ("permission denied", "choose an output path you may write, or change its permissions"),
-        errno.ENOTDIR: ("part of the path is a file, not a folder", "choose another output path"),
+        errno.ENOTDIR: ("part of the path is a file, not a folder", _ANOTHER_PATH),
         errno.EISDIR: ("a folder, not a file", "give a file name"),
-        errno.EEXIST: ("a file is in the way", "choose another output path")}
+        errno.EEXIST: ("a file is in the way", _ANOTHER_PATH),
+        errno.ETIMEDOUT: (None, "is another program writing into this folder?")}
 
 
 def write_failure_text(error: OSError) -> str:
     """One line for a path that could not be read or written: which, what failed, and
     what to do."""
-    what, todo = _WHY.get(error.errno or 0, ((error.strerror or str(error)).lower(), "check the path"))
+    what, todo = _WHY.get(error.errno or 0, (None, "check the path"))
     where = error.filename if error.filename is not None else "an output file"
-    return f"{where}: {what}; {todo}"
+    return f"{where}: {what or (error.strerror or str(error)).lower()}; {todo}"

@@ -86,7 +86,7 @@ def _lock(fd: int, path: Path) -> None:
         except BlockingIOError:
             if time.monotonic() > deadline:
                 raise TimeoutError(errno.ETIMEDOUT, f"another process has held its lock for over "
-                                   f"{JOURNAL_LOCK_WAIT_SECONDS:.0f} s", str(path)) from None
+                                   f"{JOURNAL_LOCK_WAIT_SECONDS:g} s", str(path)) from None
             time.sleep(0.01)
 
 
