@@ -379,3 +379,33 @@ def test_a_stop_deferred_while_the_storage_is_written_comes_within_the_limit(
 
     with pytest.raises(interrupt.Interrupted), interrupt.stopping_on_signals():
         judged_in(waiting_for_ever, "mapper.search.engine", "optuna.storages.journal._storage")
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 256 KiB tmpfs (needs root and `mount`; skipped elsewhere), and a way to grow it."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], capture_output=True)
+    if mount.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+
+    def grow() -> None:
+        subprocess.run(["mount", "-o", "remount,size=16m", str(disk)], check=True)
+
+    try:
+        yield disk, grow
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_real_full_disk_is_one_line_and_the_search_resumes_once_there_is_space(
+        small_disk, layer_whole: tuple[list[str], dict], capsys: pytest.CaptureFixture[str]) -> None:
+    (disk, grow), (specs, whole) = small_disk, layer_whole
+    out = disk / "out"
+    assert main(["search", *specs, *LONG, "-o", str(out)]) == 2
+    assert ": no space left on device; free some space and run the same command again: it resumes" in \
+        error_line(capsys.readouterr().err)
+    grow()
+    assert main(["search", *specs, *LONG, "-o", str(out)]) == 0
+    assert best_of(out) == whole
