@@ -90,6 +90,12 @@ def test_a_run_into_a_folder_another_live_run_owns_exits_2_naming_the_owner(
     assert line.startswith(f"error: {out}: in use by another run (pid {os.getpid()} on ")
     assert "mapper search a.yaml --storage postgresql://alice:***@db/x" in line and "s3cret" not in line
     assert not (out / "best.json").exists()
+    with run_folder.owning(out, "mapper run x.yaml"):  # networks, experiments and dataflow comparisons alike
+        for args in (["search", *write_specs(tmp_path), "--trials", "2"],
+                     ["run", str(ROOT / "specs/experiments/example.yaml")],
+                     ["run", str(ROOT / "specs/experiments/eyeriss-dataflows.yaml")]):
+            assert main([*args, "-o", str(out)]) == 2
+            assert f"error: {out}: in use by another run (pid {os.getpid()} on " in error_line(capsys.readouterr().err)
     # the owner gone, the folder is free
     assert main(["search", *write_layer(tmp_path), "-o", str(out), "--trials", "2"]) == 0
 
