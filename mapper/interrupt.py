@@ -107,11 +107,11 @@ def _die_with_parent() -> None:
             if os.getppid() != parent.pid:  # it died before the prctl took effect
                 os._exit(1)
             return
-    threading.Thread(target=_exit_when_orphaned, args=(parent.pid,), name="mapper-parent-watch",
+    threading.Thread(target=_die_when_orphaned, args=(parent.pid,), name="mapper-parent-watch",
                      daemon=True).start()
 
 
-def _exit_when_orphaned(parent: int) -> None:
+def _die_when_orphaned(parent: int) -> None:
     """Where the kernel cannot be asked: look every second whether the parent is gone
     (this process is then re-parented)."""
     while os.getppid() == parent:
