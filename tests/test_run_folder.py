@@ -272,6 +272,18 @@ def test_only_the_torn_records_at_the_end_of_a_journal_are_dropped(tmp_path: Pat
     assert not storage.drop_torn_tail(journal) and journal.read_bytes() == b'{"a":1}\n{"b":2}\n'
 
 
+def test_a_journal_damaged_before_its_last_record_is_one_line(
+        tmp_path: Path, layer_whole: tuple[list[str], dict], capsys: pytest.CaptureFixture[str]) -> None:
+    specs, _ = layer_whole
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "study.journal").write_bytes(b'{"op_code": 0, "worker_id": "w", "study_name": "s", "directions": [1]}\n'
+                                        b'not a record\n{"op_code": 99}\n')
+    assert main(["search", *specs, "--trials", "2", "-o", str(out)]) == 2
+    assert error_line(capsys.readouterr().err).startswith(f"error: {out / 'study.journal'}: a damaged record before "
+                                                          "the last")
+
+
 @pytest.mark.parametrize("code, said", [(errno.EROFS, "read-only file system"), (errno.EACCES, "permission denied")])
 def test_an_output_folder_that_cannot_be_written_is_one_line(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], code: int,

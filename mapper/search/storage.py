@@ -14,6 +14,7 @@ import fcntl
 import json
 import os
 import time
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,15 @@ class Journal(JournalFileBackend):
         drop_torn_tail(path)
         super().__init__(str(path))  # its lock object goes unused: append_logs locks by itself
         self.path = path
+
+    def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
+        """Optuna's reading, with a record damaged in the middle (not by a run of
+        ours: only the last record can be torn) said in one line."""
+        try:
+            yield from super().read_logs(log_number_from)
+        except ValueError as error:  # json.JSONDecodeError, or Optuna's "Invalid log format."
+            raise StorageError(f"{self.path}: a damaged record before the last ({error}); the journal cannot "
+                               "be resumed: move it away to start this search over") from None
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         data = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs).encode()
@@ -161,4 +171,5 @@ def storage_error(url: str, error: Exception) -> StorageError:
 
 
 class StorageError(Exception):
-    """A storage URL that Optuna cannot open; the message never shows its password."""
+    """A storage that cannot be opened (its URL) or read (a damaged journal); the message
+    never shows a password."""
