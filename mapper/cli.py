@@ -7,18 +7,20 @@ import json
 import shlex
 import sys
 import time
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 
 from .model.capacity import violations
 from .model.reference import evaluate_reference
 from .mapspace import NoValidMapping
-from . import dataflow_comparison, experiment, interrupt, network, worker
+from . import dataflow_comparison, experiment, interrupt, network, run_folder, worker
 from .onnx_import import import_onnx, workload_yaml
 from .report import counts_table, loop_nest, totals
 from .safe_names import mask_passwords, safe_file_name
 from .search import command as search
 from .search.outputs import evaluation_json, write_atomically
+from .search.run import claim_layer_folder
 from .specs.errors import SpecError
 from .specs.load import load_specs
 from .specs.native import load_workload
@@ -141,10 +143,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     layers = search.layers(args)
     if len(layers) > 1:
         return cmd_search_network(args, layers)
-    units = [worker.Unit(p.name, p, a, c, search.settings(args)) for p, a, c, _ in layers]
-    share_work(args, units, layers[0][0].name)
-    status = 0
-    for problem, arch, constraints, folder in layers:
+    problem, arch, constraints, folder = layers[0]
+    with owning(args, folder):
+        claim_layer_folder(problem, arch, constraints, search.settings(args), folder)
+        share_work(args, [worker.Unit(problem.name, problem, arch, constraints, search.settings(args))], problem.name)
         display = ProgressLine(problem.name, arch.energy_unit)
         try:
             result = search.search_layer(problem, arch, constraints, search.settings(args), folder, display.update)
@@ -153,15 +155,15 @@ def cmd_search(args: argparse.Namespace) -> int:
             print(f"{problem.name}: no valid mapping:", file=sys.stderr)
             for reason in e.reasons:
                 print(f"  - {reason}", file=sys.stderr)
-            status = 2
-            continue
+            return 2
         except KeyboardInterrupt as e:
             display.close()
             print(f"{problem.name}: interrupted; {search.resume_hint(args, folder)}", file=sys.stderr)
             return interrupted(args, e)
-        display.close()
-        print(search.summary(result))
-    return status
+        finally:
+            display.close()  # an error's line starts a line of its own
+    print(search.summary(result))
+    return 0
 
 
 def cmd_search_network(args: argparse.Namespace, layers: list) -> int:
@@ -173,8 +175,8 @@ def cmd_search_network(args: argparse.Namespace, layers: list) -> int:
                              tuple(network.Layer(problem, constraints) for problem, _, constraints, _ in layers),
                              search.settings(args), folder)
     try:
-        share_work(args, worker.network_units(job), job.name)
-        with network.worker_pool(args.jobs) as pool:
+        with owning(args, folder), network.worker_pool(args.jobs) as pool:
+            share_work(args, worker.network_units(job), job.name)
             result = network.run_network(job, pool, lambda e: print(network.event_text(e), file=sys.stderr,
                                                                      flush=True))
     except KeyboardInterrupt as e:
@@ -195,8 +197,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     exp = replace(exp, settings=replace(exp.settings, storage=args.storage))
     folder = Path(args.out) if args.out else experiment.default_folder(exp)
     try:
-        share_work(args, worker.experiment_units(exp, folder), exp.name)
-        with network.worker_pool(args.jobs) as pool:
+        with owning(args, folder), network.worker_pool(args.jobs) as pool:
+            share_work(args, worker.experiment_units(exp, folder), exp.name)
             result = experiment.run_experiment(exp, folder, pool, lambda e: print(experiment.event_line(e),
                                                                                    file=sys.stderr, flush=True))
     except KeyboardInterrupt as e:
@@ -219,7 +221,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     comparison = dataflow_comparison.load_comparison(args.experiment)
     folder = Path(args.out) if args.out else dataflow_comparison.default_folder(comparison)
     try:
-        with network.worker_pool(args.jobs) as pool:
+        with owning(args, folder), network.worker_pool(args.jobs) as pool:
             records = dataflow_comparison.run_comparison(
                 comparison, folder, pool,
                 lambda name, e: print(f"{name}: {network.event_text(e)}", file=sys.stderr, flush=True))
@@ -295,6 +297,11 @@ def add_sharing_arguments(parser: argparse.ArgumentParser) -> None:
                         f"(default {worker.DEFAULT_HEARTBEAT})")
 
 
+def owning(args: argparse.Namespace, folder: Path) -> AbstractContextManager[None]:
+    """This run owns its output folder while it lasts (mapper/run_folder.py)."""
+    return run_folder.owning(folder, shlex.join(["mapper", *args.argv]))
+
+
 def interrupted(args: argparse.Namespace, interruption: KeyboardInterrupt) -> int:
     """Say how to carry on (the same command resumes), and the exit code for the signal."""
     command = mask_passwords(shlex.join(["mapper", *args.argv]))
@@ -354,8 +361,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with interrupt.stopping_on_signals():
             return args.run(args)
-    except (SpecError, search.StorageError, worker.JobError) as e:
+    except (SpecError, search.StorageError, worker.JobError, run_folder.FolderInUse) as e:
         print(f"error: {mask_passwords(str(e))}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a full disk, a read-only folder, a path through a file
+        print(f"error: {mask_passwords(run_folder.write_failure_text(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:  # between layers, or while a job's outputs are written
         print("interrupted; what is finished is kept", file=sys.stderr)

@@ -9,21 +9,30 @@ The exception waits while the storage is being written: raised inside Optuna's s
 code or a database driver, it can leave a journal's file lock half released or a
 commit half acknowledged (seen in testing: the journal's lock release, interrupted, raised
 FileNotFoundError instead). The handler then re-checks every few milliseconds until
-the storage call has returned. A second signal ends the process at once, as without
-these handlers: for a storage out of reach; it loses the trial in hand only.
+the storage call has returned, for at most DEFER_LIMIT_SECONDS: a storage call that
+waits (for a lock, a database out of reach) is then interrupted anyway. A second
+signal ends the process at once, as without these handlers; it loses the trial in
+hand only.
 
 Worker processes get exactly one interruption each, whoever was signalled: they ignore
 SIGINT (Ctrl-C reaches the terminal's whole process group) and the main process
 forwards a SIGTERM to each, which they turn into `Interrupted` too. A plain SIGTERM
 would kill them in the middle of a trial, and a SIGINT to the main process alone (from
-`kill -INT`) would leave them running.
+`kill -INT`) would leave them running. A worker whose main process dies without a
+word (SIGKILL, a crash) is killed by the kernel (Linux: PR_SET_PDEATHSIG; elsewhere a
+thread that watches the parent), so no orphan goes on writing a folder that the next
+run owns.
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import signal
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -33,7 +42,10 @@ _STORAGE_MODULES = ("optuna.storages", "sqlalchemy", "psycopg", "psycopg2", "pym
 # Where a worker process is handing tasks and results to and from the main process.
 _POOL_MODULES = ("multiprocessing", "concurrent.futures")
 _RECHECK_SECONDS = 0.005
+DEFER_LIMIT_SECONDS = 10.0
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 _pending: list[int] = []  # the signal waiting for the storage call to return
+_deferred_until: list[float] = []  # when the wait for the storage call ends
 
 
 class Interrupted(KeyboardInterrupt):
@@ -66,6 +78,7 @@ def stopping_on_signals() -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         _pending.clear()
+        _deferred_until.clear()
         for s, handler in previous.items():
             signal.signal(s, handler)
 
@@ -77,9 +90,33 @@ def worker_process_init() -> None:
     result) dies with the lock taken, and the other workers, and the main process
     joining them, wait for it forever (seen in testing)."""
     global _must_wait
+    _die_with_parent()
     _must_wait = _in_storage_or_pool
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _stop)
+
+
+def _die_with_parent() -> None:
+    """Have this process killed when the process that started it ends."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+            if os.getppid() != parent.pid:  # it died before the prctl took effect
+                os._exit(1)
+            return
+    threading.Thread(target=_die_when_orphaned, args=(parent.pid,), name="mapper-parent-watch",
+                     daemon=True).start()
+
+
+def _die_when_orphaned(parent: int) -> None:
+    """Where the kernel cannot be asked: look every second whether the parent is gone
+    (this process is then re-parented)."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _stop_with_children(signum: int, frame: FrameType | None) -> None:
@@ -95,12 +132,13 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _pending.append(signum)
+    _deferred_until.append(time.monotonic() + DEFER_LIMIT_SECONDS)
     signal.signal(signal.SIGALRM, _stop_when_out_of_storage)
     _stop_when_out_of_storage(signal.SIGALRM, frame)
 
 
 def _stop_when_out_of_storage(alarm: int, frame: FrameType | None) -> None:
-    if _must_wait(frame):
+    if _must_wait(frame) and time.monotonic() < _deferred_until[0]:
         signal.setitimer(signal.ITIMER_REAL, _RECHECK_SECONDS)
         return
     raise Interrupted(_pending[0])

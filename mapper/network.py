@@ -26,7 +26,6 @@ its Optuna journal in the layer's folder.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import multiprocessing
@@ -51,8 +50,8 @@ from .problem import Problem
 from .report import edp_text, edp_unit, edp_value
 from .safe_names import file_in, mask_password
 from .search.outputs import write_atomically, write_best, write_pareto
-from .search.run import Settings, search_layer
-from .specs.errors import SpecError
+from .run_folder import fingerprint, keep_results_of
+from .search.run import Settings, decisive_settings, search_layer
 from .specs.native import load_yaml, parse_mapping
 from .typed_json import to_json
 
@@ -263,9 +262,8 @@ def shape_key(layer: Layer) -> str:
 def manifest(job: NetworkJob) -> dict[str, Any]:
     """What the job is. The fingerprint covers everything that decides its results
     (not the storage URL, which only says where the studies are kept)."""
-    settings = {k: v for k, v in to_json(job.settings).items() if k != "storage"}
+    settings = decisive_settings(job.settings)
     decisive = {"arch": to_json(job.arch), "layers": to_json(job.layers), "settings": settings}
-    digest = hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()
     first = {}
     for layer in job.layers:
         first.setdefault(shape_key(layer), layer.problem.name)
@@ -273,11 +271,7 @@ def manifest(job: NetworkJob) -> dict[str, Any]:
             "settings": {**settings, "storage": mask_password(job.settings.storage) if job.settings.storage else None},
             "layers": [{"name": l.problem.name, "folder": str(job.layer_folder(l.problem.name).relative_to(job.folder)),
                         "same_shape_as": _other(first[shape_key(l)], l.problem.name)} for l in job.layers],
-            "fingerprint": {part: _digest(value) for part, value in decisive.items()} | {"all": digest}}
-
-
-def _digest(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
+            "fingerprint": fingerprint(decisive)}
 
 
 def _other(first: str, name: str) -> str | None:
@@ -286,17 +280,8 @@ def _other(first: str, name: str) -> str | None:
 
 def prepare_folder(job: NetworkJob) -> None:
     """Write the manifest, or check that the folder holds this job's results."""
-    path, mine = job.folder / MANIFEST, manifest(job)
-    if path.is_file():
-        theirs = read_json(path).get("fingerprint", {})
-        if theirs.get("all") != mine["fingerprint"]["all"]:
-            differ = [part for part in ("arch", "layers", "settings") if theirs.get(part) != mine["fingerprint"][part]]
-            raise SpecError(path, "fingerprint", "the results of another job (it differs in "
-                            f"{', '.join(differ) or 'its format'})",
-                            "a folder of this job (the same architecture, layers, constraints and settings), "
-                            "whose finished layers are kept", "choose another output folder, or delete this one")
-        return
-    write_atomically(path, json.dumps(mine, indent=1))
+    keep_results_of(job.folder / MANIFEST, manifest(job), "job",
+                    "the same architecture, layers, constraints and settings")
 
 
 # -------------------------------------------------------------------- summary

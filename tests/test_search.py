@@ -309,12 +309,14 @@ def test_an_interrupted_search_resumes_to_the_uninterrupted_result(tmp_path: Pat
 
 def test_running_the_same_command_again_continues_the_study(tmp_path: Path,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """The second run finds the study at its budget: it scores nothing and writes the
+    same answer. (Other settings in the same folder are refused: tests/test_run_folder.py.)"""
     specs = write_specs(tmp_path, "matmul")
     assert main(["search", *specs, "-o", str(tmp_path / "once"), "--trials", "3"]) == 0
-    assert main(["search", *specs, "-o", str(tmp_path / "twice"), "--trials", "1"]) == 0
+    assert main(["search", *specs, "-o", str(tmp_path / "twice"), "--trials", "3"]) == 0
     assert main(["search", *specs, "-o", str(tmp_path / "twice"), "--trials", "3"]) == 0
     once, twice = (json.loads((tmp_path / run / "best.json").read_text()) for run in ("once", "twice"))
-    assert twice["search"]["trials"] == 3
+    assert twice["search"]["trials"] == 3 and twice["search"]["mappings_scored_this_run"] == 0
     assert without_run_details(once) == without_run_details(twice)
 
 

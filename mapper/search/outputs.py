@@ -6,6 +6,7 @@ leaves a half-written result."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -23,7 +24,18 @@ from ..report import counts_table, loop_nest, totals
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Write beside the target, then rename: readers see the old file or the new one."""
+    """Write beside the target, then rename: readers see the old file or the new one.
+    A failure names the target (not the temporary file), for a one-line error."""
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    try:
+        _write_beside(path, text)
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, error.filename if error.errno == errno.ENOTDIR
+                      else str(path)) from None
+
+
+def _write_beside(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:

@@ -15,7 +15,9 @@ from ..model.capacity import violations
 from ..model.reference import evaluate_reference
 from ..model.stats import Evaluation
 from ..problem import Problem
+from ..run_folder import fingerprint, keep_results_of
 from ..safe_names import mask_password
+from ..typed_json import to_json
 from .engine import (
     Budget,
     ExhaustiveSearch,
@@ -29,6 +31,7 @@ from .outputs import write_best, write_pareto
 from .storage import JOURNAL_NAME, open_storage
 from .tilings import Effort
 
+MANIFEST = "search.json"  # what the folder's search is (claim_layer_folder)
 DEFAULT_TRIALS = 300
 # On ResNet-50 / Eyeriss-like, gains came up to 31 trials apart: patience 30 gave up
 # 0.2% of the summed EDP that 40 finds, 20 gave up 16% (benchmarks/bench_convergence.py)
@@ -63,6 +66,26 @@ class LayerResult:
     outcome: Outcome
     points: list[tuple[Mapping, Evaluation]]
     sizes: dict[str, int]
+
+
+def decisive_settings(settings: Settings) -> dict[str, Any]:
+    """The settings that decide a run's results: all but the storage URL, which only
+    says where the studies are kept."""
+    return {k: v for k, v in to_json(settings).items() if k != "storage"}
+
+
+def claim_layer_folder(problem: Problem, arch: Architecture, constraints: Constraints | None, settings: Settings,
+                       folder: Path) -> None:
+    """Record in `folder` what this search is, or check that the folder holds this
+    search's results: a search with another layer, architecture, constraints or
+    settings is refused rather than replacing the best mapping found there."""
+    decisive = {"arch": to_json(arch), "problem": to_json(problem), "constraints": to_json(constraints),
+                "settings": decisive_settings(settings)}
+    record = {"layer": problem.name, "architecture": arch.name,
+              "settings": {**decisive["settings"], "storage": mask_password(settings.storage)
+                           if settings.storage else None},
+              "fingerprint": fingerprint(decisive)}
+    keep_results_of(folder / MANIFEST, record, "search", "the same layer, architecture, constraints and settings")
 
 
 def make_search(mapspace: Mapspace, settings: Settings, folder: Path) -> Search:

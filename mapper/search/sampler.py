@@ -58,7 +58,9 @@ class OrdinalSeededSampler(BaseSampler):
 
     def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState,
                     values: Sequence[float] | None) -> None:
-        self._inner.pop(trial.number).after_trial(study, trial, state, values)
+        inner = self._inner.pop(trial.number, None)
+        if inner is not None:  # None: the trial is failed after its `tell` could not be written (a full disk)
+            inner.after_trial(study, trial, state, values)
 
 
 def tpe(seed: int) -> BaseSampler:

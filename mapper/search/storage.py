@@ -9,8 +9,15 @@ ever appears in a message.
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import json
+import os
+import time
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import optuna
@@ -20,14 +27,121 @@ from optuna.storages.journal import JournalFileBackend
 from ..safe_names import MASK, mask_password, mask_passwords
 
 JOURNAL_NAME = "study.journal"
+# One process writes a journal (the output folder has one owner: mapper/run_folder.py),
+# so its lock is never held for long; the bound turns a surprise into an error, not a hang.
+JOURNAL_LOCK_WAIT_SECONDS = 60.0
 
 
 def open_storage(url: str | None, folder: Path) -> BaseStorage:
     """The journal file in `folder` by default, else the storage the URL names."""
     if url is None:
         folder.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(folder / JOURNAL_NAME)))
+        return JournalStorage(Journal(folder / JOURNAL_NAME))
     return _database(url)
+
+
+class Journal(JournalFileBackend):
+    """Optuna's journal file, made safe against the ways a run ends:
+
+    - its lock is an `flock` on the journal itself, which the kernel releases when the
+      holder dies (Optuna's own lock is a `study.journal.lock` file that a killed
+      process leaves behind, and the next run waited on it for ever); a left-over
+      `study.journal.lock` is not looked at;
+    - a record whose write failed (a full disk) is cut off again, so the next record
+      does not land on half of one;
+    - a last record torn by a kill in the middle of its write is dropped on opening
+      (Optuna refuses a journal that has one in the middle).
+    """
+
+    def __init__(self, path: Path) -> None:
+        drop_torn_tail(path)
+        super().__init__(str(path))  # its lock object goes unused: append_logs locks by itself
+        self.path = path
+
+    def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
+        """Optuna's reading, with a record damaged in the middle (not by a run of
+        ours: only the last record can be torn) said in one line."""
+        try:
+            yield from super().read_logs(log_number_from)
+        except ValueError as error:  # json.JSONDecodeError, or Optuna's "Invalid log format."
+            raise StorageError(f"{self.path}: a damaged record before the last ({error}); the journal cannot "
+                               "be resumed: move it away to start this search over") from None
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        data = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs).encode()
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        except OSError as error:
+            raise _naming(error, self.path) from None
+        try:
+            _lock(fd, self.path)
+            end = os.fstat(fd).st_size
+            try:
+                _write_all(fd, data)
+                os.fsync(fd)
+            except OSError as error:
+                os.ftruncate(fd, end)
+                raise _naming(error, self.path) from None
+        finally:
+            os.close(fd)  # releases the lock
+
+
+def _lock(fd: int, path: Path) -> None:
+    """An exclusive flock on `fd`, waited for at most JOURNAL_LOCK_WAIT_SECONDS."""
+    deadline = time.monotonic() + JOURNAL_LOCK_WAIT_SECONDS
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(errno.ETIMEDOUT, f"another process has held its lock for over "
+                                   f"{JOURNAL_LOCK_WAIT_SECONDS:g} s", str(path)) from None
+            time.sleep(0.01)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _naming(error: OSError, path: Path) -> OSError:
+    """The same error, naming the journal rather than nothing."""
+    return OSError(error.errno, error.strerror, str(path))
+
+
+def drop_torn_tail(path: Path) -> bool:
+    """Cut the journal after its last whole record: a last line without its newline,
+    or one that does not parse, is what a write cut short leaves. True if it cut."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return False
+    except OSError as error:
+        raise _naming(error, path) from None
+    end = len(data)
+    while end:
+        start = data.rfind(b"\n", 0, end - 1) + 1
+        if data.endswith(b"\n", 0, end) and _parses(data[start:end]):
+            break
+        end = start
+    if end == len(data):
+        return False
+    try:
+        os.truncate(path, end)
+    except OSError as error:
+        raise _naming(error, path) from None
+    return True
+
+
+def _parses(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
 
 
 @cache
@@ -57,4 +171,5 @@ def storage_error(url: str, error: Exception) -> StorageError:
 
 
 class StorageError(Exception):
-    """A storage URL that Optuna cannot open; the message never shows its password."""
+    """A storage that cannot be opened (its URL) or read (a damaged journal); the message
+    never shows a password."""

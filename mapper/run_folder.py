@@ -1,0 +1,144 @@
+"""An output folder has one owner at a time, holds the results of one run only, and a
+failed write says which path and why in one line.
+
+A run (`mapper search`, `mapper run`) takes `DIR/run.lock` for its whole life: an
+exclusive `flock` on the open file, and a record of the owner in it (pid, host, start
+time, command). A second run into the folder is refused with that record. The kernel
+releases the lock when the owner's process ends, however it ends (SIGKILL, a crash),
+so a lock left by a dead run never blocks the next one: there is no stale lock to
+judge by pids or times. The file stays behind, unlocked (removing it would let two
+runs lock two different files of the same name).
+
+What a folder's results are (the layers, architecture, constraints and settings) is
+recorded beside them with a fingerprint; a run whose fingerprint differs is refused
+rather than mixing its results with the other run's.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .safe_names import mask_passwords
+from .search.outputs import write_atomically
+from .specs.errors import SpecError
+
+LOCK_NAME = "run.lock"
+# How long a refused run waits for the owner's record: the owner writes it just after
+# taking the lock.
+_RECORD_WAIT_SECONDS = 2.0
+
+
+class FolderInUse(Exception):
+    """Another live run owns the folder; the message names the folder and the owner."""
+
+
+@contextmanager
+def owning(folder: Path, command: str) -> Iterator[None]:
+    """Own `folder` (made if missing) while the body runs, or raise FolderInUse.
+    `command` is recorded for the message a second run gets, its passwords masked."""
+    if folder.exists() and not folder.is_dir():
+        raise SpecError(folder, "", "a file", "a folder for the run's outputs (made if missing)",
+                        "choose another output folder (-o)")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FolderInUse(f"{folder}: in use by another run ({owner_text(path)}); wait for it to end, "
+                              "or choose another output folder (-o)") from None
+        _record_owner(fd, path, mask_passwords(command))
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _record_owner(fd: int, path: Path, command: str) -> None:
+    record = {"pid": os.getpid(), "host": socket.gethostname(),
+              "started": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"), "command": command}
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, str(path)) from None
+
+
+def owner_text(path: Path) -> str:
+    """`pid 12 on host, since 2026-12-02 06:30:00 UTC: mapper search ...`, or what is
+    known of it."""
+    deadline = time.monotonic() + _RECORD_WAIT_SECONDS
+    while True:
+        try:
+            record = json.loads(path.read_text())
+            return f"pid {record['pid']} on {record['host']}, since {record['started']}: {record['command']}"
+        except (OSError, ValueError, KeyError, TypeError):
+            if time.monotonic() > deadline:
+                return "its record is unreadable"
+            time.sleep(0.05)
+
+
+# ------------------------------------------------------------ what the results are
+
+
+def fingerprint(parts: dict[str, Any]) -> dict[str, str]:
+    """A digest of each part that decides a run's results, and of all of them."""
+    return {part: _digest(value)[:16] for part, value in parts.items()} | {"all": _digest(parts)}
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+
+
+def keep_results_of(path: Path, record: dict[str, Any], run: str, same: str) -> None:
+    """Write `record` (what the run is, with its "fingerprint") to `path`, or check
+    that the record there is this run's. `run` names the kind of run ("job"), `same`
+    what must agree ("the same architecture, ...")."""
+    mine = record["fingerprint"]
+    if not path.is_file():
+        write_atomically(path, json.dumps(record, indent=1))
+        return
+    try:
+        theirs = json.loads(path.read_text()).get("fingerprint", {})
+    except (ValueError, AttributeError):
+        theirs = {}
+    if theirs.get("all") != mine["all"]:
+        differ = [part for part in mine if part != "all" and theirs.get(part) != mine[part]]
+        raise SpecError(path, "fingerprint", f"the results of another {run} (it differs in "
+                        f"{', '.join(differ) or 'its format'})",
+                        f"a folder of this {run} ({same}), whose finished work is kept",
+                        "choose another output folder, or delete this one")
+
+
+# ------------------------------------------------------------------- failed writes
+
+_FREE_SPACE = "free some space and run the same command again: it resumes"
+_ANOTHER_PATH = "choose another output path"
+_WHY = {errno.ENOSPC: ("no space left on device", _FREE_SPACE),
+        errno.EDQUOT: ("disk quota exceeded", _FREE_SPACE),
+        errno.EROFS: ("read-only file system", "choose an output path on a writable file system"),
+        errno.EACCES: ("permission denied", "choose an output path you may write, or change its permissions"),
+        errno.EPERM: ("permission denied", "choose an output path you may write, or change its permissions"),
+        errno.ENOTDIR: ("part of the path is a file, not a folder", _ANOTHER_PATH),
+        errno.EISDIR: ("a folder, not a file", "give a file name"),
+        errno.EEXIST: ("a file is in the way", _ANOTHER_PATH),
+        errno.ETIMEDOUT: (None, "is another program writing into this folder?")}
+
+
+def write_failure_text(error: OSError) -> str:
+    """One line for a path that could not be read or written: which, what failed, and
+    what to do."""
+    what, todo = _WHY.get(error.errno or 0, (None, "check the path"))
+    where = error.filename if error.filename is not None else "an output file"
+    return f"{where}: {what or (error.strerror or str(error)).lower()}; {todo}"
