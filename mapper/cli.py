@@ -150,7 +150,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             result = search.search_layer(problem, arch, constraints, search.settings(args), folder, display.update)
         except NoValidMapping as e:
             display.close()
-            print(f"{problem.name}: no valid mapping:", file=sys.stderr)
+            print(f"{problem.name}: {e.headline}:", file=sys.stderr)
             for reason in e.reasons:
                 print(f"  - {reason}", file=sys.stderr)
             status = 2

@@ -59,6 +59,7 @@ Grid = tuple[tuple[int, ...], ...]
 
 _SLOTS = ("t", "x", "y", "xy")  # temporal, spatial X, spatial Y, spatial X*Y
 _RESAMPLES = 8  # redraws of a level's factors when its tiles overflow, before the smallest
+_FIT_CHUNK = 256  # spatial unrollings tried at once for a fitting start (the busiest usually fits)
 
 
 @dataclass(frozen=True)
@@ -77,11 +78,14 @@ class Structure:
 
 class NoValidMapping(Exception):
     """No mapping satisfies the constraints, the capacities and the fan-outs; `reasons`
-    says which rule rules out what, one sentence each."""
+    says which rule rules out what, one sentence each. `headline` says it in a few
+    words (a subclass may know less: that a search found none)."""
+
+    headline = "no valid mapping"
 
     def __init__(self, reasons: list[str]) -> None:
         self.reasons = reasons
-        super().__init__("no valid mapping: " + "; ".join(reasons))
+        super().__init__(f"{self.headline}: " + "; ".join(reasons))
 
 
 class Mapspace:
@@ -128,8 +132,51 @@ class Mapspace:
             reasons = self._capacity_reasons() + self._utilization_reasons()
         if not reasons and (not all(self._keep_rows) or self._count_factorizations()[1] == 0):
             reasons = ["no split of the dimensions over the levels and fan-outs meets the constraints together"]
+        if not reasons and self.fitting_start() is None and self._smallest_tiles_are_least():
+            reasons = ["every spatial unrolling the constraints allow overflows a buffer even with the smallest "
+                       "tiles and the fewest tensors kept"]
         if reasons:
             raise NoValidMapping(reasons)
+
+    def fitting_start(self) -> MappingBatch | None:
+        """One mapping that fits, if the smallest tiles of some structure do (None if
+        not): a first structure for a search, so that even a search of one trial finds
+        a valid mapping. Of the spatial unrollings, the busiest comes first; of the keep
+        tables, the one that keeps the most at every level, else the one that keeps the
+        least; the first loop orders (they satisfy the order constraints); and each
+        dimension's smallest tiles (`_TemporalFactors.smallest_tiles`). With no factor
+        constraint on the temporal loops below the outermost level, those tiles are the
+        least every level can hold, so None means that no mapping fits (`check`)."""
+        return self._fitting_start
+
+    @cached_property
+    def _fitting_start(self) -> MappingBatch | None:
+        if not all(self._keep_rows):
+            return None
+        combos = list(self.spatial_combinations())
+        busy = [prod(prod(x) * prod(y) for x, y in zip(sx, sy)) for sx, sy in combos]
+        by_busy = sorted(range(len(combos)), key=lambda i: -busy[i])  # stable: ties keep their order
+        most = tuple(max(rows, key=sum) for rows in self._keep_rows)
+        least = tuple(min(rows, key=sum) for rows in self._keep_rows)
+        orders = [self.permutation_choices(l)[0] for l in range(self.L)]
+        for start in range(0, len(by_busy), _FIT_CHUNK):
+            candidates = [self.structure(orders, list(zip(*combos[i])), keep)
+                          for i in by_busy[start:start + _FIT_CHUNK] for keep in dict.fromkeys((most, least))]
+            batch = MappingBatch.concatenate([self._rows(s, self._smallest_tiles(s)[None]) for s in candidates])
+            fits = np.flatnonzero(self.valid(batch))
+            if len(fits):
+                return batch.take(fits[:1])
+        return None
+
+    def _smallest_tiles(self, structure: Structure) -> np.ndarray:
+        """(L, D): the temporal factors of the smallest tiles completing `structure`."""
+        remaining = self.bounds // np.prod(np.array(structure.spatial_x) * np.array(structure.spatial_y), axis=0)
+        return np.stack([self._dims[d].temporal(int(remaining[d])).smallest_tiles for d in range(self.D)], axis=1)
+
+    def _smallest_tiles_are_least(self) -> bool:
+        """Whether `_smallest_tiles` gives every level its least tile: no temporal factor
+        below the outermost level has a minimum, and the outermost may take everything."""
+        return bool(np.all(self.lo["t"][1:] == 1) and np.all(self.hi["t"][0] == self.bounds))
 
     def permutation_choices(self, level: int) -> list[tuple[int, ...]]:
         """Loop orders of `level` (dimension indices, outermost first) after pruning
@@ -959,6 +1006,17 @@ class _TemporalFactors:
         totals = self.cumulative[l][state, -1]
         target = (rng.random(len(state)) * totals).astype(np.int64)  # uniform in [0, total)
         return np.searchsorted(flat, state * stride + target, side="right") - state * len(self.divisors)
+
+    @cached_property
+    def smallest_tiles(self) -> np.ndarray:
+        """(L,): the factorization that gives each level, from the innermost out, the
+        smallest factor that the outer levels can still complete."""
+        factors, state = np.ones(self.levels, dtype=np.int64), self.start
+        for l in range(self.levels - 1, -1, -1):
+            pick = int(self.smallest[l][state])
+            factors[l] = self.divisors[pick]
+            state = int(self.quotient[state, pick])
+        return factors
 
     @cached_property
     def min_suffix(self) -> np.ndarray:

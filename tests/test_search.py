@@ -216,6 +216,41 @@ def test_no_valid_mapping_exits_2_with_the_reason(tmp_path: Path, capsys: pytest
     assert not (tmp_path / "out" / "best.json").exists()
 
 
+SHIPPED = Path(__file__).resolve().parents[1] / "specs"
+
+
+# Before the fitting start, one trial of these found no mapping and the search said none fits.
+@pytest.mark.parametrize("arch, workload", [("tpu-like", "tiny-conv"), ("eyeriss-like", "alexnet-conv3")])
+@pytest.mark.parametrize("budget", [["--trials", "1"], ["--time", "0.001"]])
+def test_a_search_of_the_smallest_budget_finds_a_mapping_where_one_fits(tmp_path: Path, arch: str, workload: str,
+                                                                          budget: list[str]) -> None:
+    files = [str(SHIPPED / "arch" / f"{arch}.yaml"), str(SHIPPED / "workloads" / f"{workload}.yaml")]
+    assert main(["search", *files, "-o", str(tmp_path / "out"), *budget]) == 0
+    assert json.loads((tmp_path / "out" / "best.json").read_text())["search"]["trials"] == 1
+
+
+@pytest.mark.parametrize("space, dataflow", [(space, None) for space in SPACES] + [
+    (space, dataflow) for space in ("conv1d", "conv1d-on-a-row") for dataflow in ("weight-stationary",
+                                                                                   "output-stationary")])
+def test_the_first_trial_scores_a_mapping_that_fits(space: str, dataflow: str | None) -> None:
+    ms = mapspace(space, dataflow)
+    start = ms.fitting_start()
+    assert start is not None and ms.valid(start).all()
+    outcome = OptunaSearch(ms, "edp", InMemoryStorage(), effort=SMALL_EFFORT).run(Budget(trials=1))
+    assert len(outcome.found) == 1
+
+
+def test_a_search_that_finds_nothing_says_what_to_change(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Distinct from "no valid mapping": the mapspace may hold mappings the budget missed."""
+    monkeypatch.setattr(engine, "best_tilings", lambda mapspace, *args: (engine.Scored.empty(mapspace), 0))
+    specs = write_specs(tmp_path, "conv1d")
+    assert main(["search", *specs, "-o", str(tmp_path / "out"), "--trials", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "conv1d: no mapping found within the budget:" in err and "more --trials or --time" in err
+    assert "no valid mapping" not in err
+
+
 # ----------------------------------------------------------------- budget
 
 

@@ -139,7 +139,7 @@ def progress_text(layer: str, progress: Progress, energy_unit: str) -> str:
         done = f"trial {progress.trials}" + (f"/{progress.budget}" if progress.budget else "")
     best = progress.best
     if best is None or not len(best):
-        found = "no valid mapping yet"
+        found = "no mapping found yet"
     elif progress.objective == "pareto":
         found = f"front of {len(best)} points"
     else:

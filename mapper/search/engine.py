@@ -2,6 +2,9 @@
 
 - `OptunaSearch`: each Optuna trial fixes a structure (structures.py) and scores
   thousands of its tilings (tilings.py); the trial's value is the best of them.
+  The first trial's structure is the mapspace's fitting start (a mapping whose
+  smallest tiles fit, scored with the tilings), so a budget of one trial finds a
+  valid mapping wherever the start exists.
   After a few trials, two trials in three are local moves instead: a
   structure next to the best one so far (one keep flag flipped, one loop moved, one
   unrolling changed), enqueued into the study with fixed parameters and started
@@ -57,6 +60,7 @@ from .tilings import Effort, Scored, best_tilings, score
 FOUND = "found"  # trial user attribute: the tilings the trial found best, with their scores
 SCORED = "scored"  # trial user attribute: how many mappings the trial scored
 PARENT = "parent"  # trial user attribute of a local move: the number of the trial it moves from
+START = "fitting_start"  # trial user attribute of the first trial: it scores the mapspace's fitting start too
 LOCAL_MOVES_AFTER = 5  # trials of the sampler alone first, to have somewhere to move from
 LOCAL_MOVE_PERIOD = 3  # then of every 3 trials one is the sampler's, two are local moves
 MIN_IMPROVEMENT = 1e-3  # a trial that betters the best value by less does not count as progress
@@ -174,7 +178,8 @@ class OptunaSearch:
     def run(self, budget: Budget, progress: ProgressCallback | None = None) -> Outcome:
         start, scored = time.perf_counter(), 0
         best = self.found()
-        while not budget.exhausted(self._values_so_far(), time.perf_counter() - start):
+        # A time limit, however short, lets the first trial (the fitting start) finish.
+        while not budget.exhausted(values := self._values_so_far(), time.perf_counter() - start) or not values:
             count, elite = self._trial(len(completed(self.study)))
             scored += count
             best = select(Scored.concatenate([elite] + ([best] if best is not None else [])), self.objective)
@@ -197,16 +202,20 @@ class OptunaSearch:
         move = self._local_move(ordinal)
         if move is not None:
             self.study.enqueue_trial(move[0], user_attrs={PARENT: move[1]})
+        elif self._starts_here(ordinal):
+            self.study.enqueue_trial(self.space.params_of(self.mapspace.fitting_start()), user_attrs={START: True})
         trial = self.study.ask()
         try:
             structure = self.space.suggest(trial)
             rng = np.random.default_rng(derived_seed(self.seed, ordinal))
             parent = trial.user_attrs.get(PARENT)
             seeds = None if parent is None else self._found_by(parent).batch
+            starts = self.mapspace.fitting_start() if trial.user_attrs.get(START) else None
             if structure is None:
                 elite, count = Scored.empty(self.mapspace), 0
             else:
-                elite, count = best_tilings(self.mapspace, structure, self.objective, self.effort, rng, seeds)
+                elite, count = best_tilings(self.mapspace, structure, self.objective, self.effort, rng, seeds,
+                                            starts)
             trial.set_user_attr(FOUND, scored_to_json(elite))
             trial.set_user_attr(SCORED, count)
             self.study.tell(trial, self._values(elite))
@@ -215,6 +224,15 @@ class OptunaSearch:
             self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             raise
         return count, elite
+
+    def _starts_here(self, ordinal: int) -> bool:
+        """The first trial scores the mapspace's fitting start (Mapspace.fitting_start)
+        with the tilings of its structure, so that a search of any budget finds a
+        mapping where the smallest tiles of some structure fit; a function of the
+        completed trials, like the local moves, so that a resumed search does the same."""
+        if ordinal != 0 or self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            return False  # a waiting trial is one an interrupted run enqueued: ask() takes it first
+        return self.mapspace.fitting_start() is not None
 
     def _local_move(self, ordinal: int) -> tuple[dict[str, Any], int] | None:
         """Two trials in three after the first few, a structure next to the best
