@@ -397,6 +397,28 @@ def test_the_timeloop_mapping_evaluates_to_the_stats_written(tmp_path: Path) -> 
     assert json.loads((tmp_path / "eval.json").read_text()) == stats
 
 
+def test_batch_runs_each_layer_on_that_many_samples(tmp_path: Path) -> None:
+    specs = write_specs(tmp_path, "matmul")
+    (tmp_path / "layer.yaml").write_text(yaml.safe_dump({"problem": {"linear": {"name": "fc", "M": 2, "N": 4,
+                                                                                "K": 4}}}))
+    assert main(["search", *specs, "-o", str(tmp_path / "one"), "--trials", "1"]) == 0
+    assert main(["search", *specs, "-o", str(tmp_path / "three"), "--trials", "1", "--batch", "3"]) == 0
+    one, three = (json.loads((tmp_path / run / "best.json").read_text()) for run in ("one", "three"))
+    assert three["computes"] == 3 * one["computes"]
+    dram = [{t: v["partition_size"] for t, v in best["levels"][0]["tensors"].items()} for best in (one, three)]
+    assert dram[1] == {"Inputs": 3 * dram[0]["Inputs"], "Weights": dram[0]["Weights"],  # a linear layer's weights
+                       "Outputs": 3 * dram[0]["Outputs"]}                                 # serve the whole batch
+
+
+@needs_reference
+def test_batch_is_refused_for_a_timeloop_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    case = REFERENCE / "cases" / "t05_mapper_conv1d_oc_null" / "ref-output"
+    specs = [str(case / "parsed-processed-input.yaml"), str(case / "timeloop-mapper.ERT.yaml")]
+    assert main(["search", *specs, "-o", str(tmp_path / "out"), "--batch", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "found a batch of 2 for a Timeloop problem" in err and "Traceback" not in err
+
+
 @needs_reference
 @pytest.mark.parametrize("case", ["cases/t06_mapper_eyeriss_vgg02_l5", "cases/ed_simba_like_default",
                                   "v303-generated/04-model-conv1d+oc-3levelspatial_cp"])

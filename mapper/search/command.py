@@ -2,7 +2,7 @@
 
     mapper search FILE... [-o DIR] [--objective edp|energy|delay|pareto] [--trials N]
                   [--time SECONDS] [--patience N] [--seed N] [--exhaustive] [--storage URL]
-                  [--constraints FILE] [--dataflow PRESET]
+                  [--constraints FILE] [--dataflow PRESET] [--batch N]
 """
 
 from __future__ import annotations
@@ -82,6 +82,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help=f"an Optuna storage URL (default: a journal file DIR/{JOURNAL_NAME})")
     p.add_argument("--constraints", metavar="FILE", help="a constraints file (native or Timeloop)")
     p.add_argument("--dataflow", choices=PRESETS, help="a named dataflow; replaces the files' preset, if any")
+    p.add_argument("--batch", type=_positive(int), default=1, metavar="N",
+                   help="samples per layer: conv's N and matmul's/linear's B times N (native layers; default 1)")
     return p
 
 
@@ -95,7 +97,7 @@ def layers(args: argparse.Namespace) -> list[tuple[Problem, Architecture, Constr
     resolved) and its output folder."""
     files = list(args.files) + ([args.constraints] if args.constraints else [])
     where = ", ".join(files)
-    specs = load_specs(files)
+    specs = load_specs(files, args.batch)
     if not specs.problems or specs.architecture is None:
         missing = " and ".join(part for part, ok in (("no layer", specs.problems), ("no architecture",
                                                                                      specs.architecture)) if not ok)

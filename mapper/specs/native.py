@@ -1110,9 +1110,9 @@ def load_workload(name: str | Path, batch: int = 1) -> tuple[Problem, ...]:
     return problems
 
 
-def load_specs(docs: Sequence[tuple[Path, dict[str, Any]]]) -> Specs:
+def load_specs(docs: Sequence[tuple[Path, dict[str, Any]]], batch: int = 1) -> Specs:
     """`merge_native` in the shape `mapper.specs.load.load_specs` returns for both formats."""
-    specs = merge_native(docs)
+    specs = merge_native(docs, batch)
     return Specs(specs["problems"], specs["architecture"], specs["mapping"])
 
 
