@@ -26,7 +26,9 @@ Every combination (a cell) is a network search (mapper/network.py) in
 `DIR/cells/<architecture>/<workload>/<dataflow>/<objective>/`, run one after the
 other, each searching its layers in parallel. A cell whose dataflow does not apply
 (a preset the architecture cannot run, a constraints file written for another
-architecture) is reported as not applicable. Running the experiment again skips what
+architecture) is reported as not applicable; where it does not apply to some of the
+workload's layers only (a constraint on C, which a matmul lacks), those layers are
+skipped, with the reason, before any search, and the cell's other layers searched. Running the experiment again skips what
 is finished. At the end:
 
     DIR/summary.md, summary.csv, summary.json   one row per cell: the network's totals
@@ -53,6 +55,7 @@ from pydantic import BeforeValidator, Field, PlainValidator, WithJsonSchema
 
 from .architecture import Architecture
 from .constraints import PRESETS, Constraints
+from .mapspace import layer_constraints, not_applicable_reason
 from .network import SUMMARY_FIELDS, Layer, NetworkEvent, NetworkJob, event_text, run_network
 from .problem import Problem
 from .report import edp_text
@@ -334,15 +337,17 @@ def cell_job(exp: Experiment, cell: Cell, folder: Path) -> NetworkJob | str:
             constraints = parse_constraints(found, problems, arch)
         except SpecError as e:
             return f"the constraints do not fit {arch.name}: {e}"
-    layers = []
+    layers, skipped = [], []
     for problem in problems:
         try:
-            resolved = constraints.resolve(problem, arch) if constraints else None
-        except ValueError as e:
-            return f"{cell.dataflow.label} on {arch.name}, layer {problem.name}: {e}"
-        layers.append(Layer(problem, resolved))
+            layers.append(Layer(problem, layer_constraints(constraints, problem, arch)))
+        except SpecError as e:  # checked before any search: the cell's other layers are searched
+            skipped.append((problem.name, not_applicable_reason(e)))
+    if not layers:
+        name, reason = skipped[0]
+        return f"{cell.dataflow.label} on {arch.name}, layer {name}: {reason}"
     settings = replace(exp.settings, objective=cell.objective)  # the storage too (mapper run --storage)
-    return NetworkJob(cell.workload.label, arch, tuple(layers), settings, cell.folder(folder))
+    return NetworkJob(cell.workload.label, arch, tuple(layers), settings, cell.folder(folder), tuple(skipped))
 
 
 def cell_row(cell: Cell, root: Path, summary: dict[str, Any] | None, reason: str | None) -> dict[str, Any]:
@@ -352,8 +357,10 @@ def cell_row(cell: Cell, root: Path, summary: dict[str, Any] | None, reason: str
                            "folder": str(cell.folder(root).relative_to(root)), "energy_unit": cell.arch.energy_unit}
     if summary is None:
         return row | {"status": f"not applicable: {reason}", "totals": None, "layers": []}
-    failed = summary["failed"]
-    status = "complete" if not failed else f"{len(failed)} layer(s) without a mapping: " + ", ".join(failed)
+    failed, skipped = summary["failed"], summary["skipped"]
+    problems = ([f"{len(failed)} layer(s) without a mapping: " + ", ".join(failed)] if failed else []) + (
+        [f"{len(skipped)} layer(s) skipped, the constraints do not apply: " + ", ".join(skipped)] if skipped else [])
+    status = "; ".join(problems) or "complete"
     return row | {"status": status, "totals": summary["totals"], "layers": summary["layers"]}
 
 

@@ -1119,6 +1119,29 @@ def _normal_form(order: list[int], commute: np.ndarray) -> tuple[int, ...]:
     return tuple(form)
 
 
+def layer_constraints(constraints: Constraints | None, problem: Problem, arch: Architecture) -> Constraints | None:
+    """The constraints of one layer of a workload: the preset, if any, expanded for it,
+    and every dimension and tensor they name checked against it, so that a network
+    learns before searching which layers the constraints cannot apply to (one written
+    for a conv names C, which a matmul lacks). Raises SpecError (no file: the caller
+    knows which) saying what does not apply."""
+    if constraints is None:
+        return None
+    try:
+        resolved = constraints.resolve(problem, arch)
+    except ValueError as e:
+        raise SpecError(None, "dataflow", repr(constraints.preset), f"a dataflow that layer {problem.name!r} on "
+                        f"{arch.name!r} supports", str(e)) from None
+    _check_names(resolved, problem, arch)
+    return resolved
+
+
+def not_applicable_reason(error: SpecError) -> str:
+    """`layer_constraints`' error as a reason in a summary: the key and what it names."""
+    return f"{error.key_path} names {error.found}, not {error.allowed}" + (
+        f" ({error.suggestion})" if error.suggestion else "")
+
+
 def _check_names(constraints: Constraints, problem: Problem, arch: Architecture) -> None:
     """Constraints written for another problem or architecture are a spec mistake."""
     levels = [lv.name for lv in arch.levels]
