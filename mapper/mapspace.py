@@ -839,7 +839,8 @@ class Mapspace:
                 if prod(int(v) for v in least) > width:
                     parts = " x ".join(f"{self.problem.dims[d]} {least[d]}" for d in range(self.D) if least[d] > 1)
                     reasons.append(f"the constraints put at least {prod(int(v) for v in least)} along {axis} below "
-                                   f"{self.arch.levels[l].name} ({parts}); the fan-out has {width} along {axis}")
+                                   f"{self.arch.levels[l].name} ({parts}); the fan-out {self.arch.fanout_name(l)} "
+                                   f"has {width} along {axis}")
         return reasons
 
     def _capacity_reasons(self) -> list[str]:

@@ -1051,7 +1051,7 @@ def _level_mapping(entry: LevelMappingSpec, index: int, problem: Problem, archit
         used = prod(factor for _, factor, a in entry.spatial if a == axis)
         if used > limit:
             raise SpecError(file, f"{path}.spatial", f"spatial {axis} factors at {level.name} that multiply to "
-                            f"{used}", f"at most {limit}, the fan-out below {level.name} along {axis}")
+                            f"{used}", f"at most {limit}, the fan-out {architecture.fanout_name(index)} along {axis}")
     return LevelMapping(
         temporal=tuple(Loop(dim, factor) for dim, factor in entry.temporal),
         spatial=tuple(Loop(dim, factor, axis) for dim, factor, axis in entry.spatial),
