@@ -397,6 +397,22 @@ def test_the_timeloop_mapping_evaluates_to_the_stats_written(tmp_path: Path) -> 
     assert json.loads((tmp_path / "eval.json").read_text()) == stats
 
 
+def test_evaluate_says_which_level_throttles_and_by_how_much(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """Everything from a DRAM of one word per cycle: 96 MACs need 96 + 96 reads of the
+    operands and 64 of the partial sums, 256 words, so the MACs run at 96/256 speed."""
+    specs = write_specs(tmp_path, "conv1d-on-a-row")
+    (tmp_path / "map.yaml").write_text(yaml.safe_dump({"mapping": [
+        {"level": "DRAM", "temporal": "K4 R3 P8", "keep": ["Weights", "Inputs", "Outputs"]},
+        {"level": "Buffer", "keep": []}, {"level": "Register", "keep": []}]}))
+    assert main(["evaluate", *specs, str(tmp_path / "map.yaml"), "--json", str(tmp_path / "eval.json")]) == 0
+    stats = json.loads((tmp_path / "eval.json").read_text())
+    assert [(lv["name"], lv["bandwidth_throttling"]) for lv in stats["levels"]] == [
+        ("DRAM", 96 / 256), ("Buffer", 1.0), ("Register", 1.0)]
+    assert stats["cycles"] == 256
+    assert "bandwidth throttling: DRAM 0.38 (256 cycles)" in capsys.readouterr().out
+
+
 def test_batch_runs_each_layer_on_that_many_samples(tmp_path: Path) -> None:
     specs = write_specs(tmp_path, "matmul")
     (tmp_path / "layer.yaml").write_text(yaml.safe_dump({"problem": {"linear": {"name": "fc", "M": 2, "N": 4,
