@@ -28,8 +28,8 @@ other, each searching its layers in parallel. A cell whose dataflow does not app
 (a preset the architecture cannot run, a constraints file written for another
 architecture) is reported as not applicable; where it does not apply to some of the
 workload's layers only (a constraint on C, which a matmul lacks), those layers are
-skipped, with the reason, before any search, and the cell's other layers searched. Running the experiment again skips what
-is finished. At the end:
+skipped, with the reason, before any search, and the cell's other layers searched.
+Running the experiment again skips what is finished. At the end:
 
     DIR/summary.md, summary.csv, summary.json   one row per cell: the network's totals
                                                 (in summary.json with the cell's

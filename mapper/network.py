@@ -405,7 +405,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
                        "the table's total EDP is the sum over the layers.")]
     for name, reasons in summary["failed"].items():
         lines.append(f"- {name}: no mapping: " + "; ".join(reasons))
-    for name, reason in summary["skipped"].items():
+    for name, reason in summary.get("skipped", {}).items():  # a summary written before skipping existed has none
         lines.append(f"- {name}: skipped, the constraints do not apply: {reason}")
     return "\n".join(lines) + "\n"
 
