@@ -59,7 +59,7 @@ Grid = tuple[tuple[int, ...], ...]
 
 _SLOTS = ("t", "x", "y", "xy")  # temporal, spatial X, spatial Y, spatial X*Y
 _RESAMPLES = 8  # redraws of a level's factors when its tiles overflow, before the smallest
-_FIT_CHUNK = 256  # spatial unrollings tried at once for a fitting start (the busiest usually fits)
+_FIT_CHUNK = 1024  # spatial unrollings tried at once for a fitting start (the busiest usually fits)
 
 
 @dataclass(frozen=True)
@@ -153,25 +153,43 @@ class Mapspace:
     def _fitting_start(self) -> MappingBatch | None:
         if not all(self._keep_rows):
             return None
-        combos = list(self.spatial_combinations())
-        busy = [prod(prod(x) * prod(y) for x, y in zip(sx, sy)) for sx, sy in combos]
-        by_busy = sorted(range(len(combos)), key=lambda i: -busy[i])  # stable: ties keep their order
+        picks, busy = self._spatial_picks()
+        picks = picks[np.argsort(-busy, kind="stable")]  # ties keep their order
         most = tuple(max(rows, key=sum) for rows in self._keep_rows)
         least = tuple(min(rows, key=sum) for rows in self._keep_rows)
-        orders = [self.permutation_choices(l)[0] for l in range(self.L)]
-        for start in range(0, len(by_busy), _FIT_CHUNK):
-            candidates = [self.structure(orders, list(zip(*combos[i])), keep)
-                          for i in by_busy[start:start + _FIT_CHUNK] for keep in dict.fromkeys((most, least))]
-            batch = MappingBatch.concatenate([self._rows(s, self._smallest_tiles(s)[None]) for s in candidates])
+        keeps = np.array(list(dict.fromkeys((most, least))), dtype=bool)  # (K, L, T)
+        orders = np.array([self.permutation_choices(l)[0] for l in range(self.L)], dtype=np.int64)
+        spatial_order = np.array([self._spatial_order(l) for l in range(self.L)], dtype=np.int64)
+        for start in range(0, len(picks), _FIT_CHUNK):
+            sx, sy = self._spatial_arrays(picks[start:start + _FIT_CHUNK])
+            temporal = self._smallest_tiles(sx * sy)
+            n, k = len(sx), len(keeps)  # each unrolling with each keep table, in turn
+            batch = _rows_of(orders, np.repeat(temporal, k, axis=0), np.repeat(sx, k, axis=0),
+                             np.repeat(sy, k, axis=0), spatial_order, np.tile(keeps, (n, 1, 1)))
             fits = np.flatnonzero(self.valid(batch))
             if len(fits):
                 return batch.take(fits[:1])
         return None
 
-    def _smallest_tiles(self, structure: Structure) -> np.ndarray:
-        """(L, D): the temporal factors of the smallest tiles completing `structure`."""
-        remaining = self.bounds // np.prod(np.array(structure.spatial_x) * np.array(structure.spatial_y), axis=0)
-        return np.stack([self._dims[d].temporal(int(remaining[d])).smallest_tiles for d in range(self.D)], axis=1)
+    def _spatial_arrays(self, picks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(n, L, D) spatial X and Y factors of n rows of `_spatial_picks`."""
+        sx = np.ones((len(picks), self.L, self.D), dtype=np.int64)
+        sy = np.ones_like(sx)
+        for j, l in enumerate(self._fanout_levels):
+            choices = np.array(self.spatial_choices(l), dtype=np.int64).reshape(-1, 2, self.D)
+            sx[:, l], sy[:, l] = choices[picks[:, j], 0], choices[picks[:, j], 1]
+        return sx, sy
+
+    def _smallest_tiles(self, spatial: np.ndarray) -> np.ndarray:
+        """(n, L, D): the temporal factors of the smallest tiles (`_TemporalFactors.
+        smallest_tiles`) completing n spatial unrollings (n, L, D)."""
+        remaining = self.bounds // np.prod(spatial, axis=1)
+        temporal = np.empty_like(spatial)
+        for d in range(self.D):
+            values, where = np.unique(remaining[:, d], return_inverse=True)
+            table = np.array([self._dims[d].temporal(int(v)).smallest_tiles for v in values], dtype=np.int64)
+            temporal[:, :, d] = table[where.reshape(-1)]
+        return temporal
 
     def _smallest_tiles_are_least(self) -> bool:
         """Whether `_smallest_tiles` gives every level its least tile: no temporal factor
@@ -205,6 +223,20 @@ class Mapspace:
         L x D grids, whose factors leave every dimension a temporal factorization and
         keep at least `min_utilization` of the MACs busy; in the order of
         `spatial_choices`, the outermost fan-out varying slowest."""
+        for row in self._spatial_picks()[0]:
+            yield self._spatial_grids(row)
+
+    def _spatial_grids(self, picks: np.ndarray) -> tuple[Grid, Grid]:
+        """(spatial_x, spatial_y) of a choice per fan-out level (`_spatial_picks`)."""
+        ones = tuple((1,) * self.D for _ in range(self.L))
+        sx, sy = list(ones), list(ones)
+        for l, k in zip(self._fanout_levels, picks):
+            sx[l], sy[l] = self.spatial_choices(l)[k]
+        return tuple(sx), tuple(sy)
+
+    def _spatial_picks(self) -> tuple[np.ndarray, np.ndarray]:
+        """The spatial combinations (`spatial_combinations`) as a choice per fan-out
+        level, one row each, with the MACs each keeps busy."""
         levels = self._fanout_levels
         picks = np.zeros((1, 0), dtype=np.int64)  # per partial combination, its choice at each fan-out so far
         product = np.ones((1, self.D), dtype=np.int64)  # and the spatial factor of each dimension so far
@@ -222,12 +254,7 @@ class Mapspace:
             values, where = np.unique(product[:, d], return_inverse=True)
             ok &= np.array([self._dims[d].temporal(int(self.bounds[d] // v)).total > 0 for v in values],
                            dtype=bool)[where]
-        ones = tuple((1,) * self.D for _ in range(self.L))
-        for row in picks[ok]:
-            sx, sy = list(ones), list(ones)
-            for l, k in zip(levels, row):
-                sx[l], sy[l] = self.spatial_choices(l)[k]
-            yield tuple(sx), tuple(sy)
+        return picks[ok], np.prod(product[ok], axis=1)
 
     def structure(self, orders: Sequence[Sequence[int]], spatial: Sequence[tuple[Sequence[int], Sequence[int]]],
                   keep: Sequence[Sequence[bool]]) -> Structure:
