@@ -219,25 +219,46 @@ def test_no_valid_mapping_exits_2_with_the_reason(tmp_path: Path, capsys: pytest
 SHIPPED = Path(__file__).resolve().parents[1] / "specs"
 
 
-# Before the fitting start, one trial of these found no mapping and the search said none fits.
+# The first trial of these finds no mapping: the search used to end there, saying none fits.
 @pytest.mark.parametrize("arch, workload", [("tpu-like", "tiny-conv"), ("eyeriss-like", "alexnet-conv3")])
 @pytest.mark.parametrize("budget", [["--trials", "1"], ["--time", "0.001"]])
 def test_a_search_of_the_smallest_budget_finds_a_mapping_where_one_fits(tmp_path: Path, arch: str, workload: str,
                                                                           budget: list[str]) -> None:
     files = [str(SHIPPED / "arch" / f"{arch}.yaml"), str(SHIPPED / "workloads" / f"{workload}.yaml")]
     assert main(["search", *files, "-o", str(tmp_path / "out"), *budget]) == 0
-    assert json.loads((tmp_path / "out" / "best.json").read_text())["search"]["trials"] == 1
+    assert json.loads((tmp_path / "out" / "best.json").read_text())["search"]["trials"] == 2  # + the fitting start
 
 
 @pytest.mark.parametrize("space, dataflow", [(space, None) for space in SPACES] + [
     (space, dataflow) for space in ("conv1d", "conv1d-on-a-row") for dataflow in ("weight-stationary",
                                                                                    "output-stationary")])
-def test_the_first_trial_scores_a_mapping_that_fits(space: str, dataflow: str | None) -> None:
+def test_a_search_of_one_trial_ends_with_a_mapping_that_fits(space: str, dataflow: str | None) -> None:
     ms = mapspace(space, dataflow)
     start = ms.fitting_start()
     assert start is not None and ms.valid(start).all()
-    outcome = OptunaSearch(ms, "edp", InMemoryStorage(), effort=SMALL_EFFORT).run(Budget(trials=1))
-    assert len(outcome.found) == 1
+    for seed in range(4):
+        outcome = OptunaSearch(ms, "edp", InMemoryStorage(), seed=seed, effort=SMALL_EFFORT).run(Budget(trials=1))
+        assert len(outcome.found) == 1 and outcome.trials in (1, 2)
+
+
+def test_the_fitting_start_is_tried_only_when_the_first_trial_finds_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the first trial finds a mapping, the search is what it was without the start."""
+    real, structures = engine.best_tilings, []
+
+    def nothing_at_first(mapspace, structure, *args):
+        structures.append(structure)
+        return (engine.Scored.empty(mapspace), 0) if len(structures) == 1 else real(mapspace, structure, *args)
+
+    monkeypatch.setattr(engine, "best_tilings", nothing_at_first)
+    ms = mapspace("conv1d")
+    search = OptunaSearch(ms, "edp", InMemoryStorage(), effort=SMALL_EFFORT)
+    outcome = search.run(Budget(trials=1))
+    assert outcome.trials == 2 and len(outcome.found) == 1
+    start = ms.fitting_start()
+    assert structures[1] == ms.structure(start.order[0], list(zip(start.spatial_x[0], start.spatial_y[0])),
+                                         start.keep[0])
+    assert [bool(t.user_attrs.get(engine.START)) for t in engine.completed(search.study)] == [False, True]
+    assert len(structures) == 2 and search.run(Budget(trials=4)).trials == 4  # then the budget as usual
 
 
 def test_a_search_that_finds_nothing_says_what_to_change(tmp_path: Path, capsys: pytest.CaptureFixture[str],

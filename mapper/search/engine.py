@@ -2,9 +2,12 @@
 
 - `OptunaSearch`: each Optuna trial fixes a structure (structures.py) and scores
   thousands of its tilings (tilings.py); the trial's value is the best of them.
-  The first trial's structure is the mapspace's fitting start (a mapping whose
-  smallest tiles fit, scored with the tilings), so a budget of one trial finds a
-  valid mapping wherever the start exists.
+  A search does not end without a valid mapping while the mapspace's fitting start
+  (a mapping whose smallest tiles fit) is untried: when the first trial finds
+  nothing, the next scores the start's structure with the start among its tilings,
+  and the budget waits for it, so even a budget of one trial (or the shortest time)
+  ends with a mapping wherever the start exists. Where the first trial finds one,
+  the search goes on as if there were no start.
   After a few trials, two trials in three are local moves instead: a
   structure next to the best one so far (one keep flag flipped, one loop moved, one
   unrolling changed), enqueued into the study with fixed parameters and started
@@ -60,7 +63,7 @@ from .tilings import Effort, Scored, best_tilings, score
 FOUND = "found"  # trial user attribute: the tilings the trial found best, with their scores
 SCORED = "scored"  # trial user attribute: how many mappings the trial scored
 PARENT = "parent"  # trial user attribute of a local move: the number of the trial it moves from
-START = "fitting_start"  # trial user attribute of the first trial: it scores the mapspace's fitting start too
+START = "fitting_start"  # trial user attribute of the trial that scores the mapspace's fitting start too
 LOCAL_MOVES_AFTER = 5  # trials of the sampler alone first, to have somewhere to move from
 LOCAL_MOVE_PERIOD = 3  # then of every 3 trials one is the sampler's, two are local moves
 MIN_IMPROVEMENT = 1e-3  # a trial that betters the best value by less does not count as progress
@@ -178,8 +181,8 @@ class OptunaSearch:
     def run(self, budget: Budget, progress: ProgressCallback | None = None) -> Outcome:
         start, scored = time.perf_counter(), 0
         best = self.found()
-        # A time limit, however short, lets the first trial (the fitting start) finish.
-        while not budget.exhausted(values := self._values_so_far(), time.perf_counter() - start) or not values:
+        while (not budget.exhausted(values := self._values_so_far(), time.perf_counter() - start)
+               or self._owes_a_mapping(values)):
             count, elite = self._trial(len(completed(self.study)))
             scored += count
             best = select(Scored.concatenate([elite] + ([best] if best is not None else [])), self.objective)
@@ -225,14 +228,23 @@ class OptunaSearch:
             raise
         return count, elite
 
+    def _owes_a_mapping(self, values: list[float]) -> bool:
+        """Whether the search must go on whatever its budget (module docstring): no trial
+        has completed yet, however short the time limit, or none has found a mapping
+        while the fitting start is untried."""
+        return not values or (all(v == math.inf for v in values) and self._start_untried())
+
     def _starts_here(self, ordinal: int) -> bool:
-        """The first trial scores the mapspace's fitting start (Mapspace.fitting_start)
-        with the tilings of its structure, so that a search of any budget finds a
-        mapping where the smallest tiles of some structure fit; a function of the
-        completed trials, like the local moves, so that a resumed search does the same."""
-        if ordinal != 0 or self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        """Whether trial `ordinal` scores the mapspace's fitting start: the trials so far
+        found nothing and none tried it. A function of the completed trials, like the
+        local moves, so that a resumed search does the same."""
+        if ordinal == 0 or self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             return False  # a waiting trial is one an interrupted run enqueued: ask() takes it first
-        return self.mapspace.fitting_start() is not None
+        return all(math.prod(t.values) == math.inf for t in completed(self.study)) and self._start_untried()
+
+    def _start_untried(self) -> bool:
+        return (self.mapspace.fitting_start() is not None
+                and not any(t.user_attrs.get(START) for t in completed(self.study)))
 
     def _local_move(self, ordinal: int) -> tuple[dict[str, Any], int] | None:
         """Two trials in three after the first few, a structure next to the best
