@@ -261,6 +261,32 @@ def test_the_fitting_start_is_tried_only_when_the_first_trial_finds_nothing(monk
     assert len(structures) == 2 and search.run(Budget(trials=4)).trials == 4  # then the budget as usual
 
 
+def test_a_search_interrupted_in_its_fitting_start_resumes_to_the_uninterrupted_result(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real, calls, interrupt = engine.best_tilings, [], [False]
+
+    def nothing_at_first(mapspace, structure, *args):
+        calls.append(structure)
+        if interrupt[0] and len(calls) == 2:
+            raise KeyboardInterrupt
+        return (engine.Scored.empty(mapspace), 0) if len(calls) == 1 else real(mapspace, structure, *args)
+
+    def search(journal: str) -> OptunaSearch:
+        calls.clear()
+        storage = JournalStorage(JournalFileBackend(str(tmp_path / journal)))
+        return OptunaSearch(mapspace("conv1d"), "energy", storage, seed=3, effort=SMALL_EFFORT)
+
+    monkeypatch.setattr(engine, "best_tilings", nothing_at_first)
+    whole = search("whole.journal").run(Budget(trials=8))
+    interrupt[0] = True
+    with pytest.raises(KeyboardInterrupt):
+        search("resumed.journal").run(Budget(trials=8))
+    monkeypatch.setattr(engine, "best_tilings", real)  # the first trial is done: it found nothing
+    resumed = search("resumed.journal").run(Budget(trials=8))
+    assert resumed.trials == whole.trials == 8
+    assert resumed.found.scores.keys.tolist() == whole.found.scores.keys.tolist()
+
+
 def test_a_search_that_finds_nothing_says_what_to_change(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """Distinct from "no valid mapping": the mapspace may hold mappings the budget missed."""
