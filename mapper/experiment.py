@@ -286,6 +286,7 @@ class ExperimentEvent:
     total: int
     network: NetworkEvent | None = None
     not_applicable: str | None = None
+    skipped: tuple[tuple[str, str], ...] = ()  # as the cell starts: its layers the constraints do not apply to
 
 
 EventCallback = Callable[[ExperimentEvent], None]
@@ -306,7 +307,8 @@ def run_experiment(exp: Experiment, folder: Path, pool: Executor,
         job = cell_job(exp, cell, folder)
         reason = job if isinstance(job, str) else None
         if on_event:
-            on_event(ExperimentEvent(cell, index, len(cells), not_applicable=reason))
+            on_event(ExperimentEvent(cell, index, len(cells), not_applicable=reason,
+                                     skipped=job.skipped if isinstance(job, NetworkJob) else ()))
         if reason is not None:
             rows.append(cell_row(cell, folder, None, reason))
             continue
@@ -423,7 +425,8 @@ def event_line(event: ExperimentEvent) -> str:
     if event.not_applicable is not None:
         return f"{head}: not applicable: {event.not_applicable}"
     if event.network is None:
-        return head
+        return "\n".join([head] + [f"  {name}: skipped, the constraints do not apply: {reason}"
+                                    for name, reason in event.skipped])
     return "  " + event_text(event.network)
 
 
