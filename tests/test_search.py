@@ -229,6 +229,16 @@ def test_a_search_of_the_smallest_budget_finds_a_mapping_where_one_fits(tmp_path
     assert json.loads((tmp_path / "out" / "best.json").read_text())["search"]["trials"] == 2  # + the fitting start
 
 
+def test_an_exhaustive_search_that_finds_nothing_says_no_mapping_fits(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str],
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine, "score", lambda mapspace, batch: (engine.Scored.empty(mapspace), len(batch)))
+    specs = write_specs(tmp_path, "conv1d")
+    assert main(["search", *specs, "-o", str(tmp_path / "out"), "--exhaustive"]) == 2
+    err = capsys.readouterr().err
+    assert "conv1d: no valid mapping:" in err and "an exhaustive search scored every one" in err
+
+
 @pytest.mark.parametrize("space, dataflow", [(space, None) for space in SPACES] + [
     (space, dataflow) for space in ("conv1d", "conv1d-on-a-row") for dataflow in ("weight-stationary",
                                                                                    "output-stationary")])

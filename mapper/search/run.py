@@ -88,6 +88,9 @@ def search_layer(problem: Problem, arch: Architecture, constraints: Constraints 
     mapspace.check()
     outcome = make_search(mapspace, settings, folder).run(settings.budget, progress)
     if outcome.found is None or not len(outcome.found):
+        if outcome.exhaustive and outcome.details.get("complete"):
+            raise NoValidMapping([f"none of the {outcome.scored:,} mappings of the mapspace fits every level's "
+                                  "capacity and meets the constraints (an exhaustive search scored every one)"])
         raise NotFoundInBudget([not_found_text(outcome)])
     points = [_rescored(problem, arch, outcome.found.batch.mapping(i, problem)) for i in range(len(outcome.found))]
     sizes = mapspace.sizes()
