@@ -84,7 +84,7 @@ def finish(process: subprocess.Popen[str], limit: float = LIMIT) -> Run:
     try:
         out, err = process.communicate(timeout=limit)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+        kill_group(process)
         out, err = process.communicate()
         return Run(None, out, err)
     return Run(process.returncode, out, err)
@@ -112,7 +112,7 @@ def network_answer(folder: Path) -> dict[str, object] | None:
         if not best.is_file():
             return None
         data = json.loads(best.read_text())
-        answers[name] = (data["mapping"], data["stats"]["energy_pJ"], data["stats"]["cycles"])
+        answers[name] = (data["mapping"], data["energy_pJ"], data["cycles"])
     return answers
 
 
@@ -159,7 +159,10 @@ def killed(row: Row, work: Path, reference: dict, rng: random.Random, rounds: in
 
 
 def kill_group(process: subprocess.Popen[str]) -> None:
-    os.killpg(process.pid, signal.SIGKILL)
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # every process of the group has ended
 
 
 def sigterm(process: subprocess.Popen[str]) -> None:
@@ -180,13 +183,13 @@ def orphans(row: Row, work: Path, rng: random.Random, rounds: int) -> None:
         wait_for_trials(out, process, rng.uniform(0.5, 4.0))
         children = child_pids(process.pid)
         process.kill()
-        finish(process)
+        process.wait()  # not its pipes: live workers would hold them open
         deadline = time.monotonic() + 60
         while any(alive(pid) for pid in children) and time.monotonic() < deadline:
             time.sleep(0.1)
         left = [pid for pid in children if alive(pid)]
-        for pid in left:
-            os.kill(pid, signal.SIGKILL)
+        kill_group(process)
+        finish(process)
         row.add("data loss" if left else "answer", f"{len(left)} worker processes alive 60 s after the kill")
 
 

@@ -58,6 +58,12 @@ class Architecture:
         parent = self.levels[i]
         return child.mesh_x // parent.mesh_x or 1, child.mesh_y // parent.mesh_y or 1
 
+    def fanout_name(self, i: int) -> str:
+        """The fan-out below level i by both its ends, as Timeloop names it in errors:
+        `GlobalBuffer -> LocalBuffer`, `RegisterFile -> MACC`."""
+        child = self.levels[i + 1] if i + 1 < len(self.levels) else self.compute
+        return f"{self.levels[i].name} -> {child.name}"
+
     def level_index(self, name: str) -> int:
         for i, level in enumerate(self.levels):
             if level.name == name:

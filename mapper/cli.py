@@ -140,9 +140,9 @@ class ProgressLine:
 
 def cmd_search(args: argparse.Namespace) -> int:
     """Search each layer; the answers go to files, the report and progress to the terminal."""
-    layers = search.layers(args)
-    if len(layers) > 1:
-        return cmd_search_network(args, layers)
+    layers, skipped = search.layers(args)
+    if len(layers) + len(skipped) > 1:
+        return cmd_search_network(args, layers, skipped)
     problem, arch, constraints, folder = layers[0]
     with owning(args, folder):
         claim_layer_folder(problem, arch, constraints, search.settings(args), folder)
@@ -152,7 +152,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             result = search.search_layer(problem, arch, constraints, search.settings(args), folder, display.update)
         except NoValidMapping as e:
             display.close()
-            print(f"{problem.name}: no valid mapping:", file=sys.stderr)
+            print(f"{problem.name}: {e.headline}:", file=sys.stderr)
             for reason in e.reasons:
                 print(f"  - {reason}", file=sys.stderr)
             return 2
@@ -166,14 +166,17 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_search_network(args: argparse.Namespace, layers: list) -> int:
+def cmd_search_network(args: argparse.Namespace, layers: list, skipped: dict[str, str]) -> int:
     """A workload of several layers: each shape searched once, in parallel; the
-    summary table to the terminal (mapper/network.py)."""
+    summary table to the terminal (mapper/network.py). Exit 2 if a layer has no
+    mapping or was skipped."""
     folder = Path(args.out) if args.out else search.DEFAULT_ROOT / safe_file_name(
         network.network_name(args.files))
+    for name, reason in skipped.items():
+        print(f"{name}: skipped, the constraints do not apply: {reason}", file=sys.stderr)
     job = network.NetworkJob(network.network_name(args.files), layers[0][1],
                              tuple(network.Layer(problem, constraints) for problem, _, constraints, _ in layers),
-                             search.settings(args), folder)
+                             search.settings(args), folder, tuple(skipped.items()))
     try:
         with owning(args, folder), network.worker_pool(args.jobs) as pool:
             share_work(args, worker.network_units(job), job.name)
@@ -185,7 +188,7 @@ def cmd_search_network(args: argparse.Namespace, layers: list) -> int:
         return interrupted(args, e)
     print(network.summary_markdown(result.summary), end="")
     print(f"wrote {folder}/: summary.md, summary.csv, summary.json, layers/<layer>/")
-    return 2 if result.failed else 0
+    return 2 if result.failed or skipped else 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -26,8 +26,10 @@ Every combination (a cell) is a network search (mapper/network.py) in
 `DIR/cells/<architecture>/<workload>/<dataflow>/<objective>/`, run one after the
 other, each searching its layers in parallel. A cell whose dataflow does not apply
 (a preset the architecture cannot run, a constraints file written for another
-architecture) is reported as not applicable. Running the experiment again skips what
-is finished. At the end:
+architecture) is reported as not applicable; where it does not apply to some of the
+workload's layers only (a constraint on C, which a matmul lacks), those layers are
+skipped, with the reason, before any search, and the cell's other layers searched.
+Running the experiment again skips what is finished. At the end:
 
     DIR/summary.md, summary.csv, summary.json   one row per cell: the network's totals
                                                 (in summary.json with the cell's
@@ -53,6 +55,7 @@ from pydantic import BeforeValidator, Field, PlainValidator, WithJsonSchema
 
 from .architecture import Architecture
 from .constraints import PRESETS, Constraints
+from .mapspace import layer_constraints, not_applicable_reason
 from .network import SUMMARY_FIELDS, Layer, NetworkEvent, NetworkJob, event_text, run_network
 from .problem import Problem
 from .report import edp_text
@@ -283,6 +286,7 @@ class ExperimentEvent:
     total: int
     network: NetworkEvent | None = None
     not_applicable: str | None = None
+    skipped: tuple[tuple[str, str], ...] = ()  # as the cell starts: its layers the constraints do not apply to
 
 
 EventCallback = Callable[[ExperimentEvent], None]
@@ -303,7 +307,8 @@ def run_experiment(exp: Experiment, folder: Path, pool: Executor,
         job = cell_job(exp, cell, folder)
         reason = job if isinstance(job, str) else None
         if on_event:
-            on_event(ExperimentEvent(cell, index, len(cells), not_applicable=reason))
+            on_event(ExperimentEvent(cell, index, len(cells), not_applicable=reason,
+                                     skipped=job.skipped if isinstance(job, NetworkJob) else ()))
         if reason is not None:
             rows.append(cell_row(cell, folder, None, reason))
             continue
@@ -334,15 +339,17 @@ def cell_job(exp: Experiment, cell: Cell, folder: Path) -> NetworkJob | str:
             constraints = parse_constraints(found, problems, arch)
         except SpecError as e:
             return f"the constraints do not fit {arch.name}: {e}"
-    layers = []
+    layers, skipped = [], []
     for problem in problems:
         try:
-            resolved = constraints.resolve(problem, arch) if constraints else None
-        except ValueError as e:
-            return f"{cell.dataflow.label} on {arch.name}, layer {problem.name}: {e}"
-        layers.append(Layer(problem, resolved))
+            layers.append(Layer(problem, layer_constraints(constraints, problem, arch)))
+        except SpecError as e:  # checked before any search: the cell's other layers are searched
+            skipped.append((problem.name, not_applicable_reason(e)))
+    if not layers:
+        name, reason = skipped[0]
+        return f"{cell.dataflow.label} on {arch.name}, layer {name}: {reason}"
     settings = replace(exp.settings, objective=cell.objective)  # the storage too (mapper run --storage)
-    return NetworkJob(cell.workload.label, arch, tuple(layers), settings, cell.folder(folder))
+    return NetworkJob(cell.workload.label, arch, tuple(layers), settings, cell.folder(folder), tuple(skipped))
 
 
 def cell_row(cell: Cell, root: Path, summary: dict[str, Any] | None, reason: str | None) -> dict[str, Any]:
@@ -352,8 +359,10 @@ def cell_row(cell: Cell, root: Path, summary: dict[str, Any] | None, reason: str
                            "folder": str(cell.folder(root).relative_to(root)), "energy_unit": cell.arch.energy_unit}
     if summary is None:
         return row | {"status": f"not applicable: {reason}", "totals": None, "layers": []}
-    failed = summary["failed"]
-    status = "complete" if not failed else f"{len(failed)} layer(s) without a mapping: " + ", ".join(failed)
+    failed, skipped = summary["failed"], summary["skipped"]
+    problems = ([f"{len(failed)} layer(s) without a mapping: " + ", ".join(failed)] if failed else []) + (
+        [f"{len(skipped)} layer(s) skipped, the constraints do not apply: " + ", ".join(skipped)] if skipped else [])
+    status = "; ".join(problems) or "complete"
     return row | {"status": status, "totals": summary["totals"], "layers": summary["layers"]}
 
 
@@ -416,7 +425,8 @@ def event_line(event: ExperimentEvent) -> str:
     if event.not_applicable is not None:
         return f"{head}: not applicable: {event.not_applicable}"
     if event.network is None:
-        return head
+        return "\n".join([head] + [f"  {name}: skipped, the constraints do not apply: {reason}"
+                                    for name, reason in event.skipped])
     return "  " + event_text(event.network)
 
 

@@ -59,6 +59,7 @@ Grid = tuple[tuple[int, ...], ...]
 
 _SLOTS = ("t", "x", "y", "xy")  # temporal, spatial X, spatial Y, spatial X*Y
 _RESAMPLES = 8  # redraws of a level's factors when its tiles overflow, before the smallest
+_FIT_CHUNK = 1024  # spatial unrollings tried at once for a fitting start (the busiest usually fits)
 
 
 @dataclass(frozen=True)
@@ -77,11 +78,14 @@ class Structure:
 
 class NoValidMapping(Exception):
     """No mapping satisfies the constraints, the capacities and the fan-outs; `reasons`
-    says which rule rules out what, one sentence each."""
+    says which rule rules out what, one sentence each. `headline` says it in a few
+    words (a subclass may know less: that a search found none)."""
+
+    headline = "no valid mapping"
 
     def __init__(self, reasons: list[str]) -> None:
         self.reasons = reasons
-        super().__init__("no valid mapping: " + "; ".join(reasons))
+        super().__init__(f"{self.headline}: " + "; ".join(reasons))
 
 
 class Mapspace:
@@ -128,8 +132,69 @@ class Mapspace:
             reasons = self._capacity_reasons() + self._utilization_reasons()
         if not reasons and (not all(self._keep_rows) or self._count_factorizations()[1] == 0):
             reasons = ["no split of the dimensions over the levels and fan-outs meets the constraints together"]
+        if not reasons and self.fitting_start() is None and self._smallest_tiles_are_least():
+            reasons = ["every spatial unrolling the constraints allow overflows a buffer even with the smallest "
+                       "tiles and the fewest tensors kept"]
         if reasons:
             raise NoValidMapping(reasons)
+
+    def fitting_start(self) -> MappingBatch | None:
+        """One mapping that fits, if the smallest tiles of some structure do (None if
+        not): a first structure for a search, so that even a search of one trial finds
+        a valid mapping. Of the spatial unrollings, the busiest comes first; of the keep
+        tables, the one that keeps the most at every level, else the one that keeps the
+        least; the first loop orders (they satisfy the order constraints); and each
+        dimension's smallest tiles (`_TemporalFactors.smallest_tiles`). With no factor
+        constraint on the temporal loops below the outermost level, those tiles are the
+        least every level can hold, so None means that no mapping fits (`check`)."""
+        return self._fitting_start
+
+    @cached_property
+    def _fitting_start(self) -> MappingBatch | None:
+        if not all(self._keep_rows):
+            return None
+        picks, busy = self._spatial_picks()
+        picks = picks[np.argsort(-busy, kind="stable")]  # ties keep their order
+        most = tuple(max(rows, key=sum) for rows in self._keep_rows)
+        least = tuple(min(rows, key=sum) for rows in self._keep_rows)
+        keeps = np.array(list(dict.fromkeys((most, least))), dtype=bool)  # (K, L, T)
+        orders = np.array([self.permutation_choices(l)[0] for l in range(self.L)], dtype=np.int64)
+        spatial_order = np.array([self._spatial_order(l) for l in range(self.L)], dtype=np.int64)
+        for start in range(0, len(picks), _FIT_CHUNK):
+            sx, sy = self._spatial_arrays(picks[start:start + _FIT_CHUNK])
+            temporal = self._smallest_tiles(sx * sy)
+            n, k = len(sx), len(keeps)  # each unrolling with each keep table, in turn
+            batch = _rows_of(orders, np.repeat(temporal, k, axis=0), np.repeat(sx, k, axis=0),
+                             np.repeat(sy, k, axis=0), spatial_order, np.tile(keeps, (n, 1, 1)))
+            fits = np.flatnonzero(self.valid(batch))
+            if len(fits):
+                return batch.take(fits[:1])
+        return None
+
+    def _spatial_arrays(self, picks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(n, L, D) spatial X and Y factors of n rows of `_spatial_picks`."""
+        sx = np.ones((len(picks), self.L, self.D), dtype=np.int64)
+        sy = np.ones_like(sx)
+        for j, l in enumerate(self._fanout_levels):
+            choices = np.array(self.spatial_choices(l), dtype=np.int64).reshape(-1, 2, self.D)
+            sx[:, l], sy[:, l] = choices[picks[:, j], 0], choices[picks[:, j], 1]
+        return sx, sy
+
+    def _smallest_tiles(self, spatial: np.ndarray) -> np.ndarray:
+        """(n, L, D): the temporal factors of the smallest tiles (`_TemporalFactors.
+        smallest_tiles`) completing n spatial unrollings (n, L, D)."""
+        remaining = self.bounds // np.prod(spatial, axis=1)
+        temporal = np.empty_like(spatial)
+        for d in range(self.D):
+            values, where = np.unique(remaining[:, d], return_inverse=True)
+            table = np.array([self._dims[d].temporal(int(v)).smallest_tiles for v in values], dtype=np.int64)
+            temporal[:, :, d] = table[where.reshape(-1)]
+        return temporal
+
+    def _smallest_tiles_are_least(self) -> bool:
+        """Whether `_smallest_tiles` gives every level its least tile: no temporal factor
+        below the outermost level has a minimum, and the outermost may take everything."""
+        return bool(np.all(self.lo["t"][1:] == 1) and np.all(self.hi["t"][0] == self.bounds))
 
     def permutation_choices(self, level: int) -> list[tuple[int, ...]]:
         """Loop orders of `level` (dimension indices, outermost first) after pruning
@@ -158,6 +223,20 @@ class Mapspace:
         L x D grids, whose factors leave every dimension a temporal factorization and
         keep at least `min_utilization` of the MACs busy; in the order of
         `spatial_choices`, the outermost fan-out varying slowest."""
+        for row in self._spatial_picks()[0]:
+            yield self._spatial_grids(row)
+
+    def _spatial_grids(self, picks: np.ndarray) -> tuple[Grid, Grid]:
+        """(spatial_x, spatial_y) of a choice per fan-out level (`_spatial_picks`)."""
+        ones = tuple((1,) * self.D for _ in range(self.L))
+        sx, sy = list(ones), list(ones)
+        for l, k in zip(self._fanout_levels, picks):
+            sx[l], sy[l] = self.spatial_choices(l)[k]
+        return tuple(sx), tuple(sy)
+
+    def _spatial_picks(self) -> tuple[np.ndarray, np.ndarray]:
+        """The spatial combinations (`spatial_combinations`) as a choice per fan-out
+        level, one row each, with the MACs each keeps busy."""
         levels = self._fanout_levels
         picks = np.zeros((1, 0), dtype=np.int64)  # per partial combination, its choice at each fan-out so far
         product = np.ones((1, self.D), dtype=np.int64)  # and the spatial factor of each dimension so far
@@ -175,12 +254,7 @@ class Mapspace:
             values, where = np.unique(product[:, d], return_inverse=True)
             ok &= np.array([self._dims[d].temporal(int(self.bounds[d] // v)).total > 0 for v in values],
                            dtype=bool)[where]
-        ones = tuple((1,) * self.D for _ in range(self.L))
-        for row in picks[ok]:
-            sx, sy = list(ones), list(ones)
-            for l, k in zip(levels, row):
-                sx[l], sy[l] = self.spatial_choices(l)[k]
-            yield tuple(sx), tuple(sy)
+        return picks[ok], np.prod(product[ok], axis=1)
 
     def structure(self, orders: Sequence[Sequence[int]], spatial: Sequence[tuple[Sequence[int], Sequence[int]]],
                   keep: Sequence[Sequence[bool]]) -> Structure:
@@ -792,7 +866,8 @@ class Mapspace:
                 if prod(int(v) for v in least) > width:
                     parts = " x ".join(f"{self.problem.dims[d]} {least[d]}" for d in range(self.D) if least[d] > 1)
                     reasons.append(f"the constraints put at least {prod(int(v) for v in least)} along {axis} below "
-                                   f"{self.arch.levels[l].name} ({parts}); the fan-out has {width} along {axis}")
+                                   f"{self.arch.levels[l].name} ({parts}); the fan-out {self.arch.fanout_name(l)} "
+                                   f"has {width} along {axis}")
         return reasons
 
     def _capacity_reasons(self) -> list[str]:
@@ -961,6 +1036,17 @@ class _TemporalFactors:
         return np.searchsorted(flat, state * stride + target, side="right") - state * len(self.divisors)
 
     @cached_property
+    def smallest_tiles(self) -> np.ndarray:
+        """(L,): the factorization that gives each level, from the innermost out, the
+        smallest factor that the outer levels can still complete."""
+        factors, state = np.ones(self.levels, dtype=np.int64), self.start
+        for l in range(self.levels - 1, -1, -1):
+            pick = int(self.smallest[l][state])
+            factors[l] = self.divisors[pick]
+            state = int(self.quotient[state, pick])
+        return factors
+
+    @cached_property
     def min_suffix(self) -> np.ndarray:
         """(L,): per level l, the smallest product of the factors at levels l..L-1."""
         n, L = len(self.divisors), self.levels
@@ -1059,6 +1145,29 @@ def _normal_form(order: list[int], commute: np.ndarray) -> tuple[int, ...]:
         k = min(movable, key=lambda i: rest[i])
         form.append(rest.pop(k))
     return tuple(form)
+
+
+def layer_constraints(constraints: Constraints | None, problem: Problem, arch: Architecture) -> Constraints | None:
+    """The constraints of one layer of a workload: the preset, if any, expanded for it,
+    and every dimension and tensor they name checked against it, so that a network
+    learns before searching which layers the constraints cannot apply to (one written
+    for a conv names C, which a matmul lacks). Raises SpecError (no file: the caller
+    knows which) saying what does not apply."""
+    if constraints is None:
+        return None
+    try:
+        resolved = constraints.resolve(problem, arch)
+    except ValueError as e:
+        raise SpecError(None, "dataflow", repr(constraints.preset), f"a dataflow that layer {problem.name!r} on "
+                        f"{arch.name!r} supports", str(e)) from None
+    _check_names(resolved, problem, arch)
+    return resolved
+
+
+def not_applicable_reason(error: SpecError) -> str:
+    """`layer_constraints`' error as a reason in a summary: the key and what it names."""
+    return f"{error.key_path} names {error.found}, not {error.allowed}" + (
+        f" ({error.suggestion})" if error.suggestion else "")
 
 
 def _check_names(constraints: Constraints, problem: Problem, arch: Architecture) -> None:

@@ -17,7 +17,9 @@ The job lives in one folder, and everything in it is written atomically:
     DIR/summary.{csv,json,md} per layer: energy, energy per MAC, cycles, utilization,
                               EDP and the mapping in one line; the network's totals;
                               energies in the architecture's `energy_unit` (the
-                              `_pJ` keys keep their names whatever the unit)
+                              `_pJ` keys keep their names whatever the unit); the
+                              layers without a mapping (`failed`) and those the
+                              constraints do not apply to (`skipped`), with why
 
 Running the job again skips the finished layers; an unfinished search resumes from
 its Optuna journal in the layer's folder.
@@ -77,6 +79,9 @@ class NetworkJob:
     layers: tuple[Layer, ...]
     settings: Settings
     folder: Path
+    # layers of the workload that the constraints cannot apply to, with the reason:
+    # not searched, listed in the summary (they follow from `layers` and the files)
+    skipped: tuple[tuple[str, str], ...] = ()
 
     def layer_folder(self, layer: str) -> Path:
         return file_in(self.folder / "layers", layer)
@@ -299,7 +304,7 @@ def network_summary(job: NetworkJob, failed: dict[str, tuple[str, ...]]) -> dict
             missing[name] = list(failed.get(name, ("not searched",)))
     return {"network": job.name, "architecture": job.arch.name, "energy_unit": job.arch.energy_unit,
             "objective": job.settings.objective, "seed": job.settings.seed, "layers": rows, "failed": missing,
-            "totals": totals(rows, len(job.layers))}
+            "skipped": dict(job.skipped), "totals": totals(rows, len(job.layers) + len(job.skipped))}
 
 
 def layer_row(name: str, same_shape_as: str | None, best: dict[str, Any]) -> dict[str, Any]:
@@ -385,6 +390,8 @@ def summary_markdown(summary: dict[str, Any]) -> str:
                        "the table's total EDP is the sum over the layers.")]
     for name, reasons in summary["failed"].items():
         lines.append(f"- {name}: no mapping: " + "; ".join(reasons))
+    for name, reason in summary.get("skipped", {}).items():  # a summary written before skipping existed has none
+        lines.append(f"- {name}: skipped, the constraints do not apply: {reason}")
     return "\n".join(lines) + "\n"
 
 

@@ -4,7 +4,9 @@ Only the operators that are loop nests of multiply-accumulates become layers: Co
 (grouped and depthwise included) and Gemm and MatMul. Every other operator (activations,
 pooling, normalization, reshapes, element-wise arithmetic) is counted as skipped, so the
 user sees what the workload leaves out. Tensor shapes come from ONNX's shape inference;
-a symbolic batch dimension is taken as 1 (`--batch` scales it later).
+a symbolic batch dimension is taken as 1 (`--batch` scales it later). Weights kept in
+external data files are never read (models are often shared without them): only small
+integer tensors there, which may be shapes that shape inference needs.
 
 A Gemm or MatMul with one constant operand (an initializer or a Constant node's output)
 is a `linear` layer whose weights are that operand; one of two activations, such as
@@ -29,6 +31,7 @@ from .specs.errors import SpecError
 
 IMPORTED_OPS = ("Conv", "Gemm", "MatMul")
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
+_SHAPE_TENSOR_SIZE = 64  # integer initializers up to this many elements may be shapes: read when external
 Layer = dict[str, dict[str, Any]]  # {"conv" | "linear" | "matmul": {fields}}
 
 
@@ -46,12 +49,18 @@ def import_onnx(path: str | Path) -> OnnxImport:
     if not Path(path).is_file():
         raise SpecError(path, "", "no such file", "a path to an ONNX model file")
     try:
-        model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
+        # Only shapes are needed: the weights, often in an external file that is not
+        # shipped with the model, are never read.
+        model = onnx.load(str(path), load_external_data=False)
+        missing = _load_shape_data(onnx, model, Path(path).parent)
+        model = onnx.shape_inference.infer_shapes(model)
     except Exception as error:  # onnx raises protobuf, OSError and its own errors alike
         raise SpecError(path, "", f"a file onnx cannot read ({type(error).__name__}: {error})",
                         "an ONNX model (.onnx)") from None
     graph = model.graph
     shapes = _shapes(graph)
+    fix = "export the model with fixed input shapes" + (
+        f", and put {', '.join(missing)} beside it (shape inference needs the shapes it holds)" if missing else "")
     constants = {t.name for t in graph.initializer}
     constants |= {out for node in graph.node if node.op_type == "Constant" for out in node.output}
     result = OnnxImport(_safe_name(graph.name or Path(path).stem, "model"))
@@ -62,9 +71,9 @@ def import_onnx(path: str | Path) -> OnnxImport:
             continue
         name = _unique(_safe_name(node.name, f"{node.op_type.lower()}_{index}"), names)
         where = f"graph.node[{index}] ({node.op_type} {node.name!r})"
-        operands = [_shape(shapes, value, path, where) for value in node.input[:2]]
+        operands = [_shape(shapes, value, path, where, fix) for value in node.input[:2]]
         if node.op_type == "Conv":
-            output = _shape(shapes, node.output[0], path, where)
+            output = _shape(shapes, node.output[0], path, where, fix)
             layer = _conv(name, node, operands, output, path, where)
         else:
             a_constant, b_constant = (value in constants for value in node.input[:2])
@@ -104,6 +113,25 @@ def _onnx_module(path: str | Path) -> Any:
     return onnx
 
 
+def _load_shape_data(onnx: Any, model: Any, folder: Path) -> list[str]:
+    """Read, from the model's external data files, the values of the small integer
+    initializers kept there: the shapes that Reshape and the like take as tensors, which
+    shape inference needs. Returns the files it could not read them from (the model's
+    weights may be left out of what is shipped); the shapes that depend on them stay
+    unknown."""
+    from onnx.external_data_helper import ExternalDataInfo, load_external_data_for_tensor, uses_external_data
+
+    integers = {onnx.TensorProto.INT64, onnx.TensorProto.INT32}
+    missing = []
+    for tensor in model.graph.initializer:
+        if uses_external_data(tensor) and tensor.data_type in integers and prod(tensor.dims) <= _SHAPE_TENSOR_SIZE:
+            try:
+                load_external_data_for_tensor(tensor, str(folder))
+            except Exception:  # missing, unreadable or out of bounds: the shapes it gives stay unknown
+                missing.append(ExternalDataInfo(tensor).location)
+    return sorted(set(missing))
+
+
 def _shapes(graph: Any) -> dict[str, list[int | str | None]]:
     """Every tensor's shape that the graph declares or shape inference found; a dimension
     is an int, a symbol (str) or None (unknown)."""
@@ -118,12 +146,14 @@ def _shapes(graph: Any) -> dict[str, list[int | str | None]]:
     return shapes
 
 
-def _shape(shapes: dict[str, list[int | str | None]], value: str, path: str | Path, where: str) -> list[int]:
-    """A static shape; a symbolic leading (batch) dimension counts as 1."""
+def _shape(shapes: dict[str, list[int | str | None]], value: str, path: str | Path, where: str,
+           fix: str) -> list[int]:
+    """A static shape; a symbolic leading (batch) dimension counts as 1. `fix`: what to
+    do when shape inference could not find it."""
     shape = shapes.get(value)
     if shape is None:
         raise SpecError(path, where, f"tensor {value!r} of unknown shape", "tensors whose shapes ONNX shape "
-                        "inference can find", "export the model with fixed input shapes")
+                        "inference can find", fix)
     dims = [1 if i == 0 and not isinstance(d, int) else d for i, d in enumerate(shape)]
     if not all(isinstance(d, int) and d > 0 for d in dims):
         raise SpecError(path, where, f"tensor {value!r} of shape {shape}", "static shapes (only a leading "

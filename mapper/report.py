@@ -51,10 +51,14 @@ def counts_table(ev: Evaluation, energy_unit: str) -> str:
 
 
 def totals(ev: Evaluation, energy_unit: str) -> str:
-    """The totals line, energies in the architecture's unit (pJ, or e.g. MAC: multiples of a MAC's energy)."""
-    return (f"energy {ev.energy_pJ:.2f} {energy_unit}  ({ev.energy_pJ / ev.computes:.3f} {energy_unit}/MAC)  "
+    """The totals line, energies in the architecture's unit (pJ, or e.g. MAC: multiples of a MAC's energy);
+    then, if some level's bandwidth slows the MACs, which and by how much."""
+    line = (f"energy {ev.energy_pJ:.2f} {energy_unit}  ({ev.energy_pJ / ev.computes:.3f} {energy_unit}/MAC)  "
             f"cycles {ev.cycles}  utilization {100 * ev.utilization:.2f}%  "
             f"EDP {edp_text(ev.edp_J_cycles, energy_unit)}")
+    throttling = [f"{lv.name} {lv.bandwidth_throttling:.2f} ({lv.cycles} cycles)" for lv in ev.levels
+                  if lv.bandwidth_throttling < 1]
+    return line + ("\nbandwidth throttling: " + ", ".join(throttling) if throttling else "")
 
 
 def edp_value(edp_J_cycles: float, energy_unit: str) -> float:

@@ -8,6 +8,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
+from timeloop_reference import REFERENCE, load_input
 
 from mapper.cli import main
 from mapper.specs.errors import SpecError
@@ -301,7 +303,24 @@ def test_factors_not_multiplying_to_the_bound(tmp_path: Path, loops: str, produc
 def test_spatial_factors_over_the_fanout(tmp_path: Path) -> None:
     error = mapping_error(tmp_path, "  - {level: GlobalBuffer, spatial: Q13X C32Y}\n", EYERISS, CONV3)
     check(error, tmp_path / "spec.yaml", "mapping[0].spatial",
-          "spatial Y factors at GlobalBuffer that multiply to 32", "at most 12, the fan-out below GlobalBuffer")
+          "spatial Y factors at GlobalBuffer that multiply to 32",
+          "at most 12, the fan-out GlobalBuffer -> ifmap_spad along Y")
+
+
+@pytest.mark.skipif(not REFERENCE.exists(), reason="../shared/reference/timeloop is not here")
+def test_a_timeloop_mapping_over_a_fanout_names_both_its_ends(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """As Timeloop does: the fan-out from the PE array's parent to the buffers it feeds."""
+    spec = load_input("cases/t04_conv1d_oc_ic_spatial_kp")  # K16 over 16 GlobalBuffers
+    for directive in spec["mapping"]:
+        if directive["type"] == "spatial":
+            directive["factors"] = "R=1,P=1,K=16,C=2"
+        elif directive["target"] == "GlobalBuffer":
+            directive["factors"] = "R=3,P=1,K=2,C=16"
+    (tmp_path / "wide.yaml").write_text(yaml.safe_dump(spec))
+    assert main(["evaluate", str(tmp_path / "wide.yaml")]) == 2
+    assert ("spatial X factors of the fan-out inter_PE_spatial -> GlobalBuffer multiply to 32; it has 16 along X"
+            in capsys.readouterr().err)
 
 
 def test_spatial_factors_where_there_is_no_fanout(tmp_path: Path) -> None:

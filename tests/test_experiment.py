@@ -156,3 +156,28 @@ def test_a_dataflow_or_architecture_a_layer_cannot_use_makes_its_cell_not_applic
     for cell in cells[2:]:
         assert cell["architecture"] == "tpu-like"
         assert cell["status"].startswith("not applicable: tpu-like's architecture.levels[1].keeps names ")
+
+
+def test_layers_a_constraints_file_cannot_apply_to_are_skipped_and_the_cell_still_searched(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "mixed.yaml").write_text("workload:\n  layers:\n"
+                                         "    - conv: {name: conv, C: 2, M: 4, P: 2, Q: 2, R: 1, S: 1}\n"
+                                         "    - matmul: {name: mm, M: 4, N: 4, K: 8}\n")
+    (tmp_path / "only-c-along-y.yaml").write_text("constraints:\n  levels:\n    Buffer: {y_dims: [C]}\n")
+    text = textwrap.dedent("""\
+        name: mixed
+        architectures: [toy-3level]
+        workloads: [mixed.yaml]
+        dataflows: [only-c-along-y.yaml]
+        search: {trials: 4}
+        """)
+    out = tmp_path / "out"
+    assert main(["run", str(write_experiment(tmp_path, text)), "-o", str(out), "--jobs", "1"]) == 0
+    assert ("  mm: skipped, the constraints do not apply: constraints.levels.Buffer.y_dims names dimension 'C'"
+            in capsys.readouterr().err)
+    (cell,) = json.loads((out / "summary.json").read_text())["cells"]
+    assert cell["status"] == "1 layer(s) skipped, the constraints do not apply: mm"
+    assert [layer["layer"] for layer in cell["layers"]] == ["conv"]
+    network = json.loads((out / cell["folder"] / "summary.json").read_text())
+    assert network["skipped"] == {"mm": "constraints.levels.Buffer.y_dims names dimension 'C', not a dimension of "
+                                        "problem 'mm': M, N, K"}

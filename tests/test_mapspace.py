@@ -290,7 +290,7 @@ def test_no_valid_mapping_explains_each_kind_of_conflict() -> None:
     assert reasons(problem, ARCH, Constraints({"L0": level(temporal="K=2"), "L1": level(temporal="K=4")})) == [
         "the fixed factors of K (2 at L0, 4 at L1) multiply to 8, which does not divide its bound 4"]
     assert reasons(problem, ARCH, Constraints({"L1": level(spatial_x="K>=2 P>=2")})) == [
-        "the constraints put at least 4 along X below L1 (K 2 x P 2); the fan-out has 2 along X"]
+        "the constraints put at least 4 along X below L1 (K 2 x P 2); the fan-out L1 -> L2 has 2 along X"]
     assert reasons(problem, ARCH, Constraints({"L2": level(temporal="P>=8")})) == [
         "P>=8 at L2 asks for more than the bound 4 of P"]
     assert reasons(problem, ARCH, Constraints({"L1": level(spatial_x="K=2", x_dims=frozenset({"P"}))})) == [

@@ -210,3 +210,37 @@ def test_a_layer_without_a_valid_mapping_is_reported_and_the_others_are_searched
     assert [row["layer"] for row in summary["layers"]] == ["fits"]
     assert list(summary["failed"]) == ["odd"] and summary["failed"]["odd"]
     assert "- odd: no mapping: " in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("constraint", ["Buffer: {y_dims: [C]}", "Register: {temporal: C=1}"])
+def test_a_layer_the_constraints_cannot_apply_to_is_skipped_before_any_search(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], constraint: str) -> None:
+    """A matmul has no C: the conv is searched, the matmul listed with the key that names C."""
+    (tmp_path / "net.yaml").write_text("workload:\n  layers:\n"
+                                       "    - conv: {name: conv, C: 2, M: 4, P: 2, Q: 2, R: 1, S: 1}\n"
+                                       "    - matmul: {name: mm, M: 4, N: 4, K: 8}\n")
+    (tmp_path / "c.yaml").write_text(f"constraints:\n  levels:\n    {constraint}\n")
+    out = tmp_path / "out"
+    status = main(["search", str(TOY_ARCH), str(tmp_path / "net.yaml"), "--constraints", str(tmp_path / "c.yaml"),
+                   "-o", str(out), *BUDGET, "--jobs", "1"])
+    assert status == 2
+    summary = json.loads((out / "summary.json").read_text())
+    assert [row["layer"] for row in summary["layers"]] == ["conv"] and summary["failed"] == {}
+    key = "constraints.levels." + constraint.split(":")[0] + (".y_dims" if "y_dims" in constraint else ".temporal")
+    assert summary["skipped"] == {"mm": f"{key} names dimension 'C', not a dimension of problem 'mm': M, N, K"}
+    assert summary["totals"]["layers"] == 2 and summary["totals"]["layers_mapped"] == 1
+    captured = capsys.readouterr()
+    assert f"mm: skipped, the constraints do not apply: {key} names dimension 'C'" in captured.err
+    assert f"- mm: skipped, the constraints do not apply: {key}" in captured.out
+    assert not (out / "layers" / "mm").exists()  # checked before searching, not found by the search
+
+
+def test_constraints_that_apply_to_no_layer_are_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "net.yaml").write_text("workload:\n  layers:\n    - matmul: {name: mm, M: 4, N: 4, K: 8}\n"
+                                       "    - matmul: {name: mm2, M: 8, N: 4, K: 8}\n")
+    (tmp_path / "c.yaml").write_text("constraints:\n  levels:\n    Buffer: {y_dims: [C]}\n")
+    assert main(["search", str(TOY_ARCH), str(tmp_path / "net.yaml"), "--constraints", str(tmp_path / "c.yaml"),
+                 "-o", str(tmp_path / "out"), *BUDGET]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "constraints.levels.Buffer.y_dims: found dimension 'C'" in err
+    assert err.count("\n") == 1 and not (tmp_path / "out").exists()

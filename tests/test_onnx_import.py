@@ -146,6 +146,49 @@ def test_a_model_without_layers_is_an_error(tmp_path: Path) -> None:
         import_onnx(model)
 
 
+def save_with_external_weights(tmp_path: Path, nodes: list, inputs: list, initializers: list) -> Path:
+    """As models are shared: every tensor's data in weights.bin beside the model."""
+    graph = helper.make_graph(nodes, "net", inputs, [value(nodes[-1].output[0], None)], initializers)
+    path = tmp_path / "net.onnx"
+    onnx.save_model(helper.make_model(graph), str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="weights.bin", size_threshold=0)
+    return path
+
+
+def conv_reshape_matmul() -> tuple[list, list, list]:
+    """A conv whose output a Reshape, by a shape given as an initializer, flattens for an FC."""
+    nodes = [helper.make_node("Conv", ["x", "w"], ["a"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("Reshape", ["a", "shape"], ["b"]),
+             helper.make_node("MatMul", ["b", "w_fc"], ["y"], name="fc")]
+    initializers = [weights("w", 8, 3, 3, 3), numpy_helper.from_array(np.array([1, 8 * 16 * 16], np.int64), "shape"),
+                    weights("w_fc", 8 * 16 * 16, 10)]
+    return nodes, [value("x", [1, 3, 16, 16])], initializers
+
+
+def test_a_model_whose_external_weights_are_missing_imports_with_its_shapes(tmp_path: Path) -> None:
+    nodes, inputs, initializers = conv_reshape_matmul()
+    model = save_with_external_weights(tmp_path, nodes[:1], inputs, initializers[:1])
+    (tmp_path / "weights.bin").unlink()
+    with pytest.raises(Exception):
+        onnx.load(str(model))  # what reading the whole model does
+    assert main(["import-onnx", str(model), "-o", str(tmp_path / "w.yaml")]) == 0
+    (conv,) = load_workload(tmp_path / "w.yaml")
+    assert conv.bounds == {"N": 1, "M": 8, "C": 3, "P": 16, "Q": 16, "R": 3, "S": 3}
+
+
+def test_shapes_kept_in_the_external_file_are_read_from_it(tmp_path: Path) -> None:
+    model = save_with_external_weights(tmp_path, *conv_reshape_matmul())
+    assert round_trip(tmp_path, model)["fc"].bounds == {"M": 1, "N": 10, "K": 8 * 16 * 16}
+
+
+def test_a_shape_lost_with_the_external_file_says_which_file(tmp_path: Path) -> None:
+    model = save_with_external_weights(tmp_path, *conv_reshape_matmul())
+    (tmp_path / "weights.bin").unlink()
+    with pytest.raises(SpecError, match="unknown shape") as error:
+        import_onnx(model)
+    assert "graph.node[2] (MatMul 'fc')" in str(error.value) and "put weights.bin beside it" in str(error.value)
+
+
 # --- the command
 
 

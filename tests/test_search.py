@@ -216,6 +216,98 @@ def test_no_valid_mapping_exits_2_with_the_reason(tmp_path: Path, capsys: pytest
     assert not (tmp_path / "out" / "best.json").exists()
 
 
+SHIPPED = Path(__file__).resolve().parents[1] / "specs"
+
+
+# The first trial of these finds no mapping: the search used to end there, saying none fits.
+@pytest.mark.parametrize("arch, workload", [("tpu-like", "tiny-conv"), ("eyeriss-like", "alexnet-conv3")])
+@pytest.mark.parametrize("budget", [["--trials", "1"], ["--time", "0.001"]])
+def test_a_search_of_the_smallest_budget_finds_a_mapping_where_one_fits(tmp_path: Path, arch: str, workload: str,
+                                                                          budget: list[str]) -> None:
+    files = [str(SHIPPED / "arch" / f"{arch}.yaml"), str(SHIPPED / "workloads" / f"{workload}.yaml")]
+    assert main(["search", *files, "-o", str(tmp_path / "out"), *budget]) == 0
+    assert json.loads((tmp_path / "out" / "best.json").read_text())["search"]["trials"] == 2  # + the fitting start
+
+
+def test_an_exhaustive_search_that_finds_nothing_says_no_mapping_fits(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str],
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine, "score", lambda mapspace, batch: (engine.Scored.empty(mapspace), len(batch)))
+    specs = write_specs(tmp_path, "conv1d")
+    assert main(["search", *specs, "-o", str(tmp_path / "out"), "--exhaustive"]) == 2
+    err = capsys.readouterr().err
+    assert "conv1d: no valid mapping:" in err and "an exhaustive search scored every one" in err
+
+
+@pytest.mark.parametrize("space, dataflow", [(space, None) for space in SPACES] + [
+    (space, dataflow) for space in ("conv1d", "conv1d-on-a-row") for dataflow in ("weight-stationary",
+                                                                                   "output-stationary")])
+def test_a_search_of_one_trial_ends_with_a_mapping_that_fits(space: str, dataflow: str | None) -> None:
+    ms = mapspace(space, dataflow)
+    start = ms.fitting_start()
+    assert start is not None and ms.valid(start).all()
+    for seed in range(4):
+        outcome = OptunaSearch(ms, "edp", InMemoryStorage(), seed=seed, effort=SMALL_EFFORT).run(Budget(trials=1))
+        assert len(outcome.found) == 1 and outcome.trials in (1, 2)
+
+
+def test_the_fitting_start_is_tried_only_when_the_first_trial_finds_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the first trial finds a mapping, the search is what it was without the start."""
+    real, structures = engine.best_tilings, []
+
+    def nothing_at_first(mapspace, structure, *args):
+        structures.append(structure)
+        return (engine.Scored.empty(mapspace), 0) if len(structures) == 1 else real(mapspace, structure, *args)
+
+    monkeypatch.setattr(engine, "best_tilings", nothing_at_first)
+    ms = mapspace("conv1d")
+    search = OptunaSearch(ms, "edp", InMemoryStorage(), effort=SMALL_EFFORT)
+    outcome = search.run(Budget(trials=1))
+    assert outcome.trials == 2 and len(outcome.found) == 1
+    start = ms.fitting_start()
+    assert structures[1] == ms.structure(start.order[0], list(zip(start.spatial_x[0], start.spatial_y[0])),
+                                         start.keep[0])
+    assert [bool(t.user_attrs.get(engine.START)) for t in engine.completed(search.study)] == [False, True]
+    assert len(structures) == 2 and search.run(Budget(trials=4)).trials == 4  # then the budget as usual
+
+
+def test_a_search_interrupted_in_its_fitting_start_resumes_to_the_uninterrupted_result(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real, calls, interrupt = engine.best_tilings, [], [False]
+
+    def nothing_at_first(mapspace, structure, *args):
+        calls.append(structure)
+        if interrupt[0] and len(calls) == 2:
+            raise KeyboardInterrupt
+        return (engine.Scored.empty(mapspace), 0) if len(calls) == 1 else real(mapspace, structure, *args)
+
+    def search(journal: str) -> OptunaSearch:
+        calls.clear()
+        storage = JournalStorage(JournalFileBackend(str(tmp_path / journal)))
+        return OptunaSearch(mapspace("conv1d"), "energy", storage, seed=3, effort=SMALL_EFFORT)
+
+    monkeypatch.setattr(engine, "best_tilings", nothing_at_first)
+    whole = search("whole.journal").run(Budget(trials=8))
+    interrupt[0] = True
+    with pytest.raises(KeyboardInterrupt):
+        search("resumed.journal").run(Budget(trials=8))
+    monkeypatch.setattr(engine, "best_tilings", real)  # the first trial is done: it found nothing
+    resumed = search("resumed.journal").run(Budget(trials=8))
+    assert resumed.trials == whole.trials == 8
+    assert resumed.found.scores.keys.tolist() == whole.found.scores.keys.tolist()
+
+
+def test_a_search_that_finds_nothing_says_what_to_change(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Distinct from "no valid mapping": the mapspace may hold mappings the budget missed."""
+    monkeypatch.setattr(engine, "best_tilings", lambda mapspace, *args: (engine.Scored.empty(mapspace), 0))
+    specs = write_specs(tmp_path, "conv1d")
+    assert main(["search", *specs, "-o", str(tmp_path / "out"), "--trials", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "conv1d: no mapping found within the budget:" in err and "more --trials or --time" in err
+    assert "no valid mapping" not in err
+
+
 # ----------------------------------------------------------------- budget
 
 
@@ -362,6 +454,44 @@ def test_the_timeloop_mapping_evaluates_to_the_stats_written(tmp_path: Path) -> 
     best = json.loads((out / "best.json").read_text())
     stats = {k: v for k, v in best.items() if k not in ("mapping", "lower_bounds", "search")}
     assert json.loads((tmp_path / "eval.json").read_text()) == stats
+
+
+def test_evaluate_says_which_level_throttles_and_by_how_much(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """Everything from a DRAM of one word per cycle: 96 MACs need 96 + 96 reads of the
+    operands and 64 of the partial sums, 256 words, so the MACs run at 96/256 speed."""
+    specs = write_specs(tmp_path, "conv1d-on-a-row")
+    (tmp_path / "map.yaml").write_text(yaml.safe_dump({"mapping": [
+        {"level": "DRAM", "temporal": "K4 R3 P8", "keep": ["Weights", "Inputs", "Outputs"]},
+        {"level": "Buffer", "keep": []}, {"level": "Register", "keep": []}]}))
+    assert main(["evaluate", *specs, str(tmp_path / "map.yaml"), "--json", str(tmp_path / "eval.json")]) == 0
+    stats = json.loads((tmp_path / "eval.json").read_text())
+    assert [(lv["name"], lv["bandwidth_throttling"]) for lv in stats["levels"]] == [
+        ("DRAM", 96 / 256), ("Buffer", 1.0), ("Register", 1.0)]
+    assert stats["cycles"] == 256
+    assert "bandwidth throttling: DRAM 0.38 (256 cycles)" in capsys.readouterr().out
+
+
+def test_batch_runs_each_layer_on_that_many_samples(tmp_path: Path) -> None:
+    specs = write_specs(tmp_path, "matmul")
+    (tmp_path / "layer.yaml").write_text(yaml.safe_dump({"problem": {"linear": {"name": "fc", "M": 2, "N": 4,
+                                                                                "K": 4}}}))
+    assert main(["search", *specs, "-o", str(tmp_path / "one"), "--trials", "1"]) == 0
+    assert main(["search", *specs, "-o", str(tmp_path / "three"), "--trials", "1", "--batch", "3"]) == 0
+    one, three = (json.loads((tmp_path / run / "best.json").read_text()) for run in ("one", "three"))
+    assert three["computes"] == 3 * one["computes"]
+    dram = [{t: v["partition_size"] for t, v in best["levels"][0]["tensors"].items()} for best in (one, three)]
+    assert dram[1] == {"Inputs": 3 * dram[0]["Inputs"], "Weights": dram[0]["Weights"],  # a linear layer's weights
+                       "Outputs": 3 * dram[0]["Outputs"]}                                 # serve the whole batch
+
+
+@needs_reference
+def test_batch_is_refused_for_a_timeloop_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    case = REFERENCE / "cases" / "t05_mapper_conv1d_oc_null" / "ref-output"
+    specs = [str(case / "parsed-processed-input.yaml"), str(case / "timeloop-mapper.ERT.yaml")]
+    assert main(["search", *specs, "-o", str(tmp_path / "out"), "--batch", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "found a batch of 2 for a Timeloop problem" in err and "Traceback" not in err
 
 
 @needs_reference

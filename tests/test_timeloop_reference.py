@@ -4,6 +4,8 @@ cycles and utilization."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from mapper.model.reference import evaluate_reference
@@ -64,3 +66,23 @@ def test_known_gaps_are_still_gaps() -> None:
     """When a gap closes, it must leave KNOWN_GAPS."""
     for case, level, tensor, key in KNOWN_GAPS:
         assert any(m[:4] == (case, level, tensor, key) for m in mismatches(case))
+
+
+def printed_stats(case: str) -> str:
+    """The stats.txt Timeloop printed for the case."""
+    root = REFERENCE / case
+    folder = {"cases": root / "ref-output", "v303-generated": root / "output"}.get(case.split("/")[0], root)
+    return next(folder.glob("*.stats.txt")).read_text()
+
+
+@pytest.mark.parametrize("case", case_ids())
+def test_each_level_throttles_as_timeloop_prints(case: str) -> None:
+    """Timeloop's "Bandwidth throttling" of each level (no reference case throttles:
+    tests/test_search.py has one that does)."""
+    blocks = re.split(r"^=== (\S+) ===$", printed_stats(case).split("Networks")[0], flags=re.M)
+    printed = {name: found[1] for name, block in zip(blocks[1::2], blocks[2::2])
+               if (found := re.search(r"^    Bandwidth throttling : ([\d.]+)$", block, flags=re.M))}
+    spec = load(load_input(case))
+    ev = evaluate_reference(spec.problem, spec.architecture, spec.mapping)
+    got = {lv.name: f"{lv.bandwidth_throttling:.2f}" for lv in ev.levels if lv.name in printed}
+    assert got and got == printed

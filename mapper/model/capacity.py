@@ -39,8 +39,8 @@ def violations(problem: Problem, arch: Architecture, mapping: Mapping) -> list[s
         fan_x, fan_y = arch.fanout(i)
         x = prod(l.factor for l in lm.spatial if l.spatial == "X")
         y = prod(l.factor for l in lm.spatial if l.spatial == "Y")
-        if x > fan_x:
-            found.append(f"spatial X factors below {level.name} multiply to {x}; the fan-out has {fan_x} along X")
-        if y > fan_y:
-            found.append(f"spatial Y factors below {level.name} multiply to {y}; the fan-out has {fan_y} along Y")
+        for axis, used, width in (("X", x, fan_x), ("Y", y, fan_y)):
+            if used > width:
+                found.append(f"spatial {axis} factors of the fan-out {arch.fanout_name(i)} multiply to {used}; "
+                             f"it has {width} along {axis}")
     return found

@@ -7,6 +7,7 @@ vectorized model.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from math import ceil, prod
 
@@ -191,11 +192,13 @@ def evaluate_reference(problem: Problem, arch: Architecture, mapping: Mapping,
                       + ceil(t.fills / level.block_size) * level.write_energy
                       + ceil(t.updates / level.block_size) * level.write_energy) * t.replication
             tensors[name] = TensorStats(t.partition, t.size, t.replication, t.reads, t.fills, t.updates, energy)
-        level_cycles = throttled_cycles(level.read_bandwidth, level.write_bandwidth, tensors.values(), compute_cycles)
+        throttling = bandwidth_throttling(level.read_bandwidth, level.write_bandwidth, tensors.values(),
+                                          compute_cycles)
+        level_cycles = ceil(compute_cycles / throttling)
         cycles = max(cycles, level_cycles)
         crossing = network_words[i] if level.network_energy and prod(arch.fanout(i)) > 1 else {}
         network = level.network_energy * sum(crossing.values())
-        levels.append(LevelStats(level.name, level.instances, tensors, level_cycles, network, crossing))
+        levels.append(LevelStats(level.name, level.instances, tensors, level_cycles, network, crossing, throttling))
     computes = problem.macs
     return Evaluation(
         computes=computes,
@@ -208,8 +211,12 @@ def evaluate_reference(problem: Problem, arch: Architecture, mapping: Mapping,
     )
 
 
-def throttled_cycles(read_bw: float | None, write_bw: float | None, tensors, compute_cycles: int) -> int:
-    """Cycles of a level whose per-instance bandwidth may not keep up with the MACs."""
+def bandwidth_throttling(read_bw: float | None, write_bw: float | None, tensors: Iterable[TensorStats],
+                         compute_cycles: int) -> float:
+    """Timeloop's per-level "Bandwidth throttling": the factor (1 when the level keeps up)
+    by which the level's per-instance read or write bandwidth slows the MACs; the
+    level's cycles are the compute cycles divided by it, and users see which level
+    holds the layer back."""
     tensors = list(tensors)
     slowdown = 1.0
     reads = sum(t.reads for t in tensors)
@@ -218,4 +225,4 @@ def throttled_cycles(read_bw: float | None, write_bw: float | None, tensors, com
         slowdown = min(slowdown, read_bw / (reads / compute_cycles))
     if write_bw and writes:
         slowdown = min(slowdown, write_bw / (writes / compute_cycles))
-    return ceil(compute_cycles / slowdown)
+    return slowdown

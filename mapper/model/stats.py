@@ -26,6 +26,9 @@ class LevelStats:
     cycles: int
     network_energy_pJ: float = 0.0
     network_words: dict[str, float] = field(default_factory=dict)  # per tensor, behind network_energy_pJ
+    # Timeloop's "Bandwidth throttling": the factor (1 when not limiting) by which this
+    # level's bandwidth slows the MACs; `cycles` is the compute cycles divided by it
+    bandwidth_throttling: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class Evaluation:
                 {
                     "name": lv.name,
                     "instances": lv.instances,
+                    "bandwidth_throttling": lv.bandwidth_throttling,
                     "tensors": {
                         name: {
                             "partition_size": t.partition_size,

@@ -78,7 +78,7 @@ class Evaluator:
         self.block = np.array([lv.block_size for lv in levels], dtype=np.int64)
         self.read_energy = np.array([lv.read_energy for lv in levels], dtype=np.float64)
         self.write_energy = np.array([lv.write_energy for lv in levels], dtype=np.float64)
-        # 0 stands for "not limited", as a missing bandwidth does in reference.throttled_cycles.
+        # 0 stands for "not limited", as a missing bandwidth does in reference.bandwidth_throttling.
         self.read_bandwidth = np.array([lv.read_bandwidth or 0.0 for lv in levels], dtype=np.float64)
         self.write_bandwidth = np.array([lv.write_bandwidth or 0.0 for lv in levels], dtype=np.float64)
         # Charged only where the level has a fan-out below it (reference.evaluate_reference).

@@ -2,7 +2,7 @@
 
     mapper search FILE... [-o DIR] [--objective edp|energy|delay|pareto] [--trials N]
                   [--time SECONDS] [--patience N] [--seed N] [--exhaustive] [--storage URL]
-                  [--constraints FILE] [--dataflow PRESET]
+                  [--constraints FILE] [--dataflow PRESET] [--batch N]
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..architecture import Architecture
 from ..constraints import PRESETS, Constraints
+from ..mapspace import layer_constraints, not_applicable_reason
 from ..problem import Problem
 from ..report import edp_text
 from ..safe_names import mask_password
@@ -82,6 +83,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help=f"an Optuna storage URL (default: a journal file DIR/{JOURNAL_NAME})")
     p.add_argument("--constraints", metavar="FILE", help="a constraints file (native or Timeloop)")
     p.add_argument("--dataflow", choices=PRESETS, help="a named dataflow; replaces the files' preset, if any")
+    p.add_argument("--batch", type=_positive(int), default=1, metavar="N",
+                   help="samples per layer: conv's N and matmul's/linear's B times N (native layers; default 1)")
     return p
 
 
@@ -90,12 +93,15 @@ def settings(args: argparse.Namespace) -> Settings:
                     seed=args.seed, exhaustive=args.exhaustive, storage=args.storage)
 
 
-def layers(args: argparse.Namespace) -> list[tuple[Problem, Architecture, Constraints | None, Path]]:
+def layers(args: argparse.Namespace) -> tuple[list[tuple[Problem, Architecture, Constraints | None, Path]],
+                                              dict[str, str]]:
     """Per layer to search: its problem, the architecture, its constraints (presets
-    resolved) and its output folder."""
+    resolved) and its output folder; and the layers of a workload that the constraints
+    cannot apply to, each with the reason (they are skipped; if all are, or the only
+    layer is, that is an error)."""
     files = list(args.files) + ([args.constraints] if args.constraints else [])
     where = ", ".join(files)
-    specs = load_specs(files)
+    specs = load_specs(files, args.batch)
     if not specs.problems or specs.architecture is None:
         missing = " and ".join(part for part, ok in (("no layer", specs.problems), ("no architecture",
                                                                                      specs.architecture)) if not ok)
@@ -107,15 +113,16 @@ def layers(args: argparse.Namespace) -> list[tuple[Problem, Architecture, Constr
     constraints = specs.constraints
     if args.dataflow:
         constraints = replace(constraints or Constraints(), preset=args.dataflow)
-    arch, found, folders = specs.architecture, [], _folders(args.out, [p.name for p in specs.problems])
-    for problem, folder in zip(specs.problems, folders, strict=True):
+    arch, found, skipped, errors = specs.architecture, [], {}, []
+    for problem, folder in zip(specs.problems, _folders(args.out, [p.name for p in specs.problems]), strict=True):
         try:
-            resolved = constraints.resolve(problem, arch) if constraints else None
-        except ValueError as e:
-            raise SpecError(where, "dataflow", repr(constraints.preset), f"a dataflow that layer {problem.name!r} "
-                            f"on {arch.name!r} supports", str(e)) from None
-        found.append((problem, arch, resolved, folder))
-    return found
+            found.append((problem, arch, layer_constraints(constraints, problem, arch), folder))
+        except SpecError as e:
+            errors.append(SpecError(where, e.key_path, e.found, e.allowed, e.suggestion))
+            skipped[problem.name] = not_applicable_reason(e)
+    if not found:
+        raise errors[0]
+    return found, skipped
 
 
 def _folders(out: str | None, names: list[str]) -> list[Path]:
@@ -139,7 +146,7 @@ def progress_text(layer: str, progress: Progress, energy_unit: str) -> str:
         done = f"trial {progress.trials}" + (f"/{progress.budget}" if progress.budget else "")
     best = progress.best
     if best is None or not len(best):
-        found = "no valid mapping yet"
+        found = "no mapping found yet"
     elif progress.objective == "pareto":
         found = f"front of {len(best)} points"
     else:

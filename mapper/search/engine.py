@@ -2,6 +2,12 @@
 
 - `OptunaSearch`: each Optuna trial fixes a structure (structures.py) and scores
   thousands of its tilings (tilings.py); the trial's value is the best of them.
+  A search does not end without a valid mapping while the mapspace's fitting start
+  (a mapping whose smallest tiles fit) is untried: when the first trial finds
+  nothing, the next scores the start's structure with the start among its tilings,
+  and the budget waits for it, so even a budget of one trial (or the shortest time)
+  ends with a mapping wherever the start exists. Where the first trial finds one,
+  the search goes on as if there were no start.
   After a few trials, two trials in three are local moves instead: a
   structure next to the best one so far (one keep flag flipped, one loop moved, one
   unrolling changed), enqueued into the study with fixed parameters and started
@@ -57,6 +63,7 @@ from .tilings import Effort, Scored, best_tilings, score
 FOUND = "found"  # trial user attribute: the tilings the trial found best, with their scores
 SCORED = "scored"  # trial user attribute: how many mappings the trial scored
 PARENT = "parent"  # trial user attribute of a local move: the number of the trial it moves from
+START = "fitting_start"  # trial user attribute of the trial that scores the mapspace's fitting start too
 LOCAL_MOVES_AFTER = 5  # trials of the sampler alone first, to have somewhere to move from
 LOCAL_MOVE_PERIOD = 3  # then of every 3 trials one is the sampler's, two are local moves
 MIN_IMPROVEMENT = 1e-3  # a trial that betters the best value by less does not count as progress
@@ -174,7 +181,8 @@ class OptunaSearch:
     def run(self, budget: Budget, progress: ProgressCallback | None = None) -> Outcome:
         start, scored = time.perf_counter(), 0
         best = self.found()
-        while not budget.exhausted(self._values_so_far(), time.perf_counter() - start):
+        while (not budget.exhausted(values := self._values_so_far(), time.perf_counter() - start)
+               or self._owes_a_mapping(values)):
             count, elite = self._trial(len(completed(self.study)))
             scored += count
             best = select(Scored.concatenate([elite] + ([best] if best is not None else [])), self.objective)
@@ -197,16 +205,20 @@ class OptunaSearch:
         move = self._local_move(ordinal)
         if move is not None:
             self.study.enqueue_trial(move[0], user_attrs={PARENT: move[1]})
+        elif self._starts_here(ordinal):
+            self.study.enqueue_trial(self.space.params_of(self.mapspace.fitting_start()), user_attrs={START: True})
         trial = self.study.ask()
         try:
             structure = self.space.suggest(trial)
             rng = np.random.default_rng(derived_seed(self.seed, ordinal))
             parent = trial.user_attrs.get(PARENT)
             seeds = None if parent is None else self._found_by(parent).batch
+            starts = self.mapspace.fitting_start() if trial.user_attrs.get(START) else None
             if structure is None:
                 elite, count = Scored.empty(self.mapspace), 0
             else:
-                elite, count = best_tilings(self.mapspace, structure, self.objective, self.effort, rng, seeds)
+                elite, count = best_tilings(self.mapspace, structure, self.objective, self.effort, rng, seeds,
+                                            starts)
             trial.set_user_attr(FOUND, scored_to_json(elite))
             trial.set_user_attr(SCORED, count)
             self.study.tell(trial, self._values(elite))
@@ -215,6 +227,24 @@ class OptunaSearch:
             self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             raise
         return count, elite
+
+    def _owes_a_mapping(self, values: list[float]) -> bool:
+        """Whether the search must go on whatever its budget (module docstring): no trial
+        has completed yet, however short the time limit, or none has found a mapping
+        while the fitting start is untried."""
+        return not values or (all(v == math.inf for v in values) and self._start_untried())
+
+    def _starts_here(self, ordinal: int) -> bool:
+        """Whether trial `ordinal` scores the mapspace's fitting start: the trials so far
+        found nothing and none tried it. A function of the completed trials, like the
+        local moves, so that a resumed search does the same."""
+        if ordinal == 0 or self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            return False  # a waiting trial is one an interrupted run enqueued: ask() takes it first
+        return all(math.prod(t.values) == math.inf for t in completed(self.study)) and self._start_untried()
+
+    def _start_untried(self) -> bool:
+        return (self.mapspace.fitting_start() is not None
+                and not any(t.user_attrs.get(START) for t in completed(self.study)))
 
     def _local_move(self, ordinal: int) -> tuple[dict[str, Any], int] | None:
         """Two trials in three after the first few, a structure next to the best

@@ -88,6 +88,13 @@ def claim_layer_folder(problem: Problem, arch: Architecture, constraints: Constr
     keep_results_of(folder / MANIFEST, record, "search", "the same layer, architecture, constraints and settings")
 
 
+class NotFoundInBudget(NoValidMapping):
+    """The mapspace's checks found no reason that nothing fits, but the search met no
+    mapping that does: a bigger budget or looser constraints may find one."""
+
+    headline = "no mapping found within the budget"
+
+
 def make_search(mapspace: Mapspace, settings: Settings, folder: Path) -> Search:
     if settings.exhaustive:
         return ExhaustiveSearch(mapspace, settings.objective)
@@ -98,14 +105,16 @@ def make_search(mapspace: Mapspace, settings: Settings, folder: Path) -> Search:
 def search_layer(problem: Problem, arch: Architecture, constraints: Constraints | None, settings: Settings,
                  folder: Path, progress: ProgressCallback | None = None) -> LayerResult:
     """Search one layer and write its results into `folder`. Raises NoValidMapping
-    with the reasons when the constraints, capacities and fan-outs leave nothing, or
-    when the search met no mapping that fits."""
+    with the reasons when the constraints, capacities and fan-outs leave nothing, and
+    NotFoundInBudget when the search met no mapping that fits."""
     mapspace = Mapspace(problem, arch, constraints)
     mapspace.check()
     outcome = make_search(mapspace, settings, folder).run(settings.budget, progress)
-    if not len(outcome.found):
-        raise NoValidMapping([(f"none of the {outcome.scored} mappings scored fits every level's capacity and "
-                               "meets the constraints; give the search more trials, or loosen the constraints")])
+    if outcome.found is None or not len(outcome.found):
+        if outcome.exhaustive and outcome.details.get("complete"):
+            raise NoValidMapping([f"none of the {outcome.scored:,} mappings of the mapspace fits every level's "
+                                  "capacity and meets the constraints (an exhaustive search scored every one)"])
+        raise NotFoundInBudget([not_found_text(outcome)])
     points = [_rescored(problem, arch, outcome.found.batch.mapping(i, problem)) for i in range(len(outcome.found))]
     sizes = mapspace.sizes()
     info = search_info(settings, outcome, sizes, folder)
@@ -114,6 +123,16 @@ def search_layer(problem: Problem, arch: Architecture, constraints: Constraints 
     if settings.objective == "pareto":
         write_pareto(folder, problem, arch, points, info)
     return LayerResult(problem, arch, folder, outcome, points, sizes)
+
+
+def not_found_text(outcome: Outcome) -> str:
+    """Why a search that found nothing may still find something, and what to change."""
+    if outcome.exhaustive:
+        return (f"the exhaustive search was stopped by --time after {outcome.scored:,} mappings, none of which "
+                "fits; give it more --time")
+    return (f"none of the {outcome.scored:,} mappings scored in this run ({outcome.trials} trials in the study) "
+            "fits every level's capacity and meets the constraints, though the mapspace's checks found no reason "
+            "that none does; give the search more --trials or --time, or loosen the constraints")
 
 
 def _rescored(problem: Problem, arch: Architecture, mapping: Mapping) -> tuple[Mapping, Evaluation]:

@@ -9,7 +9,8 @@ bad whatever the other levels do) rather than one category among thousands. Flag
 that make a table the mapspace excludes, and spatial unrollings that do not combine
 (together over a fan-out's budget of a dimension), give no structure: the trial
 scores nothing and tells the sampler so. `neighbours` lists the structures one step
-away, for the search's local moves.
+away, for the search's local moves; `params_of` gives a mapping's structure as
+parameters, for the search's first trial.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 from optuna.trial import Trial
 
 from ..mapspace import Mapspace, Structure
+from ..model.batch import MappingBatch
 
 
 class StructureSpace:
@@ -70,6 +72,21 @@ class StructureSpace:
         for (name, l, t), (other, m, u) in itertools.combinations(self.free_flags, 2):
             if (t == u or l == m) and params[name] != params[other]:
                 yield {**params, name: params[other], other: params[name]}
+
+    def params_of(self, mapping: MappingBatch) -> dict[str, Any]:
+        """The parameters of the structure of `mapping`'s first row (one of the
+        mapspace's choices at every level), to enqueue it as a trial."""
+        params: dict[str, Any] = {}
+        for l, (name, choices) in enumerate(self.orders):
+            if len(choices) > 1:
+                params[name] = choices.index(tuple(int(d) for d in mapping.order[0, l]))
+        for l, (name, choices) in enumerate(self.spatial):
+            if len(choices) > 1:
+                params[name] = choices.index((tuple(int(v) for v in mapping.spatial_x[0, l]),
+                                              tuple(int(v) for v in mapping.spatial_y[0, l])))
+        for name, l, t in self.free_flags:
+            params[name] = bool(mapping.keep[0, l, t])
+        return params
 
     def suggest(self, trial: Trial) -> Structure | None:
         """The trial's structure, or None when its choices do not combine (module docstring)."""

@@ -176,15 +176,20 @@ def _refactor(factors: np.ndarray, target: int) -> None:
 
 
 def best_tilings(mapspace: Mapspace, structure: Structure, objective: Objective, effort: Effort,
-                 rng: np.random.Generator, seeds: MappingBatch | None = None) -> tuple[Scored, int]:
+                 rng: np.random.Generator, seeds: MappingBatch | None = None,
+                 starts: MappingBatch | None = None) -> tuple[Scored, int]:
     """The elite tilings of one structure (module docstring) and how many mappings
     were scored to find them; `seeds` lends their temporal factors as extra starting
     points (the best tilings of a neighbouring structure are often good here too), and
-    makes the trial a local move's (Effort). Empty when no tiling tried is valid."""
+    makes the trial a local move's (Effort). `starts` are mappings of this structure
+    scored with the random ones (the search's fitting start). Empty when no tiling
+    tried is valid."""
     moved = seeds is not None and len(seeds) > 0
     batch = mapspace.sample_tilings(structure, effort.moved_samples if moved else effort.samples, rng)
     if moved:
         batch = MappingBatch.concatenate([batch, transplanted(seeds, structure, mapspace.bounds)])
+    if starts is not None:
+        batch = MappingBatch.concatenate([batch, starts])
     children_each = effort.moved_children if moved else effort.children
     elite, scored = score(mapspace, batch)
     elite = elite.unique().select(objective, effort.elite)

@@ -10,6 +10,7 @@ from ..constraints import Constraints
 from ..mapping import Mapping
 from ..problem import Problem
 from . import timeloop
+from .errors import SpecError
 
 
 @dataclass(frozen=True)
@@ -20,26 +21,32 @@ class Specs:
     constraints: Constraints | None = None
 
 
-def load_specs(paths: list[str | Path]) -> Specs:
+def load_specs(paths: list[str | Path], batch: int = 1) -> Specs:
     """Merge the files at the top level (as Timeloop does) and read what they describe.
     Constraints (native or Timeloop, see mapper/specs/constraints.py) may come in any
-    of the files, and are checked against the problems and architecture loaded here."""
+    of the files, and are checked against the problems and architecture loaded here.
+    `batch`: the samples each native layer runs on (mapper/specs/native.py); a Timeloop
+    problem names no batch dimension, so it takes none."""
     from . import constraints, native  # both build on Specs, defined above
     paths = [Path(p) for p in paths]
     docs, found = constraints.take_constraints([(p, native.load_yaml(p)) for p in paths])
-    specs = _load_specs(docs)
+    specs = _load_specs(docs, batch)
     return replace(specs, constraints=constraints.parse_constraints(found, specs.problems, specs.architecture))
 
 
-def _load_specs(docs: list[tuple[Path, dict]]) -> Specs:
+def _load_specs(docs: list[tuple[Path, dict]], batch: int) -> Specs:
     from . import native
     if not docs:
         return Specs((), None, None)
     if all(timeloop.is_timeloop(d) for _, d in docs):
+        if batch != 1:
+            raise SpecError(", ".join(str(p) for p, _ in docs), "problem", f"a batch of {batch} for a Timeloop "
+                            "problem, whose batch dimension is not named", "a batch only for native conv, linear "
+                            "and matmul layers (their N and B)", "write the batch into the problem's instance")
         merged: dict = {}
         for _, d in docs:
             merged.update(d)
         source = ", ".join(str(p) for p, _ in docs)
         spec = timeloop.load(merged, source)
         return Specs(tuple([spec.problem] if spec.problem else []), spec.architecture, spec.mapping)
-    return native.load_specs(docs)
+    return native.load_specs(docs, batch)

@@ -1051,7 +1051,7 @@ def _level_mapping(entry: LevelMappingSpec, index: int, problem: Problem, archit
         used = prod(factor for _, factor, a in entry.spatial if a == axis)
         if used > limit:
             raise SpecError(file, f"{path}.spatial", f"spatial {axis} factors at {level.name} that multiply to "
-                            f"{used}", f"at most {limit}, the fan-out below {level.name} along {axis}")
+                            f"{used}", f"at most {limit}, the fan-out {architecture.fanout_name(index)} along {axis}")
     return LevelMapping(
         temporal=tuple(Loop(dim, factor) for dim, factor in entry.temporal),
         spatial=tuple(Loop(dim, factor, axis) for dim, factor, axis in entry.spatial),
@@ -1110,9 +1110,9 @@ def load_workload(name: str | Path, batch: int = 1) -> tuple[Problem, ...]:
     return problems
 
 
-def load_specs(docs: Sequence[tuple[Path, dict[str, Any]]]) -> Specs:
+def load_specs(docs: Sequence[tuple[Path, dict[str, Any]]], batch: int = 1) -> Specs:
     """`merge_native` in the shape `mapper.specs.load.load_specs` returns for both formats."""
-    specs = merge_native(docs)
+    specs = merge_native(docs, batch)
     return Specs(specs["problems"], specs["architecture"], specs["mapping"])
 
 
