@@ -70,6 +70,12 @@ def stopping_on_signals() -> Iterator[None]:
             signal.signal(s, handler)
 
 
+def pending_signal() -> int | None:
+    """The signal that is stopping this process, if one is: code that would wait for
+    an unreachable storage (mapper/search/db_storage.py) stops at once instead."""
+    return _pending[0] if _pending else None
+
+
 def worker_process_init() -> None:
     """For worker processes (an initializer of a process pool): stop on the main
     process's SIGTERM only, and never inside the pool's own plumbing: a worker

@@ -180,7 +180,7 @@ def test_joining_a_job_that_is_not_there_names_the_jobs_that_are(tmp_path: Path,
     specs = write_specs(tmp_path)
     assert main(["search", *specs, "-o", str(tmp_path / "out"), "--trials", "1", "--jobs", "1",
                  "--storage", postgres_url, "--job", "there"]) == 0
-    code, text = finish(start("worker", "--storage", postgres_url, "--job", "elsewhere", "--jobs", "1"))
+    code, text = finish(start("worker", "--storage", postgres_url, "--job", "elsewhere", "--jobs", "1", "--wait", "0"))
     assert code == 2
     assert "no job 'elsewhere'" in text and "there" in text and "Traceback" not in text
     assert postgres_url.split(":")[2].split("@")[0] not in text

@@ -13,13 +13,13 @@ from functools import cache
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-import optuna
 from optuna.storages import BaseStorage, JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
 from ..safe_names import MASK, mask_password, mask_passwords
 
 JOURNAL_NAME = "study.journal"
+_EXPECTED = "expected an Optuna storage URL such as sqlite:///runs/study.db or postgresql://user@host/db"
 
 
 def open_storage(url: str | None, folder: Path) -> BaseStorage:
@@ -33,28 +33,43 @@ def open_storage(url: str | None, folder: Path) -> BaseStorage:
 @cache
 def _database(url: str) -> BaseStorage:
     """One storage per URL in a process: one pool of connections, however many layers."""
+    if "://" not in url:
+        raise StorageError(f"cannot open the storage {mask_password(url)}: {_EXPECTED}")
+    from .db_storage import open_database  # it builds on this module's errors: imported here, not above
+
     try:
-        return optuna.storages.get_storage(url)
+        return open_database(url)
+    except StorageError:
+        raise
     except Exception as error:  # Optuna and its database drivers raise many kinds
         raise storage_error(url, error) from None
 
 
 def storage_error(url: str, error: Exception) -> StorageError:
-    """Why the storage at `url` would not open, in the driver's words (its first line:
-    "password authentication failed for user ...") with the password masked, should
-    the driver quote it."""
+    """Why the storage at `url` would not open, in the driver's words ("password
+    authentication failed for user ..."); the expected form of a URL only when the
+    URL itself is what is wrong, not the database behind it."""
+    import sqlalchemy
+
     if isinstance(error, ModuleNotFoundError):
         return StorageError(f"cannot open the storage {mask_password(url)}: its database driver {error.name!r} is "
                             "not installed; for PostgreSQL: pip install 'mapper[postgres]'")
+    said = f"cannot open the storage {mask_password(url)} ({type(error).__name__}: {reason_in_words(url, error)})"
+    if isinstance(error, (sqlalchemy.exc.ArgumentError, ValueError)):  # unparsable, or no such database kind
+        return StorageError(f"{said}; {_EXPECTED}")
+    return StorageError(said)
+
+
+def reason_in_words(url: str, error: BaseException) -> str:
+    """The first line of what the driver said, with the URL's password masked should
+    the driver quote it."""
     reason = str(getattr(error, "orig", None) or error).strip().splitlines()
     password = urlsplit(url).password if "://" in url else None
     said = mask_passwords(reason[0] if reason else "")
     if password:
         said = said.replace(password, MASK).replace(unquote(password), MASK)
-    return StorageError(f"cannot open the storage {mask_password(url)} ({type(error).__name__}: {said}); "
-                        "expected an Optuna storage URL such as sqlite:///runs/study.db or "
-                        "postgresql://user@host/db")
+    return said
 
 
 class StorageError(Exception):
-    """A storage URL that Optuna cannot open; the message never shows its password."""
+    """A storage that cannot be opened or reached; the message never shows a password."""
