@@ -508,6 +508,10 @@ def work_in_processes(url: str, name: str, processes: int, events: WorkerEvents 
         helper.start()
     try:
         return work(url, name, events)
+    except StorageError:
+        for helper in helpers:  # they cannot reach the storage either: stopped, they do not wait out a window each
+            helper.terminate()
+        raise
     finally:
         for helper in helpers:
             helper.join()

@@ -51,7 +51,7 @@ from optuna.study import StudyDirection
 from optuna.study._frozen import FrozenStudy
 from optuna.trial import FrozenTrial, TrialState
 
-from ..interrupt import Interrupted, pending_signal
+from ..interrupt import raise_pending
 from ..safe_names import mask_password
 from .storage import StorageError, reason_in_words
 
@@ -187,9 +187,7 @@ class _Retry:
             except Exception as error:
                 if not is_outage(error, self.url):
                     raise
-                signum = pending_signal()
-                if signum is not None:  # stopping: never wait for the storage then
-                    raise Interrupted(signum) from None
+                raise_pending()  # stopping: never wait for the storage then
                 now = time.monotonic()
                 started = now if started is None else started
                 if now - started >= self.seconds:
