@@ -170,8 +170,8 @@ def load_job(url: str, name: str) -> Job:
         jobs = sorted(s.study_name[len(JOB_PREFIX):] for s in storage.get_all_studies()
                       if s.study_name.startswith(JOB_PREFIX))
         raise JobMissing(f"the storage {mask_password(url)} has no job {name!r}; it has "
-                       f"{', '.join(jobs) if jobs else 'none'}. Start one with `mapper search` or `mapper run` "
-                       "and --storage URL") from None
+                         f"{', '.join(jobs) if jobs else 'none'}. Start one with `mapper search` or `mapper run` "
+                         "and --storage URL") from None
     stored = storage.get_study_system_attrs(study_id).get(DEFINITION)
     if stored is None:
         raise JobMissing(f"the job {name!r} is still being created; try again in a moment")
@@ -436,11 +436,12 @@ def _check_lease(study: Study, lease: FrozenTrial, heartbeat: _Heartbeat) -> Non
     presumed dead and its unit taken over. It beats, then reads its lease, and writes
     only if the lease is still RUNNING (so its own: a failed lease never runs again);
     two workers never write one study."""
-    if time.monotonic() - heartbeat.last_beat < (MISSED_HEARTBEATS - 1) * heartbeat.interval:
+    if not heartbeat.in_doubt and not heartbeat.late():
         return
     heartbeat.beat()
     if _lease_taken_over(study, lease):
         raise LeaseLost(lease.user_attrs.get("name", ""))
+    heartbeat.in_doubt = False
 
 
 def _complete(study: Study, lease: FrozenTrial, value: float, attrs: dict[str, Any]) -> None:
@@ -458,7 +459,8 @@ def _fail(study: Study, lease: FrozenTrial) -> None:
 
 
 class _Heartbeat:
-    """A lease's heartbeat, and when it last reached the storage."""
+    """A lease's heartbeat: when it last reached the storage, and whether a gap between
+    two beats was long enough for another worker to have taken the lease over."""
 
     def __init__(self, study: Study, lease: FrozenTrial) -> None:
         self.storage, self.trial_id = study._storage, lease._trial_id
@@ -466,10 +468,17 @@ class _Heartbeat:
         assert interval is not None  # the lease storage has heartbeats on
         self.interval = interval
         self.last_beat = time.monotonic()  # `_claim` has just beaten
+        self.in_doubt = False  # until `_check_lease` has read the lease after such a gap
+
+    def late(self) -> bool:
+        """Whether the last beat is so old that the lease may be presumed dead soon."""
+        return time.monotonic() - self.last_beat >= (MISSED_HEARTBEATS - 1) * self.interval
 
     def beat(self) -> None:
         sent = time.monotonic()  # taken before: the storage's time of the beat is no earlier
+        late = self.late()
         self.storage.record_heartbeat(self.trial_id)
+        self.in_doubt = self.in_doubt or late  # a fresh beat does not undo a takeover before it
         self.last_beat = sent
 
 

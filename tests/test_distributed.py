@@ -143,12 +143,40 @@ def test_a_worker_killed_mid_search_loses_nothing_and_the_job_completes(
     assert states.count(TrialState.COMPLETE) == 1 and TrialState.FAIL in states  # the victim's lease failed
 
 
-def searched_by(process: subprocess.Popen[str], url: str, job: str, trials_at_least: int) -> str:
-    """The layer `process` searches, once its study has `trials_at_least` completed trials."""
-    deadline = time.monotonic() + 120
+@needs_postgres
+def test_a_worker_stalled_past_its_heartbeats_hands_its_search_over_without_writing_into_it(
+        tmp_path: Path, postgres_url: str, single_process_long: dict[str, list]) -> None:
+    """As after an outage longer than three heartbeats: another worker takes the search
+    over, and the stalled one, running again, stops it instead of writing into it."""
+    specs, out = write_specs(tmp_path), tmp_path / "out"
+    starter = start("search", *specs, "-o", str(out), *LONG_BUDGET, "--storage", postgres_url, "--job", "tiny",
+                    "--heartbeat", str(HEARTBEAT))
+    wait_for_job(postgres_url, "tiny")
+    stalled = start("worker", "--storage", postgres_url, "--job", "tiny", "--jobs", "1")
+    layer = searched_by(stalled, postgres_url, "tiny", trials_at_least=2)
+    stalled.send_signal(signal.SIGSTOP)
+    try:
+        assert searched_by(starter, postgres_url, "tiny", trials_at_least=0, layer=layer) == layer  # taken over
+    finally:
+        stalled.send_signal(signal.SIGCONT)
+    results = [finish(starter), finish(stalled)]
+
+    assert [code for code, _ in results] == [0, 0], results
+    assert "Traceback" not in "".join(text for _, text in results)
+    assert best_mappings(out) == single_process_long
+    for name in SEARCHED:  # no trial counted twice, none missing
+        assert len(completed_params(postgres_url, name)) == 30
+
+
+def searched_by(process: subprocess.Popen[str], url: str, job: str, trials_at_least: int,
+                layer: str | None = None) -> str:
+    """The layer `process` searches (`layer`, if given), once its study has
+    `trials_at_least` completed trials."""
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         for lease in leases(url, job):
-            if lease.state == TrialState.RUNNING and lease.user_attrs.get("worker", "").endswith(f":{process.pid}"):
+            if (lease.state == TrialState.RUNNING and lease.user_attrs.get("worker", "").endswith(f":{process.pid}")
+                    and lease.user_attrs["name"] == (layer or lease.user_attrs["name"])):
                 if len(completed_params(url, lease.user_attrs["name"])) >= trials_at_least:
                     return lease.user_attrs["name"]
         assert process.poll() is None, finish(process)

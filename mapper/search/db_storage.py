@@ -46,9 +46,9 @@ import sqlalchemy
 from optuna.distributions import BaseDistribution
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import BaseStorage, RDBStorage
-from optuna.storages._heartbeat import BaseHeartbeat
+from optuna.storages._heartbeat import BaseHeartbeat  # not exported, but what fail_stale_trials looks for
 from optuna.study import StudyDirection
-from optuna.study._frozen import FrozenStudy
+from optuna.study._frozen import FrozenStudy  # not exported; the type get_all_studies returns
 from optuna.trial import FrozenTrial, TrialState
 
 from ..interrupt import raise_pending
