@@ -96,7 +96,7 @@ def open_database(url: str, *, heartbeat_interval: int | None = None, grace_peri
     `contested_claims`: several processes take WAITING trials of its studies into
     RUNNING (leases), so a claim that may or may not have been made is given up."""
     retry = _Retry(url, retry_seconds())
-    rdb = retry.run(lambda attempt: _open_rdb(url, heartbeat_interval, grace_period), write=False)
+    rdb = retry.run(lambda retried: _open_rdb(url, heartbeat_interval, grace_period), write=False)
     backend: BaseStorage = rdb if heartbeat_interval is not None else optuna.storages.get_storage(rdb)
     return RetryingStorage(backend, rdb, retry, contested_claims)
 
@@ -112,7 +112,8 @@ def _open_rdb(url: str, heartbeat_interval: int | None, grace_period: int | None
 
 @contextmanager
 def _schema_lock(url: str) -> Iterator[None]:
-    """One process at a time creates Optuna's tables in a PostgreSQL database."""
+    """One process at a time creates Optuna's tables in a PostgreSQL database. The lock
+    is the connection's: closing it (not pooled) releases it, whatever happened."""
     if not _is_postgres(url):
         yield
         return
@@ -122,11 +123,7 @@ def _schema_lock(url: str) -> Iterator[None]:
         with engine.connect() as connection:
             connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": SCHEMA_LOCK})
             connection.commit()
-            try:
-                yield
-            finally:
-                connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": SCHEMA_LOCK})
-                connection.commit()
+            yield
     finally:
         engine.dispose()
 
