@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shlex
 import sys
 import time
@@ -45,6 +46,17 @@ def positive_int(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"found {text!r}; allowed: a positive integer")
+    return value
+
+
+def non_negative_seconds(text: str) -> float:
+    """An argparse type: a finite time of at least 0 seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"found {text!r}; allowed: seconds, a number >= 0")
     return value
 
 
@@ -276,6 +288,8 @@ def share_work(args: argparse.Namespace, units: list[worker.Unit], base: str) ->
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Join a job that `mapper search` or `mapper run` put into a storage."""
+    worker.wait_for_job(args.storage, args.job, args.wait, lambda: print(
+        f"waiting up to {args.wait:g} s for the job {args.job} to be put up", file=sys.stderr, flush=True))
     status = worker.job_status(args.storage, args.job)
     print(f"job {args.job}: {status.done} of {status.units} searches done, {status.running} in other workers' hands",
           file=sys.stderr, flush=True)
@@ -350,6 +364,9 @@ def main(argv: list[str] | None = None) -> int:
     wk.add_argument("--job", required=True, metavar="NAME", help="the job's name, as search or run printed it")
     wk.add_argument("--jobs", type=positive_int, default=network.default_jobs(), metavar="N",
                     help="worker processes on this machine (default: all cores)")
+    wk.add_argument("--wait", type=non_negative_seconds, default=worker.DEFAULT_WAIT, metavar="SECONDS",
+                    help="how long to wait for a job that is not there yet, for workers started together with "
+                    f"the command that puts it up (default {worker.DEFAULT_WAIT})")
     wk.set_defaults(run=cmd_worker)
     sc = sub.add_parser("schema", help="the JSON Schema of a kind of native spec file, for editors",
                         description="Print the JSON Schema of one kind of native YAML file, for an editor's "

@@ -38,7 +38,8 @@ from contextlib import contextmanager
 from types import FrameType
 
 # Code that must not be interrupted halfway: the storages and what they call.
-_STORAGE_MODULES = ("optuna.storages", "sqlalchemy", "psycopg", "psycopg2", "pymysql", "MySQLdb")
+_STORAGE_MODULES = ("optuna.storages", "mapper.search.db_storage", "sqlalchemy", "psycopg", "psycopg2", "pymysql",
+                    "MySQLdb")
 # Where a worker process is handing tasks and results to and from the main process.
 _POOL_MODULES = ("multiprocessing", "concurrent.futures")
 _RECHECK_SECONDS = 0.005
@@ -81,6 +82,17 @@ def stopping_on_signals() -> Iterator[None]:
         _deferred_until.clear()
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def raise_pending() -> None:
+    """Raise the interruption now if a signal has come: for code that would otherwise
+    wait for an unreachable storage (mapper/search/db_storage.py). In the main thread
+    the deferred raise is called off, so that the interruption comes once."""
+    if not _pending:
+        return
+    if threading.current_thread() is threading.main_thread():
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    raise Interrupted(_pending[0])
 
 
 def worker_process_init() -> None:

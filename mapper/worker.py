@@ -37,7 +37,7 @@ import socket
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import cache
@@ -46,7 +46,6 @@ from typing import Any, Protocol
 
 import optuna
 from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
-from optuna.storages import RDBStorage
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
@@ -60,7 +59,8 @@ from .problem import Problem
 from .safe_names import mask_password, safe_file_name
 from .search.engine import Outcome, Progress
 from .search.run import Settings, make_search
-from .search.storage import storage_error
+from .search.db_storage import MAX_DELAY, RetryingStorage, open_database
+from .search.storage import StorageError, storage_error
 from .typed_json import from_json, to_json
 
 JOB_PREFIX = "job:"  # the job's study is "job:NAME"
@@ -69,6 +69,8 @@ UNIT = "unit"  # lease user attribute: the unit's index in the definition
 FORMAT = 1  # of the stored definition
 DEFAULT_HEARTBEAT = 10  # seconds between a worker's signs of life
 MISSED_HEARTBEATS = 3  # a worker silent for this many heartbeats is presumed dead
+DEFAULT_WAIT = 60  # seconds a worker waits for a job that is not there yet
+_JOB_POLL = 0.5  # seconds between looks for a job that is not there yet
 _LIVE = (TrialState.WAITING, TrialState.RUNNING)
 
 
@@ -93,6 +95,10 @@ class Job:
 
 class JobError(Exception):
     """A job that cannot be made, found or read; the message never shows a password."""
+
+
+class JobMissing(JobError):
+    """No job of that name in the storage, or one still being put up."""
 
 
 class LeaseLost(Exception):
@@ -163,12 +169,12 @@ def load_job(url: str, name: str) -> Job:
     except KeyError:
         jobs = sorted(s.study_name[len(JOB_PREFIX):] for s in storage.get_all_studies()
                       if s.study_name.startswith(JOB_PREFIX))
-        raise JobError(f"the storage {mask_password(url)} has no job {name!r}; it has "
-                       f"{', '.join(jobs) if jobs else 'none'}. Start one with `mapper search` or `mapper run` "
-                       "and --storage URL") from None
+        raise JobMissing(f"the storage {mask_password(url)} has no job {name!r}; it has "
+                         f"{', '.join(jobs) if jobs else 'none'}. Start one with `mapper search` or `mapper run` "
+                         "and --storage URL") from None
     stored = storage.get_study_system_attrs(study_id).get(DEFINITION)
     if stored is None:
-        raise JobError(f"the job {name!r} is still being created; try again in a moment")
+        raise JobMissing(f"the job {name!r} is still being created; try again in a moment")
     if stored.get("format") != FORMAT:
         raise JobError(f"the job {name!r} was made by another version of mapper (format {stored.get('format')}, "
                        f"this one reads {FORMAT})")
@@ -177,6 +183,24 @@ def load_job(url: str, name: str) -> Job:
     except (ValueError, TypeError) as error:
         raise JobError(f"the job {name!r} has a definition this version of mapper cannot read: {error}") from None
     return Job(name, units, stored["heartbeat"])
+
+
+def wait_for_job(url: str, name: str, seconds: float, waiting: Callable[[], None]) -> Job:
+    """The job, once the command that makes it has put it up: workers may be started
+    together with that command, and wait for it up to `seconds` (calling `waiting`
+    once, at the first look that does not find it)."""
+    deadline = time.monotonic() + seconds
+    told = False
+    while True:
+        try:
+            return load_job(url, name)
+        except JobMissing:
+            if time.monotonic() >= deadline:
+                raise
+            if not told:
+                waiting()
+                told = True
+            time.sleep(_JOB_POLL)
 
 
 def _definition(job: Job) -> dict[str, Any]:
@@ -234,19 +258,29 @@ def work(url: str, name: str, events: WorkerEvents | None = None) -> int:
             time.sleep(job.heartbeat)
             continue
         unit_index, lease = claimed
-        with _heartbeat(study, lease):
+        with _heartbeat(study, lease) as heartbeat:
             try:
-                _search_unit(url, job.units[unit_index], study, lease, events)
+                _search_unit(url, job.units[unit_index], study, lease, heartbeat, events)
             except LeaseLost:
                 continue
+            except StorageError:
+                raise  # out of reach: the lease goes stale, and another worker takes the unit over
+            except Exception:
+                if _lease_taken_over(study, lease):
+                    continue  # the error is the takeover's doing, e.g. the trial in hand failed by the new holder
+                _fail(study, lease)
+                raise
             except BaseException:
                 _fail(study, lease)
                 raise
         completed_here += 1
 
 
-def _search_unit(url: str, unit: Unit, study: Study, lease: FrozenTrial, events: WorkerEvents | None) -> None:
-    """Run the unit's trials up to its budget and complete the lease with its best value."""
+def _search_unit(url: str, unit: Unit, study: Study, lease: FrozenTrial, heartbeat: _Heartbeat,
+                 events: WorkerEvents | None) -> None:
+    """Run the unit's trials up to its budget and complete the lease with its best value.
+    Every write to the unit's study first makes sure that the lease is still this
+    worker's (`_check_lease`)."""
     if events:
         events.started(unit)
     settings = replace(unit.settings, storage=url)
@@ -259,15 +293,18 @@ def _search_unit(url: str, unit: Unit, study: Study, lease: FrozenTrial, events:
             events.finished(unit, None)
         return
     search = make_search(mapspace, settings, Path())
-    _fail_trials_in_flight(search.study)
 
     def report(progress: Progress) -> None:
-        if study._storage.get_trial(lease._trial_id).state != TrialState.RUNNING:
+        if _lease_taken_over(study, lease):
             raise LeaseLost(unit.name)
         if events:
             events.progress(unit, progress)
 
-    outcome = search.run(settings.budget, report)
+    unit_storage = search.study._storage
+    assert isinstance(unit_storage, RetryingStorage)  # a job's storage is a database (_lease_storage)
+    with unit_storage.writes_guarded_by(lambda: _check_lease(study, lease, heartbeat)):
+        _fail_trials_in_flight(search.study)
+        outcome = search.run(settings.budget, report)
     value, attrs = _headline(outcome)
     _complete(study, lease, value, attrs)
     if events:
@@ -299,21 +336,25 @@ def _fail_trials_in_flight(study: Study) -> None:
 # ------------------------------------------------------------------ leases
 
 
-def _storage(url: str) -> RDBStorage:
+def _storage(url: str) -> RetryingStorage:
     """The storage for leases: Optuna's database storage with heartbeats on."""
     return _lease_storage(url, DEFAULT_HEARTBEAT)
 
 
 @cache
-def _lease_storage(url: str, heartbeat: int) -> RDBStorage:
-    """One per URL and heartbeat in a process: one pool of connections."""
+def _lease_storage(url: str, heartbeat: int) -> RetryingStorage:
+    """One per URL and heartbeat in a process: one pool of connections. Outages are
+    waited out (mapper/search/db_storage.py); workers contest the leases' claims."""
     if "://" not in url:
         raise JobError(f"a job needs a database storage URL such as postgresql://user@host/db; found {url!r}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the CLI reports progress itself
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ExperimentalWarning)  # heartbeats have been in Optuna since 2.9
-            return RDBStorage(url, heartbeat_interval=heartbeat, grace_period=MISSED_HEARTBEATS * heartbeat)
+            return open_database(url, heartbeat_interval=heartbeat, grace_period=MISSED_HEARTBEATS * heartbeat,
+                                 contested_claims=True)
+    except StorageError:
+        raise
     except Exception as error:  # Optuna and its database drivers raise many kinds
         raise storage_error(url, error) from None
 
@@ -349,12 +390,15 @@ def _put_up_missing_leases(study: Study, job: Job) -> None:
 def _claim(study: Study, job: Job) -> tuple[int, FrozenTrial] | None:
     """A unit to search and its lease, now RUNNING for this worker; None when every
     unit is done or held by a live worker. Leases of dead workers are failed first and
-    replaced."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
-    _put_up_missing_leases(study, job)
+    replaced, but not right after an outage: every worker's heartbeats stopped reaching
+    the storage during it, and live workers get the time to beat again first."""
     storage = study._storage
+    assert isinstance(storage, RetryingStorage)
+    if storage.seconds_reachable() > MISSED_HEARTBEATS * job.heartbeat + MAX_DELAY:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+    _put_up_missing_leases(study, job)
     for lease in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
         # Beat before claiming: a worker that dies right after its claim leaves a
         # lease that goes stale, not one that runs forever.
@@ -381,6 +425,25 @@ def _is_the_unit_lease(study: Study, index: int, lease: FrozenTrial) -> bool:
     return min(t.number for t in others if t.state in _LIVE) == lease.number
 
 
+def _lease_taken_over(study: Study, lease: FrozenTrial) -> bool:
+    """Whether this worker's lease is no longer RUNNING: another worker presumed it dead."""
+    return study._storage.get_trial(lease._trial_id).state != TrialState.RUNNING
+
+
+def _check_lease(study: Study, lease: FrozenTrial, heartbeat: _Heartbeat) -> None:
+    """Before each write to the unit's study: a worker whose heartbeats have not reached
+    the storage for nearly the grace period (an outage, a stalled machine) may have been
+    presumed dead and its unit taken over. It beats, then reads its lease, and writes
+    only if the lease is still RUNNING (so its own: a failed lease never runs again);
+    two workers never write one study."""
+    if not heartbeat.in_doubt and not heartbeat.late():
+        return
+    heartbeat.beat()
+    if _lease_taken_over(study, lease):
+        raise LeaseLost(lease.user_attrs.get("name", ""))
+    heartbeat.in_doubt = False
+
+
 def _complete(study: Study, lease: FrozenTrial, value: float, attrs: dict[str, Any]) -> None:
     storage = study._storage
     for key, attr in attrs.items():
@@ -395,20 +458,47 @@ def _fail(study: Study, lease: FrozenTrial) -> None:
         pass  # another worker already failed it as stale
 
 
+class _Heartbeat:
+    """A lease's heartbeat: when it last reached the storage, and whether a gap between
+    two beats was long enough for another worker to have taken the lease over."""
+
+    def __init__(self, study: Study, lease: FrozenTrial) -> None:
+        self.storage, self.trial_id = study._storage, lease._trial_id
+        interval = self.storage.get_heartbeat_interval()
+        assert interval is not None  # the lease storage has heartbeats on
+        self.interval = interval
+        self.last_beat = time.monotonic()  # `_claim` has just beaten
+        self.in_doubt = False  # until `_check_lease` has read the lease after such a gap
+
+    def late(self) -> bool:
+        """Whether the last beat is so old that the lease may be presumed dead soon."""
+        return time.monotonic() - self.last_beat >= (MISSED_HEARTBEATS - 1) * self.interval
+
+    def beat(self) -> None:
+        sent = time.monotonic()  # taken before: the storage's time of the beat is no earlier
+        late = self.late()
+        self.storage.record_heartbeat(self.trial_id)
+        self.in_doubt = self.in_doubt or late  # a fresh beat does not undo a takeover before it
+        self.last_beat = sent
+
+
 @contextmanager
-def _heartbeat(study: Study, lease: FrozenTrial) -> Iterator[None]:
+def _heartbeat(study: Study, lease: FrozenTrial) -> Iterator[_Heartbeat]:
     """Record the lease's heartbeat every `heartbeat_interval` seconds while the body runs."""
-    storage = study._storage
+    heartbeat = _Heartbeat(study, lease)
     stop = threading.Event()
 
     def beat() -> None:
-        while not stop.wait(storage.get_heartbeat_interval()):
-            storage.record_heartbeat(lease._trial_id)
+        while not stop.wait(heartbeat.interval):
+            try:
+                heartbeat.beat()
+            except (StorageError, KeyboardInterrupt):
+                return  # storage lost, or the process stopping: the main thread meets it too, and reports it
 
     thread = threading.Thread(target=beat, name="mapper-heartbeat", daemon=True)
     thread.start()
     try:
-        yield
+        yield heartbeat
     finally:
         stop.set()
         thread.join()
@@ -427,6 +517,10 @@ def work_in_processes(url: str, name: str, processes: int, events: WorkerEvents 
         helper.start()
     try:
         return work(url, name, events)
+    except StorageError:
+        for helper in helpers:  # they cannot reach the storage either: stopped, they do not wait out a window each
+            helper.terminate()
+        raise
     finally:
         for helper in helpers:
             helper.join()
@@ -437,8 +531,8 @@ def _helper(url: str, name: str) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         work(url, name)
-    except KeyboardInterrupt:
-        pass  # the main process reports the interruption
+    except (KeyboardInterrupt, StorageError):
+        pass  # the main process reports the interruption, or meets the same outage and reports it
 
 
 # ------------------------------------------------------------------ texts

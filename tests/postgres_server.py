@@ -1,32 +1,39 @@
 """A fresh PostgreSQL database per test, on the server MAPPER_TEST_POSTGRES_URL names
-(.ci/run starts a throwaway one and sets it). Without it the tests that need a server
-are skipped, saying so."""
+(.ci/run starts a throwaway one and sets it), and the server stopped and started again
+with MAPPER_TEST_POSTGRES_CTL (a command: `CTL stop`, `CTL start`; .ci/run writes it).
+Without them the tests that need a server, or need to restart it, are skipped, saying so."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
 SERVER_URL = os.environ.get("MAPPER_TEST_POSTGRES_URL")
+SERVER_CTL = os.environ.get("MAPPER_TEST_POSTGRES_CTL")
 
 needs_postgres = pytest.mark.skipif(
     SERVER_URL is None, reason="needs a PostgreSQL server: set MAPPER_TEST_POSTGRES_URL="
     "postgresql://user:password@host:port/db (.ci/run starts one and sets it)")
+needs_postgres_restarts = pytest.mark.skipif(
+    SERVER_URL is None or SERVER_CTL is None, reason="needs a PostgreSQL server it may stop and start: set "
+    "MAPPER_TEST_POSTGRES_URL and MAPPER_TEST_POSTGRES_CTL (a command taking stop or start; .ci/run sets both)")
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """The URL of an empty database, dropped after the test: studies of one test never
-    meet another's."""
+@contextmanager
+def fresh_database() -> Iterator[str]:
+    """The URL of a new, empty database, dropped afterwards: studies of one test (or
+    one round of a test) never meet another's."""
     import sqlalchemy
 
     assert SERVER_URL is not None
     server = sqlalchemy.make_url(SERVER_URL)
     name = f"mapper_test_{uuid.uuid4().hex[:12]}"
-    admin = sqlalchemy.create_engine(server, isolation_level="AUTOCOMMIT")
+    admin = sqlalchemy.create_engine(server, isolation_level="AUTOCOMMIT", poolclass=sqlalchemy.pool.NullPool)
     with admin.connect() as connection:
         connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
     try:
@@ -35,3 +42,22 @@ def postgres_url() -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(sqlalchemy.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """The URL of an empty database, dropped after the test."""
+    with fresh_database() as url:
+        yield url
+
+
+@contextmanager
+def server_stopped() -> Iterator[None]:
+    """The server stopped (its connections closed, as in a restart) while the body
+    runs, and started again after it, whatever happens in it."""
+    assert SERVER_CTL is not None
+    subprocess.run([SERVER_CTL, "stop"], check=True, timeout=300)
+    try:
+        yield
+    finally:
+        subprocess.run([SERVER_CTL, "start"], check=True, timeout=300)

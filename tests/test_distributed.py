@@ -1,8 +1,10 @@
 """A job shared through a PostgreSQL server: several worker processes finish it with
 every layer done and each layer's best mapping the same as one process finds with the
-same seed and budget; a worker killed with SIGKILL loses nothing but its trial in
-flight and the others complete the job; the job's definition comes back from the
-storage as it went in; a password in the storage URL never shows."""
+same seed and budget, also when they all start at once on a fresh database; a worker
+killed with SIGKILL loses nothing but its trial in flight and the others complete the
+job; a database restart mid-job is waited out, and an outage longer than the retry
+window ends the command with one line and a clean resume; the job's definition comes
+back from the storage as it went in; a password in the storage URL never shows."""
 
 from __future__ import annotations
 
@@ -23,7 +25,8 @@ from mapper.constraints import PRESETS, Constraints
 from mapper.search.run import Settings
 from mapper.specs.load import load_specs
 from mapper.specs.native import shipped_specs_dir
-from postgres_server import needs_postgres, postgres_url  # noqa: F401 (a fixture)
+from postgres_server import (fresh_database, needs_postgres, needs_postgres_restarts,  # noqa: F401 (a fixture)
+                             postgres_url, server_stopped)
 from tiny_network import SEARCHED, best_mappings, finish, start, write_layer, write_specs
 
 # At most 12 trials per layer; --patience stops some layers before (each after 8-11)
@@ -140,12 +143,40 @@ def test_a_worker_killed_mid_search_loses_nothing_and_the_job_completes(
     assert states.count(TrialState.COMPLETE) == 1 and TrialState.FAIL in states  # the victim's lease failed
 
 
-def searched_by(process: subprocess.Popen[str], url: str, job: str, trials_at_least: int) -> str:
-    """The layer `process` searches, once its study has `trials_at_least` completed trials."""
-    deadline = time.monotonic() + 120
+@needs_postgres
+def test_a_worker_stalled_past_its_heartbeats_hands_its_search_over_without_writing_into_it(
+        tmp_path: Path, postgres_url: str, single_process_long: dict[str, list]) -> None:
+    """As after an outage longer than three heartbeats: another worker takes the search
+    over, and the stalled one, running again, stops it instead of writing into it."""
+    specs, out = write_specs(tmp_path), tmp_path / "out"
+    starter = start("search", *specs, "-o", str(out), *LONG_BUDGET, "--storage", postgres_url, "--job", "tiny",
+                    "--heartbeat", str(HEARTBEAT))
+    wait_for_job(postgres_url, "tiny")
+    stalled = start("worker", "--storage", postgres_url, "--job", "tiny", "--jobs", "1")
+    layer = searched_by(stalled, postgres_url, "tiny", trials_at_least=2)
+    stalled.send_signal(signal.SIGSTOP)
+    try:
+        assert searched_by(starter, postgres_url, "tiny", trials_at_least=0, layer=layer) == layer  # taken over
+    finally:
+        stalled.send_signal(signal.SIGCONT)
+    results = [finish(starter), finish(stalled)]
+
+    assert [code for code, _ in results] == [0, 0], results
+    assert "Traceback" not in "".join(text for _, text in results)
+    assert best_mappings(out) == single_process_long
+    for name in SEARCHED:  # no trial counted twice, none missing
+        assert len(completed_params(postgres_url, name)) == 30
+
+
+def searched_by(process: subprocess.Popen[str], url: str, job: str, trials_at_least: int,
+                layer: str | None = None) -> str:
+    """The layer `process` searches (`layer`, if given), once its study has
+    `trials_at_least` completed trials."""
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         for lease in leases(url, job):
-            if lease.state == TrialState.RUNNING and lease.user_attrs.get("worker", "").endswith(f":{process.pid}"):
+            if (lease.state == TrialState.RUNNING and lease.user_attrs.get("worker", "").endswith(f":{process.pid}")
+                    and lease.user_attrs["name"] == (layer or lease.user_attrs["name"])):
                 if len(completed_params(url, lease.user_attrs["name"])) >= trials_at_least:
                     return lease.user_attrs["name"]
         assert process.poll() is None, finish(process)
@@ -176,11 +207,78 @@ def test_an_interrupted_shared_search_says_how_to_resume_without_the_password_an
 
 
 @needs_postgres
+def test_a_job_and_its_workers_started_at_once_on_a_fresh_database_finish_with_the_answers_of_one_process(
+        tmp_path: Path, single_process: dict[str, list]) -> None:
+    """Workers may join at the start: they wait for the job instead of giving up, and
+    processes that open a fresh database together do not trip over each other making
+    Optuna's tables."""
+    specs = write_specs(tmp_path)
+    for round_ in range(3):
+        with fresh_database() as url:
+            out = tmp_path / f"out{round_}"
+            processes = [start("search", *specs, "-o", str(out), *BUDGET, "--storage", url, "--job", "tiny",
+                               "--heartbeat", str(HEARTBEAT)),
+                         *(start("worker", "--storage", url, "--job", "tiny", "--jobs", "1", "--wait", "300")
+                           for _ in range(2))]
+            results = [finish(p) for p in processes]
+
+            assert [code for code, _ in results] == [0, 0, 0], results
+            assert "Traceback" not in "".join(text for _, text in results)
+            assert best_mappings(out) == single_process
+
+
+@needs_postgres_restarts
+def test_a_database_restart_mid_job_is_waited_out_and_the_job_ends_with_the_answers_of_one_process(
+        tmp_path: Path, postgres_url: str, single_process_long: dict[str, list]) -> None:
+    """Down for longer than three heartbeats: the worker that held a search keeps it (or
+    stops it, should another have taken it over), and nothing is searched twice."""
+    patient = {"MAPPER_STORAGE_RETRY": "600"}
+    specs, out = write_specs(tmp_path), tmp_path / "out"
+    starter = start("search", *specs, "-o", str(out), *LONG_BUDGET, "--storage", postgres_url, "--job", "tiny",
+                    "--heartbeat", str(HEARTBEAT), env=patient)
+    wait_for_job(postgres_url, "tiny")
+    helper = start("worker", "--storage", postgres_url, "--job", "tiny", "--jobs", "1", env=patient)
+    searched_by(starter, postgres_url, "tiny", trials_at_least=2)
+    assert TrialState.WAITING in [t.state for t in leases(postgres_url, "tiny")]  # mid-job: searches left
+    with server_stopped():
+        time.sleep(15)
+    results = [finish(starter), finish(helper)]
+
+    assert [code for code, _ in results] == [0, 0], results
+    assert "Traceback" not in "".join(text for _, text in results)
+    assert best_mappings(out) == single_process_long
+    for layer in SEARCHED:  # no trial counted twice, none missing
+        assert len(completed_params(postgres_url, layer)) == 30
+
+
+@needs_postgres_restarts
+def test_an_outage_longer_than_the_retry_window_ends_in_one_line_and_the_same_command_resumes(
+        tmp_path: Path, postgres_url: str, single_process_long: dict[str, list]) -> None:
+    args = ["search", *write_specs(tmp_path), "-o", str(tmp_path / "out"), *LONG_BUDGET, "--storage", postgres_url,
+            "--job", "tiny", "--heartbeat", str(HEARTBEAT)]
+    starter = start(*args, env={"MAPPER_STORAGE_RETRY": "2"})
+    wait_for_job(postgres_url, "tiny")
+    searched_by(starter, postgres_url, "tiny", trials_at_least=2)
+    with server_stopped():
+        code, text = finish(starter)
+
+    assert code == 2, text
+    password = postgres_url.split(":")[2].split("@")[0]
+    masked = postgres_url.replace(password, "***")
+    assert text.strip().splitlines()[-1].startswith(f"error: lost the storage {masked} for 2 s (")
+    assert text.strip().endswith("every completed trial is kept; run the same command again to resume")
+    assert "Traceback" not in text and password not in text
+    code, text = finish(start(*args))
+    assert code == 0, text
+    assert best_mappings(tmp_path / "out") == single_process_long
+
+
+@needs_postgres
 def test_joining_a_job_that_is_not_there_names_the_jobs_that_are(tmp_path: Path, postgres_url: str) -> None:
     specs = write_specs(tmp_path)
     assert main(["search", *specs, "-o", str(tmp_path / "out"), "--trials", "1", "--jobs", "1",
                  "--storage", postgres_url, "--job", "there"]) == 0
-    code, text = finish(start("worker", "--storage", postgres_url, "--job", "elsewhere", "--jobs", "1"))
+    code, text = finish(start("worker", "--storage", postgres_url, "--job", "elsewhere", "--jobs", "1", "--wait", "0"))
     assert code == 2
     assert "no job 'elsewhere'" in text and "there" in text and "Traceback" not in text
     assert postgres_url.split(":")[2].split("@")[0] not in text

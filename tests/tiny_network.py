@@ -5,6 +5,7 @@ tests that stop, kill or share searches between processes."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -44,12 +45,13 @@ def write_layer(folder: Path, layer: str = "conv_c") -> list[str]:
     return [str(folder / "arch.yaml"), str(folder / "layer.yaml")]
 
 
-def start(*args: str) -> subprocess.Popen[str]:
+def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """`mapper ARGS` in a process of its own, taking Ctrl-C as a terminal's foreground
     job does, even when the tests run in the background (`nohup ... &` makes every
-    process below it ignore SIGINT, and mapper keeps ignoring it then)."""
+    process below it ignore SIGINT, and mapper keeps ignoring it then). `env`: more
+    environment variables."""
     return subprocess.Popen([sys.executable, "-m", "mapper.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})},
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import optuna
 from optuna.storages import BaseStorage, JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
@@ -30,6 +29,7 @@ JOURNAL_NAME = "study.journal"
 # One process writes a journal (the output folder has one owner: mapper/run_folder.py),
 # so its lock is never held for long; the bound turns a surprise into an error, not a hang.
 JOURNAL_LOCK_WAIT_SECONDS = 60.0
+_EXPECTED = "expected an Optuna storage URL such as sqlite:///runs/study.db or postgresql://user@host/db"
 
 
 def open_storage(url: str | None, folder: Path) -> BaseStorage:
@@ -147,29 +147,44 @@ def _parses(line: bytes) -> bool:
 @cache
 def _database(url: str) -> BaseStorage:
     """One storage per URL in a process: one pool of connections, however many layers."""
+    if "://" not in url:
+        raise StorageError(f"cannot open the storage {mask_password(url)}: {_EXPECTED}")
+    from .db_storage import open_database  # it builds on this module's errors: imported here, not above
+
     try:
-        return optuna.storages.get_storage(url)
+        return open_database(url)
+    except StorageError:
+        raise
     except Exception as error:  # Optuna and its database drivers raise many kinds
         raise storage_error(url, error) from None
 
 
 def storage_error(url: str, error: Exception) -> StorageError:
-    """Why the storage at `url` would not open, in the driver's words (its first line:
-    "password authentication failed for user ...") with the password masked, should
-    the driver quote it."""
+    """Why the storage at `url` would not open, in the driver's words ("password
+    authentication failed for user ..."); the expected form of a URL only when the
+    URL itself is what is wrong, not the database behind it."""
+    import sqlalchemy
+
     if isinstance(error, ModuleNotFoundError):
         return StorageError(f"cannot open the storage {mask_password(url)}: its database driver {error.name!r} is "
                             "not installed; for PostgreSQL: pip install 'mapper[postgres]'")
+    said = f"cannot open the storage {mask_password(url)} ({type(error).__name__}: {reason_in_words(url, error)})"
+    if isinstance(error, (sqlalchemy.exc.ArgumentError, ValueError)):  # unparsable, or no such database kind
+        return StorageError(f"{said}; {_EXPECTED}")
+    return StorageError(said)
+
+
+def reason_in_words(url: str, error: BaseException) -> str:
+    """The first line of what the driver said, with the URL's password masked should
+    the driver quote it."""
     reason = str(getattr(error, "orig", None) or error).strip().splitlines()
     password = urlsplit(url).password if "://" in url else None
     said = mask_passwords(reason[0] if reason else "")
     if password:
         said = said.replace(password, MASK).replace(unquote(password), MASK)
-    return StorageError(f"cannot open the storage {mask_password(url)} ({type(error).__name__}: {said}); "
-                        "expected an Optuna storage URL such as sqlite:///runs/study.db or "
-                        "postgresql://user@host/db")
+    return said
 
 
 class StorageError(Exception):
-    """A storage that cannot be opened (its URL) or read (a damaged journal); the message
-    never shows a password."""
+    """A storage that cannot be opened or reached (its URL), or read (a damaged
+    journal); the message never shows a password."""
