@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
@@ -57,6 +56,7 @@ from .model.reference import evaluate_reference
 from .network import BEST, Layer, NetworkEvent, NetworkJob, read_json, run_network
 from .problem import Problem
 from .safe_names import safe_file_name
+from .json_output import json_text
 from .search.outputs import write_atomically
 from .search.run import Settings
 from .specs.errors import SpecError
@@ -455,8 +455,8 @@ def charts(records: Sequence[dict[str, Any]], workload: str) -> dict[str, Any]:
 def write_outputs(comparison: Comparison, records: Sequence[dict[str, Any]], folder: Path,
                   with_charts: bool = True) -> list[Path]:
     """summary.json, ratios.json, breakdown.csv, tables.md and the charts (PNG)."""
-    files = {folder / "summary.json": json.dumps(summary(records), indent=1) + "\n",
-             folder / "ratios.json": json.dumps(ratios_to_baseline(records, comparison.baseline), indent=1) + "\n",
+    files = {folder / "summary.json": json_text(summary(records)) + "\n",
+             folder / "ratios.json": json_text(ratios_to_baseline(records, comparison.baseline)) + "\n",
              folder / "breakdown.csv": breakdown_csv(records),
              folder / "tables.md": tables_markdown(comparison, records)}
     for path, text in files.items():

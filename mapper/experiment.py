@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
@@ -57,11 +56,13 @@ from .network import SUMMARY_FIELDS, Layer, NetworkEvent, NetworkJob, event_text
 from .problem import Problem
 from .report import edp_text
 from .safe_names import file_in, safe_file_name
+from .json_output import json_text
 from .search.objectives import OBJECTIVES, Objective
 from .search.outputs import write_atomically
 from .search.run import DEFAULT_PATIENCE, Settings
 from .specs.constraints import parse_constraints, take_constraints
 from .specs.errors import SpecError, did_you_mean
+from .specs.limits import MAX_SEED
 from .specs.native import (PositiveInt, PositiveNumber, Text, _check_keeps, _invalid, _is_int, _Spec, _validate,
                            find_spec_file, load_native, load_yaml, shipped_specs_dir)
 
@@ -78,9 +79,9 @@ def _objective(value: object) -> str:
     return str(value)
 
 
-def _integer(value: object) -> int:
-    if not _is_int(value):
-        raise _invalid(value, "an integer")
+def _seed(value: object) -> int:
+    if not _is_int(value) or not 0 <= value <= MAX_SEED:
+        raise _invalid(value, f"an integer from 0 to {MAX_SEED} (2**32 - 1)")
     return int(value)
 
 
@@ -109,7 +110,8 @@ class SearchSpec(_Spec):
     patience: Annotated[int | None, PlainValidator(_patience), WithJsonSchema(
         {"type": "integer", "minimum": 0, "description": "trials without progress before a layer's search stops; "
          "0: never"})] = DEFAULT_PATIENCE
-    seed: Annotated[int, PlainValidator(_integer), WithJsonSchema({"type": "integer"})] = 0
+    seed: Annotated[int, PlainValidator(_seed),
+                    WithJsonSchema({"type": "integer", "minimum": 0, "maximum": MAX_SEED})] = 0
 
 
 class ExperimentSpec(_Spec):
@@ -365,7 +367,7 @@ _TOTAL_COLUMNS = ("layers", "layers_mapped", "macs", "energy_pJ", "pJ_per_MAC", 
 
 
 def write_tables(folder: Path, summary: dict[str, Any]) -> None:
-    write_atomically(folder / "summary.json", json.dumps(summary, indent=1))
+    write_atomically(folder / "summary.json", json_text(summary))
     write_atomically(folder / "summary.csv", _cells_csv(summary))
     write_atomically(folder / "summary.md", summary_markdown(summary))
     write_atomically(folder / "layers.csv", _layers_csv(summary))

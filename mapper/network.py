@@ -50,6 +50,7 @@ from .model.stats import Evaluation
 from .problem import Problem
 from .report import edp_text, edp_unit, edp_value
 from .safe_names import file_in, mask_password
+from .json_output import json_text
 from .search.outputs import write_atomically, write_best, write_pareto
 from .search.run import Settings, search_layer
 from .specs.errors import SpecError
@@ -296,7 +297,7 @@ def prepare_folder(job: NetworkJob) -> None:
                             "a folder of this job (the same architecture, layers, constraints and settings), "
                             "whose finished layers are kept", "choose another output folder, or delete this one")
         return
-    write_atomically(path, json.dumps(mine, indent=1))
+    write_atomically(path, json_text(mine))
 
 
 # -------------------------------------------------------------------- summary
@@ -367,7 +368,7 @@ def totals(rows: list[dict[str, Any]], layers: int) -> dict[str, Any]:
 
 
 def write_summary(folder: Path, summary: dict[str, Any]) -> None:
-    write_atomically(folder / "summary.json", json.dumps(summary, indent=1))
+    write_atomically(folder / "summary.json", json_text(summary))
     write_atomically(folder / "summary.csv", summary_csv(summary))
     write_atomically(folder / "summary.md", summary_markdown(summary))
 

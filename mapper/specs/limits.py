@@ -1,8 +1,30 @@
 """Sizes beyond which a spec is refused rather than loaded: past them a mistake (an
-extra zero, an alias bomb) would make the loader or the model run for hours."""
+extra zero, an alias bomb, a path to the wrong file) would make the loader or the
+model run for hours, exhaust memory, or overflow the model's 64-bit counts."""
 
 # More PEs than any chip has; the model's search for link transfers walks each mesh.
 MAX_INSTANCES = 2**20
 
 # A YAML tree, aliases expanded; the validators walk it as if expanded.
 MAX_EXPANDED_NODES = 1_000_000
+
+# A spec file, in bytes: the largest shipped or Timeloop reference file is under 30 KB.
+# Checked before the file is read, so a huge file (or a device such as /dev/zero) costs
+# nothing.
+MAX_FILE_BYTES = 16 * 2**20
+
+# The loop bound of a dimension and the product of all of a layer's bounds (its MACs):
+# the model counts accesses and cycles in signed 64-bit integers.
+MAX_MACS = 2**62
+
+# Storage levels of an architecture: real designs have up to about 8; the mapspace
+# keeps a table per level and the search a parameter per level, tensor and fan-out.
+MAX_LEVELS = 32
+
+# One access (read, write, per-word network transfer, MAC) in the architecture's
+# energy unit: a petajoule-scale access is a typo, and a limit keeps every total
+# (counts up to 2**62 times this) far from float overflow.
+MAX_ENERGY = 1e12
+
+# A search's seed: numpy's and Optuna's generators take 32-bit unsigned seeds.
+MAX_SEED = 2**32 - 1
