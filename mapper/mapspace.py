@@ -51,6 +51,7 @@ import numpy as np
 
 from .architecture import Architecture
 from .constraints import Constraints, Factor, LevelConstraints
+from .factorize import divisors
 from .model.batch import MappingBatch
 from .problem import Problem
 from .specs.errors import SpecError, did_you_mean
@@ -866,13 +867,14 @@ class _DimSpace:
         self.space, self.d = space, d
         self.bound = int(space.bounds[d])
         self._temporal: dict[int, _TemporalFactors] = {}
-        divisors = _divisors(self.bound)
         lo, hi = space.lo, space.hi
         self.pairs: dict[int, list[tuple[int, int]]] = {}
         for l in space._fanout_levels:
-            self.pairs[l] = [(x, y) for x in divisors for y in divisors
-                             if lo["x"][l, d] <= x <= hi["x"][l, d] and lo["y"][l, d] <= y <= hi["y"][l, d]
-                             and self.bound % (x * y) == 0 and lo["xy"][l, d] <= x * y <= hi["xy"][l, d]]
+            # Only divisors within the fan-out: a bound may have 100,000 divisors.
+            xs = [x for x in divisors(self.bound) if lo["x"][l, d] <= x <= hi["x"][l, d]]
+            ys = [y for y in divisors(self.bound) if lo["y"][l, d] <= y <= hi["y"][l, d]]
+            self.pairs[l] = [(x, y) for x in xs for y in ys
+                             if self.bound % (x * y) == 0 and lo["xy"][l, d] <= x * y <= hi["xy"][l, d]]
 
     def temporal(self, remaining: int) -> _TemporalFactors:
         if remaining not in self._temporal:
@@ -918,7 +920,7 @@ class _TemporalFactors:
     ways the outer levels can complete it, is uniform over all the factorizations."""
 
     def __init__(self, remaining: int, lo: np.ndarray, hi: np.ndarray) -> None:
-        self.divisors = np.array(_divisors(remaining), dtype=np.int64)
+        self.divisors = np.array(divisors(remaining), dtype=np.int64)
         n, L = len(self.divisors), len(lo)
         index = {int(v): i for i, v in enumerate(self.divisors)}
         self.start = index[remaining]
@@ -1003,11 +1005,6 @@ def _rows_of(order: np.ndarray, temporal: np.ndarray, sx: np.ndarray, sy: np.nda
         return a if a.ndim == 3 else np.broadcast_to(a, (n, *a.shape))
 
     return MappingBatch(rows(order), temporal, rows(sx), rows(sy), rows(spatial_order), rows(keep))
-
-
-def _divisors(n: int) -> list[int]:
-    small = [d for d in range(1, int(n ** 0.5) + 1) if n % d == 0]
-    return sorted(set(small + [n // d for d in small]))
 
 
 def _mixed_radix(index: np.ndarray, radices: list[int]) -> list[np.ndarray]:

@@ -618,6 +618,24 @@ def fanout_flows(calls: np.ndarray, C: int, low: np.ndarray, high: np.ndarray, s
 
 
 @njit(**_INLINED)
+def scaled_down(value: int, numerator: int, denominator: int) -> int:
+    """value * numerator // denominator without the 64-bit overflow of the product
+    (tiles above 2**31 words make it overflow): common factors are cancelled first,
+    which leaves the quotient exact."""
+    g = euclid(value, denominator)
+    value, denominator = value // g, denominator // g
+    g = euclid(numerator, denominator)
+    return value * (numerator // g) // (denominator // g)
+
+
+@njit(**_INLINED)
+def euclid(a: int, b: int) -> int:
+    while b:
+        a, b = b, a % b
+    return a
+
+
+@njit(**_INLINED)
 def account_tensor(size: np.ndarray, partition: np.ndarray, content: np.ndarray, share: np.ndarray, alive: np.ndarray,
                    scaled: np.ndarray, b: int, k: int, R: int, coef: np.ndarray, read_write: bool, keep: np.ndarray,
                    extents: np.ndarray, spatial_x: np.ndarray, spatial_y: np.ndarray, run: np.ndarray,
@@ -637,7 +655,7 @@ def account_tensor(size: np.ndarray, partition: np.ndarray, content: np.ndarray,
             for d in range(D):
                 scaled[0, d] = extents[l, d] * spatial_x[b, l - 1, d] * spatial_y[b, l - 1, d]
             union = box_size(coef, k, R, scaled, 0)
-        partition[l] = partition[l - 1] * size[l] // union
+        partition[l] = scaled_down(partition[l - 1], size[l], union)
     for l in range(L):
         content[l] = accesses[k, l]
         alive[l] = True

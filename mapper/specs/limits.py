@@ -2,6 +2,10 @@
 extra zero, an alias bomb, a path to the wrong file) would make the loader or the
 model run for hours, exhaust memory, or overflow the model's 64-bit counts."""
 
+from __future__ import annotations
+
+from ..problem import Problem
+
 # More PEs than any chip has; the model's search for link transfers walks each mesh.
 MAX_INSTANCES = 2**20
 
@@ -28,3 +32,14 @@ MAX_ENERGY = 1e12
 
 # A search's seed: numpy's and Optuna's generators take 32-bit unsigned seeds.
 MAX_SEED = 2**32 - 1
+
+
+def problem_too_large(problem: Problem) -> str | None:
+    """What makes a layer too large for 64-bit counts (its MACs, or a tensor's
+    elements above MAX_MACS), in words; None when it fits."""
+    if problem.macs > MAX_MACS:
+        return f"{problem.macs:.3g} MACs (the product of the bounds)"
+    for tensor in problem.tensors:
+        if problem.tensor_size(tensor) > MAX_MACS:
+            return f"{problem.tensor_size(tensor):.3g} elements of {tensor.name}"
+    return None

@@ -101,7 +101,8 @@ from mapper.architecture import Architecture, ComputeUnit, StorageLevel
 from mapper.mapping import LevelMapping, Loop, Mapping
 from mapper.problem import Problem, Tensor, Term
 from mapper.specs.errors import SpecError, describe, did_you_mean
-from mapper.specs.limits import MAX_ENERGY, MAX_EXPANDED_NODES, MAX_FILE_BYTES, MAX_INSTANCES, MAX_LEVELS, MAX_MACS
+from mapper.specs.limits import (MAX_ENERGY, MAX_EXPANDED_NODES, MAX_FILE_BYTES, MAX_INSTANCES, MAX_LEVELS, MAX_MACS,
+                                 problem_too_large)
 from mapper.specs.load import Specs
 
 T = TypeVar("T")
@@ -235,7 +236,8 @@ def _yaml_error(error: yaml.YAMLError, path: Path) -> SpecError:
     if isinstance(error, yaml.constructor.ConstructorError) and "tag" in problem:
         hint = "YAML tags (!Component, ...) belong to Timeloop v0.4 files: load those with the Timeloop loader"
     if isinstance(error, yaml.reader.ReaderError):
-        problem = f"a character YAML does not allow, at offset {error.position}"
+        code = error.character if isinstance(error.character, int) else ord(error.character)
+        problem = f"unacceptable character #x{code:04x}: {error.reason}, at offset {error.position}"
     return SpecError(
         path, "", f"invalid YAML ({_QUOTED_CONTENT.sub('', problem).strip()})", "YAML syntax", hint,
         line=None if mark is None else mark.line + 1,
@@ -790,7 +792,7 @@ def parse_problem(raw: object, file: File = None, path: str = "problem", batch: 
         kind = kinds[0]
         model, build = shorthands[kind]
         spec = _validate(model.model_validate, raw[kind], file, f"{path}.{kind}")
-        return build(_batched(spec, batch), file, f"{path}.{kind}")
+        return _within_limits(build(_batched(spec, batch), file, f"{path}.{kind}"), file, f"{path}.{kind}")
     for key in raw:
         if key not in EinsumSpec.model_fields:
             raise SpecError(file, _join(path, [str(key)]), "an unknown key", forms,
@@ -799,7 +801,16 @@ def parse_problem(raw: object, file: File = None, path: str = "problem", batch: 
         raise SpecError(file, path, f"a batch of {batch} for an einsum layer, whose batch dimension is unknown",
                         "a batch only for conv, linear and matmul layers (their N and B)",
                         "write the batch into the einsum's dimensions")
-    return _einsum_problem(_validate(EinsumSpec.model_validate, raw, file, path), file, path)
+    return _within_limits(_einsum_problem(_validate(EinsumSpec.model_validate, raw, file, path), file, path),
+                          file, path)
+
+
+def _within_limits(problem: Problem, file: File, path: str) -> Problem:
+    too_large = problem_too_large(problem)
+    if too_large:
+        raise SpecError(file, path, too_large, f"a layer of at most {MAX_MACS:.3g} (2**62) MACs and tensor "
+                        "elements: the model counts in 64-bit integers")
+    return problem
 
 
 def _batched(spec: ConvSpec | MatmulSpec, batch: int) -> ConvSpec | MatmulSpec:
