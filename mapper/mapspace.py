@@ -55,6 +55,7 @@ from .factorize import divisors
 from .model.batch import MappingBatch
 from .problem import Problem
 from .specs.errors import SpecError, did_you_mean
+from .specs.limits import MAX_FACTOR_TABLE
 
 Grid = tuple[tuple[int, ...], ...]
 
@@ -866,6 +867,7 @@ class _DimSpace:
     def __init__(self, space: Mapspace, d: int) -> None:
         self.space, self.d = space, d
         self.bound = int(space.bounds[d])
+        self.where = f"layer {space.problem.name!r}, dimension {space.problem.dims[d]}"
         self._temporal: dict[int, _TemporalFactors] = {}
         lo, hi = space.lo, space.hi
         self.pairs: dict[int, list[tuple[int, int]]] = {}
@@ -879,7 +881,7 @@ class _DimSpace:
     def temporal(self, remaining: int) -> _TemporalFactors:
         if remaining not in self._temporal:
             self._temporal[remaining] = _TemporalFactors(remaining, self.space.lo["t"][:, self.d],
-                                                         self.space.hi["t"][:, self.d])
+                                                         self.space.hi["t"][:, self.d], self.where)
         return self._temporal[remaining]
 
     @cached_property
@@ -919,9 +921,13 @@ class _TemporalFactors:
     level by level from the innermost out, with the weight of each factor the number of
     ways the outer levels can complete it, is uniform over all the factorizations."""
 
-    def __init__(self, remaining: int, lo: np.ndarray, hi: np.ndarray) -> None:
+    def __init__(self, remaining: int, lo: np.ndarray, hi: np.ndarray, where: str) -> None:
         self.divisors = np.array(divisors(remaining), dtype=np.int64)
         n, L = len(self.divisors), len(lo)
+        if n * n * (L + 2) > MAX_FACTOR_TABLE:
+            raise SpecError(None, where, f"a bound of {remaining:,} ({n:,} divisors) to split over {L} levels",
+                            f"at most {MAX_FACTOR_TABLE:,} entries in the tables of its factorizations: (divisors)**2 "
+                            "x (levels + 2), mapper/specs/limits.py", "use fewer levels, or a bound with fewer divisors")
         index = {int(v): i for i, v in enumerate(self.divisors)}
         self.start = index[remaining]
         div = self.divisors
@@ -929,6 +935,18 @@ class _TemporalFactors:
                                  dtype=np.int64)  # (n, n): index of v / f
         divides = self.quotient >= 0
         allowed = [(div >= lo[l]) & (div <= hi[l]) for l in range(L)]
+        # Counts, and the flattened rows that draws search, must fit 64 bits: the same
+        # sums in floating point say whether they do.
+        estimate = [np.zeros(n) for _ in range(L + 1)]
+        estimate[0][0] = 1.0
+        for l in range(L):
+            estimate[l + 1] = np.where(divides & allowed[l][None, :], estimate[l][np.maximum(self.quotient, 0)],
+                                       0.0).sum(axis=1)
+        if max(float(e.max()) for e in estimate) * n >= 2.0 ** 62:
+            raise SpecError(None, where, f"a bound of {remaining:,} split over {L} levels in about "
+                            f"{float(estimate[L][self.start]):.3g} ways", "at most 2**62 / (divisors of the bound) "
+                            "factorizations: the mapspace counts them in 64 bits",
+                            "use fewer levels, or a smaller bound")
         count = [np.zeros(n, dtype=np.int64)]
         count[0][0] = 1
         self.cumulative, self.smallest = [], []

@@ -43,3 +43,8 @@ def problem_too_large(problem: Problem) -> str | None:
         if problem.tensor_size(tensor) > MAX_MACS:
             return f"{problem.tensor_size(tensor):.3g} elements of {tensor.name}"
     return None
+
+# The mapspace's tables of one dimension's temporal factorizations: (divisors of what
+# is left of its bound)**2 x (levels + 2) 64-bit entries, at most 256 MiB. A bound
+# below a billion has at most 1,344 divisors, which 8 levels keep well within it.
+MAX_FACTOR_TABLE = 2**25

@@ -1014,6 +1014,9 @@ def parse_architecture(raw: object, file: File = None, path: str = "architecture
     """Levels outermost first; each level's instances are the product of the fan-outs
     above it, and energies are resolved against the named tables."""
     spec = _validate(ArchitectureSpec.model_validate, raw, file, path)
+    if len(spec.levels) > MAX_LEVELS:
+        raise SpecError(file, f"{path}.levels", f"{len(spec.levels)} levels", f"at most {MAX_LEVELS} storage levels "
+                        "(mapper/specs/limits.py): the mapspace and the search grow with every level")
     tables = _EnergyTables(Path(file).parent if file is not None else Path.cwd())
     named = [(spec.energy_table, f"{path}.energy_table"), (spec.compute.energy_table, f"{path}.compute.energy_table")]
     named += [(lv.energy_table, f"{path}.levels[{i}].energy_table") for i, lv in enumerate(spec.levels)]

@@ -18,7 +18,7 @@ from ..architecture import Architecture, ComputeUnit, StorageLevel
 from ..mapping import LevelMapping, Loop, Mapping
 from ..problem import Problem, Tensor
 from .errors import SpecError, describe, did_you_mean
-from .limits import MAX_ENERGY, MAX_INSTANCES, MAX_MACS, problem_too_large
+from .limits import MAX_ENERGY, MAX_INSTANCES, MAX_LEVELS, MAX_MACS, problem_too_large
 
 _RANGE = re.compile(r"^(?P<base>.*?)\[(?P<lo>\d+)\.\.(?P<hi>\d+)\]$")
 _COMPUTE_CLASSES = ("mac", "compute", "alu")
@@ -264,6 +264,9 @@ def parse_architecture(doc: dict, source: str = "<timeloop>") -> Architecture:
     if not leaves:
         raise SpecError(source, "architecture.subtree", "no components", "storage levels and a compute unit")
     *storage, (mac, mac_count, mac_path) = leaves
+    if len(storage) > MAX_LEVELS:
+        raise SpecError(source, "architecture.subtree", f"{len(storage)} storage components", f"at most {MAX_LEVELS} "
+                        "(mapper/specs/limits.py): the mapspace and the search grow with every level")
     if not any(c in str(mac.get("class", "")).lower() for c in _COMPUTE_CLASSES):
         raise SpecError(source, f"{mac_path}.class", describe(mac.get("class")),
                         "the innermost component to be a compute unit (intmac, fpmac, ...)")
