@@ -63,8 +63,8 @@ from .search.run import DEFAULT_PATIENCE, Settings
 from .specs.constraints import parse_constraints, take_constraints
 from .specs.errors import SpecError, did_you_mean
 from .specs.limits import MAX_SEED
-from .specs.native import (PositiveInt, PositiveNumber, Text, _check_keeps, _invalid, _is_int, _Spec, _validate,
-                           find_spec_file, load_native, load_yaml, shipped_specs_dir)
+from .specs.native import (SPEC_DOCUMENT, DocumentKind, PositiveInt, PositiveNumber, Text, _check_keeps, _invalid,
+                           _is_int, _Spec, _validate, find_spec_file, load_native, load_yaml, shipped_specs_dir)
 
 UNCONSTRAINED = "unconstrained"
 DEFAULT_ROOT = Path("results")
@@ -126,6 +126,9 @@ class ExperimentSpec(_Spec):
     search: SearchSpec = SearchSpec()
 
 
+EXPERIMENT_DOCUMENT = DocumentKind("an experiment", tuple(ExperimentSpec.model_fields))
+
+
 @dataclass(frozen=True)
 class Workload:
     label: str
@@ -181,7 +184,7 @@ def load_experiment(path: str | Path) -> Experiment:
     """Read and check the whole experiment before anything runs: every architecture,
     workload, selected layer and constraints file must be there."""
     path = Path(path)
-    spec = _experiment_spec(load_yaml(path), path)
+    spec = _experiment_spec(load_yaml(path, EXPERIMENT_DOCUMENT), path)
     archs = tuple(_architecture(name, path, f"architectures[{i}]") for i, name in enumerate(spec.architectures))
     workloads = tuple(_workload(entry, path, f"workloads[{i}]") for i, entry in enumerate(spec.workloads))
     dataflows = tuple(_dataflow(name, path, f"dataflows[{i}]") for i, name in enumerate(spec.dataflows))
@@ -260,7 +263,7 @@ def _dataflow(name: str, experiment: Path, key: str) -> Dataflow:
     except FileNotFoundError:
         raise SpecError(experiment, key, repr(name), f"a dataflow preset ({', '.join(PRESETS)}), "
                         f"{UNCONSTRAINED}, or a constraints file", did_you_mean(name, [*PRESETS, UNCONSTRAINED]))
-    if not take_constraints([(path, load_yaml(path))])[1]:
+    if not take_constraints([(path, load_yaml(path, SPEC_DOCUMENT))])[1]:
         raise SpecError(experiment, key, f"{name!r}, a file without constraints",
                         "a file with a `constraints:` key (native or Timeloop)")
     return Dataflow(path.stem, file=path)
@@ -332,7 +335,7 @@ def cell_job(exp: Experiment, cell: Cell, folder: Path) -> NetworkJob | str:
         constraints = Constraints(preset=cell.dataflow.preset)
     elif cell.dataflow.file:
         try:
-            found = take_constraints([(cell.dataflow.file, load_yaml(cell.dataflow.file))])[1]
+            found = take_constraints([(cell.dataflow.file, load_yaml(cell.dataflow.file, SPEC_DOCUMENT))])[1]
             constraints = parse_constraints(found, problems, arch)
         except SpecError as e:
             return f"the constraints do not fit {arch.name}: {e}"

@@ -54,7 +54,7 @@ from .json_output import json_text
 from .search.outputs import write_atomically, write_best, write_pareto
 from .search.run import Settings, search_layer
 from .specs.errors import SpecError
-from .specs.native import load_yaml, parse_mapping
+from .specs.native import SPEC_DOCUMENT, load_yaml, parse_mapping
 from .typed_json import to_json
 
 MANIFEST = "network.json"
@@ -427,7 +427,7 @@ def event_text(event: NetworkEvent) -> str:
 def network_name(files: list[str]) -> str:
     """The workload's name among spec files: its `workload.name`, else its file's stem."""
     for path in files:
-        doc = load_yaml(path)
+        doc = load_yaml(path, SPEC_DOCUMENT)
         if isinstance(doc.get("workload"), dict):
             return str(doc["workload"].get("name") or Path(path).stem)
     return Path(files[-1]).stem

@@ -218,4 +218,4 @@ def throttled_cycles(read_bw: float | None, write_bw: float | None, tensors, com
         slowdown = min(slowdown, read_bw / (reads / compute_cycles))
     if write_bw and writes:
         slowdown = min(slowdown, write_bw / (writes / compute_cycles))
-    return ceil(compute_cycles / slowdown)
+    return compute_cycles if slowdown >= 1 else ceil(compute_cycles / slowdown)  # floats are exact below 2**53 only

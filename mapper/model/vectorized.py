@@ -756,6 +756,8 @@ def throttled_cycles(read_bandwidth: float, write_bandwidth: float, reads: int, 
         slowdown = min(slowdown, read_bandwidth / (max(reads, 1) / compute_cycles))
     if write_bandwidth and writes > 0:
         slowdown = min(slowdown, write_bandwidth / (max(writes, 1) / compute_cycles))
+    if slowdown >= 1:
+        return compute_cycles  # exact: floats are exact below 2**53 only
     return np.int64(np.ceil(compute_cycles / slowdown))
 
 

@@ -149,11 +149,11 @@ _TIMELOOP_ONLY_KEYS = ("mapper", "mapspace", "mapspace_constraints", "architectu
 SPEC_DOCUMENT = DocumentKind("a spec", (*TOP_LEVEL_KEYS, "constraints", *_TIMELOOP_ONLY_KEYS))
 
 
-def load_yaml(path: str | Path, kind: DocumentKind | None = None) -> dict[str, Any]:
+def load_yaml(path: str | Path, kind: DocumentKind) -> dict[str, Any]:
     """Parse one file into a mapping, turning every way it can be unusable into a
     SpecError: missing, unreadable, too large or not a regular file, YAML syntax,
     duplicate keys (which `safe_load` would silently resolve to the last one), a
-    non-mapping document, or (given `kind`) a mapping with none of its keys."""
+    non-mapping document, or a mapping with none of the keys of its `kind`."""
     path = Path(path)
     text = _read_text(path)
     try:
@@ -165,12 +165,11 @@ def load_yaml(path: str | Path, kind: DocumentKind | None = None) -> dict[str, A
     except RecursionError:
         raise SpecError(path, "", "YAML nested too deeply to read", "a spec nested at most a few hundred "
                         "levels deep") from None
-    what = "a YAML file" if kind is None else kind.what
     if not isinstance(doc, dict):
         found = "an empty document" if doc is None else f"{_kind_of(doc)}, not a YAML mapping"
-        raise SpecError(path, "", found, f"{what}: a mapping with top-level keys such as "
-                        + ", ".join((kind or SPEC_DOCUMENT).keys[:6]))
-    if kind is not None and not any(key in kind.keys or did_you_mean(key, kind.keys) for key in map(str, doc)):
+        raise SpecError(path, "", found, f"{kind.what}: a mapping with top-level keys such as "
+                        + ", ".join(kind.keys[:6]))
+    if not any(key in kind.keys or did_you_mean(key, kind.keys) for key in map(str, doc)):
         raise SpecError(path, "", f"a YAML mapping without any top-level key of {kind.what}",
                         f"{kind.what}: a mapping with top-level keys such as " + ", ".join(kind.keys[:6]))
     _reject_duplicate_keys(root, path)
@@ -936,9 +935,15 @@ def find_energy_table(name: str, spec_dir: Path) -> Path | None:
     """A table named in a spec: next to the spec first, then among the shipped ones."""
     for directory in (spec_dir, shipped_specs_dir() / "energy"):
         for candidate in (directory / name, directory / f"{name}.yaml"):
-            if candidate.is_file():
+            if _is_file_or_special(candidate):
                 return candidate
     return None
+
+
+def _is_file_or_special(path: Path) -> bool:
+    """A path meant as a file: a device or a FIFO too, which `load_yaml` then refuses
+    by name rather than as missing."""
+    return path.exists() and not path.is_dir()
 
 
 def load_energy_table(path: str | Path) -> dict[str, float]:
@@ -1262,7 +1267,7 @@ def find_spec_file(name: str | Path) -> Path:
     """A spec named on the command line: a path as given, else a shipped spec such as
     `eyeriss` or `arch/eyeriss` (the .yaml suffix may be left out)."""
     path = Path(name)
-    if path.is_file():
+    if _is_file_or_special(path):
         return path
     root = shipped_specs_dir()
     for directory in (root, *(root / sub for sub in _SPEC_SUBDIRS)):
