@@ -18,12 +18,13 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
+import yaml
 
 from mapper.cli import main
 from mapper.factorize import divisors, is_prime, prime_factors
 from mapper.json_output import json_text
-from mapper.mapping import LevelMapping, Loop, Mapping
 from mapper.mapspace import Mapspace
 from mapper.model.reference import evaluate_reference
 from mapper.model.vectorized import evaluate_batch
@@ -117,12 +118,9 @@ def test_a_spec_or_experiment_path_to_another_file_never_prints_it(tmp_path: Pat
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     secret_file = write(tmp_path / "credentials", content)
     for args in (["evaluate", secret_file], ["search", TOY_ARCH, secret_file, "-o", tmp_path / "out"],
-                 ["stats", secret_file]):
+                 ["stats", secret_file], ["run", secret_file, "-o", tmp_path / "out"]):
         status, printed = run(args, capsys)
         assert status == 2 and SECRET not in printed and "Traceback" not in printed, args
-    status, printed = run(["run", secret_file, "-o", tmp_path / "out"], capsys)
-    if "mapping" not in content and "password" not in content:  # an experiment file given on purpose may be quoted
-        assert status == 2 and SECRET not in printed
 
 
 def test_a_file_that_is_not_a_mapping_is_named_by_its_type(tmp_path: Path,
@@ -248,7 +246,7 @@ def test_tiles_above_2_32_words_are_counted_as_the_reference_model_counts_them(t
     space = Mapspace(problem, arch)
     structure = space.structure([(0, 1)] * 3, [((1, 1), (1, 1)), ((1, 2), (1, 1)), ((1, 1), (1, 1))],
                                 ((True, True, True), (False, False, False), (False, False, True)))
-    batch = space._rows(structure, __import__("numpy").array([[[1, 1], [2**40, 2], [1, 1]]]))
+    batch = space._rows(structure, np.array([[[1, 1], [2**40, 2], [1, 1]]]))
     vectorized, reference = evaluate_batch(problem, arch, batch), evaluate_reference(problem, arch,
                                                                                       batch.mapping(0, problem))
     assert vectorized.energy_pJ[0] == pytest.approx(reference.energy_pJ, rel=1e-12)
@@ -413,9 +411,7 @@ def test_a_timeloop_input_without_its_ert_is_refused(capsys: pytest.CaptureFixtu
 
 @needs_reference
 def test_an_ert_that_leaves_a_component_out_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    ert = (T03 / "timeloop-model.ERT.yaml").read_text()
-    import yaml
-    doc = yaml.safe_load(ert)
+    doc = yaml.safe_load((T03 / "timeloop-model.ERT.yaml").read_text())
     doc["ERT"]["tables"] = [t for t in doc["ERT"]["tables"] if "RegisterFile" not in t["name"]]
     partial = write(tmp_path / "ERT.yaml", yaml.safe_dump(doc))
     status, printed = run(["evaluate", T03 / "parsed-processed-input.yaml", partial], capsys)

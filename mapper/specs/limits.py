@@ -34,6 +34,9 @@ MAX_ENERGY = 1e12
 MAX_SEED = 2**32 - 1
 
 
+LAYER_LIMIT = f"a layer of at most {MAX_MACS:.3g} (2**62) MACs and tensor elements: the model counts in 64 bits"
+
+
 def problem_too_large(problem: Problem) -> str | None:
     """What makes a layer too large for 64-bit counts (its MACs, or a tensor's
     elements above MAX_MACS), in words; None when it fits."""

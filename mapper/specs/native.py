@@ -101,8 +101,8 @@ from mapper.architecture import Architecture, ComputeUnit, StorageLevel
 from mapper.mapping import LevelMapping, Loop, Mapping
 from mapper.problem import Problem, Tensor, Term
 from mapper.specs.errors import SpecError, describe, did_you_mean
-from mapper.specs.limits import (MAX_ENERGY, MAX_EXPANDED_NODES, MAX_FILE_BYTES, MAX_INSTANCES, MAX_LEVELS, MAX_MACS,
-                                 problem_too_large)
+from mapper.specs.limits import (LAYER_LIMIT, MAX_ENERGY, MAX_EXPANDED_NODES, MAX_FILE_BYTES, MAX_INSTANCES,
+                                 MAX_LEVELS, problem_too_large)
 from mapper.specs.load import Specs
 
 T = TypeVar("T")
@@ -807,8 +807,7 @@ def parse_problem(raw: object, file: File = None, path: str = "problem", batch: 
 def _within_limits(problem: Problem, file: File, path: str) -> Problem:
     too_large = problem_too_large(problem)
     if too_large:
-        raise SpecError(file, path, too_large, f"a layer of at most {MAX_MACS:.3g} (2**62) MACs and tensor "
-                        "elements: the model counts in 64-bit integers")
+        raise SpecError(file, path, too_large, LAYER_LIMIT)
     return problem
 
 

@@ -18,7 +18,7 @@ from ..architecture import Architecture, ComputeUnit, StorageLevel
 from ..mapping import LevelMapping, Loop, Mapping
 from ..problem import Problem, Tensor
 from .errors import SpecError, describe, did_you_mean
-from .limits import MAX_ENERGY, MAX_INSTANCES, MAX_LEVELS, MAX_MACS, problem_too_large
+from .limits import LAYER_LIMIT, MAX_ENERGY, MAX_INSTANCES, MAX_LEVELS, problem_too_large
 
 _RANGE = re.compile(r"^(?P<base>.*?)\[(?P<lo>\d+)\.\.(?P<hi>\d+)\]$")
 _COMPUTE_CLASSES = ("mac", "compute", "alu")
@@ -159,8 +159,7 @@ def parse_problem(doc: dict, source: str = "<timeloop>") -> Problem:
     problem = Problem(_text(name, source, "problem.shape.name"), dims, bounds, tuple(tensors))
     too_large = problem_too_large(problem)
     if too_large:
-        raise SpecError(source, "problem.instance", too_large, f"a layer of at most {MAX_MACS:.3g} (2**62) MACs "
-                        "and tensor elements: the model counts in 64-bit integers")
+        raise SpecError(source, "problem.instance", too_large, LAYER_LIMIT)
     return problem
 
 
