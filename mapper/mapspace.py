@@ -55,7 +55,7 @@ from .factorize import divisors
 from .model.batch import MappingBatch
 from .problem import Problem
 from .specs.errors import SpecError, did_you_mean
-from .specs.limits import MAX_FACTOR_TABLE
+from .specs.limits import MAX_ENUMERATED_KEEP_TABLES, MAX_FACTOR_TABLE
 
 Grid = tuple[tuple[int, ...], ...]
 
@@ -255,6 +255,11 @@ class Mapspace:
     def enumerate(self, chunk: int = 65536, valid_only: bool = True) -> Iterator[MappingBatch]:
         """Every mapping of the pruned space once (module docstring), in batches of
         about `chunk`; with `valid_only`, only those that fit every level."""
+        tables = prod(len(rows) for rows in self._keep_rows)
+        if tables > MAX_ENUMERATED_KEEP_TABLES:
+            raise SpecError(None, "--exhaustive", f"{tables:.3g} keep tables to list", f"at most "
+                            f"{MAX_ENUMERATED_KEEP_TABLES:,} (mapper/specs/limits.py)",
+                            "search without --exhaustive, or give levels `keeps:` lists")
         orders = [np.array(self.permutation_choices(l), dtype=np.int64) for l in range(self.L)]
         keeps = np.array(self.keep_choices(), dtype=bool).reshape(-1, self.L, self.T)
         pending: list[MappingBatch] = []
@@ -708,7 +713,8 @@ class Mapspace:
         n_orders = prod(order_radices)
         total = prod(radices)
         if total * n_orders >= 2 ** 62:
-            raise ValueError(f"{total * n_orders} mappings for one spatial unrolling: too many to enumerate")
+            raise SpecError(None, "--exhaustive", f"{total * n_orders:.3g} mappings for one spatial unrolling",
+                            "at most 2**62 to enumerate", "search without --exhaustive")
         first_orders = np.stack([o[0] for o in orders])
         spatial_order = np.array([self._spatial_order(l) for l in range(self.L)])
         for start in range(0, total, chunk):

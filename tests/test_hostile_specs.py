@@ -288,6 +288,14 @@ def test_an_architecture_of_32_levels_is_searched(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "out/best.json").read_text())["computes"] == 1152
 
 
+def test_an_exhaustive_search_refuses_to_list_8_31_keep_tables(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    arch = write(tmp_path / "arch.yaml", deep_architecture(MAX_LEVELS))
+    status, printed = run(["search", arch, TINY_CONV, "-o", tmp_path / "out", "--exhaustive"], capsys)
+    assert status == 2 and printed.count("\n") == 1
+    assert "--exhaustive: found 9.9e+27 keep tables to list; allowed: at most 1,048,576" in printed
+
+
 def test_2_20_instances_are_searched(tmp_path: Path) -> None:
     arch = write(tmp_path / "arch.yaml", ONE_LEVEL.replace("energy: {read: 100, write: 100}}",
                                                            "energy: {read: 100, write: 100}, fanout: [1024, 1024]}\n"

@@ -33,6 +33,15 @@ MAX_ENERGY = 1e12
 # A search's seed: numpy's and Optuna's generators take 32-bit unsigned seeds.
 MAX_SEED = 2**32 - 1
 
+# The mapspace's tables of one dimension's temporal factorizations: (divisors of what
+# is left of its bound)**2 x (levels + 2) 64-bit entries, at most 256 MiB. A bound
+# below a billion has at most 1,344 divisors, which 8 levels keep well within it.
+MAX_FACTOR_TABLE = 2**25
+
+# Keep tables (a choice of kept tensors per level) that `mapper search --exhaustive`
+# lists: 2**20 is 16 levels free to keep either of two tensors; the ordinary search
+# checks tables level by level and has no such limit.
+MAX_ENUMERATED_KEEP_TABLES = 2**20
 
 LAYER_LIMIT = f"a layer of at most {MAX_MACS:.3g} (2**62) MACs and tensor elements: the model counts in 64 bits"
 
@@ -46,8 +55,3 @@ def problem_too_large(problem: Problem) -> str | None:
         if problem.tensor_size(tensor) > MAX_MACS:
             return f"{problem.tensor_size(tensor):.3g} elements of {tensor.name}"
     return None
-
-# The mapspace's tables of one dimension's temporal factorizations: (divisors of what
-# is left of its bound)**2 x (levels + 2) 64-bit entries, at most 256 MiB. A bound
-# below a billion has at most 1,344 divisors, which 8 levels keep well within it.
-MAX_FACTOR_TABLE = 2**25
