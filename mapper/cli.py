@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import shlex
 import sys
@@ -11,6 +10,7 @@ import time
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
+from typing import NoReturn
 
 from .model.capacity import violations
 from .model.reference import evaluate_reference
@@ -19,6 +19,7 @@ from . import dataflow_comparison, experiment, interrupt, network, run_folder, w
 from .onnx_import import import_onnx, workload_yaml
 from .report import counts_table, loop_nest, totals
 from .safe_names import mask_passwords, safe_file_name
+from .json_output import json_text
 from .search import command as search
 from .search.outputs import evaluation_json, write_atomically
 from .search.run import claim_layer_folder
@@ -30,12 +31,20 @@ from .workload_stats import stats_table, workload_stats
 
 
 def write_json_atomically(path: Path, data: dict) -> None:
-    write_text_atomically(path, json.dumps(data, indent=1))
+    write_text_atomically(path, json_text(data))
 
 
 def write_text_atomically(path: Path, text: str) -> None:
     """Never leave a half-written result behind: write beside it, then rename."""
     write_atomically(path, text)
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """A command-line mistake in one line, as a spec mistake is (argparse would print
+    the whole usage first); --help still shows the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def positive_int(text: str) -> int:
@@ -328,7 +337,7 @@ def interrupted(args: argparse.Namespace, interruption: KeyboardInterrupt) -> in
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mapper", description="Dataflow mapping of DNN layers onto spatial accelerators.")
+    parser = OneLineErrorParser(prog="mapper", description="Dataflow mapping of DNN layers onto spatial accelerators.")
     sub = parser.add_subparsers(dest="command", required=True)
     ev = sub.add_parser("evaluate", help="evaluate one mapping (native or Timeloop YAML, merged)")
     ev.add_argument("files", nargs="+")

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
@@ -50,19 +49,20 @@ from pydantic import Field, PlainValidator, WithJsonSchema
 
 from .architecture import Architecture
 from .constraints import Constraints, array_levels, pe_local_levels
-from .experiment import DEFAULT_ROOT, SearchSpec, WorkloadEntrySpec
+from .experiment import DEFAULT_ROOT, EXPERIMENT_DOCUMENT, SearchSpec, WorkloadEntrySpec
 from .mapping import Mapping
 from .mapspace import Mapspace
 from .model.reference import evaluate_reference
 from .network import BEST, Layer, NetworkEvent, NetworkJob, read_json, run_network
 from .problem import Problem
 from .safe_names import safe_file_name
+from .json_output import json_text
 from .search.outputs import write_atomically
 from .search.run import Settings
 from .specs.errors import SpecError
 from .specs.load import load_specs
-from .specs.native import (Text, _invalid, _is_number, _Spec, _validate, find_spec_file, load_native, load_yaml,
-                           parse_mapping)
+from .specs.native import (DocumentKind, Text, _invalid, _is_number, _Spec, _validate, find_spec_file, load_native,
+                           load_yaml, parse_mapping)
 
 LEVEL_CLASSES = ("ALU", "RF", "array", "buffer", "DRAM")  # the paper's legend, innermost first
 DATA_TYPES = {"Weights": "weights", "Inputs": "inputs", "Outputs": "psums"}
@@ -169,6 +169,12 @@ class ComparisonSpec(_Spec):
     search: SearchSpec = SearchSpec()
 
 
+COMPARISON_DOCUMENT = DocumentKind("a dataflow comparison", tuple(ComparisonSpec.model_fields))
+# What `mapper run` takes: an experiment or a comparison.
+RUN_DOCUMENT = DocumentKind("an experiment", tuple(dict.fromkeys([*EXPERIMENT_DOCUMENT.keys,
+                                                                   *COMPARISON_DOCUMENT.keys])))
+
+
 @dataclass(frozen=True)
 class Dataflow:
     name: str
@@ -192,14 +198,14 @@ class Comparison:
 
 def is_comparison(path: str | Path) -> bool:
     """Whether an experiment file is a dataflow comparison (it names a baseline)."""
-    doc = load_yaml(path)
+    doc = load_yaml(path, RUN_DOCUMENT)
     return isinstance(doc, dict) and "baseline" in doc
 
 
 def load_comparison(path: str | Path) -> Comparison:
     """Read and check the whole file before anything runs."""
     path = Path(path)
-    spec = _validate(ComparisonSpec.model_validate, load_yaml(path), path, "")
+    spec = _validate(ComparisonSpec.model_validate, load_yaml(path, COMPARISON_DOCUMENT), path, "")
     entry = spec.workload
     workload_file = _spec_file(path, entry.workload, "workload.workload")
     problems = load_native([workload_file], entry.batch)["problems"]
@@ -455,8 +461,8 @@ def charts(records: Sequence[dict[str, Any]], workload: str) -> dict[str, Any]:
 def write_outputs(comparison: Comparison, records: Sequence[dict[str, Any]], folder: Path,
                   with_charts: bool = True) -> list[Path]:
     """summary.json, ratios.json, breakdown.csv, tables.md and the charts (PNG)."""
-    files = {folder / "summary.json": json.dumps(summary(records), indent=1) + "\n",
-             folder / "ratios.json": json.dumps(ratios_to_baseline(records, comparison.baseline), indent=1) + "\n",
+    files = {folder / "summary.json": json_text(summary(records)) + "\n",
+             folder / "ratios.json": json_text(ratios_to_baseline(records, comparison.baseline)) + "\n",
              folder / "breakdown.csv": breakdown_csv(records),
              folder / "tables.md": tables_markdown(comparison, records)}
     for path, text in files.items():

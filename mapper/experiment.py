@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
@@ -60,13 +59,15 @@ from .network import SUMMARY_FIELDS, Layer, NetworkEvent, NetworkJob, event_text
 from .problem import Problem
 from .report import edp_text
 from .safe_names import file_in, safe_file_name
+from .json_output import json_text
 from .search.objectives import OBJECTIVES, Objective
 from .search.outputs import write_atomically
 from .search.run import DEFAULT_PATIENCE, Settings
 from .specs.constraints import parse_constraints, take_constraints
 from .specs.errors import SpecError, did_you_mean
-from .specs.native import (PositiveInt, PositiveNumber, Text, _check_keeps, _invalid, _is_int, _Spec, _validate,
-                           find_spec_file, load_native, load_yaml, shipped_specs_dir)
+from .specs.limits import MAX_SEED
+from .specs.native import (SPEC_DOCUMENT, DocumentKind, PositiveInt, PositiveNumber, Text, _check_keeps, _invalid,
+                           _is_int, _Spec, _validate, find_spec_file, load_native, load_yaml, shipped_specs_dir)
 
 UNCONSTRAINED = "unconstrained"
 DEFAULT_ROOT = Path("results")
@@ -81,9 +82,9 @@ def _objective(value: object) -> str:
     return str(value)
 
 
-def _integer(value: object) -> int:
-    if not _is_int(value):
-        raise _invalid(value, "an integer")
+def _seed(value: object) -> int:
+    if not _is_int(value) or not 0 <= value <= MAX_SEED:
+        raise _invalid(value, f"an integer from 0 to {MAX_SEED} (2**32 - 1)")
     return int(value)
 
 
@@ -112,7 +113,8 @@ class SearchSpec(_Spec):
     patience: Annotated[int | None, PlainValidator(_patience), WithJsonSchema(
         {"type": "integer", "minimum": 0, "description": "trials without progress before a layer's search stops; "
          "0: never"})] = DEFAULT_PATIENCE
-    seed: Annotated[int, PlainValidator(_integer), WithJsonSchema({"type": "integer"})] = 0
+    seed: Annotated[int, PlainValidator(_seed),
+                    WithJsonSchema({"type": "integer", "minimum": 0, "maximum": MAX_SEED})] = 0
 
 
 class ExperimentSpec(_Spec):
@@ -125,6 +127,9 @@ class ExperimentSpec(_Spec):
     objectives: Annotated[list[Annotated[str, PlainValidator(_objective), WithJsonSchema({"enum": list(OBJECTIVES)})]],
                           Field(min_length=1, default_factory=lambda: ["edp"])]
     search: SearchSpec = SearchSpec()
+
+
+EXPERIMENT_DOCUMENT = DocumentKind("an experiment", tuple(ExperimentSpec.model_fields))
 
 
 @dataclass(frozen=True)
@@ -182,7 +187,7 @@ def load_experiment(path: str | Path) -> Experiment:
     """Read and check the whole experiment before anything runs: every architecture,
     workload, selected layer and constraints file must be there."""
     path = Path(path)
-    spec = _experiment_spec(load_yaml(path), path)
+    spec = _experiment_spec(load_yaml(path, EXPERIMENT_DOCUMENT), path)
     archs = tuple(_architecture(name, path, f"architectures[{i}]") for i, name in enumerate(spec.architectures))
     workloads = tuple(_workload(entry, path, f"workloads[{i}]") for i, entry in enumerate(spec.workloads))
     dataflows = tuple(_dataflow(name, path, f"dataflows[{i}]") for i, name in enumerate(spec.dataflows))
@@ -261,7 +266,7 @@ def _dataflow(name: str, experiment: Path, key: str) -> Dataflow:
     except FileNotFoundError:
         raise SpecError(experiment, key, repr(name), f"a dataflow preset ({', '.join(PRESETS)}), "
                         f"{UNCONSTRAINED}, or a constraints file", did_you_mean(name, [*PRESETS, UNCONSTRAINED]))
-    if not take_constraints([(path, load_yaml(path))])[1]:
+    if not take_constraints([(path, load_yaml(path, SPEC_DOCUMENT))])[1]:
         raise SpecError(experiment, key, f"{name!r}, a file without constraints",
                         "a file with a `constraints:` key (native or Timeloop)")
     return Dataflow(path.stem, file=path)
@@ -335,7 +340,7 @@ def cell_job(exp: Experiment, cell: Cell, folder: Path) -> NetworkJob | str:
         constraints = Constraints(preset=cell.dataflow.preset)
     elif cell.dataflow.file:
         try:
-            found = take_constraints([(cell.dataflow.file, load_yaml(cell.dataflow.file))])[1]
+            found = take_constraints([(cell.dataflow.file, load_yaml(cell.dataflow.file, SPEC_DOCUMENT))])[1]
             constraints = parse_constraints(found, problems, arch)
         except SpecError as e:
             return f"the constraints do not fit {arch.name}: {e}"
@@ -374,7 +379,7 @@ _TOTAL_COLUMNS = ("layers", "layers_mapped", "macs", "energy_pJ", "pJ_per_MAC", 
 
 
 def write_tables(folder: Path, summary: dict[str, Any]) -> None:
-    write_atomically(folder / "summary.json", json.dumps(summary, indent=1))
+    write_atomically(folder / "summary.json", json_text(summary))
     write_atomically(folder / "summary.csv", _cells_csv(summary))
     write_atomically(folder / "summary.md", summary_markdown(summary))
     write_atomically(folder / "layers.csv", _layers_csv(summary))

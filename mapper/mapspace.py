@@ -51,9 +51,11 @@ import numpy as np
 
 from .architecture import Architecture
 from .constraints import Constraints, Factor, LevelConstraints
+from .factorize import divisors
 from .model.batch import MappingBatch
 from .problem import Problem
 from .specs.errors import SpecError, did_you_mean
+from .specs.limits import MAX_ENUMERATED_KEEP_TABLES, MAX_FACTOR_TABLE
 
 Grid = tuple[tuple[int, ...], ...]
 
@@ -327,6 +329,11 @@ class Mapspace:
     def enumerate(self, chunk: int = 65536, valid_only: bool = True) -> Iterator[MappingBatch]:
         """Every mapping of the pruned space once (module docstring), in batches of
         about `chunk`; with `valid_only`, only those that fit every level."""
+        tables = prod(len(rows) for rows in self._keep_rows)
+        if tables > MAX_ENUMERATED_KEEP_TABLES:
+            raise SpecError(None, "--exhaustive", f"{tables:.3g} keep tables to list", f"at most "
+                            f"{MAX_ENUMERATED_KEEP_TABLES:,} (mapper/specs/limits.py)",
+                            "search without --exhaustive, or give levels `keeps:` lists")
         orders = [np.array(self.permutation_choices(l), dtype=np.int64) for l in range(self.L)]
         keeps = np.array(self.keep_choices(), dtype=bool).reshape(-1, self.L, self.T)
         pending: list[MappingBatch] = []
@@ -780,7 +787,8 @@ class Mapspace:
         n_orders = prod(order_radices)
         total = prod(radices)
         if total * n_orders >= 2 ** 62:
-            raise ValueError(f"{total * n_orders} mappings for one spatial unrolling: too many to enumerate")
+            raise SpecError(None, "--exhaustive", f"{total * n_orders:.3g} mappings for one spatial unrolling",
+                            "at most 2**62 to enumerate", "search without --exhaustive")
         first_orders = np.stack([o[0] for o in orders])
         spatial_order = np.array([self._spatial_order(l) for l in range(self.L)])
         for start in range(0, total, chunk):
@@ -940,19 +948,21 @@ class _DimSpace:
     def __init__(self, space: Mapspace, d: int) -> None:
         self.space, self.d = space, d
         self.bound = int(space.bounds[d])
+        self.where = f"layer {space.problem.name!r}, dimension {space.problem.dims[d]}"
         self._temporal: dict[int, _TemporalFactors] = {}
-        divisors = _divisors(self.bound)
         lo, hi = space.lo, space.hi
         self.pairs: dict[int, list[tuple[int, int]]] = {}
         for l in space._fanout_levels:
-            self.pairs[l] = [(x, y) for x in divisors for y in divisors
-                             if lo["x"][l, d] <= x <= hi["x"][l, d] and lo["y"][l, d] <= y <= hi["y"][l, d]
-                             and self.bound % (x * y) == 0 and lo["xy"][l, d] <= x * y <= hi["xy"][l, d]]
+            # Only divisors within the fan-out: a bound may have 100,000 divisors.
+            xs = [x for x in divisors(self.bound) if lo["x"][l, d] <= x <= hi["x"][l, d]]
+            ys = [y for y in divisors(self.bound) if lo["y"][l, d] <= y <= hi["y"][l, d]]
+            self.pairs[l] = [(x, y) for x in xs for y in ys
+                             if self.bound % (x * y) == 0 and lo["xy"][l, d] <= x * y <= hi["xy"][l, d]]
 
     def temporal(self, remaining: int) -> _TemporalFactors:
         if remaining not in self._temporal:
             self._temporal[remaining] = _TemporalFactors(remaining, self.space.lo["t"][:, self.d],
-                                                         self.space.hi["t"][:, self.d])
+                                                         self.space.hi["t"][:, self.d], self.where)
         return self._temporal[remaining]
 
     @cached_property
@@ -992,9 +1002,13 @@ class _TemporalFactors:
     level by level from the innermost out, with the weight of each factor the number of
     ways the outer levels can complete it, is uniform over all the factorizations."""
 
-    def __init__(self, remaining: int, lo: np.ndarray, hi: np.ndarray) -> None:
-        self.divisors = np.array(_divisors(remaining), dtype=np.int64)
+    def __init__(self, remaining: int, lo: np.ndarray, hi: np.ndarray, where: str) -> None:
+        self.divisors = np.array(divisors(remaining), dtype=np.int64)
         n, L = len(self.divisors), len(lo)
+        if n * n * (L + 2) > MAX_FACTOR_TABLE:
+            raise SpecError(None, where, f"a bound of {remaining:,} ({n:,} divisors) to split over {L} levels",
+                            f"at most {MAX_FACTOR_TABLE:,} entries in the tables of its factorizations: (divisors)**2 "
+                            "x (levels + 2), mapper/specs/limits.py", "use fewer levels, or a bound with fewer divisors")
         index = {int(v): i for i, v in enumerate(self.divisors)}
         self.start = index[remaining]
         div = self.divisors
@@ -1002,6 +1016,18 @@ class _TemporalFactors:
                                  dtype=np.int64)  # (n, n): index of v / f
         divides = self.quotient >= 0
         allowed = [(div >= lo[l]) & (div <= hi[l]) for l in range(L)]
+        # Counts, and the flattened rows that draws search, must fit 64 bits: the same
+        # sums in floating point say whether they do.
+        estimate = [np.zeros(n) for _ in range(L + 1)]
+        estimate[0][0] = 1.0
+        for l in range(L):
+            estimate[l + 1] = np.where(divides & allowed[l][None, :], estimate[l][np.maximum(self.quotient, 0)],
+                                       0.0).sum(axis=1)
+        if max(float(e.max()) for e in estimate) * n >= 2.0 ** 62:
+            raise SpecError(None, where, f"a bound of {remaining:,} split over {L} levels in about "
+                            f"{float(estimate[L][self.start]):.3g} ways", "at most 2**62 / (divisors of the bound) "
+                            "factorizations: the mapspace counts them in 64 bits",
+                            "use fewer levels, or a smaller bound")
         count = [np.zeros(n, dtype=np.int64)]
         count[0][0] = 1
         self.cumulative, self.smallest = [], []
@@ -1089,11 +1115,6 @@ def _rows_of(order: np.ndarray, temporal: np.ndarray, sx: np.ndarray, sy: np.nda
         return a if a.ndim == 3 else np.broadcast_to(a, (n, *a.shape))
 
     return MappingBatch(rows(order), temporal, rows(sx), rows(sy), rows(spatial_order), rows(keep))
-
-
-def _divisors(n: int) -> list[int]:
-    small = [d for d in range(1, int(n ** 0.5) + 1) if n % d == 0]
-    return sorted(set(small + [n // d for d in small]))
 
 
 def _mixed_radix(index: np.ndarray, radices: list[int]) -> list[np.ndarray]:

@@ -51,10 +51,11 @@ from .model.stats import Evaluation
 from .problem import Problem
 from .report import edp_text, edp_unit, edp_value
 from .safe_names import file_in, mask_password
+from .json_output import json_text
 from .search.outputs import write_atomically, write_best, write_pareto
 from .run_folder import fingerprint, keep_results_of
 from .search.run import Settings, decisive_settings, search_layer
-from .specs.native import load_yaml, parse_mapping
+from .specs.native import SPEC_DOCUMENT, load_yaml, parse_mapping
 from .typed_json import to_json
 
 MANIFEST = "network.json"
@@ -357,7 +358,7 @@ def totals(rows: list[dict[str, Any]], layers: int) -> dict[str, Any]:
 
 
 def write_summary(folder: Path, summary: dict[str, Any]) -> None:
-    write_atomically(folder / "summary.json", json.dumps(summary, indent=1))
+    write_atomically(folder / "summary.json", json_text(summary))
     write_atomically(folder / "summary.csv", summary_csv(summary))
     write_atomically(folder / "summary.md", summary_markdown(summary))
 
@@ -418,7 +419,7 @@ def event_text(event: NetworkEvent) -> str:
 def network_name(files: list[str]) -> str:
     """The workload's name among spec files: its `workload.name`, else its file's stem."""
     for path in files:
-        doc = load_yaml(path)
+        doc = load_yaml(path, SPEC_DOCUMENT)
         if isinstance(doc.get("workload"), dict):
             return str(doc["workload"].get("name") or Path(path).stem)
     return Path(files[-1]).stem

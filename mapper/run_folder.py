@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .json_output import json_text
 from .safe_names import mask_passwords
 from .search.outputs import write_atomically
 from .specs.errors import SpecError
@@ -107,7 +108,7 @@ def keep_results_of(path: Path, record: dict[str, Any], run: str, same: str) -> 
     what must agree ("the same architecture, ...")."""
     mine = record["fingerprint"]
     if not path.is_file():
-        write_atomically(path, json.dumps(record, indent=1))
+        write_atomically(path, json_text(record))
         return
     try:
         theirs = json.loads(path.read_text()).get("fingerprint", {})

@@ -81,7 +81,8 @@ def test_the_rest_takes_what_the_other_fixed_factors_leave() -> None:
 
 @needs_reference
 def test_timeloop_constraints_of_the_eyeriss_mapper_case_read_as_timeloop_means_them() -> None:
-    specs = load_specs([CASES / "t06_mapper_eyeriss_vgg02_l5/ref-output/parsed-processed-input.yaml"])
+    specs = load_specs([CASES / "t06_mapper_eyeriss_vgg02_l5/ref-output/parsed-processed-input.yaml",
+                        CASES / "t06_mapper_eyeriss_vgg02_l5/ref-output/timeloop-mapper.ERT.yaml"])
     c = specs.constraints
     assert c.level("DRAM").innermost == ("N",)
     assert c.level("shared_glb").keep == {"Inputs", "Outputs"} and c.level("shared_glb").bypass == {"Weights"}
@@ -102,7 +103,8 @@ def test_timeloop_constraints_of_the_eyeriss_mapper_case_read_as_timeloop_means_
                                   "t05_mapper_conv1d_oc_baked", "t05_mapper_conv1d_oc_freebypass"])
 def test_timeloop_reference_mapping_satisfies_the_constraints_it_was_found_under(case: str) -> None:
     out = CASES / case / "ref-output"
-    specs = load_specs([out / "parsed-processed-input.yaml", out / "timeloop-mapper.map.yaml"])
+    specs = load_specs([out / "parsed-processed-input.yaml", out / "timeloop-mapper.ERT.yaml",
+                        out / "timeloop-mapper.map.yaml"])
     problem, arch, c = specs.problems[0], specs.architecture, specs.constraints
     assert problems(c, problem, arch, specs.mapping) == []
     space = Mapspace(problem, arch, c)
@@ -112,7 +114,8 @@ def test_timeloop_reference_mapping_satisfies_the_constraints_it_was_found_under
 
 @needs_reference
 def test_fully_fixed_timeloop_constraints_leave_one_factorization() -> None:
-    specs = load_specs([CASES / "t05_mapper_conv1d_oc_baked/ref-output/parsed-processed-input.yaml"])
+    specs = load_specs([CASES / "t05_mapper_conv1d_oc_baked/ref-output/parsed-processed-input.yaml",
+                        CASES / "t05_mapper_conv1d_oc_baked/ref-output/timeloop-mapper.ERT.yaml"])
     sizes = Mapspace(specs.problems[0], specs.architecture, specs.constraints).sizes()
     assert sizes == {"factorizations": 1, "permutations": 1, "spatial": 1, "bypass": 1, "total": 1}
 
@@ -126,7 +129,8 @@ def test_timeloop_constraint_files_give_the_mapspace_size_their_comments_state(i
     """baked: "reducing the space down to single degenerate mapping"; freebypass: only
     the bypass of 3 tensors at 2 levels is open, "the total number of choices =
     2^(2*3) = 64, which is the size of the mapspace"."""
-    specs = load_specs([CASES / "t05_mapper_conv1d_oc_null/ref-output/parsed-processed-input.yaml", CASES / inputs])
+    specs = load_specs([CASES / "t05_mapper_conv1d_oc_null/ref-output/parsed-processed-input.yaml",
+                        CASES / "t05_mapper_conv1d_oc_null/ref-output/timeloop-mapper.ERT.yaml", CASES / inputs])
     assert Mapspace(specs.problems[0], specs.architecture, specs.constraints).sizes()["total"] == total
 
 
@@ -218,7 +222,8 @@ def test_every_preset_yields_its_documented_nest_on_every_shipped_architecture(n
 @needs_reference
 def test_the_eyeriss_reference_mapping_is_row_stationary() -> None:
     out = CASES / "t06_mapper_eyeriss_vgg02_l5/ref-output"
-    specs = load_specs([out / "parsed-processed-input.yaml", out / "timeloop-mapper.map.yaml"])
+    specs = load_specs([out / "parsed-processed-input.yaml", out / "timeloop-mapper.ERT.yaml",
+                        out / "timeloop-mapper.map.yaml"])
     problem, arch = specs.problems[0], specs.architecture
     assert nest_breaks("row-stationary", problem, arch, specs.mapping) == []
     rs = Constraints(preset="row-stationary").refined_by(specs.constraints)

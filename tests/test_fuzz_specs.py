@@ -69,7 +69,8 @@ def refused(tmp_path: Path, text: str, *others: Path) -> str:
 
 def test_a_yaml_message_over_two_lines_is_printed_on_one(tmp_path: Path) -> None:
     error = refused(tmp_path, "problem:\n  conv: {name: c\x00}\n")
-    assert "found invalid YAML (unacceptable character #x0000: special characters are not allowed in" in error
+    assert "found invalid YAML (unacceptable character #x0000: special characters are not allowed, at offset 25)" \
+        in error
 
 
 def test_an_alias_bomb_is_refused_before_it_expands(tmp_path: Path) -> None:

@@ -274,7 +274,7 @@ def reasons(problem: Problem, arch, c: Constraints) -> list[str]:
 
 @needs_reference
 def test_no_valid_mapping_names_the_buffer_and_the_smallest_tile() -> None:
-    specs = load_specs([T06 / "parsed-processed-input.yaml"])
+    specs = load_specs([T06 / "parsed-processed-input.yaml", T06 / "timeloop-mapper.ERT.yaml"])
     problem, arch = specs.problems[0], specs.architecture
     Mapspace(problem, arch, specs.constraints).check()
     too_big = specs.constraints.refined_by(Constraints({"psum_spad": level(temporal="M>=24")}))
@@ -321,7 +321,8 @@ def test_no_valid_mapping_explains_an_unreachable_utilization() -> None:
 
 @needs_reference
 def test_timeloop_reference_mapping_of_t06_is_in_its_mapspace() -> None:
-    specs = load_specs([T06 / "parsed-processed-input.yaml", T06 / "timeloop-mapper.map.yaml"])
+    specs = load_specs([T06 / "parsed-processed-input.yaml", T06 / "timeloop-mapper.ERT.yaml",
+                        T06 / "timeloop-mapper.map.yaml"])
     problem, arch = specs.problems[0], specs.architecture
     space = Mapspace(problem, arch, specs.constraints)
     space.check()

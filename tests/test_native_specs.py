@@ -12,6 +12,7 @@ from mapper.mapping import Loop
 from mapper.problem import Problem
 from mapper.specs.load import load_specs
 from mapper.specs.native import (
+    SPEC_DOCUMENT,
     detect_format,
     find_spec_file,
     load_energy_table,
@@ -222,7 +223,7 @@ def test_detect_format() -> None:
     assert detect_format({"mapping": [{"target": "DRAM", "type": "temporal"}]}) == "timeloop"
     assert detect_format({"mapper": {}}) == "timeloop"
     for path in ARCHS + WORKLOADS + TOY:
-        assert detect_format(load_yaml(path)) == "native"
+        assert detect_format(load_yaml(path, SPEC_DOCUMENT)) == "native"
 
 
 def test_find_spec_file() -> None:

@@ -194,7 +194,8 @@ def evaluate_reference(problem: Problem, arch: Architecture, mapping: Mapping,
             tensors[name] = TensorStats(t.partition, t.size, t.replication, t.reads, t.fills, t.updates, energy)
         throttling = bandwidth_throttling(level.read_bandwidth, level.write_bandwidth, tensors.values(),
                                           compute_cycles)
-        level_cycles = ceil(compute_cycles / throttling)
+        # floats are exact below 2**53 only: an unthrottled level takes the compute cycles as they are
+        level_cycles = compute_cycles if throttling >= 1 else ceil(compute_cycles / throttling)
         cycles = max(cycles, level_cycles)
         crossing = network_words[i] if level.network_energy and prod(arch.fanout(i)) > 1 else {}
         network = level.network_energy * sum(crossing.values())

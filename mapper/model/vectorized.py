@@ -34,6 +34,7 @@ agree on random mappings. The kernels are compiled on first use and cached on di
 
 from __future__ import annotations
 
+from functools import lru_cache
 from math import prod
 
 import numpy as np
@@ -121,21 +122,28 @@ def rank_coefficients(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
     return coef, np.array([len(t.ranks) for t in problem.tensors], dtype=np.int64)
 
 
-def mesh_neighbours(fan_x: int, fan_y: int) -> tuple[list[int], list[int]]:
-    """Pairs (instance, neighbour) of ids laid out row by row on a fan_x x fan_y mesh."""
-    cur, nxt = [], []
-    for i in range(fan_x * fan_y):
-        x, y = i % fan_x, i // fan_x
-        for nx, ny in ((x, y - 1), (x, y + 1), (x - 1, y), (x + 1, y)):
-            if 0 <= nx < fan_x and 0 <= ny < fan_y:
-                cur.append(i)
-                nxt.append(ny * fan_x + nx)
-    return cur, nxt
+def mesh_neighbours(fan_x: int, fan_y: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (instance, neighbour) of ids laid out row by row on a fan_x x fan_y mesh,
+    ordered by instance (so the pairs of the first n instances come first), then
+    above, below, left, right. In arrays: a mesh may have 2**20 instances."""
+    ids = np.arange(fan_x * fan_y, dtype=np.int64)
+    x, y = ids % fan_x, ids // fan_x
+    steps = ((0, -1), (0, 1), (-1, 0), (1, 0))
+    nx = np.stack([x + dx for dx, _ in steps], axis=1)
+    ny = np.stack([y + dy for _, dy in steps], axis=1)
+    inside = (nx >= 0) & (nx < fan_x) & (ny >= 0) & (ny < fan_y)
+    return np.broadcast_to(ids[:, None], inside.shape)[inside], (ny * fan_x + nx)[inside]
 
 
 def mesh_pair_table(fan: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every level's mesh pairs as (L, P) arrays, and how many each level has."""
-    pairs = [mesh_neighbours(int(fx), int(fy)) for fx, fy in fan]
+    return _mesh_pair_table(tuple((int(fx), int(fy)) for fx, fy in fan))
+
+
+@lru_cache(maxsize=16)
+def _mesh_pair_table(fan: tuple[tuple[int, int], ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Made once per architecture, not per batch: 2**20 instances make 4 million pairs."""
+    pairs = [mesh_neighbours(fx, fy) for fx, fy in fan]
     P = max([len(cur) for cur, _ in pairs], default=0)
     cur = np.zeros((len(pairs), max(P, 1)), dtype=np.int64)
     nxt = np.zeros_like(cur)
@@ -184,7 +192,7 @@ def evaluate_compiled(order: np.ndarray, temporal: np.ndarray, spatial_x: np.nda
     calls = np.zeros((2 * N + 1, 4), dtype=np.int64)
     # One fan-out, seen by one tensor (fanout_offsets, number_offsets, neighbour_offsets).
     most = largest_fanout(spatial_x, spatial_y)
-    P = pair_cur.shape[1]
+    P = min(pair_cur.shape[1], 4 * most + 1)  # neighbour_offsets visits the pairs of `most` instances, and one
     slot_factor = np.zeros(2 * D, dtype=np.int64)
     slot_step = np.zeros((2 * D, R), dtype=np.int64)
     digits = np.zeros(2 * D, dtype=np.int64)
@@ -450,10 +458,13 @@ def number_offsets(offset: np.ndarray, key: np.ndarray, rank: np.ndarray, offset
 @njit(**_INLINED)
 def sort_by_key(rank: np.ndarray, key: np.ndarray, n: int) -> None:
     """rank[:n] = 0..n-1 ordered by key (Shell's sort: a few lines, no allocation,
-    and compiled in a blink, unlike np.argsort)."""
+    and compiled in a blink, unlike np.argsort). Knuth's gaps 1, 4, 13, 40, ...: with
+    Shell's halving gaps the regular keys of a large mesh took quadratic time."""
     for i in range(n):
         rank[i] = i
-    gap = n // 2
+    gap = 1
+    while gap < n // 3:
+        gap = 3 * gap + 1
     while gap > 0:
         for i in range(gap, n):
             item = rank[i]
@@ -462,7 +473,7 @@ def sort_by_key(rank: np.ndarray, key: np.ndarray, n: int) -> None:
                 rank[j] = rank[j - gap]
                 j -= gap
             rank[j] = item
-        gap //= 2
+        gap //= 3
 
 
 @njit(**_INLINED)
@@ -473,10 +484,14 @@ def neighbour_offsets(offset: np.ndarray, offset_id: np.ndarray, pair_group: np.
     and for each, how many instances a neighbour serves and the distinct offsets
     among the others. Returns how many distinct neighbour offsets there are."""
     distinct = 0
+    used = pairs  # pairs are ordered by instance: those of the n instances in use come first
     for p in range(pairs):
         cur, nxt = pair_cur[l, p], pair_next[l, p]
         pair_group[p] = -1
-        if cur >= n or nxt >= n:
+        if cur >= n:
+            used = p
+            break
+        if nxt >= n:
             continue
         g = 0
         while g < distinct:
@@ -496,7 +511,7 @@ def neighbour_offsets(offset: np.ndarray, offset_id: np.ndarray, pair_group: np.
     for g in range(distinct):
         for i in range(n):
             mask[i] = False
-        for p in range(pairs):
+        for p in range(used):
             if pair_group[p] == g:
                 mask[pair_cur[l, p]] = True
         for i in range(groups):
@@ -621,6 +636,24 @@ def fanout_flows(calls: np.ndarray, C: int, low: np.ndarray, high: np.ndarray, s
 
 
 @njit(**_INLINED)
+def scaled_down(value: int, numerator: int, denominator: int) -> int:
+    """value * numerator // denominator without the 64-bit overflow of the product
+    (tiles above 2**31 words make it overflow): common factors are cancelled first,
+    which leaves the quotient exact."""
+    g = euclid(value, denominator)
+    value, denominator = value // g, denominator // g
+    g = euclid(numerator, denominator)
+    return value * (numerator // g) // (denominator // g)
+
+
+@njit(**_INLINED)
+def euclid(a: int, b: int) -> int:
+    while b:
+        a, b = b, a % b
+    return a
+
+
+@njit(**_INLINED)
 def account_tensor(size: np.ndarray, partition: np.ndarray, content: np.ndarray, share: np.ndarray, alive: np.ndarray,
                    scaled: np.ndarray, b: int, k: int, R: int, coef: np.ndarray, read_write: bool, keep: np.ndarray,
                    extents: np.ndarray, spatial_x: np.ndarray, spatial_y: np.ndarray, run: np.ndarray,
@@ -640,7 +673,7 @@ def account_tensor(size: np.ndarray, partition: np.ndarray, content: np.ndarray,
             for d in range(D):
                 scaled[0, d] = extents[l, d] * spatial_x[b, l - 1, d] * spatial_y[b, l - 1, d]
             union = box_size(coef, k, R, scaled, 0)
-        partition[l] = partition[l - 1] * size[l] // union
+        partition[l] = scaled_down(partition[l - 1], size[l], union)
     for l in range(L):
         content[l] = accesses[k, l]
         alive[l] = True
@@ -729,6 +762,8 @@ def throttled_cycles(read_bandwidth: float, write_bandwidth: float, reads: int, 
         slowdown = min(slowdown, read_bandwidth / (max(reads, 1) / compute_cycles))
     if write_bandwidth and writes > 0:
         slowdown = min(slowdown, write_bandwidth / (max(writes, 1) / compute_cycles))
+    if slowdown >= 1:
+        return compute_cycles  # exact: floats are exact below 2**53 only
     return np.int64(np.ceil(compute_cycles / slowdown))
 
 

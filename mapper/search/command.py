@@ -11,6 +11,7 @@ import argparse
 import re
 from collections.abc import Callable
 from dataclasses import replace
+from math import isfinite
 from pathlib import Path
 
 from ..architecture import Architecture
@@ -20,6 +21,7 @@ from ..problem import Problem
 from ..report import edp_text
 from ..safe_names import mask_password
 from ..specs.errors import SpecError
+from ..specs.limits import MAX_SEED
 from ..specs.load import load_specs
 from .engine import MIN_IMPROVEMENT, Progress
 from .objectives import OBJECTIVES
@@ -34,16 +36,27 @@ DEFAULT_ROOT = Path("runs")
 
 
 def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
-    """An argparse type: a number above zero."""
+    """An argparse type: a finite number above zero (nan and inf are no budget)."""
     def parse(text: str) -> float:
         try:
             value = kind(text)
         except ValueError:
             value = 0
-        if value <= 0:
+        if not (isfinite(value) and value > 0):
             raise argparse.ArgumentTypeError(f"found {text!r}; allowed: a positive {kind.__name__}")
         return value
     return parse
+
+
+def _seed(text: str) -> int:
+    """An argparse type: a seed the random generators take."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"found {text!r}; allowed: an integer from 0 to {MAX_SEED} (2**32 - 1)")
+    return value
 
 
 def _patience(text: str) -> int | None:
@@ -76,7 +89,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help=f"stop a layer's search once N trials in a row have bettered its best by less than "
                    f"{100 * MIN_IMPROVEMENT:g}%% (default {DEFAULT_PATIENCE}; 0: never, only --trials or --time "
                    "stop it)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=_seed, default=0,
                    help="the same seed, --trials and --patience give the same result (default 0)")
     p.add_argument("--exhaustive", action="store_true", help="score every mapping: the exact optimum, small spaces only")
     p.add_argument("--storage", metavar="URL",

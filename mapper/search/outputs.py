@@ -7,7 +7,6 @@ leaves a half-written result."""
 from __future__ import annotations
 
 import errno
-import json
 import os
 import tempfile
 from math import ceil, prod
@@ -17,6 +16,7 @@ from typing import Any
 import yaml
 
 from ..architecture import Architecture
+from ..json_output import json_text
 from ..mapping import Loop, Mapping
 from ..model.stats import Evaluation
 from ..problem import Problem
@@ -160,8 +160,8 @@ def write_best(folder: Path, problem: Problem, arch: Architecture, mapping: Mapp
                search: dict[str, Any]) -> None:
     """best.json, best.mapping.yaml (native), best.map.yaml (Timeloop) and best.txt."""
     layer = f"layer {problem.name} on {arch.name}"
-    write_atomically(folder / "best.json", json.dumps({**result_json(problem, arch, mapping, ev),
-                                                       "search": search}, indent=1))
+    write_atomically(folder / "best.json", json_text({**result_json(problem, arch, mapping, ev),
+                                                       "search": search}))
     write_atomically(folder / "best.mapping.yaml", _yaml(
         {"mapping": native_mapping(problem, arch, mapping)},
         f"# Best mapping of {layer} ({search['objective']}), native format:\n"
@@ -176,7 +176,7 @@ def write_best(folder: Path, problem: Problem, arch: Architecture, mapping: Mapp
 def write_pareto(folder: Path, problem: Problem, arch: Architecture,
                  points: list[tuple[Mapping, Evaluation]], search: dict[str, Any]) -> None:
     """pareto.json: every point of the energy-delay front (fastest first), its mapping and stats."""
-    write_atomically(folder / "pareto.json", json.dumps({
+    write_atomically(folder / "pareto.json", json_text({
         "search": search,
         "points": [result_json(problem, arch, mapping, ev) for mapping, ev in points],
-    }, indent=1))
+    }))

@@ -33,12 +33,15 @@ class StructureSpace:
         names = [lv.name for lv in mapspace.arch.levels]
         self.orders = [(f"order/{names[l]}", mapspace.permutation_choices(l)) for l in range(mapspace.L)]
         self.spatial = [(f"spatial/{names[l]}", mapspace.spatial_choices(l)) for l in range(mapspace.L)]
-        self.tables = {table: i for i, table in enumerate(mapspace.keep_choices())}
-        first = next(iter(self.tables), None)
+        # A keep table is one allowed row per level (Mapspace.keep_choices), so tables
+        # are checked row by row, never listed: 30 levels would make 8**30 of them.
+        rows = [mapspace.keep_rows(l) for l in range(mapspace.L)]
+        self.rows = [set(level_rows) for level_rows in rows]
+        first = tuple(level_rows[0] for level_rows in rows) if all(rows) else None
         self.free_flags = [] if first is None else [
             (f"keep/{names[l]}/{mapspace.problem.tensors[t].name}", l, t)
             for l in range(mapspace.L) for t in range(mapspace.T)
-            if any(table[l][t] != first[l][t] for table in self.tables)]
+            if any(row[t] != first[l][t] for row in rows[l])]
         self.first = first
 
     def neighbours(self, params: dict[str, Any], temporal: np.ndarray) -> Iterator[dict[str, Any]]:
@@ -98,7 +101,7 @@ class StructureSpace:
         for name, l, t in self.free_flags:
             table[l][t] = trial.suggest_categorical(name, (False, True))
         keep = tuple(tuple(row) for row in table)
-        if keep not in self.tables:
+        if not all(row in allowed for row, allowed in zip(keep, self.rows)):
             return None
         return self.mapspace.structure(orders, spatial, keep)
 

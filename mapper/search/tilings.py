@@ -15,6 +15,7 @@ from functools import cache
 
 import numpy as np
 
+from ..factorize import prime_factors
 from ..mapspace import Mapspace, Structure
 from ..model.batch import MappingBatch
 from ..model.vectorized import evaluate_batch
@@ -105,17 +106,6 @@ def score(mapspace: Mapspace, batch: MappingBatch) -> tuple[Scored, int]:
     return Scored(kept, Scores(ev.energy_pJ[ok], ev.cycles[ok], mapping_keys(kept))), len(batch)
 
 
-@cache
-def _prime_factors(n: int) -> tuple[int, ...]:
-    found, p = [], 2
-    while p * p <= n:
-        while n % p == 0:
-            found.append(p)
-            n //= p
-        p += 1
-    return tuple(found + ([n] if n > 1 else []))
-
-
 def neighbours(batch: MappingBatch, n: int, rng: np.random.Generator) -> MappingBatch:
     """n tilings, each a random member of `batch` with one prime factor of one
     dimension moved from one level's temporal loop to another's. Moves that break a
@@ -142,7 +132,7 @@ def neighbours(batch: MappingBatch, n: int, rng: np.random.Generator) -> Mapping
 
 
 def _random_prime(factor: int, u: float) -> int:
-    primes = _prime_factors(factor)
+    primes = prime_factors(factor)
     return primes[int(u * len(primes))] if primes else 1
 
 
@@ -169,7 +159,7 @@ def _refactor(factors: np.ndarray, target: int) -> None:
     multiplying what is missing into the outermost level."""
     current = int(np.prod(factors))
     common = np.gcd(current, target)
-    for prime in _prime_factors(current // common):
+    for prime in prime_factors(current // common):
         level = next(l for l in range(len(factors)) if factors[l] % prime == 0)
         factors[level] //= prime
     factors[0] *= target // common

@@ -1,8 +1,57 @@
 """Sizes beyond which a spec is refused rather than loaded: past them a mistake (an
-extra zero, an alias bomb) would make the loader or the model run for hours."""
+extra zero, an alias bomb, a path to the wrong file) would make the loader or the
+model run for hours, exhaust memory, or overflow the model's 64-bit counts."""
+
+from __future__ import annotations
+
+from ..problem import Problem
 
 # More PEs than any chip has; the model's search for link transfers walks each mesh.
 MAX_INSTANCES = 2**20
 
 # A YAML tree, aliases expanded; the validators walk it as if expanded.
 MAX_EXPANDED_NODES = 1_000_000
+
+# A spec file, in bytes: the largest shipped or Timeloop reference file is under 30 KB.
+# Checked before the file is read, so a huge file (or a device such as /dev/zero) costs
+# nothing.
+MAX_FILE_BYTES = 16 * 2**20
+
+# The loop bound of a dimension and the product of all of a layer's bounds (its MACs):
+# the model counts accesses and cycles in signed 64-bit integers.
+MAX_MACS = 2**62
+
+# Storage levels of an architecture: real designs have up to about 8; the mapspace
+# keeps a table per level and the search a parameter per level, tensor and fan-out.
+MAX_LEVELS = 32
+
+# One access (read, write, per-word network transfer, MAC) in the architecture's
+# energy unit: a petajoule-scale access is a typo, and a limit keeps every total
+# (counts up to 2**62 times this) far from float overflow.
+MAX_ENERGY = 1e12
+
+# A search's seed: numpy's and Optuna's generators take 32-bit unsigned seeds.
+MAX_SEED = 2**32 - 1
+
+# The mapspace's tables of one dimension's temporal factorizations: (divisors of what
+# is left of its bound)**2 x (levels + 2) 64-bit entries, at most 256 MiB. A bound
+# below a billion has at most 1,344 divisors, which 8 levels keep well within it.
+MAX_FACTOR_TABLE = 2**25
+
+# Keep tables (a choice of kept tensors per level) that `mapper search --exhaustive`
+# lists: 2**20 is 16 levels free to keep either of two tensors; the ordinary search
+# checks tables level by level and has no such limit.
+MAX_ENUMERATED_KEEP_TABLES = 2**20
+
+LAYER_LIMIT = f"a layer of at most {MAX_MACS:.3g} (2**62) MACs and tensor elements: the model counts in 64 bits"
+
+
+def problem_too_large(problem: Problem) -> str | None:
+    """What makes a layer too large for 64-bit counts (its MACs, or a tensor's
+    elements above MAX_MACS), in words; None when it fits."""
+    if problem.macs > MAX_MACS:
+        return f"{problem.macs:.3g} MACs (the product of the bounds)"
+    for tensor in problem.tensors:
+        if problem.tensor_size(tensor) > MAX_MACS:
+            return f"{problem.tensor_size(tensor):.3g} elements of {tensor.name}"
+    return None

@@ -29,7 +29,7 @@ def load_specs(paths: list[str | Path], batch: int = 1) -> Specs:
     problem names no batch dimension, so it takes none."""
     from . import constraints, native  # both build on Specs, defined above
     paths = [Path(p) for p in paths]
-    docs, found = constraints.take_constraints([(p, native.load_yaml(p)) for p in paths])
+    docs, found = constraints.take_constraints([(p, native.load_yaml(p, native.SPEC_DOCUMENT)) for p in paths])
     specs = _load_specs(docs, batch)
     return replace(specs, constraints=constraints.parse_constraints(found, specs.problems, specs.architecture))
 

@@ -83,7 +83,9 @@ An energy table file: {name, unit, symbol=pJ, source, entries: {name: energy, ..
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from math import isfinite, prod
@@ -99,7 +101,8 @@ from mapper.architecture import Architecture, ComputeUnit, StorageLevel
 from mapper.mapping import LevelMapping, Loop, Mapping
 from mapper.problem import Problem, Tensor, Term
 from mapper.specs.errors import SpecError, describe, did_you_mean
-from mapper.specs.limits import MAX_EXPANDED_NODES, MAX_INSTANCES
+from mapper.specs.limits import (LAYER_LIMIT, MAX_ENERGY, MAX_EXPANDED_NODES, MAX_FILE_BYTES, MAX_INSTANCES,
+                                 MAX_LEVELS, problem_too_large)
 from mapper.specs.load import Specs
 
 T = TypeVar("T")
@@ -124,24 +127,38 @@ _SPATIAL_WORD = re.compile(r"([A-Za-z_]\w*?)=?(\d+)([XY])")
 # Reading YAML
 
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Parse one spec file into a mapping, turning every way it can be unusable into a
-    SpecError: missing or unreadable file, YAML syntax, duplicate keys (which
-    `safe_load` would silently resolve to the last one), a non-mapping document."""
+@dataclass(frozen=True)
+class DocumentKind:
+    """What a YAML file is expected to be (`what`: "a spec"), told by its top-level keys.
+
+    A spec can name another file (an energy table, an architecture), and a path to the
+    wrong file must not make an error message print that file's content (a credentials
+    file, /etc/passwd). So nothing of a file's content appears in an error until the
+    file is a mapping with at least one key of its kind (or one so close to a key of
+    its kind that it is surely a misspelling); before that, errors say only what the
+    file is not."""
+
+    what: str
+    keys: tuple[str, ...]
+
+
+# Top-level keys found only in Timeloop documents.
+_TIMELOOP_ONLY_KEYS = ("mapper", "mapspace", "mapspace_constraints", "architecture_constraints",
+                       "compound_components", "variables", "ERT", "ART", "globals")
+# A spec file: native or Timeloop parts and constraints (specs/constraints.py's TIMELOOP_KEYS).
+SPEC_DOCUMENT = DocumentKind("a spec", (*TOP_LEVEL_KEYS, "constraints", *_TIMELOOP_ONLY_KEYS))
+
+
+def load_yaml(path: str | Path, kind: DocumentKind) -> dict[str, Any]:
+    """Parse one file into a mapping, turning every way it can be unusable into a
+    SpecError: missing, unreadable, too large or not a regular file, YAML syntax,
+    duplicate keys (which `safe_load` would silently resolve to the last one), a
+    non-mapping document, or a mapping with none of the keys of its `kind`."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        siblings = [p.name for p in path.parent.glob("*")] if path.parent.is_dir() else []
-        raise SpecError(path, "", "no such file", "a path to an existing YAML file",
-                        did_you_mean(path.name, siblings)) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise SpecError(path, "", f"a file that cannot be read ({error})",
-                        "a readable UTF-8 YAML file") from None
+    text = _read_text(path)
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         _reject_alias_bombs(root, path)
-        _reject_duplicate_keys(root, path)
         doc = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise _yaml_error(error, path) from None
@@ -149,23 +166,87 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         raise SpecError(path, "", "YAML nested too deeply to read", "a spec nested at most a few hundred "
                         "levels deep") from None
     if not isinstance(doc, dict):
-        found = "an empty document" if doc is None else describe(doc)
-        raise SpecError(path, "", found, "a mapping with top-level keys such as " + ", ".join(TOP_LEVEL_KEYS))
+        found = "an empty document" if doc is None else f"{_kind_of(doc)}, not a YAML mapping"
+        raise SpecError(path, "", found, f"{kind.what}: a mapping with top-level keys such as "
+                        + ", ".join(kind.keys[:6]))
+    if not any(key in kind.keys or did_you_mean(key, kind.keys) for key in map(str, doc)):
+        raise SpecError(path, "", f"a YAML mapping without any top-level key of {kind.what}",
+                        f"{kind.what}: a mapping with top-level keys such as " + ", ".join(kind.keys[:6]))
+    _reject_duplicate_keys(root, path)
     return doc
 
 
+def _read_text(path: Path) -> str:
+    """The whole file, refused before reading when it is not a regular file (a FIFO
+    or /dev/zero would block or never end) or larger than MAX_FILE_BYTES."""
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise SpecError(path, "", f"{_file_type(path)}, not a regular file", "a regular YAML file")
+        # O_NONBLOCK: should the path become a FIFO after the check, open returns at once.
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise SpecError(path, "", "a special file, not a regular file", "a regular YAML file")
+            if info.st_size > MAX_FILE_BYTES:
+                raise SpecError(path, "", f"a file of {info.st_size:,} bytes", f"a spec of at most "
+                                f"{MAX_FILE_BYTES:,} bytes (16 MiB)")
+            data = f.read(MAX_FILE_BYTES + 1)  # a file growing while read stays bounded
+    except FileNotFoundError:
+        siblings = [p.name for p in path.parent.glob("*")] if path.parent.is_dir() else []
+        raise SpecError(path, "", "no such file", "a path to an existing YAML file",
+                        did_you_mean(path.name, siblings)) from None
+    except OSError as error:
+        raise SpecError(path, "", f"a file that cannot be read ({error.strerror or error})",
+                        "a readable UTF-8 YAML file") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise SpecError(path, "", "a file that grew past the size limit while read",
+                        f"a spec of at most {MAX_FILE_BYTES:,} bytes (16 MiB)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SpecError(path, "", f"not a UTF-8 text file (byte {error.start} is not UTF-8)",
+                        "a readable UTF-8 YAML file") from None
+
+
+def _file_type(path: Path) -> str:
+    """What a non-regular file is, in words."""
+    mode = path.stat().st_mode
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "a special file"
+
+
+def _kind_of(value: object) -> str:
+    """A YAML value's type in words, never its content (module note at DocumentKind)."""
+    names = {str: "a string", list: "a list", int: "an integer", float: "a number", bool: "a boolean"}
+    return next((name for kind, name in names.items() if type(value) is kind), "a scalar")
+
+
 def _yaml_error(error: yaml.YAMLError, path: Path) -> SpecError:
-    """Say where the YAML syntax breaks, in the editor-friendly file:line:column form."""
+    """Say where the YAML syntax breaks, in the editor-friendly file:line:column form.
+    PyYAML's messages quote the file (a snippet of the line, an alias or tag name):
+    the file may not be a spec at all, so only the problem's wording is kept, with its
+    quoted names dropped, and the position."""
     mark = getattr(error, "problem_mark", None)
-    problem = getattr(error, "problem", None) or str(error)
+    problem = getattr(error, "problem", None) or type(error).__name__
     hint = None
     if isinstance(error, yaml.constructor.ConstructorError) and "tag" in problem:
         hint = "YAML tags (!Component, ...) belong to Timeloop v0.4 files: load those with the Timeloop loader"
+    if isinstance(error, yaml.reader.ReaderError):
+        code = error.character if isinstance(error.character, int) else ord(error.character)
+        problem = f"unacceptable character #x{code:04x}: {error.reason}, at offset {error.position}"
     return SpecError(
-        path, "", f"invalid YAML ({problem})", "YAML syntax", hint,
+        path, "", f"invalid YAML ({_QUOTED_CONTENT.sub('', problem).strip()})", "YAML syntax", hint,
         line=None if mark is None else mark.line + 1,
         column=None if mark is None else mark.column + 1,
     )
+
+
+# PyYAML quotes content of the file in 'single' or "double" quotes; its own token
+# names ('<block end>') and the one offending character ('%') say nothing of it.
+_QUOTED_CONTENT = re.compile(r"""\s*(?:'(?!<)[^']{2,}'|"(?!<)[^"]{2,}")""")
 
 
 def _reject_alias_bombs(root: yaml.Node | None, path: Path) -> None:
@@ -237,8 +318,7 @@ def detect_format(doc: object) -> Literal["native", "timeloop"]:
     one of Timeloop's own top-level keys) from a native one."""
     if not isinstance(doc, dict):
         return "native"
-    timeloop_only = {"mapper", "mapspace", "mapspace_constraints", "architecture_constraints",
-                     "compound_components", "variables", "ERT", "ART", "globals"}
+    timeloop_only = set(_TIMELOOP_ONLY_KEYS)
     arch, problem, mapping = doc.get("architecture"), doc.get("problem"), doc.get("mapping")
     if (
         timeloop_only & set(doc)
@@ -280,9 +360,9 @@ def _positive_int(value: object) -> int:
     return value
 
 
-def _non_negative_number(value: object) -> float:
-    if not _is_number(value) or value < 0:
-        raise _invalid(value, "a number >= 0")
+def _table_energy(value: object) -> float:
+    if not _is_number(value) or not 0 <= value <= MAX_ENERGY:
+        raise _invalid(value, f"an energy from 0 to {MAX_ENERGY:g} (mapper/specs/limits.py)")
     return float(value)
 
 
@@ -356,8 +436,9 @@ EnergyValue = float | tuple[tuple[float, str], ...]
 def _energy_value(value: object) -> EnergyValue:
     """A number of pJ, or a sum of table entries with optional factors, kept symbolic
     until the table is known."""
-    allowed = 'a number of pJ >= 0, or energy-table entries like "rf" or "4*global_buffer + rf"'
-    if _is_number(value) and value >= 0:
+    allowed = (f'a number of pJ from 0 to {MAX_ENERGY:g}, or energy-table entries like "rf" or '
+               '"4*global_buffer + rf"')
+    if _is_number(value) and 0 <= value <= MAX_ENERGY:
         return float(value)
     terms = _parse_sum(value) if isinstance(value, str) else None
     if terms is None:
@@ -463,7 +544,7 @@ def _loops_schema(spatial: bool) -> WithJsonSchema:
 
 
 ENERGY_SCHEMA = WithJsonSchema({"anyOf": [
-    {"type": "number", "minimum": 0},
+    {"type": "number", "minimum": 0, "maximum": MAX_ENERGY},
     {"type": "string", "pattern": _sum_pattern(_NUMBER)},
 ], "description": 'pJ (or the energy table\'s unit), or entries of the energy table: "rf", "4*global_buffer + rf"'})
 
@@ -475,8 +556,8 @@ Fanout = Annotated[tuple[int, int], PlainValidator(_pair(1, lambda n: [n, 1])),
                    _pair_schema(1, "instances of the next inner level (or MACs) each instance feeds, as an "
                                 "[X, Y] mesh; N means [N, 1]")]
 PositiveInt = Annotated[int, PlainValidator(_positive_int), WithJsonSchema(POSITIVE_INT_SCHEMA)]
-NonNegativeNumber = Annotated[float, PlainValidator(_non_negative_number),
-                              WithJsonSchema({"type": "number", "minimum": 0})]
+TableEnergy = Annotated[float, PlainValidator(_table_energy),
+                       WithJsonSchema({"type": "number", "minimum": 0, "maximum": MAX_ENERGY})]
 PositiveNumber = Annotated[float, PlainValidator(_positive_number),
                            WithJsonSchema({"type": "number", "exclusiveMinimum": 0})]
 Text = Annotated[str, PlainValidator(_text), WithJsonSchema(TEXT_SCHEMA)]
@@ -638,7 +719,10 @@ class EnergyTableSpec(_Spec):
     unit: Text
     symbol: UnitSymbol = "pJ"
     source: Text
-    entries: Annotated[dict[Identifier, NonNegativeNumber], Field(min_length=1, json_schema_extra=_NAMED_ONLY)]
+    entries: Annotated[dict[Identifier, TableEnergy], Field(min_length=1, json_schema_extra=_NAMED_ONLY)]
+
+
+ENERGY_TABLE_DOCUMENT = DocumentKind("an energy table", tuple(EnergyTableSpec.model_fields))
 
 
 _MAPPING_LIST = TypeAdapter(Annotated[list[LevelMappingSpec], Field(min_length=1)])
@@ -707,7 +791,7 @@ def parse_problem(raw: object, file: File = None, path: str = "problem", batch: 
         kind = kinds[0]
         model, build = shorthands[kind]
         spec = _validate(model.model_validate, raw[kind], file, f"{path}.{kind}")
-        return build(_batched(spec, batch), file, f"{path}.{kind}")
+        return _within_limits(build(_batched(spec, batch), file, f"{path}.{kind}"), file, f"{path}.{kind}")
     for key in raw:
         if key not in EinsumSpec.model_fields:
             raise SpecError(file, _join(path, [str(key)]), "an unknown key", forms,
@@ -716,7 +800,15 @@ def parse_problem(raw: object, file: File = None, path: str = "problem", batch: 
         raise SpecError(file, path, f"a batch of {batch} for an einsum layer, whose batch dimension is unknown",
                         "a batch only for conv, linear and matmul layers (their N and B)",
                         "write the batch into the einsum's dimensions")
-    return _einsum_problem(_validate(EinsumSpec.model_validate, raw, file, path), file, path)
+    return _within_limits(_einsum_problem(_validate(EinsumSpec.model_validate, raw, file, path), file, path),
+                          file, path)
+
+
+def _within_limits(problem: Problem, file: File, path: str) -> Problem:
+    too_large = problem_too_large(problem)
+    if too_large:
+        raise SpecError(file, path, too_large, LAYER_LIMIT)
+    return problem
 
 
 def _batched(spec: ConvSpec | MatmulSpec, batch: int) -> ConvSpec | MatmulSpec:
@@ -842,9 +934,15 @@ def find_energy_table(name: str, spec_dir: Path) -> Path | None:
     """A table named in a spec: next to the spec first, then among the shipped ones."""
     for directory in (spec_dir, shipped_specs_dir() / "energy"):
         for candidate in (directory / name, directory / f"{name}.yaml"):
-            if candidate.is_file():
+            if _is_file_or_special(candidate):
                 return candidate
     return None
+
+
+def _is_file_or_special(path: Path) -> bool:
+    """A path meant as a file: a device or a FIFO too, which `load_yaml` then refuses
+    by name rather than as missing."""
+    return path.exists() and not path.is_dir()
 
 
 def load_energy_table(path: str | Path) -> dict[str, float]:
@@ -853,7 +951,7 @@ def load_energy_table(path: str | Path) -> dict[str, float]:
 
 
 def _read_energy_table(path: str | Path) -> EnergyTableSpec:
-    return _validate(EnergyTableSpec.model_validate, load_yaml(path), path, "")
+    return _validate(EnergyTableSpec.model_validate, load_yaml(path, ENERGY_TABLE_DOCUMENT), path, "")
 
 
 @dataclass
@@ -905,7 +1003,11 @@ class _EnergyTables:
             if entry not in entries:
                 raise SpecError(file, path, f"entry {entry!r}", f"an entry of {name}: " + ", ".join(entries),
                                 did_you_mean(entry, entries))
-        return sum(coefficient * entries[entry] for coefficient, entry in value)
+        total = sum(coefficient * entries[entry] for coefficient, entry in value)
+        if not total <= MAX_ENERGY:  # a coefficient of hundreds of digits makes inf
+            raise SpecError(file, path, f"{' + '.join(f'{c:g}*{n}' for c, n in value)} = {total:g}",
+                            f"an energy of at most {MAX_ENERGY:g} per access (mapper/specs/limits.py)")
+        return total
 
 
 # ---------------------------------------------------------------------------
@@ -916,6 +1018,9 @@ def parse_architecture(raw: object, file: File = None, path: str = "architecture
     """Levels outermost first; each level's instances are the product of the fan-outs
     above it, and energies are resolved against the named tables."""
     spec = _validate(ArchitectureSpec.model_validate, raw, file, path)
+    if len(spec.levels) > MAX_LEVELS:
+        raise SpecError(file, f"{path}.levels", f"{len(spec.levels)} levels", f"at most {MAX_LEVELS} storage levels "
+                        "(mapper/specs/limits.py): the mapspace and the search grow with every level")
     tables = _EnergyTables(Path(file).parent if file is not None else Path.cwd())
     named = [(spec.energy_table, f"{path}.energy_table"), (spec.compute.energy_table, f"{path}.compute.energy_table")]
     named += [(lv.energy_table, f"{path}.levels[{i}].energy_table") for i, lv in enumerate(spec.levels)]
@@ -1096,7 +1201,7 @@ class NativeSpecs(TypedDict):
 def load_native(paths: Sequence[str | Path], batch: int = 1) -> NativeSpecs:
     """Load and merge native spec files: each top-level key may come from one file only;
     a mapping needs the architecture and exactly one layer in the same set of files."""
-    return merge_native([(Path(path), load_yaml(path)) for path in paths], batch)
+    return merge_native([(Path(path), load_yaml(path, SPEC_DOCUMENT)) for path in paths], batch)
 
 
 def load_workload(name: str | Path, batch: int = 1) -> tuple[Problem, ...]:
@@ -1161,7 +1266,7 @@ def find_spec_file(name: str | Path) -> Path:
     """A spec named on the command line: a path as given, else a shipped spec such as
     `eyeriss` or `arch/eyeriss` (the .yaml suffix may be left out)."""
     path = Path(name)
-    if path.is_file():
+    if _is_file_or_special(path):
         return path
     root = shipped_specs_dir()
     for directory in (root, *(root / sub for sub in _SPEC_SUBDIRS)):

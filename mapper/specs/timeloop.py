@@ -18,7 +18,7 @@ from ..architecture import Architecture, ComputeUnit, StorageLevel
 from ..mapping import LevelMapping, Loop, Mapping
 from ..problem import Problem, Tensor
 from .errors import SpecError, describe, did_you_mean
-from .limits import MAX_INSTANCES
+from .limits import LAYER_LIMIT, MAX_ENERGY, MAX_INSTANCES, MAX_LEVELS, problem_too_large
 
 _RANGE = re.compile(r"^(?P<base>.*?)\[(?P<lo>\d+)\.\.(?P<hi>\d+)\]$")
 _COMPUTE_CLASSES = ("mac", "compute", "alu")
@@ -156,7 +156,11 @@ def parse_problem(doc: dict, source: str = "<timeloop>") -> Problem:
             raise SpecError(source, f"problem.instance.{d}", "nothing", "a positive integer bound")
         bounds[d] = _positive_int(instance[d], source, f"problem.instance.{d}")
     name = shape.get("name", "problem")
-    return Problem(_text(name, source, "problem.shape.name"), dims, bounds, tuple(tensors))
+    problem = Problem(_text(name, source, "problem.shape.name"), dims, bounds, tuple(tensors))
+    too_large = problem_too_large(problem)
+    if too_large:
+        raise SpecError(source, "problem.instance", too_large, LAYER_LIMIT)
+    return problem
 
 
 def _coefficients(shape: dict, instance: dict, source: str) -> dict[str, int]:
@@ -245,6 +249,9 @@ def parse_ert(doc: dict, source: str = "<timeloop>") -> dict[str, dict[str, floa
             action = _dict(raw_action, source, f"{path}.actions[{j}]")
             action_name = _text(action.get("name"), source, f"{path}.actions[{j}].name")
             energy = _number(action.get("energy", 0.0), source, f"{path}.actions[{j}].energy")
+            if energy > MAX_ENERGY:
+                raise SpecError(source, f"{path}.actions[{j}].energy", f"{energy:g}",
+                                f"an energy of at most {MAX_ENERGY:g} pJ per action (mapper/specs/limits.py)")
             actions[action_name] = max(actions.get(action_name, energy), energy)
     return ert
 
@@ -256,9 +263,14 @@ def parse_architecture(doc: dict, source: str = "<timeloop>") -> Architecture:
     if not leaves:
         raise SpecError(source, "architecture.subtree", "no components", "storage levels and a compute unit")
     *storage, (mac, mac_count, mac_path) = leaves
+    if len(storage) > MAX_LEVELS:
+        raise SpecError(source, "architecture.subtree", f"{len(storage)} storage components", f"at most {MAX_LEVELS} "
+                        "(mapper/specs/limits.py): the mapspace and the search grow with every level")
     if not any(c in str(mac.get("class", "")).lower() for c in _COMPUTE_CLASSES):
         raise SpecError(source, f"{mac_path}.class", describe(mac.get("class")),
                         "the innermost component to be a compute unit (intmac, fpmac, ...)")
+    _require_energies(doc, ert, [leaf for leaf, _, _ in storage if leaf.get("class") != "dummy_storage"] + [mac],
+                      source)
     levels = [_storage_level(leaf, count, ert, source, path) for leaf, count, path in storage]
     for i, level in enumerate(levels):
         if level.name in (lv.name for lv in levels[:i]):
@@ -270,6 +282,23 @@ def parse_architecture(doc: dict, source: str = "<timeloop>") -> Architecture:
     compute = ComputeUnit(mac_name, mac_count, mx, my, compute_energy(ert.get(mac_name, {})))
     name = arch.get("name", "timeloop")
     return Architecture(name if isinstance(name, str) else describe(name), tuple(levels), compute)
+
+
+def _require_energies(doc: dict, ert: dict[str, dict[str, float]], components: list[dict], source: str) -> None:
+    """Timeloop's parsed input carries no energies: they come in the energy reference
+    table (ERT) that Accelergy computed for it, written beside it. Without it every
+    energy would silently be 0 pJ, so a missing ERT, or a component the ERT does not
+    price (dummy levels of a spatial fan-out aside), is an error."""
+    how = ("add the ERT.yaml Timeloop wrote beside the input (timeloop-model.ERT.yaml or timeloop-mapper.ERT.yaml) "
+           "as another file, or an `ERT: {tables: ...}` key")
+    if "ERT" not in doc:
+        raise SpecError(source, "ERT", "an architecture without its energy reference table (every energy would be "
+                        "0 pJ)", "Timeloop's ERT for the architecture", how)
+    for component in components:
+        name = split_range(str(component.get("name")), source, "name")[0]
+        if name not in ert:
+            raise SpecError(source, "ERT.tables", f"no table for component {name!r}", "an ERT table for every "
+                            "storage component and the compute unit", "use the ERT Timeloop wrote for this architecture")
 
 
 def _storage_level(leaf: dict, count: int, ert: dict, source: str, path: str) -> StorageLevel:
