@@ -1008,7 +1008,8 @@ class _TemporalFactors:
         if n * n * (L + 2) > MAX_FACTOR_TABLE:
             raise SpecError(None, where, f"a bound of {remaining:,} ({n:,} divisors) to split over {L} levels",
                             f"at most {MAX_FACTOR_TABLE:,} entries in the tables of its factorizations: (divisors)**2 "
-                            "x (levels + 2), mapper/specs/limits.py", "use fewer levels, or a bound with fewer divisors")
+                            "x (levels + 2), mapper/specs/limits.py",
+                            "use fewer levels, or a bound with fewer divisors")
         index = {int(v): i for i, v in enumerate(self.divisors)}
         self.start = index[remaining]
         div = self.divisors

@@ -296,14 +296,26 @@ def test_an_exhaustive_search_refuses_to_list_8_31_keep_tables(tmp_path: Path,
     assert "--exhaustive: found 9.9e+27 keep tables to list; allowed: at most 1,048,576" in printed
 
 
-def test_2_20_instances_are_searched(tmp_path: Path) -> None:
-    arch = write(tmp_path / "arch.yaml", ONE_LEVEL.replace("energy: {read: 100, write: 100}}",
-                                                           "energy: {read: 100, write: 100}, fanout: [1024, 1024]}\n"
-                                                           "    - {name: PE, size: 16, energy: {read: 1, write: 1}}"))
+def fanned_out(fanout: str) -> str:
+    return ONE_LEVEL.replace("energy: {read: 100, write: 100}}",
+                             f"energy: {{read: 100, write: 100}}, fanout: {fanout}}}\n"
+                             "    - {name: PE, size: 16, energy: {read: 1, write: 1}}")
+
+
+def test_2_16_instances_are_searched(tmp_path: Path) -> None:
+    arch = write(tmp_path / "arch.yaml", fanned_out("[256, 256]"))
     done = subprocess.run([sys.executable, "-m", "mapper.cli", "search", str(arch), str(TINY_CONV), "-o",
                            str(tmp_path / "out"), "--trials", "3"], capture_output=True, text=True, timeout=GUARD)
     assert done.returncode == 0, done.stderr
     assert json.loads((tmp_path / "out/best.json").read_text())["computes"] == 1152
+
+
+def test_2_20_instances_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    arch = write(tmp_path / "arch.yaml", fanned_out("[1024, 1024]"))
+    status, printed = run(["search", arch, TINY_CONV, "-o", tmp_path / "out"], capsys)
+    assert status == 2
+    assert printed == f"error: {arch}: architecture.levels[0].fanout: found [1024, 1024], which makes 1048576 " \
+        "instances below DRAM; allowed: at most 65536 instances of a level or of the MACs (2**16)\n"
 
 
 def test_factorizations_beyond_64_bit_counts_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -342,7 +354,8 @@ def test_energies_must_be_finite_and_at_most_1e12(tmp_path: Path, energy: str, t
 
 def test_an_energy_of_1e12_is_accepted_and_its_totals_stay_finite(tmp_path: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    arch = write(tmp_path / "arch.yaml", ONE_LEVEL.replace("{read: 100, write: 100}", "{read: 1.0e+12, write: 1.0e+12}"))
+    arch = write(tmp_path / "arch.yaml", ONE_LEVEL.replace("{read: 100, write: 100}",
+                                                           "{read: 1.0e+12, write: 1.0e+12}"))
     mapping = write(tmp_path / "mapping.yaml", "mapping: [{level: DRAM, temporal: C2 M4 P4 Q4 R3 S3}]\n")
     status, printed = run(["evaluate", arch, TINY_CONV, mapping, "--json", tmp_path / "out.json"], capsys)
     assert status == 0, printed

@@ -51,7 +51,7 @@ architecture: {name, energy_table (optional default for all levels), levels: [..
         fanout: [X, Y] (or an int, meaning [N, 1]): how many instances of the next
             inner level (or MACs, below the innermost level) each instance of this
             level feeds, laid out as an X-by-Y mesh. Fan-outs live on the parent
-            because that is where a mapping puts its spatial loops. At most 2**20
+            because that is where a mapping puts its spatial loops. At most 2**16
             instances of any level or of the MACs (mapper/specs/limits.py);
         network_energy: per word delivered across that fan-out.
     The instance count of every level (and of the MACs) is the product of the
@@ -1054,7 +1054,7 @@ def parse_architecture(raw: object, file: File = None, path: str = "architecture
         if mesh_x * mesh_y > MAX_INSTANCES:
             raise SpecError(file, f"{level_path}.fanout", f"{describe(list(level.fanout))}, which makes "
                             f"{mesh_x * mesh_y} instances below {level.name}",
-                            f"at most {MAX_INSTANCES} instances of a level or of the MACs (2**20)")
+                            f"at most {MAX_INSTANCES} instances of a level or of the MACs (2**16)")
     compute_table = default_table if spec.compute.energy_table is None else (
         spec.compute.energy_table, f"{path}.compute.energy_table")
     compute = ComputeUnit(spec.compute.name, mesh_x * mesh_y, mesh_x, mesh_y,

@@ -213,7 +213,7 @@ def _leaves(node: dict, source: str, path: str, multiplier: int = 1) -> Iterable
         _, count = split_range(_text(leaf.get("name"), source, f"{leaf_path}.name"), source, f"{leaf_path}.name")
         if count * multiplier > MAX_INSTANCES:
             raise SpecError(source, f"{leaf_path}.name", f"{count * multiplier} instances of {leaf['name']!r}",
-                            f"at most {MAX_INSTANCES} instances of a component (2**20)")
+                            f"at most {MAX_INSTANCES} instances of a component (2**16)")
         yield leaf, count * multiplier, leaf_path
     for i, sub in enumerate(_list(node.get("subtree"), source, f"{path}.subtree")):
         yield from _leaves(_dict(sub, source, f"{path}.subtree[{i}]"), source, f"{path}.subtree[{i}]", multiplier)
@@ -298,7 +298,8 @@ def _require_energies(doc: dict, ert: dict[str, dict[str, float]], components: l
         name = split_range(str(component.get("name")), source, "name")[0]
         if name not in ert:
             raise SpecError(source, "ERT.tables", f"no table for component {name!r}", "an ERT table for every "
-                            "storage component and the compute unit", "use the ERT Timeloop wrote for this architecture")
+                            "storage component and the compute unit",
+                            "use the ERT Timeloop wrote for this architecture")
 
 
 def _storage_level(leaf: dict, count: int, ert: dict, source: str, path: str) -> StorageLevel:
