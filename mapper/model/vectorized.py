@@ -635,11 +635,16 @@ def fanout_flows(calls: np.ndarray, C: int, low: np.ndarray, high: np.ndarray, s
     return float(accesses), float(weighted), float(links)
 
 
+_NO_OVERFLOW = 2**31  # two factors below it multiply within 63 bits
+
+
 @njit(**_INLINED)
 def scaled_down(value: int, numerator: int, denominator: int) -> int:
     """value * numerator // denominator without the 64-bit overflow of the product
     (tiles above 2**31 words make it overflow): common factors are cancelled first,
-    which leaves the quotient exact."""
+    which leaves the quotient exact. Most products fit: those skip the divisions."""
+    if value < _NO_OVERFLOW and numerator < _NO_OVERFLOW:
+        return value * numerator // denominator
     g = euclid(value, denominator)
     value, denominator = value // g, denominator // g
     g = euclid(numerator, denominator)
