@@ -47,17 +47,6 @@ class OneLineErrorParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: a count such as --batch must be at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"found {text!r}; allowed: a positive integer")
-    return value
-
-
 def non_negative_seconds(text: str) -> float:
     """An argparse type: a finite time of at least 0 seconds."""
     try:
@@ -317,7 +306,7 @@ def add_sharing_arguments(parser: argparse.ArgumentParser) -> None:
     """--job and --heartbeat, for a search whose --storage is shared with workers."""
     parser.add_argument("--job", metavar="NAME", help="with --storage: the job's name, for `mapper worker --job NAME` "
                         "to join (default: made from the inputs, and printed)")
-    parser.add_argument("--heartbeat", type=positive_int, default=worker.DEFAULT_HEARTBEAT, metavar="SECONDS",
+    parser.add_argument("--heartbeat", type=search.positive(int), default=worker.DEFAULT_HEARTBEAT, metavar="SECONDS",
                         help="with --storage: how often workers show they are alive; one silent for "
                         f"{worker.MISSED_HEARTBEATS} heartbeats is presumed dead and its search taken over "
                         f"(default {worker.DEFAULT_HEARTBEAT})")
@@ -345,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     ev.set_defaults(run=cmd_evaluate)
     st = sub.add_parser("stats", help="per layer shape, MACs and weights of a workload; totals; worst-case DRAM traffic")
     st.add_argument("workload", help="a workload file, or a shipped one by name (alexnet, resnet50, ...)")
-    st.add_argument("--batch", type=positive_int, default=1, help="samples per layer (default 1)")
+    st.add_argument("--batch", type=search.positive(int), default=1, help="samples per layer (default 1)")
     st.add_argument("--json", metavar="PATH", help="write the per-layer and total counts as JSON")
     st.set_defaults(run=cmd_stats)
     im = sub.add_parser("import-onnx", help="write the Conv, Gemm and MatMul layers of an ONNX model as a workload")
@@ -353,14 +342,14 @@ def main(argv: list[str] | None = None) -> int:
     im.add_argument("-o", "--output", required=True, metavar="WORKLOAD.yaml", help="the workload file to write")
     im.set_defaults(run=cmd_import_onnx)
     sp = search.add_parser(sub)
-    sp.add_argument("--jobs", type=positive_int, default=network.default_jobs(), metavar="N",
+    sp.add_argument("--jobs", type=search.positive(int), default=network.default_jobs(), metavar="N",
                     help="layers searched in parallel, for a workload of several layers (default: all cores)")
     add_sharing_arguments(sp)
     sp.set_defaults(run=cmd_search)
     rn = sub.add_parser("run", help="run an experiment: architectures x workloads x dataflows x objectives")
     rn.add_argument("experiment", metavar="EXPERIMENT.yaml", help="an experiment file (specs/experiments/)")
     rn.add_argument("-o", "--out", metavar="DIR", help="output folder (default results/<experiment name>)")
-    rn.add_argument("--jobs", type=positive_int, default=network.default_jobs(), metavar="N",
+    rn.add_argument("--jobs", type=search.positive(int), default=network.default_jobs(), metavar="N",
                     help="layers searched in parallel (default: all cores)")
     rn.add_argument("--storage", metavar="URL", help="an Optuna storage URL (a database such as "
                     "postgresql://user:password@host/db) to share the experiment with `mapper worker`s")
@@ -371,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
                         "workers, until every one is done.")
     wk.add_argument("--storage", required=True, metavar="URL", help="the job's storage, as given to search or run")
     wk.add_argument("--job", required=True, metavar="NAME", help="the job's name, as search or run printed it")
-    wk.add_argument("--jobs", type=positive_int, default=network.default_jobs(), metavar="N",
+    wk.add_argument("--jobs", type=search.positive(int), default=network.default_jobs(), metavar="N",
                     help="worker processes on this machine (default: all cores)")
     wk.add_argument("--wait", type=non_negative_seconds, default=worker.DEFAULT_WAIT, metavar="SECONDS",
                     help="how long to wait for a job that is not there yet, for workers started together with "

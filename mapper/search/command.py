@@ -29,21 +29,23 @@ from .outputs import report_text
 from .run import DEFAULT_PATIENCE, DEFAULT_TRIALS, LayerResult, Settings, search_layer
 from .storage import JOURNAL_NAME, StorageError
 
-__all__ = ["Progress", "StorageError", "add_parser", "layers", "progress_text", "resume_hint", "search_layer",
-           "settings", "summary"]
+__all__ = ["Progress", "StorageError", "add_parser", "layers", "positive", "progress_text", "resume_hint",
+           "search_layer", "settings", "summary"]
 
 DEFAULT_ROOT = Path("runs")
 
 
-def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
+def positive(kind: Callable[[str], float]) -> Callable[[str], float]:
     """An argparse type: a finite number above zero (nan and inf are no budget)."""
+    what = "a positive integer" if kind is int else "a positive number"
+
     def parse(text: str) -> float:
         try:
             value = kind(text)
         except ValueError:
             value = 0
         if not (isfinite(value) and value > 0):
-            raise argparse.ArgumentTypeError(f"found {text!r}; allowed: a positive {kind.__name__}")
+            raise argparse.ArgumentTypeError(f"found {text!r}; allowed: {what}")
         return value
     return parse
 
@@ -80,10 +82,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help=f"output folder (default {DEFAULT_ROOT}/LAYER; with several layers, DIR/LAYER each)")
     p.add_argument("--objective", choices=OBJECTIVES, default="edp",
                    help="what to minimize: energy x cycles (default), energy, cycles, or the Pareto front of both")
-    p.add_argument("--trials", type=_positive(int), metavar="N",
+    p.add_argument("--trials", type=positive(int), metavar="N",
                    help=f"Optuna trials in the study, resumed ones included (default {DEFAULT_TRIALS} "
                    "unless --time is given)")
-    p.add_argument("--time", "--time-limit", dest="seconds", type=_positive(float), metavar="SECONDS",
+    p.add_argument("--time", "--time-limit", dest="seconds", type=positive(float), metavar="SECONDS",
                    help="stop after this long (per layer); the result then depends on the machine's speed")
     p.add_argument("--patience", type=_patience, default=DEFAULT_PATIENCE, metavar="N",
                    help=f"stop a layer's search once N trials in a row have bettered its best by less than "
@@ -96,7 +98,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help=f"an Optuna storage URL (default: a journal file DIR/{JOURNAL_NAME})")
     p.add_argument("--constraints", metavar="FILE", help="a constraints file (native or Timeloop)")
     p.add_argument("--dataflow", choices=PRESETS, help="a named dataflow; replaces the files' preset, if any")
-    p.add_argument("--batch", type=_positive(int), default=1, metavar="N",
+    p.add_argument("--batch", type=positive(int), default=1, metavar="N",
                    help="samples per layer: conv's N and matmul's/linear's B times N (native layers; default 1)")
     return p
 
