@@ -50,11 +50,11 @@ from .model.reference import evaluate_reference
 from .model.stats import Evaluation
 from .problem import Problem
 from .report import edp_text, edp_unit, edp_value
-from .safe_names import file_in, mask_password
+from .safe_names import file_in
 from .json_output import json_text
 from .search.outputs import write_atomically, write_best, write_pareto
 from .run_folder import fingerprint, keep_results_of
-from .search.run import Settings, decisive_settings, search_layer
+from .search.run import Settings, decisive_settings, recorded_settings, search_layer
 from .specs.native import SPEC_DOCUMENT, load_yaml, parse_mapping
 from .typed_json import to_json
 
@@ -268,13 +268,12 @@ def shape_key(layer: Layer) -> str:
 def manifest(job: NetworkJob) -> dict[str, Any]:
     """What the job is. The fingerprint covers everything that decides its results
     (not the storage URL, which only says where the studies are kept)."""
-    settings = decisive_settings(job.settings)
-    decisive = {"arch": to_json(job.arch), "layers": to_json(job.layers), "settings": settings}
+    decisive = {"arch": to_json(job.arch), "layers": to_json(job.layers), "settings": decisive_settings(job.settings)}
     first = {}
     for layer in job.layers:
         first.setdefault(shape_key(layer), layer.problem.name)
     return {"network": job.name, "architecture": job.arch.name,
-            "settings": {**settings, "storage": mask_password(job.settings.storage) if job.settings.storage else None},
+            "settings": recorded_settings(job.settings),
             "layers": [{"name": l.problem.name, "folder": str(job.layer_folder(l.problem.name).relative_to(job.folder)),
                         "same_shape_as": _other(first[shape_key(l)], l.problem.name)} for l in job.layers],
             "fingerprint": fingerprint(decisive)}

@@ -74,6 +74,11 @@ def decisive_settings(settings: Settings) -> dict[str, Any]:
     return {k: v for k, v in to_json(settings).items() if k != "storage"}
 
 
+def recorded_settings(settings: Settings) -> dict[str, Any]:
+    """The settings as a folder's record shows them: the storage URL without its password."""
+    return {**decisive_settings(settings), "storage": mask_password(settings.storage) if settings.storage else None}
+
+
 def claim_layer_folder(problem: Problem, arch: Architecture, constraints: Constraints | None, settings: Settings,
                        folder: Path) -> None:
     """Record in `folder` what this search is, or check that the folder holds this
@@ -81,9 +86,7 @@ def claim_layer_folder(problem: Problem, arch: Architecture, constraints: Constr
     settings is refused rather than replacing the best mapping found there."""
     decisive = {"arch": to_json(arch), "problem": to_json(problem), "constraints": to_json(constraints),
                 "settings": decisive_settings(settings)}
-    record = {"layer": problem.name, "architecture": arch.name,
-              "settings": {**decisive["settings"], "storage": mask_password(settings.storage)
-                           if settings.storage else None},
+    record = {"layer": problem.name, "architecture": arch.name, "settings": recorded_settings(settings),
               "fingerprint": fingerprint(decisive)}
     keep_results_of(folder / MANIFEST, record, "search", "the same layer, architecture, constraints and settings")
 
