@@ -18,7 +18,10 @@ import sys
 import time
 from pathlib import Path
 
+import optuna
 import pytest
+from optuna.storages import JournalStorage
+from optuna.trial import TrialState
 
 from mapper import interrupt, run_folder
 from mapper.cli import main
@@ -427,3 +430,24 @@ def test_a_real_full_disk_is_one_line_and_the_search_resumes_once_there_is_space
     grow()
     assert main(["search", *specs, *LONG, "-o", str(out)]) == 0
     assert best_of(out) == whole
+
+
+def test_the_journal_writes_a_trial_once_and_a_trial_cut_short_leaves_no_trace(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    writes = []
+    real = storage.Journal._write
+    monkeypatch.setattr(storage.Journal, "_write", lambda self, logs: (writes.append(len(logs)), real(self, logs)))
+    path = tmp_path / "study.journal"
+    study = optuna.create_study(storage=JournalStorage(storage.Journal(path)), study_name="s")
+    before = len(writes)
+    trial = study.ask()
+    for name in "abcde":
+        trial.suggest_int(name, 0, 9)
+    trial.set_user_attr("found", [1, 2])
+    study.tell(trial, 1.0)
+    assert len(writes) == before + 1 and writes[-1] == 8  # created, 5 parameters, 1 attribute, told
+
+    cut_short = study.ask()  # a kill now: its records were never written
+    cut_short.suggest_int("a", 0, 9)
+    reopened = optuna.load_study(storage=JournalStorage(storage.Journal(path)), study_name="s")
+    assert [(t.state, t.params) for t in reopened.get_trials()] == [(TrialState.COMPLETE, trial.params)]

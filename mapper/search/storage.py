@@ -50,24 +50,42 @@ class Journal(JournalFileBackend):
     - a record whose write failed (a full disk) is cut off again, so the next record
       does not land on half of one;
     - a last record torn by a kill in the middle of its write is dropped on opening
-      (Optuna refuses a journal that has one in the middle).
+      (Optuna refuses a journal that has one in the middle);
+    - the records that only fill in a trial (its creation, parameters and attributes)
+      are held in memory and written with the record that ends it or changes its
+      state, one write and fsync per trial instead of one per parameter (~20 per trial
+      of the search). A run killed in the middle of a trial loses that trial, which is
+      what resuming redoes anyway (engine.py); this process reads the held records
+      as if written, and no other process writes the journal (its folder has one owner).
     """
 
     def __init__(self, path: Path) -> None:
         drop_torn_tail(path)
         super().__init__(str(path))  # its lock object goes unused: append_logs locks by itself
         self.path = path
+        self._written = _records_in(path)
+        self._held: list[dict[str, Any]] = []
 
     def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
-        """Optuna's reading, with a record damaged in the middle (not by a run of
-        ours: only the last record can be torn) said in one line."""
-        try:
-            yield from super().read_logs(log_number_from)
-        except ValueError as error:  # json.JSONDecodeError, or Optuna's "Invalid log format."
-            raise StorageError(f"{self.path}: a damaged record before the last ({error}); the journal cannot "
-                               "be resumed: move it away to start this search over") from None
+        """Optuna's reading, then the held records; a record damaged in the middle
+        (not by a run of ours: only the last record can be torn) said in one line."""
+        if log_number_from < self._written:
+            try:
+                yield from super().read_logs(log_number_from)
+            except ValueError as error:  # json.JSONDecodeError, or Optuna's "Invalid log format."
+                raise StorageError(f"{self.path}: a damaged record before the last ({error}); the journal cannot "
+                                   "be resumed: move it away to start this search over") from None
+        yield from self._held[max(0, log_number_from - self._written):]
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        self._held.extend(logs)
+        if all(log["op_code"] in _FILLING_IN for log in logs):
+            return
+        self._write(self._held)  # on failure the records stay held, for the next write to retry
+        self._written += len(self._held)
+        self._held = []
+
+    def _write(self, logs: list[dict[str, Any]]) -> None:
         data = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs).encode()
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
@@ -84,6 +102,22 @@ class Journal(JournalFileBackend):
                 raise _naming(error, self.path) from None
         finally:
             os.close(fd)  # releases the lock
+
+
+# The journal's records that only fill in a trial, by their op_code in Optuna's journal
+# format: create trial 4, set param 5, intermediate value 7, user attribute 8, system
+# attribute 9 (the state and values are 6).
+_FILLING_IN = {4, 5, 7, 8, 9}
+
+
+def _records_in(path: Path) -> int:
+    try:
+        with open(path, "rb") as f:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+    except FileNotFoundError:
+        return 0
+    except OSError as error:
+        raise _naming(error, path) from None
 
 
 def _lock(fd: int, path: Path) -> None:
