@@ -173,6 +173,13 @@ class Mapspace:
                 return batch.take(fits[:1])
         return None
 
+    def busiest_unrollings(self, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """(spatial_x, spatial_y), each (n, L, D): the `count` spatial unrollings of
+        `spatial_combinations` that keep the most MACs busy, busiest first (ties in
+        their order there)."""
+        picks, busy = self._spatial_picks()
+        return self._spatial_arrays(picks[np.argsort(-busy, kind="stable")[:count]])
+
     def _spatial_arrays(self, picks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(n, L, D) spatial X and Y factors of n rows of `_spatial_picks`."""
         sx = np.ones((len(picks), self.L, self.D), dtype=np.int64)

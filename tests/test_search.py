@@ -33,7 +33,7 @@ from mapper.search.engine import (
 )
 from mapper.search.objectives import Scores
 from mapper.search.outputs import timeloop_mapping
-from mapper.search.storage import mask_password
+from mapper.search.storage import Journal, mask_password
 from mapper.search.structures import StructureSpace
 from mapper.search.tilings import Effort
 from mapper.specs.load import load_specs
@@ -267,7 +267,7 @@ def test_the_fitting_start_is_tried_only_when_the_first_trial_finds_nothing(monk
     start = ms.fitting_start()
     assert structures[1] == ms.structure(start.order[0], list(zip(start.spatial_x[0], start.spatial_y[0])),
                                          start.keep[0])
-    assert [bool(t.user_attrs.get(engine.START)) for t in engine.completed(search.study)] == [False, True]
+    assert [bool(t.user_attrs.get(engine.START)) for t in engine.search_trials(search.study)] == [False, True]
     assert len(structures) == 2 and search.run(Budget(trials=4)).trials == 4  # then the budget as usual
 
 
@@ -336,18 +336,19 @@ def test_patience_ends_a_search_where_the_rule_says_and_changes_none_of_its_tria
     """Patience only decides where a study stops: its trials are the first ones of the
     same search without it."""
     def search() -> OptunaSearch:
-        return OptunaSearch(mapspace("conv1d"), "energy", InMemoryStorage(), seed=5, effort=SMALL_EFFORT)
+        return OptunaSearch(mapspace("conv1d"), "energy", InMemoryStorage(), seed=5, effort=SMALL_EFFORT,
+                            polishing=None)
 
     longer = search()
     longer.run(Budget(trials=40))
-    values = [t.value for t in engine.completed(longer.study)]
+    values = [t.value for t in engine.search_trials(longer.study)]
     expected = next(n for n in range(1, 41) if trials_without_progress(values[:n], MIN_IMPROVEMENT) >= 5)
     shorter = search()
     outcome = shorter.run(Budget(trials=40, patience=5))
 
     assert outcome.trials == expected < 40 and outcome.details["stopped_by"] == "patience"
-    assert [t.params for t in engine.completed(shorter.study)] == \
-        [t.params for t in engine.completed(longer.study)][:expected]
+    assert [t.params for t in engine.search_trials(shorter.study)] == \
+        [t.params for t in engine.search_trials(longer.study)][:expected]
     assert outcome.found.scores.energy_pJ[0] == min(values[:expected])
 
 
@@ -394,9 +395,35 @@ def test_an_interrupted_search_resumes_to_the_uninterrupted_result(tmp_path: Pat
 
     assert resumed.trials == whole.trials
     assert resumed.found.scores.keys.tolist() == whole.found.scores.keys.tolist()
-    history = [[t.params for t in engine.completed(search(tmp_path / name).study)]
+    history = [[t.params for t in engine.search_trials(search(tmp_path / name).study)]
                for name in ("whole.journal", "resumed.journal")]
     assert history[0] == history[1]
+
+
+def test_a_search_interrupted_in_its_polish_resumes_to_the_uninterrupted_result(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def search(journal: Path) -> OptunaSearch:
+        storage = JournalStorage(Journal(journal))
+        return OptunaSearch(mapspace("conv1d-on-a-row"), "edp", storage, seed=3, effort=SMALL_EFFORT)
+
+    whole = search(tmp_path / "whole.journal").run(Budget(trials=8))
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine, "polish", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        search(tmp_path / "resumed.journal").run(Budget(trials=8))
+    monkeypatch.undo()
+    resumed = search(tmp_path / "resumed.journal").run(Budget(trials=8))
+    again = search(tmp_path / "resumed.journal").run(Budget(trials=8))
+
+    assert resumed.found.scores.keys.tolist() == whole.found.scores.keys.tolist()
+    assert again.scored == 0  # the polish is recorded in the study: not done twice
+    assert again.found.scores.keys.tolist() == whole.found.scores.keys.tolist()
+    study = search(tmp_path / "resumed.journal").study
+    polished = [t for t in engine.completed(study) if engine.POLISH in t.user_attrs]
+    assert len(polished) == 1 and polished[0].user_attrs[engine.POLISH] == 8
 
 
 def test_running_the_same_command_again_continues_the_study(tmp_path: Path,

@@ -51,11 +51,12 @@ import numpy as np
 import optuna
 from optuna.samplers import BaseSampler
 from optuna.storages import BaseStorage
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from ..mapspace import Mapspace
 from ..model.batch import MappingBatch
 from .objectives import Objective, Scores, mapping_keys
+from .polish import PolishEffort, polish
 from .sampler import OrdinalSeededSampler, completed, derived_seed, tpe
 from .structures import StructureSpace
 from .tilings import Effort, Scored, best_tilings, score
@@ -64,6 +65,8 @@ FOUND = "found"  # trial user attribute: the tilings the trial found best, with 
 SCORED = "scored"  # trial user attribute: how many mappings the trial scored
 PARENT = "parent"  # trial user attribute of a local move: the number of the trial it moves from
 START = "fitting_start"  # trial user attribute of the trial that scores the mapspace's fitting start too
+POLISH = "polish"  # trial user attribute of the polish (polish.py): how many search trials it started from
+POLISH_STREAM = 1  # tells the polish's random stream from the trials' (sampler.derived_seed)
 LOCAL_MOVES_AFTER = 5  # trials of the sampler alone first, to have somewhere to move from
 LOCAL_MOVE_PERIOD = 3  # then of every 3 trials one is the sampler's, two are local moves
 MIN_IMPROVEMENT = 1e-3  # a trial that betters the best value by less does not count as progress
@@ -149,6 +152,11 @@ class Search(Protocol):
     def run(self, budget: Budget, progress: ProgressCallback | None = None) -> Outcome: ...
 
 
+def search_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """The study's completed trials but the polish's: those the budget counts."""
+    return [t for t in completed(study) if POLISH not in t.user_attrs]
+
+
 def select(found: Scored, objective: Objective) -> Scored:
     """The answer among candidates: the best one, or the whole Pareto front."""
     if not len(found):
@@ -166,16 +174,16 @@ class OptunaSearch:
 
     def __init__(self, mapspace: Mapspace, objective: Objective, storage: BaseStorage, seed: int = 0,
                  effort: Effort | None = None, sampler: Callable[[int], BaseSampler] = tpe,
-                 local_moves: bool = True) -> None:
+                 local_moves: bool = True, polishing: PolishEffort | None = PolishEffort()) -> None:
         effort = effort or Effort()
         self.mapspace, self.objective, self.seed, self.effort = mapspace, objective, seed, effort
-        self.local_moves = local_moves
+        self.local_moves, self.polishing = local_moves, polishing
         self._best_of: dict[int, MappingBatch] = {}  # trial number -> its best mapping
         self.space = StructureSpace(mapspace)
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # the CLI reports progress itself
         directions = ["minimize", "minimize"] if objective == "pareto" else ["minimize"]
         self.study = optuna.create_study(
-            storage=storage, study_name=study_name(mapspace, objective, seed, effort, sampler, local_moves),
+            storage=storage, study_name=study_name(mapspace, objective, seed, effort, sampler, local_moves, polishing),
             sampler=OrdinalSeededSampler(sampler, seed), directions=directions, load_if_exists=True)
 
     def run(self, budget: Budget, progress: ProgressCallback | None = None) -> Outcome:
@@ -187,16 +195,42 @@ class OptunaSearch:
             scored += count
             best = select(Scored.concatenate([elite] + ([best] if best is not None else [])), self.objective)
             if progress:
-                progress(Progress(self.objective, len(completed(self.study)), budget.trials,
+                progress(Progress(self.objective, len(search_trials(self.study)), budget.trials,
                                   time.perf_counter() - start, scored, best))
         stopped = budget.stop_reason(self._values_so_far(), time.perf_counter() - start)
-        return Outcome(self.objective, self.found(), len(completed(self.study)), scored,
+        scored += self._polish()
+        return Outcome(self.objective, self.found(), len(search_trials(self.study)), scored,
                        time.perf_counter() - start, details={"study": self.study.study_name, "stopped_by": stopped})
 
     def _values_so_far(self) -> list[float]:
-        """The completed trials' values in order, for the budget (pareto: the knee's
+        """The search trials' values in order, for the budget (pareto: the knee's
         energy x cycles)."""
-        return [math.prod(t.values) for t in completed(self.study)]
+        return [math.prod(t.values) for t in search_trials(self.study)]
+
+    def _polish(self) -> int:
+        """Polish the mappings the search trials found (polish.py) and record the result
+        as a trial of its own, unless one is recorded for these trials already; returns
+        how many mappings it scored. Its randomness depends on the seed and the number of
+        search trials only, so that a resumed search polishes as the uninterrupted one."""
+        trials = search_trials(self.study)
+        done = any(t.user_attrs.get(POLISH) == len(trials) for t in completed(self.study))
+        found = self.found()
+        if self.polishing is None or done or found is None or not len(found):
+            return 0
+        parts = [scored_from_json(t.user_attrs[FOUND], self.mapspace) for t in trials if t.user_attrs.get(FOUND)]
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, len(trials), POLISH_STREAM]))
+        elite, count = polish(self.mapspace, Scored.concatenate(parts), self.objective, self.polishing, rng)
+        elite = select(elite, self.objective)
+        trial = self.study.ask()
+        try:
+            trial.set_user_attr(POLISH, len(trials))
+            trial.set_user_attr(FOUND, scored_to_json(elite))
+            trial.set_user_attr(SCORED, count)
+            self.study.tell(trial, self._values(elite))
+        except BaseException:
+            self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+            raise
+        return count
 
     def _trial(self, ordinal: int) -> tuple[int, Scored]:
         """Run one trial; returns how many mappings it scored and the best it found. An
@@ -255,7 +289,7 @@ class OptunaSearch:
             return None
         if self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             return None  # one an interrupted run enqueued: ask() takes it first
-        trials = [t for t in completed(self.study) if t.user_attrs.get(FOUND, {}).get("cycles")]
+        trials = [t for t in search_trials(self.study) if t.user_attrs.get(FOUND, {}).get("cycles")]
         if not trials:
             return None
         tried = {_params_key(t.params) for t in completed(self.study)}
@@ -319,12 +353,12 @@ def scored_from_json(data: dict[str, Any], mapspace: Mapspace) -> Scored:
 
 
 def study_name(mapspace: Mapspace, objective: Objective, seed: int, effort: Effort,
-               sampler: Callable[[int], BaseSampler], local_moves: bool) -> str:
+               sampler: Callable[[int], BaseSampler], local_moves: bool, polishing: PolishEffort | None) -> str:
     """Names the study after everything that decides its trials, so running again with
     the same inputs and settings resumes it, and with anything changed starts afresh."""
     settings = {"problem": mapspace.problem, "arch": mapspace.arch, "constraints": mapspace.constraints,
                 "objective": objective, "seed": seed, "effort": effort, "sampler": sampler.__name__,
-                "local_moves": local_moves}
+                "local_moves": local_moves, "polishing": polishing}
     digest = hashlib.sha256(json.dumps(_canonical(settings), sort_keys=True).encode()).hexdigest()[:16]
     return f"{mapspace.problem.name}/{objective}/seed{seed}/{digest}"
 

@@ -145,12 +145,18 @@ def transplanted(tilings: MappingBatch, structure: Structure, bounds: np.ndarray
     shaped = {f: np.broadcast_to(np.array(getattr(structure, f), dtype=bool if f == "keep" else np.int64),
                                  (n, *np.shape(getattr(structure, f)))).copy()
               for f in ("order", "spatial_x", "spatial_y", "spatial_order", "keep")}
-    temporal = tilings.temporal.copy()
-    remaining = bounds // np.prod(shaped["spatial_x"] * shaped["spatial_y"], axis=1)  # (n, D)
+    return retiled(MappingBatch(shaped["order"], tilings.temporal, shaped["spatial_x"], shaped["spatial_y"],
+                                shaped["spatial_order"], shaped["keep"]), bounds)
+
+
+def retiled(batch: MappingBatch, bounds: np.ndarray) -> MappingBatch:
+    """`batch` with its temporal factors changed, where they no longer multiply to the
+    bounds with its spatial factors, as `transplanted` says."""
+    temporal = batch.temporal.copy()
+    remaining = bounds // np.prod(batch.spatial_x * batch.spatial_y, axis=1)  # (n, D)
     for b, d in zip(*np.nonzero(np.prod(temporal, axis=1) != remaining)):
         _refactor(temporal[b, :, d], int(remaining[b, d]))
-    return MappingBatch(shaped["order"], temporal, shaped["spatial_x"], shaped["spatial_y"],
-                        shaped["spatial_order"], shaped["keep"])
+    return MappingBatch(batch.order, temporal, batch.spatial_x, batch.spatial_y, batch.spatial_order, batch.keep)
 
 
 def _refactor(factors: np.ndarray, target: int) -> None:

@@ -1,0 +1,128 @@
+"""How much a layer's best mapping depends on the search's seed, and what a search costs.
+
+Searches each case (an architecture and one layer) with the default settings of
+`mapper search` (as `search_layer` runs them: journal storage, reference re-scoring)
+once per seed, and prints per case the best EDP over the seeds, their spread
+(max / min - 1), the best cycles against the compute bound (MACs / PEs) and the median
+CPU seconds of one search. The cases: ResNet-50's res4 3x3, a ResNet-18 layer1 3x3
+and AlexNet's conv3 on the shipped eyeriss-like, simba-like and tpu-like designs and on
+an Eyeriss-style design no test uses (benchmarks/specs/eyeriss-style-16x16.yaml);
+`--resnet50` adds every distinct ResNet-50 shape on eyeriss-like.
+
+    python benchmarks/bench_seeds.py [--seeds 0 1 2 3 4] [--jobs 2] [--resnet50]
+                                     [--only SUBSTRING] [--json PATH]
+
+Searches run `--jobs` at a time, one per process; CPU seconds are each search's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ARCHS = {name: ROOT / f"specs/arch/{name}.yaml" for name in ("eyeriss-like", "simba-like", "tpu-like")}
+ARCHS["eyeriss-style-16x16"] = ROOT / "benchmarks/specs/eyeriss-style-16x16.yaml"
+# ResNet-18's layer1 3x3 (He et al., CVPR 2016, Table 1): not in a shipped workload.
+RESNET18_LAYER1 = {"workload": {"name": "resnet18", "layers": [
+    {"conv": {"name": "layer1_conv", "C": 64, "M": 64, "H": 56, "W": 56, "R": 3, "S": 3, "padding": 1}}]}}
+LAYERS = [("resnet50", "res4a_branch2b"), ("resnet18", "layer1_conv"), ("alexnet", "conv3")]
+
+
+@dataclass(frozen=True)
+class Case:
+    arch: str
+    workload: str
+    layer: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.arch} {self.workload}/{self.layer}"
+
+
+@dataclass(frozen=True)
+class Run:
+    case: Case
+    seed: int
+    edp: float  # J x cycles
+    energy_uJ: float
+    cycles: int
+    compute_bound: int  # cycles with every PE busy on every cycle
+    cpu_seconds: float
+
+
+def workload_file(name: str, folder: Path) -> Path:
+    if name != "resnet18":
+        return ROOT / f"specs/workloads/{name}.yaml"
+    path = folder / "resnet18.yaml"
+    path.write_text(json.dumps(RESNET18_LAYER1))
+    return path
+
+
+def search_once(case: Case, seed: int) -> Run:
+    from mapper.search.run import Settings, search_layer
+    from mapper.specs.load import load_specs
+    with tempfile.TemporaryDirectory() as tmp:
+        specs = load_specs([ARCHS[case.arch], workload_file(case.workload, Path(tmp))])
+        problem = next(p for p in specs.problems if p.name.endswith(case.layer))
+        arch = specs.architecture
+        start = time.process_time()
+        result = search_layer(problem, arch, specs.constraints, Settings(seed=seed), Path(tmp) / "out")
+        cpu = time.process_time() - start
+    _, stats = result.points[0]
+    bound = -(-problem.macs // arch.compute.instances)
+    return Run(case, seed, stats.edp_J_cycles, stats.energy_pJ / 1e6, stats.cycles, bound, cpu)
+
+
+def cases(resnet50: bool, only: str | None) -> list[Case]:
+    found = [Case(arch, workload, layer) for arch in ARCHS for workload, layer in LAYERS]
+    if resnet50:
+        from mapper.specs.load import load_specs
+        seen = set()
+        for p in load_specs([ROOT / "specs/workloads/resnet50.yaml"]).problems:
+            shape = tuple(sorted(p.bounds.items()))
+            if shape not in seen:
+                seen.add(shape)
+                found.append(Case("eyeriss-like", "resnet50", p.name.split("/")[-1]))
+    return [c for c in found if only is None or only in c.name]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--resnet50", action="store_true", help="add every distinct ResNet-50 shape on eyeriss-like")
+    parser.add_argument("--only", metavar="SUBSTRING", help="only the cases whose name contains it")
+    parser.add_argument("--json", metavar="PATH", help="write every run's figures as JSON")
+    args = parser.parse_args()
+    todo = [(case, seed) for case in cases(args.resnet50, args.only) for seed in args.seeds]
+    start = time.perf_counter()
+    with ProcessPoolExecutor(args.jobs) as pool:
+        runs = list(pool.map(search_once, *zip(*todo)))
+    wall = time.perf_counter() - start
+    print(f"{'case':<48} {'best EDP':>10} {'spread':>7} {'cycles/bound':>12} {'CPU s':>6}")
+    worst = 0.0
+    for case in dict.fromkeys(r.case for r in runs):
+        mine = [r for r in runs if r.case == case]
+        edps = [r.edp for r in mine]
+        spread = max(edps) / min(edps) - 1
+        worst = max(worst, spread)
+        best = min(mine, key=lambda r: r.edp)
+        print(f"{case.name:<48} {best.edp:>10.4g} {100 * spread:>6.2f}% {best.cycles / best.compute_bound:>12.3f} "
+              f"{statistics.median(r.cpu_seconds for r in mine):>6.1f}")
+    cpu = sum(r.cpu_seconds for r in runs)
+    print(f"worst spread {100 * worst:.2f}% over seeds {args.seeds}; {len(runs)} searches, {cpu:.0f} CPU-s, "
+          f"{wall:.0f} s wall on {args.jobs} processes")
+    if args.json:
+        Path(args.json).write_text(json.dumps([{**r.__dict__, "case": r.case.name} for r in runs], indent=1))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
