@@ -11,6 +11,8 @@ from __future__ import annotations
 from functools import cache
 from math import gcd, isqrt
 
+import numpy as np
+
 # Miller-Rabin with these bases is exact for n < 3.3e24 (Sorenson and Webster, 2015).
 _BASES = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41)
 _SMALL_PRIMES = tuple(p for p in range(2, 1000) if all(p % q for q in range(2, isqrt(p) + 1)))
@@ -102,3 +104,18 @@ def _pollard_brent(n: int) -> int:
         if g != n:
             return g
     raise ArithmeticError(f"no factor of {n} found")  # unreachable for composite n
+
+
+def random_prime_factors(factors: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Per factor, one of its prime factors (1 for a factor of 1), the one that `u` (in
+    [0, 1)) picks from its list with repeats, so a prime that divides it twice is
+    twice as likely. Factorizes each distinct value once."""
+    values, where = np.unique(factors, return_inverse=True)
+    where = where.reshape(-1)
+    picked = np.ones(len(where), dtype=np.int64)
+    for i, value in enumerate(values.tolist()):
+        primes = np.array(prime_factors(value), dtype=np.int64)
+        rows = np.flatnonzero(where == i)
+        if len(primes) and len(rows):
+            picked[rows] = primes[(u[rows] * len(primes)).astype(np.int64)]
+    return picked.reshape(np.shape(factors))

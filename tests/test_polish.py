@@ -22,7 +22,7 @@ def start_of(space: str) -> Scored:
 def test_every_child_splits_each_dimension_exactly_and_only_free_keep_flags_change(space: str) -> None:
     ms = mapspace(space)
     parents = start_of(space).batch
-    children = Moves(ms, unrollings=8).children(parents, 4096, np.random.default_rng(0))
+    children = Moves(ms).children(parents, 4096, np.random.default_rng(0))
 
     assert np.all(np.prod(children.temporal * children.spatial_x * children.spatial_y, axis=1) == ms.bounds)
     assert np.all(np.sort(children.order, axis=2) == np.arange(ms.D))

@@ -178,7 +178,7 @@ class OptunaSearch:
         effort = effort or Effort()
         self.mapspace, self.objective, self.seed, self.effort = mapspace, objective, seed, effort
         self.local_moves, self.polishing = local_moves, polishing
-        self._best_of: dict[int, MappingBatch] = {}  # trial number -> its best mapping
+        self._found: dict[int, Scored] = {}  # completed trial's number -> what it found (_found_by)
         self.space = StructureSpace(mapspace)
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # the CLI reports progress itself
         directions = ["minimize", "minimize"] if objective == "pareto" else ["minimize"]
@@ -217,7 +217,7 @@ class OptunaSearch:
         found = self.found()
         if self.polishing is None or done or found is None or not len(found):
             return 0
-        parts = [scored_from_json(t.user_attrs[FOUND], self.mapspace) for t in trials if t.user_attrs.get(FOUND)]
+        parts = [self._found_by(t) for t in trials]
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, len(trials), POLISH_STREAM]))
         elite, count = polish(self.mapspace, Scored.concatenate(parts), self.objective, self.polishing, rng)
         elite = select(elite, self.objective)
@@ -246,7 +246,7 @@ class OptunaSearch:
             structure = self.space.suggest(trial)
             rng = np.random.default_rng(derived_seed(self.seed, ordinal))
             parent = trial.user_attrs.get(PARENT)
-            seeds = None if parent is None else self._found_by(parent).batch
+            seeds = None if parent is None else self._found_by(self.study.get_trials(deepcopy=False)[parent]).batch
             starts = self.mapspace.fitting_start() if trial.user_attrs.get(START) else None
             if structure is None:
                 elite, count = Scored.empty(self.mapspace), 0
@@ -289,7 +289,7 @@ class OptunaSearch:
             return None
         if self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             return None  # one an interrupted run enqueued: ask() takes it first
-        trials = [t for t in search_trials(self.study) if t.user_attrs.get(FOUND, {}).get("cycles")]
+        trials = [t for t in search_trials(self.study) if len(self._found_by(t))]
         if not trials:
             return None
         tried = {_params_key(t.params) for t in completed(self.study)}
@@ -297,10 +297,7 @@ class OptunaSearch:
         for best in sorted(trials, key=lambda t: (math.prod(t.values), t.number)):
             # Structures that differ only in the order of loops that do nothing find the
             # same mapping, and have the same neighbours in effect: visit one of them.
-            if best.number not in self._best_of:
-                found_by_best = scored_from_json(best.user_attrs[FOUND], self.mapspace)
-                self._best_of[best.number] = found_by_best.batch.take(slice(0, 1))
-            mapping = self._best_of[best.number]
+            mapping = self._found_by(best).batch.take(slice(0, 1))
             found = _effective(mapping)
             if found in seen:
                 continue
@@ -310,9 +307,12 @@ class OptunaSearch:
                     return params, best.number
         return None
 
-    def _found_by(self, number: int) -> Scored:
-        trial = self.study.get_trials(deepcopy=False)[number]
-        return scored_from_json(trial.user_attrs[FOUND], self.mapspace)
+    def _found_by(self, trial: FrozenTrial) -> Scored:
+        """What a completed trial found, read from its record once."""
+        if trial.number not in self._found:
+            text = trial.user_attrs.get(FOUND)
+            self._found[trial.number] = scored_from_json(text, self.mapspace) if text else Scored.empty(self.mapspace)
+        return self._found[trial.number]
 
     def _values(self, elite: Scored) -> float | list[float]:
         if not len(elite):
@@ -324,8 +324,7 @@ class OptunaSearch:
 
     def found(self) -> Scored | None:
         """The answer so far, from every completed trial in the storage."""
-        parts = [scored_from_json(t.user_attrs[FOUND], self.mapspace) for t in completed(self.study)
-                 if t.user_attrs.get(FOUND)]
+        parts = [self._found_by(t) for t in completed(self.study) if FOUND in t.user_attrs]
         return select(Scored.concatenate(parts), self.objective) if parts else None
 
 
@@ -341,12 +340,16 @@ def _params_key(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted(params.items()))
 
 
-def scored_to_json(found: Scored) -> dict[str, Any]:
-    return {**{f: getattr(found.batch, f).tolist() for f in _BATCH_FIELDS},
-            "energy_pJ": found.scores.energy_pJ.tolist(), "cycles": found.scores.cycles.tolist()}
+def scored_to_json(found: Scored) -> str:
+    """JSON text, not a dict: Optuna copies a trial's attributes deeply whenever it hands
+    the trial out, and a string is copied for nothing."""
+    return json.dumps({**{f: getattr(found.batch, f).tolist() for f in _BATCH_FIELDS},
+                       "energy_pJ": found.scores.energy_pJ.tolist(), "cycles": found.scores.cycles.tolist()},
+                      separators=(",", ":"))
 
 
-def scored_from_json(data: dict[str, Any], mapspace: Mapspace) -> Scored:
+def scored_from_json(text: str, mapspace: Mapspace) -> Scored:
+    data = json.loads(text)
     batch = MappingBatch(*(np.array(data[f], dtype=bool if f == "keep" else np.int64) for f in _BATCH_FIELDS))
     return Scored(batch, Scores(np.array(data["energy_pJ"], dtype=float), np.array(data["cycles"], dtype=np.int64),
                                 mapping_keys(batch)))

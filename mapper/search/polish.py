@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..factorize import prime_factors
+from ..factorize import random_prime_factors
 from ..mapspace import Mapspace
 from ..model.batch import MappingBatch
 from .objectives import Objective
@@ -33,12 +33,13 @@ from .tilings import Scored, retiled, score
 @dataclass(frozen=True)
 class PolishEffort:
     elite: int = 32  # best mappings kept
-    per_unrolling: int = 4  # of them at most this many with one spatial unrolling
-    unrollings: int = 64  # the busiest unrollings, where the best mappings start too and children jump
+    per_keep_table: int = 4  # of them at most this many with one keep table
+    keep_tables: int = 32  # the best mapping of each of this many keep tables starts anew
+    unrollings: int = 16  # under each of the busiest unrollings of the whole array
     children: int = 64  # children of each elite mapping per round
-    patience: int = 15  # rounds in a row that do not better the best value end it
+    patience: int = 10  # rounds in a row that do not better the best value end a local search
     rounds: int = 300  # at most, per local search
-    restarts: int = 6  # independent local searches at most
+    restarts: int = 3  # local searches at most
     min_improvement: float = 1e-4  # a round that betters the best value by less does not count
 
 
@@ -48,19 +49,28 @@ def polish(mapspace: Mapspace, start: Scored, objective: Objective, effort: Poli
     first, and how many mappings were scored. Independent local searches from the same
     start end in different local optima; they run until two of them agree on the best
     value (within `min_improvement`), or `effort.restarts` have run."""
-    moves = Moves(mapspace, effort.unrollings)
-    begin = _elite(start.unique(), objective, effort)
-    unrolled, scored = score(mapspace, _unrolled(mapspace, begin.batch.take(slice(0, 4)), 16))
-    begin = _elite(Scored.concatenate([begin, unrolled]).unique(), objective, effort)
+    moves = Moves(mapspace)
+    start = start.unique()
+    tables = _elite(start, objective, effort.keep_tables, 1)  # the best mapping of each keep table
+    unrolled, scored = score(mapspace, _unrolled(mapspace, tables.batch, effort.unrollings))
+    begin = _elite(Scored.concatenate([start, unrolled]).unique(), objective, effort.elite, effort.per_keep_table)
     ends: list[Scored] = []
-    for _ in range(effort.restarts if len(begin) else 0):
-        end, count = _local_search(mapspace, moves, begin, objective, effort, rng)
+    for group in _by_keep_table(begin)[:effort.restarts]:
+        end, count = _local_search(mapspace, moves, begin.take(group), objective, effort, rng)
         scored += count
         ends.append(end)
         if objective != "pareto" and _agreed(ends, objective, effort.min_improvement):
             break
     found = Scored.concatenate(ends or [begin]).unique()
-    return _elite(found, objective, effort), scored
+    return _elite(found, objective, effort.elite, effort.per_keep_table), scored
+
+
+def _by_keep_table(elite: Scored) -> list[np.ndarray]:
+    """The rows of `elite` (best first) grouped by keep table, the groups in the order
+    of their best rows."""
+    _, first, group = np.unique(elite.batch.keep.reshape(len(elite), -1), axis=0, return_index=True,
+                                return_inverse=True)
+    return [np.flatnonzero(group.reshape(-1) == g) for g in np.argsort(first)]
 
 
 def _agreed(ends: list[Scored], objective: Objective, tolerance: float) -> bool:
@@ -76,7 +86,8 @@ def _local_search(mapspace: Mapspace, moves: Moves, elite: Scored, objective: Ob
     for _ in range(effort.rounds):
         children, count = score(mapspace, moves.children(elite.batch, effort.elite * effort.children, rng))
         scored += count
-        improved = _elite(Scored.concatenate([elite, children]).unique(), objective, effort)
+        improved = _elite(Scored.concatenate([elite, children]).unique(), objective, effort.elite,
+                          effort.per_keep_table)
         stale = 0 if _better(improved, elite, objective, effort.min_improvement) else stale + 1
         elite = improved
         if stale >= effort.patience:
@@ -94,23 +105,21 @@ def _unrolled(mapspace: Mapspace, best: MappingBatch, count: int) -> MappingBatc
                                 picked.spatial_order, picked.keep), mapspace.bounds)
 
 
-def _elite(pool: Scored, objective: Objective, effort: PolishEffort) -> Scored:
-    """The best of `pool` (pareto: its front), with at most `effort.per_unrolling` of
-    one spatial unrolling, so that unrollings that need a few moves to pay off survive
-    the rounds until they do."""
+def _elite(pool: Scored, objective: Objective, size: int, per_keep_table: int) -> Scored:
+    """The best `size` of `pool` (pareto: its front), with at most `per_keep_table` of
+    one keep table: a keep table that pays off only with other tiles than those it
+    was found with survives the rounds until they are found."""
     if objective == "pareto":
-        return pool.select(objective, effort.elite)
+        return pool.select(objective, size)
     ranked = np.argsort(pool.scores.value(objective), kind="stable")
-    b = pool.batch
-    niche = b.keep.reshape(len(pool), -1)
-    _, group = np.unique(niche[ranked], axis=0, return_inverse=True)
+    _, group = np.unique(pool.batch.keep.reshape(len(pool), -1)[ranked], axis=0, return_inverse=True)
     taken: dict[int, int] = {}
     kept = []
     for row, g in zip(ranked, group.reshape(-1)):
-        if taken.get(g, 0) < effort.per_unrolling:
+        if taken.get(g, 0) < per_keep_table:
             taken[g] = taken.get(g, 0) + 1
             kept.append(row)
-            if len(kept) == effort.elite:
+            if len(kept) == size:
                 break
     return pool.take(np.array(kept, dtype=np.int64))
 
@@ -124,10 +133,12 @@ def _better(new: Scored, old: Scored, objective: Objective, min_improvement: flo
 class Moves:
     """The moves of the local search over one mapspace's mappings (module docstring)."""
 
-    def __init__(self, mapspace: Mapspace, unrollings: int) -> None:
+    def __init__(self, mapspace: Mapspace) -> None:
         self.L, self.D, self.bounds = mapspace.L, mapspace.D, mapspace.bounds
-        self.busiest = mapspace.busiest_unrollings(unrollings)
+        self.busiest = [(l, *_busiest_choices(mapspace, l)) for l in range(mapspace.L) if mapspace.fanouts[l] != (1, 1)]
         self.fanouts = [l for l in range(mapspace.L) if mapspace.fanouts[l] != (1, 1)]
+        dims = mapspace.problem.dims
+        self.relevant = np.array([[d in tensor.dims for d in dims] for tensor in mapspace.problem.tensors])  # (T, D)
         # The free keep flags: those that differ between the rows a level allows.
         rows = [np.array(mapspace.keep_rows(l), dtype=bool).reshape(-1, mapspace.T) for l in range(mapspace.L)]
         self.free_flags = np.array([(l, t) for l in range(mapspace.L) for t in range(mapspace.T)
@@ -151,13 +162,16 @@ class Moves:
         return child
 
     def _unroll_anew(self, m: MappingBatch, rows: np.ndarray, rng: np.random.Generator) -> None:
-        """The spatial unrolling replaced by one of the busiest, the temporal factors
-        adjusted to it: a busier unrolling often differs in several factors at once, and
-        each of them alone makes the mapping worse."""
-        if not len(rows) or not len(self.busiest[0]):
+        """One fan-out's unrolling replaced by one of its busiest, the temporal factors
+        adjusted to it (tilings.retiled): a busier unrolling often differs in several
+        factors at once, and each of them alone makes the mapping worse."""
+        if not len(rows) or not self.busiest:
             return
-        pick = rng.integers(len(self.busiest[0]), size=len(rows))
-        m.spatial_x[rows], m.spatial_y[rows] = self.busiest[0][pick], self.busiest[1][pick]
+        which = rng.integers(len(self.busiest), size=len(rows))
+        for (level, x, y), at in zip(self.busiest, range(len(self.busiest))):
+            mine = rows[which == at]
+            pick = rng.integers(len(x), size=len(mine))
+            m.spatial_x[mine, level], m.spatial_y[mine, level] = x[pick], y[pick]
         m.temporal[rows] = retiled(m.take(rows), self.bounds).temporal
 
     def _move_factor(self, m: MappingBatch, rows: np.ndarray, rng: np.random.Generator) -> None:
@@ -175,7 +189,7 @@ class Moves:
         target = (source + rng.integers(1, S, size=n)) % S if S > 1 else source
         has_move = movable.any(axis=1) & (target != source)
         factors = slots[index, source, dim]
-        prime = np.where(has_move, [_random_prime(int(f), u) for f, u in zip(factors, rng.random(n))], 1)
+        prime = np.where(has_move, random_prime_factors(factors, rng.random(n)), 1)
         slots[index, source, dim] //= prime
         slots[index, target, dim] *= prime
         F = len(fl)
@@ -203,13 +217,26 @@ class Moves:
         m.order[rows] = order
 
     def _flip_keep(self, m: MappingBatch, rows: np.ndarray, rng: np.random.Generator) -> None:
-        """One free keep flag flipped: a level keeps a tensor it bypassed, or the reverse."""
+        """One free keep flag flipped. A level that keeps a tensor it bypassed hands its
+        loops over the tensor's dimensions, and those of the levels below it, to the
+        level above: the least tile of the tensor, the one most likely to fit (a
+        weight register that bypassed weights held a tile of them at best by chance)."""
         if not len(rows) or not len(self.free_flags):
             return
         l, t = self.free_flags[rng.integers(len(self.free_flags), size=len(rows))].T
         m.keep[rows, l, t] = ~m.keep[rows, l, t]
+        kept = m.keep[rows, l, t]
+        for level in np.unique(l[kept]):
+            mine = rows[kept & (l == level)]
+            relevant = self.relevant[t[kept & (l == level)]]  # (n, D)
+            inner = m.temporal[mine, level:, :]
+            m.temporal[mine, level - 1, :] *= np.where(relevant, np.prod(inner, axis=1), 1)
+            m.temporal[mine, level:, :] = np.where(relevant[:, None, :], 1, inner)
 
-
-def _random_prime(factor: int, u: float) -> int:
-    primes = prime_factors(factor)
-    return primes[int(u * len(primes))] if primes else 1
+def _busiest_choices(mapspace: Mapspace, level: int) -> tuple[np.ndarray, np.ndarray]:
+    """(X, Y) factors, each (n, D), of the spatial choices of the fan-out below `level`
+    that keep the most of it busy."""
+    choices = np.array(mapspace.spatial_choices(level), dtype=np.int64).reshape(-1, 2, mapspace.D)
+    busy = np.prod(choices[:, 0] * choices[:, 1], axis=1)
+    best = choices[busy == busy.max()]
+    return best[:, 0], best[:, 1]

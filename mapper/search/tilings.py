@@ -15,7 +15,7 @@ from functools import cache
 
 import numpy as np
 
-from ..factorize import prime_factors
+from ..factorize import prime_factors, random_prime_factors
 from ..mapspace import Mapspace, Structure
 from ..model.batch import MappingBatch
 from ..model.vectorized import evaluate_batch
@@ -122,18 +122,12 @@ def neighbours(batch: MappingBatch, n: int, rng: np.random.Generator) -> Mapping
     target = (source + rng.integers(1, L, size=n)) % L if L > 1 else source
     has_move = movable.any(axis=1) & (target != source)
     factors = temporal[rows, source, dim]
-    prime = np.array([_random_prime(int(f), r) for f, r in zip(factors, rng.random(n))], dtype=np.int64)
-    prime = np.where(has_move, prime, 1)
+    prime = np.where(has_move, random_prime_factors(factors, rng.random(n)), 1)
     temporal[rows, source, dim] //= prime
     temporal[rows, target, dim] *= prime
     picked = batch.take(parents)
     return MappingBatch(picked.order, temporal, picked.spatial_x, picked.spatial_y, picked.spatial_order,
                         picked.keep)
-
-
-def _random_prime(factor: int, u: float) -> int:
-    primes = prime_factors(factor)
-    return primes[int(u * len(primes))] if primes else 1
 
 
 def transplanted(tilings: MappingBatch, structure: Structure, bounds: np.ndarray) -> MappingBatch:
@@ -151,10 +145,12 @@ def transplanted(tilings: MappingBatch, structure: Structure, bounds: np.ndarray
 
 def retiled(batch: MappingBatch, bounds: np.ndarray) -> MappingBatch:
     """`batch` with its temporal factors changed, where they no longer multiply to the
-    bounds with its spatial factors, as `transplanted` says."""
+    bounds with its spatial factors, as `transplanted` says; left as they are where the
+    spatial factors do not divide the bound (such rows are not valid mappings)."""
     temporal = batch.temporal.copy()
-    remaining = bounds // np.prod(batch.spatial_x * batch.spatial_y, axis=1)  # (n, D)
-    for b, d in zip(*np.nonzero(np.prod(temporal, axis=1) != remaining)):
+    spatial = np.prod(batch.spatial_x * batch.spatial_y, axis=1)  # (n, D)
+    remaining = bounds // spatial
+    for b, d in zip(*np.nonzero((np.prod(temporal, axis=1) != remaining) & (bounds % spatial == 0))):
         _refactor(temporal[b, :, d], int(remaining[b, d]))
     return MappingBatch(batch.order, temporal, batch.spatial_x, batch.spatial_y, batch.spatial_order, batch.keep)
 
