@@ -200,15 +200,17 @@ def search_shape(task: ShapeTask) -> ShapeReport:
     (problem, folder), names = task.layers[0], tuple(p.name for p, _ in task.layers)
     trials = scored = 0
     start, searched = time.perf_counter(), not finished(folder)
+    known: dict[Mapping, Evaluation] = {}
     if searched:
         try:
             result = search_layer(problem, task.arch, task.constraints, task.settings, folder)
         except NoValidMapping as e:
             return ShapeReport(names, True, seconds=time.perf_counter() - start, reasons=tuple(e.reasons))
         trials, scored = result.outcome.trials, result.outcome.scored
+        known = dict(result.points)
     for other, other_folder in task.layers[1:]:
         if not finished(other_folder):
-            write_same_shape(problem.name, folder, other, task.arch, other_folder)
+            write_same_shape(problem.name, folder, other, task.arch, other_folder, known)
     return ShapeReport(names, searched, trials, scored, time.perf_counter() - start)
 
 
@@ -217,17 +219,19 @@ def finished(folder: Path) -> bool:
 
 
 def write_same_shape(searched: str, searched_folder: Path, problem: Problem, arch: Architecture,
-                     folder: Path) -> None:
-    """The searched layer's answer for a layer of the same shape, re-scored by the
-    reference model under this layer's name (the figures are the same: the shape is).
-    best.json last: it marks the layer finished."""
+                     folder: Path, known: dict[Mapping, Evaluation]) -> None:
+    """The searched layer's answer for a layer of the same shape, under this layer's
+    name (the figures are the same: the shape is). `known`: evaluations by the
+    reference model of the mappings, where known; the others are evaluated and added
+    (a walk of the loop nest takes up to seconds). best.json last: it marks the layer
+    finished."""
     best = read_json(searched_folder / BEST)
     info = {**best["search"], "same_shape_as": searched}
     if (searched_folder / PARETO).is_file():
         points = read_json(searched_folder / PARETO)["points"]
-        write_pareto(folder, problem, arch, [_rescored(p["mapping"], problem, arch, searched_folder / PARETO)
+        write_pareto(folder, problem, arch, [_rescored(p["mapping"], problem, arch, searched_folder / PARETO, known)
                                              for p in points], info)
-    mapping, ev = _rescored(best["mapping"], problem, arch, searched_folder / BEST)
+    mapping, ev = _rescored(best["mapping"], problem, arch, searched_folder / BEST, known)
     folder.mkdir(parents=True, exist_ok=True)
     staged = Path(tempfile.mkdtemp(dir=folder, prefix=".staged-"))  # write_best writes best.json first
     write_best(staged, problem, arch, mapping, ev, info)
@@ -236,10 +240,12 @@ def write_same_shape(searched: str, searched_folder: Path, problem: Problem, arc
     staged.rmdir()
 
 
-def _rescored(entries: list[dict[str, Any]], problem: Problem, arch: Architecture,
-              source: Path) -> tuple[Mapping, Evaluation]:
+def _rescored(entries: list[dict[str, Any]], problem: Problem, arch: Architecture, source: Path,
+              known: dict[Mapping, Evaluation]) -> tuple[Mapping, Evaluation]:
     mapping = parse_mapping(entries, problem, arch, source)
-    return mapping, evaluate_reference(problem, arch, mapping)
+    if mapping not in known:
+        known[mapping] = evaluate_reference(problem, arch, mapping)
+    return mapping, known[mapping]
 
 
 def read_json(path: Path) -> dict[str, Any]:

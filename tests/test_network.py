@@ -19,10 +19,10 @@ import optuna
 import pytest
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
-from optuna.trial import TrialState
 
 from mapper.cli import main
 from mapper.network import Layer, one_line, shape_key
+from mapper.search.engine import search_trials
 from mapper.specs.native import load_native, shipped_specs_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,11 +58,10 @@ def search(tmp_path: Path, out: Path, *extra: str) -> int:
 
 
 def completed_trials(layer_folder: Path) -> int:
+    """The search trials of the layer's study (the polish's not counted)."""
     storage = JournalStorage(JournalFileBackend(str(layer_folder / "study.journal")))
     (study,) = optuna.get_all_study_summaries(storage)
-    trials = optuna.load_study(study_name=study.study_name, storage=storage).get_trials(
-        deepcopy=False, states=(TrialState.COMPLETE,))
-    return len(trials)
+    return len(search_trials(optuna.load_study(study_name=study.study_name, storage=storage)))
 
 
 def best(out: Path, layer: str) -> dict:
