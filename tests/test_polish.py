@@ -53,3 +53,13 @@ def test_the_polish_depends_only_on_its_start_and_random_stream() -> None:
             for _ in range(2)]
     assert runs[0][0].scores.keys.tolist() == runs[1][0].scores.keys.tolist()
 
+
+
+def test_the_busiest_unrollings_come_first_and_each_is_one_the_mapspace_offers() -> None:
+    ms = mapspace("conv1d-on-a-row")
+    sx, sy = ms.busiest_unrollings(100)
+    busy = np.prod(sx * sy, axis=(1, 2))
+    offered = {(np.array(x).tobytes(), np.array(y).tobytes()) for x, y in ms.spatial_combinations()}
+
+    assert len(sx) == len(offered) and np.all(np.diff(busy) <= 0)
+    assert all((x.tobytes(), y.tobytes()) in offered for x, y in zip(sx, sy))

@@ -22,6 +22,12 @@
   says how; the local moves depend only on the completed trials): every completed
   trial records the tilings it found best, and the answer is read back from the
   storage, not from memory.
+  When the budget ends, the polish (polish.py) searches on from what the trials
+  found, moving every part of a mapping at once in the vectorized model's batches,
+  and its result is recorded as one more trial (user attribute POLISH: the number of
+  search trials it started from), which the budget does not count. Its randomness
+  depends on the seed and that number only, so a search interrupted in its polish
+  resumes to the same answer, and a finished one is not polished twice.
 - `ExhaustiveSearch`: every mapping of the (pruned) mapspace; the exact optimum.
 
 Measured here, to choose the design (benchmarks/bench_search.py): an Optuna trial

@@ -1,20 +1,27 @@
 """The search's last step: a local search over whole mappings from the best ones the
-trials found, so that the answer does not depend on which structures the trials
+trials found, so that the answer depends less on which structures the trials
 happened to try.
 
 A trial scores tilings of one structure (its loop orders, spatial unrolling and keep
-table stay fixed), and the structure moves of the search are Optuna trials of a few
-milliseconds each. Where good mappings differ from the trials' best in several of
-those choices at once (a 128 x 128 array is busy only when both of its unrollings
-change together with the tiles), the trials rarely get there, and which local optimum
-they end in depends on the seed. Here every part of a mapping moves in the vectorized
-model's batches, at microseconds a mapping: a prime factor of a dimension from one
-loop to another (temporal or spatial, across levels and fan-outs), two iterating loops
-of a level swapped, a free keep flag flipped; a child takes one to three such moves
-(a factor traded between two dimensions of an unrolling is two). The elite, the best
-mappings so far, breeds children for as long as rounds keep improving it.
+table stay fixed), and the structure moves of the search are Optuna trials of a
+tenth of a second each. Where good mappings differ from the trials' best in several
+of those choices at once (a 128 x 128 array is busy only when both of its unrollings
+change together with the tiles), the trials rarely get there, and which local
+optimum they end in depends on the seed. Here every part of a mapping moves in the
+vectorized model's batches, at microseconds a mapping (`Moves`): a prime factor of a
+dimension from one loop to another (temporal or spatial, across levels and
+fan-outs), two iterating loops of a level swapped, a free keep flag flipped (a level
+that starts keeping a tensor hands the loops of its dimensions to the level above,
+so that the tensor's tile fits), a fan-out's unrolling replaced by one of its
+busiest; a child takes one to three such moves. The elite, the best mappings so far,
+breeds children for as long as rounds keep improving it.
 
-Measured with benchmarks/bench_seeds.py, the spread of the best EDP over seeds 0-4.
+Keep tables are where local searches get stuck: a level that keeps a tensor needs
+other tiles than one that bypasses it, so one flag moved alone rarely pays. So the
+elite holds at most a few mappings of one keep table; the best mapping of each keep
+table the trials found also starts under the busiest unrollings of the array; and
+the local searches restart from the best keep tables in turn, until two of them
+agree on the best value. Measured with benchmarks/bench_seeds.py (README, "Search").
 """
 
 from __future__ import annotations
