@@ -65,11 +65,18 @@ class Journal(JournalFileBackend):
         self.path = path
         self._written = _records_in(path)
         self._held: list[dict[str, Any]] = []
+        self._last_write: list[dict[str, Any]] = []  # the records of the last write, the file's last ones
 
     def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
         """Optuna's reading, then the held records; a record damaged in the middle
-        (not by a run of ours: only the last record can be torn) said in one line."""
-        if log_number_from < self._written:
+        (not by a run of ours: only the last record can be torn) said in one line. The
+        records of the last write come from memory: Optuna's reading finds a record
+        by the offsets of records it has read, and would read the file from its start
+        for one it never read."""
+        last_from = self._written - len(self._last_write)
+        if last_from <= log_number_from < self._written:
+            yield from self._last_write[log_number_from - last_from:]
+        elif log_number_from < self._written:
             try:
                 yield from super().read_logs(log_number_from)
             except ValueError as error:  # json.JSONDecodeError, or Optuna's "Invalid log format."
@@ -83,7 +90,7 @@ class Journal(JournalFileBackend):
             return
         self._write(self._held)  # on failure the records stay held, for the next write to retry
         self._written += len(self._held)
-        self._held = []
+        self._last_write, self._held = self._held, []
 
     def _write(self, logs: list[dict[str, Any]]) -> None:
         data = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs).encode()
