@@ -207,7 +207,7 @@ class Moves:
 
     def _swap_loops(self, m: MappingBatch, rows: np.ndarray, rng: np.random.Generator) -> None:
         """Two iterating loops (factor above 1) of one level change places in its order."""
-        if not len(rows):
+        if not len(rows) or self.D < 2:
             return
         n = len(rows)
         index = np.arange(n)
