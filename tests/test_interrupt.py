@@ -19,6 +19,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 from mapper.cli import main
+from mapper.search.engine import POLISH
 from tiny_network import SEARCHED, best_mappings, finish, start, write_layer, write_specs
 
 # Past the sampler's start-up, so local moves resume too, and long enough (a few
@@ -34,14 +35,16 @@ def without_run_details(best: dict) -> dict:
 
 
 def completed_trials(journal: Path) -> int:
-    """Trials completed in the (only) study of a journal that a search is writing."""
+    """Search trials completed in the (only) study of a journal that a search is
+    writing (the polish's not counted)."""
     if not journal.exists():
         return 0
     storage = JournalStorage(JournalFileBackend(str(journal)))
     studies = storage.get_all_studies()
     if not studies:
         return 0
-    return len(storage.get_all_trials(studies[0]._study_id, deepcopy=False, states=(TrialState.COMPLETE,)))
+    trials = storage.get_all_trials(studies[0]._study_id, deepcopy=False, states=(TrialState.COMPLETE,))
+    return sum(POLISH not in t.user_attrs for t in trials)
 
 
 def wait_until(condition, process) -> None:
