@@ -44,9 +44,9 @@ class PolishEffort:
     keep_tables: int = 32  # the best mapping of each of this many keep tables starts anew
     unrollings: int = 16  # under each of the busiest unrollings of the whole array
     children: int = 64  # children of each elite mapping per round
-    patience: int = 10  # rounds in a row that do not better the best value end a local search
+    patience: int = 15  # rounds in a row that do not better the best value end a local search
     rounds: int = 300  # at most, per local search
-    restarts: int = 3  # local searches at most
+    restarts: int = 6  # local searches at most
     min_improvement: float = 1e-4  # a round that betters the best value by less does not count
 
 
