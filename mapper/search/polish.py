@@ -53,9 +53,10 @@ class PolishEffort:
 def polish(mapspace: Mapspace, start: Scored, objective: Objective, effort: PolishEffort,
            rng: np.random.Generator) -> tuple[Scored, int]:
     """The best mappings after local searches from `start` (module docstring), best
-    first, and how many mappings were scored. Independent local searches from the same
-    start end in different local optima; they run until two of them agree on the best
-    value (within `min_improvement`), or `effort.restarts` have run."""
+    first, and how many mappings were scored. The local searches start from the best
+    keep tables in turn (each from its best mappings) and end in different local
+    optima; they run until two of them agree on the best value (within
+    `min_improvement`), or `effort.restarts` have run."""
     moves = Moves(mapspace)
     start = start.unique()
     tables = _elite(start, objective, effort.keep_tables, 1)  # the best mapping of each keep table
