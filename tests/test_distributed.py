@@ -22,6 +22,7 @@ from optuna.trial import TrialState
 from mapper import worker
 from mapper.cli import main
 from mapper.constraints import PRESETS, Constraints
+from mapper.search.engine import search_trials
 from mapper.search.run import Settings
 from mapper.specs.load import load_specs
 from mapper.specs.native import shipped_specs_dir
@@ -85,13 +86,14 @@ def leases(url: str, job: str) -> list[optuna.trial.FrozenTrial]:
 
 
 def completed_params(url: str, layer: str) -> list[dict]:
-    """The parameters of the layer's completed trials, in order (none before its study exists)."""
+    """The parameters of the layer's completed search trials (the polish's not counted),
+    in order (none before its study exists)."""
     names = [s.study_name for s in optuna.get_all_study_summaries(url) if s.study_name.startswith(layer + "/")]
     assert len(names) <= 1, names
     if not names:
         return []
     study = optuna.load_study(study_name=names[0], storage=url)
-    return [t.params for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    return [t.params for t in search_trials(study)]
 
 
 # ------------------------------------------------------------- with a server
