@@ -230,9 +230,7 @@ class OptunaSearch:
         trial = self.study.ask()
         try:
             trial.set_user_attr(POLISH, len(trials))
-            trial.set_user_attr(FOUND, scored_to_json(elite))
-            trial.set_user_attr(SCORED, count)
-            self.study.tell(trial, self._values(elite))
+            self._tell_found(trial, elite, count)
         except BaseException:
             self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             raise
@@ -259,14 +257,18 @@ class OptunaSearch:
             else:
                 elite, count = best_tilings(self.mapspace, structure, self.objective, self.effort, rng, seeds,
                                             starts)
-            trial.set_user_attr(FOUND, scored_to_json(elite))
-            trial.set_user_attr(SCORED, count)
-            self.study.tell(trial, self._values(elite))
+            self._tell_found(trial, elite, count)
         except BaseException:
             # skip_if_finished: the interruption may come while `tell` completes the trial
             self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             raise
         return count, elite
+
+    def _tell_found(self, trial: optuna.Trial, elite: Scored, count: int) -> None:
+        """Complete `trial` with what it found and how many mappings it scored."""
+        trial.set_user_attr(FOUND, scored_to_json(elite))
+        trial.set_user_attr(SCORED, count)
+        self.study.tell(trial, self._values(elite))
 
     def _owes_a_mapping(self, values: list[float]) -> bool:
         """Whether the search must go on whatever its budget (module docstring): no trial
