@@ -12,7 +12,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
+from .architecture import Architecture
+from .compare import comparison, comparison_text
+from .explain import explain, explanation_text
+from .mapping import Mapping
 from .model.capacity import violations
+from .model.stats import Evaluation
+from .plots import comparison_figure, save_png
+from .problem import Problem
+from .runs import explanation_of, read_runs
 from .model.reference import evaluate_reference
 from .mapspace import NoValidMapping
 from . import dataflow_comparison, experiment, interrupt, network, run_folder, worker
@@ -58,19 +66,25 @@ def non_negative_seconds(text: str) -> float:
     return value
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    specs = load_specs(args.files)
+def evaluated(files: list[str]) -> tuple[Problem, Architecture, Mapping, Evaluation]:
+    """The problem, architecture and mapping the files give together, and the
+    mapping's evaluation by the reference model."""
+    specs = load_specs(files)
     missing = [name for name, part in (("a problem", specs.problems), ("an architecture", specs.architecture),
                                        ("a mapping", specs.mapping)) if not part]
     if missing:
-        raise SpecError(", ".join(args.files), "", "no " + " and no ".join(m.split(" ", 1)[1] for m in missing),
+        raise SpecError(", ".join(files), "", "no " + " and no ".join(m.split(" ", 1)[1] for m in missing),
                         "files that together give a problem, an architecture and a mapping")
     problem, arch, mapping = specs.problems[0], specs.architecture, specs.mapping
     reasons = violations(problem, arch, mapping)
     if reasons:
-        raise SpecError(", ".join(args.files), "mapping", "a mapping that does not fit: " + "; ".join(reasons),
+        raise SpecError(", ".join(files), "mapping", "a mapping that does not fit: " + "; ".join(reasons),
                         "tiles within each level's capacity and spatial factors within each fan-out")
-    ev = evaluate_reference(problem, arch, mapping)
+    return problem, arch, mapping, evaluate_reference(problem, arch, mapping)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    problem, arch, mapping, ev = evaluated(args.files)
     print(loop_nest(problem, arch, mapping))
     print()
     print(counts_table(ev, arch.energy_unit))
@@ -78,6 +92,46 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(totals(ev, arch.energy_unit))
     if args.json:
         write_json_atomically(Path(args.json), evaluation_json(arch, ev))
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    """Why a mapping costs what it costs (mapper/explain.py): of the files of `mapper
+    evaluate`, or of the best mappings of a finished run's folder."""
+    if len(args.files) == 1 and Path(args.files[0]).is_dir():
+        found = [(run.name, layer.name, run.energy_unit, explanation_of(layer))
+                 for run in read_runs(Path(args.files[0])) for layer in run.layers
+                 if args.layer is None or layer.name == args.layer]
+        if not found:
+            raise SpecError(args.files[0], "", f"no finished layer {args.layer!r}" if args.layer
+                            else "no finished layer", "a run folder with a best mapping")
+    else:
+        problem, arch, mapping, ev = evaluated(args.files)
+        found = [(arch.name, problem.name, arch.energy_unit, explain(problem, arch, mapping, ev))]
+    for run, layer, unit, explanation in found:
+        print(f"# {layer} ({run})\n\n{explanation_text(explanation, unit)}\n")
+    if args.json:
+        write_json_atomically(Path(args.json), {"explanations": [
+            {"run": run, "layer": layer, "energy_unit": unit, **explanation.to_json()}
+            for run, layer, unit, explanation in found]})
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Runs side by side (mapper/compare.py): a table, and with -o the JSON, the table
+    and a PNG."""
+    runs = [run for folder in args.runs for run in read_runs(Path(folder))]
+    if not runs:
+        raise SpecError(", ".join(args.runs), "", "no runs", "folders of finished searches or experiments")
+    data = comparison(runs)
+    text = comparison_text(data)
+    print(text, end="")
+    if args.out:
+        out = Path(args.out)
+        write_json_atomically(out / "compare.json", data)
+        write_text_atomically(out / "compare.txt", text)
+        save_png(comparison_figure(data), out / "compare.png")
+        print(f"wrote {out}/: compare.json, compare.txt, compare.png")
     return 0
 
 
@@ -205,7 +259,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """An experiment: its cells one after the other, a line per finished layer on
     stderr; the summary table to the terminal (mapper/experiment.py)."""
     if dataflow_comparison.is_comparison(args.experiment):
-        return cmd_compare(args)
+        return cmd_dataflow_comparison(args)
     exp = experiment.load_experiment(args.experiment)
     exp = replace(exp, settings=replace(exp.settings, storage=args.storage))
     folder = Path(args.out) if args.out else experiment.default_folder(exp)
@@ -224,7 +278,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_compare(args: argparse.Namespace) -> int:
+def cmd_dataflow_comparison(args: argparse.Namespace) -> int:
     """A dataflow comparison, an experiment file with a `baseline`: each dataflow's
     layers, a line per finished layer on stderr; the energy tables to the terminal
     (mapper/dataflow_comparison.py)."""
@@ -332,6 +386,21 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("files", nargs="+")
     ev.add_argument("--json", metavar="PATH", help="write the stats as JSON")
     ev.set_defaults(run=cmd_evaluate)
+    ex = sub.add_parser("explain", help="why a mapping is good: reuse, stationarity, accesses per MAC, cycles",
+                        description="Explain a mapping (the files of `mapper evaluate`) or the best mappings of a "
+                        "finished run (its folder): per level and tensor the accesses per MAC, temporal and spatial "
+                        "reuse, what stays stationary, the reuse kept on chip, where the cycles go.")
+    ex.add_argument("files", nargs="+", metavar="FILE_OR_RUN_DIR")
+    ex.add_argument("--layer", metavar="NAME", help="of a run folder, only this layer")
+    ex.add_argument("--json", metavar="PATH", help="write the explanations as JSON")
+    ex.set_defaults(run=cmd_explain)
+    cp = sub.add_parser("compare", help="finished runs side by side: totals and per layer, ratios to the first",
+                        description="Compare the results of finished runs (folders of mapper search on a layer "
+                        "or a workload, or of mapper run: one run per cell): energy, cycles and EDP in total and "
+                        "per layer, with their ratios to the first run.")
+    cp.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    cp.add_argument("-o", "--out", metavar="DIR", help="also write compare.json, compare.txt and compare.png here")
+    cp.set_defaults(run=cmd_compare)
     st = sub.add_parser("stats", help="per layer shape, MACs and weights of a workload; totals; worst-case DRAM traffic")
     st.add_argument("workload", help="a workload file, or a shipped one by name (alexnet, resnet50, ...)")
     st.add_argument("--batch", type=search.positive(int), default=1, help="samples per layer (default 1)")

@@ -79,10 +79,15 @@ dimension (R) runs inside the PE with the channels::
       spatial-for X over Q and output channels M                  # PE columns: output rows
       spatial-for Y over S, input channels C and M                # PE rows: filter rows
         PE-local levels: for over R, C and M only                 # 1-D convolution of a row
+          each tensor kept at the innermost PE-local level that   # the filter row, the input
+          may keep it                                             #   row and the psum row stay
           MAC
 
   It needs a convolution: an Inputs tensor with at least one sliding-window rank
-  (a rank that sums an output dimension and a filter dimension).
+  (a rank that sums an output dimension and a filter dimension), and PEs that may
+  keep every tensor. Without the keeps a search could return an "RS" mapping whose
+  psum scratchpad keeps nothing, every partial sum crossing the array: no longer the
+  dataflow the name promises.
 
 no-local-reuse (DianNao): the PEs keep nothing; every operand comes from the level
 above the array and partial sums are reduced across the array::
@@ -208,7 +213,7 @@ def preset(name: str, problem: Problem, arch: Architecture, user: Constraints | 
         "weight-stationary": lambda: _stationary(problem, arch, _named_tensor(problem, "Weights", name), user),
         "output-stationary": lambda: _stationary(problem, arch, problem.output, user),
         "input-stationary": lambda: _stationary(problem, arch, _named_tensor(problem, "Inputs", name), user),
-        "row-stationary": lambda: _row_stationary(problem, arch),
+        "row-stationary": lambda: _row_stationary(problem, arch, user),
         "no-local-reuse": lambda: _no_local_reuse(problem, arch),
     }
     if name not in builders:
@@ -266,7 +271,7 @@ def _split_dims(problem: Problem, tensor: Tensor) -> tuple[list[str], list[str]]
     return [d for d in problem.dims if d in tensor.dims], [d for d in problem.dims if d not in tensor.dims]
 
 
-def _row_stationary(problem: Problem, arch: Architecture) -> Constraints:
+def _row_stationary(problem: Problem, arch: Architecture, user: Constraints) -> Constraints:
     """Eyeriss' row-stationary dataflow (module docstring)."""
     inputs = _named_tensor(problem, "Inputs", "row-stationary")
     weights = _named_tensor(problem, "Weights", "row-stationary")
@@ -292,9 +297,17 @@ def _row_stationary(problem: Problem, arch: Architecture) -> Constraints:
             x_dims=frozenset([array_out, *out_channels]),
             y_dims=frozenset([array_filter, *channels, *out_channels]))
     in_pe = set(pe_filter + channels + out_channels)
+    kept_at = {}
+    for tensor in problem.tensors:  # each PE holds its rows of all of them: the innermost PE-local level that may
+        local = [i for i in pe_local_levels(arch) if _may_keep(arch, i, tensor.name, user)]
+        if not local:
+            raise ValueError(f"row-stationary keeps a row of every tensor in each PE; architecture {arch.name!r} "
+                             f"has no level inside the PE that may keep {tensor.name}")
+        kept_at.setdefault(local[-1], set()).add(tensor.name)
     for i in pe_local_levels(arch):  # a fan-out may sit inside the PE too: keep both
         name = arch.levels[i].name
-        local = LevelConstraints(temporal={d: ONE for d in problem.dims if d not in in_pe})
+        local = LevelConstraints(temporal={d: ONE for d in problem.dims if d not in in_pe},
+                                 keep=frozenset(kept_at.get(i, ())))
         levels[name] = levels[name].refined_by(local) if name in levels else local
     return Constraints(levels)
 

@@ -402,7 +402,7 @@ def _layers_csv(summary: dict[str, Any]) -> str:
     writer.writerow([*_CELL_COLUMNS, *SUMMARY_FIELDS])
     for row in summary["cells"]:
         for layer in row["layers"]:
-            writer.writerow([*(row[c] for c in _CELL_COLUMNS), *(layer[f] for f in SUMMARY_FIELDS)])
+            writer.writerow([*(row[c] for c in _CELL_COLUMNS), *(layer.get(f) for f in SUMMARY_FIELDS)])
     return out.getvalue()
 
 

@@ -43,6 +43,7 @@ from typing import Any, Literal
 
 from .architecture import Architecture
 from .constraints import Constraints
+from .explain import Explanation, why_line
 from .interrupt import worker_process_init
 from .mapping import Mapping
 from .mapspace import NoValidMapping
@@ -62,7 +63,7 @@ MANIFEST = "network.json"
 BEST = "best.json"
 PARETO = "pareto.json"
 SUMMARY_FIELDS = ("layer", "same_shape_as", "macs", "energy_pJ", "pJ_per_MAC", "cycles", "utilization",
-                  "edp_J_cycles", "mapping")
+                  "edp_J_cycles", "mapping", "why")
 
 
 @dataclass(frozen=True)
@@ -327,9 +328,15 @@ def layer_row(name: str, same_shape_as: str | None, best: dict[str, Any]) -> dic
     extra = {"MAC": compute} | ({"network": network} if network > 1e-9 * energy else {})
     return {"layer": name, "same_shape_as": same_shape_as, "macs": best["computes"], "energy_pJ": energy,
             "pJ_per_MAC": energy / best["computes"], "cycles": best["cycles"], "utilization": best["utilization"],
-            "edp_J_cycles": best["edp_J_cycles"], "mapping": one_line(best["mapping"]),
+            "edp_J_cycles": best["edp_J_cycles"], "mapping": one_line(best["mapping"]), "why": _why(best),
             "energy_by_level_pJ": by_level | extra, "energy_by_tensor_pJ": by_tensor | extra,
             "search": {k: best["search"].get(k) for k in ("objective", "mode", "trials", "seed")}}
+
+
+def _why(best: dict[str, Any]) -> str | None:
+    """The layer's explanation in one line (None for a best.json written before there
+    were explanations)."""
+    return why_line(Explanation.from_json(best["explanation"])) if "explanation" in best else None
 
 
 def one_line(entries: list[dict[str, Any]]) -> str:
@@ -383,15 +390,16 @@ def summary_csv(summary: dict[str, Any]) -> str:
 def summary_markdown(summary: dict[str, Any]) -> str:
     """The table `mapper search` prints for a network."""
     unit = summary["energy_unit"]
-    head = ("layer", "MACs", f"energy {unit}", f"{unit}/MAC", "cycles", "util.", f"EDP {edp_unit(unit)}", "mapping")
+    head = ("layer", "MACs", f"energy {unit}", f"{unit}/MAC", "cycles", "util.", f"EDP {edp_unit(unit)}", "mapping",
+            "why")
     lines = [f"{summary['network']} on {summary['architecture']} ({summary['objective']}, seed {summary['seed']})", "",
-             "| " + " | ".join(head) + " |", "| --- | " + "---: | " * 6 + "--- |"]
+             "| " + " | ".join(head) + " |", "| --- | " + "---: | " * 6 + "--- | --- |"]
     for r in summary["layers"]:
         name = r["layer"] + (f" (= {r['same_shape_as']})" if r["same_shape_as"] else "")
-        lines.append(_md_row(name, r, f"`{r['mapping']}`", unit))
+        lines.append(_md_row(name, r, f"`{r['mapping']}`", r.get("why") or "", unit))
     t = summary["totals"]
     if summary["layers"]:
-        lines.append(_md_row(f"**total** ({t['layers_mapped']} of {t['layers']} layers)", t, "", unit))
+        lines.append(_md_row(f"**total** ({t['layers_mapped']} of {t['layers']} layers)", t, "", "", unit))
         lines += ["", (f"Network EDP (total energy x total cycles): {edp_text(t['network_edp_J_cycles'], unit)}; "
                        "the table's total EDP is the sum over the layers.")]
     for name, reasons in summary["failed"].items():
@@ -401,9 +409,9 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _md_row(name: str, r: dict[str, Any], mapping: str, energy_unit: str) -> str:
+def _md_row(name: str, r: dict[str, Any], mapping: str, why: str, energy_unit: str) -> str:
     cells = (name, f"{r['macs']:,}", f"{r['energy_pJ']:.4g}", f"{r['pJ_per_MAC']:.3f}", f"{r['cycles']:,}",
-             f"{100 * r['utilization']:.1f}%", f"{edp_value(r['edp_J_cycles'], energy_unit):.4g}", mapping)
+             f"{100 * r['utilization']:.1f}%", f"{edp_value(r['edp_J_cycles'], energy_unit):.4g}", mapping, why)
     return "| " + " | ".join(cells) + " |"
 
 

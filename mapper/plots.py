@@ -35,14 +35,14 @@ def experiment_plots(folder: Path, summary: dict[str, Any]) -> list[Path]:
     written = []
     for cell in cells:
         path = file_in(plots, "energy-" + "-".join(cell[k] for k in _CELL_LABELS), ".png")
-        _save(energy_breakdown(cell), path)
+        save_png(energy_breakdown(cell), path)
         written.append(path)
     for workload in dict.fromkeys(c["workload"] for c in cells):
         of_workload = [c for c in cells if c["workload"] == workload]
         units = list(dict.fromkeys(c["energy_unit"] for c in of_workload))
         for unit in units:
             path = file_in(plots, f"energy-delay-{workload}" + (f"-{unit}" if len(units) > 1 else ""), ".png")
-            _save(energy_delay([c for c in of_workload if c["energy_unit"] == unit], folder), path)
+            save_png(energy_delay([c for c in of_workload if c["energy_unit"] == unit], folder), path)
             written.append(path)
     return written
 
@@ -55,7 +55,8 @@ def energy_breakdown(cell: dict[str, Any]) -> Figure:
     names = [l["layer"] for l in layers]
     for ax, key, title in zip(fig.subplots(2, 1, sharex=True), ("energy_by_level_pJ", "energy_by_tensor_pJ"),
                               ("by storage level", "by tensor")):
-        categories = list(dict.fromkeys(c for l in layers for c in l[key]))
+        # a level or tensor that costs nothing in every layer would only crowd the legend
+        categories = [c for c in dict.fromkeys(c for l in layers for c in l[key]) if any(l[key].get(c) for l in layers)]
         bottom = [0.0] * len(layers)
         colors = _colors(len(categories))
         for category, color in zip(categories, colors):
@@ -96,16 +97,47 @@ def energy_delay(cells: list[dict[str, Any]], folder: Path) -> Figure:
         front = pareto_front(points)
         ax.step([c for _, c in front], [e for e, _ in front], where="post", color="black", linestyle="--",
                 linewidth=0.8, marker="o", markersize=11, markerfacecolor="none", label="Pareto front")
-        _scale(ax.set_xscale, [c for _, c in points])
-        _scale(ax.set_yscale, [e for e, _ in points])
+        x_log = _scale(ax.set_xscale, ax.set_xlim, [c for _, c in points])
+        y_log = _scale(ax.set_yscale, ax.set_ylim, [e for e, _ in points])
         ax.set_title(layer, fontsize="medium")
-        ax.set_xlabel("cycles")
-        ax.set_ylabel(f"energy ({cells[0]['energy_unit']})")
+        ax.set_xlabel("cycles" + (" (log scale)" if x_log else ""))
+        ax.set_ylabel(f"energy ({cells[0]['energy_unit']})" + (" (log scale)" if y_log else ""))
     for ax in axes[len(layers):]:
         ax.set_visible(False)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right upper", fontsize="small")
     fig.suptitle(f"Energy against delay per layer: {cells[0]['workload']}")
+    return fig
+
+
+def comparison_figure(data: dict[str, Any]) -> Figure:
+    """`mapper compare`: each run's energy, cycles and EDP over the first run's (bars
+    from zero, the first run at 1), in total and per layer."""
+    runs, layers = data["runs"], data["layers"]
+    panels = 2 if len(layers) > 1 else 1
+    fig = Figure(figsize=(max(7.0, 0.5 * len(layers) + 3.0), 3.6 * panels + 0.6), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(panels, 1, squeeze=False).ravel()
+    colors = _colors(len(runs))
+    labels = [f"{i + 1}: {r['name']}" for i, r in enumerate(runs)]
+    width = 0.8 / len(runs)
+    for k, (run, color, label) in enumerate(zip(runs, colors, labels)):
+        ratios = [run["ratio_to_first"][f] or 0.0 for f in ("energy_pJ", "cycles", "edp_J_cycles")]
+        axes[0].bar([x + k * width for x in range(3)], ratios, width, color=color, label=label)
+    axes[0].set_xticks([x + 0.4 - width / 2 for x in range(3)], ["energy", "cycles", "EDP"])
+    axes[0].set_title("Totals over the first run")
+    if panels == 2:
+        for k, (color, label) in enumerate(zip(colors, labels)):
+            edp = [(layer["runs"][k] or {}).get("ratio_to_first", {}).get("edp_J_cycles") or 0.0 for layer in layers]
+            axes[1].bar([x + k * width for x in range(len(layers))], edp, width, color=color, label=label)
+        axes[1].set_xticks([x + 0.4 - width / 2 for x in range(len(layers))], [l["layer"] for l in layers],
+                           rotation=60, fontsize="small")
+        axes[1].set_title("EDP per layer over the first run's")
+    for ax in axes:
+        ax.axhline(1.0, color="black", linewidth=0.8)
+        ax.set_ylim(bottom=0)
+        ax.set_ylabel("ratio to run 1")
+    axes[0].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 
 
@@ -124,11 +156,15 @@ def _pareto_points(cell_folder: Path, layer: str) -> list[tuple[float, int]]:
     return [(p["energy_pJ"], p["cycles"]) for p in read_json(path)["points"]] if path.is_file() else []
 
 
-def _scale(set_scale: Any, values: list[float]) -> None:
-    """Logarithmic where the values span more than a decade: mappings of one layer
-    can differ a hundredfold in energy or cycles, or by a few percent."""
+def _scale(set_scale: Any, set_limits: Any, values: list[float]) -> bool:
+    """Logarithmic where the values span more than a decade (mappings of one layer can
+    differ a hundredfold in energy or cycles), else linear from zero, so that a few
+    percent look like a few percent; returns whether it is logarithmic, for the label."""
     if values and min(values) > 0 and max(values) / min(values) > 10:
         set_scale("log")
+        return True
+    set_limits(0, max(values, default=1) * 1.05 or 1)
+    return False
 
 
 def _colors(n: int) -> list[Any]:
@@ -136,7 +172,7 @@ def _colors(n: int) -> list[Any]:
     return [cmap(i % cmap.N) for i in range(n)]
 
 
-def _save(fig: Figure, path: Path) -> None:
+def save_png(fig: Figure, path: Path) -> None:
     """Write the PNG beside its place, then rename: never a half-written plot."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")

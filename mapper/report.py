@@ -41,10 +41,17 @@ def counts_table(ev: Evaluation, energy_unit: str) -> str:
             rows.append((lv.name, name, t.partition_size, t.utilized_capacity, t.utilized_instances,
                          t.reads, t.fills, t.updates, f"{t.energy_pJ:.2f}"))
     rows.append(("MAC", "-", "", "", ev.utilized_macs, ev.computes, "", "", f"{ev.compute_energy_pJ:.2f}"))
-    widths = [max(len(str(r[c])) for r in rows) for c in range(len(head))]
+    return table(rows)
+
+
+def table(rows: list[tuple]) -> str:
+    """Rows as aligned text, the first one a header: the first two columns (names) to
+    the left, the others (figures) to the right."""
+    cells = [[str(v) for v in row] for row in rows]
+    widths = [max(len(r[c]) for r in cells) for c in range(len(cells[0]))]
     out = []
-    for k, row in enumerate(rows):
-        out.append("  ".join(str(v).ljust(w) if c < 2 else str(v).rjust(w) for c, (v, w) in enumerate(zip(row, widths))))
+    for k, row in enumerate(cells):
+        out.append("  ".join(v.ljust(w) if c < 2 else v.rjust(w) for c, (v, w) in enumerate(zip(row, widths))))
         if k == 0:
             out.append("  ".join("-" * w for w in widths))
     return "\n".join(out)

@@ -186,6 +186,9 @@ def nest_breaks(name: str, problem: Problem, arch: Architecture, mapping: Mappin
         for i in local:
             if live(mapping.levels[i]) - {"R", "C", "M"}:
                 found.append("PE-local loops other than R, C, M")
+        for tensor in problem.tensors:
+            if not any(tensor.name in mapping.levels[i].keep for i in local):
+                found.append(f"no PE-local level keeps {tensor.name}")
     else:
         _, local, _ = roles(arch)
         for i in local:
@@ -203,6 +206,11 @@ def test_every_preset_yields_its_documented_nest_on_every_shipped_architecture(n
     specs = load_specs([SPECS / f"arch/{arch_name}.yaml", TINY_CONV])
     problem, arch = specs.problems[0], specs.architecture
     space = Mapspace(problem, arch, Constraints(preset=name))
+    if (arch_name, name) == ("toy-3level", "row-stationary"):
+        # RS holds a row of every tensor in the PE: the toy's one-word register cannot, and the check says so
+        with pytest.raises(NoValidMapping, match="Register holds 1 words; the smallest tiles"):
+            space.check()
+        return
     space.check()
     rng = np.random.default_rng(0)
     combos = list(space.spatial_combinations())

@@ -460,7 +460,7 @@ def test_the_native_mapping_evaluates_to_the_stats_written(tmp_path: Path) -> No
     assert main(["search", *specs, "-o", str(out), "--trials", "2"]) == 0
     assert main(["evaluate", *specs, str(out / "best.mapping.yaml"), "--json", str(tmp_path / "eval.json")]) == 0
     best = json.loads((out / "best.json").read_text())
-    stats = {k: v for k, v in best.items() if k not in ("mapping", "lower_bounds", "search")}
+    stats = {k: v for k, v in best.items() if k not in ("mapping", "lower_bounds", "search", "explanation")}
     assert json.loads((tmp_path / "eval.json").read_text()) == stats
     bounds = best["lower_bounds"]
     assert bounds["compute_bound_cycles"] == 4 * 3 * 8  # one MAC
@@ -479,7 +479,7 @@ def test_the_timeloop_mapping_evaluates_to_the_stats_written(tmp_path: Path) -> 
     assert main(["search", *specs, "-o", str(out), "--trials", "2"]) == 0
     assert main(["evaluate", *specs, str(out / "best.map.yaml"), "--json", str(tmp_path / "eval.json")]) == 0
     best = json.loads((out / "best.json").read_text())
-    stats = {k: v for k, v in best.items() if k not in ("mapping", "lower_bounds", "search")}
+    stats = {k: v for k, v in best.items() if k not in ("mapping", "lower_bounds", "search", "explanation")}
     assert json.loads((tmp_path / "eval.json").read_text()) == stats
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from ..architecture import Architecture
+from ..explain import explain, explanation_text
 from ..json_output import json_text
 from ..mapping import Loop, Mapping
 from ..model.stats import Evaluation
@@ -134,9 +135,11 @@ def bounds_text(bounds: dict[str, Any]) -> str:
 
 
 def result_json(problem: Problem, arch: Architecture, mapping: Mapping, ev: Evaluation) -> dict[str, Any]:
-    """The stats of `mapper evaluate --json`, plus the mapping and the lower bounds."""
+    """The stats of `mapper evaluate --json`, plus the mapping, the lower bounds and the
+    explanation (mapper/explain.py)."""
     return {**evaluation_json(arch, ev), "mapping": native_mapping(problem, arch, mapping),
-            "lower_bounds": lower_bounds(problem, arch, ev)}
+            "lower_bounds": lower_bounds(problem, arch, ev),
+            "explanation": explain(problem, arch, mapping, ev).to_json()}
 
 
 def evaluation_json(arch: Architecture, ev: Evaluation) -> dict[str, Any]:
@@ -146,10 +149,11 @@ def evaluation_json(arch: Architecture, ev: Evaluation) -> dict[str, Any]:
 
 
 def report_text(problem: Problem, arch: Architecture, mapping: Mapping, ev: Evaluation) -> str:
-    """What `mapper evaluate` prints, and how far from the lower bounds it is."""
+    """What `mapper evaluate` prints, how far from the lower bounds it is, and why
+    (mapper/explain.py)."""
     return "\n\n".join((loop_nest(problem, arch, mapping), counts_table(ev, arch.energy_unit),
-                        totals(ev, arch.energy_unit),
-                        bounds_text(lower_bounds(problem, arch, ev)))) + "\n"
+                        totals(ev, arch.energy_unit), bounds_text(lower_bounds(problem, arch, ev)),
+                        explanation_text(explain(problem, arch, mapping, ev), arch.energy_unit))) + "\n"
 
 
 def _yaml(doc: dict[str, Any], header: str) -> str:

@@ -1,0 +1,171 @@
+"""The designer's view: `mapper explain` (reuse, stationarity, accesses per MAC, where
+the cycles go), `mapper compare`, and what searches write of it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tiny_network import write_specs
+
+from mapper.cli import main
+from mapper.explain import Explanation, explain
+from mapper.model.reference import evaluate_reference
+from mapper.plots import energy_breakdown, energy_delay
+from mapper.specs.load import load_specs
+from mapper.specs.native import shipped_specs_dir
+
+SPECS = shipped_specs_dir()
+# The hand-written output-stationary mapping of tiny-conv on the toy (its file says how
+# it works): DRAM C2 P2 / Buffer P2 Q4, M4 across the PEs, keeps Inputs and Weights /
+# Register R3 S3, keeps Outputs.
+TOY = [str(SPECS / "arch/toy-3level.yaml"), str(SPECS / "workloads/tiny-conv.yaml"),
+       str(SPECS / "mappings/toy-3level-tiny-conv.yaml")]
+QUICK = ["--trials", "3", "--patience", "0"]
+
+
+@pytest.fixture(scope="module")
+def toy() -> Explanation:
+    specs = load_specs(TOY)
+    problem, arch, mapping = specs.problems[0], specs.architecture, specs.mapping
+    return explain(problem, arch, mapping, evaluate_reference(problem, arch, mapping))
+
+
+def row(ex: Explanation, level: str, tensor: str):
+    return next(t for lv in ex.levels if lv.name == level for t in lv.tensors if t.tensor == tensor)
+
+
+def test_accesses_per_mac_are_the_counts_of_evaluate_json_exactly(tmp_path: Path) -> None:
+    assert main(["evaluate", *TOY, "--json", str(tmp_path / "ev.json")]) == 0
+    assert main(["explain", *TOY, "--json", str(tmp_path / "ex.json")]) == 0
+    ev = json.loads((tmp_path / "ev.json").read_text())
+    ex = json.loads((tmp_path / "ex.json").read_text())["explanations"][0]
+    expected = {(lv["name"], name): (t["reads"] + t["fills"] + t["updates"]) * t["utilized_instances"] / ev["computes"]
+                for lv in ev["levels"] for name, t in lv["tensors"].items()}
+    found = {(lv["name"], t["tensor"]): t["accesses_per_mac"] for lv in ex["levels"] for t in lv["tensors"]}
+    assert found == expected
+
+
+def test_reuse_is_read_off_the_loops_that_cause_it(toy: Explanation) -> None:
+    # M4 across the PEs: each input the Buffer reads reaches all four (multicast); each PE
+    # has weights of its own
+    assert row(toy, "Buffer", "Inputs").spatial_reuse == 4
+    assert row(toy, "Buffer", "Weights").spatial_reuse == 1
+    # R3 S3 in the register: each output accumulates 9 partial sums in place
+    assert row(toy, "Register", "Outputs").temporal_reuse == 9
+    # C2 at DRAM outside P2: the partial sums go out and come back once per input channel
+    outputs = next(r for r in toy.reuse if r.tensor == "Outputs")
+    assert outputs.refetch_loops == ("C2 at DRAM",)
+    assert outputs.uses_per_word == 18  # C x R x S
+    assert outputs.outer_accesses_per_word == 3  # written twice, read back once
+    weights = next(r for r in toy.reuse if r.tensor == "Weights")
+    assert weights.refetch_loops == () and weights.outer_accesses_per_word == 1
+
+
+def test_stationarity_is_the_tile_that_changes_least(toy: Explanation) -> None:
+    assert toy.pe_keeps == ("Outputs",) and toy.pe_stationary == "Outputs"
+    buffer = next(lv for lv in toy.levels if lv.name == "Buffer")
+    assert buffer.stationary == "Weights"  # 2 weight tiles over the run, 3 input tiles
+    assert next(lv for lv in toy.levels if lv.name == "DRAM").stationary is None  # it holds everything
+
+
+def test_outer_traffic_is_measured_against_no_reuse(toy: Explanation) -> None:
+    dram = sum(t.accesses for t in toy.levels[0].tensors)
+    assert toy.outer_accesses_per_mac == dram / toy.macs
+    assert toy.no_reuse_accesses_per_mac == 4  # an input and a weight read, a partial sum read and written
+    assert toy.fewer_than_no_reuse == pytest.approx(4 / toy.outer_accesses_per_mac)
+
+
+def test_a_compute_bound_mapping_says_so_and_its_cycles_add_up(toy: Explanation) -> None:
+    c = toy.cycles
+    assert (c.bound, c.bottleneck, c.compute_bound, c.temporal, c.total) == ("compute", None, 288, 288, 288)
+
+
+def test_a_bandwidth_bound_mapping_names_the_level_and_its_demand(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    files = write_specs(tmp_path)  # a DRAM of one word per cycle each way
+    assert main(["search", *files, "-o", str(tmp_path / "out"), *QUICK]) == 0
+    capsys.readouterr()
+    assert main(["explain", str(tmp_path / "out"), "--json", str(tmp_path / "ex.json")]) == 0
+    text = capsys.readouterr().out
+    bound = [e for e in json.loads((tmp_path / "ex.json").read_text())["explanations"]
+             if e["cycles"]["bound"] == "bandwidth"]
+    assert bound, "the tiny network's one-word DRAM port limits some layer"
+    for e in bound:
+        level = next(lv for lv in e["levels"] if lv["name"] == e["cycles"]["bottleneck"])
+        need = level[f"{e['cycles']['limit']}_words_per_cycle"] / level[f"{e['cycles']['limit']}_bandwidth"]
+        assert level["bandwidth_throttling"] == pytest.approx(1 / need)
+        assert e["cycles"]["total"] > e["cycles"]["temporal"]
+    assert "bandwidth-bound: DRAM" in text
+
+
+def test_a_search_writes_its_explanation_and_a_network_a_line_per_layer(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert main(["search", *write_specs(tmp_path), "-o", str(out), *QUICK]) == 0
+    assert "why" in capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    assert all(layer["why"] for layer in summary["layers"])
+    best = json.loads((out / "layers/mm_a/best.json").read_text())
+    assert Explanation.from_json(best["explanation"]).macs == best["computes"]
+    assert "temporal reuse" in (out / "layers/mm_a/best.txt").read_text()
+
+
+def test_a_weight_stationary_search_explains_itself_as_one(tmp_path: Path) -> None:
+    (tmp_path / "ws.yaml").write_text("constraints: {preset: weight-stationary}\n")
+    out = tmp_path / "out"
+    assert main(["search", str(SPECS / "arch/ws-16x16.yaml"), str(SPECS / "workloads/tiny-conv.yaml"),
+                 str(tmp_path / "ws.yaml"), "-o", str(out), *QUICK]) == 0
+    best = json.loads((out / "best.json").read_text())
+    assert best["explanation"]["pe_stationary"] == "Weights"
+
+
+def test_a_result_written_before_explanations_gets_a_one_line_error(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert main(["search", *TOY[:2], "-o", str(out), *QUICK]) == 0
+    best = json.loads((out / "best.json").read_text())
+    del best["explanation"]
+    (out / "best.json").write_text(json.dumps(best))
+    capsys.readouterr()
+    assert main(["explain", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "best.json" in err and "run the search's command again" in err and "Traceback" not in err
+
+
+def test_compare_puts_runs_side_by_side_with_ratios_to_the_first(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    files = write_specs(tmp_path)
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["search", *files, "-o", str(a), *QUICK]) == 0
+    assert main(["search", *files, "-o", str(b), "--trials", "1", "--patience", "0", "--seed", "3"]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(a), str(b), "-o", str(tmp_path / "cmp")]) == 0
+    assert "EDP x" in capsys.readouterr().out
+    data = json.loads((tmp_path / "cmp/compare.json").read_text())
+    first, second = data["runs"]
+    assert first["ratio_to_first"] == {"energy_pJ": 1.0, "cycles": 1.0, "edp_J_cycles": 1.0}
+    assert second["ratio_to_first"]["edp_J_cycles"] == pytest.approx(second["edp_J_cycles"] / first["edp_J_cycles"])
+    summary = json.loads((a / "summary.json").read_text())
+    assert first["edp_J_cycles"] == pytest.approx(summary["totals"]["edp_J_cycles"])
+    assert [l["layer"] for l in data["layers"]] == [l["layer"] for l in summary["layers"]]
+    assert (tmp_path / "cmp/compare.png").stat().st_size > 0
+
+
+def test_compare_of_a_folder_that_holds_no_run_says_what_it_wants(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compare", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "a folder of `mapper search`" in err and "Traceback" not in err
+
+
+def test_plots_leave_out_what_costs_nothing_and_start_linear_axes_at_zero(tmp_path: Path) -> None:
+    layers = [{"layer": name, "energy_pJ": e, "cycles": c, "energy_by_level_pJ": {"DRAM": e, "spad": 0.0},
+               "energy_by_tensor_pJ": {"Weights": e}} for name, e, c in (("a", 100.0, 50), ("b", 104.0, 52))]
+    cell = {"architecture": "x", "workload": "w", "dataflow": "d", "objective": "edp", "folder": "cell",
+            "energy_unit": "pJ", "layers": layers}
+    legend = [t.get_text() for t in energy_breakdown(cell).axes[0].get_legend().get_texts()]
+    assert legend == ["DRAM"]  # spad costs nothing in every layer
+    ax = energy_delay([cell], tmp_path).axes[0]
+    assert ax.get_xlim()[0] == 0 and ax.get_ylim()[0] == 0  # 4% apart looks like 4%
