@@ -12,11 +12,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+
 from .architecture import Architecture
 from .compare import comparison, comparison_text
 from .explain import explain, explanation_text
 from .mapping import Mapping
 from .model.capacity import violations
+from .model import vectorized
 from .model.stats import Evaluation
 from .plots import comparison_figure, save_png
 from .problem import Problem
@@ -186,7 +191,7 @@ class ProgressLine:
 
     def update(self, progress: search.Progress) -> None:
         now = time.monotonic()
-        if now - self.last < (0.25 if self.tty else 5.0):
+        if now - self.last < (0.25 if self.tty else 5.0) and not progress.polishing:  # say when the polish starts
             return
         self.last = now
         text = search.progress_text(self.layer, progress, self.energy_unit)
@@ -202,9 +207,83 @@ class ProgressLine:
         self.width = 0
 
 
+class LiveDisplay:
+    """The live progress of a network or an experiment on stderr, from its first
+    second: a line per finished shape above, and below a status that rich redraws in
+    place: shapes done of total, time spent and an estimate of what is left, and per
+    shape in work its trial and best so far. Not on a terminal (a batch job's log),
+    the status comes as a line every LOG_PERIOD seconds instead."""
+
+    LOG_PERIOD = 30.0
+
+    def __init__(self, title: str) -> None:
+        self.console = Console(stderr=True, highlight=False, soft_wrap=True)  # a log's lines stay whole
+        self.title, self.done, self.total = title, 0, None
+        self.working: dict[str, str] = {}  # a shape's first layer -> how its search stands
+        self.start = self.logged = time.monotonic()
+        self.finished_here = 0  # shapes this run searched: they set the pace of the estimate
+        self.live = Live(console=self.console, transient=True, refresh_per_second=4,
+                         get_renderable=self._status) if self.console.is_terminal else None
+
+    def __enter__(self) -> LiveDisplay:
+        if self.live:
+            self.live.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live:
+            self.live.stop()
+
+    def finished(self, line: str, event: network.NetworkEvent, title: str | None = None) -> None:
+        """A shape is done (or found done): its line above the status."""
+        self.working.pop(event.report.layers[0], None)
+        self.finished_here += event.kind in ("searched", "failed")
+        self._count(event, title)
+        self.console.print(line, markup=False)
+
+    def progress(self, event: network.NetworkEvent, title: str | None = None) -> None:
+        assert event.progress is not None
+        self.working[event.report.layers[0]] = network.progress_text(event.progress, event.energy_unit)
+        self._count(event, title)
+        if not self.live and time.monotonic() - self.logged >= self.LOG_PERIOD:
+            self.logged = time.monotonic()
+            self.console.print(self._status(), markup=False)
+
+    def _count(self, event: network.NetworkEvent, title: str | None) -> None:
+        self.done, self.total, self.title = event.done, event.total, title or self.title
+
+    def _status(self) -> Text:
+        elapsed = time.monotonic() - self.start
+        head = f"{self.title}: {_duration(elapsed)}"
+        if self.total is not None:
+            left = self.total - self.done
+            head += f", {self.done}/{self.total} shapes done"
+            if self.finished_here and left:
+                head += f", about {_duration(elapsed / self.finished_here * left)} left"
+        return Text("\n".join([head] + [f"  {layer}: {text}" for layer, text in self.working.items()]))
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+def load_kernels() -> None:
+    """Load the model's compiled kernels before a search, with a status while numba
+    compiles them (once per machine and version: about a minute), so that a first run
+    does not sit silent."""
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    start = time.monotonic()
+    with console.status("loading the model's kernels (compiled once per machine: about a minute)"):
+        compiled = vectorized.load_kernels()
+    if compiled:
+        console.print(f"compiled the model's kernels in {time.monotonic() - start:.0f} s; later runs load them "
+                      "from the cache", markup=False)
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     """Search each layer; the answers go to files, the report and progress to the terminal."""
     layers, skipped = search.layers(args)
+    load_kernels()
     if len(layers) + len(skipped) > 1:
         return cmd_search_network(args, layers, skipped)
     problem, arch, constraints, folder = layers[0]
@@ -244,8 +323,9 @@ def cmd_search_network(args: argparse.Namespace, layers: list, skipped: dict[str
     try:
         with owning(args, folder), network.worker_pool(args.jobs) as pool:
             share_work(args, worker.network_units(job), job.name)
-            result = network.run_network(job, pool, lambda e: print(network.event_text(e), file=sys.stderr,
-                                                                     flush=True))
+            with LiveDisplay(job.name) as display:
+                result = network.run_network(job, pool, lambda e: display.finished(network.event_text(e), e),
+                                             display.progress)
     except KeyboardInterrupt as e:
         print(f"interrupted; the finished layers are kept in {folder}/layers: run the same command again "
               "to resume", file=sys.stderr)
@@ -266,8 +346,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         with owning(args, folder), network.worker_pool(args.jobs) as pool:
             share_work(args, worker.experiment_units(exp, folder), exp.name)
-            result = experiment.run_experiment(exp, folder, pool, lambda e: print(experiment.event_line(e),
-                                                                                   file=sys.stderr, flush=True))
+            load_kernels()
+            with LiveDisplay(exp.name) as display:
+                result = experiment.run_experiment(exp, folder, pool, lambda e: experiment_event(display, e),
+                                                   lambda e: display.progress(e.network, experiment.cell_title(e)))
     except KeyboardInterrupt as e:
         print(f"interrupted; what is finished is kept in {folder}: run the same command again to resume",
               file=sys.stderr)
@@ -276,6 +358,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"wrote {folder}/: summary.md, summary.csv, summary.json, layers.csv, cells/, and "
           f"{len(result.plots)} plots in plots/")
     return 0
+
+
+def experiment_event(display: LiveDisplay, event: experiment.ExperimentEvent) -> None:
+    if event.network is None:
+        display.console.print(experiment.event_line(event), markup=False)
+    else:
+        display.finished(experiment.event_line(event), event.network, experiment.cell_title(event))
 
 
 def cmd_dataflow_comparison(args: argparse.Namespace) -> int:
@@ -289,6 +378,7 @@ def cmd_dataflow_comparison(args: argparse.Namespace) -> int:
     folder = Path(args.out) if args.out else dataflow_comparison.default_folder(comparison)
     try:
         with owning(args, folder), network.worker_pool(args.jobs) as pool:
+            load_kernels()
             records = dataflow_comparison.run_comparison(
                 comparison, folder, pool,
                 lambda name, e: print(f"{name}: {network.event_text(e)}", file=sys.stderr, flush=True))
@@ -342,6 +432,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     """Join a job that `mapper search` or `mapper run` put into a storage."""
     worker.wait_for_job(args.storage, args.job, args.wait, lambda: print(
         f"waiting up to {args.wait:g} s for the job {args.job} to be put up", file=sys.stderr, flush=True))
+    load_kernels()
     status = worker.job_status(args.storage, args.job)
     print(f"job {args.job}: {status.done} of {status.units} searches done, {status.running} in other workers' hands",
           file=sys.stderr, flush=True)

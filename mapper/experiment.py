@@ -304,8 +304,8 @@ class ExperimentResult:
     plots: list[Path]
 
 
-def run_experiment(exp: Experiment, folder: Path, pool: Executor,
-                   on_event: EventCallback | None = None) -> ExperimentResult:
+def run_experiment(exp: Experiment, folder: Path, pool: Executor, on_event: EventCallback | None = None,
+                   on_progress: EventCallback | None = None) -> ExperimentResult:
     """Every cell in turn (each skipping what it finished before), then the tables and plots."""
     cells, rows = exp.cells(), []
     for index, cell in enumerate(cells, 1):
@@ -319,7 +319,9 @@ def run_experiment(exp: Experiment, folder: Path, pool: Executor,
             continue
         forward = None if on_event is None else (
             lambda e, c=cell, i=index: on_event(ExperimentEvent(c, i, len(cells), e)))
-        result = run_network(job, pool, forward)
+        forward_progress = None if on_progress is None else (
+            lambda e, c=cell, i=index: on_progress(ExperimentEvent(c, i, len(cells), e)))
+        result = run_network(job, pool, forward, forward_progress)
         rows.append(cell_row(cell, folder, result.summary, None))
     summary = {"experiment": exp.name, "description": exp.description, "file": str(exp.file), "cells": rows}
     write_tables(folder, summary)
@@ -424,9 +426,13 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def cell_title(event: ExperimentEvent) -> str:
+    return f"cell {event.index}/{event.total} " + " / ".join(event.cell.labels)
+
+
 def event_line(event: ExperimentEvent) -> str:
     """One line of the progress display."""
-    head = f"[cell {event.index}/{event.total}] " + " / ".join(event.cell.labels)
+    head = f"[{cell_title(event)}]"
     if event.not_applicable is not None:
         return f"{head}: not applicable: {event.not_applicable}"
     if event.network is None:

@@ -45,6 +45,7 @@ _POOL_MODULES = ("multiprocessing", "concurrent.futures")
 _RECHECK_SECONDS = 0.005
 DEFER_LIMIT_SECONDS = 10.0
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 _pending: list[int] = []  # the signal waiting for the storage call to return
 _deferred_until: list[float] = []  # when the wait for the storage call ends
 
@@ -55,6 +56,14 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
+
+    def __reduce__(self) -> tuple[type[Interrupted], tuple[int]]:
+        """A worker's interruption goes back to the main process pickled, as its task's
+        outcome. By its args ("SIGTERM") it would not unpickle there, and a process pool
+        takes a result it cannot read for a broken pool, and kills its workers
+        wherever they are (one with the lock of the result queue in hand, seen in
+        testing: the pool then waits forever)."""
+        return Interrupted, (self.signum,)
 
     @property
     def exit_code(self) -> int:
@@ -106,6 +115,39 @@ def worker_process_init() -> None:
     _must_wait = _in_storage_or_pool
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _stop)
+    if hasattr(signal, "pthread_sigmask"):  # a stop that came during the start-up (worker_context) comes now
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+
+
+class _WorkerProcess(multiprocessing.context.SpawnProcess):
+    """A spawned process that is born with SIGINT and SIGTERM blocked (a signal mask
+    survives fork and exec), until worker_process_init has its handlers in place.
+    Without, a stop that reaches a worker still importing kills it outright (Python's
+    default), a process pool takes that for a crash and SIGTERMs the other workers
+    again, and one that dies while it holds the lock of the pool's result queue leaves
+    the last worker, and the main process joining it, waiting forever (seen in testing,
+    about one stop in twenty-five)."""
+
+    def start(self) -> None:
+        if not hasattr(signal, "pthread_sigmask"):
+            super().start()
+            return
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            super().start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+class _WorkerContext(multiprocessing.context.SpawnContext):
+    Process = _WorkerProcess
+
+
+def worker_context() -> multiprocessing.context.SpawnContext:
+    """The multiprocessing context of every worker process: spawn (the same behaviour on
+    every platform, no fork of a process that holds threads or connections), with the
+    stop signals held back until the worker can take them (_WorkerProcess)."""
+    return _WorkerContext()
 
 
 def _die_with_parent() -> None:

@@ -30,12 +30,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import multiprocessing
+import math
 import os
+import queue
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -44,7 +45,7 @@ from typing import Any, Literal
 from .architecture import Architecture
 from .constraints import Constraints
 from .explain import Explanation, why_line
-from .interrupt import worker_process_init
+from .interrupt import worker_context, worker_process_init
 from .mapping import Mapping
 from .mapspace import NoValidMapping
 from .model.reference import evaluate_reference
@@ -55,13 +56,16 @@ from .safe_names import file_in
 from .json_output import json_text
 from .search.outputs import write_atomically, write_best, write_pareto
 from .run_folder import fingerprint, keep_results_of
+from .search.engine import Progress
 from .search.run import Settings, decisive_settings, recorded_settings, search_layer
 from .specs.native import SPEC_DOCUMENT, load_yaml, parse_mapping
-from .typed_json import to_json
+from .typed_json import from_json, to_json
 
 MANIFEST = "network.json"
 BEST = "best.json"
 PARETO = "pareto.json"
+PROGRESS = "progress.json"  # in a layer's folder while a worker searches it (LayerProgress)
+PROGRESS_PERIOD = 1.0  # seconds between progress reports
 SUMMARY_FIELDS = ("layer", "same_shape_as", "macs", "energy_pJ", "pJ_per_MAC", "cycles", "utilization",
                   "edp_J_cycles", "mapping", "why")
 
@@ -113,16 +117,35 @@ class ShapeReport:
 
 
 @dataclass(frozen=True)
-class NetworkEvent:
-    """A shape finished (searched now, or found finished on disk) or failed: for a
-    live display. `done` and `total` count shapes."""
+class LayerProgress:
+    """Where the search of a layer in a worker stands: the worker writes it into the
+    layer's folder (PROGRESS) every second or so, and the main process reads it there.
+    A file and not a queue: a worker killed while writing to a pipe can leave the
+    others and the reader blocked, while a file is replaced whole or not at all."""
 
-    kind: Literal["searched", "resumed", "failed"]
+    layer: str
+    trials: int | None  # completed in the study (None: exhaustive)
+    budget: int | None
+    seconds: float
+    polishing: bool
+    energy_pJ: float | None  # of the best mapping so far
+    cycles: int | None
+
+
+@dataclass(frozen=True)
+class NetworkEvent:
+    """A shape finished (searched now, or found finished on disk) or failed, or how the
+    search of one in work stands (`progress`): for a live display. `done` and `total`
+    count shapes; `seconds` since the network's search started."""
+
+    kind: Literal["searched", "resumed", "failed", "progress"]
     report: ShapeReport
     done: int
     total: int
     energy_unit: str  # the architecture's: the row's energies are in it
     row: dict[str, Any] | None = None  # the searched layer's summary row, unless it failed
+    progress: LayerProgress | None = None
+    seconds: float = 0.0
 
 
 EventCallback = Callable[[NetworkEvent], None]
@@ -149,8 +172,7 @@ def worker_pool(jobs: int) -> Iterator[Executor]:
     same behaviour everywhere, and no fork of a process that holds threads). On an
     interruption the searches not yet started are dropped; the running ones stop at
     the SIGTERM the main process forwards to its workers (mapper/interrupt.py)."""
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=worker_process_init)
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=worker_context(), initializer=worker_process_init)
     try:
         yield pool
     except BaseException:
@@ -159,28 +181,49 @@ def worker_pool(jobs: int) -> Iterator[Executor]:
     pool.shutdown(wait=True)
 
 
-def run_network(job: NetworkJob, pool: Executor, on_event: EventCallback | None = None) -> NetworkResult:
-    """Search every unfinished shape of the job in `pool`, then write the summary."""
+def run_network(job: NetworkJob, pool: Executor, on_event: EventCallback | None = None,
+                on_progress: EventCallback | None = None) -> NetworkResult:
+    """Search every unfinished shape of the job in `pool`, then write the summary.
+    `on_event` hears of each shape as it finishes, `on_progress` every second or so
+    how the search of each shape in work stands."""
     prepare_folder(job)
     tasks = shape_tasks(job)
     total, done, failed = len(tasks), 0, {}
+    start, unit = time.time(), job.arch.energy_unit
     pending: dict[Future[ShapeReport], ShapeTask] = {}
     for task in tasks:
         if all(finished(folder) for _, folder in task.layers):
             done += 1
             if on_event:
-                on_event(NetworkEvent("resumed", _resumed(task), done, total, job.arch.energy_unit, _row_of(task)))
+                on_event(NetworkEvent("resumed", _resumed(task), done, total, unit, _row_of(task)))
         else:
             pending[pool.submit(search_shape, task)] = task
-    for future in as_completed(pending):
-        report, done = future.result(), done + 1
-        if report.reasons:
-            failed.update({name: report.reasons for name in report.layers})
-        if on_event:
-            task = pending[future]
-            row = None if report.reasons else _row_of(task)
-            on_event(NetworkEvent("failed" if report.reasons else "searched", report, done, total,
-                                  job.arch.energy_unit, row))
+    # Finished futures come through a queue that the pool's thread fills: not through
+    # concurrent.futures.wait, whose taking of every future's lock an interruption can
+    # cut in half, leaving a lock taken that the pool's thread then waits for forever.
+    finished_queue: queue.SimpleQueue[Future[ShapeReport]] = queue.SimpleQueue()
+    for future in pending:
+        future.add_done_callback(finished_queue.put)
+    shown: dict[str, LayerProgress] = {}
+    while pending:
+        try:
+            finished_now = [finished_queue.get(timeout=PROGRESS_PERIOD)]
+        except queue.Empty:
+            finished_now = []
+        for future in finished_now:
+            task, report, done = pending.pop(future), future.result(), done + 1
+            if report.reasons:
+                failed.update({name: report.reasons for name in report.layers})
+            if on_event:
+                row = None if report.reasons else _row_of(task)
+                on_event(NetworkEvent("failed" if report.reasons else "searched", report, done, total, unit, row,
+                                      seconds=time.time() - start))
+        for task in pending.values() if on_progress else ():
+            progress = read_progress(task.layers[0][1], since=start)
+            if progress is not None and progress != shown.get(progress.layer):
+                shown[progress.layer] = progress
+                on_progress(NetworkEvent("progress", _resumed(task), done, total, unit, progress=progress,
+                                      seconds=time.time() - start))
     summary = network_summary(job, failed)
     write_summary(job.folder, summary)
     return NetworkResult(job.folder, summary, failed)
@@ -204,15 +247,48 @@ def search_shape(task: ShapeTask) -> ShapeReport:
     known: dict[Mapping, Evaluation] = {}
     if searched:
         try:
-            result = search_layer(problem, task.arch, task.constraints, task.settings, folder)
+            result = search_layer(problem, task.arch, task.constraints, task.settings, folder,
+                                  progress_writer(problem.name, folder))
         except NoValidMapping as e:
             return ShapeReport(names, True, seconds=time.perf_counter() - start, reasons=tuple(e.reasons))
+        finally:
+            (folder / PROGRESS).unlink(missing_ok=True)
         trials, scored = result.outcome.trials, result.outcome.scored
         known = dict(result.points)
     for other, other_folder in task.layers[1:]:
         if not finished(other_folder):
             write_same_shape(problem.name, folder, other, task.arch, other_folder, known)
     return ShapeReport(names, searched, trials, scored, time.perf_counter() - start)
+
+
+def progress_writer(layer: str, folder: Path) -> Callable[[Progress], None]:
+    """A search's progress callback that writes LayerProgress into `folder` at most
+    every PROGRESS_PERIOD seconds (and when the polish starts)."""
+    last = -math.inf
+
+    def write(progress: Progress) -> None:
+        nonlocal last
+        if time.monotonic() - last < PROGRESS_PERIOD and not progress.polishing:
+            return
+        last = time.monotonic()
+        best = progress.best if progress.best is not None and len(progress.best) else None
+        write_atomically(folder / PROGRESS, json.dumps(to_json(LayerProgress(
+            layer, progress.trials, progress.budget, progress.elapsed, progress.polishing,
+            None if best is None else float(best.scores.energy_pJ[0]),
+            None if best is None else int(best.scores.cycles[0])))))
+    return write
+
+
+def read_progress(folder: Path, since: float) -> LayerProgress | None:
+    """The progress a worker wrote into `folder` after `since` (a time.time()), if any:
+    an older file is one a killed run left behind."""
+    path = folder / PROGRESS
+    try:
+        if path.stat().st_mtime < since:
+            return None
+        return from_json(LayerProgress, json.loads(path.read_text()))
+    except (OSError, ValueError):  # not there (yet, or any more)
+        return None
 
 
 def finished(folder: Path) -> bool:
@@ -420,6 +496,8 @@ def event_text(event: NetworkEvent) -> str:
     report, head = event.report, f"[{event.done}/{event.total}] {event.report.layers[0]}"
     if len(report.layers) > 1:
         head += f" (+{len(report.layers) - 1} of the same shape)"
+    if event.progress is not None:
+        return f"{head}: {progress_text(event.progress, event.energy_unit)}"
     if event.kind == "failed":
         return f"{head}: no valid mapping: " + "; ".join(report.reasons)
     r = event.row
@@ -427,6 +505,15 @@ def event_text(event: NetworkEvent) -> str:
            else "searched earlier")
     return (f"{head}: {r['pJ_per_MAC']:.3f} {event.energy_unit}/MAC, {r['cycles']:,} cycles, "
             f"EDP {edp_text(r['edp_J_cycles'], event.energy_unit)} ({how})")
+
+
+def progress_text(p: LayerProgress, energy_unit: str) -> str:
+    """How far a layer's search is and the best it found so far."""
+    done = (f"trial {p.trials}" + (f"/{p.budget}" if p.budget else "") if p.trials is not None
+            else "exhaustive") + (", polishing" if p.polishing else "")
+    if p.energy_pJ is None or p.cycles is None:
+        return f"{done}, {p.seconds:.0f} s, no mapping yet"
+    return f"{done}, {p.seconds:.0f} s, best EDP {edp_text(p.energy_pJ * 1e-12 * p.cycles, energy_unit)}"
 
 
 def network_name(files: list[str]) -> str:

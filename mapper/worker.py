@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import os
 import socket
 import threading
@@ -52,7 +51,7 @@ from optuna.trial import FrozenTrial, TrialState
 from .architecture import Architecture
 from .constraints import Constraints
 from .experiment import Experiment, cell_job
-from .interrupt import worker_process_init
+from .interrupt import worker_context, worker_process_init
 from .mapspace import Mapspace, NoValidMapping
 from .network import NetworkJob, shape_tasks
 from .problem import Problem
@@ -510,8 +509,7 @@ def _heartbeat(study: Study, lease: FrozenTrial) -> Iterator[_Heartbeat]:
 def work_in_processes(url: str, name: str, processes: int, events: WorkerEvents | None = None) -> int:
     """`work` in this process and in `processes - 1` more on this machine (which stop
     on this one's interruption: mapper/interrupt.py)."""
-    context = multiprocessing.get_context("spawn")  # the same everywhere; no fork of open connections
-    helpers = [context.Process(target=_helper, args=(url, name), name=f"mapper-worker-{i}")
+    helpers = [worker_context().Process(target=_helper, args=(url, name), name=f"mapper-worker-{i}")
                for i in range(1, processes)]
     for helper in helpers:
         helper.start()

@@ -6,6 +6,7 @@ search's worker processes stop with it, and no output file is ever half-written.
 from __future__ import annotations
 
 import json
+import pickle
 import shlex
 import signal
 import sys
@@ -19,6 +20,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 from mapper.cli import main
+from mapper.interrupt import Interrupted, worker_context, worker_process_init
 from mapper.search.engine import POLISH
 from tiny_network import SEARCHED, best_mappings, finish, start, write_layer, write_specs
 
@@ -135,3 +137,30 @@ def test_a_worker_defers_its_stop_while_handing_a_result_to_the_pool_but_not_dur
     assert judged_in(_in_storage_or_pool, *sending_back_a_result) and not judged_in(_in_storage, *sending_back_a_result)
     assert not judged_in(_in_storage_or_pool, *running_a_task)
     assert judged_in(_in_storage_or_pool, *writing_the_journal) and judged_in(_in_storage, *writing_the_journal)
+
+
+def test_a_workers_interruption_reaches_the_main_process_as_it_was() -> None:
+    """It travels pickled, as the outcome of the worker's task: one that did not
+    unpickle made the pool kill its workers wherever they were (a hang, once in ~20)."""
+    back = pickle.loads(pickle.dumps(Interrupted(signal.SIGTERM)))
+    assert isinstance(back, Interrupted) and back.exit_code == 143
+
+
+def _blocked_signals(before: bool, answer) -> None:  # a worker's task: its blocked signals, as Linux shows them
+    if not before:
+        worker_process_init()
+    mask = int(Path("/proc/self/status").read_text().split("SigBlk:")[1].split()[0], 16)
+    answer.put({s for s in (signal.SIGINT, signal.SIGTERM) if mask & (1 << (s - 1))})
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the signal mask from Linux's /proc")
+def test_a_worker_holds_a_stop_back_until_it_can_take_it() -> None:
+    """A stop that reached a worker still importing killed it outright: the pool took
+    that for a crash and killed the others."""
+    context = worker_context()
+    for before, expected in ((True, {signal.SIGINT, signal.SIGTERM}), (False, set())):
+        answer = context.SimpleQueue()
+        process = context.Process(target=_blocked_signals, args=(before, answer))
+        process.start()
+        assert answer.get() == expected
+        process.join()

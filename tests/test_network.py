@@ -20,10 +20,24 @@ import pytest
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
-from mapper.cli import main
-from mapper.network import Layer, one_line, shape_key
+from mapper.cli import LiveDisplay, main
+from mapper.network import (
+    Layer,
+    LayerProgress,
+    NetworkEvent,
+    NetworkJob,
+    ShapeReport,
+    one_line,
+    read_progress,
+    run_network,
+    shape_key,
+    worker_pool,
+)
 from mapper.search.engine import search_trials
+from mapper.search.run import Settings
+from mapper.specs.load import load_specs
 from mapper.specs.native import load_native, shipped_specs_dir
+from mapper.typed_json import to_json
 
 ROOT = Path(__file__).resolve().parents[1]
 TOY_ARCH = shipped_specs_dir() / "arch/toy-3level.yaml"
@@ -243,3 +257,37 @@ def test_constraints_that_apply_to_no_layer_are_an_error(tmp_path: Path, capsys:
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "constraints.levels.Buffer.y_dims: found dimension 'C'" in err
     assert err.count("\n") == 1 and not (tmp_path / "out").exists()
+
+
+def test_the_search_of_a_network_reports_each_shape_in_work_as_it_goes(tmp_path: Path) -> None:
+    specs = load_specs([TOY_ARCH, workload(tmp_path)])
+    job = NetworkJob("net", specs.architecture, tuple(Layer(p) for p in specs.problems[:2]),
+                     Settings(seconds=2.5, patience=None), tmp_path / "out")
+    events: list[NetworkEvent] = []
+    with worker_pool(1) as pool:
+        run_network(job, pool, on_progress=events.append)
+    layers = {e.progress.layer for e in events if e.progress is not None}
+    assert layers == {p.name for p in specs.problems[:2]}  # each searched for 2.5 s: seen at work
+    assert all(e.kind == "progress" and e.progress.trials >= 1 and e.progress.energy_pJ > 0 for e in events)
+    assert not list((tmp_path / "out").glob("layers/*/progress.json"))  # gone with the search
+
+
+def test_progress_a_killed_run_left_behind_is_not_shown(tmp_path: Path) -> None:
+    (tmp_path / "progress.json").write_text(json.dumps(to_json(LayerProgress("a", 3, 8, 1.0, False, 1.0, 2))))
+    assert read_progress(tmp_path, since=0) == LayerProgress("a", 3, 8, 1.0, False, 1.0, 2)
+    os.utime(tmp_path / "progress.json", (time.time() - 60, time.time() - 60))
+    assert read_progress(tmp_path, since=time.time() - 30) is None
+
+
+def test_a_log_gets_the_status_as_lines_with_an_estimate_of_what_is_left(capsys: pytest.CaptureFixture[str],
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(LiveDisplay, "LOG_PERIOD", 0.0)
+    report = ShapeReport(("conv_a",), True)
+    with LiveDisplay("net") as display:
+        display.finished("[1/3] conv_a: done", NetworkEvent("searched", report, 1, 3, "pJ"))
+        display.progress(NetworkEvent("progress", ShapeReport(("conv_b",), True), 1, 3, "pJ",
+                                      progress=LayerProgress("conv_b", 4, 300, 2.0, True, 5e6, 1000)))
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "[1/3] conv_a: done"
+    assert err[1].startswith("net: 0 s, 1/3 shapes done, about 0 s left")
+    assert err[2] == "  conv_b: trial 4/300, polishing, 2 s, best EDP 0.005 J*cycles"  # 5 uJ x 1000 cycles

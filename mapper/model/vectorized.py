@@ -40,9 +40,10 @@ from math import prod
 import numpy as np
 from numba import njit
 
-from ..architecture import Architecture
-from ..problem import Problem
-from .batch import BatchEvaluation, MappingBatch
+from ..architecture import Architecture, StorageLevel
+from ..mapping import LevelMapping, Mapping
+from ..problem import Problem, Tensor
+from .batch import BatchEvaluation, MappingBatch, batch_from_mappings
 from .kernel_cache import use_kernel_cache
 
 # cache=True: compiling takes 10-15 s of CPU, once per machine (and per change of this
@@ -56,6 +57,16 @@ _COMPILED = {"cache": True, "error_model": "numpy"}
 # handed to a real call costs atomic reference counts, which added up to more time
 # than the model's arithmetic.
 _INLINED = {**_COMPILED, "inline": "always"}
+
+
+def load_kernels() -> bool:
+    """Compile the kernel, or load it from the cache, by scoring one mapping of a
+    one-MAC problem; returns whether it had to be compiled. For a display that says
+    so before a first search, rather than sitting silent for a minute in it."""
+    problem = Problem("warm-up", ("K",), {"K": 1}, (Tensor("A", (((1, "K"),),)), Tensor("Z", (), read_write=True)))
+    arch = Architecture("warm-up", (StorageLevel("memory"),))
+    evaluate_batch(problem, arch, batch_from_mappings(problem, arch, [Mapping((LevelMapping(),))]))
+    return bool(sum(evaluate_compiled.stats.cache_misses.values()))
 
 
 def evaluate_batch(problem: Problem, arch: Architecture, batch: MappingBatch,

@@ -159,6 +159,7 @@ def progress_text(layer: str, progress: Progress, energy_unit: str) -> str:
         done = f"{progress.scored:,} mappings"
     else:
         done = f"trial {progress.trials}" + (f"/{progress.budget}" if progress.budget else "")
+        done += ", polishing" if progress.polishing else ""
     best = progress.best
     if best is None or not len(best):
         found = "no mapping found yet"

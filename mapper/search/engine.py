@@ -131,6 +131,7 @@ class Progress:
     elapsed: float  # seconds in this run
     scored: int  # mappings the model scored in this run
     best: Scored | None  # best mapping or front so far
+    polishing: bool = False  # the trials are done and the polish (polish.py) runs
 
     @property
     def rate(self) -> float:
@@ -204,6 +205,9 @@ class OptunaSearch:
                 progress(Progress(self.objective, len(search_trials(self.study)), budget.trials,
                                   time.perf_counter() - start, scored, best))
         stopped = budget.stop_reason(self._values_so_far(), time.perf_counter() - start)
+        if progress and self.polishing is not None:
+            progress(Progress(self.objective, len(search_trials(self.study)), budget.trials,
+                              time.perf_counter() - start, scored, best, polishing=True))
         scored += self._polish()
         return Outcome(self.objective, self.found(), len(search_trials(self.study)), scored,
                        time.perf_counter() - start, details={"study": self.study.study_name, "stopped_by": stopped})
