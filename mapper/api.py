@@ -1,0 +1,115 @@
+"""The Python API: what the commands do, for a notebook or a batch script.
+
+    from mapper import api
+    specs = api.load("specs/arch/eyeriss-like.yaml", "specs/workloads/alexnet.yaml")
+    conv3 = specs.problem("conv3")
+    result = api.search(conv3, specs.architecture, out="runs/conv3", trials=60)
+    mapping, ev = result.points[0]
+    print(api.explain(conv3, specs.architecture, mapping).cycles.bound)
+    network = api.search_network(specs, out="runs/alexnet", jobs=2)
+    print(network.summary["totals"]["edp_J_cycles"])
+    table = api.compare("runs/alexnet", "runs/alexnet-ws")
+
+Every function returns the plain typed data the commands print from (Problem,
+Architecture, Mapping, Evaluation, Explanation, LayerResult, NetworkResult) and
+writes what the command writes; none prints. Bad input raises SpecError with the
+file, key path, what was found and what is allowed, as the commands report it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from .architecture import Architecture
+from .compare import comparison
+from .constraints import Constraints
+from .explain import Explanation, explain as explain_evaluation
+from .mapping import Mapping
+from .mapspace import layer_constraints
+from .model.capacity import violations
+from .model.reference import evaluate_reference
+from .model.stats import Evaluation
+from .network import Layer, NetworkJob, NetworkResult, network_name, run_network, worker_pool
+from .problem import Problem
+from .runs import read_runs
+from .search.run import LayerResult, Settings, search_layer
+from .specs.errors import SpecError
+from .specs.load import load_specs
+
+__all__ = ["Loaded", "load", "evaluate", "explain", "search", "search_network", "compare"]
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What spec files give together: layers, an architecture, constraints, a mapping."""
+
+    files: tuple[str, ...]
+    problems: tuple[Problem, ...]
+    architecture: Architecture | None
+    constraints: Constraints | None
+    mapping: Mapping | None
+
+    def problem(self, name: str) -> Problem:
+        """The layer of that name (a workload's layer, or the one problem)."""
+        for problem in self.problems:
+            if problem.name == name or problem.name.endswith(f"/{name}"):
+                return problem
+        raise SpecError(", ".join(self.files), "layers", f"no layer {name!r}",
+                        "one of " + ", ".join(p.name for p in self.problems))
+
+
+def load(*files: str | Path, batch: int = 1) -> Loaded:
+    """Read native or Timeloop spec files, merged as `mapper search` merges them."""
+    specs = load_specs(list(files), batch)
+    return Loaded(tuple(str(f) for f in files), specs.problems, specs.architecture, specs.constraints,
+                  specs.mapping)
+
+
+def evaluate(problem: Problem, arch: Architecture, mapping: Mapping) -> Evaluation:
+    """The mapping's counts, energy and cycles by the reference model (`mapper
+    evaluate`). Raises SpecError for a mapping that does not fit."""
+    reasons = violations(problem, arch, mapping)
+    if reasons:
+        raise SpecError(problem.name, "mapping", "a mapping that does not fit: " + "; ".join(reasons),
+                        "tiles within each level's capacity and spatial factors within each fan-out")
+    return evaluate_reference(problem, arch, mapping)
+
+
+def explain(problem: Problem, arch: Architecture, mapping: Mapping, ev: Evaluation | None = None) -> Explanation:
+    """Why the mapping costs what it does (`mapper explain`)."""
+    return explain_evaluation(problem, arch, mapping, ev or evaluate(problem, arch, mapping))
+
+
+def search(problem: Problem, arch: Architecture, out: str | Path, constraints: Constraints | None = None,
+           **settings: Any) -> LayerResult:
+    """Search one layer into the folder `out` (`mapper search`), resuming a search
+    found there. `settings`: those of mapper.search.run.Settings (objective, trials,
+    seconds, patience, seed, exhaustive, storage). Raises NoValidMapping with the
+    reasons when nothing fits."""
+    resolved = layer_constraints(constraints, problem, arch)
+    return search_layer(problem, arch, resolved, Settings(**settings), Path(out))
+
+
+def search_network(specs: Loaded, out: str | Path, jobs: int = 1, dataflow: str | None = None,
+                   **settings: Any) -> NetworkResult:
+    """Search every layer of the loaded workload into `out` (`mapper search` on a
+    workload): each shape once, `jobs` at a time, resuming what is there. `dataflow`:
+    a preset for every layer. Layers the constraints cannot apply to raise SpecError."""
+    if specs.architecture is None or not specs.problems:
+        raise SpecError(", ".join(specs.files), "", "no architecture or no layer",
+                        "files that together give an architecture and at least one layer")
+    constraints = specs.constraints
+    if dataflow is not None:
+        constraints = replace(constraints or Constraints(), preset=dataflow)
+    layers = tuple(Layer(p, layer_constraints(constraints, p, specs.architecture)) for p in specs.problems)
+    job = NetworkJob(network_name(list(specs.files)), specs.architecture, layers, Settings(**settings), Path(out))
+    with worker_pool(jobs) as pool:
+        return run_network(job, pool)
+
+
+def compare(*folders: str | Path) -> dict[str, Any]:
+    """Finished runs side by side (`mapper compare`): each run's totals and each
+    layer's figures, with their ratios to the first run."""
+    return comparison([run for folder in folders for run in read_runs(Path(folder))])

@@ -1,0 +1,45 @@
+"""The Python API does what the commands do, and returns the data they print from."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tiny_network import write_specs
+
+from mapper import api
+from mapper.cli import main
+from mapper.specs.errors import SpecError
+from mapper.specs.native import shipped_specs_dir
+
+SPECS = shipped_specs_dir()
+TOY = [SPECS / "arch/toy-3level.yaml", SPECS / "workloads/tiny-conv.yaml", SPECS / "mappings/toy-3level-tiny-conv.yaml"]
+QUICK = {"trials": 3, "patience": None}
+
+
+def test_evaluate_and_explain_give_what_the_commands_write(tmp_path: Path) -> None:
+    loaded = api.load(*TOY)
+    problem, arch, mapping = loaded.problems[0], loaded.architecture, loaded.mapping
+    ev = api.evaluate(problem, arch, mapping)
+    assert main(["evaluate", *map(str, TOY), "--json", str(tmp_path / "ev.json")]) == 0
+    written = json.loads((tmp_path / "ev.json").read_text())
+    assert (ev.energy_pJ, ev.cycles) == (written["energy_pJ"], written["cycles"])
+    assert api.explain(problem, arch, mapping).pe_stationary == "Outputs"
+
+
+def test_a_layer_of_a_workload_is_found_by_name_or_said_missing() -> None:
+    loaded = api.load(SPECS / "arch/eyeriss-like.yaml", SPECS / "workloads/alexnet.yaml")
+    assert loaded.problem("conv3").bounds["C"] == 256
+    with pytest.raises(SpecError, match="no layer 'conv9'"):
+        loaded.problem("conv9")
+
+
+def test_search_and_search_network_write_the_folders_the_commands_write(tmp_path: Path) -> None:
+    loaded = api.load(*write_specs(tmp_path))
+    layer = api.search(loaded.problem("conv_c"), loaded.architecture, tmp_path / "one", **QUICK)
+    assert json.loads((tmp_path / "one/best.json").read_text())["energy_pJ"] == layer.points[0][1].energy_pJ
+    network = api.search_network(loaded, tmp_path / "net", jobs=1, **QUICK)
+    assert [row["layer"] for row in network.summary["layers"]] == [p.name for p in loaded.problems]
+    table = api.compare(tmp_path / "net", tmp_path / "net")
+    assert table["runs"][1]["ratio_to_first"]["edp_J_cycles"] == 1.0
