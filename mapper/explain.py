@@ -304,7 +304,9 @@ def explanation_text(ex: Explanation, energy_unit: str) -> str:
                  f"x{ex.fewer_than_no_reuse:,.1f} fewer than with no reuse ({ex.no_reuse_accesses_per_mac} per MAC)")
     lines += ["", cycles_text(ex.cycles, ex.levels), "", "energy per MAC by level (" + energy_unit + "):"]
     for lv in ex.levels:
-        cost = f"  (a word read: {lv.read_cost_in_macs:.3g}x a MAC)" if lv.read_cost_in_macs is not None else ""
+        if not lv.tensors and not lv.energy_per_mac:
+            continue  # a level that keeps nothing and moves nothing (a fan-out's placeholder)
+        cost = f"  (a word read: {lv.read_cost_in_macs:.3g}x a MAC)" if lv.read_cost_in_macs else ""
         lines.append(f"  {lv.name}: {lv.energy_per_mac:.4g}{cost}")
     lines.append(f"  MAC: {ex.mac_energy_per_mac:.4g}")
     return "\n".join(lines)
