@@ -379,9 +379,11 @@ def cmd_dataflow_comparison(args: argparse.Namespace) -> int:
     try:
         with owning(args, folder), network.worker_pool(args.jobs) as pool:
             load_kernels()
-            records = dataflow_comparison.run_comparison(
-                comparison, folder, pool,
-                lambda name, e: print(f"{name}: {network.event_text(e)}", file=sys.stderr, flush=True))
+            with LiveDisplay(comparison.name) as display:
+                records = dataflow_comparison.run_comparison(
+                    comparison, folder, pool,
+                    lambda name, e: display.finished(f"{name}: {network.event_text(e)}", e, name),
+                    on_progress=lambda name, e: display.progress(e, name))
     except KeyboardInterrupt as e:
         print(f"interrupted; what is finished is kept in {folder}: run the same command again to resume",
               file=sys.stderr)

@@ -273,15 +273,17 @@ def dataflow_job(comparison: Comparison, dataflow: Dataflow, folder: Path) -> Ne
 EventCallback = Callable[[str, NetworkEvent], None]
 
 
-def run_comparison(comparison: Comparison, folder: Path, pool: Executor,
-                   on_event: EventCallback | None = None, with_charts: bool = True) -> list[dict[str, Any]]:
+def run_comparison(comparison: Comparison, folder: Path, pool: Executor, on_event: EventCallback | None = None,
+                   with_charts: bool = True, on_progress: EventCallback | None = None) -> list[dict[str, Any]]:
     """Every dataflow's network search (each resuming what it finished before), then
-    the outputs (module docstring); returns one record per dataflow and layer."""
+    the outputs (module docstring); returns one record per dataflow and layer.
+    `on_event` hears of each finished shape, `on_progress` of the shapes in work."""
     records = []
     for dataflow in comparison.dataflows:
         job = dataflow_job(comparison, dataflow, folder)
         forward = None if on_event is None else (lambda e, name=dataflow.name: on_event(name, e))
-        result = run_network(job, pool, forward)
+        progress = None if on_progress is None else (lambda e, name=dataflow.name: on_progress(name, e))
+        result = run_network(job, pool, forward, progress)
         if result.failed:
             reasons = "; ".join(f"{layer}: {' '.join(why)}" for layer, why in result.failed.items())
             raise SpecError(comparison.file, f"dataflows.{dataflow.name}", "layers without a valid mapping",
