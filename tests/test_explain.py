@@ -11,6 +11,7 @@ from tiny_network import write_specs
 
 from mapper.cli import main
 from mapper.explain import Explanation, explain
+from mapper.model import vectorized
 from mapper.model.reference import evaluate_reference
 from mapper.plots import energy_breakdown, energy_delay
 from mapper.specs.load import load_specs
@@ -169,3 +170,11 @@ def test_plots_leave_out_what_costs_nothing_and_start_linear_axes_at_zero(tmp_pa
     assert legend == ["DRAM"]  # spad costs nothing in every layer
     ax = energy_delay([cell], tmp_path).axes[0]
     assert ax.get_xlim()[0] == 0 and ax.get_ylim()[0] == 0  # 4% apart looks like 4%
+
+
+def test_the_kernels_are_compiled_once_and_a_later_load_says_nothing_of_it(tmp_path: Path,
+                                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    vectorized.load_kernels()  # compiled now, or loaded from the cache
+    assert vectorized.load_kernels() is False
+    assert main(["evaluate", *TOY]) == 0 and main(["search", *TOY[:2], "-o", str(tmp_path / "out"), *QUICK]) == 0
+    assert "compiled the model's kernels" not in capsys.readouterr().err
