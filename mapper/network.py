@@ -136,7 +136,7 @@ class LayerProgress:
 class NetworkEvent:
     """A shape finished (searched now, or found finished on disk) or failed, or how the
     search of one in work stands (`progress`): for a live display. `done` and `total`
-    count shapes; `seconds` since the network's search started."""
+    count shapes."""
 
     kind: Literal["searched", "resumed", "failed", "progress"]
     report: ShapeReport
@@ -145,7 +145,6 @@ class NetworkEvent:
     energy_unit: str  # the architecture's: the row's energies are in it
     row: dict[str, Any] | None = None  # the searched layer's summary row, unless it failed
     progress: LayerProgress | None = None
-    seconds: float = 0.0
 
 
 EventCallback = Callable[[NetworkEvent], None]
@@ -216,14 +215,13 @@ def run_network(job: NetworkJob, pool: Executor, on_event: EventCallback | None 
                 failed.update({name: report.reasons for name in report.layers})
             if on_event:
                 row = None if report.reasons else _row_of(task)
-                on_event(NetworkEvent("failed" if report.reasons else "searched", report, done, total, unit, row,
-                                      seconds=time.time() - start))
+                on_event(NetworkEvent("failed" if report.reasons else "searched", report, done, total, unit, row))
         for task in pending.values() if on_progress else ():
             progress = read_progress(task.layers[0][1], since=start)
             if progress is not None and progress != shown.get(progress.layer):
                 shown[progress.layer] = progress
-                on_progress(NetworkEvent("progress", _resumed(task), done, total, unit, progress=progress,
-                                      seconds=time.time() - start))
+                in_work = ShapeReport(tuple(p.name for p, _ in task.layers), searched=True)
+                on_progress(NetworkEvent("progress", in_work, done, total, unit, progress=progress))
     summary = network_summary(job, failed)
     write_summary(job.folder, summary)
     return NetworkResult(job.folder, summary, failed)
