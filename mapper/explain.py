@@ -169,7 +169,7 @@ def _level(problem: Problem, arch: Architecture, ev: Evaluation, i: int, compute
         if child is None:
             below = ev.computes
         else:
-            below = (_brought_in(child, False, read_write) * child.utilized_instances)
+            below = _brought_in(child, False, read_write) * child.utilized_instances
         here = served * t.utilized_instances
         changes = brought / t.utilized_capacity if t.utilized_capacity else 0.0
         rows.append(TensorAtLevel(
