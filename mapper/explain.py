@@ -47,6 +47,7 @@ from .model.stats import Evaluation, TensorStats
 from .problem import Problem
 from .report import table
 from .typed_json import from_json, to_json
+from .workload_stats import no_reuse_accesses_per_mac
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,7 @@ def explain(problem: Problem, arch: Architecture, mapping: Mapping, ev: Evaluati
     levels = tuple(_level(problem, arch, ev, i, compute_cycles) for i in range(len(arch.levels)))
     outer = ev.levels[0]
     outer_accesses = sum(_accesses(t) for t in outer.tensors.values())
-    no_reuse = len(problem.tensors) + 1  # every operand read, the partial sum read and written
+    no_reuse = no_reuse_accesses_per_mac(problem)
     per_mac = outer_accesses / ev.computes
     return Explanation(
         macs=ev.computes, outer_level=outer.name, levels=levels,

@@ -3,7 +3,9 @@ the no-reuse worst case of DRAM traffic that every mapping improves on.
 
 The worst case is Sze et al.'s (Proc. IEEE 2017, Sec. V): without any on-chip reuse,
 each MAC reads its input, its weight and its partial sum from DRAM and writes the
-partial sum back, 4 DRAM accesses per MAC.
+partial sum back, 4 DRAM accesses per MAC (one more per operand for a layer of more
+operands: `no_reuse_accesses_per_mac`). `mapper explain` measures a mapping's traffic
+against the same case.
 """
 
 from __future__ import annotations
@@ -11,9 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .problem import Problem
-
-DRAM_ACCESSES_PER_MAC = 4  # three reads (input, weight, partial sum), one write
-
+from .report import table
 
 @dataclass(frozen=True)
 class LayerStats:
@@ -21,6 +21,7 @@ class LayerStats:
     shape: str  # the loop bounds, e.g. "N1 M96 C3 P55 Q55 R11 S11"
     macs: int
     weights: int
+    no_reuse_dram_accesses: int  # macs x no_reuse_accesses_per_mac
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class WorkloadStats:
 
     @property
     def worst_case_dram_accesses(self) -> int:
-        return DRAM_ACCESSES_PER_MAC * self.total_macs
+        return sum(layer.no_reuse_dram_accesses for layer in self.layers)
 
     def to_json(self) -> dict:
         return {
@@ -58,9 +59,16 @@ def parameters(problem: Problem) -> int:
     return problem.tensor_size(weights)
 
 
+def no_reuse_accesses_per_mac(problem: Problem) -> int:
+    """Outermost-level accesses per MAC with no reuse at all: each operand read, the
+    partial sum read and written back (4 for a convolution or a matmul)."""
+    return len(problem.tensors) + 1
+
+
 def workload_stats(problems: tuple[Problem, ...]) -> WorkloadStats:
     return WorkloadStats(tuple(
-        LayerStats(p.name, " ".join(f"{d}{p.bounds[d]}" for d in p.dims), p.macs, parameters(p)) for p in problems
+        LayerStats(p.name, " ".join(f"{d}{p.bounds[d]}" for d in p.dims), p.macs, parameters(p),
+                   p.macs * no_reuse_accesses_per_mac(p)) for p in problems
     ))
 
 
@@ -76,16 +84,14 @@ def stats_table(stats: WorkloadStats) -> str:
     """Per layer shape, MACs and weights, then the totals and the worst case."""
     rows = [("layer", "shape", "MACs", "weights")]
     rows += [(layer.name, layer.shape, f"{layer.macs:,}", f"{layer.weights:,}") for layer in stats.layers]
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = ["  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
-             for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines = [table(rows)]
+    per_mac = stats.worst_case_dram_accesses / stats.total_macs if stats.total_macs else 0
     lines += [
         "",
         f"layers: {len(stats.layers)}",
         f"total MACs: {stats.total_macs:,} ({si(stats.total_macs)})",
         f"total weights: {stats.total_weights:,} ({si(stats.total_weights)})",
-        f"worst-case DRAM accesses (no reuse, {DRAM_ACCESSES_PER_MAC} per MAC): "
+        f"worst-case DRAM accesses (no reuse, {per_mac:g} per MAC): "
         f"{stats.worst_case_dram_accesses:,} ({si(stats.worst_case_dram_accesses)})",
     ]
     return "\n".join(lines)
