@@ -67,12 +67,13 @@ def load(*files: str | Path, batch: int = 1) -> Loaded:
                   specs.mapping)
 
 
-def evaluate(problem: Problem, arch: Architecture, mapping: Mapping) -> Evaluation:
+def evaluate(problem: Problem, arch: Architecture, mapping: Mapping, source: str | None = None) -> Evaluation:
     """The mapping's counts, energy and cycles by the reference model (`mapper
-    evaluate`). Raises SpecError for a mapping that does not fit."""
+    evaluate`). Raises SpecError for a mapping that does not fit, naming `source`
+    (the files it came from; default: the layer)."""
     reasons = violations(problem, arch, mapping)
     if reasons:
-        raise SpecError(problem.name, "mapping", "a mapping that does not fit: " + "; ".join(reasons),
+        raise SpecError(source or problem.name, "mapping", "a mapping that does not fit: " + "; ".join(reasons),
                         "tiles within each level's capacity and spatial factors within each fan-out")
     return evaluate_reference(problem, arch, mapping)
 

@@ -20,15 +20,13 @@ from .architecture import Architecture
 from .compare import comparison, comparison_text
 from .explain import explain, explanation_text
 from .mapping import Mapping
-from .model.capacity import violations
 from .model import vectorized
 from .model.stats import Evaluation
 from .plots import comparison_figure, save_png
 from .problem import Problem
 from .runs import explanation_of, read_runs
-from .model.reference import evaluate_reference
 from .mapspace import NoValidMapping
-from . import dataflow_comparison, experiment, interrupt, network, run_folder, worker
+from . import api, dataflow_comparison, experiment, interrupt, network, run_folder, worker
 from .onnx_import import import_onnx, workload_yaml
 from .report import counts_table, loop_nest, totals
 from .safe_names import mask_passwords, safe_file_name
@@ -81,11 +79,7 @@ def evaluated(files: list[str]) -> tuple[Problem, Architecture, Mapping, Evaluat
         raise SpecError(", ".join(files), "", "no " + " and no ".join(m.split(" ", 1)[1] for m in missing),
                         "files that together give a problem, an architecture and a mapping")
     problem, arch, mapping = specs.problems[0], specs.architecture, specs.mapping
-    reasons = violations(problem, arch, mapping)
-    if reasons:
-        raise SpecError(", ".join(files), "mapping", "a mapping that does not fit: " + "; ".join(reasons),
-                        "tiles within each level's capacity and spatial factors within each fan-out")
-    return problem, arch, mapping, evaluate_reference(problem, arch, mapping)
+    return problem, arch, mapping, api.evaluate(problem, arch, mapping, source=", ".join(files))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from .explain import Explanation
+from .network import BEST
+from .network import MANIFEST as NETWORK_MANIFEST
+from .search.run import MANIFEST as LAYER_MANIFEST
 from .specs.errors import SpecError
 
-BEST = "best.json"
-LAYER_MANIFEST = "search.json"
-NETWORK_MANIFEST = "network.json"
-SUMMARY = "summary.json"
+SUMMARY = "summary.json"  # an experiment's (mapper/experiment.py)
 KINDS = ("a folder of `mapper search` on a layer (best.json), on a workload (network.json), "
          "or of `mapper run` (summary.json with cells)")
 
