@@ -29,7 +29,7 @@ from .explain import Explanation, explain as explain_evaluation
 from .mapping import Mapping
 from .mapspace import layer_constraints
 from .model.capacity import violations
-from .model.reference import evaluate_reference
+from .model.vectorized import evaluate_mapping
 from .model.stats import Evaluation
 from .network import Layer, NetworkJob, NetworkResult, network_name, run_network, worker_pool
 from .problem import Problem
@@ -68,14 +68,13 @@ def load(*files: str | Path, batch: int = 1) -> Loaded:
 
 
 def evaluate(problem: Problem, arch: Architecture, mapping: Mapping, source: str | None = None) -> Evaluation:
-    """The mapping's counts, energy and cycles by the reference model (`mapper
-    evaluate`). Raises SpecError for a mapping that does not fit, naming `source`
+    """The mapping's counts, energy and cycles (`mapper evaluate`). Raises SpecError for a mapping that does not fit, naming `source`
     (the files it came from; default: the layer)."""
     reasons = violations(problem, arch, mapping)
     if reasons:
         raise SpecError(source or problem.name, "mapping", "a mapping that does not fit: " + "; ".join(reasons),
                         "tiles within each level's capacity and spatial factors within each fan-out")
-    return evaluate_reference(problem, arch, mapping)
+    return evaluate_mapping(problem, arch, mapping)
 
 
 def explain(problem: Problem, arch: Architecture, mapping: Mapping, ev: Evaluation | None = None) -> Explanation:

@@ -71,7 +71,7 @@ def non_negative_seconds(text: str) -> float:
 
 def evaluated(files: list[str]) -> tuple[Problem, Architecture, Mapping, Evaluation]:
     """The problem, architecture and mapping the files give together, and the
-    mapping's evaluation by the reference model."""
+    mapping's evaluation."""
     specs = load_specs(files)
     missing = [name for name, part in (("a problem", specs.problems), ("an architecture", specs.architecture),
                                        ("a mapping", specs.mapping)) if not part]

@@ -52,7 +52,7 @@ from .constraints import Constraints, array_levels, pe_local_levels
 from .experiment import DEFAULT_ROOT, EXPERIMENT_DOCUMENT, SearchSpec, WorkloadEntrySpec
 from .mapping import Mapping
 from .mapspace import Mapspace
-from .model.reference import evaluate_reference
+from .model.vectorized import evaluate_mapping
 from .network import BEST, Layer, NetworkEvent, NetworkJob, read_json, run_network
 from .problem import Problem
 from .safe_names import safe_file_name
@@ -90,7 +90,7 @@ def energy_breakdown(problem: Problem, arch: Architecture, mapping: Mapping, bes
         for name, tensor in level["tensors"].items():
             _add(energy[cls], DATA_TYPES.get(name, name), tensor["energy_pJ"])
     fanouts = set(array_levels(arch))
-    for i, level in enumerate(evaluate_reference(problem, arch, mapping).levels):
+    for i, level in enumerate(evaluate_mapping(problem, arch, mapping).levels):
         if i in fanouts:
             for name, w in level.network_words.items():
                 _add(energy["array"], DATA_TYPES.get(name, name), arch.levels[i].network_energy * w)

@@ -2,8 +2,8 @@
 
 Layers of one shape (the same loop bounds, tensors and coefficients, and the same
 constraints; only the name differs) have the same best mapping, so each shape is
-searched once, by its first layer, and the answer is re-scored by the reference model
-for the other layers of that shape. Shapes are searched in parallel worker processes;
+searched once, by its first layer, and the answer is evaluated anew for the other
+layers of that shape. Shapes are searched in parallel worker processes;
 what each finds depends only on the settings and its seed, never on how many workers
 run or in which order they finish.
 
@@ -48,7 +48,7 @@ from .explain import Explanation, why_line
 from .interrupt import worker_context, worker_process_init
 from .mapping import Mapping
 from .mapspace import NoValidMapping
-from .model.reference import evaluate_reference
+from .model.vectorized import evaluate_mapping
 from .model.stats import Evaluation
 from .problem import Problem
 from .report import edp_text, edp_unit, edp_value
@@ -296,10 +296,9 @@ def finished(folder: Path) -> bool:
 def write_same_shape(searched: str, searched_folder: Path, problem: Problem, arch: Architecture,
                      folder: Path, known: dict[Mapping, Evaluation]) -> None:
     """The searched layer's answer for a layer of the same shape, under this layer's
-    name (the figures are the same: the shape is). `known`: evaluations by the
-    reference model of the mappings, where known; the others are evaluated and added
-    (a walk of the loop nest takes up to seconds). best.json last: it marks the layer
-    finished."""
+    name (the figures are the same: the shape is). `known`: evaluations of the
+    mappings, where known; the others are evaluated and added. best.json last: it
+    marks the layer finished."""
     best = read_json(searched_folder / BEST)
     info = {**best["search"], "same_shape_as": searched}
     if (searched_folder / PARETO).is_file():
@@ -319,7 +318,7 @@ def _rescored(entries: list[dict[str, Any]], problem: Problem, arch: Architectur
               known: dict[Mapping, Evaluation]) -> tuple[Mapping, Evaluation]:
     mapping = parse_mapping(entries, problem, arch, source)
     if mapping not in known:
-        known[mapping] = evaluate_reference(problem, arch, mapping)
+        known[mapping] = evaluate_mapping(problem, arch, mapping)
     return mapping, known[mapping]
 
 

@@ -1,5 +1,7 @@
 """The vectorized model gives exactly the reference model's numbers: every read, fill
-and update of every level and tensor, the cycles, and the energy, on every
+and update of every level and tensor, the cycles, and the energy, and the whole
+Evaluation a search reports (partitions, tile sizes, instances, throttling, network
+words), on every
 Timeloop reference case and on random mappings of their architectures (random
 tilings, loop orders, spatial unrolling in X and Y, bypass)."""
 
@@ -16,7 +18,7 @@ from mapper.architecture import Architecture
 from mapper.mapping import LevelMapping, Loop, Mapping
 from mapper.model.batch import MappingBatch, batch_from_mappings
 from mapper.model.reference import evaluate_reference
-from mapper.model.vectorized import evaluate_batch
+from mapper.model.vectorized import evaluate_batch, evaluation
 from mapper.problem import Problem
 from mapper.specs.load import load_specs
 from mapper.specs.timeloop import load
@@ -27,7 +29,7 @@ pytestmark = pytest.mark.skipif(not REFERENCE.exists(), reason="../shared/refere
 
 def disagreements(problem: Problem, arch: Architecture, mappings: list[Mapping], link_transfers: bool = True) -> list:
     batch = batch_from_mappings(problem, arch, mappings)
-    fast = evaluate_batch(problem, arch, batch, link_transfers)
+    fast = evaluate_batch(problem, arch, batch, link_transfers, detailed=True)
     found = []
     for b in range(len(mappings)):
         ref = evaluate_reference(problem, arch, batch.mapping(b, problem), link_transfers)
@@ -40,6 +42,8 @@ def disagreements(problem: Problem, arch: Architecture, mappings: list[Mapping],
                 got = (int(fast.reads[b, l, k]), int(fast.fills[b, l, k]), int(fast.updates[b, l, k]))
                 if got != want:
                     found.append((b, level.name, tensor.name, want, got))
+        if evaluation(problem, arch, batch, fast, b) != ref:
+            found.append((b, "evaluation", ref, evaluation(problem, arch, batch, fast, b)))
     return found
 
 

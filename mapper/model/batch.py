@@ -105,6 +105,11 @@ class BatchEvaluation:
     reads: np.ndarray  # (B, L, T) int, per instance, as Timeloop prints them (0 where not kept)
     fills: np.ndarray  # (B, L, T)
     updates: np.ndarray  # (B, L, T)
+    # Only in a detailed evaluation (vectorized.evaluate_batch), else None:
+    held: np.ndarray | None = None  # (B, L, T) bool: the level holds a tile of the tensor
+    tile_words: np.ndarray | None = None  # (B, L, T) int: the tile's words per instance (utilized capacity)
+    partitions: np.ndarray | None = None  # (B, L, T) int: the instance's share of the parent's tile
+    crossing: np.ndarray | None = None  # (B, L, T) float: words of the tensor crossing the fan-out below
 
     @property
     def edp_J_cycles(self) -> np.ndarray:

@@ -180,18 +180,40 @@ def evaluate_reference(problem: Problem, arch: Architecture, mapping: Mapping,
         for j, t in enumerate(tiles):
             if t.size:
                 per_level[n_levels - 1 - j][tensor.name] = t
-    compute_cycles = na.compute_accesses
+    counts = [{name: TensorCounts(t.partition, t.size, t.replication, t.reads, t.fills, t.updates)
+               for name, t in level.items()} for level in per_level]
     innermost = [lvl for lvl, l in enumerate(na.nest) if not l.spatial or l.master][0]
     utilized_macs = na.num_spatial_elems[innermost] * na.fanout[innermost]
+    return assemble(problem, arch, counts, network_words, na.compute_accesses, utilized_macs)
+
+
+@dataclass(frozen=True)
+class TensorCounts:
+    """One level's counts of one tensor it holds, per instance, before energy."""
+
+    partition: int
+    utilized_capacity: int
+    instances: int
+    reads: int
+    fills: int
+    updates: int
+
+
+def assemble(problem: Problem, arch: Architecture, counts: list[dict[str, TensorCounts]],
+             network_words: list[dict[str, float]], compute_cycles: int, utilized_macs: int) -> Evaluation:
+    """The Evaluation of per-level counts (outermost level first): energies, each
+    level's bandwidth throttling and cycles, the fan-out networks' energy. Shared by
+    this module and the vectorized model, so that both report alike."""
     levels = []
     cycles = compute_cycles
     for i, level in enumerate(arch.levels):
         tensors = {}
-        for name, t in per_level[i].items():
-            energy = (ceil(t.reads / level.block_size) * level.read_energy
-                      + ceil(t.fills / level.block_size) * level.write_energy
-                      + ceil(t.updates / level.block_size) * level.write_energy) * t.replication
-            tensors[name] = TensorStats(t.partition, t.size, t.replication, t.reads, t.fills, t.updates, energy)
+        for name, c in counts[i].items():
+            energy = (ceil(c.reads / level.block_size) * level.read_energy
+                      + ceil(c.fills / level.block_size) * level.write_energy
+                      + ceil(c.updates / level.block_size) * level.write_energy) * c.instances
+            tensors[name] = TensorStats(c.partition, c.utilized_capacity, c.instances, c.reads, c.fills, c.updates,
+                                        energy)
         throttling = bandwidth_throttling(level.read_bandwidth, level.write_bandwidth, tensors.values(),
                                           compute_cycles)
         # floats are exact below 2**53 only: an unthrottled level takes the compute cycles as they are

@@ -34,6 +34,7 @@ agree on random mappings. The kernels are compiled on first use and cached on di
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 from math import prod
 
@@ -44,6 +45,8 @@ from ..architecture import Architecture, StorageLevel
 from ..mapping import LevelMapping, Mapping
 from ..problem import Problem, Tensor
 from .batch import BatchEvaluation, MappingBatch, batch_from_mappings
+from .reference import TensorCounts, assemble
+from .stats import Evaluation
 from .kernel_cache import use_kernel_cache
 
 # cache=True: compiling takes 10-15 s of CPU, once per machine (and per change of this
@@ -71,8 +74,11 @@ def load_kernels() -> bool:
 
 
 def evaluate_batch(problem: Problem, arch: Architecture, batch: MappingBatch,
-                   link_transfers: bool = True) -> BatchEvaluation:
-    return Evaluator(problem, arch, link_transfers).evaluate(batch)
+                   link_transfers: bool = True, detailed: bool = False) -> BatchEvaluation:
+    """`detailed`: with the counts `evaluation` needs besides reads, fills and updates
+    (BatchEvaluation); left out by default, as storing them slows a search's batches by
+    a tenth."""
+    return Evaluator(problem, arch, link_transfers).evaluate(batch, detailed)
 
 
 class Evaluator:
@@ -102,7 +108,7 @@ class Evaluator:
                                   for lv in levels], dtype=np.int64)
         self.compute_energy = float(problem.macs * arch.compute.energy)
 
-    def evaluate(self, batch: MappingBatch) -> BatchEvaluation:
+    def evaluate(self, batch: MappingBatch, detailed: bool = False) -> BatchEvaluation:
         ints = [np.ascontiguousarray(a, dtype=np.int64) for a in
                 (batch.order, batch.temporal, batch.spatial_x, batch.spatial_y, batch.spatial_order)]
         keep = np.ascontiguousarray(batch.keep, dtype=np.bool_)
@@ -112,12 +118,47 @@ class Evaluator:
         # signal handler's exception (Ctrl-C: mapper.interrupt) turns into a SystemError.
         scores = BatchEvaluation(np.zeros(B), np.zeros(B, dtype=np.int64), np.ones(B, dtype=np.bool_),
                                  *(np.zeros((B, L, T), dtype=np.int64) for _ in range(3)))
+        # The detail arrays are always handed over (numba compiles one signature),
+        # empty unless asked for.
+        shape = (B, L, T) if detailed else (0, L, T)
+        held, tile_words, partitions = (np.zeros(shape, dtype=np.bool_), np.zeros(shape, dtype=np.int64),
+                                        np.zeros(shape, dtype=np.int64))
+        crossing = np.zeros(shape)
         evaluate_compiled(*ints, keep, self.coef, self.ranks, self.read_write, self.fan, self.pair_cur,
                           self.pair_next, self.pair_count, self.block, self.read_energy, self.write_energy,
                           self.read_bandwidth, self.write_bandwidth, self.network_energy, self.bounded,
                           self.capacity, self.compute_energy, self.link_transfers, scores.energy_pJ, scores.cycles,
-                          scores.valid, scores.reads, scores.fills, scores.updates)
-        return scores
+                          scores.valid, scores.reads, scores.fills, scores.updates, detailed, held, tile_words,
+                          partitions, crossing)
+        return replace(scores, held=held, tile_words=tile_words, partitions=partitions,
+                       crossing=crossing) if detailed else scores
+
+
+def evaluate_mapping(problem: Problem, arch: Architecture, mapping: Mapping) -> Evaluation:
+    """One mapping's Evaluation, what `mapper evaluate` and a search's best.json report:
+    evaluate_reference's numbers (tests/test_vectorized.py), without its walk of the
+    loop nest, which takes seconds on a 128 x 128 array."""
+    batch = batch_from_mappings(problem, arch, [mapping])
+    return evaluation(problem, arch, batch, evaluate_batch(problem, arch, batch, detailed=True), 0)
+
+
+def evaluation(problem: Problem, arch: Architecture, batch: MappingBatch, scores: BatchEvaluation,
+               b: int) -> Evaluation:
+    """Mapping b's Evaluation from its detailed scores (evaluate_batch), as
+    evaluate_reference reports it (the
+    same accounting, reference.assemble); tests/test_vectorized.py checks they are
+    equal. The reference walk takes seconds on a large array, this microseconds."""
+    if scores.held is None:
+        raise ValueError("evaluation needs the scores of evaluate_batch(..., detailed=True)")
+    spread = np.prod(batch.spatial_x[b] * batch.spatial_y[b], axis=1)  # (L,) fan-out used below each level
+    instances = np.concatenate([[1], np.cumprod(spread)[:-1]])
+    names = [t.name for t in problem.tensors]
+    counts = [{name: TensorCounts(int(scores.partitions[b, l, k]), int(scores.tile_words[b, l, k]), int(instances[l]),
+                                  int(scores.reads[b, l, k]), int(scores.fills[b, l, k]), int(scores.updates[b, l, k]))
+               for k, name in enumerate(names) if scores.held[b, l, k]} for l in range(len(arch.levels))]
+    crossing = [{name: float(scores.crossing[b, l, k]) for k, name in enumerate(names)}
+                for l in range(len(arch.levels))]
+    return assemble(problem, arch, counts, crossing, int(np.prod(batch.temporal[b])), int(np.prod(spread)))
 
 
 def rank_coefficients(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
@@ -180,8 +221,10 @@ def evaluate_compiled(order: np.ndarray, temporal: np.ndarray, spatial_x: np.nda
                       read_bandwidth: np.ndarray, write_bandwidth: np.ndarray, network_energy: np.ndarray,
                       bounded: np.ndarray, capacity: np.ndarray, compute_energy: float,
                       link_transfers: bool, energy: np.ndarray, cycles: np.ndarray, valid: np.ndarray,
-                      reads: np.ndarray, fills: np.ndarray, updates: np.ndarray) -> None:
-    """Fills energy, cycles, validity, reads, fills and updates of every mapping."""
+                      reads: np.ndarray, fills: np.ndarray, updates: np.ndarray, detailed: bool,
+                      held: np.ndarray, tile_words: np.ndarray, partitions: np.ndarray, crossing: np.ndarray) -> None:
+    """Fills energy, cycles, validity, reads, fills and updates of every mapping, and
+    where `detailed` the rest of its accounting (BatchEvaluation)."""
     B, L, D = temporal.shape
     T, R = coef.shape[0], coef.shape[1]
 
@@ -270,6 +313,15 @@ def evaluate_compiled(order: np.ndarray, temporal: np.ndarray, spatial_x: np.nda
             account_tensor(size, partition, content, share, alive, scaled, b, k, ranks[k], coef, read_write[k],
                            keep, extents, spatial_x, spatial_y, run, replication, accesses, weighted, links, words,
                            present, reads, fills, updates)
+            if detailed:
+                for l in range(L):
+                    tile_words[b, l, k] = size[l]
+                    partitions[b, l, k] = partition[l]
+        if detailed:
+            for l in range(L):
+                for k in range(T):
+                    held[b, l, k] = present[k, l]
+                    crossing[b, l, k] = words[k, l]
         energy[b], cycles[b] = energy_and_cycles(b, reads, fills, updates, present, replication, words,
                                                  compute_cycles, block, read_energy, write_energy,
                                                  read_bandwidth, write_bandwidth, network_energy,

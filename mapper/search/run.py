@@ -1,5 +1,5 @@
-"""`mapper search` below the printing: search one layer, re-score the answer with the
-reference model and write it to the layer's output folder."""
+"""`mapper search` below the printing: search one layer, evaluate the answer in full
+(model.vectorized.evaluate_mapping) and write it to the layer's output folder."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from ..constraints import Constraints
 from ..mapping import Mapping
 from ..mapspace import Mapspace, NoValidMapping
 from ..model.capacity import violations
-from ..model.reference import evaluate_reference
+from ..model.vectorized import evaluate_mapping
 from ..model.stats import Evaluation
 from ..problem import Problem
 from ..run_folder import fingerprint, keep_results_of
@@ -57,7 +57,7 @@ class Settings:
 
 @dataclass(frozen=True)
 class LayerResult:
-    """The answer for one layer, re-scored by the reference model: the best mapping
+    """The answer for one layer, evaluated in full: the best mapping
     (single objectives) or the front, fastest first (pareto)."""
 
     problem: Problem
@@ -139,12 +139,12 @@ def not_found_text(outcome: Outcome) -> str:
 
 
 def _rescored(problem: Problem, arch: Architecture, mapping: Mapping) -> tuple[Mapping, Evaluation]:
-    """The stats a user gets come from the reference model (the scalar path), which
-    also confirms that the mapping fits."""
+    """The stats a user gets, with the fit confirmed by the scalar check of the
+    mapping (violations), apart from the search's batch arrays."""
     problems = violations(problem, arch, mapping)
     if problems:
         raise RuntimeError("the vectorized model accepted a mapping that does not fit: " + "; ".join(problems))
-    return mapping, evaluate_reference(problem, arch, mapping)
+    return mapping, evaluate_mapping(problem, arch, mapping)
 
 
 def search_info(settings: Settings, outcome: Outcome, sizes: dict[str, int], folder: Path) -> dict[str, Any]:
