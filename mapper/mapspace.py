@@ -358,9 +358,14 @@ class Mapspace:
     def valid(self, batch: MappingBatch) -> np.ndarray:
         """(B,) whether each mapping satisfies the constraints, fits every level's
         capacity and every fan-out, and splits each dimension exactly."""
-        return self._valid_apart_from_orders(batch) & self._orders_ok(batch)
+        return self.allowed(batch) & self._fits(batch)
 
-    def _valid_apart_from_orders(self, batch: MappingBatch) -> np.ndarray:
+    def allowed(self, batch: MappingBatch) -> np.ndarray:
+        """(B,) `valid` but for capacities and fan-outs, which the vectorized model
+        checks as it scores (BatchEvaluation.valid): a search asks for this alone."""
+        return self._allowed_apart_from_orders(batch) & self._orders_ok(batch)
+
+    def _allowed_apart_from_orders(self, batch: MappingBatch) -> np.ndarray:
         t, sx, sy = batch.temporal, batch.spatial_x, batch.spatial_y
         ok = np.all(np.prod(t * sx * sy, axis=1) == self.bounds, axis=1)
         for slot, factors in (("t", t), ("x", sx), ("y", sy), ("xy", sx * sy)):
@@ -368,13 +373,10 @@ class Mapspace:
             if len(where):
                 picked = factors.reshape(len(batch), -1)[:, where]
                 ok &= np.all((picked >= lo) & (picked <= hi), axis=1)
-        fan = np.array(self.fanouts, dtype=np.int64)
-        ok &= np.all(np.prod(sx, axis=2) <= fan[:, 0], axis=1) & np.all(np.prod(sy, axis=2) <= fan[:, 1], axis=1)
         if self.min_used_macs:
             ok &= np.prod(sx * sy, axis=(1, 2)) >= self.min_used_macs
         forced = self._forced_keep
-        ok &= np.all((forced < 0) | (batch.keep == (forced == 1)), axis=(1, 2))
-        return ok & self._fits(batch)
+        return ok & np.all((forced < 0) | (batch.keep == (forced == 1)), axis=(1, 2))
 
     # ------------------------------------------------------------------ factor bounds
 
@@ -713,7 +715,10 @@ class Mapspace:
         return words
 
     def _fits(self, batch: MappingBatch) -> np.ndarray:
-        ok = np.ones(len(batch), dtype=bool)
+        """(B,) whether every kept tile fits its level and every unrolling its fan-out."""
+        fan = np.array(self.fanouts, dtype=np.int64)
+        ok = (np.all(np.prod(batch.spatial_x, axis=2) <= fan[:, 0], axis=1)
+              & np.all(np.prod(batch.spatial_y, axis=2) <= fan[:, 1], axis=1))
         extents = np.ones((len(batch), self.D), dtype=np.int64)  # levels l..innermost
         for l in range(self.L - 1, -1, -1):
             extents = extents * batch.temporal[:, l] * batch.spatial_x[:, l] * batch.spatial_y[:, l]
@@ -804,7 +809,7 @@ class Mapspace:
             keep = keeps[digits[-1]]
             pairs = _rows_of(first_orders, temporal, sx, sy, spatial_order, keep)
             if valid_only:
-                fits = self._valid_apart_from_orders(pairs)
+                fits = self._allowed_apart_from_orders(pairs) & self._fits(pairs)
                 temporal, keep = temporal[fits], keep[fits]
             step = max(1, chunk // n_orders)
             for first in range(0, len(temporal), step):

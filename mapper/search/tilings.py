@@ -101,7 +101,7 @@ def score(mapspace: Mapspace, batch: MappingBatch) -> tuple[Scored, int]:
     if not len(batch):
         return Scored.empty(mapspace), 0
     ev = evaluate_batch(mapspace.problem, mapspace.arch, batch)
-    ok = np.flatnonzero(ev.valid & mapspace.valid(batch))
+    ok = np.flatnonzero(ev.valid & mapspace.allowed(batch))
     kept = batch.take(ok)
     return Scored(kept, Scores(ev.energy_pJ[ok], ev.cycles[ok], mapping_keys(kept))), len(batch)
 
