@@ -4,7 +4,7 @@ Eyeriss-like design with the default search settings, as a user runs it:
     mapper search specs/arch/eyeriss-like.yaml specs/workloads/resnet50.yaml -o DIR --jobs 2
 
 Prints the wall time (process start to summary written, on --jobs cores; the target
-is 2 minutes on 2 cores, where ZigZag needs ~4.5 minutes for ResNet-18 on its
+is 60 s on 2 cores, where ZigZag needs ~4.5 minutes for ResNet-18 on its
 Eyeriss-like design), the CPU time of the command and its workers, and the network's
 figures (energy, cycles, the EDP summed over the layers).
 

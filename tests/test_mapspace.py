@@ -33,6 +33,7 @@ from mapper.mapspace import Mapspace, NoValidMapping
 from mapper.model.batch import MappingBatch, batch_from_mappings
 from mapper.model.capacity import violations
 from mapper.model.reference import evaluate_reference
+from mapper.model.vectorized import evaluate_batch
 from mapper.problem import Problem, Tensor
 from mapper.specs.constraints import parse_factor_words
 from mapper.specs.load import load_specs
@@ -158,6 +159,19 @@ def test_valid_agrees_with_the_capacity_checker_and_the_constraints(name: str) -
         expected = not violations(problem, arch, mapping) and not problems(c, problem, arch, mapping)
         assert valid[b] == expected
     assert 0 < valid[rows].sum() < len(rows)  # both kinds were checked
+
+
+@pytest.mark.parametrize("name", SMALL_SPACES)
+def test_a_search_checks_validity_by_allowed_and_the_models_fit_check(name: str) -> None:
+    """tilings.score keeps mappings `allowed` that the model finds fitting: exactly the
+    `valid` ones, over capacity, fan-out and constraint failures alike."""
+    problem, arch, c = SMALL_SPACES[name]
+    space = Mapspace(problem, arch, c)
+    batch = next(space.enumerate(chunk=4000, valid_only=False))
+    fits = evaluate_batch(problem, arch, batch).valid
+    valid = space.valid(batch)
+    assert np.array_equal(space.allowed(batch) & fits, valid)
+    assert valid.any() and (space.allowed(batch) & ~fits).any()  # the model's check was needed
 
 
 def random_structures(space: Mapspace, rng: np.random.Generator, count: int) -> list:

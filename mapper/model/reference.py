@@ -1,8 +1,8 @@
 """Timeloop's accounting on top of the nest analysis: per storage level and tensor,
 partition sizes, reads, fills and updates; then energy, cycles and utilization.
 
-The scalar path: slow, literal, used for reports and as the oracle of the
-vectorized model.
+The scalar path: slow and literal, the oracle of the vectorized model, which
+reports (vectorized.evaluate_mapping) through this module's `assemble`.
 """
 
 from __future__ import annotations
