@@ -29,8 +29,8 @@ from .explain import Explanation, explain as explain_evaluation
 from .mapping import Mapping
 from .mapspace import layer_constraints
 from .model.capacity import violations
-from .model.vectorized import evaluate_mapping
 from .model.stats import Evaluation
+from .model.vectorized import evaluate_mapping
 from .network import Layer, NetworkJob, NetworkResult, network_name, run_network, worker_pool
 from .problem import Problem
 from .runs import read_runs
@@ -68,8 +68,9 @@ def load(*files: str | Path, batch: int = 1) -> Loaded:
 
 
 def evaluate(problem: Problem, arch: Architecture, mapping: Mapping, source: str | None = None) -> Evaluation:
-    """The mapping's counts, energy and cycles (`mapper evaluate`). Raises SpecError for a mapping that does not fit, naming `source`
-    (the files it came from; default: the layer)."""
+    """The mapping's counts, energy and cycles (`mapper evaluate`). Raises SpecError
+    for a mapping that does not fit, naming `source` (the files it came from; default:
+    the layer)."""
     reasons = violations(problem, arch, mapping)
     if reasons:
         raise SpecError(source or problem.name, "mapping", "a mapping that does not fit: " + "; ".join(reasons),

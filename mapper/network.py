@@ -48,8 +48,8 @@ from .explain import Explanation, why_line
 from .interrupt import worker_context, worker_process_init
 from .mapping import Mapping
 from .mapspace import NoValidMapping
-from .model.vectorized import evaluate_mapping
 from .model.stats import Evaluation
+from .model.vectorized import evaluate_mapping
 from .problem import Problem
 from .report import edp_text, edp_unit, edp_value
 from .safe_names import file_in

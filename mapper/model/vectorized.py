@@ -45,9 +45,9 @@ from ..architecture import Architecture, StorageLevel
 from ..mapping import LevelMapping, Mapping
 from ..problem import Problem, Tensor
 from .batch import BatchEvaluation, MappingBatch, batch_from_mappings
+from .kernel_cache import use_kernel_cache
 from .reference import TensorCounts, assemble
 from .stats import Evaluation
-from .kernel_cache import use_kernel_cache
 
 # cache=True: compiling takes 10-15 s of CPU, once per machine (and per change of this
 # file); later processes load the machine code from the per-user cache in well under a
@@ -145,9 +145,8 @@ def evaluate_mapping(problem: Problem, arch: Architecture, mapping: Mapping) -> 
 def evaluation(problem: Problem, arch: Architecture, batch: MappingBatch, scores: BatchEvaluation,
                b: int) -> Evaluation:
     """Mapping b's Evaluation from its detailed scores (evaluate_batch), as
-    evaluate_reference reports it (the
-    same accounting, reference.assemble); tests/test_vectorized.py checks they are
-    equal. The reference walk takes seconds on a large array, this microseconds."""
+    evaluate_reference reports it (the same accounting, reference.assemble);
+    tests/test_vectorized.py checks they are equal."""
     if scores.held is None:
         raise ValueError("evaluation needs the scores of evaluate_batch(..., detailed=True)")
     spread = np.prod(batch.spatial_x[b] * batch.spatial_y[b], axis=1)  # (L,) fan-out used below each level

@@ -12,8 +12,8 @@ from ..constraints import Constraints
 from ..mapping import Mapping
 from ..mapspace import Mapspace, NoValidMapping
 from ..model.capacity import violations
-from ..model.vectorized import evaluate_mapping
 from ..model.stats import Evaluation
+from ..model.vectorized import evaluate_mapping
 from ..problem import Problem
 from ..run_folder import fingerprint, keep_results_of
 from ..safe_names import mask_password
