@@ -242,7 +242,6 @@ def search_shape(task: ShapeTask) -> ShapeReport:
     (problem, folder), names = task.layers[0], tuple(p.name for p, _ in task.layers)
     trials = scored = 0
     start, searched = time.perf_counter(), not finished(folder)
-    known: dict[Mapping, Evaluation] = {}
     if searched:
         try:
             result = search_layer(problem, task.arch, task.constraints, task.settings, folder,
@@ -252,10 +251,9 @@ def search_shape(task: ShapeTask) -> ShapeReport:
         finally:
             (folder / PROGRESS).unlink(missing_ok=True)
         trials, scored = result.outcome.trials, result.outcome.scored
-        known = dict(result.points)
     for other, other_folder in task.layers[1:]:
         if not finished(other_folder):
-            write_same_shape(problem.name, folder, other, task.arch, other_folder, known)
+            write_same_shape(problem.name, folder, other, task.arch, other_folder)
     return ShapeReport(names, searched, trials, scored, time.perf_counter() - start)
 
 
@@ -294,18 +292,17 @@ def finished(folder: Path) -> bool:
 
 
 def write_same_shape(searched: str, searched_folder: Path, problem: Problem, arch: Architecture,
-                     folder: Path, known: dict[Mapping, Evaluation]) -> None:
+                     folder: Path) -> None:
     """The searched layer's answer for a layer of the same shape, under this layer's
-    name (the figures are the same: the shape is). `known`: evaluations of the
-    mappings, where known; the others are evaluated and added. best.json last: it
-    marks the layer finished."""
+    name (the figures are the same: the shape is). best.json last: it marks the layer
+    finished."""
     best = read_json(searched_folder / BEST)
     info = {**best["search"], "same_shape_as": searched}
     if (searched_folder / PARETO).is_file():
         points = read_json(searched_folder / PARETO)["points"]
-        write_pareto(folder, problem, arch, [_rescored(p["mapping"], problem, arch, searched_folder / PARETO, known)
+        write_pareto(folder, problem, arch, [_rescored(p["mapping"], problem, arch, searched_folder / PARETO)
                                              for p in points], info)
-    mapping, ev = _rescored(best["mapping"], problem, arch, searched_folder / BEST, known)
+    mapping, ev = _rescored(best["mapping"], problem, arch, searched_folder / BEST)
     folder.mkdir(parents=True, exist_ok=True)
     staged = Path(tempfile.mkdtemp(dir=folder, prefix=".staged-"))  # write_best writes best.json first
     write_best(staged, problem, arch, mapping, ev, info)
@@ -314,12 +311,10 @@ def write_same_shape(searched: str, searched_folder: Path, problem: Problem, arc
     staged.rmdir()
 
 
-def _rescored(entries: list[dict[str, Any]], problem: Problem, arch: Architecture, source: Path,
-              known: dict[Mapping, Evaluation]) -> tuple[Mapping, Evaluation]:
+def _rescored(entries: list[dict[str, Any]], problem: Problem, arch: Architecture,
+              source: Path) -> tuple[Mapping, Evaluation]:
     mapping = parse_mapping(entries, problem, arch, source)
-    if mapping not in known:
-        known[mapping] = evaluate_mapping(problem, arch, mapping)
-    return mapping, known[mapping]
+    return mapping, evaluate_mapping(problem, arch, mapping)
 
 
 def read_json(path: Path) -> dict[str, Any]:
