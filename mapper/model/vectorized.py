@@ -76,8 +76,8 @@ def load_kernels() -> bool:
 def evaluate_batch(problem: Problem, arch: Architecture, batch: MappingBatch,
                    link_transfers: bool = True, detailed: bool = False) -> BatchEvaluation:
     """`detailed`: with the counts `evaluation` needs besides reads, fills and updates
-    (BatchEvaluation); left out by default, as storing them slows a search's batches by
-    a tenth."""
+    (BatchEvaluation); left out by default, as storing them for every mapping slows a
+    search's batches."""
     return Evaluator(problem, arch, link_transfers).evaluate(batch, detailed)
 
 
