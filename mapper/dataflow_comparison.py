@@ -471,8 +471,8 @@ def write_outputs(comparison: Comparison, records: Sequence[dict[str, Any]], fol
         write_atomically(path, text)
     written = list(files)
     if with_charts:
-        from .plots import _save  # matplotlib only when drawing
+        from .plots import save_png  # matplotlib only when drawing
         for stem, fig in charts(records, comparison.workload).items():
-            _save(fig, folder / f"{stem}.png")
+            save_png(fig, folder / f"{stem}.png")
             written.append(folder / f"{stem}.png")
     return written

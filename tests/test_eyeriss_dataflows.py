@@ -14,7 +14,7 @@ import pytest
 
 from mapper.dataflow_comparison import (
     DATA_TYPES, LEVEL_CLASSES, by_data_type, by_level, energy_breakdown, level_classes, load_comparison,
-    most_used_macs, run_comparison, utilization_floor)
+    most_used_macs, run_comparison, utilization_floor, write_outputs)
 from mapper.model.reference import evaluate_reference
 from mapper.search.outputs import native_mapping, result_json
 from mapper.search.tilings import Effort
@@ -80,6 +80,13 @@ def test_a_finished_dataflow_is_read_back_not_searched_again(tmp_path):
     best = tmp_path / "cells" / "RS" / "layers" / "fc8" / "best.json"
     stamp = best.stat().st_mtime_ns
     assert run(comparison, tmp_path) == first and best.stat().st_mtime_ns == stamp
+
+
+def test_the_charts_are_drawn_as_png_files(tmp_path):
+    comparison = reduced(["fc8"], ("RS", "NLR"), trials=1, effort=Effort(samples=64, rounds=1))
+    charts = [p for p in write_outputs(comparison, run(comparison, tmp_path), tmp_path) if p.suffix == ".png"]
+    assert {p.name for p in charts} == {"energy-by-level.png", "energy-by-data-type.png"}
+    assert all(p.read_bytes().startswith(b"\x89PNG") for p in charts)
 
 
 def test_the_levels_of_each_dataflow_are_classed_as_the_paper_does():
