@@ -19,8 +19,9 @@ breeds children for as long as rounds keep improving it.
 Keep tables are where local searches get stuck: a level that keeps a tensor needs
 other tiles than one that bypasses it, so one flag moved alone rarely pays. So the
 elite holds at most a few mappings of one keep table; the best mapping of each keep
-table the trials found also starts under the busiest unrollings of the array; and
-the local searches restart from the best keep tables in turn, until two of them
+table the trials found also starts under every unrolling that keeps the most of the
+array busy (up to `PolishEffort.unrollings`), not only under the few the trials
+happened to reach; and the local searches restart from the best keep tables in turn, until two of them
 agree on the best value. Measured with benchmarks/bench_seeds.py (README, "Search").
 """
 
@@ -42,7 +43,7 @@ class PolishEffort:
     elite: int = 32  # best mappings kept
     per_keep_table: int = 4  # of them at most this many with one keep table
     keep_tables: int = 32  # the best mapping of each of this many keep tables starts anew
-    unrollings: int = 16  # under each of the busiest unrollings of the whole array
+    unrollings: int = 1024  # at most, of the unrollings that keep the most of the whole array busy
     children: int = 64  # children of each elite mapping per round
     patience: int = 15  # rounds in a row that do not better the best value end a local search
     rounds: int = 300  # at most, per local search
@@ -104,9 +105,14 @@ def _local_search(mapspace: Mapspace, moves: Moves, elite: Scored, objective: Ob
 
 
 def _unrolled(mapspace: Mapspace, best: MappingBatch, count: int) -> MappingBatch:
-    """Each of `best` under each of the `count` busiest spatial unrollings, its temporal
-    factors adjusted to them (tilings.retiled)."""
+    """Each of `best` under each of the spatial unrollings (at most `count`) that keep the
+    most MACs busy, its temporal factors adjusted to them (tilings.retiled). Less busy
+    unrollings are left to the moves: as starts they compete with the busiest for the
+    elite, and made the answer depend more on the seed (README, "Search")."""
     sx, sy = mapspace.busiest_unrollings(count)
+    busy = np.prod(sx * sy, axis=(1, 2))
+    busiest = busy == busy.max(initial=0)
+    sx, sy = sx[busiest], sy[busiest]
     n, k = len(best), len(sx)
     picked = best.take(np.tile(np.arange(n), k))
     return retiled(MappingBatch(picked.order, picked.temporal, np.repeat(sx, n, axis=0), np.repeat(sy, n, axis=0),
