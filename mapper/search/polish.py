@@ -21,8 +21,8 @@ other tiles than one that bypasses it, so one flag moved alone rarely pays. So t
 elite holds at most a few mappings of one keep table; the best mapping of each keep
 table the trials found also starts under every unrolling that keeps the most of the
 array busy (up to `PolishEffort.unrollings`), not only under the few the trials
-happened to reach; and the local searches restart from the best keep tables in turn, until two of them
-agree on the best value. Measured with benchmarks/bench_seeds.py (README, "Search").
+happened to reach; and the local searches restart from the best keep tables in turn,
+until two of them agree on the best value. Measured with benchmarks/bench_seeds.py (README, "Search").
 """
 
 from __future__ import annotations
@@ -107,8 +107,8 @@ def _local_search(mapspace: Mapspace, moves: Moves, elite: Scored, objective: Ob
 def _unrolled(mapspace: Mapspace, best: MappingBatch, count: int) -> MappingBatch:
     """Each of `best` under each of the spatial unrollings (at most `count`) that keep the
     most MACs busy, its temporal factors adjusted to them (tilings.retiled). Less busy
-    unrollings are left to the moves: as starts they compete with the busiest for the
-    elite, and made the answer depend more on the seed (README, "Search")."""
+    unrollings are left to the moves, which loses where a less busy mapping costs much
+    less energy (README, "Experiments": the example's weight-stationary conv1)."""
     sx, sy = mapspace.busiest_unrollings(count)
     busy = np.prod(sx * sy, axis=(1, 2))
     busiest = busy == busy.max(initial=0)
