@@ -20,9 +20,10 @@ Keep tables are where local searches get stuck: a level that keeps a tensor need
 other tiles than one that bypasses it, so one flag moved alone rarely pays. So the
 elite holds at most a few mappings of one keep table; the best mapping of each keep
 table the trials found also starts under every unrolling that keeps the most of the
-array busy (up to `PolishEffort.unrollings`), not only under the few the trials
-happened to reach; and the local searches restart from the best keep tables in turn,
-until two of them agree on the best value. Measured with benchmarks/bench_seeds.py (README, "Search").
+array busy (up to `PolishEffort.unrollings`) and the next busiest, not only under
+the few the trials happened to reach; and the local searches restart from the best
+keep tables in turn, until two of them agree on the best value. Measured with
+benchmarks/bench_seeds.py (README, "Search").
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class PolishEffort:
     per_keep_table: int = 4  # of them at most this many with one keep table
     keep_tables: int = 32  # the best mapping of each of this many keep tables starts anew
     unrollings: int = 1024  # at most, of the unrollings that keep the most of the whole array busy
+    next_busiest: int = 16  # and of the busiest unrollings whatever their busyness
     children: int = 64  # children of each elite mapping per round
     patience: int = 15  # rounds in a row that do not better the best value end a local search
     rounds: int = 300  # at most, per local search
@@ -61,7 +63,7 @@ def polish(mapspace: Mapspace, start: Scored, objective: Objective, effort: Poli
     moves = Moves(mapspace)
     start = start.unique()
     tables = _elite(start, objective, effort.keep_tables, 1)  # the best mapping of each keep table
-    unrolled, scored = score(mapspace, _unrolled(mapspace, tables.batch, effort.unrollings))
+    unrolled, scored = score(mapspace, _unrolled(mapspace, tables.batch, effort.unrollings, effort.next_busiest))
     begin = _elite(Scored.concatenate([start, unrolled]).unique(), objective, effort.elite, effort.per_keep_table)
     ends: list[Scored] = []
     for group in _by_keep_table(begin)[:effort.restarts]:
@@ -104,15 +106,16 @@ def _local_search(mapspace: Mapspace, moves: Moves, elite: Scored, objective: Ob
     return elite, scored
 
 
-def _unrolled(mapspace: Mapspace, best: MappingBatch, count: int) -> MappingBatch:
+def _unrolled(mapspace: Mapspace, best: MappingBatch, count: int, next_busiest: int) -> MappingBatch:
     """Each of `best` under each of the spatial unrollings (at most `count`) that keep the
-    most MACs busy, its temporal factors adjusted to them (tilings.retiled). Less busy
-    unrollings are left to the moves, which loses where a less busy mapping costs much
-    less energy (README, "Experiments": the example's weight-stationary conv1)."""
+    most MACs busy, and under the `next_busiest` busiest whatever their busyness, its
+    temporal factors adjusted to them (tilings.retiled). Without the less busy ones
+    the polish lost where a mapping with idle PEs costs much less energy (the
+    example experiment's weight-stationary conv1: README, "Experiments")."""
     sx, sy = mapspace.busiest_unrollings(count)
     busy = np.prod(sx * sy, axis=(1, 2))
-    busiest = busy == busy.max(initial=0)
-    sx, sy = sx[busiest], sy[busiest]
+    kept = (busy == busy.max(initial=0)) | (np.arange(len(busy)) < next_busiest)
+    sx, sy = sx[kept], sy[kept]
     n, k = len(best), len(sx)
     picked = best.take(np.tile(np.arange(n), k))
     return retiled(MappingBatch(picked.order, picked.temporal, np.repeat(sx, n, axis=0), np.repeat(sy, n, axis=0),
