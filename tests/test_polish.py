@@ -4,13 +4,16 @@ small spaces that an exhaustive search can score."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from test_search import exhaustive_optimum, mapspace
 
 from mapper.model.capacity import violations
 from mapper.search.polish import Moves, PolishEffort, polish
-from mapper.search.tilings import Scored, score
+from mapper.model.batch import MappingBatch
+from mapper.search.tilings import Scored, score, unrolled_as
 
 
 def start_of(space: str) -> Scored:
@@ -22,7 +25,7 @@ def start_of(space: str) -> Scored:
 def test_every_child_splits_each_dimension_exactly_and_only_free_keep_flags_change(space: str) -> None:
     ms = mapspace(space)
     parents = start_of(space).batch
-    children = Moves(ms).children(parents, 4096, np.random.default_rng(0))
+    children = Moves(ms, PolishEffort()).children(parents, 4096, np.random.default_rng(0))
 
     assert np.all(np.prod(children.temporal * children.spatial_x * children.spatial_y, axis=1) == ms.bounds)
     assert np.all(np.sort(children.order, axis=2) == np.arange(ms.D))
@@ -63,3 +66,51 @@ def test_the_busiest_unrollings_come_first_and_each_is_one_the_mapspace_offers()
 
     assert len(sx) == len(offered) and np.all(np.diff(busy) <= 0)
     assert all((x.tobytes(), y.tobytes()) in offered for x, y in zip(sx, sy))
+
+
+def batch_of(temporal: list, spatial_x: list) -> MappingBatch:
+    """One mapping of three levels and two dimensions, unrolled along X only."""
+    t, x = np.array([temporal]), np.array([spatial_x])
+    order = np.broadcast_to(np.arange(2), t.shape).copy()
+    return MappingBatch(order, t, x, np.ones_like(x), order.copy(), np.ones((1, 3, 1), dtype=bool))
+
+
+def test_a_factor_a_fanout_no_longer_unrolls_becomes_a_loop_of_the_level_above_it() -> None:
+    # bounds (8, 6); the fan-out below level 1 unrolls 2 x 3, the new unrolling 2 x 1
+    start = batch_of([[2, 1], [1, 2], [2, 1]], [[1, 1], [2, 3], [1, 1]])
+    moved = unrolled_as(start, np.array([[[1, 1], [2, 1], [1, 1]]]), np.ones((1, 3, 2), dtype=np.int64),
+                        np.array([8, 6]))
+    assert moved.temporal.tolist() == [[[2, 1], [1, 6], [2, 1]]]
+
+
+def test_a_factor_a_fanout_unrolls_anew_comes_from_its_level_then_below_then_above() -> None:
+    # bounds (16, 6); the fan-out below level 1 goes from 1 x 1 to 8 x 1: level 1's
+    # temporal 2 first, then level 2's 2, then level 0's 2 (the nearest above)
+    start = batch_of([[4, 6], [2, 1], [2, 1]], [[1, 1], [1, 1], [1, 1]])
+    moved = unrolled_as(start, np.array([[[1, 1], [8, 1], [1, 1]]]), np.ones((1, 3, 2), dtype=np.int64),
+                        np.array([16, 6]))
+    assert moved.temporal.tolist() == [[[2, 6], [1, 1], [1, 1]]]
+
+
+def test_an_unrolling_that_does_not_divide_the_bounds_leaves_the_tiles_as_they_are() -> None:
+    start = batch_of([[8, 6], [1, 1], [1, 1]], [[1, 1], [1, 1], [1, 1]])
+    moved = unrolled_as(start, np.array([[[1, 1], [1, 4], [1, 1]]]), np.ones((1, 3, 2), dtype=np.int64),
+                        np.array([8, 6]))
+    assert moved.temporal.tolist() == start.temporal.tolist()
+
+
+@pytest.mark.parametrize("space", ["conv1d", "conv1d-on-a-row", "matmul"])
+def test_rekept_offers_every_allowed_keep_table_within_two_flags_and_keeps_the_bounds(space: str) -> None:
+    ms = mapspace(space)
+    parent = start_of(space).batch.take(np.arange(1))
+    variants = Moves(ms, PolishEffort()).rekept(parent)
+
+    assert np.all(np.prod(variants.temporal * variants.spatial_x * variants.spatial_y, axis=1) == ms.bounds)
+    flipped = (variants.keep != parent.keep).sum(axis=(1, 2))
+    assert set(flipped.tolist()) <= {1, 2}
+    allowed = [set(ms.keep_rows(level)) for level in range(ms.L)]
+    tables = {variant.tobytes() for variant in variants.keep
+              if all(tuple(bool(v) for v in row) in rows for row, rows in zip(variant, allowed))}
+    near = {np.array(table, dtype=bool).tobytes() for table in itertools.product(*allowed)
+            if 1 <= (np.array(table, dtype=bool) != parent.keep[0]).sum() <= 2}
+    assert near <= tables

@@ -12,9 +12,17 @@ vectorized model's batches, at microseconds a mapping (`Moves`): a prime factor 
 dimension from one loop to another (temporal or spatial, across levels and
 fan-outs), two iterating loops of a level swapped, a free keep flag flipped (a level
 that starts keeping a tensor hands the loops of its dimensions to the level above,
-so that the tensor's tile fits), a fan-out's unrolling replaced by one of its
-busiest; a child takes one to three such moves. The elite, the best mappings so far,
-breeds children for as long as rounds keep improving it.
+so that the tensor's tile fits), the unrolling of every fan-out replaced by one of
+the busiest together (a dimension that leaves one fan-out must often go to another);
+a child takes one to three such moves. The elite, the best mappings so far, breeds
+children for as long as rounds keep improving it; then its best is swept: tried
+under every keep table one or two flags away, the best of those tables under every
+busiest unrolling, itself under the less busy ones, and the best of these new
+structures given their own best tiles (as a trial would); the rounds go on if that
+betters it. The random moves alone ended in mappings that reached the best value
+only with two fan-outs' unrollings changed at once (the 128 x 128 tpu-like array),
+or two keep flags, or with a few PEs idle and other tiles (AlexNet's conv3 on the
+Eyeriss-like array).
 
 Keep tables are where local searches get stuck: a level that keeps a tensor needs
 other tiles than one that bypasses it, so one flag moved alone rarely pays. So the
@@ -22,12 +30,15 @@ elite holds at most a few mappings of one keep table; the best mapping of each k
 table the trials found also starts under every unrolling that keeps the most of the
 array busy (up to `PolishEffort.unrollings`) and the next busiest, not only under
 the few the trials happened to reach; and the local searches restart from the best
-keep tables in turn, until two of them agree on the best value. Measured with
-benchmarks/bench_seeds.py (README, "Search").
+keep tables in turn, until two of them agree on the best value. Where an unrolling
+changes, each factor moves as little as it can (tilings.unrolled_as), so that the
+tiles stay those the trials found. Measured with benchmarks/bench_seeds.py
+(README, "Search").
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,7 +47,7 @@ from ..factorize import random_prime_factors
 from ..mapspace import Mapspace
 from ..model.batch import MappingBatch
 from .objectives import Objective
-from .tilings import Scored, retiled, score
+from .tilings import Effort, Scored, best_tilings, score, unrolled_as
 
 
 @dataclass(frozen=True)
@@ -46,6 +57,9 @@ class PolishEffort:
     keep_tables: int = 32  # the best mapping of each of this many keep tables starts anew
     unrollings: int = 1024  # at most, of the unrollings that keep the most of the whole array busy
     next_busiest: int = 16  # and of the busiest unrollings whatever their busyness
+    less_busy: int = 2048  # at most, of the others that keep at least half as many MACs busy, for the sweep
+    swept_keep_tables: int = 4  # keep tables whose best mapping a sweep tries under every busiest unrolling
+    swept_structures: int = 8  # structures found by a sweep whose best tilings it looks for
     children: int = 64  # children of each elite mapping per round
     patience: int = 15  # rounds in a row that do not better the best value end a local search
     rounds: int = 300  # at most, per local search
@@ -60,10 +74,10 @@ def polish(mapspace: Mapspace, start: Scored, objective: Objective, effort: Poli
     keep tables in turn (each from its best mappings) and end in different local
     optima; they run until two of them agree on the best value (within
     `min_improvement`), or `effort.restarts` have run."""
-    moves = Moves(mapspace)
+    moves = Moves(mapspace, effort)
     start = start.unique()
     tables = _elite(start, objective, effort.keep_tables, 1)  # the best mapping of each keep table
-    unrolled, scored = score(mapspace, _unrolled(mapspace, tables.batch, effort.unrollings, effort.next_busiest))
+    unrolled, scored = score(mapspace, _unrolled(mapspace, tables.batch, moves.unrollings))
     begin = _elite(Scored.concatenate([start, unrolled]).unique(), objective, effort.elite, effort.per_keep_table)
     ends: list[Scored] = []
     for group in _by_keep_table(begin)[:effort.restarts]:
@@ -92,34 +106,102 @@ def _agreed(ends: list[Scored], objective: Objective, tolerance: float) -> bool:
 def _local_search(mapspace: Mapspace, moves: Moves, elite: Scored, objective: Objective, effort: PolishEffort,
                   rng: np.random.Generator) -> tuple[Scored, int]:
     """Rounds of children of the elite, until `effort.patience` rounds in a row do not
-    better its best."""
+    better its best; then a sweep of the mappings around its best (`_swept`), and on
+    from there if that betters it."""
     scored, stale = 0, 0
     for _ in range(effort.rounds):
-        children, count = score(mapspace, moves.children(elite.batch, effort.elite * effort.children, rng))
+        if stale >= effort.patience:
+            children, count = _swept(mapspace, moves, elite.take(np.arange(1)), objective, effort, rng)
+        else:
+            children, count = score(mapspace, moves.children(elite.batch, effort.elite * effort.children, rng))
         scored += count
         improved = _elite(Scored.concatenate([elite, children]).unique(), objective, effort.elite,
                           effort.per_keep_table)
-        stale = 0 if _better(improved, elite, objective, effort.min_improvement) else stale + 1
+        if _better(improved, elite, objective, effort.min_improvement):
+            stale = 0
+        elif stale >= effort.patience:
+            return improved, scored
+        else:
+            stale += 1
         elite = improved
-        if stale >= effort.patience:
-            break
     return elite, scored
 
 
-def _unrolled(mapspace: Mapspace, best: MappingBatch, count: int, next_busiest: int) -> MappingBatch:
-    """Each of `best` under each of the spatial unrollings (at most `count`) that keep the
-    most MACs busy, and under the `next_busiest` busiest whatever their busyness, its
-    temporal factors adjusted to them (tilings.retiled). Without the less busy ones
-    the polish lost where a mapping with idle PEs costs much less energy (the
-    example experiment's weight-stationary conv1: README, "Experiments")."""
+def _swept(mapspace: Mapspace, moves: Moves, best: Scored, objective: Objective, effort: PolishEffort,
+           rng: np.random.Generator) -> tuple[Scored, int]:
+    """Changes of several choices at once that the random moves rarely make together,
+    each of which alone makes the mapping worse (a dimension moved from one fan-out
+    to another, a buffer that keeps one tensor instead of another), and how many
+    mappings were scored: `best` (one mapping) under every keep table one or two
+    flags away (`Moves.rekept`), the best mappings of the `effort.swept_keep_tables`
+    best of those tables under every busiest unrolling, `best` under every less busy
+    one (`_less_busy`), and the best tilings of the best of all these structures
+    (`_tiled_anew`)."""
+    rekept, scored = score(mapspace, moves.rekept(best.batch))
+    tables = _elite(Scored.concatenate([best, rekept]), objective, effort.swept_keep_tables, 1)
+    unrolled, count = score(mapspace, _unrolled(mapspace, tables.batch, moves.unrollings))
+    less_busy, more = score(mapspace, _unrolled(mapspace, best.batch, moves.less_busy))
+    swept = Scored.concatenate([rekept, unrolled, less_busy])
+    tiled, tiling = _tiled_anew(mapspace, swept, objective, effort.swept_structures, rng)
+    return Scored.concatenate([swept, tiled]), scored + count + more + tiling
+
+
+def _tiled_anew(mapspace: Mapspace, swept: Scored, objective: Objective, count: int,
+                rng: np.random.Generator) -> tuple[Scored, int]:
+    """The best tilings of the `count` best structures of `swept` (the loop orders,
+    unrolling and keep table of its mappings), found as a local move of the search
+    finds them (tilings.best_tilings, seeded by the swept mapping), and how many
+    mappings were scored: a sweep moves the tiles as little as it can, and a new
+    structure often pays only with other tiles (AlexNet's conv3 on the Eyeriss-like
+    array: a less busy unrolling at 990 J*cycles as swept, 274 with its best tiles,
+    where the best before the sweep was 307)."""
+    batch = swept.batch
+    keys = np.concatenate([getattr(batch, f).reshape(len(swept), -1)
+                           for f in ("order", "spatial_x", "spatial_y", "keep")], axis=1)
+    ranked = np.argsort(swept.scores.value(objective), kind="stable")
+    _, first = np.unique(keys[ranked], axis=0, return_index=True)
+    parts, scored = [swept.take(np.arange(0))], 0
+    for head in ranked[np.sort(first)][:count]:
+        row = batch.take(np.array([head]))
+        structure = mapspace.structure(row.order[0], list(zip(row.spatial_x[0], row.spatial_y[0])), row.keep[0])
+        found, tried = best_tilings(mapspace, structure, objective, Effort(), rng, seeds=row)
+        parts.append(found)
+        scored += tried
+    return Scored.concatenate(parts), scored
+
+
+def _unrollings(mapspace: Mapspace, count: int, next_busiest: int) -> tuple[np.ndarray, np.ndarray]:
+    """(spatial_x, spatial_y), each (n, L, D): the spatial unrollings (at most `count`)
+    that keep the most MACs busy, and the `next_busiest` busiest whatever their
+    busyness. Without the less busy ones the polish lost where a mapping with idle PEs
+    costs much less energy (the example experiment's weight-stationary conv1: README,
+    "Experiments")."""
     sx, sy = mapspace.busiest_unrollings(count)
     busy = np.prod(sx * sy, axis=(1, 2))
     kept = (busy == busy.max(initial=0)) | (np.arange(len(busy)) < next_busiest)
-    sx, sy = sx[kept], sy[kept]
+    return sx[kept], sy[kept]
+
+
+def _less_busy(mapspace: Mapspace, count: int, busiest: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Of the `count` busiest spatial unrollings, those not in `busiest` that keep at
+    least half as many MACs busy as the busiest: a mapping with a few idle PEs may
+    cost much less energy (AlexNet's conv3 on the 12 x 14 Eyeriss-like array is best
+    with 144 PEs busy where 156 can be)."""
+    sx, sy = mapspace.busiest_unrollings(count)
+    busy = np.prod(sx * sy, axis=(1, 2))
+    known = {x.tobytes() + y.tobytes() for x, y in zip(*busiest)}
+    kept = (busy * 2 >= busy.max(initial=0)) & np.array([x.tobytes() + y.tobytes() not in known
+                                                          for x, y in zip(sx, sy)], dtype=bool)
+    return sx[kept], sy[kept]
+
+
+def _unrolled(mapspace: Mapspace, best: MappingBatch, unrollings: tuple[np.ndarray, np.ndarray]) -> MappingBatch:
+    """Each of `best` under each of `unrollings`, its temporal factors adjusted to them
+    (tilings.unrolled_as)."""
+    sx, sy = unrollings
     n, k = len(best), len(sx)
     picked = best.take(np.tile(np.arange(n), k))
-    return retiled(MappingBatch(picked.order, picked.temporal, np.repeat(sx, n, axis=0), np.repeat(sy, n, axis=0),
-                                picked.spatial_order, picked.keep), mapspace.bounds)
+    return unrolled_as(picked, np.repeat(sx, n, axis=0), np.repeat(sy, n, axis=0), mapspace.bounds)
 
 
 def _elite(pool: Scored, objective: Objective, size: int, per_keep_table: int) -> Scored:
@@ -150,9 +232,10 @@ def _better(new: Scored, old: Scored, objective: Objective, min_improvement: flo
 class Moves:
     """The moves of the local search over one mapspace's mappings (module docstring)."""
 
-    def __init__(self, mapspace: Mapspace) -> None:
+    def __init__(self, mapspace: Mapspace, effort: PolishEffort) -> None:
         self.L, self.D, self.bounds = mapspace.L, mapspace.D, mapspace.bounds
-        self.busiest = [(l, *_busiest_choices(mapspace, l)) for l in range(mapspace.L) if mapspace.fanouts[l] != (1, 1)]
+        self.unrollings = _unrollings(mapspace, effort.unrollings, effort.next_busiest)
+        self.less_busy = _less_busy(mapspace, effort.unrollings + effort.less_busy, self.unrollings)
         self.fanouts = [l for l in range(mapspace.L) if mapspace.fanouts[l] != (1, 1)]
         dims = mapspace.problem.dims
         self.relevant = np.array([[d in tensor.dims for d in dims] for tensor in mapspace.problem.tensors])  # (T, D)
@@ -165,9 +248,7 @@ class Moves:
     def children(self, parents: MappingBatch, n: int, rng: np.random.Generator) -> MappingBatch:
         """n children, each of a random parent with one to three moves; those that break a
         constraint, capacity or fan-out are left for `score` to drop."""
-        picked = parents.take(rng.integers(len(parents), size=n))
-        child = MappingBatch(picked.order.copy(), picked.temporal.copy(), picked.spatial_x.copy(),
-                             picked.spatial_y.copy(), picked.spatial_order, picked.keep.copy())
+        child = _copy(parents.take(rng.integers(len(parents), size=n)))
         moves = 1 + (rng.random(n) < 0.5) + (rng.random(n) < 0.25)
         for step in range(3):
             rows = np.flatnonzero(moves > step)
@@ -179,17 +260,17 @@ class Moves:
         return child
 
     def _unroll_anew(self, m: MappingBatch, rows: np.ndarray, rng: np.random.Generator) -> None:
-        """One fan-out's unrolling replaced by one of its busiest, the temporal factors
-        adjusted to it (tilings.retiled): a busier unrolling often differs in several
-        factors at once, and each of them alone makes the mapping worse."""
-        if not len(rows) or not self.busiest:
+        """The unrolling of every fan-out replaced by one of the busiest
+        (`_unrollings`), the temporal factors adjusted to it (tilings.unrolled_as): a busier
+        unrolling often differs in several factors at once, and at several fan-outs (a
+        dimension that leaves one fan-out must go to another), and each of them alone
+        makes the mapping worse."""
+        sx, sy = self.unrollings
+        if not len(rows) or not len(sx) or not self.fanouts:
             return
-        which = rng.integers(len(self.busiest), size=len(rows))
-        for (level, x, y), at in zip(self.busiest, range(len(self.busiest))):
-            mine = rows[which == at]
-            pick = rng.integers(len(x), size=len(mine))
-            m.spatial_x[mine, level], m.spatial_y[mine, level] = x[pick], y[pick]
-        m.temporal[rows] = retiled(m.take(rows), self.bounds).temporal
+        pick = rng.integers(len(sx), size=len(rows))
+        m.temporal[rows] = unrolled_as(m.take(rows), sx[pick], sy[pick], self.bounds).temporal
+        m.spatial_x[rows], m.spatial_y[rows] = sx[pick], sy[pick]
 
     def _move_factor(self, m: MappingBatch, rows: np.ndarray, rng: np.random.Generator) -> None:
         """A prime factor of one dimension from one loop to another: the loops are the
@@ -234,26 +315,47 @@ class Moves:
         m.order[rows] = order
 
     def _flip_keep(self, m: MappingBatch, rows: np.ndarray, rng: np.random.Generator) -> None:
-        """One free keep flag flipped. A level that keeps a tensor it bypassed hands its
-        loops over the tensor's dimensions, and those of the levels below it, to the
-        level above: the least tile of the tensor, the one most likely to fit (a
-        weight register that bypassed weights held a tile of them at best by chance)."""
+        """One free keep flag flipped, the tiles of a tensor kept anew handed up
+        (`_hand_up`)."""
         if not len(rows) or not len(self.free_flags):
             return
         l, t = self.free_flags[rng.integers(len(self.free_flags), size=len(rows))].T
         m.keep[rows, l, t] = ~m.keep[rows, l, t]
         kept = m.keep[rows, l, t]
-        for level in np.unique(l[kept]):
-            mine = rows[kept & (l == level)]
-            relevant = self.relevant[t[kept & (l == level)]]  # (n, D)
+        self._hand_up(m, rows[kept], l[kept], t[kept])
+
+    def rekept(self, batch: MappingBatch) -> MappingBatch:
+        """Each mapping of `batch` under every keep table that differs from its own in
+        one or two free flags, with its tiles as they are and with those of a tensor kept
+        anew handed up (`_hand_up`); tables the mapspace excludes are left for `score`
+        to drop."""
+        flips = [[i] for i in range(len(self.free_flags))] + [
+            list(pair) for pair in itertools.combinations(range(len(self.free_flags)), 2)]
+        variants = []
+        for flip in flips:
+            l, t = self.free_flags[flip].T
+            as_is = _copy(batch)
+            as_is.keep[:, l, t] = ~as_is.keep[:, l, t]
+            handed = _copy(as_is)
+            for level, tensor in zip(l, t):
+                rows = np.flatnonzero(handed.keep[:, level, tensor])
+                self._hand_up(handed, rows, np.full(len(rows), level), np.full(len(rows), tensor))
+            variants += [as_is, handed]
+        return MappingBatch.concatenate(variants) if variants else batch.take(np.arange(0))
+
+    def _hand_up(self, m: MappingBatch, rows: np.ndarray, l: np.ndarray, t: np.ndarray) -> None:
+        """Rows `rows` of `m` now keep tensor t[i] at level l[i]: their loops over the
+        tensor's dimensions at that level and below move to the level above, the least
+        tile of the tensor, the one most likely to fit (a weight register that bypassed
+        weights held a tile of them at best by chance)."""
+        for level in np.unique(l):
+            mine = rows[l == level]
+            relevant = self.relevant[t[l == level]]  # (n, D)
             inner = m.temporal[mine, level:, :]
             m.temporal[mine, level - 1, :] *= np.where(relevant, np.prod(inner, axis=1), 1)
             m.temporal[mine, level:, :] = np.where(relevant[:, None, :], 1, inner)
 
-def _busiest_choices(mapspace: Mapspace, level: int) -> tuple[np.ndarray, np.ndarray]:
-    """(X, Y) factors, each (n, D), of the spatial choices of the fan-out below `level`
-    that keep the most of it busy."""
-    choices = np.array(mapspace.spatial_choices(level), dtype=np.int64).reshape(-1, 2, mapspace.D)
-    busy = np.prod(choices[:, 0] * choices[:, 1], axis=1)
-    best = choices[busy == busy.max()]
-    return best[:, 0], best[:, 1]
+
+def _copy(batch: MappingBatch) -> MappingBatch:
+    return MappingBatch(batch.order.copy(), batch.temporal.copy(), batch.spatial_x.copy(), batch.spatial_y.copy(),
+                        batch.spatial_order, batch.keep.copy())

@@ -131,40 +131,65 @@ def neighbours(batch: MappingBatch, n: int, rng: np.random.Generator) -> Mapping
 
 
 def transplanted(tilings: MappingBatch, structure: Structure, bounds: np.ndarray) -> MappingBatch:
-    """The temporal factors of `tilings` under `structure`. Where the structure unrolls
-    a dimension more (less), the temporal factors give up (take on) the difference so
-    that they still multiply to the bound: the outermost level's factor first, which
-    holds everything anyway."""
+    """The temporal factors of `tilings` under `structure`, adjusted to its spatial
+    unrolling as `unrolled_as` says."""
     n = len(tilings)
     shaped = {f: np.broadcast_to(np.array(getattr(structure, f), dtype=bool if f == "keep" else np.int64),
                                  (n, *np.shape(getattr(structure, f)))).copy()
               for f in ("order", "spatial_x", "spatial_y", "spatial_order", "keep")}
-    return retiled(MappingBatch(shaped["order"], tilings.temporal, shaped["spatial_x"], shaped["spatial_y"],
-                                shaped["spatial_order"], shaped["keep"]), bounds)
+    moved = MappingBatch(shaped["order"], tilings.temporal, tilings.spatial_x, tilings.spatial_y,
+                         shaped["spatial_order"], shaped["keep"])
+    return unrolled_as(moved, shaped["spatial_x"], shaped["spatial_y"], bounds)
 
 
-def retiled(batch: MappingBatch, bounds: np.ndarray) -> MappingBatch:
-    """`batch` with its temporal factors changed, where they no longer multiply to the
-    bounds with its spatial factors, as `transplanted` says; left as they are where the
-    spatial factors do not divide the bound (such rows are not valid mappings)."""
+def unrolled_as(batch: MappingBatch, spatial_x: np.ndarray, spatial_y: np.ndarray,
+                bounds: np.ndarray) -> MappingBatch:
+    """`batch` under other spatial unrollings (each (n, L, D)), its temporal factors
+    adjusted so that every factor stays as near as it can to where it was. A factor
+    that a fan-out no longer unrolls becomes a temporal factor of the level just above
+    the fan-out: that level's tile, and every other level's, stays as it was. One that
+    a fan-out unrolls anew comes from the temporal factor of the level above it, then
+    from the levels below it (their tiles shrink, so they still fit), nearest first,
+    then from the levels above, nearest first. Rows whose spatial factors do not divide
+    the bounds are left as they are (they are not valid mappings)."""
+    old = batch.spatial_x * batch.spatial_y
+    new = spatial_x * spatial_y
     temporal = batch.temporal.copy()
-    spatial = np.prod(batch.spatial_x * batch.spatial_y, axis=1)  # (n, D)
-    remaining = bounds // spatial
-    for b, d in zip(*np.nonzero((np.prod(temporal, axis=1) != remaining) & (bounds % spatial == 0))):
-        _refactor(temporal[b, :, d], int(remaining[b, d]))
-    return MappingBatch(batch.order, temporal, batch.spatial_x, batch.spatial_y, batch.spatial_order, batch.keep)
+    changed = np.flatnonzero((old != new).any(axis=(1, 2)))
+    if len(changed):
+        temporal[changed] = _moved_factors(batch.temporal[changed], old[changed], new[changed], bounds)
+    return MappingBatch(batch.order, temporal, spatial_x, spatial_y, batch.spatial_order, batch.keep)
 
 
-def _refactor(factors: np.ndarray, target: int) -> None:
-    """Change the per-level factors (outermost first) in place to multiply to `target`,
-    dividing out what is too much from the outermost levels that have it, and
-    multiplying what is missing into the outermost level."""
-    current = int(np.prod(factors))
-    common = np.gcd(current, target)
-    for prime in prime_factors(current // common):
-        level = next(l for l in range(len(factors)) if factors[l] % prime == 0)
-        factors[level] //= prime
-    factors[0] *= target // common
+def _moved_factors(temporal: np.ndarray, old: np.ndarray, new: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """`unrolled_as`'s temporal factors (n, L, D) where the spatial factors go from
+    `old` to `new` (each (n, L, D)), prime by prime."""
+    _, L, _ = old.shape
+    moved = np.ones_like(temporal)
+    short = np.zeros(len(temporal), dtype=bool)
+    for prime in sorted({p for bound in bounds.tolist() for p in prime_factors(int(bound))}):
+        held = _exponent(temporal, prime)
+        surplus = _exponent(old, prime) - _exponent(new, prime)
+        held += np.maximum(surplus, 0)
+        wanted = np.maximum(-surplus, 0)
+        for level in np.flatnonzero(wanted.any(axis=(0, 2))):
+            for source in [*range(level, L), *range(level - 1, -1, -1)]:
+                taken = np.minimum(wanted[:, level], held[:, source])
+                held[:, source] -= taken
+                wanted[:, level] -= taken
+        short |= wanted.any(axis=(1, 2))
+        moved *= prime ** held
+    return np.where(short[:, None, None], temporal, moved)
+
+
+def _exponent(factors: np.ndarray, prime: int) -> np.ndarray:
+    """How often `prime` divides each of `factors` (all >= 1)."""
+    exponent = np.zeros_like(factors)
+    rest = factors.copy()
+    while (divides := rest % prime == 0).any():
+        exponent += divides
+        rest = np.where(divides, rest // prime, rest)
+    return exponent
 
 
 def best_tilings(mapspace: Mapspace, structure: Structure, objective: Objective, effort: Effort,
@@ -182,9 +207,18 @@ def best_tilings(mapspace: Mapspace, structure: Structure, objective: Objective,
         batch = MappingBatch.concatenate([batch, transplanted(seeds, structure, mapspace.bounds)])
     if starts is not None:
         batch = MappingBatch.concatenate([batch, starts])
-    children_each = effort.moved_children if moved else effort.children
-    elite, scored = score(mapspace, batch)
-    elite = elite.unique().select(objective, effort.elite)
+    found, scored = score(mapspace, batch)
+    elite, count = refined(mapspace, found.unique().select(objective, effort.elite), objective, effort,
+                           effort.moved_children if moved else effort.children, rng)
+    return elite, scored + count
+
+
+def refined(mapspace: Mapspace, elite: Scored, objective: Objective, effort: Effort, children_each: int,
+            rng: np.random.Generator) -> tuple[Scored, int]:
+    """The best `effort.elite` tilings after rounds of `children_each` neighbours
+    (`neighbours`) of each of `elite`, as long as a round changes them (at most
+    `effort.rounds`), and how many mappings were scored."""
+    scored = 0
     for _ in range(effort.rounds if len(elite) else 0):
         children, count = score(mapspace, neighbours(elite.batch, effort.elite * children_each, rng))
         scored += count
