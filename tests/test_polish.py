@@ -12,7 +12,9 @@ from test_search import exhaustive_optimum, mapspace
 
 from mapper.model.capacity import violations
 from mapper.search.polish import Moves, PolishEffort, polish
-from mapper.model.batch import MappingBatch
+from mapper.mapspace import Mapspace
+from mapper.model.batch import MappingBatch, batch_from_mappings
+from mapper.specs.load import load_specs
 from mapper.search.tilings import Scored, score, unrolled_as
 
 
@@ -114,3 +116,46 @@ def test_rekept_offers_every_allowed_keep_table_within_two_flags_and_keeps_the_b
     near = {np.array(table, dtype=bool).tobytes() for table in itertools.product(*allowed)
             if 1 <= (np.array(table, dtype=bool) != parent.keep[0]).sum() <= 2}
     assert near <= tables
+
+
+TPU_CONV3 = """
+workload:
+  name: alexnet
+  layers:
+    - conv: {name: conv3, C: 256, M: 384, H: 13, W: 13, R: 3, S: 3, padding: 1}
+"""
+
+
+def tpu_conv3_mapping(tmp_path, unified_buffer: str, accumulators: str, x: str, y: str) -> tuple[Mapspace, Scored]:
+    """AlexNet's conv3 on the 128 x 128 tpu-like array with the tiles a search found,
+    the keep flags of the unified buffer and the accumulators and the two fan-outs'
+    unrollings as given."""
+    (tmp_path / "conv3.yaml").write_text(TPU_CONV3)
+    (tmp_path / "mapping.yaml").write_text(f"""
+mapping:
+  - {{level: DRAM, temporal: M3, keep: [Weights, Inputs, Outputs]}}
+  - {{level: UnifiedBuffer, keep: [{unified_buffer}]}}
+  - {{level: WeightFIFO, spatial: {x}, keep: []}}
+  - {{level: Accumulators, temporal: S3 C2 R3, spatial: {y}, keep: [{accumulators}]}}
+  - {{level: WeightRegister, temporal: P13, keep: [Weights]}}
+  - {{level: InputRegister, temporal: Q13, keep: []}}
+  - {{level: PsumRegister, keep: []}}
+""")
+    specs = load_specs(["specs/arch/tpu-like.yaml", tmp_path / "conv3.yaml", tmp_path / "mapping.yaml"])
+    ms = Mapspace(specs.problems[0], specs.architecture, specs.constraints)
+    found, _ = score(ms, batch_from_mappings(ms.problem, ms.arch, [specs.mapping]))
+    assert len(found) == 1
+    return ms, found
+
+
+def test_the_polish_changes_two_keep_flags_and_both_unrollings_where_each_alone_does_not_pay(tmp_path) -> None:
+    # Where a search with seed 1 ended: the unified buffer keeps the outputs and the
+    # accumulators nothing. Two flags away, under other unrollings of both fan-outs
+    # (C and M trade places between them), the same tiles cost less.
+    ms, start = tpu_conv3_mapping(tmp_path, "Outputs", "", "C16X M8X", "C8Y M16Y")
+    _, better = tpu_conv3_mapping(tmp_path, "Inputs", "Outputs", "C4X M32X", "C32Y M4Y")
+    assert better.scores.value("edp")[0] < 0.95 * start.scores.value("edp")[0]
+
+    found, _ = polish(ms, start, "edp", PolishEffort(), np.random.default_rng(0))
+
+    assert found.scores.value("edp")[0] <= better.scores.value("edp")[0] * (1 + 1e-9)
