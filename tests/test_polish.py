@@ -94,9 +94,10 @@ def test_a_factor_a_fanout_unrolls_anew_comes_from_its_level_then_below_then_abo
     assert moved.temporal.tolist() == [[[2, 6], [1, 1], [1, 1]]]
 
 
-def test_an_unrolling_that_does_not_divide_the_bounds_leaves_the_tiles_as_they_are() -> None:
+@pytest.mark.parametrize("unrolled", [4, 10])  # 6 has one factor 2 and no factor 5
+def test_an_unrolling_that_does_not_divide_the_bounds_leaves_the_tiles_as_they_are(unrolled: int) -> None:
     start = batch_of([[8, 6], [1, 1], [1, 1]], [[1, 1], [1, 1], [1, 1]])
-    moved = unrolled_as(start, np.array([[[1, 1], [1, 4], [1, 1]]]), np.ones((1, 3, 2), dtype=np.int64),
+    moved = unrolled_as(start, np.array([[[1, 1], [1, unrolled], [1, 1]]]), np.ones((1, 3, 2), dtype=np.int64),
                         np.array([8, 6]))
     assert moved.temporal.tolist() == start.temporal.tolist()
 

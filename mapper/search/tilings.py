@@ -179,6 +179,7 @@ def _moved_factors(temporal: np.ndarray, old: np.ndarray, new: np.ndarray, bound
                 wanted[:, level] -= taken
         short |= wanted.any(axis=(1, 2))
         moved *= prime ** held
+    short |= np.any(np.prod(moved * new, axis=1) != bounds, axis=1)  # a spatial factor no bound has
     return np.where(short[:, None, None], temporal, moved)
 
 
