@@ -116,7 +116,12 @@ def worker_process_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _stop)
     if hasattr(signal, "pthread_sigmask"):  # a stop that came during the start-up (worker_context) comes now
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+        try:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+        except Interrupted as stop:
+            # Stopped before it took a task: nothing to keep. Raised from here, the
+            # interruption would have the pool print it with a traceback.
+            os._exit(stop.exit_code)
 
 
 class _WorkerProcess(multiprocessing.context.SpawnProcess):

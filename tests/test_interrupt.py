@@ -9,6 +9,7 @@ import json
 import pickle
 import shlex
 import signal
+import subprocess
 import sys
 import time
 import types
@@ -164,3 +165,30 @@ def test_a_worker_holds_a_stop_back_until_it_can_take_it() -> None:
         process.start()
         assert answer.get() == expected
         process.join()
+
+
+STOPPED_AT_START = """
+import multiprocessing, os, signal
+from concurrent.futures import ProcessPoolExecutor
+from mapper.interrupt import worker_context, worker_process_init
+if __name__ == "__main__":
+    pool = ProcessPoolExecutor(1, mp_context=worker_context(), initializer=worker_process_init)
+    future = pool.submit(os.getpid)  # starts the worker, which imports for a while, its stops held back
+    for child in multiprocessing.active_children():
+        os.kill(child.pid, signal.SIGTERM)
+    try:
+        future.result(timeout=60)
+    except Exception as error:
+        print(type(error).__name__)
+"""
+
+
+def test_a_worker_stopped_while_it_starts_ends_without_a_traceback(tmp_path: Path) -> None:
+    """Its stop, held back until its handlers are in place (above), came in the pool's
+    initializer, which printed it with a traceback (seen in a stopped network search)."""
+    script = tmp_path / "stopped_at_start.py"
+    script.write_text(STOPPED_AT_START)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+
+    assert done.stdout.strip() == "BrokenProcessPool"  # the main process learns the worker is gone
+    assert "Traceback" not in done.stderr, done.stderr
