@@ -49,6 +49,8 @@ from ..model.batch import MappingBatch
 from .objectives import Objective
 from .tilings import Effort, Scored, best_tilings, score, unrolled_as
 
+Unrollings = tuple[np.ndarray, np.ndarray]  # (spatial_x, spatial_y), each (n, L, D)
+
 
 @dataclass(frozen=True)
 class PolishEffort:
@@ -135,7 +137,7 @@ def _swept(mapspace: Mapspace, moves: Moves, best: Scored, objective: Objective,
     mappings were scored: `best` (one mapping) under every keep table one or two
     flags away (`Moves.rekept`), the best mappings of the `effort.swept_keep_tables`
     best of those tables under every busiest unrolling, `best` under every less busy
-    one (`_less_busy`), and the best tilings of the best of all these structures
+    one (`_unrollings`), and the best tilings of the best of all these structures
     (`_tiled_anew`)."""
     rekept, scored = score(mapspace, moves.rekept(best.batch))
     tables = _elite(Scored.concatenate([best, rekept]), objective, effort.swept_keep_tables, 1)
@@ -170,32 +172,25 @@ def _tiled_anew(mapspace: Mapspace, swept: Scored, objective: Objective, count: 
     return Scored.concatenate(parts), scored
 
 
-def _unrollings(mapspace: Mapspace, count: int, next_busiest: int) -> tuple[np.ndarray, np.ndarray]:
-    """(spatial_x, spatial_y), each (n, L, D): the spatial unrollings (at most `count`)
-    that keep the most MACs busy, and the `next_busiest` busiest whatever their
-    busyness. Without the less busy ones the polish lost where a mapping with idle PEs
-    costs much less energy (the example experiment's weight-stationary conv1: README,
-    "Experiments")."""
-    sx, sy = mapspace.busiest_unrollings(count)
+def _unrollings(mapspace: Mapspace, effort: PolishEffort) -> tuple[Unrollings, Unrollings]:
+    """Two sets of spatial unrollings, each busiest first. The first: those (at most
+    `effort.unrollings`) that keep the most MACs busy, and the `effort.next_busiest`
+    busiest whatever their busyness; without the less busy ones the polish lost where
+    a mapping with idle PEs costs much less energy (the example experiment's
+    weight-stationary conv1: README, "Experiments"). The second, for the sweep: of the
+    next `effort.less_busy`, those that keep at least half as many MACs busy as the
+    busiest, as a mapping with a few idle PEs may cost much less energy (AlexNet's
+    conv3 on the 12 x 14 Eyeriss-like array is best with 144 PEs busy where 156 can
+    be)."""
+    sx, sy = mapspace.busiest_unrollings(effort.unrollings + effort.less_busy)
     busy = np.prod(sx * sy, axis=(1, 2))
-    kept = (busy == busy.max(initial=0)) | (np.arange(len(busy)) < next_busiest)
-    return sx[kept], sy[kept]
+    rank = np.arange(len(busy))
+    busiest = (rank < effort.unrollings) & ((busy == busy.max(initial=0)) | (rank < effort.next_busiest))
+    less_busy = ~busiest & (busy * 2 >= busy.max(initial=0))
+    return (sx[busiest], sy[busiest]), (sx[less_busy], sy[less_busy])
 
 
-def _less_busy(mapspace: Mapspace, count: int, busiest: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Of the `count` busiest spatial unrollings, those not in `busiest` that keep at
-    least half as many MACs busy as the busiest: a mapping with a few idle PEs may
-    cost much less energy (AlexNet's conv3 on the 12 x 14 Eyeriss-like array is best
-    with 144 PEs busy where 156 can be)."""
-    sx, sy = mapspace.busiest_unrollings(count)
-    busy = np.prod(sx * sy, axis=(1, 2))
-    known = {x.tobytes() + y.tobytes() for x, y in zip(*busiest)}
-    kept = (busy * 2 >= busy.max(initial=0)) & np.array([x.tobytes() + y.tobytes() not in known
-                                                          for x, y in zip(sx, sy)], dtype=bool)
-    return sx[kept], sy[kept]
-
-
-def _unrolled(mapspace: Mapspace, best: MappingBatch, unrollings: tuple[np.ndarray, np.ndarray]) -> MappingBatch:
+def _unrolled(mapspace: Mapspace, best: MappingBatch, unrollings: Unrollings) -> MappingBatch:
     """Each of `best` under each of `unrollings`, its temporal factors adjusted to them
     (tilings.unrolled_as)."""
     sx, sy = unrollings
@@ -234,8 +229,7 @@ class Moves:
 
     def __init__(self, mapspace: Mapspace, effort: PolishEffort) -> None:
         self.L, self.D, self.bounds = mapspace.L, mapspace.D, mapspace.bounds
-        self.unrollings = _unrollings(mapspace, effort.unrollings, effort.next_busiest)
-        self.less_busy = _less_busy(mapspace, effort.unrollings + effort.less_busy, self.unrollings)
+        self.unrollings, self.less_busy = _unrollings(mapspace, effort)
         self.fanouts = [l for l in range(mapspace.L) if mapspace.fanouts[l] != (1, 1)]
         dims = mapspace.problem.dims
         self.relevant = np.array([[d in tensor.dims for d in dims] for tensor in mapspace.problem.tensors])  # (T, D)
