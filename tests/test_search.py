@@ -35,7 +35,8 @@ from mapper.search.objectives import Scores
 from mapper.search.outputs import timeloop_mapping
 from mapper.search.storage import Journal, mask_password
 from mapper.search.structures import StructureSpace
-from mapper.search.tilings import Effort
+from mapper.search import polish as polish_module
+from mapper.search.tilings import Effort, best_tilings
 from mapper.specs.load import load_specs
 from mapper.specs.native import parse_architecture, parse_problem
 from mapper.specs.timeloop import load, parse_mapping
@@ -424,6 +425,21 @@ def test_a_search_interrupted_in_its_polish_resumes_to_the_uninterrupted_result(
     study = search(tmp_path / "resumed.journal").study
     polished = [t for t in engine.completed(study) if engine.POLISH in t.user_attrs]
     assert len(polished) == 1 and polished[0].user_attrs[engine.POLISH] == 8
+
+
+def test_the_polish_tiles_the_structures_it_sweeps_to_with_the_search_s_own_effort(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    efforts = []
+
+    def recorded(mapspace, structure, objective, effort, *args, **kwargs):
+        efforts.append(effort)
+        return best_tilings(mapspace, structure, objective, effort, *args, **kwargs)
+
+    monkeypatch.setattr(polish_module, "best_tilings", recorded)
+    OptunaSearch(mapspace("conv1d-on-a-row"), "edp", InMemoryStorage(), seed=3, effort=SMALL_EFFORT).run(
+        Budget(trials=8))
+
+    assert efforts and all(effort == SMALL_EFFORT for effort in efforts)
 
 
 def test_running_the_same_command_again_continues_the_study(tmp_path: Path,

@@ -229,7 +229,8 @@ class OptunaSearch:
             return 0
         parts = [self._found_by(t) for t in trials]
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, len(trials), POLISH_STREAM]))
-        elite, count = polish(self.mapspace, Scored.concatenate(parts), self.objective, self.polishing, rng)
+        elite, count = polish(self.mapspace, Scored.concatenate(parts), self.objective, self.polishing, rng,
+                              self.effort)
         elite = select(elite, self.objective)
         trial = self.study.ask()
         try:

@@ -70,12 +70,13 @@ class PolishEffort:
 
 
 def polish(mapspace: Mapspace, start: Scored, objective: Objective, effort: PolishEffort,
-           rng: np.random.Generator) -> tuple[Scored, int]:
+           rng: np.random.Generator, tiling: Effort = Effort()) -> tuple[Scored, int]:
     """The best mappings after local searches from `start` (module docstring), best
     first, and how many mappings were scored. The local searches start from the best
     keep tables in turn (each from its best mappings) and end in different local
     optima; they run until two of them agree on the best value (within
-    `min_improvement`), or `effort.restarts` have run."""
+    `min_improvement`), or `effort.restarts` have run. `tiling`: the effort with which
+    a sweep finds the best tilings of a new structure, the search's own (engine.py)."""
     moves = Moves(mapspace, effort)
     start = start.unique()
     tables = _elite(start, objective, effort.keep_tables, 1)  # the best mapping of each keep table
@@ -83,7 +84,7 @@ def polish(mapspace: Mapspace, start: Scored, objective: Objective, effort: Poli
     begin = _elite(Scored.concatenate([start, unrolled]).unique(), objective, effort.elite, effort.per_keep_table)
     ends: list[Scored] = []
     for group in _by_keep_table(begin)[:effort.restarts]:
-        end, count = _local_search(mapspace, moves, begin.take(group), objective, effort, rng)
+        end, count = _local_search(mapspace, moves, begin.take(group), objective, effort, tiling, rng)
         scored += count
         ends.append(end)
         if objective != "pareto" and _agreed(ends, objective, effort.min_improvement):
@@ -106,14 +107,14 @@ def _agreed(ends: list[Scored], objective: Objective, tolerance: float) -> bool:
 
 
 def _local_search(mapspace: Mapspace, moves: Moves, elite: Scored, objective: Objective, effort: PolishEffort,
-                  rng: np.random.Generator) -> tuple[Scored, int]:
+                  tiling: Effort, rng: np.random.Generator) -> tuple[Scored, int]:
     """Rounds of children of the elite, until `effort.patience` rounds in a row do not
     better its best; then a sweep of the mappings around its best (`_swept`), and on
     from there if that betters it."""
     scored, stale = 0, 0
     for _ in range(effort.rounds):
         if stale >= effort.patience:
-            children, count = _swept(mapspace, moves, elite.take(np.arange(1)), objective, effort, rng)
+            children, count = _swept(mapspace, moves, elite.take(np.arange(1)), objective, effort, tiling, rng)
         else:
             children, count = score(mapspace, moves.children(elite.batch, effort.elite * effort.children, rng))
         scored += count
@@ -130,7 +131,7 @@ def _local_search(mapspace: Mapspace, moves: Moves, elite: Scored, objective: Ob
 
 
 def _swept(mapspace: Mapspace, moves: Moves, best: Scored, objective: Objective, effort: PolishEffort,
-           rng: np.random.Generator) -> tuple[Scored, int]:
+           tiling: Effort, rng: np.random.Generator) -> tuple[Scored, int]:
     """Changes of several choices at once that the random moves rarely make together,
     each of which alone makes the mapping worse (a dimension moved from one fan-out
     to another, a buffer that keeps one tensor instead of another), and how many
@@ -144,11 +145,11 @@ def _swept(mapspace: Mapspace, moves: Moves, best: Scored, objective: Objective,
     unrolled, count = score(mapspace, _unrolled(mapspace, tables.batch, moves.unrollings))
     less_busy, more = score(mapspace, _unrolled(mapspace, best.batch, moves.less_busy))
     swept = Scored.concatenate([rekept, unrolled, less_busy])
-    tiled, tiling = _tiled_anew(mapspace, swept, objective, effort.swept_structures, rng)
-    return Scored.concatenate([swept, tiled]), scored + count + more + tiling
+    tiled, tiled_count = _tiled_anew(mapspace, swept, objective, effort.swept_structures, tiling, rng)
+    return Scored.concatenate([swept, tiled]), scored + count + more + tiled_count
 
 
-def _tiled_anew(mapspace: Mapspace, swept: Scored, objective: Objective, count: int,
+def _tiled_anew(mapspace: Mapspace, swept: Scored, objective: Objective, count: int, tiling: Effort,
                 rng: np.random.Generator) -> tuple[Scored, int]:
     """The best tilings of the `count` best structures of `swept` (the loop orders,
     unrolling and keep table of its mappings), found as a local move of the search
@@ -166,7 +167,7 @@ def _tiled_anew(mapspace: Mapspace, swept: Scored, objective: Objective, count: 
     for head in ranked[np.sort(first)][:count]:
         row = batch.take(np.array([head]))
         structure = mapspace.structure(row.order[0], list(zip(row.spatial_x[0], row.spatial_y[0])), row.keep[0])
-        found, tried = best_tilings(mapspace, structure, objective, Effort(), rng, seeds=row)
+        found, tried = best_tilings(mapspace, structure, objective, tiling, rng, seeds=row)
         parts.append(found)
         scored += tried
     return Scored.concatenate(parts), scored
