@@ -8,7 +8,7 @@ import itertools
 
 import numpy as np
 import pytest
-from test_search import exhaustive_optimum, mapspace
+from test_search import SHIPPED, exhaustive_optimum, mapspace
 
 from mapper.model.capacity import violations
 from mapper.search.polish import Moves, PolishEffort, polish
@@ -142,7 +142,7 @@ mapping:
   - {{level: InputRegister, temporal: Q13, keep: []}}
   - {{level: PsumRegister, keep: []}}
 """)
-    specs = load_specs(["specs/arch/tpu-like.yaml", tmp_path / "conv3.yaml", tmp_path / "mapping.yaml"])
+    specs = load_specs([SHIPPED / "arch/tpu-like.yaml", tmp_path / "conv3.yaml", tmp_path / "mapping.yaml"])
     ms = Mapspace(specs.problems[0], specs.architecture, specs.constraints)
     found, _ = score(ms, batch_from_mappings(ms.problem, ms.arch, [specs.mapping]))
     assert len(found) == 1
