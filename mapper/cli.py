@@ -18,6 +18,7 @@ from rich.text import Text
 
 from .architecture import Architecture
 from .compare import comparison, comparison_text
+from .estimation import EstimateError, estimate_architecture, technology_nm
 from .explain import explain, explanation_text
 from .mapping import Mapping
 from .model import vectorized
@@ -28,7 +29,7 @@ from .runs import explanation_of, read_runs
 from .mapspace import NoValidMapping
 from . import api, dataflow_comparison, experiment, interrupt, network, run_folder, worker
 from .onnx_import import import_onnx, workload_yaml
-from .report import counts_table, loop_nest, totals
+from .report import counts_table, estimate_table, loop_nest, totals
 from .safe_names import mask_passwords, safe_file_name
 from .json_output import json_text
 from .search import command as search
@@ -92,6 +93,35 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         write_json_atomically(Path(args.json), evaluation_json(arch, ev))
     return 0
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    """Energy per access, leakage and area of every component of an architecture from
+    its parameters (mapper/estimation)."""
+    specs = load_specs(args.files)
+    source = ", ".join(args.files)
+    if specs.architecture is None:
+        raise SpecError(source, "", "no architecture", "files that give an architecture")
+    node = args.technology if args.technology is not None else specs.hardware.node_nm
+    if node is None:
+        raise SpecError(source, "architecture.technology", "no technology node", "architecture.technology in the "
+                        "spec, or --technology NODE", "e.g. mapper estimate ARCH --technology 45nm")
+    try:
+        found = estimate_architecture(specs.architecture, specs.hardware, node)
+    except EstimateError as e:
+        raise SpecError(source, "architecture", e.found, e.allowed) from None
+    print(estimate_table(found))
+    if args.json:
+        write_json_atomically(Path(args.json), found.to_json())
+    return 0
+
+
+def technology_argument(text: str) -> float:
+    """An argparse type: a technology node the estimator covers."""
+    try:
+        return technology_nm(text)
+    except EstimateError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -473,6 +503,16 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("files", nargs="+")
     ev.add_argument("--json", metavar="PATH", help="write the stats as JSON")
     ev.set_defaults(run=cmd_evaluate)
+    es = sub.add_parser("estimate", help="energy per access, leakage and area of each level and the MACs, "
+                        "from the hardware's parameters", description="Estimate every component of an "
+                        "architecture from its technology node, capacity, port width and kind (built-in: CACTI 7 "
+                        "and Aladdin tables from hwcomponents, Horowitz's MACs), beside the energies the "
+                        "architecture gives.")
+    es.add_argument("files", nargs="+", metavar="FILE", help="spec files that give an architecture")
+    es.add_argument("--technology", type=technology_argument, metavar="NODE",
+                    help="technology node, e.g. 45nm (default: the architecture's technology)")
+    es.add_argument("--json", metavar="PATH", help="write the estimates as JSON")
+    es.set_defaults(run=cmd_estimate)
     ex = sub.add_parser("explain", help="why a mapping is good: reuse, stationarity, accesses per MAC, cycles",
                         description="Explain a mapping (the files of `mapper evaluate`) or the best mappings of a "
                         "finished run (its folder): per level and tensor the accesses per MAC, temporal and spatial "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .architecture import Architecture
+from .estimation import ArchitectureEstimate
 from .mapping import Mapping
 from .model.capacity import tile_sizes
 from .model.stats import Evaluation
@@ -81,3 +82,25 @@ def edp_unit(energy_unit: str) -> str:
 
 def edp_text(edp_J_cycles: float, energy_unit: str) -> str:
     return f"{edp_value(edp_J_cycles, energy_unit):.4g} {edp_unit(energy_unit)}"
+
+
+def estimate_table(est: ArchitectureEstimate) -> str:
+    """Per level and for the MACs: the component, the estimated energies per access (of
+    one port-wide entry; per MAC), leakage and area, beside the energies the
+    architecture gives; then the total area and leakage and where the numbers came
+    from."""
+    unit = est.energy_unit
+    rows: list[tuple] = [("level", "component", "instances", "width b", "depth", "read pJ", "write pJ",
+                          f"given read {unit}", f"given write {unit}", "leak uW", "area mm2", "total mm2")]
+    for lv in est.levels:
+        e = lv.estimate
+        rows.append((lv.name, e.component, lv.instances, lv.width_bits, "unbounded" if lv.depth is None else lv.depth,
+                     f"{e.read_pJ:.4g}", f"{e.write_pJ:.4g}", f"{lv.given_read:.4g}", f"{lv.given_write:.4g}",
+                     f"{e.leak_mW * 1e3:.3g}", f"{e.area_mm2:.4g}", f"{e.area_mm2 * lv.instances:.4g}"))
+    c = est.compute
+    rows.append(("MAC", c.component, est.compute_instances, "", "", f"{c.read_pJ:.4g}", "", f"{est.given_mac:.4g}",
+                 "", f"{c.leak_mW * 1e3:.3g}", f"{c.area_mm2:.4g}", f"{c.area_mm2 * est.compute_instances:.4g}"))
+    sources = sorted({lv.estimate.source for lv in est.levels if lv.estimate.component != "none"} | {c.source})
+    return "\n".join([f"{est.name} at {est.node_nm:g} nm (built-in estimator)", "", table(rows), "",
+                      f"total area {est.total_area_mm2:.4g} mm2 (storage and MACs; wires and control not "
+                      f"included), leakage {est.total_leak_mW:.4g} mW", "sources: " + "; ".join(sources)])

@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..architecture import Architecture
+from ..estimation import Hardware
 from ..constraints import Constraints
 from ..mapping import Mapping
 from ..problem import Problem
@@ -19,6 +20,7 @@ class Specs:
     architecture: Architecture | None
     mapping: Mapping | None
     constraints: Constraints | None = None
+    hardware: Hardware = Hardware()  # what the architecture says for the estimator (native specs only)
 
 
 def load_specs(paths: list[str | Path], batch: int = 1) -> Specs:

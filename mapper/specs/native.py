@@ -40,13 +40,17 @@ argument of `load_workload` and the loaders) runs N samples through every layer,
 the batch dimension of each shorthand, conv's N and matmul's/linear's B (added when
 absent). An einsum has no known batch dimension: write it into its dimensions.
 
-architecture: {name, energy_table (optional default for all levels), levels: [...],
-               compute: {name=MAC, energy, energy_table}}
+architecture: {name, technology (optional: the node, e.g. 45nm), energy_table (optional
+               default for all levels), levels: [...],
+               compute: {name=MAC, energy or component: intmac (with bits), energy_table}}
     levels, outermost (DRAM) first; each:
         name; size: words, or `unbounded` (outermost level only) — or depth: blocks;
         word_bits=16; block_size=1 (words per access); read_bandwidth and
         write_bandwidth (words/cycle per instance; absent = unlimited);
-        multiple_buffering=1; energy: {read, write} per block access;
+        multiple_buffering=1; energy: {read, write} per block access, or instead
+        component: sram, register, none or a DRAM type (LPDDR4, DDR3, HBM2, ...),
+        whose energies the built-in estimator gives at the architecture's technology
+        for the level's depth and block width (mapper/estimation; `mapper estimate`);
         keeps: [tensors it may hold] (absent = any);
         fanout: [X, Y] (or an int, meaning [N, 1]): how many instances of the next
             inner level (or MACs, below the innermost level) each instance of this
@@ -97,6 +101,7 @@ from pydantic import (BaseModel, ConfigDict, Field, PlainValidator, TypeAdapter,
                       model_validator)
 from pydantic_core import PydanticCustomError
 
+from mapper import estimation
 from mapper.architecture import Architecture, ComputeUnit, StorageLevel
 from mapper.mapping import LevelMapping, Loop, Mapping
 from mapper.problem import Problem, Tensor, Term
@@ -410,6 +415,20 @@ def _pair(minimum: int, lone: Callable[[int], list[int]]) -> Callable[[object], 
     return validate
 
 
+def _technology(value: object) -> float:
+    try:
+        return estimation.technology_nm(value)
+    except estimation.EstimateError as e:
+        raise _custom_error(e.found, e.allowed, None, "") from None
+
+
+def _component(value: object) -> str:
+    if value not in estimation.kinds():
+        raise _invalid(value, "one of " + ", ".join(estimation.kinds()),
+                       did_you_mean(value, estimation.kinds()) if isinstance(value, str) else None)
+    return value
+
+
 def _size(value: object) -> int | None:
     if value is None or value == "unbounded":
         return None
@@ -561,6 +580,13 @@ TableEnergy = Annotated[float, PlainValidator(_table_energy),
 PositiveNumber = Annotated[float, PlainValidator(_positive_number),
                            WithJsonSchema({"type": "number", "exclusiveMinimum": 0})]
 Text = Annotated[str, PlainValidator(_text), WithJsonSchema(TEXT_SCHEMA)]
+Technology = Annotated[float, PlainValidator(_technology), WithJsonSchema({"anyOf": [
+    {"type": "number", "minimum": estimation.node_range()[0], "maximum": estimation.node_range()[1]},
+    {"type": "string", "pattern": r"^\d+(\.\d+)?\s*(nm)?$"}],
+    "description": "technology node in nm, for the estimated components: 45 or \"45nm\""})]
+Component = Annotated[str, PlainValidator(_component), WithJsonSchema(
+    {"enum": list(estimation.kinds()), "description": "estimate the energies of this kind of component "
+     "(mapper/estimation) instead of giving them"})]
 Identifier = Annotated[str, PlainValidator(_identifier), WithJsonSchema(IDENTIFIER_SCHEMA)]
 UnitSymbol = Annotated[str, PlainValidator(_unit_symbol), WithJsonSchema(
     {"type": "string", "pattern": f"^{_UNIT_SYMBOL.pattern}$",
@@ -668,7 +694,9 @@ class EnergySpec(_Spec):
 class LevelSpec(_Spec):
     """A storage level (outermost first); its capacity is `size` in words or `depth` in blocks."""
 
-    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["size"]}, {"required": ["depth"]}]})
+    model_config = ConfigDict(json_schema_extra={"allOf": [
+        {"oneOf": [{"required": ["size"]}, {"required": ["depth"]}]},
+        {"oneOf": [{"required": ["energy"]}, {"required": ["component"]}]}]})
 
     name: Text
     size: Annotated[int | None, PlainValidator(_size), WithJsonSchema(
@@ -681,7 +709,8 @@ class LevelSpec(_Spec):
     write_bandwidth: PositiveNumber | None = Field(None, description="words/cycle per instance; absent: unlimited")
     multiple_buffering: Annotated[float, PlainValidator(_at_least_one), WithJsonSchema(
         {"type": "number", "minimum": 1, "description": "1: single buffering, 2: double buffering"})] = 1.0
-    energy: EnergySpec = Field(description="per block access")
+    energy: EnergySpec | None = Field(None, description="per block access; or give component")
+    component: Component | None = None
     energy_table: Text | None = Field(None, description="a table file next to the spec or in specs/energy/; "
                                       "default: the architecture's")
     keeps: list[Identifier] | None = Field(None, description="tensors the level may hold; absent: any")
@@ -690,13 +719,19 @@ class LevelSpec(_Spec):
 
 
 class ComputeSpec(_Spec):
+    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["energy"]},
+                                                           {"required": ["component", "bits"]}]})
+
     name: Text = "MAC"
-    energy: Energy
+    energy: Energy | None = Field(None, description="per MAC; or give component")
+    component: Literal["intmac"] | None = Field(None, description="estimate the energy of an integer MAC")
+    bits: PositiveInt | None = Field(None, description="operand width of the estimated MAC")
     energy_table: Text | None = None
 
 
 class ArchitectureSpec(_Spec):
     name: Text
+    technology: Technology | None = None
     energy_table: Text | None = None
     levels: Annotated[list[LevelSpec], Field(min_length=1)]
     compute: ComputeSpec
@@ -1026,6 +1061,7 @@ def parse_architecture(raw: object, file: File = None, path: str = "architecture
     named += [(lv.energy_table, f"{path}.levels[{i}].energy_table") for i, lv in enumerate(spec.levels)]
     named = [(name, table_path) for name, table_path in named if name is not None]
     energy_unit = tables.unit(named, file)  # also: a misspelt table name is an error even where no energy uses it
+    estimated = _Estimated(spec, energy_unit, file, path)
     default_table = None if spec.energy_table is None else (spec.energy_table, f"{path}.energy_table")
     levels: list[StorageLevel] = []
     mesh_x = mesh_y = 1
@@ -1045,8 +1081,9 @@ def parse_architecture(raw: object, file: File = None, path: str = "architecture
             read_bandwidth=level.read_bandwidth,
             write_bandwidth=level.write_bandwidth,
             multiple_buffering=level.multiple_buffering,
-            read_energy=tables.energy(level.energy.read, table, file, f"{level_path}.energy.read"),
-            write_energy=tables.energy(level.energy.write, table, file, f"{level_path}.energy.write"),
+            **estimated.level(i) if level.component else {
+                "read_energy": tables.energy(level.energy.read, table, file, f"{level_path}.energy.read"),
+                "write_energy": tables.energy(level.energy.write, table, file, f"{level_path}.energy.write")},
             network_energy=tables.energy(level.network_energy, table, file, f"{level_path}.network_energy"),
             keeps=_keeps(level, file, level_path),
         ))
@@ -1057,9 +1094,63 @@ def parse_architecture(raw: object, file: File = None, path: str = "architecture
                             f"at most {MAX_INSTANCES} instances of a level or of the MACs (2**16)")
     compute_table = default_table if spec.compute.energy_table is None else (
         spec.compute.energy_table, f"{path}.compute.energy_table")
-    compute = ComputeUnit(spec.compute.name, mesh_x * mesh_y, mesh_x, mesh_y,
-                          tables.energy(spec.compute.energy, compute_table, file, f"{path}.compute.energy"))
+    mac = (estimated.mac() if spec.compute.component else
+           tables.energy(spec.compute.energy, compute_table, file, f"{path}.compute.energy"))
+    compute = ComputeUnit(spec.compute.name, mesh_x * mesh_y, mesh_x, mesh_y, mac)
     return Architecture(spec.name, tuple(levels), compute, energy_unit)
+
+
+def parse_hardware(raw: object, file: File = None, path: str = "architecture") -> estimation.Hardware:
+    """What an architecture says of its components for the estimator (`mapper
+    estimate`): its technology, the components its levels name, the MAC's width."""
+    spec = _validate(ArchitectureSpec.model_validate, raw, file, path)
+    return estimation.Hardware(spec.technology, tuple((lv.name, lv.component) for lv in spec.levels if lv.component),
+                               spec.compute.bits)
+
+
+class _Estimated:
+    """The energies of the levels and the MAC that name a component instead: the
+    built-in estimator's, at the architecture's technology, in pJ."""
+
+    def __init__(self, spec: ArchitectureSpec, energy_unit: str, file: File, path: str) -> None:
+        self.spec, self.file, self.path = spec, file, path
+        parts = [(lv.energy, lv.component, f"{path}.levels[{i}]", "energy: {read, write}")
+                 for i, lv in enumerate(spec.levels)]
+        parts.append((spec.compute.energy, spec.compute.component, f"{path}.compute", "energy"))
+        for energy, component, where, given in parts:
+            if (energy is None) == (component is None):
+                found = "both energy and component" if component else "neither energy nor component"
+                raise SpecError(file, where, found, f"{given}, or component: a kind the estimator knows")
+        if any(component for _, component, _, _ in parts):
+            if spec.technology is None:
+                where = next(w for _, component, w, _ in parts if component)
+                raise SpecError(file, f"{where}.component", "a component to estimate but no technology",
+                                "architecture.technology: the node, e.g. 45nm", "add technology: 45nm (or the "
+                                "node of the design) to the architecture")
+            if energy_unit != "pJ":
+                raise SpecError(file, f"{path}.energy_table", f"energy tables in {energy_unit} beside estimated "
+                                "components, which are in pJ", "one unit for all energies: tables in pJ, or "
+                                "energies instead of components")
+
+    def level(self, index: int) -> dict[str, float]:
+        level = self.spec.levels[index]
+        depth = _depth(level, index, self.file, f"{self.path}.levels[{index}]")
+        try:
+            found = estimation.estimate_storage(level.component, self.spec.technology,
+                                                level.block_size * level.word_bits, depth)
+        except estimation.EstimateError as e:
+            raise SpecError(self.file, f"{self.path}.levels[{index}].component", e.found, e.allowed) from None
+        return {"read_energy": found.read_pJ, "write_energy": found.write_pJ}
+
+    def mac(self) -> float:
+        compute = self.spec.compute
+        if compute.bits is None:
+            raise SpecError(self.file, f"{self.path}.compute", "component: intmac without bits",
+                            "bits: the operand width, e.g. 8")
+        try:
+            return estimation.estimate_mac(self.spec.technology, compute.bits).read_pJ
+        except estimation.EstimateError as e:
+            raise SpecError(self.file, f"{self.path}.compute.bits", e.found, e.allowed) from None
 
 
 def _depth(level: LevelSpec, index: int, file: File, path: str) -> int | None:
@@ -1196,6 +1287,7 @@ class NativeSpecs(TypedDict):
     problems: tuple[Problem, ...]  # empty when no file has problem or workload
     architecture: Architecture | None
     mapping: Mapping | None
+    hardware: estimation.Hardware  # what the architecture says for the estimator
 
 
 def load_native(paths: Sequence[str | Path], batch: int = 1) -> NativeSpecs:
@@ -1218,7 +1310,7 @@ def load_workload(name: str | Path, batch: int = 1) -> tuple[Problem, ...]:
 def load_specs(docs: Sequence[tuple[Path, dict[str, Any]]], batch: int = 1) -> Specs:
     """`merge_native` in the shape `mapper.specs.load.load_specs` returns for both formats."""
     specs = merge_native(docs, batch)
-    return Specs(specs["problems"], specs["architecture"], specs["mapping"])
+    return Specs(specs["problems"], specs["architecture"], specs["mapping"], hardware=specs["hardware"])
 
 
 def merge_native(docs: Sequence[tuple[Path, dict[str, Any]]], batch: int = 1) -> NativeSpecs:
@@ -1244,10 +1336,11 @@ def merge_native(docs: Sequence[tuple[Path, dict[str, Any]]], batch: int = 1) ->
         problems = (parse_problem(merged["problem"][0], merged["problem"][1], batch=batch),)
     elif "workload" in merged:
         problems = parse_workload(merged["workload"][0], merged["workload"][1], batch=batch)
-    architecture = None
+    architecture, hardware = None, estimation.Hardware()
     if "architecture" in merged:
         raw, file = merged["architecture"]
         architecture = parse_architecture(raw, file)
+        hardware = parse_hardware(raw, file)
         for problem in problems:
             _check_keeps(architecture, problem, file, "architecture")
     mapping = None
@@ -1259,7 +1352,7 @@ def merge_native(docs: Sequence[tuple[Path, dict[str, Any]]], batch: int = 1) ->
             raise SpecError(file, "mapping", found, "a mapping loaded together with an architecture and "
                             "exactly one layer", "pass the architecture and workload files with the mapping")
         mapping = parse_mapping(raw, problems[0], architecture, file)
-    return NativeSpecs(problems=problems, architecture=architecture, mapping=mapping)
+    return NativeSpecs(problems=problems, architecture=architecture, mapping=mapping, hardware=hardware)
 
 
 def find_spec_file(name: str | Path) -> Path:
