@@ -15,6 +15,9 @@ The file (strict: an unknown key or a wrong type is a SpecError with its key pat
       - my-constraints.yaml        # or a constraints file (native or Timeloop)
     objectives: [edp, energy]      # optional, default [edp]; also delay, pareto
     search: {trials: 20, time: null, patience: 40, seed: 0}   # optional, per layer (mapper search's)
+    hardware:                      # optional: sweep the architectures' parameters
+      sweep: {levels.shared_glb.depth: [8192, 16384], technology: [32nm, 45nm]}
+      area_budget_mm2: 2.0         # optional (mapper/hardware_sweep.py)
 
 Paths are relative to the experiment file, else to the working directory; names of
 shipped specs are looked up in specs/ (constraints files in specs/constraints/).
@@ -38,6 +41,13 @@ Running the experiment again skips what is finished. At the end:
     DIR/plots/energy-<cell>.png                 energy per layer by level and by tensor
     DIR/plots/energy-delay-<workload>.png       energy against cycles per layer, every
                                                 cell of the workload, and the Pareto front
+With a hardware sweep, each architecture is a template and each of its design points
+an architecture of the experiment (mapper/hardware_sweep.py); summary.json then has
+`designs`, one per design and workload, dataflow and objective: {architecture, params,
+area_mm2, energy_pJ, cycles, edp_J_cycles (the network's energy x its cycles), pareto
+(in area, energy and cycles among the designs of the same workload, dataflow and
+objective)}, with those over the area budget listed but not searched; summary.md a
+table of them, and DIR/plots/designs-<workload>.png area against energy and cycles.
 """
 
 from __future__ import annotations
@@ -54,6 +64,7 @@ from pydantic import BeforeValidator, Field, PlainValidator, WithJsonSchema
 
 from .architecture import Architecture
 from .constraints import PRESETS, Constraints
+from .hardware_sweep import Design, HardwareSpec, pareto_flags, sweep_designs
 from .mapspace import layer_constraints, not_applicable_reason
 from .network import SUMMARY_FIELDS, Layer, NetworkEvent, NetworkJob, event_text, run_network
 from .problem import Problem
@@ -127,6 +138,7 @@ class ExperimentSpec(_Spec):
     objectives: Annotated[list[Annotated[str, PlainValidator(_objective), WithJsonSchema({"enum": list(OBJECTIVES)})]],
                           Field(min_length=1, default_factory=lambda: ["edp"])]
     search: SearchSpec = SearchSpec()
+    hardware: HardwareSpec | None = None
 
 
 EXPERIMENT_DOCUMENT = DocumentKind("an experiment", tuple(ExperimentSpec.model_fields))
@@ -158,6 +170,8 @@ class Experiment:
     dataflows: tuple[Dataflow, ...]
     objectives: tuple[Objective, ...]
     settings: Settings  # every cell's, but for the objective
+    designs: tuple[Design, ...] = ()  # of a hardware sweep: those within the area budget, in `architectures`
+    over_budget: tuple[Design, ...] = ()  # of a hardware sweep: left out
 
     def cells(self) -> list[Cell]:
         """Every combination, architectures outermost, objectives innermost."""
@@ -188,7 +202,24 @@ def load_experiment(path: str | Path) -> Experiment:
     workload, selected layer and constraints file must be there."""
     path = Path(path)
     spec = _experiment_spec(load_yaml(path, EXPERIMENT_DOCUMENT), path)
-    archs = tuple(_architecture(name, path, f"architectures[{i}]") for i, name in enumerate(spec.architectures))
+    designs, over_budget = [], []
+    if spec.hardware is None:
+        archs = tuple(_architecture(name, path, f"architectures[{i}]") for i, name in enumerate(spec.architectures))
+    else:
+        for i, name in enumerate(spec.architectures):
+            file = _found(name, path, f"architectures[{i}]", "architecture")
+            raw = load_yaml(file, SPEC_DOCUMENT).get("architecture")
+            if raw is None:
+                raise SpecError(path, f"architectures[{i}]", f"{name!r}, a file without an architecture",
+                                "an architecture file (specs/arch/)")
+            for design in sweep_designs(raw, file, spec.hardware, path):
+                budget = spec.hardware.area_budget_mm2
+                (designs if budget is None or design.area_mm2 <= budget else over_budget).append(design)
+        archs = tuple(d.arch for d in designs)
+        if not archs:
+            raise SpecError(path, "hardware.area_budget_mm2", f"{spec.hardware.area_budget_mm2} mm2, which every "
+                            f"design exceeds (the smallest: {min(d.area_mm2 for d in over_budget):.4g} mm2)",
+                            "a budget that leaves some design to search")
     workloads = tuple(_workload(entry, path, f"workloads[{i}]") for i, entry in enumerate(spec.workloads))
     dataflows = tuple(_dataflow(name, path, f"dataflows[{i}]") for i, name in enumerate(spec.dataflows))
     for key, labels in (("architectures", [a.name for a in archs]), ("workloads", [w.label for w in workloads]),
@@ -197,7 +228,7 @@ def load_experiment(path: str | Path) -> Experiment:
     settings = Settings(trials=spec.search.trials, seconds=spec.search.time, patience=spec.search.patience,
                         seed=spec.search.seed)
     return Experiment(spec.name, spec.description, path, archs, workloads, dataflows, tuple(spec.objectives),
-                      settings)
+                      settings, tuple(designs), tuple(over_budget))
 
 
 def _experiment_spec(raw: object, path: Path) -> ExperimentSpec:
@@ -324,6 +355,8 @@ def run_experiment(exp: Experiment, folder: Path, pool: Executor, on_event: Even
         result = run_network(job, pool, forward, forward_progress)
         rows.append(cell_row(cell, folder, result.summary, None))
     summary = {"experiment": exp.name, "description": exp.description, "file": str(exp.file), "cells": rows}
+    if exp.designs:
+        summary["designs"] = design_rows(exp, rows)
     write_tables(folder, summary)
     from .plots import experiment_plots  # matplotlib only when plotting
     return ExperimentResult(folder, summary, experiment_plots(folder, summary))
@@ -371,6 +404,31 @@ def cell_row(cell: Cell, root: Path, summary: dict[str, Any] | None, reason: str
         [f"{len(skipped)} layer(s) skipped, the constraints do not apply: " + ", ".join(skipped)] if skipped else [])
     status = "; ".join(problems) or "complete"
     return row | {"status": status, "totals": summary["totals"], "layers": summary["layers"]}
+
+
+def design_rows(exp: Experiment, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per design point and workload, dataflow and objective, with the network's
+    totals and whether it is Pareto-optimal in (area, energy, cycles) among the designs
+    of the same workload, dataflow and objective; the designs over the area budget
+    after them, unsearched."""
+    by_name = {d.arch.name: d for d in exp.designs}
+    found = []
+    for row in rows:
+        totals = row["totals"] if row["status"] == "complete" else None
+        found.append(by_name[row["architecture"]].to_json() | {
+            "workload": row["workload"], "dataflow": row["dataflow"], "objective": row["objective"],
+            "energy_pJ": totals["energy_pJ"] if totals else None, "cycles": totals["cycles"] if totals else None,
+            "edp_J_cycles": totals["network_edp_J_cycles"] if totals else None, "pareto": False,
+            "status": row["status"]})
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for design in found:
+        if design["energy_pJ"] is not None:
+            groups.setdefault((design["workload"], design["dataflow"], design["objective"]), []).append(design)
+    for group in groups.values():
+        for design, flag in zip(group, pareto_flags([(d["area_mm2"], d["energy_pJ"], d["cycles"]) for d in group])):
+            design["pareto"] = flag
+    return found + [d.to_json() | {"energy_pJ": None, "cycles": None, "edp_J_cycles": None, "pareto": False,
+                                   "status": "over the area budget, not searched"} for d in exp.over_budget]
 
 
 # -------------------------------------------------------------------- outputs
@@ -423,7 +481,26 @@ def summary_markdown(summary: dict[str, Any]) -> str:
             f"{t['cycles']:,}", f"{100 * t['utilization']:.1f}%", edp_text(t['edp_J_cycles'], unit)]
         status = row["status"].replace("|", "/")
         lines.append("| " + " | ".join([*(row[c] for c in _CELL_COLUMNS), *figures, status]) + " |")
+    if "designs" in summary:
+        lines += ["", _designs_markdown(summary["designs"])]
     return "\n".join(lines) + "\n"
+
+
+def _designs_markdown(designs: list[dict[str, Any]]) -> str:
+    """The design points, smallest first per workload, dataflow and objective."""
+    head = ("design", "workload", "dataflow", "objective", "area mm2", "energy uJ", "cycles", "EDP J*cycles",
+            "Pareto")
+    lines = ["Design points (EDP: the network's energy x its cycles; Pareto: in area, energy and cycles)", "",
+             "| " + " | ".join(head) + " |", "| --- | --- | --- | --- | " + "---: | " * 4 + "--- |"]
+    ordered = sorted(designs, key=lambda d: (d.get("workload", ""), d.get("dataflow", ""), d.get("objective", ""),
+                                             d["area_mm2"]))
+    for d in ordered:
+        figures = ([f"{d['energy_pJ'] / 1e6:.4g}", f"{d['cycles']:,}", f"{d['edp_J_cycles']:.4g}"]
+                   if d["energy_pJ"] is not None else ["", "", d["status"]])
+        lines.append("| " + " | ".join([d["architecture"], d.get("workload", ""), d.get("dataflow", ""),
+                                        d.get("objective", ""), f"{d['area_mm2']:.4g}", *figures,
+                                        "yes" if d["pareto"] else ""]) + " |")
+    return "\n".join(lines)
 
 
 def cell_title(event: ExperimentEvent) -> str:

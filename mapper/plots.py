@@ -5,7 +5,9 @@
 - energy against cycles per layer, for every cell of a workload, with the Pareto front
   of those points (and of the front a `pareto` cell found, when there is one); one
   plot per energy unit when the workload's architectures use tables in different
-  units, whose energies do not compare.
+  units, whose energies do not compare;
+- of a hardware sweep, per workload, each design's area against its network's energy
+  and against its cycles, the Pareto-optimal designs (area, energy, cycles) marked.
 
 Figures are drawn on matplotlib's Figure objects with the Agg canvas, never through
 pyplot: no global backend to set, nothing shown on a screen.
@@ -44,7 +46,35 @@ def experiment_plots(folder: Path, summary: dict[str, Any]) -> list[Path]:
             path = file_in(plots, f"energy-delay-{workload}" + (f"-{unit}" if len(units) > 1 else ""), ".png")
             save_png(energy_delay([c for c in of_workload if c["energy_unit"] == unit], folder), path)
             written.append(path)
+    searched = [d for d in summary.get("designs", []) if d["energy_pJ"] is not None]
+    for workload in dict.fromkeys(d["workload"] for d in searched):
+        path = file_in(plots, f"designs-{workload}", ".png")
+        save_png(design_space([d for d in searched if d["workload"] == workload]), path)
+        written.append(path)
     return written
+
+
+def design_space(designs: list[dict[str, Any]]) -> Figure:
+    """Two panels: area against the network's energy, and against its cycles; one
+    color per dataflow and objective, the Pareto-optimal designs ringed."""
+    fig = Figure(figsize=(11, 4.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    groups = list(dict.fromkeys((d["dataflow"], d["objective"]) for d in designs))
+    for ax, key, label in zip(fig.subplots(1, 2), ("energy_pJ", "cycles"), ("energy (uJ)", "cycles")):
+        scale = 1e-6 if key == "energy_pJ" else 1.0
+        for group, color in zip(groups, _colors(len(groups))):
+            of_group = [d for d in designs if (d["dataflow"], d["objective"]) == group]
+            ax.scatter([d["area_mm2"] for d in of_group], [d[key] * scale for d in of_group], s=30, color=color,
+                       label=" / ".join(group))
+            front = [d for d in of_group if d["pareto"]]
+            ax.scatter([d["area_mm2"] for d in front], [d[key] * scale for d in front], s=110, facecolor="none",
+                       edgecolor="black", linewidth=0.8, label="Pareto-optimal" if group == groups[0] else None)
+        ax.set_xlabel("area (mm2, storage and MACs)")
+        ax.set_ylabel(label)
+    handles, labels = fig.axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right upper", fontsize="small")
+    fig.suptitle(f"Design points: {designs[0]['workload']}")
+    return fig
 
 
 def energy_breakdown(cell: dict[str, Any]) -> Figure:
