@@ -18,7 +18,7 @@ from rich.text import Text
 
 from .architecture import Architecture
 from .compare import comparison, comparison_text
-from .estimation import EstimateError, estimate_architecture, technology_nm
+from .estimation import BACKENDS, BUILT_IN, EstimateError, estimate_architecture, hwcomponents_backend, technology_nm
 from .explain import explain, explanation_text
 from .mapping import Mapping
 from .model import vectorized
@@ -107,12 +107,21 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         raise SpecError(source, "architecture.technology", "no technology node", "architecture.technology in the "
                         "spec, or --technology NODE", "e.g. mapper estimate ARCH --technology 45nm")
     try:
-        found = estimate_architecture(specs.architecture, specs.hardware, node)
+        found = estimate_architecture(specs.architecture, specs.hardware, node, args.backend)
     except EstimateError as e:
         raise SpecError(source, "architecture", e.found, e.allowed) from None
     print(estimate_table(found))
     if args.json:
         write_json_atomically(Path(args.json), found.to_json())
+    return 0
+
+
+def cmd_build_cacti(args: argparse.Namespace) -> int:
+    try:
+        print(f"built {hwcomponents_backend.build_cacti()}")
+    except hwcomponents_backend.CactiFailed as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -511,8 +520,14 @@ def main(argv: list[str] | None = None) -> int:
     es.add_argument("files", nargs="+", metavar="FILE", help="spec files that give an architecture")
     es.add_argument("--technology", type=technology_argument, metavar="NODE",
                     help="technology node, e.g. 45nm (default: the architecture's technology)")
+    es.add_argument("--backend", choices=BACKENDS, default=BUILT_IN, help="built-in (tables, nothing to "
+                    "install; default) or hwcomponents itself (Python >= 3.12, pip install 'mapper[hwcomponents]')")
     es.add_argument("--json", metavar="PATH", help="write the estimates as JSON")
     es.set_defaults(run=cmd_estimate)
+    bc = sub.add_parser("build-cacti", help="rebuild hwcomponents-cacti's CACTI for this machine (for mapper "
+                        "estimate --backend hwcomponents)", description="The CACTI binary in the hwcomponents-cacti "
+                        "wheel needs glibc 2.38; this rebuilds it from the sources the wheel ships (make, g++).")
+    bc.set_defaults(run=cmd_build_cacti)
     ex = sub.add_parser("explain", help="why a mapping is good: reuse, stationarity, accesses per MAC, cycles",
                         description="Explain a mapping (the files of `mapper evaluate`) or the best mappings of a "
                         "finished run (its folder): per level and tensor the accesses per MAC, temporal and spatial "

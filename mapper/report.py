@@ -101,6 +101,6 @@ def estimate_table(est: ArchitectureEstimate) -> str:
     rows.append(("MAC", c.component, est.compute_instances, "", "", f"{c.read_pJ:.4g}", "", f"{est.given_mac:.4g}",
                  "", f"{c.leak_mW * 1e3:.3g}", f"{c.area_mm2:.4g}", f"{c.area_mm2 * est.compute_instances:.4g}"))
     sources = sorted({lv.estimate.source for lv in est.levels if lv.estimate.component != "none"} | {c.source})
-    return "\n".join([f"{est.name} at {est.node_nm:g} nm (built-in estimator)", "", table(rows), "",
+    return "\n".join([f"{est.name} at {est.node_nm:g} nm ({est.backend} estimator)", "", table(rows), "",
                       f"total area {est.total_area_mm2:.4g} mm2 (storage and MACs; wires and control not "
                       f"included), leakage {est.total_leak_mW:.4g} mW", "sources: " + "; ".join(sources)])

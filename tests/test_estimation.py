@@ -8,13 +8,14 @@ import json
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from timeloop_reference import REFERENCE
 
 from mapper.cli import main
-from mapper.estimation import (EstimateError, estimate_mac, estimate_storage, kinds, node_range, reference,
-                               technology_nm)
+from mapper.estimation import (EstimateError, estimate_mac, estimate_storage, hwcomponents_backend, kinds,
+                               node_range, reference, technology_nm)
 from mapper.specs.errors import SpecError
 from mapper.specs.native import load_native, shipped_specs_dir
 
@@ -22,6 +23,8 @@ SPECS = shipped_specs_dir()
 # Off the grid, the interpolation stays this close to CACTI's own results (the table's
 # sram_checks, made by hwcomponents): energies and area within 20%, leakage within 30%.
 ENERGY_AND_AREA_TOLERANCE, LEAK_TOLERANCE = 0.20, 0.30
+needs_hwcomponents = pytest.mark.skipif(not hwcomponents_backend.available(),
+                                        reason="hwcomponents is not installed (Python >= 3.12)")
 needs_reference = pytest.mark.skipif(not REFERENCE.exists(), reason="../shared/reference/timeloop is not here")
 
 
@@ -230,3 +233,45 @@ def test_mapper_estimate_refuses_a_node_outside_the_range_in_one_line(capsys: py
 
 def test_every_kind_is_listed_for_the_spec() -> None:
     assert {"sram", "register", "none", "LPDDR4", "HBM2"} <= set(kinds())
+
+
+# --- the hwcomponents backend, where it is installed (Python >= 3.12; .ci/run installs it)
+
+
+def random_srams(count: int) -> list[tuple[float, int, int]]:
+    """(node, width, depth) drawn log-uniformly over the table's range, off its grid."""
+    rng = np.random.default_rng(13)
+    low, high = node_range()
+    return [(round(float(np.exp(rng.uniform(np.log(low), np.log(high)))), 1), int(np.exp(rng.uniform(np.log(8),
+             np.log(512)))), int(np.exp(rng.uniform(np.log(16), np.log(65536))))) for _ in range(count)]
+
+
+@needs_hwcomponents
+@pytest.mark.parametrize("node, width, depth", random_srams(8))
+def test_built_in_sram_stays_near_hwcomponents_own(node: float, width: int, depth: int) -> None:
+    built_in = estimate_storage("sram", node, width, depth)
+    hwc = estimate_storage("sram", node, width, depth, backend="hwcomponents")
+    assert hwc.source == "hwcomponents: CACTI 7"
+    assert built_in.read_pJ == pytest.approx(hwc.read_pJ, rel=ENERGY_AND_AREA_TOLERANCE)
+    assert built_in.write_pJ == pytest.approx(hwc.write_pJ, rel=ENERGY_AND_AREA_TOLERANCE)
+    assert built_in.area_mm2 == pytest.approx(hwc.area_mm2, rel=ENERGY_AND_AREA_TOLERANCE)
+    assert built_in.leak_mW == pytest.approx(hwc.leak_mW, rel=LEAK_TOLERANCE)
+
+
+@needs_hwcomponents
+def test_mapper_estimate_with_the_hwcomponents_backend(tmp_path: Path) -> None:
+    out = tmp_path / "x.json"
+    assert main(["estimate", str(SPECS / "arch/eyeriss-like.yaml"), "--backend", "hwcomponents", "--json",
+                 str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["backend"] == "hwcomponents" and data["total_area_mm2"] > 0
+    assert all(level["source"].startswith(("hwcomponents", "stores nothing")) for level in data["levels"])
+    glb = next(level for level in data["levels"] if level["name"] == "shared_glb")
+    assert glb["read_pJ"] == pytest.approx(estimate_storage("sram", 32, 64, 16384).read_pJ, rel=1e-3)
+
+
+@pytest.mark.skipif(hwcomponents_backend.available(), reason="hwcomponents is installed")
+def test_the_hwcomponents_backend_without_hwcomponents_says_how_to_get_it(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["estimate", str(SPECS / "arch/eyeriss-like.yaml"), "--backend", "hwcomponents"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install 'mapper[hwcomponents]'" in err

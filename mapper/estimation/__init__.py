@@ -3,8 +3,9 @@ parameters: technology node, capacity, port width, kind. A hardware designer siz
 buffer or an array needs these numbers for every candidate, not once per design typed
 into an energy table.
 
-The built-in estimator needs nothing beyond this package. Its numbers come from two
-tables, and it says so in each estimate's `source`:
+Two backends; each estimate's `source` says what produced it. hwcomponents_backend
+calls hwcomponents itself where it is installed (Python >= 3.12). The built-in one
+needs nothing beyond this package. Its numbers come from two tables:
 - reference.yaml, made by _generate.py from hwcomponents (the estimator behind
   AccelForge): SRAM by CACTI 7 on a grid of nodes (22-65 nm), port widths (8-512 bits)
   and depths (16-65,536 entries, every power of 2); a register (flip-flops) per bit, from Aladdin's table
@@ -38,10 +39,13 @@ import numpy as np
 import yaml
 
 from ..architecture import Architecture, StorageLevel
+from . import hwcomponents_backend
 
 HERE = Path(__file__).resolve().parent
 SRAM, REGISTER, NOTHING = "sram", "register", "none"  # NOTHING: a level that stores nothing (a fan-out stage)
 DEFAULT_DRAM = "LPDDR4"
+BUILT_IN = "built-in"
+BACKENDS = (BUILT_IN, hwcomponents_backend.NAME)
 MAC_BITS = (4, 32)  # operand widths the MAC estimate covers
 
 
@@ -119,28 +123,35 @@ def technology_nm(value: object) -> float:
 # ------------------------------------------------------------------ components
 
 
-def estimate_storage(kind: str, node: float, width_bits: int, depth: int | None) -> ComponentEstimate:
+def estimate_storage(kind: str, node: float, width_bits: int, depth: int | None,
+                     backend: str = BUILT_IN) -> ComponentEstimate:
     """One instance of a storage component of `depth` entries (None: unbounded, DRAM
-    only) of `width_bits` each."""
-    if kind in dram_types():
-        energy = reference()["dram_pJ_per_bit"][kind] * width_bits
-        return ComponentEstimate(kind, energy, energy, 0.0, 0.0, "hwcomponents-cacti DRAM table (pJ per bit)")
-    if depth is None:
+    only) of `width_bits` each, by the built-in tables or by hwcomponents itself."""
+    if kind not in kinds():
+        raise EstimateError(repr(kind), ", ".join(kinds()))
+    if depth is None and kind not in dram_types():
         raise EstimateError(f"an unbounded {kind}", "unbounded for DRAM only (" + ", ".join(dram_types()) + ")")
     if kind == NOTHING:
         return ComponentEstimate(NOTHING, 0.0, 0.0, 0.0, 0.0, "stores nothing")
+    if backend != BUILT_IN:
+        return ComponentEstimate(kind, *_hwcomponents(lambda: hwcomponents_backend.storage(kind, node, width_bits,
+                                                                                           depth)))
+    if kind in dram_types():
+        energy = reference()["dram_pJ_per_bit"][kind] * width_bits
+        return ComponentEstimate(kind, energy, energy, 0.0, 0.0, "hwcomponents-cacti DRAM table (pJ per bit)")
     if kind == REGISTER:
         return _register(node, width_bits, depth)
-    if kind == SRAM:
-        return _sram(node, width_bits, depth)
-    raise EstimateError(repr(kind), ", ".join(kinds()))
+    return _sram(node, width_bits, depth)
 
 
-def estimate_mac(node: float, bits: int) -> ComponentEstimate:
+def estimate_mac(node: float, bits: int, backend: str = BUILT_IN) -> ComponentEstimate:
     """An integer MAC of `bits`-bit operands: a multiplier and an adder twice as wide."""
     low, high = MAC_BITS
     if not low <= bits <= high:
-        raise EstimateError(f"{bits}-bit operands", f"from {low} to {high} bits for the built-in integer MAC")
+        raise EstimateError(f"{bits}-bit operands", f"from {low} to {high} bits for the integer MAC")
+    if backend != BUILT_IN:
+        energy, leak, area, source = _hwcomponents(lambda: hwcomponents_backend.mac(node, bits))
+        return ComponentEstimate("intmac", energy, energy, leak, area, source)
     table = horowitz()
     multiplier = _log_log(table["multiplier"], bits)
     adder = _log_log(table["adder"], 2 * bits)
@@ -148,6 +159,16 @@ def estimate_mac(node: float, bits: int) -> ComponentEstimate:
     return ComponentEstimate("intmac", (multiplier[0] + adder[0]) * scale["energy"],
                              (multiplier[0] + adder[0]) * scale["energy"], 0.0,
                              (multiplier[1] + adder[1]) * scale["area"] * 1e-6, "Horowitz 45 nm, node-scaled")
+
+
+def _hwcomponents(estimate: Any) -> Any:
+    if not hwcomponents_backend.available():
+        raise EstimateError("the hwcomponents backend, which is not installed", "the built-in backend, or "
+                            "hwcomponents on Python >= 3.12: pip install 'mapper[hwcomponents]'")
+    try:
+        return estimate()
+    except hwcomponents_backend.CactiFailed as e:
+        raise EstimateError(str(e), "a CACTI that runs here: mapper build-cacti") from None
 
 
 def _sram(node: float, width: int, depth: int) -> ComponentEstimate:
@@ -253,6 +274,7 @@ class ArchitectureEstimate:
     name: str
     node_nm: float
     energy_unit: str  # of the given energies
+    backend: str
     levels: tuple[LevelEstimate, ...]
     compute: ComponentEstimate
     compute_instances: int
@@ -279,28 +301,31 @@ class ArchitectureEstimate:
                    "energy_pJ": self.compute.read_pJ, "area_mm2": self.compute.area_mm2,
                    "total_area_mm2": self.compute.area_mm2 * self.compute_instances,
                    "source": self.compute.source, "given": {"energy": self.given_mac}}
-        return {"architecture": self.name, "technology_nm": self.node_nm, "backend": "built-in",
+        return {"architecture": self.name, "technology_nm": self.node_nm, "backend": self.backend,
                 "given_energy_unit": self.energy_unit, "levels": levels, "compute": compute,
                 "total_area_mm2": self.total_area_mm2, "total_leak_mW": self.total_leak_mW}
 
 
-def estimate_architecture(arch: Architecture, hardware: Hardware, node: float) -> ArchitectureEstimate:
+def estimate_architecture(arch: Architecture, hardware: Hardware, node: float,
+                          backend: str = BUILT_IN) -> ArchitectureEstimate:
     """Every level and the MACs of `arch` at `node`: a level's component as `hardware`
     names it, else `inferred_kind`; the MAC's operand width as `hardware` gives it, else
     the narrowest word of the levels (partial sums are often wider than operands)."""
+    if backend != BUILT_IN:
+        _hwcomponents(lambda: None)  # installed, or say so once
     components = dict(hardware.components)
     levels = []
     for i, level in enumerate(arch.levels):
         kind = components.get(level.name) or inferred_kind(level, i == 0)
         width = level.block_size * level.word_bits
         with _naming(level.name):
-            found = estimate_storage(kind, node, width, level.depth)
+            found = estimate_storage(kind, node, width, level.depth, backend)
         levels.append(LevelEstimate(level.name, level.instances, width, level.depth, found, level.read_energy,
                                     level.write_energy))
     with _naming(arch.compute.name):
-        mac = estimate_mac(node, hardware.mac_bits or min(level.word_bits for level in arch.levels))
-    return ArchitectureEstimate(arch.name, node, arch.energy_unit, tuple(levels), mac, arch.compute.instances,
-                                arch.compute.energy)
+        mac = estimate_mac(node, hardware.mac_bits or min(level.word_bits for level in arch.levels), backend)
+    return ArchitectureEstimate(arch.name, node, arch.energy_unit, backend, tuple(levels), mac,
+                                arch.compute.instances, arch.compute.energy)
 
 
 @contextmanager
