@@ -107,7 +107,8 @@ def test_pareto_flags_keep_the_points_no_other_point_betters() -> None:
     assert pareto_flags(points) == [True, True, False, False, True]
 
 
-def test_the_summary_lists_every_design_with_area_totals_and_pareto(tmp_path: Path) -> None:
+def test_the_summary_lists_every_design_with_area_totals_and_pareto(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     all_designs = load_experiment(write_experiment(tmp_path)).designs
     budget = sorted(d.area_mm2 for d in all_designs)[4]
     path = write_experiment(tmp_path, EXPERIMENT.replace("workloads:", f"  area_budget_mm2: {budget}\nworkloads:"))
@@ -127,3 +128,11 @@ def test_the_summary_lists_every_design_with_area_totals_and_pareto(tmp_path: Pa
     assert [d["pareto"] for d in searched] == flags and any(flags)
     assert (out / "plots" / "designs-net.png").read_bytes().startswith(b"\x89PNG")
     assert "Design points" in (out / "summary.md").read_text()
+    # run again: every design's search is finished, nothing is redone, the same summary
+    summary = (out / "summary.json").read_text()
+    capsys.readouterr()
+    with redirect_stdout(StringIO()):
+        assert main(["run", str(path), "-o", str(out), "--jobs", "2"]) == 0
+    assert (out / "summary.json").read_text() == summary
+    err = capsys.readouterr().err
+    assert err.count("(searched earlier)") == 5 and "trials," not in err

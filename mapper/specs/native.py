@@ -1081,9 +1081,9 @@ def parse_architecture(raw: object, file: File = None, path: str = "architecture
             read_bandwidth=level.read_bandwidth,
             write_bandwidth=level.write_bandwidth,
             multiple_buffering=level.multiple_buffering,
-            **estimated.level(i) if level.component else {
+            **(estimated.level(i) if level.component else {
                 "read_energy": tables.energy(level.energy.read, table, file, f"{level_path}.energy.read"),
-                "write_energy": tables.energy(level.energy.write, table, file, f"{level_path}.energy.write")},
+                "write_energy": tables.energy(level.energy.write, table, file, f"{level_path}.energy.write")}),
             network_energy=tables.energy(level.network_energy, table, file, f"{level_path}.network_energy"),
             keeps=_keeps(level, file, level_path),
         ))
