@@ -310,20 +310,22 @@ def estimate_architecture(arch: Architecture, hardware: Hardware, node: float,
                           backend: str = BUILT_IN) -> ArchitectureEstimate:
     """Every level and the MACs of `arch` at `node`: a level's component as `hardware`
     names it, else `inferred_kind`; the MAC's operand width as `hardware` gives it, else
-    the narrowest word of the levels (partial sums are often wider than operands)."""
+    the narrowest word of the levels that store something (partial sums are often
+    wider than operands)."""
     if backend != BUILT_IN:
         _hwcomponents(lambda: None)  # installed, or say so once
     components = dict(hardware.components)
+    kinds_of = [components.get(level.name) or inferred_kind(level, i == 0) for i, level in enumerate(arch.levels)]
     levels = []
-    for i, level in enumerate(arch.levels):
-        kind = components.get(level.name) or inferred_kind(level, i == 0)
+    for level, kind in zip(arch.levels, kinds_of):
         width = level.block_size * level.word_bits
         with _naming(level.name):
             found = estimate_storage(kind, node, width, level.depth, backend)
         levels.append(LevelEstimate(level.name, level.instances, width, level.depth, found, level.read_energy,
                                     level.write_energy))
     with _naming(arch.compute.name):
-        mac = estimate_mac(node, hardware.mac_bits or min(level.word_bits for level in arch.levels), backend)
+        words = [level.word_bits for level, kind in zip(arch.levels, kinds_of) if kind != NOTHING]
+        mac = estimate_mac(node, hardware.mac_bits or min(words, default=8), backend)
     return ArchitectureEstimate(arch.name, node, arch.energy_unit, backend, tuple(levels), mac,
                                 arch.compute.instances, arch.compute.energy)
 

@@ -50,5 +50,6 @@ def _load_specs(docs: list[tuple[Path, dict]], batch: int) -> Specs:
             merged.update(d)
         source = ", ".join(str(p) for p, _ in docs)
         spec = timeloop.load(merged, source)
-        return Specs(tuple([spec.problem] if spec.problem else []), spec.architecture, spec.mapping)
+        return Specs(tuple([spec.problem] if spec.problem else []), spec.architecture, spec.mapping,
+                     hardware=spec.hardware)
     return native.load_specs(docs, batch)

@@ -15,6 +15,7 @@ from math import isfinite
 from typing import Any
 
 from ..architecture import Architecture, ComputeUnit, StorageLevel
+from ..estimation import DEFAULT_DRAM, NOTHING, EstimateError, Hardware, dram_types, technology_nm
 from ..mapping import LevelMapping, Loop, Mapping
 from ..problem import Problem, Tensor
 from .errors import SpecError, describe, did_you_mean
@@ -34,6 +35,7 @@ class TimeloopSpec:
     mapping: Mapping | None
     constraints: list[dict] | None
     raw: dict
+    hardware: Hardware = Hardware()  # what the architecture says for the estimator
 
 
 def is_timeloop(doc: dict) -> bool:
@@ -284,6 +286,43 @@ def parse_architecture(doc: dict, source: str = "<timeloop>") -> Architecture:
     return Architecture(name if isinstance(name, str) else describe(name), tuple(levels), compute)
 
 
+def parse_hardware(doc: dict, source: str = "<timeloop>") -> Hardware:
+    """What a Timeloop architecture says for the estimator (`mapper estimate`): the first
+    `technology` among its attributes that the estimator covers (Accelergy's "45nm"),
+    DRAM types and dummy levels by their class (the rest by their size,
+    estimation.inferred_kind), the MAC's operand width from its `datawidth`."""
+    arch = _dict(doc["architecture"], source, "architecture")
+    leaves = list(_leaves({"subtree": arch.get("subtree")}, source, "architecture"))
+    components = []
+    for leaf, _, path in leaves[:-1]:
+        name, _ = split_range(leaf["name"], source, f"{path}.name")
+        kind = str(leaf.get("class", ""))
+        dram = str(get(_dict(leaf.get("attributes"), source, path), "type", DEFAULT_DRAM))
+        if kind.upper() == "DRAM":
+            components.append((name, dram if dram in dram_types() else DEFAULT_DRAM))
+        elif kind == "dummy_storage":
+            components.append((name, NOTHING))
+    bits = get(_dict(leaves[-1][0].get("attributes"), source, leaves[-1][2]), "datawidth") if leaves else None
+    return Hardware(_technology(arch), tuple(components), bits if isinstance(bits, int) and bits > 0 else None)
+
+
+def _technology(node: Any) -> float | None:
+    """The first technology node in `node` (attributes at any depth) the estimator covers."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "technology":
+                try:
+                    return technology_nm(value)
+                except EstimateError:
+                    continue
+            found = _technology(value)
+            if found is not None:
+                return found
+    if isinstance(node, list):
+        return next((n for n in map(_technology, node) if n is not None), None)
+    return None
+
+
 def _require_energies(doc: dict, ert: dict[str, dict[str, float]], components: list[dict], source: str) -> None:
     """Timeloop's parsed input carries no energies: they come in the energy reference
     table (ERT) that Accelergy computed for it, written beside it. Without it every
@@ -454,4 +493,5 @@ def load(doc: dict, source: str = "<timeloop>") -> TimeloopSpec:
     if arch_constraints:
         constraints = list(_list(arch_constraints, source, "architecture_constraints.targets")) + list(
             _list(constraints, source, "constraints.targets"))
-    return TimeloopSpec(problem, arch, mapping, constraints, doc)
+    hardware = parse_hardware(doc, source) if arch is not None else Hardware()
+    return TimeloopSpec(problem, arch, mapping, constraints, doc, hardware)
