@@ -37,7 +37,8 @@ from .search.outputs import evaluation_json, write_atomically
 from .search.run import claim_layer_folder
 from .specs.errors import SpecError
 from .specs.load import load_specs
-from .specs.native import load_workload
+from .specs.native import load_workload_inputs
+from .workload_graph import graph_stats, workload_graph
 from .specs import schema
 from .workload_stats import stats_table, workload_stats
 
@@ -174,7 +175,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    stats = workload_stats(load_workload(args.workload, args.batch))
+    problems, inputs = load_workload_inputs(args.workload, args.batch)
+    stats = workload_stats(problems, graph_stats(workload_graph(problems, inputs)))
     print(stats_table(stats))
     if args.json:
         write_json_atomically(Path(args.json), stats.to_json())

@@ -12,6 +12,10 @@ A Gemm or MatMul with one constant operand (an initializer or a Constant node's 
 is a `linear` layer whose weights are that operand; one of two activations, such as
 attention's, is a `matmul` with both operands batched by B (always written, B = 1
 included, so that `mapper stats` counts no weights for it).
+
+The graph's edges are kept as the workload's `inputs` (mapper/workload_graph.py): each
+layer reads the imported layers whose outputs reach it, through any skipped operators
+between them (a residual Add joins two, a Concat several, a Relu passes one on).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ class OnnxImport:
     layers: list[Layer] = field(default_factory=list)
     imported: Counter[str] = field(default_factory=Counter)  # ONNX op type -> layers made of it
     skipped: Counter[str] = field(default_factory=Counter)  # ONNX op type -> nodes left out
+    inputs: dict[str, list[str]] = field(default_factory=dict)  # layer -> the layers whose outputs it reads
 
 
 def import_onnx(path: str | Path) -> OnnxImport:
@@ -65,11 +70,17 @@ def import_onnx(path: str | Path) -> OnnxImport:
     constants |= {out for node in graph.node if node.op_type == "Constant" for out in node.output}
     result = OnnxImport(_safe_name(graph.name or Path(path).stem, "model"))
     names: set[str] = set()
+    layer_of: dict[int, str] = {}  # node index -> the layer it became
+    producer = {value: i for i, node in enumerate(graph.node) for value in node.output}
     for index, node in enumerate(graph.node):
         if node.op_type not in IMPORTED_OPS:
             result.skipped[node.op_type] += 1
             continue
         name = _unique(_safe_name(node.name, f"{node.op_type.lower()}_{index}"), names)
+        layer_of[index] = name
+        reads = _layers_reaching(graph, index, producer, layer_of, constants)
+        if reads:
+            result.inputs[name] = reads
         where = f"graph.node[{index}] ({node.op_type} {node.name!r})"
         operands = [_shape(shapes, value, path, where, fix) for value in node.input[:2]]
         if node.op_type == "Conv":
@@ -83,6 +94,25 @@ def import_onnx(path: str | Path) -> OnnxImport:
     if not result.layers:
         raise SpecError(path, "graph.node", "no Conv, Gemm or MatMul node", "a model with at least one of them")
     return result
+
+
+def _layers_reaching(graph: Any, index: int, producer: dict[str, int], layer_of: dict[int, str],
+                     constants: set[str]) -> list[str]:
+    """The imported layers whose outputs reach node `index`'s operands, through skipped
+    nodes, in graph order."""
+    found, seen = set(), set()
+    stack = [value for value in graph.node[index].input if value and value not in constants]
+    while stack:
+        value = stack.pop()
+        if value in seen or value not in producer:  # a graph input, or visited
+            continue
+        seen.add(value)
+        source = producer[value]
+        if source in layer_of:
+            found.add(source)
+        else:
+            stack += [v for v in graph.node[source].input if v and v not in constants]
+    return [layer_of[i] for i in sorted(found)]
 
 
 def workload_yaml(result: OnnxImport, source: str | Path) -> str:
@@ -99,6 +129,9 @@ def workload_yaml(result: OnnxImport, source: str | Path) -> str:
     ]
     lines += ["    - " + yaml.safe_dump(layer, default_flow_style=True, sort_keys=False, width=10_000).strip()
               for layer in result.layers]
+    if result.inputs:
+        lines.append("  inputs:  # the layers whose outputs each layer reads, through the skipped operators")
+        lines += [f"    {json.dumps(name)}: {json.dumps(reads)}" for name, reads in result.inputs.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from .problem import Problem
 from .report import table
+from .workload_graph import GraphStats
 
 @dataclass(frozen=True)
 class LayerStats:
@@ -27,6 +28,7 @@ class LayerStats:
 @dataclass(frozen=True)
 class WorkloadStats:
     layers: tuple[LayerStats, ...]
+    graph: GraphStats | None = None  # how the layers connect (mapper/workload_graph.py)
 
     @property
     def total_macs(self) -> int:
@@ -46,6 +48,7 @@ class WorkloadStats:
             "total_macs": self.total_macs,
             "total_weights": self.total_weights,
             "worst_case_dram_accesses": self.worst_case_dram_accesses,
+            **({"graph": self.graph.to_json()} if self.graph else {}),
         }
 
 
@@ -65,11 +68,11 @@ def no_reuse_accesses_per_mac(problem: Problem) -> int:
     return len(problem.tensors) + 1
 
 
-def workload_stats(problems: tuple[Problem, ...]) -> WorkloadStats:
+def workload_stats(problems: tuple[Problem, ...], graph: GraphStats | None = None) -> WorkloadStats:
     return WorkloadStats(tuple(
         LayerStats(p.name, " ".join(f"{d}{p.bounds[d]}" for d in p.dims), p.macs, parameters(p),
                    p.macs * no_reuse_accesses_per_mac(p)) for p in problems
-    ))
+    ), graph)
 
 
 def si(count: float) -> str:
@@ -94,4 +97,22 @@ def stats_table(stats: WorkloadStats) -> str:
         f"worst-case DRAM accesses (no reuse, {per_mac:g} per MAC): "
         f"{stats.worst_case_dram_accesses:,} ({si(stats.worst_case_dram_accesses)})",
     ]
+    if stats.graph is not None:
+        lines += graph_lines(stats.graph)
     return "\n".join(lines)
+
+
+def graph_lines(graph: GraphStats) -> list[str]:
+    """How the layers connect: edges (how many inferred), sources and sinks, branches
+    and joins, the largest tensor passed between layers."""
+    inferred = sum(1 for edge in graph.edges if edge[3])
+    named = ", ".join(graph.branches) or "none"
+    joined = ", ".join(graph.joins) or "none"
+    lines = [f"graph: {len(graph.edges)} edges ({inferred} inferred where channels connect, "
+             f"{len(graph.edges) - inferred} named by the workload's inputs); sources: {', '.join(graph.sources)}; "
+             f"sinks: {', '.join(graph.sinks)}",
+             f"branches (outputs read by several layers): {named}; joins (layers reading several): {joined}"]
+    if graph.largest:
+        lines.append(f"largest tensor between layers: {graph.largest[0]}'s output, {graph.largest[1]:,} words "
+                     f"({si(graph.largest[1])})")
+    return lines

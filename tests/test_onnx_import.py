@@ -18,7 +18,8 @@ from mapper.cli import main
 from mapper.onnx_import import import_onnx, workload_yaml
 from mapper.problem import Problem
 from mapper.specs.errors import SpecError
-from mapper.specs.native import load_workload, shipped_specs_dir
+from mapper.specs.native import load_workload, load_workload_inputs, shipped_specs_dir
+from mapper.workload_graph import graph_stats, workload_graph
 
 
 def value(name: str, shape: list[int | str] | None) -> onnx.ValueInfoProto:
@@ -258,3 +259,34 @@ def test_a_zoo_network_written_as_onnx_imports_as_the_zoo_layers(tmp_path: Path)
     for name, problem in zoo.items():
         assert imported[name].bounds == problem.bounds, name
         assert imported[name].tensors == problem.tensors, name
+
+
+def test_a_residual_networks_skip_edges_are_kept(tmp_path: Path) -> None:
+    """A residual block: conv a -> relu -> conv b, Add(b, a's output) -> relu -> conv c.
+    The workload names c's inputs as both b and a, through the Add and the Relus."""
+    nodes = [
+        helper.make_node("Conv", ["x", "w_a"], ["a"], name="a", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["a"], ["a_relu"]),
+        helper.make_node("Conv", ["a_relu", "w_b"], ["b"], name="b", pads=[1, 1, 1, 1]),
+        helper.make_node("Add", ["b", "a_relu"], ["sum"]),
+        helper.make_node("Relu", ["sum"], ["sum_relu"]),
+        helper.make_node("Conv", ["sum_relu", "w_c"], ["y"], name="c"),
+    ]
+    initializers = [weights("w_a", 8, 3, 3, 3), weights("w_b", 8, 8, 3, 3), weights("w_c", 4, 8, 1, 1)]
+    model = save(tmp_path, nodes, [value("x", [1, 3, 16, 16])], initializers)
+    result = import_onnx(model)
+    assert result.inputs == {"b": ["a"], "c": ["a", "b"]}
+    workload = tmp_path / "workload.yaml"
+    workload.write_text(workload_yaml(result, model))
+    problems, inputs = load_workload_inputs(workload)
+    graph = workload_graph(problems, inputs)
+    assert sorted(graph.edges) == [("a", "b"), ("a", "c"), ("b", "c")]
+    assert not any(data["inferred"] for _, _, data in graph.edges(data=True))
+    stats = graph_stats(graph)
+    assert stats.branches == ("a",) and stats.joins == ("c",) and stats.sources == ("a",) and stats.sinks == ("c",)
+    assert stats.largest == ("a", 8 * 16 * 16)
+
+
+def test_a_chain_of_layers_reads_through_skipped_operators(cnn: Path) -> None:
+    result = import_onnx(cnn)
+    assert result.inputs == {"dw": ["stem_Conv"], "grouped": ["dw"], "fc": ["grouped"]}

@@ -181,7 +181,7 @@ def test_stats_command_prints_the_table_and_writes_json(tmp_path: Path, capsys: 
     assert "fc6" in printed and "N1 M96 C3 P55 Q55 R11 S11" in printed
     assert "724,406,816" in printed and "2,897,627,264" in printed
     data = json.loads(out.read_text())
-    assert set(data) == {"layers", "total_macs", "total_weights", "worst_case_dram_accesses"}
+    assert set(data) == {"layers", "total_macs", "total_weights", "worst_case_dram_accesses", "graph"}
     assert data["layers"][0] == {"name": "conv1", "macs": 105_415_200, "weights": 34_848}
     assert data["total_macs"] == sum(layer["macs"] for layer in data["layers"])
     assert data["worst_case_dram_accesses"] == 4 * data["total_macs"]

@@ -33,7 +33,9 @@ problem: one layer, in one of four forms.
         A rank is a sum of coefficient*dimension terms ("2*P + R"), written as a
         string or as a list of [coefficient, dimension] pairs. Exactly one tensor
         is read_write (the output).
-workload: {name (optional), layers: [<a problem, as above>, ...]} for several layers.
+workload: {name (optional), layers: [<a problem, as above>, ...], inputs (optional)} for
+    several layers; inputs: {layer: [earlier layers whose outputs it reads], ...} makes
+    the edges of the workload's graph explicit (mapper/workload_graph.py infers the rest).
 
 A batch size is not part of a spec: `mapper stats WORKLOAD --batch N` (the `batch`
 argument of `load_workload` and the loaders) runs N samples through every layer, multiplying
@@ -684,6 +686,9 @@ class MatmulSpec(_Spec):
 class WorkloadSpec(_Spec):
     name: Text | None = None
     layers: Annotated[list[Any], Field(min_length=1)]
+    inputs: dict[str, Annotated[list[Identifier], Field(min_length=1)]] | None = Field(
+        None, description="layer -> the earlier layers whose outputs it reads (absent: inferred where the channels "
+        "of consecutive layers connect)")
 
 
 class EnergySpec(_Spec):
@@ -865,7 +870,29 @@ def parse_workload(raw: object, file: File = None, path: str = "workload", batch
             raise SpecError(file, f"{path}.layers[{i}]", f"the layer name {problem.name!r} again "
                             f"(also layers[{seen[problem.name]}])", "a unique name per layer")
         seen[problem.name] = i
+    parse_layer_inputs(raw, [p.name for p in problems], file, path)  # checked with the layers, whoever loads them
     return problems
+
+
+def parse_layer_inputs(raw: object, names: Sequence[str], file: File = None,
+                       path: str = "workload") -> dict[str, tuple[str, ...]]:
+    """The workload's `inputs`, checked against the names of its parsed layers (`names`,
+    in order): each layer it names reads the outputs of earlier layers, so that the
+    layers form a graph in their order (mapper/workload_graph.py)."""
+    spec = _validate(WorkloadSpec.model_validate, raw, file, path)
+    found: dict[str, tuple[str, ...]] = {}
+    for consumer, producers in (spec.inputs or {}).items():
+        where = f"{path}.inputs.{consumer}"
+        if consumer not in names:
+            raise SpecError(file, f"{path}.inputs", repr(consumer), "names of the workload's layers",
+                            did_you_mean(consumer, names))
+        earlier = names[:names.index(consumer)]
+        for j, producer in enumerate(producers):
+            if producer not in earlier:
+                raise SpecError(file, f"{where}[{j}]", repr(producer), "the name of a layer listed before "
+                                f"{consumer} (producers come before their consumers)", did_you_mean(producer, earlier))
+        found[consumer] = tuple(producers)
+    return found
 
 
 def _einsum_problem(spec: EinsumSpec, file: File, path: str) -> Problem:
@@ -1299,12 +1326,19 @@ def load_native(paths: Sequence[str | Path], batch: int = 1) -> NativeSpecs:
 def load_workload(name: str | Path, batch: int = 1) -> tuple[Problem, ...]:
     """The layers of one native workload file (a path, or a shipped name such as
     `alexnet`), each run on `batch` samples."""
+    return load_workload_inputs(name, batch)[0]
+
+
+def load_workload_inputs(name: str | Path, batch: int = 1) -> tuple[tuple[Problem, ...], dict[str, tuple[str, ...]]]:
+    """`load_workload`, and the inputs its layers name (`parse_layer_inputs`)."""
     path = find_spec_file(name)
     problems = load_native([path], batch)["problems"]
     if not problems:
         raise SpecError(path, "", "no problem or workload key", "a workload file: a `workload` with layers, "
                         "or one `problem`", "pass a file from specs/workloads/")
-    return problems
+    doc = load_yaml(path, SPEC_DOCUMENT)
+    inputs = parse_layer_inputs(doc["workload"], [p.name for p in problems], path) if "workload" in doc else {}
+    return problems, inputs
 
 
 def load_specs(docs: Sequence[tuple[Path, dict[str, Any]]], batch: int = 1) -> Specs:
