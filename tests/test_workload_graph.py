@@ -62,12 +62,39 @@ def test_named_inputs_make_the_edges_and_the_rest_are_inferred(tmp_path: Path) -
     ("after: [stem, branch2c]", "workload.inputs.after[1]", "'branch2c'"),
     ("after: [stem, fc]", "workload.inputs.after[1]", "'fc'"),
     ("aftr: [stem, branch2b]", "workload.inputs", "'aftr'"),
-    ("after: []", "workload.inputs.after", "[]"),
 ])
 def test_a_mistake_in_the_inputs_says_where(tmp_path: Path, change: str, key_path: str, found: str) -> None:
     with pytest.raises(SpecError) as info:
         load_workload_inputs(residual(tmp_path, RESIDUAL.replace("after: [stem, branch2b]", change)))
     assert info.value.key_path == key_path and found in str(info.value)
+
+
+def test_an_empty_list_says_a_layer_reads_only_the_networks_input(tmp_path: Path) -> None:
+    text = RESIDUAL.replace("after: [stem, branch2b]", "after: [stem, branch2b]\n    branch2a: []")
+    problems, inputs = load_workload_inputs(residual(tmp_path, text))
+    graph = workload_graph(problems, inputs)
+    assert graph.in_degree("branch2a") == 0 and ("stem", "branch2a") not in graph.edges
+
+
+def test_the_zoos_residual_and_concat_edges() -> None:
+    """ResNet-50: a block reads every layer whose output its input sums (the stage's
+    projection and each earlier block's last conv); GoogLeNet: a module's four branches
+    read the previous module's four outputs, concatenated; BERT: attention reads Q and K."""
+    problems, inputs = load_workload_inputs("resnet50")
+    graph = workload_graph(problems, inputs)
+    assert sorted(graph.predecessors("res2c_branch2a")) == ["res2a_branch1", "res2a_branch2c", "res2b_branch2c"]
+    assert list(graph.predecessors("res3a_branch1")) == list(graph.predecessors("res3a_branch2a"))
+    assert not any(data["inferred"] for _, _, data in graph.edges(data=True))
+    stats = graph_stats(graph)
+    assert stats.sources == ("conv1",) and stats.sinks == ("fc1000",)
+    problems, inputs = load_workload_inputs("googlenet")
+    graph = workload_graph(problems, inputs)
+    assert sorted(graph.predecessors("inception_3b_1x1")) == [
+        "inception_3a_1x1", "inception_3a_3x3", "inception_3a_5x5", "inception_3a_pool_proj"]
+    problems, inputs = load_workload_inputs("bert-base")
+    graph = workload_graph(problems, inputs)
+    assert sorted(graph.predecessors("attention_scores")) == ["k_projection", "q_projection"]
+    assert graph_stats(graph).sources == ("q_projection", "k_projection", "v_projection")
 
 
 def test_mapper_stats_reports_the_graph(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -686,9 +686,9 @@ class MatmulSpec(_Spec):
 class WorkloadSpec(_Spec):
     name: Text | None = None
     layers: Annotated[list[Any], Field(min_length=1)]
-    inputs: dict[str, Annotated[list[Identifier], Field(min_length=1)]] | None = Field(
-        None, description="layer -> the earlier layers whose outputs it reads (absent: inferred where the channels "
-        "of consecutive layers connect)")
+    inputs: dict[str, list[Identifier]] | None = Field(
+        None, description="layer -> the earlier layers whose outputs it reads ([]: none, only the network's input; "
+        "a layer not named: inferred where the channels of consecutive layers connect)")
 
 
 class EnergySpec(_Spec):

@@ -26,6 +26,12 @@ class Network:
     name: str
     header: str
     layers: list[Layer] = field(default_factory=list)
+    inputs: dict[str, list[str]] = field(default_factory=dict)  # layer -> the layers whose outputs it reads
+
+    def reads(self, layer: str, producers: list[str]) -> None:
+        """`layer` reads the outputs of `producers` (none: the network's input); summed
+        by a residual connection or concatenated, they are all its producers."""
+        self.inputs[layer] = list(producers)
 
     def conv(self, name: str, C: int, M: int, H: int, R: int, stride: int = 1, padding: int = 0,
              groups: int = 1) -> int:
@@ -49,6 +55,9 @@ class Network:
         lines += ["# Written by specs/workloads/_generate.py.", "workload:", f"  name: {self.name}", "  layers:"]
         for kind, fields in self.layers:
             lines.append(f"    - {kind}: {{" + ", ".join(f"{k}: {v}" for k, v in fields.items()) + "}")
+        if self.inputs:
+            lines.append("  inputs:  # the layers whose outputs each layer reads (summed or concatenated)")
+            lines += [f"    {layer}: [" + ", ".join(producers) + "]" for layer, producers in self.inputs.items()]
         return "\n".join(lines) + "\n"
 
 
@@ -74,6 +83,10 @@ the subsampling layers S2/S4 and drop the RBF's fixed weights (README, Workloads
     net.conv("c5", 16, 120, h, 5)
     net.fc("f6", 120, 84)
     net.fc("output", 84, 10)
+    c3 = ["c3_from_3_maps", "c3_from_4_maps", "c3_from_6_maps"]
+    for group in c3:
+        net.reads(group, ["c1"])  # each a subset of S2's maps
+    net.reads("c5", c3)  # the 16 maps of C3 together
     return net
 
 
@@ -147,18 +160,24 @@ Source: C. Szegedy et al., "Going Deeper with Convolutions", CVPR 2015, Table 1.
     h = max_pool(h)
     h = net.conv("conv2_3x3_reduce", 64, 64, h, 1)
     h = net.conv("conv2_3x3", 64, 192, h, 3, padding=1)
-    c = 192
+    c, source = 192, ["conv2_3x3"]
     for module, (n1, r3, n3, r5, n5, proj) in INCEPTION.items():
         if module in ("3a", "4a", "5a"):
             h = max_pool(h)
-        net.conv(f"inception_{module}_1x1", c, n1, h, 1)
-        net.conv(f"inception_{module}_3x3_reduce", c, r3, h, 1)
-        net.conv(f"inception_{module}_3x3", r3, n3, h, 3, padding=1)
-        net.conv(f"inception_{module}_5x5_reduce", c, r5, h, 1)
-        net.conv(f"inception_{module}_5x5", r5, n5, h, 5, padding=2)
-        net.conv(f"inception_{module}_pool_proj", c, proj, h, 1)
-        c = n1 + n3 + n5 + proj
+        name = f"inception_{module}"
+        net.conv(f"{name}_1x1", c, n1, h, 1)
+        net.conv(f"{name}_3x3_reduce", c, r3, h, 1)
+        net.conv(f"{name}_3x3", r3, n3, h, 3, padding=1)
+        net.conv(f"{name}_5x5_reduce", c, r5, h, 1)
+        net.conv(f"{name}_5x5", r5, n5, h, 5, padding=2)
+        net.conv(f"{name}_pool_proj", c, proj, h, 1)
+        for head in ("1x1", "3x3_reduce", "5x5_reduce", "pool_proj"):
+            net.reads(f"{name}_{head}", source)
+        net.reads(f"{name}_3x3", [f"{name}_3x3_reduce"])
+        net.reads(f"{name}_5x5", [f"{name}_5x5_reduce"])
+        c, source = n1 + n3 + n5 + proj, [f"{name}_{tail}" for tail in ("1x1", "3x3", "5x5", "pool_proj")]
     net.fc("loss3_classifier", c, 1000)
+    net.reads("loss3_classifier", source)  # the last module's concatenation
     return net
 
 
@@ -173,18 +192,26 @@ Source: K. He, X. Zhang, S. Ren, J. Sun, "Deep Residual Learning for Image
 Recognition", CVPR 2016, Table 1; the authors' released Caffe model.""")
     h = net.conv("conv1", 3, 64, 224, 7, stride=2, padding=3)
     h = (h + 2 - 3) // 2 + 1  # max pool 3 x 3, stride 2, padding 1: 112 -> 56
-    c = 64
+    c, source = 64, ["conv1"]  # source: the layers whose outputs sum to the block's input
     for stage, (blocks, mid, out, stride) in enumerate([(3, 64, 256, 1), (4, 128, 512, 2),
                                                          (6, 256, 1024, 2), (3, 512, 2048, 2)], start=2):
         for b in range(blocks):
             name, s = f"res{stage}{'abcdef'[b]}", stride if b == 0 else 1
             if b == 0:
                 net.conv(f"{name}_branch1", c, out, h, 1, stride=s)
+                net.reads(f"{name}_branch1", source)
             h2 = net.conv(f"{name}_branch2a", c, mid, h, 1, stride=s)
             net.conv(f"{name}_branch2b", mid, mid, h2, 3, padding=1)
             h = net.conv(f"{name}_branch2c", mid, out, h2, 1)
+            net.reads(f"{name}_branch2a", source)
+            net.reads(f"{name}_branch2b", [f"{name}_branch2a"])
+            net.reads(f"{name}_branch2c", [f"{name}_branch2b"])
+            # the block's output: branch2c plus the projection (first block) or the block's input
+            shortcut = [f"{name}_branch1"] if b == 0 else source
+            source = shortcut + [f"{name}_branch2c"]
             c = out
     net.fc("fc1000", c, 1000)
+    net.reads("fc1000", source)
     return net
 
 
@@ -196,18 +223,30 @@ def make_divisible(value: float, divisor: int = 8) -> int:
 
 
 def inverted_residual(net: Network, name: str, c_in: int, expanded: int, c_out: int, h: int, kernel: int,
-                      stride: int, squeeze: int | None) -> int:
+                      stride: int, squeeze: int | None, source: list[str]) -> tuple[int, list[str]]:
     """MBConv / bneck: 1x1 expansion (absent when it would not expand), depthwise
-    k x k, squeeze-and-excitation (two FC layers on the pooled channels), 1x1 projection."""
+    k x k, squeeze-and-excitation (two FC layers on the pooled channels, whose output
+    scales the depthwise one), 1x1 projection; the block's input added to its output
+    where their shapes agree (stride 1, as many channels). `source`: the layers whose
+    outputs make the block's input; returns the output size and the layers whose
+    outputs make the block's output."""
     if expanded != c_in:
         net.conv(f"{name}_expand", c_in, expanded, h, 1)
-    h = net.conv(f"{name}_depthwise", expanded, expanded, h, kernel, stride=stride, padding=(kernel - 1) // 2,
-                 groups=expanded)
+        net.reads(f"{name}_expand", source)
+    h_out = net.conv(f"{name}_depthwise", expanded, expanded, h, kernel, stride=stride, padding=(kernel - 1) // 2,
+                     groups=expanded)
+    net.reads(f"{name}_depthwise", [f"{name}_expand"] if expanded != c_in else source)
+    scaled = [f"{name}_depthwise"]
     if squeeze is not None:
         net.fc(f"{name}_se_reduce", expanded, squeeze)
         net.fc(f"{name}_se_expand", squeeze, expanded)
-    net.conv(f"{name}_project", expanded, c_out, h, 1)
-    return h
+        net.reads(f"{name}_se_reduce", [f"{name}_depthwise"])
+        net.reads(f"{name}_se_expand", [f"{name}_se_reduce"])
+        scaled.append(f"{name}_se_expand")
+    net.conv(f"{name}_project", expanded, c_out, h_out, 1)
+    net.reads(f"{name}_project", scaled)
+    residual = source if stride == 1 and c_in == c_out else []
+    return h_out, residual + [f"{name}_project"]
 
 
 # MobileNetV3-Large bnecks: kernel, expansion size, output channels, SE, stride.
@@ -228,12 +267,13 @@ to 960, and the classifier's two FC layers (960 -> 1280 -> 1000) after pooling.
 Source: A. Howard et al., "Searching for MobileNetV3", ICCV 2019, Table 1 (the paper
 reports 219M multiply-adds and 5.4M parameters, biases and batch norm included).""")
     h = net.conv("stem", 3, 16, 224, 3, stride=2, padding=1)
-    c = 16
+    c, source = 16, ["stem"]
     for i, (kernel, expanded, out, se, stride) in enumerate(MOBILENETV3_LARGE, start=1):
         squeeze = make_divisible(expanded / 4) if se else None
-        h = inverted_residual(net, f"bneck{i}", c, expanded, out, h, kernel, stride, squeeze)
+        h, source = inverted_residual(net, f"bneck{i}", c, expanded, out, h, kernel, stride, squeeze, source)
         c = out
     net.conv("last_conv", c, 960, h, 1)
+    net.reads("last_conv", source)
     net.fc("classifier_fc1", 960, 1280)
     net.fc("classifier_fc2", 1280, 1000)
     return net
@@ -257,16 +297,17 @@ Source: M. Tan, Q. V. Le, "EfficientNet: Rethinking Model Scaling for Convolutio
 Neural Networks", ICML 2019, Table 1 and Sec. 4 (B4: 19M parameters); the authors'
 reference implementation for the rounding.""")
     h = net.conv("stem", 3, make_divisible(32 * width), resolution, 3, stride=2, padding=1)
-    c = make_divisible(32 * width)
+    c, source = make_divisible(32 * width), ["stem"]
     for stage, (expansion, kernel, stride, _, out, repeats) in enumerate(EFFICIENTNET_B0, start=1):
         out = make_divisible(out * width)
         for b in range(ceil(depth * repeats)):
             squeeze = max(1, int(c * 0.25))
-            h = inverted_residual(net, f"block{stage}_{b + 1}", c, c * expansion, out, h, kernel,
-                                  stride if b == 0 else 1, squeeze)
+            h, source = inverted_residual(net, f"block{stage}_{b + 1}", c, c * expansion, out, h, kernel,
+                                          stride if b == 0 else 1, squeeze, source)
             c = out
     head = make_divisible(1280 * width)
     net.conv("head", c, head, h, 1)
+    net.reads("head", source)
     net.fc("classifier", head, 1000)
     return net
 
@@ -285,11 +326,17 @@ Bidirectional Transformers for Language Understanding", NAACL 2019; A. Vaswani e
 "Attention Is All You Need", NeurIPS 2017 (the layer's structure).""")
     for projection in ("q", "k", "v"):
         net.matmul("linear", f"{projection}_projection", M=tokens, K=hidden, N=hidden)
+        net.reads(f"{projection}_projection", [])  # the layer's input
     net.matmul("matmul", "attention_scores", B=heads, M=tokens, K=hidden // heads, N=tokens)
     net.matmul("matmul", "attention_values", B=heads, M=tokens, K=tokens, N=hidden // heads)
     net.matmul("linear", "output_projection", M=tokens, K=hidden, N=hidden)
     net.matmul("linear", "ffn_up", M=tokens, K=hidden, N=ffn)
     net.matmul("linear", "ffn_down", M=tokens, K=ffn, N=hidden)
+    net.reads("attention_scores", ["q_projection", "k_projection"])
+    net.reads("attention_values", ["attention_scores", "v_projection"])  # through the softmax
+    net.reads("output_projection", ["attention_values"])
+    net.reads("ffn_up", ["output_projection"])  # and the layer's input, through the residual sum
+    net.reads("ffn_down", ["ffn_up"])
     return net
 
 
