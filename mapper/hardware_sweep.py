@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -33,9 +34,11 @@ from pydantic import Field, WithJsonSchema
 
 from .architecture import Architecture
 from .estimation import EstimateError, estimate_architecture
-from .specs.errors import SpecError, did_you_mean
+from .specs.errors import SpecError, describe, did_you_mean
 from .specs.native import PositiveNumber, _Spec, _validate, parse_architecture, parse_hardware
 
+
+MAX_DESIGNS = 4096  # design points of one sweep, each a network search
 
 SweptValue = Annotated[Any, WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "string"}, {"type": "array"},
                                                      {"type": "boolean"}],
@@ -64,6 +67,12 @@ def sweep_designs(raw: dict[str, Any], file: Path, spec: HardwareSpec, experimen
     """Every combination of the swept values applied to the architecture `raw` (the
     `architecture` of `file`), checked and estimated."""
     keys = list(spec.sweep)
+    count = math.prod(len(values) for values in spec.sweep.values())
+    if count > MAX_DESIGNS:
+        raise SpecError(experiment, "hardware.sweep", f"{count:,} design points", f"at most {MAX_DESIGNS:,} (each is "
+                        "searched): fewer values, or several experiments")
+    if not isinstance(raw, dict):
+        raise SpecError(file, "architecture", describe(raw), "a mapping: the architecture to sweep")
     designs = []
     for values in itertools.product(*spec.sweep.values()):
         params = tuple(zip(keys, values))

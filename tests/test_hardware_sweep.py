@@ -81,6 +81,8 @@ def test_designs_over_the_area_budget_are_left_out(tmp_path: Path) -> None:
     (("[64, 256, 4096]", "[]"), "hardware.sweep.levels.Buffer.size", "[]"),
     (("workloads:", "  area_budget_mm2: 0.000001\nworkloads:"), "hardware.area_budget_mm2", "which every design "
      "exceeds"),
+    (("levels.Buffer.fanout: [2, 4]", "levels.Buffer.fanout: [2, 4]\n    technology: [" + ", ".join(["45"] * 20)
+      + "]\n    levels.Register.size: [" + ", ".join(["1"] * 100) + "]"), "hardware.sweep", "12,000 design points"),
 ])
 def test_a_mistake_in_the_sweep_exits_2_with_its_key_path(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                          change: tuple[str, str], key_path: str, found: str) -> None:
