@@ -6,8 +6,8 @@ an ONNX model's graph: mapper/onnx_import.py writes them); a layer it does not n
 reads the nearest earlier layer whose output channels are its input channels (a conv's
 M x G and C x G, a matmul's or linear's N and K), which is a sequential network's chain
 through the pooling and activations a workload leaves out. Such edges are marked
-`inferred`. A layer with neither is a source of the graph (it reads the network's
-input, or something the workload does not say).
+`inferred`. A layer named with no inputs (`[]`), or with neither, is a source of the
+graph: it reads the network's input (or something the workload does not say).
 """
 
 from __future__ import annotations
