@@ -9,9 +9,12 @@
     network = api.search_network(specs, out="runs/alexnet", jobs=2)
     print(network.summary["totals"]["edp_J_cycles"])
     table = api.compare("runs/alexnet", "runs/alexnet-ws")
+    chip = api.estimate(specs)               # energies, leakage and area by level
+    graph = api.graph("resnet50")            # a networkx DiGraph of the layers
 
 Every function returns the plain typed data the commands print from (Problem,
-Architecture, Mapping, Evaluation, Explanation, LayerResult, NetworkResult) and
+Architecture, Mapping, Evaluation, Explanation, LayerResult, NetworkResult,
+ArchitectureEstimate, a networkx graph) and
 writes what the command writes; none prints. Bad input raises SpecError with the
 file, key path, what was found and what is allowed, as the commands report it.
 """
@@ -25,6 +28,7 @@ from typing import Any
 from .architecture import Architecture
 from .compare import comparison
 from .constraints import Constraints
+from .estimation import BUILT_IN, ArchitectureEstimate, EstimateError, Hardware, estimate_architecture
 from .explain import Explanation, explain as explain_evaluation
 from .mapping import Mapping
 from .mapspace import layer_constraints
@@ -37,8 +41,10 @@ from .runs import read_runs
 from .search.run import LayerResult, Settings, search_layer
 from .specs.errors import SpecError
 from .specs.load import load_specs
+from .specs.native import load_workload_inputs
+from .workload_graph import workload_graph
 
-__all__ = ["Loaded", "load", "evaluate", "explain", "search", "search_network", "compare"]
+__all__ = ["Loaded", "load", "evaluate", "explain", "search", "search_network", "compare", "estimate", "graph"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,7 @@ class Loaded:
     architecture: Architecture | None
     constraints: Constraints | None
     mapping: Mapping | None
+    hardware: Hardware = Hardware()  # what the architecture says for the estimator
 
     def problem(self, name: str) -> Problem:
         """The layer of that name (a workload's layer, or the one problem)."""
@@ -64,7 +71,7 @@ def load(*files: str | Path, batch: int = 1) -> Loaded:
     """Read native or Timeloop spec files, merged as `mapper search` merges them."""
     specs = load_specs(list(files), batch)
     return Loaded(tuple(str(f) for f in files), specs.problems, specs.architecture, specs.constraints,
-                  specs.mapping)
+                  specs.mapping, specs.hardware)
 
 
 def evaluate(problem: Problem, arch: Architecture, mapping: Mapping, source: str | None = None) -> Evaluation:
@@ -114,3 +121,26 @@ def compare(*folders: str | Path) -> dict[str, Any]:
     """Finished runs side by side (`mapper compare`): each run's totals and each
     layer's figures, with their ratios to the first run."""
     return comparison([run for folder in folders for run in read_runs(Path(folder))])
+
+
+def estimate(specs: Loaded, technology: float | None = None, backend: str = BUILT_IN) -> ArchitectureEstimate:
+    """Energy per access, leakage and area of every level and the MACs of the loaded
+    architecture (`mapper estimate`), at `technology` (nm; default: the
+    architecture's)."""
+    source = ", ".join(specs.files)
+    if specs.architecture is None:
+        raise SpecError(source, "", "no architecture", "files that give an architecture")
+    node = technology if technology is not None else specs.hardware.node_nm
+    if node is None:
+        raise SpecError(source, "architecture.technology", "no technology node", "architecture.technology in the "
+                        "spec, or --technology NODE", "e.g. mapper estimate ARCH --technology 45nm")
+    try:
+        return estimate_architecture(specs.architecture, specs.hardware, node, backend)
+    except EstimateError as e:
+        raise SpecError(source, "architecture", e.found, e.allowed) from None
+
+
+def graph(workload: str | Path, batch: int = 1) -> Any:
+    """The workload's layers as a networkx DiGraph (mapper/workload_graph.py): nodes
+    with their `problem`, edges producer -> consumer with `words` and `inferred`."""
+    return workload_graph(*load_workload_inputs(workload, batch))

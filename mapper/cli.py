@@ -18,7 +18,7 @@ from rich.text import Text
 
 from .architecture import Architecture
 from .compare import comparison, comparison_text
-from .estimation import BACKENDS, BUILT_IN, EstimateError, estimate_architecture, hwcomponents_backend, technology_nm
+from .estimation import BACKENDS, BUILT_IN, EstimateError, hwcomponents_backend, technology_nm
 from .explain import explain, explanation_text
 from .mapping import Mapping
 from .model import vectorized
@@ -99,18 +99,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_estimate(args: argparse.Namespace) -> int:
     """Energy per access, leakage and area of every component of an architecture from
     its parameters (mapper/estimation)."""
-    specs = load_specs(args.files)
-    source = ", ".join(args.files)
-    if specs.architecture is None:
-        raise SpecError(source, "", "no architecture", "files that give an architecture")
-    node = args.technology if args.technology is not None else specs.hardware.node_nm
-    if node is None:
-        raise SpecError(source, "architecture.technology", "no technology node", "architecture.technology in the "
-                        "spec, or --technology NODE", "e.g. mapper estimate ARCH --technology 45nm")
-    try:
-        found = estimate_architecture(specs.architecture, specs.hardware, node, args.backend)
-    except EstimateError as e:
-        raise SpecError(source, "architecture", e.found, e.allowed) from None
+    found = api.estimate(api.load(*args.files), args.technology, args.backend)
     print(estimate_table(found))
     if args.json:
         write_json_atomically(Path(args.json), found.to_json())
