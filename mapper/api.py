@@ -67,9 +67,11 @@ class Loaded:
                         "one of " + ", ".join(p.name for p in self.problems))
 
 
-def load(*files: str | Path, batch: int = 1) -> Loaded:
-    """Read native or Timeloop spec files, merged as `mapper search` merges them."""
-    specs = load_specs(list(files), batch)
+def load(*files: str | Path, batch: int = 1, need_energies: bool = True) -> Loaded:
+    """Read native or Timeloop spec files, merged as `mapper search` merges them.
+    `need_energies=False`: a Timeloop architecture may come without its ERT (energies 0),
+    to be estimated."""
+    specs = load_specs(list(files), batch, need_energies)
     return Loaded(tuple(str(f) for f in files), specs.problems, specs.architecture, specs.constraints,
                   specs.mapping, specs.hardware)
 

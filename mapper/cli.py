@@ -99,7 +99,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_estimate(args: argparse.Namespace) -> int:
     """Energy per access, leakage and area of every component of an architecture from
     its parameters (mapper/estimation)."""
-    found = api.estimate(api.load(*args.files), args.technology, args.backend)
+    found = api.estimate(api.load(*args.files, need_energies=False), args.technology, args.backend)
     print(estimate_table(found))
     if args.json:
         write_json_atomically(Path(args.json), found.to_json())

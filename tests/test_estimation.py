@@ -17,6 +17,7 @@ from mapper.cli import main
 from mapper.estimation import (EstimateError, estimate_mac, estimate_storage, hwcomponents_backend, kinds,
                                node_range, reference, technology_nm)
 from mapper.specs.errors import SpecError
+from mapper.specs.load import load_specs
 from mapper.specs.native import load_native, shipped_specs_dir
 
 SPECS = shipped_specs_dir()
@@ -319,5 +320,25 @@ def test_mapper_estimate_with_the_hwcomponents_backend(tmp_path: Path) -> None:
 @pytest.mark.skipif(hwcomponents_backend.available(), reason="hwcomponents is installed")
 def test_the_hwcomponents_backend_without_hwcomponents_says_how_to_get_it(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["estimate", str(SPECS / "arch/eyeriss-like.yaml"), "--backend", "hwcomponents"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install 'mapper[hwcomponents]'" in err
+
+
+@needs_reference
+def test_a_timeloop_architecture_is_estimated_without_its_ert(tmp_path: Path) -> None:
+    """The ERT is what the estimate replaces: without it the given energies are 0."""
+    parsed = REFERENCE / "cases/ed_eyeriss_like_default/ref-output/parsed-processed-input.yaml"
+    out = tmp_path / "x.json"
+    assert main(["estimate", str(parsed), "--json", str(out)]) == 0
+    glb = next(level for level in json.loads(out.read_text())["levels"] if level["name"] == "shared_glb")
+    assert glb["read_pJ"] == pytest.approx(18.18, rel=0.01) and glb["given"] == {"read": 0.0, "write": 0.0}
+    with pytest.raises(SpecError, match="without its energy reference table"):  # a search still needs it
+        load_specs([parsed])
+
+
+def test_mapper_build_cacti_without_hwcomponents_says_how_to_get_it(capsys: pytest.CaptureFixture[str]) -> None:
+    if hwcomponents_backend.available():
+        pytest.skip("hwcomponents is installed: this would rebuild its CACTI")
+    assert main(["build-cacti"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "pip install 'mapper[hwcomponents]'" in err

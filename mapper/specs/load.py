@@ -23,20 +23,21 @@ class Specs:
     hardware: Hardware = Hardware()  # what the architecture says for the estimator (native specs only)
 
 
-def load_specs(paths: list[str | Path], batch: int = 1) -> Specs:
+def load_specs(paths: list[str | Path], batch: int = 1, need_energies: bool = True) -> Specs:
     """Merge the files at the top level (as Timeloop does) and read what they describe.
     Constraints (native or Timeloop, see mapper/specs/constraints.py) may come in any
     of the files, and are checked against the problems and architecture loaded here.
     `batch`: the samples each native layer runs on (mapper/specs/native.py); a Timeloop
-    problem names no batch dimension, so it takes none."""
+    problem names no batch dimension, so it takes none. `need_energies=False`: a Timeloop
+    architecture without its ERT is read with energies of 0 (for `mapper estimate`)."""
     from . import constraints, native  # both build on Specs, defined above
     paths = [Path(p) for p in paths]
     docs, found = constraints.take_constraints([(p, native.load_yaml(p, native.SPEC_DOCUMENT)) for p in paths])
-    specs = _load_specs(docs, batch)
+    specs = _load_specs(docs, batch, need_energies)
     return replace(specs, constraints=constraints.parse_constraints(found, specs.problems, specs.architecture))
 
 
-def _load_specs(docs: list[tuple[Path, dict]], batch: int) -> Specs:
+def _load_specs(docs: list[tuple[Path, dict]], batch: int, need_energies: bool = True) -> Specs:
     from . import native
     if not docs:
         return Specs((), None, None)
@@ -49,7 +50,7 @@ def _load_specs(docs: list[tuple[Path, dict]], batch: int) -> Specs:
         for _, d in docs:
             merged.update(d)
         source = ", ".join(str(p) for p, _ in docs)
-        spec = timeloop.load(merged, source)
+        spec = timeloop.load(merged, source, need_energies)
         return Specs(tuple([spec.problem] if spec.problem else []), spec.architecture, spec.mapping,
                      hardware=spec.hardware)
     return native.load_specs(docs, batch)

@@ -258,8 +258,10 @@ def parse_ert(doc: dict, source: str = "<timeloop>") -> dict[str, dict[str, floa
     return ert
 
 
-def parse_architecture(doc: dict, source: str = "<timeloop>") -> Architecture:
-    ert = parse_ert(doc, source)
+def parse_architecture(doc: dict, source: str = "<timeloop>", need_energies: bool = True) -> Architecture:
+    """`need_energies=False`: no ERT needed, energies 0 where it has none (for the
+    estimator, which makes them)."""
+    ert = parse_ert(doc, source) if "ERT" in doc or need_energies else {}
     arch = _dict(doc["architecture"], source, "architecture")
     leaves = list(_leaves({"subtree": arch.get("subtree")}, source, "architecture"))
     if not leaves:
@@ -271,8 +273,9 @@ def parse_architecture(doc: dict, source: str = "<timeloop>") -> Architecture:
     if not any(c in str(mac.get("class", "")).lower() for c in _COMPUTE_CLASSES):
         raise SpecError(source, f"{mac_path}.class", describe(mac.get("class")),
                         "the innermost component to be a compute unit (intmac, fpmac, ...)")
-    _require_energies(doc, ert, [leaf for leaf, _, _ in storage if leaf.get("class") != "dummy_storage"] + [mac],
-                      source)
+    if need_energies:
+        _require_energies(doc, ert, [leaf for leaf, _, _ in storage if leaf.get("class") != "dummy_storage"] + [mac],
+                          source)
     levels = [_storage_level(leaf, count, ert, source, path) for leaf, count, path in storage]
     for i, level in enumerate(levels):
         if level.name in (lv.name for lv in levels[:i]):
@@ -479,9 +482,9 @@ def parse_mapping(directives: list[dict], problem: Problem, arch: Architecture,
 # ------------------------------------------------------------------------ load
 
 
-def load(doc: dict, source: str = "<timeloop>") -> TimeloopSpec:
+def load(doc: dict, source: str = "<timeloop>", need_energies: bool = True) -> TimeloopSpec:
     problem = parse_problem(doc, source) if isinstance(doc.get("problem"), dict) else None
-    arch = parse_architecture(doc, source) if isinstance(doc.get("architecture"), dict) else None
+    arch = parse_architecture(doc, source, need_energies) if isinstance(doc.get("architecture"), dict) else None
     mapping_doc = doc.get("mapping")
     if isinstance(mapping_doc, dict) and "mapping" in mapping_doc:
         mapping_doc = mapping_doc["mapping"]
