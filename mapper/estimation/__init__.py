@@ -28,12 +28,12 @@ from __future__ import annotations
 import bisect
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import yaml
@@ -42,6 +42,7 @@ from ..architecture import Architecture, StorageLevel
 from . import hwcomponents_backend
 
 HERE = Path(__file__).resolve().parent
+T = TypeVar("T")
 SRAM, REGISTER, NOTHING = "sram", "register", "none"  # NOTHING: a level that stores nothing (a fan-out stage)
 DEFAULT_DRAM = "LPDDR4"
 BUILT_IN = "built-in"
@@ -153,15 +154,17 @@ def estimate_mac(node: float, bits: int, backend: str = BUILT_IN) -> ComponentEs
         energy, leak, area, source = _hwcomponents(lambda: hwcomponents_backend.mac(node, bits))
         return ComponentEstimate("intmac", energy, energy, leak, area, source)
     table = horowitz()
-    multiplier = _log_log(table["multiplier"], bits)
-    adder = _log_log(table["adder"], 2 * bits)
+    (multiply_pJ, multiplier_um2), (add_pJ, adder_um2) = _log_log(table["multiplier"], bits), _log_log(
+        table["adder"], 2 * bits)
     scale = _node_scaling(node)
-    return ComponentEstimate("intmac", (multiplier[0] + adder[0]) * scale["energy"],
-                             (multiplier[0] + adder[0]) * scale["energy"], 0.0,
-                             (multiplier[1] + adder[1]) * scale["area"] * 1e-6, "Horowitz 45 nm, node-scaled")
+    energy = (multiply_pJ + add_pJ) * scale["energy"]
+    return ComponentEstimate("intmac", energy, energy, 0.0, (multiplier_um2 + adder_um2) * scale["area"] * 1e-6,
+                             "Horowitz 45 nm, node-scaled")
 
 
-def _hwcomponents(estimate: Any) -> Any:
+def _hwcomponents(estimate: Callable[[], T]) -> T:
+    """What `estimate` (a call into hwcomponents) gives, or an EstimateError saying why
+    hwcomponents cannot give it here."""
     if not hwcomponents_backend.available():
         raise EstimateError("the hwcomponents backend, which is not installed", "the built-in backend, or "
                             "hwcomponents on Python >= 3.12: pip install 'mapper[hwcomponents]'")
