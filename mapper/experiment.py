@@ -206,6 +206,7 @@ def load_experiment(path: str | Path) -> Experiment:
     if spec.hardware is None:
         archs = tuple(_architecture(name, path, f"architectures[{i}]") for i, name in enumerate(spec.architectures))
     else:
+        budget = spec.hardware.area_budget_mm2
         for i, name in enumerate(spec.architectures):
             file = _found(name, path, f"architectures[{i}]", "architecture")
             raw = load_yaml(file, SPEC_DOCUMENT).get("architecture")
@@ -213,11 +214,10 @@ def load_experiment(path: str | Path) -> Experiment:
                 raise SpecError(path, f"architectures[{i}]", f"{name!r}, a file without an architecture",
                                 "an architecture file (specs/arch/)")
             for design in sweep_designs(raw, file, spec.hardware, path):
-                budget = spec.hardware.area_budget_mm2
                 (designs if budget is None or design.area_mm2 <= budget else over_budget).append(design)
         archs = tuple(d.arch for d in designs)
         if not archs:
-            raise SpecError(path, "hardware.area_budget_mm2", f"{spec.hardware.area_budget_mm2} mm2, which every "
+            raise SpecError(path, "hardware.area_budget_mm2", f"{budget} mm2, which every "
                             f"design exceeds (the smallest: {min(d.area_mm2 for d in over_budget):.4g} mm2)",
                             "a budget that leaves some design to search")
     workloads = tuple(_workload(entry, path, f"workloads[{i}]") for i, entry in enumerate(spec.workloads))

@@ -35,7 +35,7 @@ from pydantic import Field, WithJsonSchema
 from .architecture import Architecture
 from .estimation import EstimateError, estimate_architecture
 from .specs.errors import SpecError, describe, did_you_mean
-from .specs.native import PositiveNumber, _Spec, _validate, parse_architecture, parse_hardware
+from .specs.native import PositiveNumber, _Spec, parse_architecture_and_hardware
 
 
 MAX_DESIGNS = 4096  # design points of one sweep, each a network search
@@ -94,8 +94,7 @@ def _value_text(value: Any) -> str:
 
 def _design(raw: dict[str, Any], file: Path, params: tuple[tuple[str, Any], ...], experiment: Path) -> Design:
     try:
-        arch = parse_architecture(raw, file)
-        hardware = parse_hardware(raw, file)
+        arch, hardware = parse_architecture_and_hardware(raw, file)
     except SpecError as e:
         raise SpecError(experiment, "hardware.sweep", f"{raw['name']}, whose {e.key_path} is {e.found}",
                         e.allowed, e.suggestion) from None
@@ -129,10 +128,6 @@ def _set(raw: dict[str, Any], key: str, value: Any, experiment: Path, where: str
     if len(parts) != 1 or parts[0] in ("levels", "compute"):
         raise SpecError(experiment, where, repr(key), allowed)
     node[parts[0]] = value
-
-
-def validated(raw: object, experiment: Path) -> HardwareSpec:
-    return _validate(HardwareSpec.model_validate, raw, experiment, "hardware")
 
 
 def pareto_flags(points: list[tuple[float, ...]]) -> list[bool]:

@@ -20,7 +20,7 @@ class Specs:
     architecture: Architecture | None
     mapping: Mapping | None
     constraints: Constraints | None = None
-    hardware: Hardware = Hardware()  # what the architecture says for the estimator (native specs only)
+    hardware: Hardware = Hardware()  # what the architecture says for the estimator
 
 
 def load_specs(paths: list[str | Path], batch: int = 1, need_energies: bool = True) -> Specs:

@@ -870,7 +870,6 @@ def parse_workload(raw: object, file: File = None, path: str = "workload", batch
             raise SpecError(file, f"{path}.layers[{i}]", f"the layer name {problem.name!r} again "
                             f"(also layers[{seen[problem.name]}])", "a unique name per layer")
         seen[problem.name] = i
-    parse_layer_inputs(raw, [p.name for p in problems], file, path)  # checked with the layers, whoever loads them
     return problems
 
 
@@ -1079,7 +1078,20 @@ class _EnergyTables:
 def parse_architecture(raw: object, file: File = None, path: str = "architecture") -> Architecture:
     """Levels outermost first; each level's instances are the product of the fan-outs
     above it, and energies are resolved against the named tables."""
+    return parse_architecture_and_hardware(raw, file, path)[0]
+
+
+def parse_architecture_and_hardware(raw: object, file: File = None,
+                                    path: str = "architecture") -> tuple[Architecture, estimation.Hardware]:
+    """`parse_architecture`, and what the architecture says for the estimator (`mapper
+    estimate`): its technology, the components its levels name, the MAC's width."""
     spec = _validate(ArchitectureSpec.model_validate, raw, file, path)
+    hardware = estimation.Hardware(spec.technology, tuple((lv.name, lv.component) for lv in spec.levels
+                                                          if lv.component), spec.compute.bits)
+    return _architecture(spec, file, path), hardware
+
+
+def _architecture(spec: ArchitectureSpec, file: File, path: str) -> Architecture:
     if len(spec.levels) > MAX_LEVELS:
         raise SpecError(file, f"{path}.levels", f"{len(spec.levels)} levels", f"at most {MAX_LEVELS} storage levels "
                         "(mapper/specs/limits.py): the mapspace and the search grow with every level")
@@ -1097,18 +1109,19 @@ def parse_architecture(raw: object, file: File = None, path: str = "architecture
         if level.name in (lv.name for lv in levels):
             raise SpecError(file, f"{level_path}.name", f"{level.name!r} a second time", "a unique name per level")
         table = default_table if level.energy_table is None else (level.energy_table, f"{level_path}.energy_table")
+        depth = _depth(level, i, file, level_path)
         levels.append(StorageLevel(
             name=level.name,
             instances=mesh_x * mesh_y,
             mesh_x=mesh_x,
             mesh_y=mesh_y,
-            depth=_depth(level, i, file, level_path),
+            depth=depth,
             block_size=level.block_size,
             word_bits=level.word_bits,
             read_bandwidth=level.read_bandwidth,
             write_bandwidth=level.write_bandwidth,
             multiple_buffering=level.multiple_buffering,
-            **(estimated.level(i) if level.component else {
+            **(estimated.level(i, depth) if level.component else {
                 "read_energy": tables.energy(level.energy.read, table, file, f"{level_path}.energy.read"),
                 "write_energy": tables.energy(level.energy.write, table, file, f"{level_path}.energy.write")}),
             network_energy=tables.energy(level.network_energy, table, file, f"{level_path}.network_energy"),
@@ -1125,14 +1138,6 @@ def parse_architecture(raw: object, file: File = None, path: str = "architecture
            tables.energy(spec.compute.energy, compute_table, file, f"{path}.compute.energy"))
     compute = ComputeUnit(spec.compute.name, mesh_x * mesh_y, mesh_x, mesh_y, mac)
     return Architecture(spec.name, tuple(levels), compute, energy_unit)
-
-
-def parse_hardware(raw: object, file: File = None, path: str = "architecture") -> estimation.Hardware:
-    """What an architecture says of its components for the estimator (`mapper
-    estimate`): its technology, the components its levels name, the MAC's width."""
-    spec = _validate(ArchitectureSpec.model_validate, raw, file, path)
-    return estimation.Hardware(spec.technology, tuple((lv.name, lv.component) for lv in spec.levels if lv.component),
-                               spec.compute.bits)
 
 
 class _Estimated:
@@ -1159,9 +1164,8 @@ class _Estimated:
                                 "components, which are in pJ", "one unit for all energies: tables in pJ, or "
                                 "energies instead of components")
 
-    def level(self, index: int) -> dict[str, float]:
+    def level(self, index: int, depth: int | None) -> dict[str, float]:
         level = self.spec.levels[index]
-        depth = _depth(level, index, self.file, f"{self.path}.levels[{index}]")
         try:
             found = estimation.estimate_storage(level.component, self.spec.technology,
                                                 level.block_size * level.word_bits, depth)
@@ -1315,6 +1319,7 @@ class NativeSpecs(TypedDict):
     architecture: Architecture | None
     mapping: Mapping | None
     hardware: estimation.Hardware  # what the architecture says for the estimator
+    inputs: dict[str, tuple[str, ...]]  # the workload's named edges (parse_layer_inputs)
 
 
 def load_native(paths: Sequence[str | Path], batch: int = 1) -> NativeSpecs:
@@ -1332,13 +1337,11 @@ def load_workload(name: str | Path, batch: int = 1) -> tuple[Problem, ...]:
 def load_workload_inputs(name: str | Path, batch: int = 1) -> tuple[tuple[Problem, ...], dict[str, tuple[str, ...]]]:
     """`load_workload`, and the inputs its layers name (`parse_layer_inputs`)."""
     path = find_spec_file(name)
-    problems = load_native([path], batch)["problems"]
-    if not problems:
+    specs = load_native([path], batch)
+    if not specs["problems"]:
         raise SpecError(path, "", "no problem or workload key", "a workload file: a `workload` with layers, "
                         "or one `problem`", "pass a file from specs/workloads/")
-    doc = load_yaml(path, SPEC_DOCUMENT)
-    inputs = parse_layer_inputs(doc["workload"], [p.name for p in problems], path) if "workload" in doc else {}
-    return problems, inputs
+    return specs["problems"], specs["inputs"]
 
 
 def load_specs(docs: Sequence[tuple[Path, dict[str, Any]]], batch: int = 1) -> Specs:
@@ -1366,15 +1369,17 @@ def merge_native(docs: Sequence[tuple[Path, dict[str, Any]]], batch: int = 1) ->
         raise SpecError(merged["workload"][1], "workload", "both problem and workload",
                         "problem (one layer) or workload (several), not both")
     problems: tuple[Problem, ...] = ()
+    inputs: dict[str, tuple[str, ...]] = {}
     if "problem" in merged:
         problems = (parse_problem(merged["problem"][0], merged["problem"][1], batch=batch),)
     elif "workload" in merged:
-        problems = parse_workload(merged["workload"][0], merged["workload"][1], batch=batch)
+        raw, file = merged["workload"]
+        problems = parse_workload(raw, file, batch=batch)
+        inputs = parse_layer_inputs(raw, [p.name for p in problems], file)
     architecture, hardware = None, estimation.Hardware()
     if "architecture" in merged:
         raw, file = merged["architecture"]
-        architecture = parse_architecture(raw, file)
-        hardware = parse_hardware(raw, file)
+        architecture, hardware = parse_architecture_and_hardware(raw, file)
         for problem in problems:
             _check_keeps(architecture, problem, file, "architecture")
     mapping = None
@@ -1386,7 +1391,8 @@ def merge_native(docs: Sequence[tuple[Path, dict[str, Any]]], batch: int = 1) ->
             raise SpecError(file, "mapping", found, "a mapping loaded together with an architecture and "
                             "exactly one layer", "pass the architecture and workload files with the mapping")
         mapping = parse_mapping(raw, problems[0], architecture, file)
-    return NativeSpecs(problems=problems, architecture=architecture, mapping=mapping, hardware=hardware)
+    return NativeSpecs(problems=problems, architecture=architecture, mapping=mapping, hardware=hardware,
+                       inputs=inputs)
 
 
 def find_spec_file(name: str | Path) -> Path:
