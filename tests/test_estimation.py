@@ -18,6 +18,7 @@ from mapper.estimation import (EstimateError, estimate_mac, estimate_storage, hw
                                node_range, reference, technology_nm)
 from mapper.specs.errors import SpecError
 from mapper.specs.load import load_specs
+from mapper.specs.timeloop import component_classes
 from mapper.specs.native import load_native, shipped_specs_dir
 
 SPECS = shipped_specs_dir()
@@ -77,20 +78,6 @@ def reference_cases() -> list[Path]:
         REFERENCE.exists() else []
 
 
-def component_classes(node: object) -> dict[str, str]:
-    """Each component of a Timeloop architecture by name: its class."""
-    found: dict[str, str] = {}
-    if isinstance(node, dict):
-        if "class" in node and "name" in node:
-            found[str(node["name"]).split("[")[0]] = str(node["class"])
-        for value in node.values():
-            found |= component_classes(value)
-    elif isinstance(node, list):
-        for value in node:
-            found |= component_classes(value)
-    return found
-
-
 @needs_reference
 @pytest.mark.parametrize("case", reference_cases(), ids=lambda p: p.name)
 def test_mapper_estimate_on_each_reference_case_agrees_with_its_ert(case: Path, tmp_path: Path) -> None:
@@ -103,7 +90,7 @@ def test_mapper_estimate_on_each_reference_case_agrees_with_its_ert(case: Path, 
     assert main(["estimate", str(parsed), str(next((case / "ref-output").glob("*ERT.yaml"))), "--json",
                  str(out)]) == 0
     data = json.loads(out.read_text())
-    classes = component_classes(yaml.safe_load(parsed.read_text())["architecture"])
+    classes = component_classes(yaml.safe_load(parsed.read_text()))
     tolerance = 0.01 if data["technology_nm"] in (32, 45) else 0.15
     checked = 0
     for level in data["levels"]:

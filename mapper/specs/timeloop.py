@@ -309,6 +309,13 @@ def parse_hardware(doc: dict, source: str = "<timeloop>") -> Hardware:
     return Hardware(_technology(arch), tuple(components), bits if isinstance(bits, int) and bits > 0 else None)
 
 
+def component_classes(doc: dict, source: str = "<timeloop>") -> dict[str, str]:
+    """Each component of the architecture by name: its class (smartbuffer_SRAM, DRAM, ...)."""
+    arch = _dict(doc["architecture"], source, "architecture")
+    return {split_range(leaf["name"], source, f"{path}.name")[0]: str(leaf.get("class", ""))
+            for leaf, _, path in _leaves({"subtree": arch.get("subtree")}, source, "architecture")}
+
+
 def _technology(node: Any) -> float | None:
     """The first technology node in `node` (attributes at any depth) the estimator covers."""
     if isinstance(node, dict):
