@@ -53,6 +53,7 @@ from .architecture import Architecture
 from .constraints import Constraints, Factor, LevelConstraints
 from .factorize import divisors
 from .model.batch import MappingBatch
+from .precision import level_widths
 from .problem import Problem
 from .specs.errors import SpecError, did_you_mean
 from .specs.limits import MAX_ENUMERATED_KEEP_TABLES, MAX_FACTOR_TABLE
@@ -62,6 +63,9 @@ Grid = tuple[tuple[int, ...], ...]
 _SLOTS = ("t", "x", "y", "xy")  # temporal, spatial X, spatial Y, spatial X*Y
 _RESAMPLES = 8  # redraws of a level's factors when its tiles overflow, before the smallest
 _FIT_CHUNK = 1024  # spatial unrollings tried at once for a fitting start (the busiest usually fits)
+# What a bounded level holds, the least factor per dimension from it down to a level
+# below, and (tensor, units per element) for each tensor it keeps: Mapspace._capacity_checks.
+_CapacityCheck = tuple[int, np.ndarray, list[tuple[int, int]]]
 
 
 @dataclass(frozen=True)
@@ -100,8 +104,9 @@ class Mapspace:
         self.L, self.D, self.T = len(arch.levels), len(problem.dims), len(problem.tensors)
         self.bounds = np.array([problem.bounds[d] for d in problem.dims], dtype=np.int64)
         self.fanouts = [arch.fanout(l) for l in range(self.L)]
-        self.usable = [None if lv.capacity is None else int(lv.capacity / lv.multiple_buffering)
-                       for lv in arch.levels]
+        self.widths = level_widths(problem, arch)
+        self.usable = [w.usable for w in self.widths]  # per level, in its widths' unit
+        self._per_element = np.array([w.per_element for w in self.widths], dtype=np.int64).reshape(self.L, self.T)
         self._ranks = [[(np.array([problem.dims.index(d) for c, d in rank if c], dtype=np.int64),
                          np.array([c for c, _ in rank if c], dtype=np.int64)) for rank in t.ranks]
                        for t in problem.tensors]
@@ -317,16 +322,17 @@ class Mapspace:
                 state[d] = s.quotient[state[d], picks[d]]
         return self._rows(structure, np.ascontiguousarray(temporal.transpose(2, 0, 1)))
 
-    def _capacity_checks(self, spatial: np.ndarray, keep: np.ndarray) -> list[list[tuple[int, np.ndarray, list[int]]]]:
-        """Per level l, the bounded levels l' <= l that keep something, each as (usable
-        words, the least factor per dimension between l' and l, tensors kept at l'):
-        a tile at l times that factor is the least tile it implies at l'."""
+    def _capacity_checks(self, spatial: np.ndarray, keep: np.ndarray) -> list[list[_CapacityCheck]]:
+        """Per level l, the bounded levels l' <= l that keep something, each as (what
+        l' holds, the least factor per dimension between l' and l, the tensors kept at
+        l' with the units an element of each takes there): a tile at l times that
+        factor is the least tile it implies at l'."""
         least = spatial * self.lo["t"]
         checks = []
         for l in range(self.L):
             level_checks = []
             for outer in range(l, -1, -1):
-                kept = [k for k in range(self.T) if keep[outer, k]]
+                kept = [(k, int(self._per_element[outer, k])) for k in range(self.T) if keep[outer, k]]
                 if self.usable[outer] is not None and kept:
                     multiplier = np.prod(least[outer:l], axis=0)[:, None] if outer < l else np.ones((self.D, 1), int)
                     level_checks.append((self.usable[outer], multiplier.astype(np.int64), kept))
@@ -723,22 +729,23 @@ class Mapspace:
         for l in range(self.L - 1, -1, -1):
             extents = extents * batch.temporal[:, l] * batch.spatial_x[:, l] * batch.spatial_y[:, l]
             if self.usable[l] is not None:
-                words = sum(self._words(extents, k) * batch.keep[:, l, k] for k in range(self.T))
-                ok &= words <= self.usable[l]
+                held = sum(self._words(extents, k) * batch.keep[:, l, k] * self._per_element[l, k]
+                           for k in range(self.T))
+                ok &= held <= self.usable[l]
         return ok
 
-    def _overflows(self, extents: np.ndarray, checks: list[tuple[int, np.ndarray, list[int]]]) -> np.ndarray:
+    def _overflows(self, extents: np.ndarray, checks: list[_CapacityCheck]) -> np.ndarray:
         """(n,) whether tiles of extents (D, n) at a level surely overflow it or a level
         above (see `_capacity_checks`)."""
         bad = np.zeros(extents.shape[1], dtype=bool)
         for usable, multiplier, kept in checks:
             scaled = extents * multiplier
-            bad |= sum(self._words(scaled, k, axis=0) for k in kept) > usable
+            bad |= sum(self._words(scaled, k, axis=0) * units for k, units in kept) > usable
         return bad
 
     def _refit(self, l: int, spaces: list[_TemporalFactors], state: np.ndarray, picks: np.ndarray,
                factors: np.ndarray, below: np.ndarray, rows: np.ndarray,
-               checks: list[tuple[int, np.ndarray, list[int]]], rng: np.random.Generator) -> None:
+               checks: list[_CapacityCheck], rng: np.random.Generator) -> None:
         """Redraw, in place, the level-l factors of the overflowing `rows`; after
         `_RESAMPLES` tries give the rows still overflowing their smallest factors."""
         def redraw(rows: np.ndarray, smallest: bool) -> None:
@@ -760,9 +767,10 @@ class Mapspace:
         return np.array([self._dims[d].min_extents for d in range(self.D)], dtype=np.int64).T
 
     @cached_property
-    def _min_words(self) -> np.ndarray:
-        """(L, T): the smallest tile of each tensor at each level."""
-        return np.stack([self._words(self._min_extents, k) for k in range(self.T)], axis=1)
+    def _min_held(self) -> np.ndarray:
+        """(L, T): what the smallest tile of each tensor takes of each level, in the
+        level's unit (words, or bits where precisions differ)."""
+        return np.stack([self._words(self._min_extents, k) for k in range(self.T)], axis=1) * self._per_element
 
     @cached_property
     def _keep_choices(self) -> list[tuple[tuple[bool, ...], ...]]:
@@ -780,7 +788,7 @@ class Mapspace:
             for bits in itertools.product((False, True), repeat=len(free)):
                 row = forced == 1
                 row[free] = bits
-                if usable is None or int((self._min_words[l] * row).sum()) <= usable:
+                if usable is None or int((self._min_held[l] * row).sum()) <= usable:
                     level_rows.append(tuple(bool(v) for v in row))
             rows.append(level_rows)
         return rows
@@ -897,19 +905,19 @@ class Mapspace:
             if usable is None:
                 continue
             kept = [k for k in range(self.T) if forced[l, k]]
-            words = [int(self._min_words[l, k]) for k in kept]
+            words = [int(self._min_held[l, k]) for k in kept]
             if sum(words) <= usable:
                 continue
-            name = self.arch.levels[l].name
+            name, unit = self.arch.levels[l].name, self.widths[l].unit
             if len(kept) == 1:
                 k = kept[0]
                 extents = " x ".join(f"{dim} {self._min_extents[l, d]}" for d, dim in enumerate(self.problem.dims)
                                      if self._min_extents[l, d] > 1 and dim in self.problem.tensors[k].dims)
-                reasons.append(f"{name} holds {usable} words; the smallest {self.problem.tensors[k].name} tile the "
+                reasons.append(f"{name} holds {usable} {unit}; the smallest {self.problem.tensors[k].name} tile the "
                                f"constraints allow is {words[0]}" + (f" ({extents})" if extents else ""))
             else:
                 parts = " + ".join(f"{self.problem.tensors[k].name} {w}" for k, w in zip(kept, words))
-                reasons.append(f"{name} holds {usable} words; the smallest tiles the constraints allow are "
+                reasons.append(f"{name} holds {usable} {unit}; the smallest tiles the constraints allow are "
                                f"{parts} = {sum(words)}")
         return reasons
 
@@ -943,9 +951,11 @@ class Mapspace:
         for l, usable in enumerate(self.usable):
             if usable is None:
                 continue
-            words = sum(int(self._words(extents[l], k)) for k in range(self.T) if forced[l, k])
-            if words > usable:
-                return f"{self.arch.levels[l].name} holds {usable} words but its tiles need at least {words}"
+            held = sum(int(self._words(extents[l], k)) * int(self._per_element[l, k])
+                       for k in range(self.T) if forced[l, k])
+            if held > usable:
+                unit = self.widths[l].unit
+                return f"{self.arch.levels[l].name} holds {usable} {unit} but its tiles need at least {held}"
         return None
 
 

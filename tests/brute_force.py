@@ -38,13 +38,18 @@ levels above L. Rules (Timeloop's default model, ../shared/reference/timeloop/RE
   scaled at each fan-out by child tile / tile of the whole fan-out. For the
   read-write tensor, whose reads and fills subtract it, the simulation checks that it
   equals the distinct coordinates that pass through one instance over the run.
-- Energy, per level and kept tensor: (ceil(reads / block_size) x read energy +
-  ceil(fills / block_size) x write energy + ceil(updates / block_size) x write
+- Widths: an element of a tensor takes b bits (its word_bits, else the level's); a
+  level's port moves block_size x word_bits bits per access and it holds depth x
+  block_size x word_bits bits.
+- Energy, per level and kept tensor: (ceil(reads x b / port bits) x read energy +
+  ceil(fills x b / port bits) x write energy + ceil(updates x b / port bits) x write
   energy) x utilized instances, plus MACs x compute energy. Cycles: the temporal
   iterations I, or at a level with bandwidth limits ceil(I / slowdown) with
   slowdown = min(1, read_bandwidth / (reads / I), write_bandwidth / ((fills +
-  updates) / I)), per instance; the maximum over levels. Valid: the kept tiles fit each level's capacity divided
-  by multiple_buffering, and the spatial factors fit the fan-out along X and Y.
+  updates) / I)), per instance, counts in the level's words (an element is
+  b / word_bits of them); the maximum over levels. Valid: the kept tiles' bits fit
+  each level's bits divided by multiple_buffering, and the spatial factors fit the
+  fan-out along X and Y.
 
 Not modelled: link transfers (peer-to-peer forwarding between mesh neighbours);
 compare with the model run with `link_transfers=False`. Network energy is not
@@ -253,8 +258,8 @@ def simulate(problem, arch, mapping) -> Simulation:
                 fills = Fraction(0) if outermost else Fraction(moved_in)
             capacity = max(tr.max_size for tr in per_instance)
             levels[L][t.name] = SimStats(partition, capacity, count, reads, fills, updates)
-    return Simulation(levels, _energy(arch, problem, levels), _cycles(arch, levels, iterations),
-                      _valid(arch, mapping, levels), partial_overlaps)
+    return Simulation(levels, _energy(arch, problem, levels), _cycles(arch, problem, levels, iterations),
+                      _valid(arch, problem, mapping, levels), partial_overlaps)
 
 
 def _partial_overlaps(problem, arch, moved: dict, instances: list, L: int, step: dict) -> list[str]:
@@ -293,24 +298,31 @@ def _partitions(tensor, nest: _Nest, n: int) -> list[int]:
     return partitions
 
 
+def _bits(problem, level, tensor: str) -> int:
+    return problem.tensor(tensor).word_bits or level.word_bits
+
+
 def _energy(arch, problem, levels: list[dict[str, SimStats]]) -> float:
     energy = problem.macs * arch.compute.energy
     for level, tensors in zip(arch.levels, levels):
-        for s in tensors.values():
-            blocks_read = ceil(s.reads / level.block_size)
-            blocks_written = ceil(s.fills / level.block_size) + ceil(s.updates / level.block_size)
+        port = level.block_size * level.word_bits
+        for name, s in tensors.items():
+            bits = _bits(problem, level, name)
+            blocks_read = ceil(Fraction(s.reads * bits, port))
+            blocks_written = ceil(Fraction(s.fills * bits, port)) + ceil(Fraction(s.updates * bits, port))
             energy += (blocks_read * level.read_energy + blocks_written * level.write_energy) * s.utilized_instances
     return energy
 
 
-def _cycles(arch, levels: list[dict[str, SimStats]], iterations: int) -> int:
+def _cycles(arch, problem, levels: list[dict[str, SimStats]], iterations: int) -> int:
     """Timeloop's throttling, in doubles as Timeloop computes it (an exact quotient
     can come out a hair above an integer and round up: see
     test_known_disagreement_cycles_round_up_in_doubles)."""
     cycles = iterations
     for level, tensors in zip(arch.levels, levels):
-        reads = float(sum(s.reads for s in tensors.values()))
-        writes = float(sum(s.fills + s.updates for s in tensors.values()))
+        words = {name: Fraction(_bits(problem, level, name), level.word_bits) for name in tensors}
+        reads = float(sum(s.reads * words[name] for name, s in tensors.items()))
+        writes = float(sum((s.fills + s.updates) * words[name] for name, s in tensors.items()))
         slowdown = 1.0
         if level.read_bandwidth and reads:
             slowdown = min(slowdown, level.read_bandwidth / (reads / iterations))
@@ -320,11 +332,11 @@ def _cycles(arch, levels: list[dict[str, SimStats]], iterations: int) -> int:
     return cycles
 
 
-def _valid(arch, mapping, levels: list[dict[str, SimStats]]) -> bool:
+def _valid(arch, problem, mapping, levels: list[dict[str, SimStats]]) -> bool:
     for i, level in enumerate(arch.levels):
         if level.depth is not None:
-            usable = int(level.depth * level.block_size / level.multiple_buffering)
-            if sum(s.utilized_capacity for s in levels[i].values()) > usable:
+            held = sum(s.utilized_capacity * _bits(problem, level, name) for name, s in levels[i].items())
+            if held > Fraction(level.depth * level.block_size * level.word_bits) / Fraction(level.multiple_buffering):
                 return False
         child = arch.levels[i + 1] if i + 1 < len(arch.levels) else arch.compute
         for axis, mesh, child_mesh in (("X", level.mesh_x, child.mesh_x), ("Y", level.mesh_y, child.mesh_y)):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from dataclasses import replace
 from fractions import Fraction
 
 import pytest
@@ -132,13 +133,17 @@ def spatial_use(mapping: Mapping, i: int, axis: str) -> int:
 
 BANDWIDTHS = st.sampled_from([None, None, 0.25, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0])
 ENERGIES = st.sampled_from([0.0, 1.0, 2.5, 6.25, 7.0])
+# Word widths whose ratios are powers of two times 1 or 3, exact in binary floating
+# point, so that the model's and the simulator's bandwidth sums round alike.
+LEVEL_WORD_BITS = st.sampled_from([16, 16, 8, 32])
+TENSOR_WORD_BITS = st.sampled_from([None, None, 4, 8, 16, 24, 32])
 
 
 @st.composite
 def architectures(draw, mapping: Mapping, hardware: bool) -> Architecture:
     """Mesh fan-outs about the size the mapping uses along X and Y (now and then
-    smaller: an invalid mapping); with `hardware`, random capacities, block sizes,
-    multiple buffering, bandwidth limits and energies."""
+    smaller: an invalid mapping); with `hardware`, random capacities, word widths,
+    block sizes, multiple buffering, bandwidth limits and energies."""
     levels = []
     mesh_x = mesh_y = 1
     for i in range(len(mapping.levels)):
@@ -148,7 +153,7 @@ def architectures(draw, mapping: Mapping, hardware: bool) -> Architecture:
             level = StorageLevel(
                 f"L{i}", mesh_x * mesh_y, mesh_x, mesh_y,
                 depth=None if i == 0 else draw(st.one_of(st.none(), st.integers(1, 40))),
-                block_size=block_size, multiple_buffering=draw(st.sampled_from([1.0, 1.0, 2.0])),
+                block_size=block_size, word_bits=draw(LEVEL_WORD_BITS), multiple_buffering=draw(st.sampled_from([1.0, 1.0, 2.0])),
                 read_bandwidth=draw(BANDWIDTHS), write_bandwidth=draw(BANDWIDTHS),
                 read_energy=draw(ENERGIES), write_energy=draw(ENERGIES))
         levels.append(level)
@@ -161,7 +166,12 @@ def architectures(draw, mapping: Mapping, hardware: bool) -> Architecture:
 
 @st.composite
 def cases(draw, bypass: bool = False, spatial: bool = False, hardware: bool = False):
+    """A problem, an architecture and a mapping; with `hardware`, tensors have random
+    precisions too."""
     problem = draw(problems)
+    if hardware:
+        problem = replace(problem, tensors=tuple(replace(t, word_bits=draw(TENSOR_WORD_BITS))
+                                                 for t in problem.tensors))
     n = draw(st.integers(1, 4))
     mapping = draw(mappings(problem, n, spatial, bypass))
     return problem, draw(architectures(mapping, hardware)), mapping

@@ -6,6 +6,7 @@ pruned loop orders cost exactly the same; and "no valid mapping" says why."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from itertools import permutations, product
 from math import prod
 
@@ -73,6 +74,9 @@ SMALL_SPACES = {
     "pointwise, commuting loops and an order constraint": (pointwise(2, 2, 4), ARCH, Constraints({
         "L1": level(outermost=("K",))})),
     "matmul on a 4-wide row": (matmul(4, 2, 4), chain([None, 8, 2], [(1, 1), (4, 1), (1, 1)]), Constraints()),
+    "conv1d, 8-bit weights and 32-bit outputs in 16-bit words": (
+        replace(conv1d(4, 3, 4), tensors=tuple(replace(t, word_bits={"Weights": 8, "Outputs": 32}.get(t.name))
+                                                for t in conv1d(4, 3, 4).tensors)), ARCH, Constraints()),
 }
 
 

@@ -7,6 +7,7 @@ from math import prod
 
 from ..architecture import Architecture
 from ..mapping import Mapping
+from ..precision import level_widths
 from ..problem import Problem
 
 
@@ -27,15 +28,16 @@ def tile_sizes(problem: Problem, mapping: Mapping, level: int) -> dict[str, int]
 
 def violations(problem: Problem, arch: Architecture, mapping: Mapping) -> list[str]:
     found = []
-    for i, level in enumerate(arch.levels):
+    index = {t.name: k for k, t in enumerate(problem.tensors)}
+    for i, (level, widths) in enumerate(zip(arch.levels, level_widths(problem, arch))):
         lm = mapping.levels[i]
-        capacity = level.capacity
-        if capacity is not None:
-            sizes = tile_sizes(problem, mapping, i)
-            usable = int(capacity / level.multiple_buffering)
-            if sum(sizes.values()) > usable:
+        if widths.usable is not None:
+            sizes = {name: words * widths.per_element[index[name]]
+                     for name, words in tile_sizes(problem, mapping, i).items()}
+            if sum(sizes.values()) > widths.usable:
                 parts = " + ".join(f"{n} {s}" for n, s in sizes.items())
-                found.append(f"{level.name} holds {usable} words; the tiles need {parts} = {sum(sizes.values())}")
+                found.append(f"{level.name} holds {widths.usable} {widths.unit}; the tiles need {parts} = "
+                             f"{sum(sizes.values())}")
         fan_x, fan_y = arch.fanout(i)
         x = prod(l.factor for l in lm.spatial if l.spatial == "X")
         y = prod(l.factor for l in lm.spatial if l.spatial == "Y")

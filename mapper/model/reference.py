@@ -7,12 +7,12 @@ reports (vectorized.evaluate_mapping) through this module's `assemble`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from math import ceil, prod
 
 from ..architecture import Architecture
 from ..mapping import Mapping
+from ..precision import LevelWidths, level_widths
 from ..problem import Problem
 from .nest import NestAnalysis
 from .stats import Evaluation, LevelStats, TensorStats
@@ -206,21 +206,24 @@ def assemble(problem: Problem, arch: Architecture, counts: list[dict[str, Tensor
     this module and the vectorized model, so that both report alike."""
     levels = []
     cycles = compute_cycles
-    for i, level in enumerate(arch.levels):
+    index = {t.name: k for k, t in enumerate(problem.tensors)}
+    for i, (level, widths) in enumerate(zip(arch.levels, level_widths(problem, arch))):
         tensors = {}
         for name, c in counts[i].items():
-            energy = (ceil(c.reads / level.block_size) * level.read_energy
-                      + ceil(c.fills / level.block_size) * level.write_energy
-                      + ceil(c.updates / level.block_size) * level.write_energy) * c.instances
+            k = index[name]
+            energy = (widths.accesses(k, c.reads) * level.read_energy
+                      + widths.accesses(k, c.fills) * level.write_energy
+                      + widths.accesses(k, c.updates) * level.write_energy) * c.instances
             tensors[name] = TensorStats(c.partition, c.utilized_capacity, c.instances, c.reads, c.fills, c.updates,
                                         energy)
-        throttling = bandwidth_throttling(level.read_bandwidth, level.write_bandwidth, tensors.values(),
-                                          compute_cycles)
+        throttling = bandwidth_throttling(level.read_bandwidth, level.write_bandwidth, tensors, widths,
+                                          index, compute_cycles)
         # floats are exact below 2**53 only: an unthrottled level takes the compute cycles as they are
         level_cycles = compute_cycles if throttling >= 1 else ceil(compute_cycles / throttling)
         cycles = max(cycles, level_cycles)
         crossing = network_words[i] if level.network_energy and prod(arch.fanout(i)) > 1 else {}
-        network = level.network_energy * sum(crossing.values())
+        network = level.network_energy * sum(words * widths.words_per_element[index[name]]
+                                             for name, words in crossing.items())
         levels.append(LevelStats(level.name, level.instances, tensors, level_cycles, network, crossing, throttling))
     computes = problem.macs
     return Evaluation(
@@ -234,16 +237,17 @@ def assemble(problem: Problem, arch: Architecture, counts: list[dict[str, Tensor
     )
 
 
-def bandwidth_throttling(read_bw: float | None, write_bw: float | None, tensors: Iterable[TensorStats],
-                         compute_cycles: int) -> float:
+def bandwidth_throttling(read_bw: float | None, write_bw: float | None, tensors: dict[str, TensorStats],
+                         widths: LevelWidths, index: dict[str, int], compute_cycles: int) -> float:
     """Timeloop's per-level "Bandwidth throttling": the factor (1 when the level keeps up)
     by which the level's per-instance read or write bandwidth slows the MACs; the
     level's cycles are the compute cycles divided by it, and users see which level
-    holds the layer back."""
-    tensors = list(tensors)
+    holds the layer back. Bandwidths are in the level's words, which an element of a
+    narrower or wider tensor fills in part or overflows (mapper/precision.py)."""
     slowdown = 1.0
-    reads = sum(t.reads for t in tensors)
-    writes = sum(t.fills + t.updates for t in tensors)
+    scale = {name: widths.words_per_element[index[name]] for name in tensors}
+    reads = sum(t.reads * scale[name] for name, t in tensors.items())
+    writes = sum((t.fills + t.updates) * scale[name] for name, t in tensors.items())
     if read_bw and reads:
         slowdown = min(slowdown, read_bw / (reads / compute_cycles))
     if write_bw and writes:

@@ -43,6 +43,7 @@ from numba import njit
 
 from ..architecture import Architecture, StorageLevel
 from ..mapping import LevelMapping, Mapping
+from ..precision import level_widths
 from ..problem import Problem, Tensor
 from .batch import BatchEvaluation, MappingBatch, batch_from_mappings
 from .kernel_cache import use_kernel_cache
@@ -94,7 +95,14 @@ class Evaluator:
         levels = arch.levels
         self.fan = np.array([arch.fanout(l) for l in range(len(levels))], dtype=np.int64).reshape(-1, 2)
         self.pair_cur, self.pair_next, self.pair_count = mesh_pair_table(self.fan)
-        self.block = np.array([lv.block_size for lv in levels], dtype=np.int64)
+        widths = level_widths(problem, arch)
+        # Per level and tensor (mapper/precision.py): accesses are ceil(elements * access_bits / port_bits),
+        # an element is words_per_element of the level's words and per_element of its capacity units.
+        self.access_bits = np.array([w.access_bits for w in widths], dtype=np.int64).reshape(len(levels), -1)
+        self.port_bits = np.array([w.port_bits for w in widths], dtype=np.int64).reshape(len(levels), -1)
+        self.words_per_element = np.array([w.words_per_element for w in widths],
+                                          dtype=np.float64).reshape(len(levels), -1)
+        self.per_element = np.array([w.per_element for w in widths], dtype=np.int64).reshape(len(levels), -1)
         self.read_energy = np.array([lv.read_energy for lv in levels], dtype=np.float64)
         self.write_energy = np.array([lv.write_energy for lv in levels], dtype=np.float64)
         # 0 stands for "not limited", as a missing bandwidth does in reference.bandwidth_throttling.
@@ -104,8 +112,7 @@ class Evaluator:
         self.network_energy = np.array([lv.network_energy if lv.network_energy and prod(arch.fanout(l)) > 1
                                         else 0.0 for l, lv in enumerate(levels)], dtype=np.float64)
         self.bounded = np.array([lv.capacity is not None for lv in levels], dtype=np.bool_)
-        self.capacity = np.array([int(lv.capacity / lv.multiple_buffering) if lv.capacity is not None else 0
-                                  for lv in levels], dtype=np.int64)
+        self.capacity = np.array([w.usable or 0 for w in widths], dtype=np.int64)
         self.compute_energy = float(problem.macs * arch.compute.energy)
 
     def evaluate(self, batch: MappingBatch, detailed: bool = False) -> BatchEvaluation:
@@ -125,9 +132,10 @@ class Evaluator:
                                         np.zeros(shape, dtype=np.int64))
         crossing = np.zeros(shape)
         evaluate_compiled(*ints, keep, self.coef, self.ranks, self.read_write, self.fan, self.pair_cur,
-                          self.pair_next, self.pair_count, self.block, self.read_energy, self.write_energy,
-                          self.read_bandwidth, self.write_bandwidth, self.network_energy, self.bounded,
-                          self.capacity, self.compute_energy, self.link_transfers, scores.energy_pJ, scores.cycles,
+                          self.pair_next, self.pair_count, self.access_bits, self.port_bits,
+                          self.words_per_element, self.read_energy, self.write_energy, self.read_bandwidth,
+                          self.write_bandwidth, self.network_energy, self.bounded, self.capacity, self.per_element,
+                          self.compute_energy, self.link_transfers, scores.energy_pJ, scores.cycles,
                           scores.valid, scores.reads, scores.fills, scores.updates, detailed, held, tile_words,
                           partitions, crossing)
         return replace(scores, held=held, tile_words=tile_words, partitions=partitions,
@@ -216,9 +224,10 @@ def _mesh_pair_table(fan: tuple[tuple[int, int], ...]) -> tuple[np.ndarray, np.n
 def evaluate_compiled(order: np.ndarray, temporal: np.ndarray, spatial_x: np.ndarray, spatial_y: np.ndarray,
                       spatial_order: np.ndarray, keep: np.ndarray, coef: np.ndarray, ranks: np.ndarray,
                       read_write: np.ndarray, fan: np.ndarray, pair_cur: np.ndarray, pair_next: np.ndarray,
-                      pair_count: np.ndarray, block: np.ndarray, read_energy: np.ndarray, write_energy: np.ndarray,
+                      pair_count: np.ndarray, access_bits: np.ndarray, port_bits: np.ndarray,
+                      words_per_element: np.ndarray, read_energy: np.ndarray, write_energy: np.ndarray,
                       read_bandwidth: np.ndarray, write_bandwidth: np.ndarray, network_energy: np.ndarray,
-                      bounded: np.ndarray, capacity: np.ndarray, compute_energy: float,
+                      bounded: np.ndarray, capacity: np.ndarray, per_element: np.ndarray, compute_energy: float,
                       link_transfers: bool, energy: np.ndarray, cycles: np.ndarray, valid: np.ndarray,
                       reads: np.ndarray, fills: np.ndarray, updates: np.ndarray, detailed: bool,
                       held: np.ndarray, tile_words: np.ndarray, partitions: np.ndarray, crossing: np.ndarray) -> None:
@@ -322,10 +331,11 @@ def evaluate_compiled(order: np.ndarray, temporal: np.ndarray, spatial_x: np.nda
                     held[b, l, k] = present[k, l]
                     crossing[b, l, k] = words[k, l]
         energy[b], cycles[b] = energy_and_cycles(b, reads, fills, updates, present, replication, words,
-                                                 compute_cycles, block, read_energy, write_energy,
-                                                 read_bandwidth, write_bandwidth, network_energy,
+                                                 compute_cycles, access_bits, port_bits, words_per_element,
+                                                 read_energy, write_energy, read_bandwidth, write_bandwidth,
+                                                 network_energy,
                                                  compute_energy)
-        valid[b] = fits(b, coef, ranks, keep, extents, spatial_x, spatial_y, fan, bounded, capacity)
+        valid[b] = fits(b, coef, ranks, keep, extents, spatial_x, spatial_y, fan, bounded, capacity, per_element)
 
 
 @njit(**_INLINED)
@@ -789,8 +799,8 @@ def account_tensor(size: np.ndarray, partition: np.ndarray, content: np.ndarray,
 
 @njit(**_INLINED)
 def energy_and_cycles(b: int, reads: np.ndarray, fills: np.ndarray, updates: np.ndarray, present: np.ndarray,
-                      replication: np.ndarray, words: np.ndarray, compute_cycles: int, block: np.ndarray,
-                      read_energy: np.ndarray, write_energy: np.ndarray, read_bandwidth: np.ndarray,
+                      replication: np.ndarray, words: np.ndarray, compute_cycles: int, access_bits: np.ndarray,
+                      port_bits: np.ndarray, words_per_element: np.ndarray, read_energy: np.ndarray, write_energy: np.ndarray, read_bandwidth: np.ndarray,
                       write_bandwidth: np.ndarray, network_energy: np.ndarray,
                       compute_energy: float) -> tuple[float, int]:
     """Energy of the accesses, the fan-out networks and the MACs; cycles, the slowest
@@ -799,16 +809,16 @@ def energy_and_cycles(b: int, reads: np.ndarray, fills: np.ndarray, updates: np.
     energy = 0.0
     cycles = compute_cycles
     for l in range(L):
-        bs = block[l]
-        read_words = 0
-        write_words = 0
+        read_words = 0.0
+        write_words = 0.0
         for k in range(T):
             if present[k, l]:
-                energy = energy + ((-(-reads[b, l, k] // bs)) * read_energy[l]
-                                   + (-(-fills[b, l, k] // bs)) * write_energy[l]
-                                   + (-(-updates[b, l, k] // bs)) * write_energy[l]) * replication[l]
-            read_words += reads[b, l, k]
-            write_words += fills[b, l, k] + updates[b, l, k]
+                num, den = access_bits[l, k], port_bits[l, k]
+                energy = energy + ((-(-reads[b, l, k] * num // den)) * read_energy[l]
+                                   + (-(-fills[b, l, k] * num // den)) * write_energy[l]
+                                   + (-(-updates[b, l, k] * num // den)) * write_energy[l]) * replication[l]
+            read_words += reads[b, l, k] * words_per_element[l, k]
+            write_words += (fills[b, l, k] + updates[b, l, k]) * words_per_element[l, k]
         cycles = max(cycles, throttled_cycles(read_bandwidth[l], write_bandwidth[l], read_words, write_words,
                                               compute_cycles))
     network = 0.0
@@ -816,20 +826,20 @@ def energy_and_cycles(b: int, reads: np.ndarray, fills: np.ndarray, updates: np.
         if network_energy[l]:
             crossing = 0.0
             for k in range(T):
-                crossing += words[k, l]
+                crossing += words[k, l] * words_per_element[l, k]
             network = network + network_energy[l] * crossing
     return compute_energy + energy + network, cycles
 
 
 @njit(**_INLINED)
-def throttled_cycles(read_bandwidth: float, write_bandwidth: float, reads: int, writes: int,
+def throttled_cycles(read_bandwidth: float, write_bandwidth: float, reads: float, writes: float,
                      compute_cycles: int) -> int:
     """Cycles of a level whose per-instance bandwidth may not keep up with the MACs."""
     slowdown = 1.0
     if read_bandwidth and reads > 0:
-        slowdown = min(slowdown, read_bandwidth / (max(reads, 1) / compute_cycles))
+        slowdown = min(slowdown, read_bandwidth / (reads / compute_cycles))
     if write_bandwidth and writes > 0:
-        slowdown = min(slowdown, write_bandwidth / (max(writes, 1) / compute_cycles))
+        slowdown = min(slowdown, write_bandwidth / (writes / compute_cycles))
     if slowdown >= 1:
         return compute_cycles  # exact: floats are exact below 2**53 only
     return np.int64(np.ceil(compute_cycles / slowdown))
@@ -837,14 +847,15 @@ def throttled_cycles(read_bandwidth: float, write_bandwidth: float, reads: int, 
 
 @njit(**_INLINED)
 def fits(b: int, coef: np.ndarray, ranks: np.ndarray, keep: np.ndarray, extents: np.ndarray, spatial_x: np.ndarray,
-         spatial_y: np.ndarray, fan: np.ndarray, bounded: np.ndarray, capacity: np.ndarray) -> bool:
+         spatial_y: np.ndarray, fan: np.ndarray, bounded: np.ndarray, capacity: np.ndarray,
+         per_element: np.ndarray) -> bool:
     """Every kept tile fits its level, every fan-out its mesh."""
     _, L, D = spatial_x.shape
     for l in range(L):
         held = 0
         for k in range(coef.shape[0]):
             if keep[b, l, k]:
-                held += box_size(coef, k, ranks[k], extents, l)
+                held += box_size(coef, k, ranks[k], extents, l) * per_element[l, k]
         if bounded[l] and held > capacity[l]:
             return False
         used_x = 1

@@ -4,6 +4,7 @@ model run for hours, exhaust memory, or overflow the model's 64-bit counts."""
 
 from __future__ import annotations
 
+from ..architecture import StorageLevel
 from ..problem import Problem
 
 # Instances of a level or of the MACs: a 256 x 256 array (TPU v1's). The model's count
@@ -32,6 +33,12 @@ MAX_LEVELS = 32
 # (counts up to 2**62 times this) far from float overflow.
 MAX_ENERGY = 1e12
 
+# A word, of a level or of a tensor's elements (the widest real ones have 64 bits), and
+# a level's capacity in bits (2**62 bits: 512 PiB): where precisions differ, capacities
+# and tiles are counted in bits (mapper/precision.py), in 64-bit integers.
+MAX_WORD_BITS = 1024
+MAX_CAPACITY_BITS = 2**62
+
 # A search's seed: numpy's and Optuna's generators take 32-bit unsigned seeds.
 MAX_SEED = 2**32 - 1
 
@@ -50,10 +57,27 @@ LAYER_LIMIT = f"a layer of at most {MAX_MACS:.3g} (2**62) MACs and tensor elemen
 
 def problem_too_large(problem: Problem) -> str | None:
     """What makes a layer too large for 64-bit counts (its MACs, or a tensor's
-    elements above MAX_MACS), in words; None when it fits."""
+    elements above MAX_MACS, or its bits where a tensor has a precision and tiles may
+    be counted in bits), in words; None when it fits."""
     if problem.macs > MAX_MACS:
         return f"{problem.macs:.3g} MACs (the product of the bounds)"
+    in_bits = any(t.word_bits for t in problem.tensors)
     for tensor in problem.tensors:
-        if problem.tensor_size(tensor) > MAX_MACS:
-            return f"{problem.tensor_size(tensor):.3g} elements of {tensor.name}"
+        elements = problem.tensor_size(tensor)
+        if elements > MAX_MACS:
+            return f"{elements:.3g} elements of {tensor.name}"
+        bits = tensor.word_bits or MAX_WORD_BITS  # a tensor without one takes a level's word, at most this wide
+        if in_bits and elements * bits > MAX_MACS:
+            return f"{elements:.3g} elements of {tensor.name}, {elements * bits:.3g} bits at up to {bits} bits each"
+    return None
+
+
+def level_too_large(level: StorageLevel) -> tuple[str, str, str] | None:
+    """(key, what was found, what is allowed) when a level's word or capacity is beyond
+    the limits above; None when it fits."""
+    if level.word_bits > MAX_WORD_BITS:
+        return "word_bits", f"{level.word_bits} bits", f"at most {MAX_WORD_BITS} bits per word"
+    if level.capacity is not None and level.capacity * level.word_bits > MAX_CAPACITY_BITS:
+        return ("depth", f"{level.capacity:.3g} words of {level.word_bits} bits",
+                "at most 2**62 bits (512 PiB); for a memory without a limit, size: unbounded (outermost level)")
     return None

@@ -33,9 +33,14 @@ problem: one layer, in one of four forms.
         A rank is a sum of coefficient*dimension terms ("2*P + R"), written as a
         string or as a list of [coefficient, dimension] pairs. Exactly one tensor
         is read_write (the output).
-workload: {name (optional), layers: [<a problem, as above>, ...], inputs (optional)} for
-    several layers; inputs: {layer: [earlier layers whose outputs it reads], ...} makes
-    the edges of the workload's graph explicit (mapper/workload_graph.py infers the rest).
+    Precision: conv, matmul and linear take `precision: {Weights: 8, Inputs: 8,
+        Outputs: 24}` (bits per element at every level), an einsum tensor `word_bits`;
+        a tensor without one takes each level's word_bits (mapper/precision.py).
+workload: {name (optional), layers: [<a problem, as above>, ...], precision (optional),
+    inputs (optional)} for several layers; precision: {tensor: bits} for every layer's
+    tensors of that name that have none of their own; inputs: {layer: [earlier layers
+    whose outputs it reads], ...} makes the edges of the workload's graph explicit
+    (mapper/workload_graph.py infers the rest).
 
 A batch size is not part of a spec: `mapper stats WORKLOAD --batch N` (the `batch`
 argument of `load_workload` and the loaders) runs N samples through every layer, multiplying
@@ -47,7 +52,8 @@ architecture: {name, technology (optional: the node, e.g. 45nm), energy_table (o
                compute: {name=MAC, energy or component: intmac (with bits), energy_table}}
     levels, outermost (DRAM) first; each:
         name; size: words, or `unbounded` (outermost level only) — or depth: blocks;
-        word_bits=16; block_size=1 (words per access); read_bandwidth and
+        word_bits=16; block_size=1 (words per access: the port is block_size x
+        word_bits bits); read_bandwidth and
         write_bandwidth (words/cycle per instance; absent = unlimited);
         multiple_buffering=1; energy: {read, write} per block access, or instead
         component: sram, register, none or a DRAM type (LPDDR4, DDR3, HBM2, ...),
@@ -93,7 +99,7 @@ import os
 import re
 import stat
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from math import isfinite, prod
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypedDict, TypeVar
@@ -109,7 +115,7 @@ from mapper.mapping import LevelMapping, Loop, Mapping
 from mapper.problem import Problem, Tensor, Term
 from mapper.specs.errors import SpecError, describe, did_you_mean
 from mapper.specs.limits import (LAYER_LIMIT, MAX_ENERGY, MAX_EXPANDED_NODES, MAX_FILE_BYTES, MAX_INSTANCES,
-                                 MAX_LEVELS, problem_too_large)
+                                 MAX_LEVELS, MAX_WORD_BITS, level_too_large, problem_too_large)
 from mapper.specs.load import Specs
 
 T = TypeVar("T")
@@ -367,6 +373,12 @@ def _positive_int(value: object) -> int:
     return value
 
 
+def _word_bits(value: object) -> int:
+    if not _is_int(value) or not 0 < value <= MAX_WORD_BITS:
+        raise _invalid(value, f"a number of bits from 1 to {MAX_WORD_BITS} (mapper/specs/limits.py)")
+    return value
+
+
 def _table_energy(value: object) -> float:
     if not _is_number(value) or not 0 <= value <= MAX_ENERGY:
         raise _invalid(value, f"an energy from 0 to {MAX_ENERGY:g} (mapper/specs/limits.py)")
@@ -577,6 +589,10 @@ Fanout = Annotated[tuple[int, int], PlainValidator(_pair(1, lambda n: [n, 1])),
                    _pair_schema(1, "instances of the next inner level (or MACs) each instance feeds, as an "
                                 "[X, Y] mesh; N means [N, 1]")]
 PositiveInt = Annotated[int, PlainValidator(_positive_int), WithJsonSchema(POSITIVE_INT_SCHEMA)]
+WordBits = Annotated[int, PlainValidator(_word_bits), WithJsonSchema(
+    {"type": "integer", "minimum": 1, "maximum": MAX_WORD_BITS})]
+# Precisions of the named tensors of a shorthand layer (conv, matmul, linear).
+ShorthandPrecision = dict[Literal["Weights", "Inputs", "Outputs"], WordBits]
 TableEnergy = Annotated[float, PlainValidator(_table_energy),
                        WithJsonSchema({"type": "number", "minimum": 0, "maximum": MAX_ENERGY})]
 PositiveNumber = Annotated[float, PlainValidator(_positive_number),
@@ -635,7 +651,8 @@ class TensorSpec(_Spec):
     name: Identifier
     ranks: Annotated[list[Annotated[tuple[Term, ...], PlainValidator(_rank), _RANK_SCHEMA]], Field(min_length=1)]
     read_write: bool = Field(False, description="the output (exactly one tensor of a problem)")
-    word_bits: PositiveInt | None = None
+    word_bits: WordBits | None = Field(None, description="bits per element at every level; absent: each level's "
+                                       "word_bits")
 
 
 class EinsumSpec(_Spec):
@@ -645,6 +662,10 @@ class EinsumSpec(_Spec):
     dimensions: Annotated[dict[Identifier, PositiveInt], Field(min_length=1, json_schema_extra=_NAMED_ONLY)]
     tensors: Annotated[list[TensorSpec], Field(min_length=1, json_schema_extra={  # one output at least
         "contains": {"properties": {"read_write": {"const": True}}, "required": ["read_write"]}})]
+
+
+_PRECISION = ("bits per element of Weights, Inputs and Outputs at every level, e.g. {Weights: 8, Inputs: 8, "
+              "Outputs: 24}; a tensor left out takes each level's word_bits")
 
 
 def _given(first: str, second: str) -> dict[str, Any]:
@@ -671,6 +692,7 @@ class ConvSpec(_Spec):
     dilation: Pair = (1, 1)
     padding: Padding = (0, 0)
     groups: PositiveInt = 1
+    precision: ShorthandPrecision | None = Field(None, description=_PRECISION)
 
 
 class MatmulSpec(_Spec):
@@ -681,11 +703,15 @@ class MatmulSpec(_Spec):
     N: PositiveInt
     K: PositiveInt
     B: PositiveInt | None = None
+    precision: ShorthandPrecision | None = Field(None, description=_PRECISION)
 
 
 class WorkloadSpec(_Spec):
     name: Text | None = None
     layers: Annotated[list[Any], Field(min_length=1)]
+    precision: dict[Identifier, WordBits] | None = Field(
+        None, description="tensor -> bits per element, for every layer with that tensor (a layer's own precision "
+        "or an einsum tensor's word_bits wins)")
     inputs: dict[str, list[Identifier]] | None = Field(
         None, description="layer -> the earlier layers whose outputs it reads ([]: none, only the network's input; "
         "a layer not named: inferred where the channels of consecutive layers connect)")
@@ -708,8 +734,9 @@ class LevelSpec(_Spec):
         {"anyOf": [POSITIVE_INT_SCHEMA, {"enum": ["unbounded", None]}],
          "description": "capacity in words, or unbounded (outermost level only); or give depth"})] = None
     depth: PositiveInt | None = Field(None, description="capacity in blocks of block_size words; or give size")
-    word_bits: PositiveInt = 16
-    block_size: PositiveInt = Field(1, description="words per access")
+    word_bits: WordBits = Field(16, description="bits per word: of what size counts, and of every tensor "
+                                "without its own precision")
+    block_size: PositiveInt = Field(1, description="words per access (the port is block_size x word_bits bits)")
     read_bandwidth: PositiveNumber | None = Field(None, description="words/cycle per instance; absent: unlimited")
     write_bandwidth: PositiveNumber | None = Field(None, description="words/cycle per instance; absent: unlimited")
     multiple_buffering: Annotated[float, PlainValidator(_at_least_one), WithJsonSchema(
@@ -864,6 +891,8 @@ def parse_workload(raw: object, file: File = None, path: str = "workload", batch
     """Several layers, each in any problem form; layer names must be unique."""
     spec = _validate(WorkloadSpec.model_validate, raw, file, path)
     problems = tuple(parse_problem(layer, file, f"{path}.layers[{i}]", batch) for i, layer in enumerate(spec.layers))
+    if spec.precision:
+        problems = _with_precision(problems, spec.precision, file, f"{path}.precision")
     seen: dict[str, int] = {}
     for i, problem in enumerate(problems):
         if problem.name in seen:
@@ -871,6 +900,19 @@ def parse_workload(raw: object, file: File = None, path: str = "workload", batch
                             f"(also layers[{seen[problem.name]}])", "a unique name per layer")
         seen[problem.name] = i
     return problems
+
+
+def _with_precision(problems: tuple[Problem, ...], precision: dict[str, int], file: File,
+                    path: str) -> tuple[Problem, ...]:
+    """The layers with the workload's precisions on the tensors that have none of their own."""
+    names = sorted({t.name for p in problems for t in p.tensors})
+    for name in precision:
+        if name not in names:
+            raise SpecError(file, path, repr(name), "the name of a tensor of the workload's layers: " + ", ".join(names),
+                            did_you_mean(name, names))
+    return tuple(_within_limits(replace(p, tensors=tuple(
+        t if t.word_bits else replace(t, word_bits=precision.get(t.name)) for t in p.tensors)), file, path)
+        for p in problems)
 
 
 def parse_layer_inputs(raw: object, names: Sequence[str], file: File = None,
@@ -933,11 +975,13 @@ def _conv_problem(spec: ConvSpec, file: File, path: str) -> Problem:
                "P": p, "Q": q, "R": spec.R, "S": spec.S}
     (stride_h, stride_w), (dilation_h, dilation_w) = spec.stride, spec.dilation
     g = tuple(_axis(d) for d in group)
+    bits = spec.precision or {}
     tensors = (
-        Tensor("Weights", (*g, _axis("M"), _axis("C"), _axis("R"), _axis("S"))),
+        Tensor("Weights", (*g, _axis("M"), _axis("C"), _axis("R"), _axis("S")), word_bits=bits.get("Weights")),
         Tensor("Inputs", (_axis("N"), *g, _axis("C"), ((stride_h, "P"), (dilation_h, "R")),
-                          ((stride_w, "Q"), (dilation_w, "S")))),
-        Tensor("Outputs", (_axis("N"), *g, _axis("M"), _axis("P"), _axis("Q")), read_write=True),
+                          ((stride_w, "Q"), (dilation_w, "S"))), word_bits=bits.get("Inputs")),
+        Tensor("Outputs", (_axis("N"), *g, _axis("M"), _axis("P"), _axis("Q")), read_write=True,
+               word_bits=bits.get("Outputs")),
     )
     return Problem(spec.name, tuple(bounds), bounds, tensors)
 
@@ -973,10 +1017,11 @@ def _matmul_problem(spec: MatmulSpec, batched_weights: bool) -> Problem:
     batch = ("B",) if spec.B is not None else ()
     bounds = ({"B": spec.B} if batch else {}) | {"M": spec.M, "N": spec.N, "K": spec.K}
     b = tuple(_axis(d) for d in batch)
+    bits = spec.precision or {}
     tensors = (
-        Tensor("Inputs", (*b, _axis("M"), _axis("K"))),
-        Tensor("Weights", (*(b if batched_weights else ()), _axis("K"), _axis("N"))),
-        Tensor("Outputs", (*b, _axis("M"), _axis("N")), read_write=True),
+        Tensor("Inputs", (*b, _axis("M"), _axis("K")), word_bits=bits.get("Inputs")),
+        Tensor("Weights", (*(b if batched_weights else ()), _axis("K"), _axis("N")), word_bits=bits.get("Weights")),
+        Tensor("Outputs", (*b, _axis("M"), _axis("N")), read_write=True, word_bits=bits.get("Outputs")),
     )
     return Problem(spec.name, tuple(bounds), bounds, tensors)
 
@@ -1127,6 +1172,11 @@ def _architecture(spec: ArchitectureSpec, file: File, path: str) -> Architecture
             network_energy=tables.energy(level.network_energy, table, file, f"{level_path}.network_energy"),
             keeps=_keeps(level, file, level_path),
         ))
+        too_large = level_too_large(levels[-1])
+        if too_large:
+            key, found, allowed = too_large
+            key = "size" if key == "depth" and level.size is not None else key
+            raise SpecError(file, f"{level_path}.{key}", found, allowed)
         mesh_x, mesh_y = mesh_x * level.fanout[0], mesh_y * level.fanout[1]
         if mesh_x * mesh_y > MAX_INSTANCES:
             raise SpecError(file, f"{level_path}.fanout", f"{describe(list(level.fanout))}, which makes "

@@ -19,7 +19,7 @@ from ..estimation import DEFAULT_DRAM, NOTHING, EstimateError, Hardware, dram_ty
 from ..mapping import LevelMapping, Loop, Mapping
 from ..problem import Problem, Tensor
 from .errors import SpecError, describe, did_you_mean
-from .limits import LAYER_LIMIT, MAX_ENERGY, MAX_INSTANCES, MAX_LEVELS, problem_too_large
+from .limits import LAYER_LIMIT, MAX_ENERGY, MAX_INSTANCES, MAX_LEVELS, level_too_large, problem_too_large
 
 _RANGE = re.compile(r"^(?P<base>.*?)\[(?P<lo>\d+)\.\.(?P<hi>\d+)\]$")
 _COMPUTE_CLASSES = ("mac", "compute", "alu")
@@ -375,7 +375,7 @@ def _storage_level(leaf: dict, count: int, ert: dict, source: str, path: str) ->
     is_dram = str(leaf.get("class", "")).upper() == "DRAM"
     mesh_x, mesh_y = _mesh(attrs, count, source, attrs_path)
     energy = ert.get(name, {})
-    return StorageLevel(
+    level = StorageLevel(
         name=name, instances=count, mesh_x=mesh_x, mesh_y=mesh_y,
         depth=None if (is_dram or depth is None) else depth,
         block_size=block, word_bits=word_bits,
@@ -384,6 +384,13 @@ def _storage_level(leaf: dict, count: int, ert: dict, source: str, path: str) ->
         multiple_buffering=_number(get(attrs, "multiple_buffering", 1.0), source, where("multiple_buffering"), 1.0),
         read_energy=energy.get("read", 0.0), write_energy=energy.get("write", 0.0),
     )
+    too_large = level_too_large(level)
+    if too_large:
+        key, found, allowed = too_large
+        spelled = {"word_bits": ("word_bits", "datawidth"), "depth": ("depth", "entries", "size")}[key]
+        key = next(k for k in spelled if get(attrs, k) is not None)
+        raise SpecError(source, where(key), found, allowed)
+    return level
 
 
 def compute_energy(actions: dict[str, float]) -> float:
