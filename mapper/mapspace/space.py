@@ -19,22 +19,7 @@ Sub-spaces, as Timeloop reports them (`sizes()`):
 
 Pruning, each rule safe (no mapping with a different cost is lost):
 
-- Loop orders. A loop whose factor is 1 does nothing, so a dimension whose temporal
-  factor at a level is 1 in every allowed mapping (bound 1, or fixed to 1) is left out
-  of that level's orders (it sits innermost). The innermost storage level, when it
-  feeds its MACs without a fan-out, gets one order: each MAC reads its operands there
-  whatever the order, so no count depends on it (for the same reason Timeloop ignores
-  order constraints there, and so do we). Elsewhere two orders are the same
-  when one becomes the other by swapping adjacent loops A and B such that, for every
-  tensor, either neither A nor B indexes it (its tile sequence does not change) or
-  both index it through ranks of their own, with no sliding window (every step of
-  either loop moves the tile to a disjoint box, so each step refetches it whole in
-  either order). A rank counts as a sliding window at a level only if at least two of
-  its dimensions can have an extent above 1 there. Of each class the lexicographically
-  least order is kept (ordering dimensions by the order constraints first), which
-  satisfies the order constraints whenever any member does. `enumerate()` also prunes
-  per tiling, as Timeloop does: orders that differ only in loops whose factor is 1 in
-  that tiling are visited once.
+- Loop orders (orders.py): one order of each class of orders that cost the same.
 - Keep tables. A table that makes some level keep tiles which cannot fit it even at
   their smallest (the smallest tiles the factor constraints allow) is dropped.
 """
@@ -49,14 +34,15 @@ from math import ceil, prod
 
 import numpy as np
 
-from .architecture import Architecture
-from .constraints import Constraints, Factor, LevelConstraints
-from .factorize import divisors
-from .model.batch import MappingBatch
-from .precision import level_widths
-from .problem import Problem
-from .specs.errors import SpecError, did_you_mean
-from .specs.limits import MAX_ENUMERATED_KEEP_TABLES, MAX_FACTOR_TABLE
+from ..architecture import Architecture
+from ..constraints import Constraints, Factor, LevelConstraints
+from ..model.batch import MappingBatch
+from ..precision import level_widths
+from ..problem import Problem
+from ..specs.errors import SpecError, did_you_mean
+from ..specs.limits import MAX_ENUMERATED_KEEP_TABLES
+from .factors import DimensionFactors, TemporalFactors
+from .orders import LoopOrders
 
 Grid = tuple[tuple[int, ...], ...]
 
@@ -111,11 +97,12 @@ class Mapspace:
                          np.array([c for c, _ in rank if c], dtype=np.int64)) for rank in t.ranks]
                        for t in problem.tensors]
         self._reasons: list[str] = []
-        self._primary_cache: dict[tuple[int, int], np.ndarray] = {}
         self.lo, self.hi = self._factor_bounds()
         self._forced_keep = self._keep_rules()
-        self._keys = [self._order_keys(l) for l in range(self.L)]
-        self._dims = [_DimSpace(self, d) for d in range(self.D)]
+        self.orders = LoopOrders(problem, arch, self.constraints, self.hi, self._ranks)
+        self._reasons += self.orders.reasons
+        self._dims = [DimensionFactors(int(self.bounds[d]), d, self.lo, self.hi, self._fanout_levels,
+                                       f"layer {problem.name!r}, dimension {problem.dims[d]}") for d in range(self.D)]
         needed = self.constraints.min_utilization
         self.min_used_macs = 0 if needed is None else ceil(needed * arch.compute.instances - 1e-9)
 
@@ -151,7 +138,7 @@ class Mapspace:
         a valid mapping. Of the spatial unrollings, the busiest comes first; of the keep
         tables, the one that keeps the most at every level, else the one that keeps the
         least; the first loop orders (they satisfy the order constraints); and each
-        dimension's smallest tiles (`_TemporalFactors.smallest_tiles`). With no factor
+        dimension's smallest tiles (`TemporalFactors.smallest_tiles`). With no factor
         constraint on the temporal loops below the outermost level, those tiles are the
         least every level can hold, so None means that no mapping fits (`check`)."""
         return self._fitting_start
@@ -166,7 +153,7 @@ class Mapspace:
         least = tuple(min(rows, key=sum) for rows in self._keep_rows)
         keeps = np.array(list(dict.fromkeys((most, least))), dtype=bool)  # (K, L, T)
         orders = np.array([self.permutation_choices(l)[0] for l in range(self.L)], dtype=np.int64)
-        spatial_order = np.array([self._spatial_order(l) for l in range(self.L)], dtype=np.int64)
+        spatial_order = np.array([self.orders.spatial_order(l) for l in range(self.L)], dtype=np.int64)
         for start in range(0, len(picks), _FIT_CHUNK):
             sx, sy = self._spatial_arrays(picks[start:start + _FIT_CHUNK])
             temporal = self._smallest_tiles(sx * sy)
@@ -195,7 +182,7 @@ class Mapspace:
         return sx, sy
 
     def _smallest_tiles(self, spatial: np.ndarray) -> np.ndarray:
-        """(n, L, D): the temporal factors of the smallest tiles (`_TemporalFactors.
+        """(n, L, D): the temporal factors of the smallest tiles (`TemporalFactors.
         smallest_tiles`) completing n spatial unrollings (n, L, D)."""
         remaining = self.bounds // np.prod(spatial, axis=1)
         temporal = np.empty_like(spatial)
@@ -213,7 +200,7 @@ class Mapspace:
     def permutation_choices(self, level: int) -> list[tuple[int, ...]]:
         """Loop orders of `level` (dimension indices, outermost first) after pruning
         (module docstring)."""
-        return self._permutations[level]
+        return self.orders.choices(level)
 
     def spatial_choices(self, level: int) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
         """(X factor per dimension, Y factor per dimension) on the fan-out below
@@ -276,7 +263,7 @@ class Mapspace:
         `spatial_choices` and one of `keep_choices`, with the spatial loops ordered as
         the constraints say (else in Timeloop's canonical order)."""
         return Structure(tuple(tuple(o) for o in orders), tuple(tuple(x) for x, _ in spatial),
-                         tuple(tuple(y) for _, y in spatial), tuple(self._spatial_order(l) for l in range(self.L)),
+                         tuple(tuple(y) for _, y in spatial), tuple(self.orders.spatial_order(l) for l in range(self.L)),
                          tuple(tuple(bool(k) for k in row) for row in keep))
 
     def tiling_count(self, structure: Structure) -> int:
@@ -369,7 +356,7 @@ class Mapspace:
     def allowed(self, batch: MappingBatch) -> np.ndarray:
         """(B,) `valid` but for capacities and fan-outs, which the vectorized model
         checks as it scores (BatchEvaluation.valid): a search asks for this alone."""
-        return self._allowed_apart_from_orders(batch) & self._orders_ok(batch)
+        return self._allowed_apart_from_orders(batch) & self.orders.allowed(batch)
 
     def _allowed_apart_from_orders(self, batch: MappingBatch) -> np.ndarray:
         t, sx, sy = batch.temporal, batch.spatial_x, batch.spatial_y
@@ -536,87 +523,6 @@ class Mapspace:
                     forced[l, k] = 0
         return forced
 
-    def _order_keys(self, l: int) -> np.ndarray:
-        """Per dimension, its rank under the level's order constraints: the loops of a
-        valid order, ignoring unit ones, have non-decreasing keys (outermost first)."""
-        lc = self.constraints.level(self.arch.levels[l].name)
-        middle = len(lc.outermost)
-        keys = np.full(self.D, middle, dtype=np.int64)
-        if self._order_is_free(l):
-            return keys
-        for j, dim in enumerate(lc.outermost):
-            keys[self.problem.dims.index(dim)] = j
-        for j, dim in enumerate(lc.innermost):
-            d = self.problem.dims.index(dim)
-            if dim in lc.outermost:
-                self._reasons.append(f"the constraints put {dim} both innermost and outermost at "
-                                     f"{self.arch.levels[l].name}")
-            keys[d] = middle + 1 + j
-        return keys
-
-    @cached_property
-    def _permutations(self) -> list[list[tuple[int, ...]]]:
-        return [self._level_orders(l) for l in range(self.L)]
-
-    def _unit_dims(self, l: int) -> list[int]:
-        """Dimensions whose temporal factor at level l is 1 in every allowed mapping."""
-        return [d for d in range(self.D) if self.hi["t"][l, d] == 1]
-
-    def _order_is_free(self, l: int) -> bool:
-        """The innermost level feeding its MACs without a fan-out: each MAC reads its
-        operands there whatever the order, so no count depends on it (Timeloop too
-        ignores order constraints there)."""
-        return l == self.L - 1 and self.fanouts[l] == (1, 1)
-
-    def _level_orders(self, l: int) -> list[tuple[int, ...]]:
-        units = self._unit_dims(l)
-        free = [d for d in range(self.D) if d not in units]
-        keys = self._keys[l]
-        letters = sorted(free, key=lambda d: (keys[d], d))
-        if self._order_is_free(l):
-            return [tuple(letters + units)]
-        commute = self._commutation(l)
-        return [tuple(order) + tuple(units) for order in _normal_forms(letters, keys, commute)]
-
-    def _commutation(self, l: int) -> np.ndarray:
-        """(D, D): adjacent loops at level l that can swap without changing any count
-        (module docstring)."""
-        extent_one = np.all((self.hi["t"][l:] == 1) & (self.hi["x"][l:] == 1) & (self.hi["y"][l:] == 1), axis=0)
-        commute = np.ones((self.D, self.D), dtype=bool)
-        for ranks in self._ranks:
-            relevant = np.zeros(self.D, dtype=bool)
-            plain = np.ones(self.D, dtype=bool)
-            for dims, _ in ranks:
-                live = [d for d in dims if not extent_one[d]]
-                relevant[live] = True
-                if len(live) > 1:
-                    plain[live] = False
-            plain &= relevant
-            neither = ~relevant[:, None] & ~relevant[None, :]
-            both_plain = plain[:, None] & plain[None, :]
-            commute &= neither | both_plain
-        return commute
-
-    def _orders_ok(self, batch: MappingBatch) -> np.ndarray:
-        ok = np.ones(len(batch), dtype=bool)
-        for l in range(self.L):
-            keys = self._keys[l]
-            free = self.hi["t"][l] > 1
-            if len(set(keys[free])) < 2:  # the constraints cannot tell the level's loops apart
-                continue
-            order = batch.order[:, l, :]
-            seq = keys[order]
-            live = np.take_along_axis(batch.temporal[:, l, :], order, axis=1) > 1
-            masked = np.where(live, seq, -1)
-            before = np.maximum.accumulate(np.concatenate([np.full((len(batch), 1), -1), masked[:, :-1]], axis=1),
-                                           axis=1)
-            ok &= np.all(~live | (seq >= before), axis=1)
-        return ok
-
-    def _spatial_order(self, l: int) -> tuple[int, ...]:
-        listed = [self.problem.dims.index(d) for d in self.constraints.level(self.arch.levels[l].name).spatial_order]
-        return tuple(listed + [d for d in reversed(range(self.D)) if d not in listed])
-
     # ------------------------------------------------------------------ spatial
 
     @cached_property
@@ -743,7 +649,7 @@ class Mapspace:
             bad |= sum(self._words(scaled, k, axis=0) * units for k, units in kept) > usable
         return bad
 
-    def _refit(self, l: int, spaces: list[_TemporalFactors], state: np.ndarray, picks: np.ndarray,
+    def _refit(self, l: int, spaces: list[TemporalFactors], state: np.ndarray, picks: np.ndarray,
                factors: np.ndarray, below: np.ndarray, rows: np.ndarray,
                checks: list[_CapacityCheck], rng: np.random.Generator) -> None:
         """Redraw, in place, the level-l factors of the overflowing `rows`; after
@@ -810,7 +716,7 @@ class Mapspace:
             raise SpecError(None, "--exhaustive", f"{total * n_orders:.3g} mappings for one spatial unrolling",
                             "at most 2**62 to enumerate", "search without --exhaustive")
         first_orders = np.stack([o[0] for o in orders])
-        spatial_order = np.array([self._spatial_order(l) for l in range(self.L)])
+        spatial_order = np.array([self.orders.spatial_order(l) for l in range(self.L)])
         for start in range(0, total, chunk):
             digits = _mixed_radix(np.arange(start, min(total, start + chunk), dtype=np.int64), radices)
             temporal = np.stack([tables[d][digits[d]] for d in range(self.D)], axis=2)  # (n, L, D)
@@ -827,37 +733,11 @@ class Mapspace:
                 pair = np.arange(rows) // n_orders
                 batch = _rows_of(np.stack([orders[l][choice[l]] for l in range(self.L)], axis=1),
                                  temporal[part][pair], sx, sy, spatial_order, keep[part][pair])
-                ok = self._first_of_equal_orders(batch.temporal, choice)
+                ok = self.orders.first_of_equal(batch.temporal, choice)
                 if valid_only:
-                    ok &= self._orders_ok(batch)
+                    ok &= self.orders.allowed(batch)
                 if ok.any():
                     yield batch.take(ok)
-
-    def _first_of_equal_orders(self, temporal: np.ndarray, choice: list[np.ndarray]) -> np.ndarray:
-        """Rows whose loop order at every level is the first choice equal to it once the
-        loops with factor 1 in that row are dropped (Timeloop's per-tiling pruning)."""
-        ok = np.ones(len(temporal), dtype=bool)
-        weights = 1 << np.arange(self.D, dtype=np.int64)
-        for l in range(self.L):
-            units = (temporal[:, l, :] == 1) @ weights
-            for mask in np.unique(units):
-                rows = units == mask
-                ok[rows] &= self._primary_orders(l, int(mask))[choice[l][rows]]
-        return ok
-
-    def _primary_orders(self, l: int, unit_mask: int) -> np.ndarray:
-        cache = self._primary_cache
-        if (l, unit_mask) not in cache:
-            commute = self._commutation(l)
-            seen: set[tuple[int, ...]] = set()
-            first = []
-            for order in self.permutation_choices(l):
-                live = [d for d in order if not (unit_mask >> d) & 1]
-                form = _normal_form(live, commute)
-                first.append(form not in seen)
-                seen.add(form)
-            cache[(l, unit_mask)] = np.array(first, dtype=bool)
-        return cache[(l, unit_mask)]
 
     @staticmethod
     def _rows(structure: Structure, temporal: np.ndarray) -> MappingBatch:
@@ -960,171 +840,6 @@ class Mapspace:
 
 
 # ---------------------------------------------------------------------------
-# One dimension
-
-
-class _DimSpace:
-    """The factors one dimension may take: spatial pairs per fan-out, and temporal
-    factorizations of what the spatial factors leave."""
-
-    def __init__(self, space: Mapspace, d: int) -> None:
-        self.space, self.d = space, d
-        self.bound = int(space.bounds[d])
-        self.where = f"layer {space.problem.name!r}, dimension {space.problem.dims[d]}"
-        self._temporal: dict[int, _TemporalFactors] = {}
-        lo, hi = space.lo, space.hi
-        self.pairs: dict[int, list[tuple[int, int]]] = {}
-        for l in space._fanout_levels:
-            # Only divisors within the fan-out: a bound may have 100,000 divisors.
-            xs = [x for x in divisors(self.bound) if lo["x"][l, d] <= x <= hi["x"][l, d]]
-            ys = [y for y in divisors(self.bound) if lo["y"][l, d] <= y <= hi["y"][l, d]]
-            self.pairs[l] = [(x, y) for x in xs for y in ys
-                             if self.bound % (x * y) == 0 and lo["xy"][l, d] <= x * y <= hi["xy"][l, d]]
-
-    def temporal(self, remaining: int) -> _TemporalFactors:
-        if remaining not in self._temporal:
-            self._temporal[remaining] = _TemporalFactors(remaining, self.space.lo["t"][:, self.d],
-                                                         self.space.hi["t"][:, self.d], self.where)
-        return self._temporal[remaining]
-
-    @cached_property
-    def options(self) -> list[tuple[tuple[int, int], ...]]:
-        """Spatial pairs on every fan-out level together, dividing the bound."""
-        levels = self.space._fanout_levels
-        return [combo for combo in itertools.product(*(self.pairs[l] for l in levels))
-                if self.bound % prod(x * y for x, y in combo) == 0]
-
-    @cached_property
-    def weighted_options(self) -> list[tuple[tuple[tuple[int, int], ...], int]]:
-        """Each spatial option with how many temporal factorizations complete it."""
-        return [(combo, self.temporal(self.bound // prod(x * y for x, y in combo)).total) for combo in self.options]
-
-    @cached_property
-    def min_extents(self) -> list[int]:
-        """Per level, the smallest extent this dimension can have in the level's tile."""
-        best = [self.bound] * self.space.L
-        levels = self.space._fanout_levels
-        for combo, weight in self.weighted_options:
-            if not weight:
-                continue
-            spatial = np.ones(self.space.L, dtype=np.int64)
-            for l, (x, y) in zip(levels, combo):
-                spatial[l] = x * y
-            spatial_inner = np.cumprod(spatial[::-1])[::-1]
-            temporal = self.temporal(self.bound // int(np.prod(spatial))).min_suffix
-            best = [min(b, int(s * t)) for b, s, t in zip(best, spatial_inner, temporal)]
-        return best
-
-
-class _TemporalFactors:
-    """The ordered factorizations of `remaining` over the levels, each factor within
-    its level's [lo, hi], as a dynamic program over the divisors of `remaining`.
-
-    `count[l][v]` is the number of ways levels 0..l-1 multiply to divisor v; drawing
-    level by level from the innermost out, with the weight of each factor the number of
-    ways the outer levels can complete it, is uniform over all the factorizations."""
-
-    def __init__(self, remaining: int, lo: np.ndarray, hi: np.ndarray, where: str) -> None:
-        self.divisors = np.array(divisors(remaining), dtype=np.int64)
-        n, L = len(self.divisors), len(lo)
-        if n * n * (L + 2) > MAX_FACTOR_TABLE:
-            raise SpecError(None, where, f"a bound of {remaining:,} ({n:,} divisors) to split over {L} levels",
-                            f"at most {MAX_FACTOR_TABLE:,} entries in the tables of its factorizations: (divisors)**2 "
-                            "x (levels + 2), mapper/specs/limits.py",
-                            "use fewer levels, or a bound with fewer divisors")
-        index = {int(v): i for i, v in enumerate(self.divisors)}
-        self.start = index[remaining]
-        div = self.divisors
-        self.quotient = np.array([[index.get(int(v // f), -1) if v % f == 0 else -1 for f in div] for v in div],
-                                 dtype=np.int64)  # (n, n): index of v / f
-        divides = self.quotient >= 0
-        allowed = [(div >= lo[l]) & (div <= hi[l]) for l in range(L)]
-        # Counts, and the flattened rows that draws search, must fit 64 bits: the same
-        # sums in floating point say whether they do.
-        estimate = [np.zeros(n) for _ in range(L + 1)]
-        estimate[0][0] = 1.0
-        for l in range(L):
-            estimate[l + 1] = np.where(divides & allowed[l][None, :], estimate[l][np.maximum(self.quotient, 0)],
-                                       0.0).sum(axis=1)
-        if max(float(e.max()) for e in estimate) * n >= 2.0 ** 62:
-            raise SpecError(None, where, f"a bound of {remaining:,} split over {L} levels in about "
-                            f"{float(estimate[L][self.start]):.3g} ways", "at most 2**62 / (divisors of the bound) "
-                            "factorizations: the mapspace counts them in 64 bits",
-                            "use fewer levels, or a smaller bound")
-        count = [np.zeros(n, dtype=np.int64)]
-        count[0][0] = 1
-        self.cumulative, self.smallest = [], []
-        for l in range(L):
-            weights = np.where(divides & allowed[l][None, :], count[l][np.maximum(self.quotient, 0)], 0)
-            count.append(weights.sum(axis=1))
-            self.cumulative.append(np.cumsum(weights, axis=1))
-            self.smallest.append(np.argmax(weights > 0, axis=1))
-        self.total = int(count[L][self.start])
-        self._count, self._allowed, self.levels = count, allowed, L
-        self._one = [bool(hi[l] == 1) for l in range(L)]  # the factor is 1 whatever is left
-        self._flat = [self._flatten(c) for c in self.cumulative]
-
-    @staticmethod
-    def _flatten(cumulative: np.ndarray) -> tuple[np.ndarray, int]:
-        """One sorted array for all rows, each offset by a stride above any total, so
-        one searchsorted draws for rows at different divisors."""
-        stride = int(cumulative[:, -1].max()) + 1
-        offsets = np.arange(len(cumulative), dtype=np.int64)[:, None] * stride
-        return (cumulative + offsets).ravel(), stride
-
-    def draw(self, l: int, state: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """A factor (as divisor index) for level l of each row whose levels 0..l still
-        have to multiply to divisor `state`, weighted by the completions of each."""
-        if l == 0:  # the outermost level takes what is left
-            return state.copy()
-        if self._one[l]:
-            return np.zeros_like(state)
-        flat, stride = self._flat[l]
-        totals = self.cumulative[l][state, -1]
-        target = (rng.random(len(state)) * totals).astype(np.int64)  # uniform in [0, total)
-        return np.searchsorted(flat, state * stride + target, side="right") - state * len(self.divisors)
-
-    @cached_property
-    def smallest_tiles(self) -> np.ndarray:
-        """(L,): the factorization that gives each level, from the innermost out, the
-        smallest factor that the outer levels can still complete."""
-        factors, state = np.ones(self.levels, dtype=np.int64), self.start
-        for l in range(self.levels - 1, -1, -1):
-            pick = int(self.smallest[l][state])
-            factors[l] = self.divisors[pick]
-            state = int(self.quotient[state, pick])
-        return factors
-
-    @cached_property
-    def min_suffix(self) -> np.ndarray:
-        """(L,): per level l, the smallest product of the factors at levels l..L-1."""
-        n, L = len(self.divisors), self.levels
-        suffix = [np.zeros(n, dtype=bool) for _ in range(L + 1)]
-        suffix[L][0] = True
-        for l in range(L - 1, -1, -1):
-            ok = (self.quotient >= 0) & self._allowed[l][None, :] & suffix[l + 1][np.maximum(self.quotient, 0)]
-            suffix[l] = ok.any(axis=1)
-        best = []
-        for l in range(L):
-            outer = self.quotient[self.start]  # index of remaining / v, per v
-            feasible = suffix[l] & (outer >= 0) & (self._count[l][np.maximum(outer, 0)] > 0)
-            best.append(int(self.divisors[feasible].min()) if feasible.any() else int(self.divisors[-1]))
-        return np.array(best, dtype=np.int64)
-
-    @cached_property
-    def table(self) -> np.ndarray:
-        """(total, L): every factorization, for exhaustive enumeration."""
-        rows = np.zeros((1, 0), dtype=np.int64)
-        states = np.array([self.start], dtype=np.int64)
-        for l in range(self.levels - 1, -1, -1):
-            weights = np.diff(self.cumulative[l][states], axis=1, prepend=0) > 0
-            parent, pick = np.nonzero(weights)
-            rows = np.concatenate([self.divisors[pick][:, None], rows[parent]], axis=1)
-            states = self.quotient[states[parent], pick]
-        return rows
-
-
-# ---------------------------------------------------------------------------
 # Helpers
 
 
@@ -1147,48 +862,6 @@ def _mixed_radix(index: np.ndarray, radices: list[int]) -> list[np.ndarray]:
         digits.append(index % radix)
         index = index // radix
     return digits[::-1]
-
-
-def _normal_forms(letters: list[int], keys: np.ndarray, commute: np.ndarray) -> list[list[int]]:
-    """The lexicographically least order (letters ranked as listed) of every class of
-    orders equal up to swaps of adjacent commuting loops, among those whose keys do not
-    decrease. An order is least iff no letter could move left past a greater one it
-    commutes with, together with everything in between (Anisimov and Knuth, 1979)."""
-    rank = {d: i for i, d in enumerate(letters)}
-    found: list[list[int]] = []
-
-    def extend(seq: list[int], rest: list[int]) -> None:
-        if not rest:
-            found.append(seq)
-            return
-        for y in rest:
-            if seq and keys[y] < keys[seq[-1]]:
-                continue
-            if _could_move_left(seq, y, rank, commute):
-                continue
-            extend(seq + [y], [r for r in rest if r != y])
-
-    extend([], list(letters))
-    return found
-
-
-def _could_move_left(seq: list[int], y: int, rank: dict[int, int], commute: np.ndarray) -> bool:
-    for k in range(len(seq) - 1, -1, -1):
-        if not commute[seq[k], y]:
-            return False
-        if rank[y] < rank[seq[k]]:
-            return True
-    return False
-
-
-def _normal_form(order: list[int], commute: np.ndarray) -> tuple[int, ...]:
-    """A canonical member of the class of `order` (its least, ranking letters by index)."""
-    rest, form = list(order), []
-    while rest:
-        movable = [k for k in range(len(rest)) if all(commute[rest[j], rest[k]] for j in range(k))]
-        k = min(movable, key=lambda i: rest[i])
-        form.append(rest.pop(k))
-    return tuple(form)
 
 
 def layer_constraints(constraints: Constraints | None, problem: Problem, arch: Architecture) -> Constraints | None:
