@@ -43,8 +43,8 @@ from ..specs.errors import SpecError, did_you_mean
 from ..specs.limits import MAX_ENUMERATED_KEEP_TABLES
 from .factors import DimensionFactors, TemporalFactors
 from .orders import LoopOrders
+from .spatial import Grid, SpatialUnrollings, fanout_levels
 
-Grid = tuple[tuple[int, ...], ...]
 
 _SLOTS = ("t", "x", "y", "xy")  # temporal, spatial X, spatial Y, spatial X*Y
 _RESAMPLES = 8  # redraws of a level's factors when its tiles overflow, before the smallest
@@ -101,15 +101,16 @@ class Mapspace:
         self._forced_keep = self._keep_rules()
         self.orders = LoopOrders(problem, arch, self.constraints, self.hi, self._ranks)
         self._reasons += self.orders.reasons
-        self._dims = [DimensionFactors(int(self.bounds[d]), d, self.lo, self.hi, self._fanout_levels,
+        self._dims = [DimensionFactors(int(self.bounds[d]), d, self.lo, self.hi, fanout_levels(self.fanouts),
                                        f"layer {problem.name!r}, dimension {problem.dims[d]}") for d in range(self.D)]
         needed = self.constraints.min_utilization
         self.min_used_macs = 0 if needed is None else ceil(needed * arch.compute.instances - 1e-9)
+        self.spatial = SpatialUnrollings(self.bounds, self.fanouts, self._dims, self.lo, self.hi, self.min_used_macs)
 
     # ------------------------------------------------------------------ public
 
     def sizes(self) -> dict[str, int]:
-        spatial, factorizations = self._count_factorizations()
+        spatial, factorizations = self.spatial.count()
         permutations = prod(len(self.permutation_choices(l)) for l in range(self.L))
         bypass = prod(len(rows) for rows in self._keep_rows)
         return {"factorizations": factorizations, "permutations": permutations, "spatial": spatial,
@@ -124,7 +125,7 @@ class Mapspace:
             reasons = self._dimension_reasons()
         if not reasons:
             reasons = self._capacity_reasons() + self._utilization_reasons()
-        if not reasons and (not all(self._keep_rows) or self._count_factorizations()[1] == 0):
+        if not reasons and (not all(self._keep_rows) or self.spatial.count()[1] == 0):
             reasons = ["no split of the dimensions over the levels and fan-outs meets the constraints together"]
         if not reasons and self.fitting_start() is None and self._smallest_tiles_are_least():
             reasons = ["every spatial unrolling the constraints allow overflows a buffer even with the smallest "
@@ -147,7 +148,7 @@ class Mapspace:
     def _fitting_start(self) -> MappingBatch | None:
         if not all(self._keep_rows):
             return None
-        picks, busy = self._spatial_picks()
+        picks, busy = self.spatial.picks()
         picks = picks[np.argsort(-busy, kind="stable")]  # ties keep their order
         most = tuple(max(rows, key=sum) for rows in self._keep_rows)
         least = tuple(min(rows, key=sum) for rows in self._keep_rows)
@@ -155,7 +156,7 @@ class Mapspace:
         orders = np.array([self.permutation_choices(l)[0] for l in range(self.L)], dtype=np.int64)
         spatial_order = np.array([self.orders.spatial_order(l) for l in range(self.L)], dtype=np.int64)
         for start in range(0, len(picks), _FIT_CHUNK):
-            sx, sy = self._spatial_arrays(picks[start:start + _FIT_CHUNK])
+            sx, sy = self.spatial.arrays(picks[start:start + _FIT_CHUNK])
             temporal = self._smallest_tiles(sx * sy)
             n, k = len(sx), len(keeps)  # each unrolling with each keep table, in turn
             batch = _rows_of(orders, np.repeat(temporal, k, axis=0), np.repeat(sx, k, axis=0),
@@ -169,17 +170,8 @@ class Mapspace:
         """(spatial_x, spatial_y), each (n, L, D): the `count` spatial unrollings of
         `spatial_combinations` that keep the most MACs busy, busiest first (ties in
         their order there)."""
-        picks, busy = self._spatial_picks()
-        return self._spatial_arrays(picks[np.argsort(-busy, kind="stable")[:count]])
-
-    def _spatial_arrays(self, picks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(n, L, D) spatial X and Y factors of n rows of `_spatial_picks`."""
-        sx = np.ones((len(picks), self.L, self.D), dtype=np.int64)
-        sy = np.ones_like(sx)
-        for j, l in enumerate(self._fanout_levels):
-            choices = np.array(self.spatial_choices(l), dtype=np.int64).reshape(-1, 2, self.D)
-            sx[:, l], sy[:, l] = choices[picks[:, j], 0], choices[picks[:, j], 1]
-        return sx, sy
+        picks, busy = self.spatial.picks()
+        return self.spatial.arrays(picks[np.argsort(-busy, kind="stable")[:count]])
 
     def _smallest_tiles(self, spatial: np.ndarray) -> np.ndarray:
         """(n, L, D): the temporal factors of the smallest tiles (`TemporalFactors.
@@ -206,7 +198,7 @@ class Mapspace:
         """(X factor per dimension, Y factor per dimension) on the fan-out below
         `level`, within its constraints and its mesh; one choice of ones where nothing
         fans out. Which choices combine across several fan-outs: `spatial_combinations`."""
-        return self._spatial_choices[level]
+        return self.spatial.choices(level)
 
     def keep_choices(self) -> list[tuple[tuple[bool, ...], ...]]:
         """Keep tables (L x T) the architecture's `keeps` and the constraints allow; the
@@ -224,38 +216,8 @@ class Mapspace:
         L x D grids, whose factors leave every dimension a temporal factorization and
         keep at least `min_utilization` of the MACs busy; in the order of
         `spatial_choices`, the outermost fan-out varying slowest."""
-        for row in self._spatial_picks()[0]:
-            yield self._spatial_grids(row)
-
-    def _spatial_grids(self, picks: np.ndarray) -> tuple[Grid, Grid]:
-        """(spatial_x, spatial_y) of a choice per fan-out level (`_spatial_picks`)."""
-        ones = tuple((1,) * self.D for _ in range(self.L))
-        sx, sy = list(ones), list(ones)
-        for l, k in zip(self._fanout_levels, picks):
-            sx[l], sy[l] = self.spatial_choices(l)[k]
-        return tuple(sx), tuple(sy)
-
-    def _spatial_picks(self) -> tuple[np.ndarray, np.ndarray]:
-        """The spatial combinations (`spatial_combinations`) as a choice per fan-out
-        level, one row each, with the MACs each keeps busy."""
-        levels = self._fanout_levels
-        picks = np.zeros((1, 0), dtype=np.int64)  # per partial combination, its choice at each fan-out so far
-        product = np.ones((1, self.D), dtype=np.int64)  # and the spatial factor of each dimension so far
-        for l in levels:
-            both = np.array([np.multiply(x, y) for x, y in self.spatial_choices(l)], dtype=np.int64).reshape(-1, self.D)
-            joined_picks, joined_product = [], []
-            for start in range(0, len(product), 4096):
-                grown = product[start:start + 4096, None, :] * both[None, :, :]
-                rows, cols = np.nonzero(np.all(self.bounds % grown == 0, axis=2))
-                joined_picks.append(np.concatenate([picks[start + rows], cols[:, None]], axis=1))
-                joined_product.append(grown[rows, cols])
-            picks, product = np.concatenate(joined_picks), np.concatenate(joined_product)
-        ok = np.prod(product, axis=1) >= self.min_used_macs
-        for d in range(self.D):
-            values, where = np.unique(product[:, d], return_inverse=True)
-            ok &= np.array([self._dims[d].temporal(int(self.bounds[d] // v)).total > 0 for v in values],
-                           dtype=bool)[where]
-        return picks[ok], np.prod(product[ok], axis=1)
+        for row in self.spatial.picks()[0]:
+            yield self.spatial.grids(row)
 
     def structure(self, orders: Sequence[Sequence[int]], spatial: Sequence[tuple[Sequence[int], Sequence[int]]],
                   keep: Sequence[Sequence[bool]]) -> Structure:
@@ -270,7 +232,7 @@ class Mapspace:
         """How many temporal factorizations complete `structure` (0 if its spatial
         factors leave some dimension none, or break a fan-out or utilization rule)."""
         sx, sy = np.array(structure.spatial_x), np.array(structure.spatial_y)
-        if not self._spatial_feasible(sx, sy):
+        if not self.spatial.feasible(sx, sy):
             return 0
         remaining = self.bounds // np.prod(sx * sy, axis=0)
         return prod(self._dims[d].temporal(int(remaining[d])).total for d in range(self.D))
@@ -285,7 +247,7 @@ class Mapspace:
         when nothing completes the structure (`tiling_count` is 0). The arrays that
         every row shares (all but `temporal`) are read-only views."""
         sx, sy = np.array(structure.spatial_x, dtype=np.int64), np.array(structure.spatial_y, dtype=np.int64)
-        if n <= 0 or not self._spatial_feasible(sx, sy):
+        if n <= 0 or not self.spatial.feasible(sx, sy):
             return self._rows(structure, np.ones((0, self.L, self.D), dtype=np.int64))
         remaining = self.bounds // np.prod(sx * sy, axis=0)
         spaces = [self._dims[d].temporal(int(remaining[d])) for d in range(self.D)]
@@ -523,96 +485,6 @@ class Mapspace:
                     forced[l, k] = 0
         return forced
 
-    # ------------------------------------------------------------------ spatial
-
-    @cached_property
-    def _fanout_levels(self) -> list[int]:
-        return [l for l in range(self.L) if self.fanouts[l] != (1, 1)]
-
-    @cached_property
-    def _spatial_choices(self) -> list[list[tuple[tuple[int, ...], tuple[int, ...]]]]:
-        ones = (1,) * self.D
-        per_level = {l: self._level_spatial(l) for l in self._fanout_levels}
-        most = {l: max((prod(x) * prod(y) for x, y in choices), default=0) for l, choices in per_level.items()}
-        choices = []
-        for l in range(self.L):
-            if l not in per_level:
-                choices.append([(ones, ones)])
-                continue
-            others = prod(most[k] for k in per_level if k != l)
-            choices.append([(x, y) for x, y in per_level[l] if prod(x) * prod(y) * others >= self.min_used_macs])
-        return choices
-
-    def _level_spatial(self, l: int) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
-        fx, fy = self.fanouts[l]
-        options = [self._dims[d].pairs[l] for d in range(self.D)]
-        found: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
-
-        def extend(d: int, xs: list[int], ys: list[int], px: int, py: int) -> None:
-            if d == self.D:
-                found.append((tuple(xs), tuple(ys)))
-                return
-            for x, y in options[d]:
-                if px * x <= fx and py * y <= fy:
-                    extend(d + 1, xs + [x], ys + [y], px * x, py * y)
-
-        extend(0, [], [], 1, 1)
-        return found
-
-    def _spatial_feasible(self, sx: np.ndarray, sy: np.ndarray) -> bool:
-        """Spatial grids within bounds, fan-outs and utilization, leaving every
-        dimension a temporal factorization."""
-        both = sx * sy
-        fan = np.array(self.fanouts, dtype=np.int64)
-        if (np.any(np.prod(sx, axis=1) > fan[:, 0]) or np.any(np.prod(sy, axis=1) > fan[:, 1])
-                or int(np.prod(both)) < self.min_used_macs):
-            return False
-        for slot, grid in (("x", sx), ("y", sy), ("xy", both)):
-            if np.any(grid < self.lo[slot]) or np.any(grid > self.hi[slot]):
-                return False
-        total = np.prod(both, axis=0)
-        if np.any(self.bounds % total):
-            return False
-        return all(self._dims[d].temporal(int(self.bounds[d] // total[d])).total for d in range(self.D))
-
-    # ------------------------------------------------------------------ counting
-
-    def _count_factorizations(self) -> tuple[int, int]:
-        """(spatial unrollings, factorizations) that keep enough MACs busy."""
-        spatial = factorizations = 0
-        for used, (n_spatial, n_fact) in self._factorizations_by_use.items():
-            if used >= self.min_used_macs:
-                spatial += n_spatial
-                factorizations += n_fact
-        return spatial, factorizations
-
-    @cached_property
-    def _factorizations_by_use(self) -> dict[int, tuple[int, int]]:
-        """MACs kept busy -> (spatial unrollings, factorizations) that busy: a dynamic
-        program over dimensions whose state is how much of every fan-out's X and Y the
-        dimensions so far use."""
-        levels = self._fanout_levels
-        start = tuple((1, 1) for _ in levels)
-        counts: dict[tuple, tuple[int, int]] = {start: (1, 1)}
-        for d in range(self.D):
-            nxt: dict[tuple, tuple[int, int]] = {}
-            for option, weight in self._dims[d].weighted_options:
-                if not weight:
-                    continue
-                for state, (n_spatial, n_fact) in counts.items():
-                    used = tuple((ux * x, uy * y) for (ux, uy), (x, y) in zip(state, option))
-                    if any(ux > self.fanouts[l][0] or uy > self.fanouts[l][1] for l, (ux, uy) in zip(levels, used)):
-                        continue
-                    old = nxt.get(used, (0, 0))
-                    nxt[used] = (old[0] + n_spatial, old[1] + n_fact * weight)
-            counts = nxt
-        by_use: dict[int, tuple[int, int]] = {}
-        for state, (n_spatial, n_fact) in counts.items():
-            used = prod(ux * uy for ux, uy in state)
-            old = by_use.get(used, (0, 0))
-            by_use[used] = (old[0] + n_spatial, old[1] + n_fact)
-        return by_use
-
     # ------------------------------------------------------------------ tiles
 
     def _words(self, extents: np.ndarray, tensor: int, axis: int = -1) -> np.ndarray:
@@ -768,7 +640,7 @@ class Mapspace:
 
     def _fanout_reasons(self) -> list[str]:
         reasons = []
-        for l in self._fanout_levels:
+        for l in self.spatial.levels:
             for slot, axis, width in (("x", "X", self.fanouts[l][0]), ("y", "Y", self.fanouts[l][1])):
                 least = self.lo[slot][l]
                 if prod(int(v) for v in least) > width:
@@ -815,7 +687,7 @@ class Mapspace:
         macs = self.arch.compute.instances
         need = f"min_utilization {self.constraints.min_utilization} needs at least {self.min_used_macs} of {macs} MACs"
         if example is None:
-            most = max(self._factorizations_by_use, default=0)
+            most = max(self.spatial.by_use, default=0)
             return [f"{need} busy; the constraints and fan-outs allow at most {most}"]
         return [f"{need} busy, and every spatial unrolling that busy overflows a buffer: e.g. with {best_fit} MACs "
                 + f"busy, {example}"]
