@@ -1,6 +1,8 @@
-"""The factors one dimension of a layer may take: its spatial pairs on every fan-out,
-and the temporal factorizations over the levels of what the spatial factors leave,
-counted and drawn uniformly by a dynamic program over the divisors."""
+"""The factors a mapspace allows: the least and greatest factor of every dimension at
+every level and fan-out under the constraints (FactorBounds), and per dimension its
+spatial pairs on every fan-out and the temporal factorizations over the levels of what
+they leave, counted and drawn uniformly by a dynamic program over the divisors
+(DimensionFactors, TemporalFactors)."""
 
 from __future__ import annotations
 
@@ -10,9 +12,156 @@ from math import prod
 
 import numpy as np
 
+from ..architecture import Architecture
+from ..constraints import Constraints, Factor
 from ..factorize import divisors
+from ..problem import Problem
 from ..specs.errors import SpecError
 from ..specs.limits import MAX_FACTOR_TABLE
+
+
+# Slot kinds of a factor: temporal, spatial along X, spatial along Y, spatial in all (X*Y).
+SLOTS = ("t", "x", "y", "xy")
+
+
+class FactorBounds:
+    """Per slot kind (SLOTS), (L, D) arrays of the least (`lo`) and greatest (`hi`)
+    factor of every dimension at every level that the constraints, the bounds and the
+    fan-outs allow; an exact factor sets both, and Timeloop's `=0` (the rest) is
+    resolved. Contradictory constraints are listed in `reasons`; `bounded`, per slot:
+    (flat (l, d) indices, lo, hi) of the bounds that fitting the bounds and fan-outs
+    does not imply, which a mapping must be checked against."""
+
+    def __init__(self, problem: Problem, arch: Architecture, constraints: Constraints) -> None:
+        self.problem, self.arch, self.constraints = problem, arch, constraints
+        self.L, self.D = len(arch.levels), len(problem.dims)
+        self.bounds = np.array([problem.bounds[d] for d in problem.dims], dtype=np.int64)
+        self.fanouts = [arch.fanout(l) for l in range(self.L)]
+        self.reasons: list[str] = []
+        self.bounded: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.lo, self.hi = self._factor_bounds()
+
+    def _factor_bounds(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        L, D = self.L, self.D
+        fan = np.array(self.fanouts, dtype=np.int64).reshape(L, 2)
+        axis_limit = {"t": np.broadcast_to(self.bounds, (L, D)), "x": np.repeat(fan[:, :1], D, axis=1),
+                      "y": np.repeat(fan[:, 1:], D, axis=1), "xy": np.repeat(fan[:, :1] * fan[:, 1:], D, axis=1)}
+        lo = {s: np.ones((L, D), dtype=np.int64) for s in SLOTS}
+        hi = {s: np.minimum(axis_limit[s], self.bounds).astype(np.int64) for s in SLOTS}
+        exact = {s: np.zeros((L, D), dtype=np.int64) for s in SLOTS}
+        rests: dict[int, list[tuple[str, int]]] = {}
+        for l, level in enumerate(self.arch.levels):
+            lc = self.constraints.level(level.name)
+            for slot, table in zip(SLOTS, (lc.temporal, lc.spatial_x, lc.spatial_y, lc.spatial)):
+                for dim, f in table.items():
+                    d = self.problem.dims.index(dim)
+                    if f.rest:
+                        rests.setdefault(d, []).append((slot, l))
+                    elif f.exact is not None:
+                        exact[slot][l, d] = f.exact
+                    else:
+                        lo[slot][l, d] = max(lo[slot][l, d], f.min)
+                        hi[slot][l, d] = min(hi[slot][l, d], f.max or hi[slot][l, d])
+                        self._check_range(slot, l, d, f)
+            for slot, allowed in (("x", lc.x_dims), ("y", lc.y_dims)):
+                if allowed is not None:
+                    for d, dim in enumerate(self.problem.dims):
+                        if dim not in allowed:
+                            hi[slot][l, d] = 1
+        for d, slots in rests.items():
+            self._resolve_rest(d, slots, exact, lo)
+        for slot in SLOTS:
+            for l, d in zip(*np.nonzero(exact[slot])):
+                self._check_exact(slot, int(l), int(d), int(exact[slot][l, d]), int(hi[slot][l, d]),
+                                  int(axis_limit[slot][l, d]))
+                lo[slot][l, d] = hi[slot][l, d] = exact[slot][l, d]
+        self._check_fixed_products(exact)
+        self.bounded = {}
+        for slot in SLOTS:
+            where = np.flatnonzero((lo[slot] > 1) | (hi[slot] < np.minimum(axis_limit[slot], self.bounds)))
+            self.bounded[slot] = (where, lo[slot].ravel()[where], hi[slot].ravel()[where])
+        return lo, hi
+
+    def _check_range(self, slot: str, l: int, d: int, f: Factor) -> None:
+        dim, bound = self.problem.dims[d], int(self.bounds[d])
+        if f.min > bound:
+            self.reasons.append(f"{dim}{f} {self.slot_name(slot, l)} asks for more than the bound {bound} of {dim}")
+        elif f.max is not None and f.max < f.min:
+            self.reasons.append(f"{dim}{f} {self.slot_name(slot, l)} allows no factor")
+
+    def _check_exact(self, slot: str, l: int, d: int, value: int, hi: int, axis: int) -> None:
+        dim, bound = self.problem.dims[d], int(self.bounds[d])
+        where = self.slot_name(slot, l)
+        if bound % value:
+            self.reasons.append(f"{dim}={value} {where} does not divide the bound {bound} of {dim}")
+        elif value > axis:
+            self.reasons.append(f"{dim}={value} {where}: the fan-out has {axis} there")
+        elif value > hi:
+            axis_name = {"x": "X", "y": "Y"}.get(slot)
+            allowed = getattr(self.constraints.level(self.arch.levels[l].name), f"{slot}_dims", None)
+            if axis_name and allowed is not None and dim not in allowed:
+                self.reasons.append(f"{dim}={value} {where}, but the constraints allow only "
+                                     f"{', '.join(sorted(allowed)) or 'no dimension'} along {axis_name} there")
+            else:
+                self.reasons.append(f"{dim}={value} {where} is more than the constraints allow there ({hi})")
+
+    def _resolve_rest(self, d: int, slots: list[tuple[str, int]], exact: dict[str, np.ndarray],
+                      lo: dict[str, np.ndarray]) -> None:
+        """Timeloop's `=0`: all of the dimension that the other exact factors leave;
+        every other factor of the dimension becomes 1."""
+        dim, bound = self.problem.dims[d], int(self.bounds[d])
+        if len(slots) > 1:
+            where = " and ".join(self.slot_name(s, l) for s, l in slots)
+            self.reasons.append(f"{dim}=0 {where}: only one place can take the rest of {dim}")
+            return
+        slot, level = slots[0]
+        other_axis = {"x": "y", "y": "x"}.get(slot)
+        fixed = prod(int(exact["t"][l, d] or 1) for l in range(self.L) if (slot, l) != ("t", level))
+        fixed *= prod(self._spatial_exact(exact, l, d) for l in range(self.L) if slot == "t" or l != level)
+        if other_axis:
+            fixed *= int(exact[other_axis][level, d] or 1)
+        if bound % fixed:
+            self.reasons.append(f"{dim}=0 {self.slot_name(slot, level)}: the other fixed factors of {dim} "
+                                 f"multiply to {fixed}, which does not divide its bound {bound}")
+            return
+        exact[slot][level, d] = bound // fixed
+        to_one = [("t", l) for l in range(self.L) if (slot, l) != ("t", level)]
+        for l in range(self.L):
+            if slot != "t" and l == level:
+                to_one += [(other_axis, l)] if other_axis else []
+            elif not exact["xy"][l, d]:
+                to_one += [("x", l), ("y", l)]
+        for s, l in to_one:
+            if exact[s][l, d]:
+                continue
+            if lo[s][l, d] > 1:
+                self.reasons.append(f"{dim}=0 {self.slot_name(slot, level)} leaves nothing for "
+                                     f"{dim}>={lo[s][l, d]} {self.slot_name(s, l)}")
+            exact[s][l, d] = 1
+
+    @staticmethod
+    def _spatial_exact(exact: dict[str, np.ndarray], l: int, d: int) -> int:
+        if exact["xy"][l, d]:
+            return int(exact["xy"][l, d])
+        return int(exact["x"][l, d] or 1) * int(exact["y"][l, d] or 1)
+
+    def _check_fixed_products(self, exact: dict[str, np.ndarray]) -> None:
+        """The exact factors of one dimension must divide its bound together."""
+        for d, dim in enumerate(self.problem.dims):
+            parts = [(int(exact["t"][l, d]), self.slot_name("t", l)) for l in range(self.L) if exact["t"][l, d]]
+            parts += [(self._spatial_exact(exact, l, d), self.slot_name("xy", l)) for l in range(self.L)
+                      if exact["xy"][l, d] or exact["x"][l, d] or exact["y"][l, d]]
+            product, bound = prod(v for v, _ in parts), int(self.bounds[d])
+            if len(parts) > 1 and bound % product and all(bound % v == 0 for v, _ in parts):
+                listed = ", ".join(f"{v} {w}" for v, w in parts)
+                self.reasons.append(f"the fixed factors of {dim} ({listed}) multiply to {product}, "
+                                     f"which does not divide its bound {bound}")
+
+    def slot_name(self, slot: str, l: int) -> str:
+        """Where a slot is, in words: `at GLB`, `along X below GLB`."""
+        name = self.arch.levels[l].name
+        return {"t": f"at {name}", "x": f"along X below {name}", "y": f"along Y below {name}",
+                "xy": f"spatially below {name}"}[slot]
 
 
 class DimensionFactors:

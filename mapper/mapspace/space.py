@@ -35,18 +35,17 @@ from math import ceil, prod
 import numpy as np
 
 from ..architecture import Architecture
-from ..constraints import Constraints, Factor, LevelConstraints
+from ..constraints import Constraints, LevelConstraints
 from ..model.batch import MappingBatch
 from ..precision import level_widths
 from ..problem import Problem
 from ..specs.errors import SpecError, did_you_mean
 from ..specs.limits import MAX_ENUMERATED_KEEP_TABLES
-from .factors import DimensionFactors, TemporalFactors
+from .factors import SLOTS, DimensionFactors, FactorBounds, TemporalFactors
 from .orders import LoopOrders
 from .spatial import Grid, SpatialUnrollings, fanout_levels
 
 
-_SLOTS = ("t", "x", "y", "xy")  # temporal, spatial X, spatial Y, spatial X*Y
 _RESAMPLES = 8  # redraws of a level's factors when its tiles overflow, before the smallest
 _FIT_CHUNK = 1024  # spatial unrollings tried at once for a fitting start (the busiest usually fits)
 # What a bounded level holds, the least factor per dimension from it down to a level
@@ -97,7 +96,9 @@ class Mapspace:
                          np.array([c for c, _ in rank if c], dtype=np.int64)) for rank in t.ranks]
                        for t in problem.tensors]
         self._reasons: list[str] = []
-        self.lo, self.hi = self._factor_bounds()
+        self.factor_bounds = FactorBounds(problem, arch, self.constraints)
+        self.lo, self.hi = self.factor_bounds.lo, self.factor_bounds.hi
+        self._reasons += self.factor_bounds.reasons
         self._forced_keep = self._keep_rules()
         self.orders = LoopOrders(problem, arch, self.constraints, self.hi, self._ranks)
         self._reasons += self.orders.reasons
@@ -324,7 +325,7 @@ class Mapspace:
         t, sx, sy = batch.temporal, batch.spatial_x, batch.spatial_y
         ok = np.all(np.prod(t * sx * sy, axis=1) == self.bounds, axis=1)
         for slot, factors in (("t", t), ("x", sx), ("y", sy), ("xy", sx * sy)):
-            where, lo, hi = self._bounded[slot]
+            where, lo, hi = self.factor_bounds.bounded[slot]
             if len(where):
                 picked = factors.reshape(len(batch), -1)[:, where]
                 ok &= np.all((picked >= lo) & (picked <= hi), axis=1)
@@ -332,131 +333,6 @@ class Mapspace:
             ok &= np.prod(sx * sy, axis=(1, 2)) >= self.min_used_macs
         forced = self._forced_keep
         return ok & np.all((forced < 0) | (batch.keep == (forced == 1)), axis=(1, 2))
-
-    # ------------------------------------------------------------------ factor bounds
-
-    def _factor_bounds(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """Per slot kind, (L, D) arrays of the least and greatest factor allowed; an
-        exact factor sets both. Inconsistent constraints add to `_reasons`."""
-        L, D = self.L, self.D
-        fan = np.array(self.fanouts, dtype=np.int64).reshape(L, 2)
-        axis_limit = {"t": np.broadcast_to(self.bounds, (L, D)), "x": np.repeat(fan[:, :1], D, axis=1),
-                      "y": np.repeat(fan[:, 1:], D, axis=1), "xy": np.repeat(fan[:, :1] * fan[:, 1:], D, axis=1)}
-        lo = {s: np.ones((L, D), dtype=np.int64) for s in _SLOTS}
-        hi = {s: np.minimum(axis_limit[s], self.bounds).astype(np.int64) for s in _SLOTS}
-        exact = {s: np.zeros((L, D), dtype=np.int64) for s in _SLOTS}
-        rests: dict[int, list[tuple[str, int]]] = {}
-        for l, level in enumerate(self.arch.levels):
-            lc = self.constraints.level(level.name)
-            for slot, table in zip(_SLOTS, (lc.temporal, lc.spatial_x, lc.spatial_y, lc.spatial)):
-                for dim, f in table.items():
-                    d = self.problem.dims.index(dim)
-                    if f.rest:
-                        rests.setdefault(d, []).append((slot, l))
-                    elif f.exact is not None:
-                        exact[slot][l, d] = f.exact
-                    else:
-                        lo[slot][l, d] = max(lo[slot][l, d], f.min)
-                        hi[slot][l, d] = min(hi[slot][l, d], f.max or hi[slot][l, d])
-                        self._check_range(slot, l, d, f)
-            for slot, allowed in (("x", lc.x_dims), ("y", lc.y_dims)):
-                if allowed is not None:
-                    for d, dim in enumerate(self.problem.dims):
-                        if dim not in allowed:
-                            hi[slot][l, d] = 1
-        for d, slots in rests.items():
-            self._resolve_rest(d, slots, exact, lo)
-        for slot in _SLOTS:
-            for l, d in zip(*np.nonzero(exact[slot])):
-                self._check_exact(slot, int(l), int(d), int(exact[slot][l, d]), int(hi[slot][l, d]),
-                                  int(axis_limit[slot][l, d]))
-                lo[slot][l, d] = hi[slot][l, d] = exact[slot][l, d]
-        self._check_fixed_products(exact)
-        self._bounded = {}  # per slot, (flat (l, d) indices, lo, hi) of the bounds that a fit does not imply
-        for slot in _SLOTS:
-            where = np.flatnonzero((lo[slot] > 1) | (hi[slot] < np.minimum(axis_limit[slot], self.bounds)))
-            self._bounded[slot] = (where, lo[slot].ravel()[where], hi[slot].ravel()[where])
-        return lo, hi
-
-    def _check_range(self, slot: str, l: int, d: int, f: Factor) -> None:
-        dim, bound = self.problem.dims[d], int(self.bounds[d])
-        if f.min > bound:
-            self._reasons.append(f"{dim}{f} {self._slot_name(slot, l)} asks for more than the bound {bound} of {dim}")
-        elif f.max is not None and f.max < f.min:
-            self._reasons.append(f"{dim}{f} {self._slot_name(slot, l)} allows no factor")
-
-    def _check_exact(self, slot: str, l: int, d: int, value: int, hi: int, axis: int) -> None:
-        dim, bound = self.problem.dims[d], int(self.bounds[d])
-        where = self._slot_name(slot, l)
-        if bound % value:
-            self._reasons.append(f"{dim}={value} {where} does not divide the bound {bound} of {dim}")
-        elif value > axis:
-            self._reasons.append(f"{dim}={value} {where}: the fan-out has {axis} there")
-        elif value > hi:
-            axis_name = {"x": "X", "y": "Y"}.get(slot)
-            allowed = getattr(self.constraints.level(self.arch.levels[l].name), f"{slot}_dims", None)
-            if axis_name and allowed is not None and dim not in allowed:
-                self._reasons.append(f"{dim}={value} {where}, but the constraints allow only "
-                                     f"{', '.join(sorted(allowed)) or 'no dimension'} along {axis_name} there")
-            else:
-                self._reasons.append(f"{dim}={value} {where} is more than the constraints allow there ({hi})")
-
-    def _resolve_rest(self, d: int, slots: list[tuple[str, int]], exact: dict[str, np.ndarray],
-                      lo: dict[str, np.ndarray]) -> None:
-        """Timeloop's `=0`: all of the dimension that the other exact factors leave;
-        every other factor of the dimension becomes 1."""
-        dim, bound = self.problem.dims[d], int(self.bounds[d])
-        if len(slots) > 1:
-            where = " and ".join(self._slot_name(s, l) for s, l in slots)
-            self._reasons.append(f"{dim}=0 {where}: only one place can take the rest of {dim}")
-            return
-        slot, level = slots[0]
-        other_axis = {"x": "y", "y": "x"}.get(slot)
-        fixed = prod(int(exact["t"][l, d] or 1) for l in range(self.L) if (slot, l) != ("t", level))
-        fixed *= prod(self._spatial_exact(exact, l, d) for l in range(self.L) if slot == "t" or l != level)
-        if other_axis:
-            fixed *= int(exact[other_axis][level, d] or 1)
-        if bound % fixed:
-            self._reasons.append(f"{dim}=0 {self._slot_name(slot, level)}: the other fixed factors of {dim} "
-                                 f"multiply to {fixed}, which does not divide its bound {bound}")
-            return
-        exact[slot][level, d] = bound // fixed
-        to_one = [("t", l) for l in range(self.L) if (slot, l) != ("t", level)]
-        for l in range(self.L):
-            if slot != "t" and l == level:
-                to_one += [(other_axis, l)] if other_axis else []
-            elif not exact["xy"][l, d]:
-                to_one += [("x", l), ("y", l)]
-        for s, l in to_one:
-            if exact[s][l, d]:
-                continue
-            if lo[s][l, d] > 1:
-                self._reasons.append(f"{dim}=0 {self._slot_name(slot, level)} leaves nothing for "
-                                     f"{dim}>={lo[s][l, d]} {self._slot_name(s, l)}")
-            exact[s][l, d] = 1
-
-    @staticmethod
-    def _spatial_exact(exact: dict[str, np.ndarray], l: int, d: int) -> int:
-        if exact["xy"][l, d]:
-            return int(exact["xy"][l, d])
-        return int(exact["x"][l, d] or 1) * int(exact["y"][l, d] or 1)
-
-    def _check_fixed_products(self, exact: dict[str, np.ndarray]) -> None:
-        """The exact factors of one dimension must divide its bound together."""
-        for d, dim in enumerate(self.problem.dims):
-            parts = [(int(exact["t"][l, d]), self._slot_name("t", l)) for l in range(self.L) if exact["t"][l, d]]
-            parts += [(self._spatial_exact(exact, l, d), self._slot_name("xy", l)) for l in range(self.L)
-                      if exact["xy"][l, d] or exact["x"][l, d] or exact["y"][l, d]]
-            product, bound = prod(v for v, _ in parts), int(self.bounds[d])
-            if len(parts) > 1 and bound % product and all(bound % v == 0 for v, _ in parts):
-                listed = ", ".join(f"{v} {w}" for v, w in parts)
-                self._reasons.append(f"the fixed factors of {dim} ({listed}) multiply to {product}, "
-                                     f"which does not divide its bound {bound}")
-
-    def _slot_name(self, slot: str, l: int) -> str:
-        name = self.arch.levels[l].name
-        return {"t": f"at {name}", "x": f"along X below {name}", "y": f"along Y below {name}",
-                "xy": f"spatially below {name}"}[slot]
 
     # ------------------------------------------------------------------ keeps and orders
 
@@ -633,9 +509,9 @@ class Mapspace:
         parts = []
         for l, level in enumerate(self.arch.levels):
             lc = self.constraints.level(level.name)
-            for slot, table in zip(_SLOTS, (lc.temporal, lc.spatial_x, lc.spatial_y, lc.spatial)):
+            for slot, table in zip(SLOTS, (lc.temporal, lc.spatial_x, lc.spatial_y, lc.spatial)):
                 if dim in table:
-                    parts.append(f"{dim}{table[dim]} {self._slot_name(slot, l)}")
+                    parts.append(f"{dim}{table[dim]} {self.factor_bounds.slot_name(slot, l)}")
         return ", ".join(parts)
 
     def _fanout_reasons(self) -> list[str]:
