@@ -37,10 +37,10 @@ import numpy as np
 from ..architecture import Architecture
 from ..constraints import Constraints, LevelConstraints
 from ..model.batch import MappingBatch
-from ..precision import level_widths
 from ..problem import Problem
 from ..specs.errors import SpecError, did_you_mean
 from ..specs.limits import MAX_ENUMERATED_KEEP_TABLES
+from .capacity import Capacities, CapacityCheck
 from .factors import SLOTS, DimensionFactors, FactorBounds, TemporalFactors
 from .orders import LoopOrders
 from .spatial import Grid, SpatialUnrollings, fanout_levels
@@ -48,9 +48,6 @@ from .spatial import Grid, SpatialUnrollings, fanout_levels
 
 _RESAMPLES = 8  # redraws of a level's factors when its tiles overflow, before the smallest
 _FIT_CHUNK = 1024  # spatial unrollings tried at once for a fitting start (the busiest usually fits)
-# What a bounded level holds, the least factor per dimension from it down to a level
-# below, and (tensor, units per element) for each tensor it keeps: Mapspace._capacity_checks.
-_CapacityCheck = tuple[int, np.ndarray, list[tuple[int, int]]]
 
 
 @dataclass(frozen=True)
@@ -89,18 +86,14 @@ class Mapspace:
         self.L, self.D, self.T = len(arch.levels), len(problem.dims), len(problem.tensors)
         self.bounds = np.array([problem.bounds[d] for d in problem.dims], dtype=np.int64)
         self.fanouts = [arch.fanout(l) for l in range(self.L)]
-        self.widths = level_widths(problem, arch)
-        self.usable = [w.usable for w in self.widths]  # per level, in its widths' unit
-        self._per_element = np.array([w.per_element for w in self.widths], dtype=np.int64).reshape(self.L, self.T)
-        self._ranks = [[(np.array([problem.dims.index(d) for c, d in rank if c], dtype=np.int64),
-                         np.array([c for c, _ in rank if c], dtype=np.int64)) for rank in t.ranks]
-                       for t in problem.tensors]
+        self.capacity = Capacities(problem, arch)
+        self.usable = self.capacity.usable  # per level, in the unit of its widths
         self._reasons: list[str] = []
         self.factor_bounds = FactorBounds(problem, arch, self.constraints)
         self.lo, self.hi = self.factor_bounds.lo, self.factor_bounds.hi
         self._reasons += self.factor_bounds.reasons
         self._forced_keep = self._keep_rules()
-        self.orders = LoopOrders(problem, arch, self.constraints, self.hi, self._ranks)
+        self.orders = LoopOrders(problem, arch, self.constraints, self.hi, self.capacity.ranks)
         self._reasons += self.orders.reasons
         self._dims = [DimensionFactors(int(self.bounds[d]), d, self.lo, self.hi, fanout_levels(self.fanouts),
                                        f"layer {problem.name!r}, dimension {problem.dims[d]}") for d in range(self.D)]
@@ -253,7 +246,7 @@ class Mapspace:
         remaining = self.bounds // np.prod(sx * sy, axis=0)
         spaces = [self._dims[d].temporal(int(remaining[d])) for d in range(self.D)]
         spatial_inner = np.cumprod((sx * sy)[::-1], axis=0)[::-1]  # (L, D): spatial at levels >= l
-        checks = self._capacity_checks(sx * sy, np.array(structure.keep, dtype=bool))
+        checks = self.capacity.checks(sx * sy * self.lo["t"], np.array(structure.keep, dtype=bool))
         temporal = np.empty((self.L, self.D, n), dtype=np.int64)
         picks = np.empty((self.D, n), dtype=np.int64)  # divisor index of each factor
         inner = np.ones((self.D, n), dtype=np.int64)  # temporal factors below the current level
@@ -264,30 +257,13 @@ class Mapspace:
                 np.take(s.divisors, picks[d], out=temporal[l, d])
             if checks[l]:
                 below = inner * spatial_inner[l][:, None]
-                rows = np.nonzero(self._overflows(below * temporal[l], checks[l]))[0]
+                rows = np.nonzero(self.capacity.overflows(below * temporal[l], checks[l]))[0]
                 if len(rows):
                     self._refit(l, spaces, state, picks, temporal[l], below, rows, checks[l], rng)
             inner *= temporal[l]
             for d, s in enumerate(spaces):
                 state[d] = s.quotient[state[d], picks[d]]
         return self._rows(structure, np.ascontiguousarray(temporal.transpose(2, 0, 1)))
-
-    def _capacity_checks(self, spatial: np.ndarray, keep: np.ndarray) -> list[list[_CapacityCheck]]:
-        """Per level l, the bounded levels l' <= l that keep something, each as (what
-        l' holds, the least factor per dimension between l' and l, the tensors kept at
-        l' with the units an element of each takes there): a tile at l times that
-        factor is the least tile it implies at l'."""
-        least = spatial * self.lo["t"]
-        checks = []
-        for l in range(self.L):
-            level_checks = []
-            for outer in range(l, -1, -1):
-                kept = [(k, int(self._per_element[outer, k])) for k in range(self.T) if keep[outer, k]]
-                if self.usable[outer] is not None and kept:
-                    multiplier = np.prod(least[outer:l], axis=0)[:, None] if outer < l else np.ones((self.D, 1), int)
-                    level_checks.append((self.usable[outer], multiplier.astype(np.int64), kept))
-            checks.append(level_checks)
-        return checks
 
     def enumerate(self, chunk: int = 65536, valid_only: bool = True) -> Iterator[MappingBatch]:
         """Every mapping of the pruned space once (module docstring), in batches of
@@ -314,7 +290,7 @@ class Mapspace:
     def valid(self, batch: MappingBatch) -> np.ndarray:
         """(B,) whether each mapping satisfies the constraints, fits every level's
         capacity and every fan-out, and splits each dimension exactly."""
-        return self.allowed(batch) & self._fits(batch)
+        return self.allowed(batch) & self.capacity.fits(batch)
 
     def allowed(self, batch: MappingBatch) -> np.ndarray:
         """(B,) `valid` but for capacities and fan-outs, which the vectorized model
@@ -363,43 +339,9 @@ class Mapspace:
 
     # ------------------------------------------------------------------ tiles
 
-    def _words(self, extents: np.ndarray, tensor: int, axis: int = -1) -> np.ndarray:
-        """Words of a tensor's tile over iteration-space extents, dimensions along `axis`."""
-        extents = np.moveaxis(extents, axis, -1) if axis != -1 else extents
-        words = np.ones(extents.shape[:-1], dtype=np.int64)
-        for dims, coefs in self._ranks[tensor]:
-            if len(dims) == 1:
-                words *= coefs[0] * (extents[..., dims[0]] - 1) + 1
-            else:
-                words *= np.sum(coefs * (extents[..., dims] - 1), axis=-1) + 1
-        return words
-
-    def _fits(self, batch: MappingBatch) -> np.ndarray:
-        """(B,) whether every kept tile fits its level and every unrolling its fan-out."""
-        fan = np.array(self.fanouts, dtype=np.int64)
-        ok = (np.all(np.prod(batch.spatial_x, axis=2) <= fan[:, 0], axis=1)
-              & np.all(np.prod(batch.spatial_y, axis=2) <= fan[:, 1], axis=1))
-        extents = np.ones((len(batch), self.D), dtype=np.int64)  # levels l..innermost
-        for l in range(self.L - 1, -1, -1):
-            extents = extents * batch.temporal[:, l] * batch.spatial_x[:, l] * batch.spatial_y[:, l]
-            if self.usable[l] is not None:
-                held = sum(self._words(extents, k) * batch.keep[:, l, k] * self._per_element[l, k]
-                           for k in range(self.T))
-                ok &= held <= self.usable[l]
-        return ok
-
-    def _overflows(self, extents: np.ndarray, checks: list[_CapacityCheck]) -> np.ndarray:
-        """(n,) whether tiles of extents (D, n) at a level surely overflow it or a level
-        above (see `_capacity_checks`)."""
-        bad = np.zeros(extents.shape[1], dtype=bool)
-        for usable, multiplier, kept in checks:
-            scaled = extents * multiplier
-            bad |= sum(self._words(scaled, k, axis=0) * units for k, units in kept) > usable
-        return bad
-
     def _refit(self, l: int, spaces: list[TemporalFactors], state: np.ndarray, picks: np.ndarray,
                factors: np.ndarray, below: np.ndarray, rows: np.ndarray,
-               checks: list[_CapacityCheck], rng: np.random.Generator) -> None:
+               checks: list[CapacityCheck], rng: np.random.Generator) -> None:
         """Redraw, in place, the level-l factors of the overflowing `rows`; after
         `_RESAMPLES` tries give the rows still overflowing their smallest factors."""
         def redraw(rows: np.ndarray, smallest: bool) -> None:
@@ -409,7 +351,7 @@ class Mapspace:
 
         for _ in range(_RESAMPLES):
             redraw(rows, smallest=False)
-            rows = rows[self._overflows(below[:, rows] * factors[:, rows], checks)]
+            rows = rows[self.capacity.overflows(below[:, rows] * factors[:, rows], checks)]
             if not len(rows):
                 return
         redraw(rows, smallest=True)
@@ -424,7 +366,7 @@ class Mapspace:
     def _min_held(self) -> np.ndarray:
         """(L, T): what the smallest tile of each tensor takes of each level, in the
         level's unit (words, or bits where precisions differ)."""
-        return np.stack([self._words(self._min_extents, k) for k in range(self.T)], axis=1) * self._per_element
+        return np.stack([self.capacity.words(self._min_extents, k) for k in range(self.T)], axis=1) * self.capacity.per_element
 
     @cached_property
     def _keep_choices(self) -> list[tuple[tuple[bool, ...], ...]]:
@@ -471,7 +413,7 @@ class Mapspace:
             keep = keeps[digits[-1]]
             pairs = _rows_of(first_orders, temporal, sx, sy, spatial_order, keep)
             if valid_only:
-                fits = self._allowed_apart_from_orders(pairs) & self._fits(pairs)
+                fits = self._allowed_apart_from_orders(pairs) & self.capacity.fits(pairs)
                 temporal, keep = temporal[fits], keep[fits]
             step = max(1, chunk // n_orders)
             for first in range(0, len(temporal), step):
@@ -536,7 +478,7 @@ class Mapspace:
             words = [int(self._min_held[l, k]) for k in kept]
             if sum(words) <= usable:
                 continue
-            name, unit = self.arch.levels[l].name, self.widths[l].unit
+            name, unit = self.arch.levels[l].name, self.capacity.widths[l].unit
             if len(kept) == 1:
                 k = kept[0]
                 extents = " x ".join(f"{dim} {self._min_extents[l, d]}" for d, dim in enumerate(self.problem.dims)
@@ -579,10 +521,10 @@ class Mapspace:
         for l, usable in enumerate(self.usable):
             if usable is None:
                 continue
-            held = sum(int(self._words(extents[l], k)) * int(self._per_element[l, k])
+            held = sum(int(self.capacity.words(extents[l], k)) * int(self.capacity.per_element[l, k])
                        for k in range(self.T) if forced[l, k])
             if held > usable:
-                unit = self.widths[l].unit
+                unit = self.capacity.widths[l].unit
                 return f"{self.arch.levels[l].name} holds {usable} {unit} but its tiles need at least {held}"
         return None
 
