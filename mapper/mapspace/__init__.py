@@ -1,7 +1,6 @@
 """The mapspace of one layer on one architecture (space.py): every mapping the
 constraints allow, its sub-space sizes, sampling, enumeration, and the reasons when
-there is none. The tables of one dimension's factors are factors.py's; the canonical
-loop orders, orders.py's."""
+there is none; its parts in factors.py, orders.py, spatial.py and capacity.py."""
 
 from .space import Mapspace, NoValidMapping, Structure, layer_constraints, not_applicable_reason
 

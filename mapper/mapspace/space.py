@@ -22,6 +22,11 @@ Pruning, each rule safe (no mapping with a different cost is lost):
 - Loop orders (orders.py): one order of each class of orders that cost the same.
 - Keep tables. A table that makes some level keep tiles which cannot fit it even at
   their smallest (the smallest tiles the factor constraints allow) is dropped.
+
+Mapspace puts together the parts, each readable alone: the factor bounds and one
+dimension's factor tables (factors.py), the loop orders (orders.py), the spatial
+unrollings (spatial.py), the tiles and capacities (capacity.py); it adds the keep
+tables, the sampling of tilings, the enumeration and the reasons why nothing fits.
 """
 
 from __future__ import annotations
