@@ -1,0 +1,92 @@
+"""What the storage levels of a mapspace hold: a tensor's tile over a box of the
+iteration space, what it takes of a level (words, or bits where precisions differ:
+mapper/precision.py), whether a batch's tiles and unrollings fit, and, for the
+sampler, checks that tell early that a level's tiles surely overflow it or a level
+above it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..architecture import Architecture
+from ..model.batch import MappingBatch
+from ..precision import level_widths
+from ..problem import Problem
+
+# What a bounded level holds, the least factor per dimension from it down to a level
+# below, and (tensor, units per element) for each tensor it keeps: Capacities.checks.
+CapacityCheck = tuple[int, np.ndarray, list[tuple[int, int]]]
+# Per tensor, per rank: the indices of its dimensions and their coefficients.
+Ranks = list[list[tuple[np.ndarray, np.ndarray]]]
+
+
+def rank_terms(problem: Problem) -> Ranks:
+    """Each tensor's ranks as arrays of dimension indices and coefficients."""
+    return [[(np.array([problem.dims.index(d) for c, d in rank if c], dtype=np.int64),
+              np.array([c for c, _ in rank if c], dtype=np.int64)) for rank in t.ranks]
+            for t in problem.tensors]
+
+
+class Capacities:
+    """The levels' capacities for one problem (module docstring): `usable` per level,
+    in the unit of its `widths` (None: unbounded), and the units an element of each
+    tensor takes there (`per_element`, (L, T))."""
+
+    def __init__(self, problem: Problem, arch: Architecture) -> None:
+        self.L, self.D, self.T = len(arch.levels), len(problem.dims), len(problem.tensors)
+        self.fanouts = [arch.fanout(l) for l in range(self.L)]
+        self.widths = level_widths(problem, arch)
+        self.usable = [w.usable for w in self.widths]
+        self.per_element = np.array([w.per_element for w in self.widths], dtype=np.int64).reshape(self.L, self.T)
+        self.ranks = rank_terms(problem)
+
+    def checks(self, least: np.ndarray, keep: np.ndarray) -> list[list[CapacityCheck]]:
+        """Per level l, the bounded levels l' <= l that keep something, each as (what
+        l' holds, the least factor per dimension between l' and l, the tensors kept at
+        l' with the units an element of each takes there): a tile at l times that
+        factor is the least tile it implies at l'. `least`: (L, D), the least factor
+        of each dimension at each level (spatial and temporal together); `keep` (L, T)."""
+        checks = []
+        for l in range(self.L):
+            level_checks = []
+            for outer in range(l, -1, -1):
+                kept = [(k, int(self.per_element[outer, k])) for k in range(self.T) if keep[outer, k]]
+                if self.usable[outer] is not None and kept:
+                    multiplier = np.prod(least[outer:l], axis=0)[:, None] if outer < l else np.ones((self.D, 1), int)
+                    level_checks.append((self.usable[outer], multiplier.astype(np.int64), kept))
+            checks.append(level_checks)
+        return checks
+
+    def words(self, extents: np.ndarray, tensor: int, axis: int = -1) -> np.ndarray:
+        """Elements of a tensor's tile over iteration-space extents, dimensions along `axis`."""
+        extents = np.moveaxis(extents, axis, -1) if axis != -1 else extents
+        words = np.ones(extents.shape[:-1], dtype=np.int64)
+        for dims, coefs in self.ranks[tensor]:
+            if len(dims) == 1:
+                words *= coefs[0] * (extents[..., dims[0]] - 1) + 1
+            else:
+                words *= np.sum(coefs * (extents[..., dims] - 1), axis=-1) + 1
+        return words
+
+    def fits(self, batch: MappingBatch) -> np.ndarray:
+        """(B,) whether every kept tile fits its level and every unrolling its fan-out."""
+        fan = np.array(self.fanouts, dtype=np.int64)
+        ok = (np.all(np.prod(batch.spatial_x, axis=2) <= fan[:, 0], axis=1)
+              & np.all(np.prod(batch.spatial_y, axis=2) <= fan[:, 1], axis=1))
+        extents = np.ones((len(batch), self.D), dtype=np.int64)  # levels l..innermost
+        for l in range(self.L - 1, -1, -1):
+            extents = extents * batch.temporal[:, l] * batch.spatial_x[:, l] * batch.spatial_y[:, l]
+            if self.usable[l] is not None:
+                held = sum(self.words(extents, k) * batch.keep[:, l, k] * self.per_element[l, k]
+                           for k in range(self.T))
+                ok &= held <= self.usable[l]
+        return ok
+
+    def overflows(self, extents: np.ndarray, checks: list[CapacityCheck]) -> np.ndarray:
+        """(n,) whether tiles of extents (D, n) at a level surely overflow it or a level
+        above (`checks`)."""
+        bad = np.zeros(extents.shape[1], dtype=bool)
+        for usable, multiplier, kept in checks:
+            scaled = extents * multiplier
+            bad |= sum(self.words(scaled, k, axis=0) * units for k, units in kept) > usable
+        return bad

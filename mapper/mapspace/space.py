@@ -1,0 +1,610 @@
+"""The mapspace of one layer on one architecture: every mapping the constraints allow.
+
+A mapping is a *structure* (loop order per level, spatial unrolling on every fan-out,
+which tensors each level keeps) plus a *tiling* (the temporal factor of every
+dimension at every level). The search picks structures and lets `sample_tilings`
+propose thousands of tilings for each, which the vectorized model scores at once.
+
+Sub-spaces, as Timeloop reports them (`sizes()`):
+
+- factorizations: every way to split each dimension's bound into a product of
+  temporal factors (one per level) and spatial factors (X and Y on every fan-out),
+  within the factor constraints, with each fan-out's X (Y) factors multiplying to at
+  most its width (height), and the minimum PE utilization met. Capacity is not
+  applied here: it depends on what each level keeps.
+- spatial: how many distinct spatial unrollings those factorizations use.
+- permutations: the product over levels of the loop orders kept (`permutation_choices`).
+- bypass: the keep tables kept (`keep_choices`).
+- total: factorizations x permutations x bypass.
+
+Pruning, each rule safe (no mapping with a different cost is lost):
+
+- Loop orders (orders.py): one order of each class of orders that cost the same.
+- Keep tables. A table that makes some level keep tiles which cannot fit it even at
+  their smallest (the smallest tiles the factor constraints allow) is dropped.
+
+Mapspace puts together the parts, each readable alone: the factor bounds and one
+dimension's factor tables (factors.py), the loop orders (orders.py), the spatial
+unrollings (spatial.py), the tiles and capacities (capacity.py); it adds the keep
+tables, the sampling of tilings, the enumeration and the reasons why nothing fits.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from math import ceil, prod
+
+import numpy as np
+
+from ..architecture import Architecture
+from ..constraints import Constraints, LevelConstraints
+from ..model.batch import MappingBatch
+from ..problem import Problem
+from ..specs.errors import SpecError, did_you_mean
+from ..specs.limits import MAX_ENUMERATED_KEEP_TABLES
+from .capacity import Capacities, CapacityCheck
+from .factors import SLOTS, DimensionFactors, FactorBounds, TemporalFactors
+from .orders import LoopOrders
+from .spatial import Grid, SpatialUnrollings, fanout_levels
+
+
+_RESAMPLES = 8  # redraws of a level's factors when its tiles overflow, before the smallest
+_FIT_CHUNK = 1024  # spatial unrollings tried at once for a fitting start (the busiest usually fits)
+
+
+@dataclass(frozen=True)
+class Structure:
+    """Everything of a mapping but its temporal factors, as in one `MappingBatch` row:
+    `order[l]` (a permutation of the dimension indices, outermost first),
+    `spatial_x[l][d]`, `spatial_y[l][d]`, `spatial_order[l]` (L x D) and `keep[l][t]`
+    (L x T)."""
+
+    order: Grid
+    spatial_x: Grid
+    spatial_y: Grid
+    spatial_order: Grid
+    keep: tuple[tuple[bool, ...], ...]
+
+
+class NoValidMapping(Exception):
+    """No mapping satisfies the constraints, the capacities and the fan-outs; `reasons`
+    says which rule rules out what, one sentence each. `headline` says it in a few
+    words (a subclass may know less: that a search found none)."""
+
+    headline = "no valid mapping"
+
+    def __init__(self, reasons: list[str]) -> None:
+        self.reasons = reasons
+        super().__init__(f"{self.headline}: " + "; ".join(reasons))
+
+
+class Mapspace:
+    """The mapspace of `problem` on `arch` under `constraints` (module docstring)."""
+
+    def __init__(self, problem: Problem, arch: Architecture, constraints: Constraints | None = None) -> None:
+        self.problem, self.arch = problem, arch
+        self.constraints = (constraints or Constraints()).resolve(problem, arch)
+        _check_names(self.constraints, problem, arch)
+        self.L, self.D, self.T = len(arch.levels), len(problem.dims), len(problem.tensors)
+        self.bounds = np.array([problem.bounds[d] for d in problem.dims], dtype=np.int64)
+        self.fanouts = [arch.fanout(l) for l in range(self.L)]
+        self.capacity = Capacities(problem, arch)
+        self.usable = self.capacity.usable  # per level, in the unit of its widths
+        self._reasons: list[str] = []
+        self.factor_bounds = FactorBounds(problem, arch, self.constraints)
+        self.lo, self.hi = self.factor_bounds.lo, self.factor_bounds.hi
+        self._reasons += self.factor_bounds.reasons
+        self._forced_keep = self._keep_rules()
+        self.orders = LoopOrders(problem, arch, self.constraints, self.hi, self.capacity.ranks)
+        self._reasons += self.orders.reasons
+        self._dims = [DimensionFactors(int(self.bounds[d]), d, self.lo, self.hi, fanout_levels(self.fanouts),
+                                       f"layer {problem.name!r}, dimension {problem.dims[d]}") for d in range(self.D)]
+        needed = self.constraints.min_utilization
+        self.min_used_macs = 0 if needed is None else ceil(needed * arch.compute.instances - 1e-9)
+        self.spatial = SpatialUnrollings(self.bounds, self.fanouts, self._dims, self.lo, self.hi, self.min_used_macs)
+
+    # ------------------------------------------------------------------ public
+
+    def sizes(self) -> dict[str, int]:
+        spatial, factorizations = self.spatial.count()
+        permutations = prod(len(self.permutation_choices(l)) for l in range(self.L))
+        bypass = prod(len(rows) for rows in self._keep_rows)
+        return {"factorizations": factorizations, "permutations": permutations, "spatial": spatial,
+                "bypass": bypass, "total": factorizations * permutations * bypass}
+
+    def check(self) -> None:
+        """Raise NoValidMapping, with every reason found, if no mapping can satisfy the
+        constraints, the capacities and the fan-outs together."""
+        # Most specific first: a broken rule hides what it breaks downstream.
+        reasons = list(dict.fromkeys(self._reasons + self._fanout_reasons()))
+        if not reasons:
+            reasons = self._dimension_reasons()
+        if not reasons:
+            reasons = self._capacity_reasons() + self._utilization_reasons()
+        if not reasons and (not all(self._keep_rows) or self.spatial.count()[1] == 0):
+            reasons = ["no split of the dimensions over the levels and fan-outs meets the constraints together"]
+        if not reasons and self.fitting_start() is None and self._smallest_tiles_are_least():
+            reasons = ["every spatial unrolling the constraints allow overflows a buffer even with the smallest "
+                       "tiles and the fewest tensors kept"]
+        if reasons:
+            raise NoValidMapping(reasons)
+
+    def fitting_start(self) -> MappingBatch | None:
+        """One mapping that fits, if the smallest tiles of some structure do (None if
+        not): a first structure for a search, so that even a search of one trial finds
+        a valid mapping. Of the spatial unrollings, the busiest comes first; of the keep
+        tables, the one that keeps the most at every level, else the one that keeps the
+        least; the first loop orders (they satisfy the order constraints); and each
+        dimension's smallest tiles (`TemporalFactors.smallest_tiles`). With no factor
+        constraint on the temporal loops below the outermost level, those tiles are the
+        least every level can hold, so None means that no mapping fits (`check`)."""
+        return self._fitting_start
+
+    @cached_property
+    def _fitting_start(self) -> MappingBatch | None:
+        if not all(self._keep_rows):
+            return None
+        picks, busy = self.spatial.picks()
+        picks = picks[np.argsort(-busy, kind="stable")]  # ties keep their order
+        most = tuple(max(rows, key=sum) for rows in self._keep_rows)
+        least = tuple(min(rows, key=sum) for rows in self._keep_rows)
+        keeps = np.array(list(dict.fromkeys((most, least))), dtype=bool)  # (K, L, T)
+        orders = np.array([self.permutation_choices(l)[0] for l in range(self.L)], dtype=np.int64)
+        spatial_order = np.array([self.orders.spatial_order(l) for l in range(self.L)], dtype=np.int64)
+        for start in range(0, len(picks), _FIT_CHUNK):
+            sx, sy = self.spatial.arrays(picks[start:start + _FIT_CHUNK])
+            temporal = self._smallest_tiles(sx * sy)
+            n, k = len(sx), len(keeps)  # each unrolling with each keep table, in turn
+            batch = _rows_of(orders, np.repeat(temporal, k, axis=0), np.repeat(sx, k, axis=0),
+                             np.repeat(sy, k, axis=0), spatial_order, np.tile(keeps, (n, 1, 1)))
+            fits = np.flatnonzero(self.valid(batch))
+            if len(fits):
+                return batch.take(fits[:1])
+        return None
+
+    def busiest_unrollings(self, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """(spatial_x, spatial_y), each (n, L, D): the `count` spatial unrollings of
+        `spatial_combinations` that keep the most MACs busy, busiest first (ties in
+        their order there)."""
+        picks, busy = self.spatial.picks()
+        return self.spatial.arrays(picks[np.argsort(-busy, kind="stable")[:count]])
+
+    def _smallest_tiles(self, spatial: np.ndarray) -> np.ndarray:
+        """(n, L, D): the temporal factors of the smallest tiles (`TemporalFactors.
+        smallest_tiles`) completing n spatial unrollings (n, L, D)."""
+        remaining = self.bounds // np.prod(spatial, axis=1)
+        temporal = np.empty_like(spatial)
+        for d in range(self.D):
+            values, where = np.unique(remaining[:, d], return_inverse=True)
+            table = np.array([self._dims[d].temporal(int(v)).smallest_tiles for v in values], dtype=np.int64)
+            temporal[:, :, d] = table[where.reshape(-1)]
+        return temporal
+
+    def _smallest_tiles_are_least(self) -> bool:
+        """Whether `_smallest_tiles` gives every level its least tile: no temporal factor
+        below the outermost level has a minimum, and the outermost may take everything."""
+        return bool(np.all(self.lo["t"][1:] == 1) and np.all(self.hi["t"][0] == self.bounds))
+
+    def permutation_choices(self, level: int) -> list[tuple[int, ...]]:
+        """Loop orders of `level` (dimension indices, outermost first) after pruning
+        (module docstring)."""
+        return self.orders.choices(level)
+
+    def spatial_choices(self, level: int) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+        """(X factor per dimension, Y factor per dimension) on the fan-out below
+        `level`, within its constraints and its mesh; one choice of ones where nothing
+        fans out. Which choices combine across several fan-outs: `spatial_combinations`."""
+        return self.spatial.choices(level)
+
+    def keep_choices(self) -> list[tuple[tuple[bool, ...], ...]]:
+        """Keep tables (L x T) the architecture's `keeps` and the constraints allow; the
+        outermost level keeps everything (module docstring for the pruning). Every
+        combination of one `keep_rows` choice per level, in product order."""
+        return self._keep_choices
+
+    def keep_rows(self, level: int) -> list[tuple[bool, ...]]:
+        """Which tensors `level` may keep (one flag per tensor); the levels choose
+        independently, so any row per level makes an allowed keep table."""
+        return self._keep_rows[level]
+
+    def spatial_combinations(self) -> Iterator[tuple[Grid, Grid]]:
+        """Every spatial unrolling of the whole architecture, (spatial_x, spatial_y) as
+        L x D grids, whose factors leave every dimension a temporal factorization and
+        keep at least `min_utilization` of the MACs busy; in the order of
+        `spatial_choices`, the outermost fan-out varying slowest."""
+        for row in self.spatial.picks()[0]:
+            yield self.spatial.grids(row)
+
+    def structure(self, orders: Sequence[Sequence[int]], spatial: Sequence[tuple[Sequence[int], Sequence[int]]],
+                  keep: Sequence[Sequence[bool]]) -> Structure:
+        """A Structure from one choice per level of `permutation_choices`,
+        `spatial_choices` and one of `keep_choices`, with the spatial loops ordered as
+        the constraints say (else in Timeloop's canonical order)."""
+        return Structure(tuple(tuple(o) for o in orders), tuple(tuple(x) for x, _ in spatial),
+                         tuple(tuple(y) for _, y in spatial), tuple(self.orders.spatial_order(l) for l in range(self.L)),
+                         tuple(tuple(bool(k) for k in row) for row in keep))
+
+    def tiling_count(self, structure: Structure) -> int:
+        """How many temporal factorizations complete `structure` (0 if its spatial
+        factors leave some dimension none, or break a fan-out or utilization rule)."""
+        sx, sy = np.array(structure.spatial_x), np.array(structure.spatial_y)
+        if not self.spatial.feasible(sx, sy):
+            return 0
+        remaining = self.bounds // np.prod(sx * sy, axis=0)
+        return prod(self._dims[d].temporal(int(remaining[d])).total for d in range(self.D))
+
+    def sample_tilings(self, structure: Structure, n: int, rng: np.random.Generator) -> MappingBatch:
+        """`n` temporal factorizations completing `structure`, each within the factor
+        constraints. Each dimension's factors are drawn level by level from the
+        innermost out, uniformly over the factorizations still possible; a level whose
+        choice overflows it, or surely overflows a level above (whose tile contains
+        it), is redrawn a few times, then given its smallest factors, so nearly every
+        row fits where anything fits (rows may still overflow: see `valid`). Empty
+        when nothing completes the structure (`tiling_count` is 0). The arrays that
+        every row shares (all but `temporal`) are read-only views."""
+        sx, sy = np.array(structure.spatial_x, dtype=np.int64), np.array(structure.spatial_y, dtype=np.int64)
+        if n <= 0 or not self.spatial.feasible(sx, sy):
+            return self._rows(structure, np.ones((0, self.L, self.D), dtype=np.int64))
+        remaining = self.bounds // np.prod(sx * sy, axis=0)
+        spaces = [self._dims[d].temporal(int(remaining[d])) for d in range(self.D)]
+        spatial_inner = np.cumprod((sx * sy)[::-1], axis=0)[::-1]  # (L, D): spatial at levels >= l
+        checks = self.capacity.checks(sx * sy * self.lo["t"], np.array(structure.keep, dtype=bool))
+        temporal = np.empty((self.L, self.D, n), dtype=np.int64)
+        picks = np.empty((self.D, n), dtype=np.int64)  # divisor index of each factor
+        inner = np.ones((self.D, n), dtype=np.int64)  # temporal factors below the current level
+        state = np.array([np.full(n, s.start) for s in spaces], dtype=np.int64)  # (D, n): what levels 0..l must make
+        for l in range(self.L - 1, -1, -1):
+            for d, s in enumerate(spaces):
+                picks[d] = s.draw(l, state[d], rng)
+                np.take(s.divisors, picks[d], out=temporal[l, d])
+            if checks[l]:
+                below = inner * spatial_inner[l][:, None]
+                rows = np.nonzero(self.capacity.overflows(below * temporal[l], checks[l]))[0]
+                if len(rows):
+                    self._refit(l, spaces, state, picks, temporal[l], below, rows, checks[l], rng)
+            inner *= temporal[l]
+            for d, s in enumerate(spaces):
+                state[d] = s.quotient[state[d], picks[d]]
+        return self._rows(structure, np.ascontiguousarray(temporal.transpose(2, 0, 1)))
+
+    def enumerate(self, chunk: int = 65536, valid_only: bool = True) -> Iterator[MappingBatch]:
+        """Every mapping of the pruned space once (module docstring), in batches of
+        about `chunk`; with `valid_only`, only those that fit every level."""
+        tables = prod(len(rows) for rows in self._keep_rows)
+        if tables > MAX_ENUMERATED_KEEP_TABLES:
+            raise SpecError(None, "--exhaustive", f"{tables:.3g} keep tables to list", f"at most "
+                            f"{MAX_ENUMERATED_KEEP_TABLES:,} (mapper/specs/limits.py)",
+                            "search without --exhaustive, or give levels `keeps:` lists")
+        orders = [np.array(self.permutation_choices(l), dtype=np.int64) for l in range(self.L)]
+        keeps = np.array(self.keep_choices(), dtype=bool).reshape(-1, self.L, self.T)
+        pending: list[MappingBatch] = []
+        size = 0
+        for sx, sy in self.spatial_combinations():
+            for batch in self._enumerate_tilings(np.array(sx), np.array(sy), orders, keeps, chunk, valid_only):
+                pending.append(batch)
+                size += len(batch)
+                if size >= chunk:
+                    yield MappingBatch.concatenate(pending)
+                    pending, size = [], 0
+        if size:
+            yield MappingBatch.concatenate(pending)
+
+    def valid(self, batch: MappingBatch) -> np.ndarray:
+        """(B,) whether each mapping satisfies the constraints, fits every level's
+        capacity and every fan-out, and splits each dimension exactly."""
+        return self.allowed(batch) & self.capacity.fits(batch)
+
+    def allowed(self, batch: MappingBatch) -> np.ndarray:
+        """(B,) `valid` but for capacities and fan-outs, which the vectorized model
+        checks as it scores (BatchEvaluation.valid): a search asks for this alone."""
+        return self._allowed_apart_from_orders(batch) & self.orders.allowed(batch)
+
+    def _allowed_apart_from_orders(self, batch: MappingBatch) -> np.ndarray:
+        t, sx, sy = batch.temporal, batch.spatial_x, batch.spatial_y
+        ok = np.all(np.prod(t * sx * sy, axis=1) == self.bounds, axis=1)
+        for slot, factors in (("t", t), ("x", sx), ("y", sy), ("xy", sx * sy)):
+            where, lo, hi = self.factor_bounds.bounded[slot]
+            if len(where):
+                picked = factors.reshape(len(batch), -1)[:, where]
+                ok &= np.all((picked >= lo) & (picked <= hi), axis=1)
+        if self.min_used_macs:
+            ok &= np.prod(sx * sy, axis=(1, 2)) >= self.min_used_macs
+        forced = self._forced_keep
+        return ok & np.all((forced < 0) | (batch.keep == (forced == 1)), axis=(1, 2))
+
+    # ------------------------------------------------------------------ keeps and orders
+
+    def _keep_rules(self) -> np.ndarray:
+        """(L, T): 1 must keep, 0 must bypass, -1 free."""
+        forced = np.full((self.L, self.T), -1, dtype=np.int8)
+        for l, level in enumerate(self.arch.levels):
+            lc = self.constraints.level(level.name)
+            for k, tensor in enumerate(self.problem.tensors):
+                name = tensor.name
+                if name in lc.keep and name in lc.bypass:
+                    self._reasons.append(f"the constraints both keep and bypass {name} at {level.name}")
+                if l == 0:
+                    if name in lc.bypass:
+                        self._reasons.append(f"the constraints bypass {name} at {level.name}, the outermost level, "
+                                             "which keeps every tensor")
+                    forced[l, k] = 1
+                elif level.keeps is not None and name not in level.keeps:
+                    if name in lc.keep:
+                        self._reasons.append(f"the constraints keep {name} at {level.name}, but the architecture "
+                                             f"lets it keep only {', '.join(sorted(level.keeps)) or 'nothing'}")
+                    forced[l, k] = 0
+                elif name in lc.keep:
+                    forced[l, k] = 1
+                elif name in lc.bypass:
+                    forced[l, k] = 0
+        return forced
+
+    # ------------------------------------------------------------------ tiles
+
+    def _refit(self, l: int, spaces: list[TemporalFactors], state: np.ndarray, picks: np.ndarray,
+               factors: np.ndarray, below: np.ndarray, rows: np.ndarray,
+               checks: list[CapacityCheck], rng: np.random.Generator) -> None:
+        """Redraw, in place, the level-l factors of the overflowing `rows`; after
+        `_RESAMPLES` tries give the rows still overflowing their smallest factors."""
+        def redraw(rows: np.ndarray, smallest: bool) -> None:
+            for d, s in enumerate(spaces):
+                picks[d, rows] = s.smallest[l][state[d, rows]] if smallest else s.draw(l, state[d, rows], rng)
+                factors[d, rows] = s.divisors[picks[d, rows]]
+
+        for _ in range(_RESAMPLES):
+            redraw(rows, smallest=False)
+            rows = rows[self.capacity.overflows(below[:, rows] * factors[:, rows], checks)]
+            if not len(rows):
+                return
+        redraw(rows, smallest=True)
+
+    @cached_property
+    def _min_extents(self) -> np.ndarray:
+        """(L, D): the smallest extent of each dimension in the tile of each level that
+        the factor constraints allow (a lower bound when fan-outs couple dimensions)."""
+        return np.array([self._dims[d].min_extents for d in range(self.D)], dtype=np.int64).T
+
+    @cached_property
+    def _min_held(self) -> np.ndarray:
+        """(L, T): what the smallest tile of each tensor takes of each level, in the
+        level's unit (words, or bits where precisions differ)."""
+        return np.stack([self.capacity.words(self._min_extents, k) for k in range(self.T)], axis=1) * self.capacity.per_element
+
+    @cached_property
+    def _keep_choices(self) -> list[tuple[tuple[bool, ...], ...]]:
+        return list(itertools.product(*self._keep_rows))
+
+    @cached_property
+    def _keep_rows(self) -> list[list[tuple[bool, ...]]]:
+        """Per level, the keep rows it allows whose smallest tiles fit it; a keep table
+        is one row per level (levels do not constrain each other's keeps)."""
+        rows = []
+        for l, usable in enumerate(self.usable):
+            forced = self._forced_keep[l]
+            free = np.nonzero(forced < 0)[0]
+            level_rows = []
+            for bits in itertools.product((False, True), repeat=len(free)):
+                row = forced == 1
+                row[free] = bits
+                if usable is None or int((self._min_held[l] * row).sum()) <= usable:
+                    level_rows.append(tuple(bool(v) for v in row))
+            rows.append(level_rows)
+        return rows
+
+    # ------------------------------------------------------------------ enumeration
+
+    def _enumerate_tilings(self, sx: np.ndarray, sy: np.ndarray, orders: list[np.ndarray], keeps: np.ndarray,
+                           chunk: int, valid_only: bool) -> Iterator[MappingBatch]:
+        """The mappings of one spatial unrolling: every (tiling, keep table) pair, then,
+        for the pairs that fit, every combination of loop orders (fit does not depend
+        on the order)."""
+        remaining = self.bounds // np.prod(sx * sy, axis=0)
+        tables = [self._dims[d].temporal(int(remaining[d])).table for d in range(self.D)]
+        radices = [len(t) for t in tables] + [len(keeps)]
+        order_radices = [len(o) for o in orders]
+        n_orders = prod(order_radices)
+        total = prod(radices)
+        if total * n_orders >= 2 ** 62:
+            raise SpecError(None, "--exhaustive", f"{total * n_orders:.3g} mappings for one spatial unrolling",
+                            "at most 2**62 to enumerate", "search without --exhaustive")
+        first_orders = np.stack([o[0] for o in orders])
+        spatial_order = np.array([self.orders.spatial_order(l) for l in range(self.L)])
+        for start in range(0, total, chunk):
+            digits = _mixed_radix(np.arange(start, min(total, start + chunk), dtype=np.int64), radices)
+            temporal = np.stack([tables[d][digits[d]] for d in range(self.D)], axis=2)  # (n, L, D)
+            keep = keeps[digits[-1]]
+            pairs = _rows_of(first_orders, temporal, sx, sy, spatial_order, keep)
+            if valid_only:
+                fits = self._allowed_apart_from_orders(pairs) & self.capacity.fits(pairs)
+                temporal, keep = temporal[fits], keep[fits]
+            step = max(1, chunk // n_orders)
+            for first in range(0, len(temporal), step):
+                part = slice(first, first + step)
+                rows = len(temporal[part]) * n_orders
+                choice = _mixed_radix(np.arange(rows, dtype=np.int64) % n_orders, order_radices)
+                pair = np.arange(rows) // n_orders
+                batch = _rows_of(np.stack([orders[l][choice[l]] for l in range(self.L)], axis=1),
+                                 temporal[part][pair], sx, sy, spatial_order, keep[part][pair])
+                ok = self.orders.first_of_equal(batch.temporal, choice)
+                if valid_only:
+                    ok &= self.orders.allowed(batch)
+                if ok.any():
+                    yield batch.take(ok)
+
+    @staticmethod
+    def _rows(structure: Structure, temporal: np.ndarray) -> MappingBatch:
+        return _rows_of(np.array(structure.order, dtype=np.int64), temporal,
+                        np.array(structure.spatial_x, dtype=np.int64), np.array(structure.spatial_y, dtype=np.int64),
+                        np.array(structure.spatial_order, dtype=np.int64), np.array(structure.keep, dtype=bool))
+
+    # ------------------------------------------------------------------ reasons
+
+    def _dimension_reasons(self) -> list[str]:
+        reasons = []
+        for d, space in enumerate(self._dims):
+            if not any(weight for _, weight in space.weighted_options):
+                dim = self.problem.dims[d]
+                listed = self._constraints_on(dim)
+                reasons.append(f"no split of {dim} (bound {self.bounds[d]}) over the levels and fan-outs meets "
+                               f"its constraints" + (f": {listed}" if listed else ""))
+        return reasons
+
+    def _constraints_on(self, dim: str) -> str:
+        parts = []
+        for l, level in enumerate(self.arch.levels):
+            lc = self.constraints.level(level.name)
+            for slot, table in zip(SLOTS, (lc.temporal, lc.spatial_x, lc.spatial_y, lc.spatial)):
+                if dim in table:
+                    parts.append(f"{dim}{table[dim]} {self.factor_bounds.slot_name(slot, l)}")
+        return ", ".join(parts)
+
+    def _fanout_reasons(self) -> list[str]:
+        reasons = []
+        for l in self.spatial.levels:
+            for slot, axis, width in (("x", "X", self.fanouts[l][0]), ("y", "Y", self.fanouts[l][1])):
+                least = self.lo[slot][l]
+                if prod(int(v) for v in least) > width:
+                    parts = " x ".join(f"{self.problem.dims[d]} {least[d]}" for d in range(self.D) if least[d] > 1)
+                    reasons.append(f"the constraints put at least {prod(int(v) for v in least)} along {axis} below "
+                                   f"{self.arch.levels[l].name} ({parts}); the fan-out {self.arch.fanout_name(l)} "
+                                   f"has {width} along {axis}")
+        return reasons
+
+    def _capacity_reasons(self) -> list[str]:
+        reasons = []
+        forced = self._forced_keep == 1
+        for l, usable in enumerate(self.usable):
+            if usable is None:
+                continue
+            kept = [k for k in range(self.T) if forced[l, k]]
+            words = [int(self._min_held[l, k]) for k in kept]
+            if sum(words) <= usable:
+                continue
+            name, unit = self.arch.levels[l].name, self.capacity.widths[l].unit
+            if len(kept) == 1:
+                k = kept[0]
+                extents = " x ".join(f"{dim} {self._min_extents[l, d]}" for d, dim in enumerate(self.problem.dims)
+                                     if self._min_extents[l, d] > 1 and dim in self.problem.tensors[k].dims)
+                reasons.append(f"{name} holds {usable} {unit}; the smallest {self.problem.tensors[k].name} tile the "
+                               f"constraints allow is {words[0]}" + (f" ({extents})" if extents else ""))
+            else:
+                parts = " + ".join(f"{self.problem.tensors[k].name} {w}" for k, w in zip(kept, words))
+                reasons.append(f"{name} holds {usable} {unit}; the smallest tiles the constraints allow are "
+                               f"{parts} = {sum(words)}")
+        return reasons
+
+    def _utilization_reasons(self) -> list[str]:
+        if not self.min_used_macs:
+            return []
+        best_fit, example = 0, None
+        for sx, sy in self.spatial_combinations():
+            overflow = self._smallest_overflow(np.array(sx), np.array(sy))
+            if overflow is None:
+                return []
+            used = prod(prod(x) * prod(y) for x, y in zip(sx, sy))
+            if used > best_fit:
+                best_fit, example = used, overflow
+        macs = self.arch.compute.instances
+        need = f"min_utilization {self.constraints.min_utilization} needs at least {self.min_used_macs} of {macs} MACs"
+        if example is None:
+            most = max(self.spatial.by_use, default=0)
+            return [f"{need} busy; the constraints and fan-outs allow at most {most}"]
+        return [f"{need} busy, and every spatial unrolling that busy overflows a buffer: e.g. with {best_fit} MACs "
+                + f"busy, {example}"]
+
+    def _smallest_overflow(self, sx: np.ndarray, sy: np.ndarray) -> str | None:
+        """With this spatial unrolling and the smallest temporal tiles, the first level
+        whose required tiles overflow it (None if all fit)."""
+        spatial_inner = np.cumprod((sx * sy)[::-1], axis=0)[::-1]
+        remaining = self.bounds // np.prod(sx * sy, axis=0)
+        temporal_inner = np.array([self._dims[d].temporal(int(remaining[d])).min_suffix for d in range(self.D)]).T
+        extents = spatial_inner * temporal_inner
+        forced = self._forced_keep == 1
+        for l, usable in enumerate(self.usable):
+            if usable is None:
+                continue
+            held = sum(int(self.capacity.words(extents[l], k)) * int(self.capacity.per_element[l, k])
+                       for k in range(self.T) if forced[l, k])
+            if held > usable:
+                unit = self.capacity.widths[l].unit
+                return f"{self.arch.levels[l].name} holds {usable} {unit} but its tiles need at least {held}"
+        return None
+
+
+# ---------------------------------------------------------------------------
+# Helpers
+
+
+def _rows_of(order: np.ndarray, temporal: np.ndarray, sx: np.ndarray, sy: np.ndarray, spatial_order: np.ndarray,
+             keep: np.ndarray) -> MappingBatch:
+    """A batch with these temporal factors and keeps (n, ...), sharing the rest
+    (broadcast, read-only) unless given per row."""
+    n = len(temporal)
+
+    def rows(a: np.ndarray) -> np.ndarray:
+        return a if a.ndim == 3 else np.broadcast_to(a, (n, *a.shape))
+
+    return MappingBatch(rows(order), temporal, rows(sx), rows(sy), rows(spatial_order), rows(keep))
+
+
+def _mixed_radix(index: np.ndarray, radices: list[int]) -> list[np.ndarray]:
+    """Digits of each index, the last radix varying fastest."""
+    digits = []
+    for radix in reversed(radices):
+        digits.append(index % radix)
+        index = index // radix
+    return digits[::-1]
+
+
+def layer_constraints(constraints: Constraints | None, problem: Problem, arch: Architecture) -> Constraints | None:
+    """The constraints of one layer of a workload: the preset, if any, expanded for it,
+    and every dimension and tensor they name checked against it, so that a network
+    learns before searching which layers the constraints cannot apply to (one written
+    for a conv names C, which a matmul lacks). Raises SpecError (no file: the caller
+    knows which) saying what does not apply."""
+    if constraints is None:
+        return None
+    try:
+        resolved = constraints.resolve(problem, arch)
+    except ValueError as e:
+        raise SpecError(None, "dataflow", repr(constraints.preset), f"a dataflow that layer {problem.name!r} on "
+                        f"{arch.name!r} supports", str(e)) from None
+    _check_names(resolved, problem, arch)
+    return resolved
+
+
+def not_applicable_reason(error: SpecError) -> str:
+    """`layer_constraints`' error as a reason in a summary: the key and what it names."""
+    return f"{error.key_path} names {error.found}, not {error.allowed}" + (
+        f" ({error.suggestion})" if error.suggestion else "")
+
+
+def _check_names(constraints: Constraints, problem: Problem, arch: Architecture) -> None:
+    """Constraints written for another problem or architecture are a spec mistake."""
+    levels = [lv.name for lv in arch.levels]
+    tensors = [t.name for t in problem.tensors]
+    for name, lc in constraints.levels.items():
+        path = f"constraints.levels.{name}"
+        if name not in levels:
+            raise SpecError(None, path, f"level {name!r}", f"a level of architecture {arch.name!r}: "
+                            + ", ".join(levels), did_you_mean(name, levels))
+        for field_name, dims in _named_dims(lc):
+            for dim in dims:
+                if dim not in problem.dims:
+                    raise SpecError(None, f"{path}.{field_name}", f"dimension {dim!r}", f"a dimension of problem "
+                                    f"{problem.name!r}: " + ", ".join(problem.dims), did_you_mean(dim, problem.dims))
+        for field_name in ("keep", "bypass"):
+            for tensor in sorted(getattr(lc, field_name)):
+                if tensor not in tensors:
+                    raise SpecError(None, f"{path}.{field_name}", f"tensor {tensor!r}", f"a tensor of problem "
+                                    f"{problem.name!r}: " + ", ".join(tensors), did_you_mean(tensor, tensors))
+
+
+def _named_dims(lc: LevelConstraints) -> list[tuple[str, Sequence[str]]]:
+    return [("temporal", list(lc.temporal)), ("spatial", list(lc.spatial)), ("spatial_x", list(lc.spatial_x)),
+            ("spatial_y", list(lc.spatial_y)), ("x_dims", sorted(lc.x_dims or ())),
+            ("y_dims", sorted(lc.y_dims or ())), ("innermost", lc.innermost), ("outermost", lc.outermost),
+            ("spatial_order", lc.spatial_order)]
