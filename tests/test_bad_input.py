@@ -237,6 +237,17 @@ def test_unknown_energy_table(tmp_path: Path) -> None:
     check(error, path, "architecture.energy_table", "energy table 'eyeriss'", "eyeriss-normalized")
 
 
+def test_a_table_outside_the_repository_says_where_tables_are_found(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """An installed mapper run away from the repository has no shipped tables: the
+    error says so instead of listing none."""
+    monkeypatch.setattr("mapper.specs.native.SHIPPED_SPECS", tmp_path / "nowhere")
+    monkeypatch.chdir(tmp_path)
+    error, path = spec_error(tmp_path, (ARCH % "size: 4").replace("name: a\n", "name: a\n  energy_table: eyeriss\n"))
+    check(error, path, "architecture.energy_table", "not next to the spec, and no specs/energy/ here",
+          "copy the table next to the spec")
+
+
 def test_unknown_energy_table_entry(tmp_path: Path) -> None:
     text = (ARCH % "size: 4").replace("name: a\n", "name: a\n  energy_table: eyeriss-normalized\n")
     error, path = spec_error(tmp_path, text.replace("compute: {energy: 1}", "compute: {energy: macc}"))

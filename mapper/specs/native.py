@@ -1075,6 +1075,10 @@ class _EnergyTables:
             found = find_energy_table(name, self.spec_dir)
             if found is None:
                 shipped = sorted(p.stem for p in (shipped_specs_dir() / "energy").glob("*.yaml"))
+                if not shipped:  # an installed mapper run outside the repository: the tables are its files
+                    raise SpecError(file, path, f"energy table {name!r}, which is not next to the spec, and no "
+                                    "specs/energy/ here", "a table file next to the spec",
+                                    "run from the repository's folder, or copy the table next to the spec")
                 raise SpecError(file, path, f"energy table {name!r}, which is neither next to the spec "
                                 "nor in specs/energy/", "a table file name; shipped: " + ", ".join(shipped),
                                 did_you_mean(name, shipped))
