@@ -734,8 +734,8 @@ class LevelSpec(_Spec):
         {"anyOf": [POSITIVE_INT_SCHEMA, {"enum": ["unbounded", None]}],
          "description": "capacity in words, or unbounded (outermost level only); or give depth"})] = None
     depth: PositiveInt | None = Field(None, description="capacity in blocks of block_size words; or give size")
-    word_bits: WordBits = Field(16, description="bits per word: of what size counts, and of every tensor "
-                                "without its own precision")
+    word_bits: WordBits = Field(16, description="bits per word: the words size counts, and the width of every "
+                                "tensor without a precision of its own")
     block_size: PositiveInt = Field(1, description="words per access (the port is block_size x word_bits bits)")
     read_bandwidth: PositiveNumber | None = Field(None, description="words/cycle per instance; absent: unlimited")
     write_bandwidth: PositiveNumber | None = Field(None, description="words/cycle per instance; absent: unlimited")
