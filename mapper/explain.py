@@ -43,6 +43,7 @@ from typing import Any
 from .architecture import Architecture
 from .constraints import pe_local_levels
 from .mapping import Mapping
+from .model.reference import words_moved
 from .model.stats import Evaluation, TensorStats
 from .precision import level_widths
 from .problem import Problem
@@ -181,16 +182,14 @@ def _level(problem: Problem, arch: Architecture, ev: Evaluation, i: int, compute
             tile_changes=changes, residency_cycles=compute_cycles / changes if changes else float(compute_cycles)))
     storage = sum(t.energy_pJ for t in lv.tensors.values())
     mac = arch.compute.energy
-    # Bandwidths are in the level's words, which a narrower or wider tensor fills in part or overflows.
-    widths = level_widths(problem, arch)[i]
-    words = {t.name: widths.words_per_element[k] for k, t in enumerate(problem.tensors)}
+    reads, writes = words_moved(lv.tensors, dict(zip((t.name for t in problem.tensors),
+                                                     level_widths(problem, arch)[i].words_per_element)))
     return LevelExplanation(
         name=lv.name, tensors=tuple(rows), stationary=_stationary(rows) if i else None,
         energy_per_mac=(storage + lv.network_energy_pJ) / ev.computes,
         read_cost_in_macs=level.read_energy / level.block_size / mac if mac else None,
         cycles=lv.cycles, bandwidth_throttling=lv.bandwidth_throttling,
-        read_words_per_cycle=sum(t.reads * words[n] for n, t in lv.tensors.items()) / compute_cycles,
-        write_words_per_cycle=sum((t.fills + t.updates) * words[n] for n, t in lv.tensors.items()) / compute_cycles,
+        read_words_per_cycle=reads / compute_cycles, write_words_per_cycle=writes / compute_cycles,
         read_bandwidth=level.read_bandwidth, write_bandwidth=level.write_bandwidth)
 
 

@@ -12,7 +12,7 @@ from math import ceil, prod
 
 from ..architecture import Architecture
 from ..mapping import Mapping
-from ..precision import LevelWidths, level_widths
+from ..precision import level_widths
 from ..problem import Problem
 from .nest import NestAnalysis
 from .stats import Evaluation, LevelStats, TensorStats
@@ -208,6 +208,7 @@ def assemble(problem: Problem, arch: Architecture, counts: list[dict[str, Tensor
     cycles = compute_cycles
     index = {t.name: k for k, t in enumerate(problem.tensors)}
     for i, (level, widths) in enumerate(zip(arch.levels, level_widths(problem, arch))):
+        words = dict(zip(index, widths.words_per_element))  # level words per element, by tensor
         tensors = {}
         for name, c in counts[i].items():
             k = index[name]
@@ -216,14 +217,13 @@ def assemble(problem: Problem, arch: Architecture, counts: list[dict[str, Tensor
                       + widths.accesses(k, c.updates) * level.write_energy) * c.instances
             tensors[name] = TensorStats(c.partition, c.utilized_capacity, c.instances, c.reads, c.fills, c.updates,
                                         energy)
-        throttling = bandwidth_throttling(level.read_bandwidth, level.write_bandwidth, tensors, widths,
-                                          index, compute_cycles)
+        throttling = bandwidth_throttling(level.read_bandwidth, level.write_bandwidth, tensors, words,
+                                          compute_cycles)
         # floats are exact below 2**53 only: an unthrottled level takes the compute cycles as they are
         level_cycles = compute_cycles if throttling >= 1 else ceil(compute_cycles / throttling)
         cycles = max(cycles, level_cycles)
         crossing = network_words[i] if level.network_energy and prod(arch.fanout(i)) > 1 else {}
-        network = level.network_energy * sum(words * widths.words_per_element[index[name]]
-                                             for name, words in crossing.items())
+        network = level.network_energy * sum(n * words[name] for name, n in crossing.items())
         levels.append(LevelStats(level.name, level.instances, tensors, level_cycles, network, crossing, throttling))
     computes = problem.macs
     return Evaluation(
@@ -238,18 +238,25 @@ def assemble(problem: Problem, arch: Architecture, counts: list[dict[str, Tensor
 
 
 def bandwidth_throttling(read_bw: float | None, write_bw: float | None, tensors: dict[str, TensorStats],
-                         widths: LevelWidths, index: dict[str, int], compute_cycles: int) -> float:
+                         words: dict[str, float], compute_cycles: int) -> float:
     """Timeloop's per-level "Bandwidth throttling": the factor (1 when the level keeps up)
     by which the level's per-instance read or write bandwidth slows the MACs; the
     level's cycles are the compute cycles divided by it, and users see which level
-    holds the layer back. Bandwidths are in the level's words, which an element of a
-    narrower or wider tensor fills in part or overflows (mapper/precision.py)."""
+    holds the layer back (`words`: words_moved)."""
     slowdown = 1.0
-    scale = {name: widths.words_per_element[index[name]] for name in tensors}
-    reads = sum(t.reads * scale[name] for name, t in tensors.items())
-    writes = sum((t.fills + t.updates) * scale[name] for name, t in tensors.items())
+    reads, writes = words_moved(tensors, words)
     if read_bw and reads:
         slowdown = min(slowdown, read_bw / (reads / compute_cycles))
     if write_bw and writes:
         slowdown = min(slowdown, write_bw / (writes / compute_cycles))
     return slowdown
+
+
+def words_moved(tensors: dict[str, TensorStats], words: dict[str, float]) -> tuple[float, float]:
+    """The words one instance of a level reads out and writes in (fills and updates),
+    an element of each tensor counted as `words[tensor]` of the level's words:
+    bandwidths are in the level's words, which a narrower or wider tensor fills in
+    part or overflows (mapper/precision.py)."""
+    reads = sum(t.reads * words[name] for name, t in tensors.items())
+    writes = sum((t.fills + t.updates) * words[name] for name, t in tensors.items())
+    return reads, writes

@@ -333,8 +333,7 @@ def evaluate_compiled(order: np.ndarray, temporal: np.ndarray, spatial_x: np.nda
         energy[b], cycles[b] = energy_and_cycles(b, reads, fills, updates, present, replication, words,
                                                  compute_cycles, access_bits, port_bits, words_per_element,
                                                  read_energy, write_energy, read_bandwidth, write_bandwidth,
-                                                 network_energy,
-                                                 compute_energy)
+                                                 network_energy, compute_energy)
         valid[b] = fits(b, coef, ranks, keep, extents, spatial_x, spatial_y, fan, bounded, capacity, per_element)
 
 
@@ -800,9 +799,9 @@ def account_tensor(size: np.ndarray, partition: np.ndarray, content: np.ndarray,
 @njit(**_INLINED)
 def energy_and_cycles(b: int, reads: np.ndarray, fills: np.ndarray, updates: np.ndarray, present: np.ndarray,
                       replication: np.ndarray, words: np.ndarray, compute_cycles: int, access_bits: np.ndarray,
-                      port_bits: np.ndarray, words_per_element: np.ndarray, read_energy: np.ndarray, write_energy: np.ndarray, read_bandwidth: np.ndarray,
-                      write_bandwidth: np.ndarray, network_energy: np.ndarray,
-                      compute_energy: float) -> tuple[float, int]:
+                      port_bits: np.ndarray, words_per_element: np.ndarray, read_energy: np.ndarray,
+                      write_energy: np.ndarray, read_bandwidth: np.ndarray, write_bandwidth: np.ndarray,
+                      network_energy: np.ndarray, compute_energy: float) -> tuple[float, int]:
     """Energy of the accesses, the fan-out networks and the MACs; cycles, the slowest
     level's bandwidth permitting."""
     _, L, T = reads.shape
