@@ -58,6 +58,10 @@ class Architecture:
         parent = self.levels[i]
         return child.mesh_x // parent.mesh_x or 1, child.mesh_y // parent.mesh_y or 1
 
+    def fanouts(self) -> list[tuple[int, int]]:
+        """The mesh (X, Y) below every level, outermost first (`fanout`)."""
+        return [self.fanout(i) for i in range(len(self.levels))]
+
     def fanout_name(self, i: int) -> str:
         """The fan-out below level i by both its ends, as Timeloop names it in errors:
         `GlobalBuffer -> LocalBuffer`, `RegisterFile -> MACC`."""

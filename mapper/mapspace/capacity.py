@@ -34,7 +34,7 @@ class Capacities:
 
     def __init__(self, problem: Problem, arch: Architecture) -> None:
         self.L, self.D, self.T = len(arch.levels), len(problem.dims), len(problem.tensors)
-        self.fanouts = [arch.fanout(l) for l in range(self.L)]
+        self.fanouts = arch.fanouts()
         self.widths = level_widths(problem, arch)
         self.usable = [w.usable for w in self.widths]
         self.per_element = np.array([w.per_element for w in self.widths], dtype=np.int64).reshape(self.L, self.T)

@@ -36,7 +36,7 @@ class FactorBounds:
         self.problem, self.arch, self.constraints = problem, arch, constraints
         self.L, self.D = len(arch.levels), len(problem.dims)
         self.bounds = np.array([problem.bounds[d] for d in problem.dims], dtype=np.int64)
-        self.fanouts = [arch.fanout(l) for l in range(self.L)]
+        self.fanouts = arch.fanouts()
         self.reasons: list[str] = []
         self.bounded: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.lo, self.hi = self._factor_bounds()

@@ -42,7 +42,7 @@ class LoopOrders:
                  ranks: list[list[tuple[np.ndarray, np.ndarray]]]) -> None:
         self.problem, self.arch, self.constraints, self.hi, self.ranks = problem, arch, constraints, hi, ranks
         self.L, self.D = len(arch.levels), len(problem.dims)
-        self.fanouts = [arch.fanout(l) for l in range(self.L)]
+        self.fanouts = arch.fanouts()
         self.reasons: list[str] = []
         self._primary: dict[tuple[int, int], np.ndarray] = {}
         self.keys = [self._order_keys(l) for l in range(self.L)]

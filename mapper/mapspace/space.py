@@ -90,7 +90,7 @@ class Mapspace:
         _check_names(self.constraints, problem, arch)
         self.L, self.D, self.T = len(arch.levels), len(problem.dims), len(problem.tensors)
         self.bounds = np.array([problem.bounds[d] for d in problem.dims], dtype=np.int64)
-        self.fanouts = [arch.fanout(l) for l in range(self.L)]
+        self.fanouts = arch.fanouts()
         self.capacity = Capacities(problem, arch)
         self.usable = self.capacity.usable  # per level, in the unit of its widths
         self._reasons: list[str] = []

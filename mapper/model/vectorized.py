@@ -93,7 +93,7 @@ class Evaluator:
         self.coef, self.ranks = rank_coefficients(problem)
         self.read_write = np.array([t.read_write for t in problem.tensors], dtype=np.bool_)
         levels = arch.levels
-        self.fan = np.array([arch.fanout(l) for l in range(len(levels))], dtype=np.int64).reshape(-1, 2)
+        self.fan = np.array(arch.fanouts(), dtype=np.int64).reshape(-1, 2)
         self.pair_cur, self.pair_next, self.pair_count = mesh_pair_table(self.fan)
         widths = level_widths(problem, arch)
         # Per level and tensor (mapper/precision.py): accesses are ceil(elements * access_bits / port_bits),
