@@ -1,7 +1,7 @@
 """How close the built-in estimator (mapper/estimation) is to what it stands for.
 
 Prints the largest relative deviation of the built-in SRAM interpolation from CACTI's
-own results at the table's check points (reference.yaml, sram_checks, made by
+own results at the table's check points (reference.json, sram_checks, made by
 hwcomponents; five of the ten lie between grid points), and, per Timeloop reference
 case in ../shared/reference/timeloop/cases, each SRAM-class buffer of 16 KB or more and
 each DRAM against the Accelergy energies of the case's ERT.

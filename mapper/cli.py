@@ -23,7 +23,6 @@ from .explain import explain, explanation_text
 from .mapping import Mapping
 from .model import vectorized
 from .model.stats import Evaluation
-from .plots import comparison_figure, save_png
 from .problem import Problem
 from .runs import explanation_of, read_runs
 from .mapspace import NoValidMapping
@@ -155,6 +154,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     text = comparison_text(data)
     print(text, end="")
     if args.out:
+        from .plots import comparison_figure, save_png  # matplotlib only when drawing
         out = Path(args.out)
         write_json_atomically(out / "compare.json", data)
         write_text_atomically(out / "compare.txt", text)
@@ -534,7 +534,8 @@ def main(argv: list[str] | None = None) -> int:
     cp.add_argument("runs", nargs="+", metavar="RUN_DIR")
     cp.add_argument("-o", "--out", metavar="DIR", help="also write compare.json, compare.txt and compare.png here")
     cp.set_defaults(run=cmd_compare)
-    st = sub.add_parser("stats", help="per layer shape, MACs and weights of a workload; totals; worst-case DRAM traffic")
+    st = sub.add_parser("stats",
+                        help="per layer shape, MACs and weights of a workload; totals; worst-case DRAM traffic")
     st.add_argument("workload", help="a workload file, or a shipped one by name (alexnet, resnet50, ...)")
     st.add_argument("--batch", type=search.positive(int), default=1, help="samples per layer (default 1)")
     st.add_argument("--json", metavar="PATH", help="write the per-layer and total counts as JSON")

@@ -6,7 +6,7 @@ into an energy table.
 Two backends; each estimate's `source` says what produced it. hwcomponents_backend
 calls hwcomponents itself where it is installed (Python >= 3.12). The built-in one
 needs nothing beyond this package. Its numbers come from two tables:
-- reference.yaml, made by _generate.py from hwcomponents (the estimator behind
+- reference.json, made by _generate.py from hwcomponents (the estimator behind
   AccelForge): SRAM by CACTI 7 on a grid of nodes (22-65 nm), port widths (8-512 bits)
   and depths (16-65,536 entries, every power of 2); a register (flip-flops) per bit, from Aladdin's table
   scaled to each node; DRAM energy per bit by type; and how energy, area and leakage
@@ -26,6 +26,7 @@ pJ where CACTI's array gives 0.06: small register files are the least certain nu
 from __future__ import annotations
 
 import bisect
+import json
 import math
 import re
 from collections.abc import Callable, Iterator
@@ -84,7 +85,7 @@ class ComponentEstimate:
 
 @cache
 def reference() -> dict[str, Any]:
-    return yaml.safe_load((HERE / "reference.yaml").read_text())
+    return json.loads((HERE / "reference.json").read_text())
 
 
 @cache
