@@ -20,18 +20,18 @@ Sub-spaces, as Timeloop reports them (`sizes()`):
 Pruning, each rule safe (no mapping with a different cost is lost):
 
 - Loop orders (orders.py): one order of each class of orders that cost the same.
-- Keep tables. A table that makes some level keep tiles which cannot fit it even at
+- Keep tables (keeps.py): a level's row that keeps tiles which cannot fit it even at
   their smallest (the smallest tiles the factor constraints allow) is dropped.
 
 Mapspace puts together the parts, each readable alone: the factor bounds and one
 dimension's factor tables (factors.py), the loop orders (orders.py), the spatial
-unrollings (spatial.py), the tiles and capacities (capacity.py); it adds the keep
-tables, the sampling of tilings, the enumeration and the reasons why nothing fits.
+unrollings (spatial.py), the tiles and capacities (capacity.py), the keep tables
+(keeps.py); it adds the sampling of tilings, the enumeration and the reasons why
+nothing fits.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -46,6 +46,7 @@ from ..problem import Problem
 from ..specs.errors import SpecError, did_you_mean
 from ..specs.limits import MAX_ENUMERATED_KEEP_TABLES
 from .capacity import Capacities, CapacityCheck
+from .keeps import KeepTables
 from .factors import SLOTS, DimensionFactors, FactorBounds, TemporalFactors
 from .orders import LoopOrders
 from .spatial import Grid, SpatialUnrollings, fanout_levels
@@ -93,15 +94,13 @@ class Mapspace:
         self.fanouts = arch.fanouts()
         self.capacity = Capacities(problem, arch)
         self.usable = self.capacity.usable  # per level, in the unit of its widths
-        self._reasons: list[str] = []
         self.factor_bounds = FactorBounds(problem, arch, self.constraints)
         self.lo, self.hi = self.factor_bounds.lo, self.factor_bounds.hi
-        self._reasons += self.factor_bounds.reasons
-        self._forced_keep = self._keep_rules()
         self.orders = LoopOrders(problem, arch, self.constraints, self.hi, self.capacity.ranks)
-        self._reasons += self.orders.reasons
         self._dims = [DimensionFactors(int(self.bounds[d]), d, self.lo, self.hi, fanout_levels(self.fanouts),
                                        f"layer {problem.name!r}, dimension {problem.dims[d]}") for d in range(self.D)]
+        self.keeps = KeepTables(problem, arch, self.constraints, self._min_held, self.usable)
+        self._reasons = self.factor_bounds.reasons + self.keeps.reasons + self.orders.reasons
         needed = self.constraints.min_utilization
         self.min_used_macs = 0 if needed is None else ceil(needed * arch.compute.instances - 1e-9)
         self.spatial = SpatialUnrollings(self.bounds, self.fanouts, self._dims, self.lo, self.hi, self.min_used_macs)
@@ -111,7 +110,7 @@ class Mapspace:
     def sizes(self) -> dict[str, int]:
         spatial, factorizations = self.spatial.count()
         permutations = prod(len(self.permutation_choices(l)) for l in range(self.L))
-        bypass = prod(len(rows) for rows in self._keep_rows)
+        bypass = self.keeps.count()
         return {"factorizations": factorizations, "permutations": permutations, "spatial": spatial,
                 "bypass": bypass, "total": factorizations * permutations * bypass}
 
@@ -124,7 +123,7 @@ class Mapspace:
             reasons = self._dimension_reasons()
         if not reasons:
             reasons = self._capacity_reasons() + self._utilization_reasons()
-        if not reasons and (not all(self._keep_rows) or self.spatial.count()[1] == 0):
+        if not reasons and (not all(self.keeps.rows) or self.spatial.count()[1] == 0):
             reasons = ["no split of the dimensions over the levels and fan-outs meets the constraints together"]
         if not reasons and self.fitting_start() is None and self._smallest_tiles_are_least():
             reasons = ["every spatial unrolling the constraints allow overflows a buffer even with the smallest "
@@ -145,12 +144,12 @@ class Mapspace:
 
     @cached_property
     def _fitting_start(self) -> MappingBatch | None:
-        if not all(self._keep_rows):
+        if not all(self.keeps.rows):
             return None
         picks, busy = self.spatial.picks()
         picks = picks[np.argsort(-busy, kind="stable")]  # ties keep their order
-        most = tuple(max(rows, key=sum) for rows in self._keep_rows)
-        least = tuple(min(rows, key=sum) for rows in self._keep_rows)
+        most = tuple(max(rows, key=sum) for rows in self.keeps.rows)
+        least = tuple(min(rows, key=sum) for rows in self.keeps.rows)
         keeps = np.array(list(dict.fromkeys((most, least))), dtype=bool)  # (K, L, T)
         orders = np.array([self.permutation_choices(l)[0] for l in range(self.L)], dtype=np.int64)
         spatial_order = np.array([self.orders.spatial_order(l) for l in range(self.L)], dtype=np.int64)
@@ -203,12 +202,12 @@ class Mapspace:
         """Keep tables (L x T) the architecture's `keeps` and the constraints allow; the
         outermost level keeps everything (module docstring for the pruning). Every
         combination of one `keep_rows` choice per level, in product order."""
-        return self._keep_choices
+        return self.keeps.tables
 
     def keep_rows(self, level: int) -> list[tuple[bool, ...]]:
         """Which tensors `level` may keep (one flag per tensor); the levels choose
         independently, so any row per level makes an allowed keep table."""
-        return self._keep_rows[level]
+        return self.keeps.rows[level]
 
     def spatial_combinations(self) -> Iterator[tuple[Grid, Grid]]:
         """Every spatial unrolling of the whole architecture, (spatial_x, spatial_y) as
@@ -273,7 +272,7 @@ class Mapspace:
     def enumerate(self, chunk: int = 65536, valid_only: bool = True) -> Iterator[MappingBatch]:
         """Every mapping of the pruned space once (module docstring), in batches of
         about `chunk`; with `valid_only`, only those that fit every level."""
-        tables = prod(len(rows) for rows in self._keep_rows)
+        tables = self.keeps.count()
         if tables > MAX_ENUMERATED_KEEP_TABLES:
             raise SpecError(None, "--exhaustive", f"{tables:.3g} keep tables to list", f"at most "
                             f"{MAX_ENUMERATED_KEEP_TABLES:,} (mapper/specs/limits.py)",
@@ -312,35 +311,7 @@ class Mapspace:
                 ok &= np.all((picked >= lo) & (picked <= hi), axis=1)
         if self.min_used_macs:
             ok &= np.prod(sx * sy, axis=(1, 2)) >= self.min_used_macs
-        forced = self._forced_keep
-        return ok & np.all((forced < 0) | (batch.keep == (forced == 1)), axis=(1, 2))
-
-    # ------------------------------------------------------------------ keeps and orders
-
-    def _keep_rules(self) -> np.ndarray:
-        """(L, T): 1 must keep, 0 must bypass, -1 free."""
-        forced = np.full((self.L, self.T), -1, dtype=np.int8)
-        for l, level in enumerate(self.arch.levels):
-            lc = self.constraints.level(level.name)
-            for k, tensor in enumerate(self.problem.tensors):
-                name = tensor.name
-                if name in lc.keep and name in lc.bypass:
-                    self._reasons.append(f"the constraints both keep and bypass {name} at {level.name}")
-                if l == 0:
-                    if name in lc.bypass:
-                        self._reasons.append(f"the constraints bypass {name} at {level.name}, the outermost level, "
-                                             "which keeps every tensor")
-                    forced[l, k] = 1
-                elif level.keeps is not None and name not in level.keeps:
-                    if name in lc.keep:
-                        self._reasons.append(f"the constraints keep {name} at {level.name}, but the architecture "
-                                             f"lets it keep only {', '.join(sorted(level.keeps)) or 'nothing'}")
-                    forced[l, k] = 0
-                elif name in lc.keep:
-                    forced[l, k] = 1
-                elif name in lc.bypass:
-                    forced[l, k] = 0
-        return forced
+        return ok & self.keeps.allowed(batch.keep)
 
     # ------------------------------------------------------------------ tiles
 
@@ -372,27 +343,6 @@ class Mapspace:
         """(L, T): what the smallest tile of each tensor takes of each level, in the
         level's unit (words, or bits where precisions differ)."""
         return np.stack([self.capacity.words(self._min_extents, k) for k in range(self.T)], axis=1) * self.capacity.per_element
-
-    @cached_property
-    def _keep_choices(self) -> list[tuple[tuple[bool, ...], ...]]:
-        return list(itertools.product(*self._keep_rows))
-
-    @cached_property
-    def _keep_rows(self) -> list[list[tuple[bool, ...]]]:
-        """Per level, the keep rows it allows whose smallest tiles fit it; a keep table
-        is one row per level (levels do not constrain each other's keeps)."""
-        rows = []
-        for l, usable in enumerate(self.usable):
-            forced = self._forced_keep[l]
-            free = np.nonzero(forced < 0)[0]
-            level_rows = []
-            for bits in itertools.product((False, True), repeat=len(free)):
-                row = forced == 1
-                row[free] = bits
-                if usable is None or int((self._min_held[l] * row).sum()) <= usable:
-                    level_rows.append(tuple(bool(v) for v in row))
-            rows.append(level_rows)
-        return rows
 
     # ------------------------------------------------------------------ enumeration
 
@@ -475,7 +425,7 @@ class Mapspace:
 
     def _capacity_reasons(self) -> list[str]:
         reasons = []
-        forced = self._forced_keep == 1
+        forced = self.keeps.forced == 1
         for l, usable in enumerate(self.usable):
             if usable is None:
                 continue
@@ -522,7 +472,7 @@ class Mapspace:
         remaining = self.bounds // np.prod(sx * sy, axis=0)
         temporal_inner = np.array([self._dims[d].temporal(int(remaining[d])).min_suffix for d in range(self.D)]).T
         extents = spatial_inner * temporal_inner
-        forced = self._forced_keep == 1
+        forced = self.keeps.forced == 1
         for l, usable in enumerate(self.usable):
             if usable is None:
                 continue
