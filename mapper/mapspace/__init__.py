@@ -1,7 +1,7 @@
 """The mapspace of one layer on one architecture (space.py): every mapping the
 constraints allow, its sub-space sizes, sampling, enumeration, and the reasons when
-there is none; its parts in factors.py, orders.py, spatial.py, capacity.py and
-keeps.py."""
+there is none; its parts in factors.py, orders.py, spatial.py, capacity.py,
+keeps.py and sampling.py."""
 
 from .space import Mapspace, NoValidMapping, Structure, layer_constraints, not_applicable_reason
 

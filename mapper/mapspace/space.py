@@ -26,8 +26,8 @@ Pruning, each rule safe (no mapping with a different cost is lost):
 Mapspace puts together the parts, each readable alone: the factor bounds and one
 dimension's factor tables (factors.py), the loop orders (orders.py), the spatial
 unrollings (spatial.py), the tiles and capacities (capacity.py), the keep tables
-(keeps.py); it adds the sampling of tilings, the enumeration and the reasons why
-nothing fits.
+(keeps.py), the sampling of tilings (sampling.py); it adds the enumeration and the
+reasons why nothing fits.
 """
 
 from __future__ import annotations
@@ -45,14 +45,14 @@ from ..model.batch import MappingBatch
 from ..problem import Problem
 from ..specs.errors import SpecError, did_you_mean
 from ..specs.limits import MAX_ENUMERATED_KEEP_TABLES
-from .capacity import Capacities, CapacityCheck
+from .capacity import Capacities
 from .keeps import KeepTables
-from .factors import SLOTS, DimensionFactors, FactorBounds, TemporalFactors
+from .factors import SLOTS, DimensionFactors, FactorBounds
 from .orders import LoopOrders
+from .sampling import draw_tilings
 from .spatial import Grid, SpatialUnrollings, fanout_levels
 
 
-_RESAMPLES = 8  # redraws of a level's factors when its tiles overflow, before the smallest
 _FIT_CHUNK = 1024  # spatial unrollings tried at once for a fitting start (the busiest usually fits)
 
 
@@ -237,37 +237,17 @@ class Mapspace:
 
     def sample_tilings(self, structure: Structure, n: int, rng: np.random.Generator) -> MappingBatch:
         """`n` temporal factorizations completing `structure`, each within the factor
-        constraints. Each dimension's factors are drawn level by level from the
-        innermost out, uniformly over the factorizations still possible; a level whose
-        choice overflows it, or surely overflows a level above (whose tile contains
-        it), is redrawn a few times, then given its smallest factors, so nearly every
-        row fits where anything fits (rows may still overflow: see `valid`). Empty
-        when nothing completes the structure (`tiling_count` is 0). The arrays that
-        every row shares (all but `temporal`) are read-only views."""
+        constraints, drawn so that nearly every row fits where anything fits
+        (sampling.py; rows may still overflow: see `valid`). Empty when nothing
+        completes the structure (`tiling_count` is 0). The arrays that every row
+        shares (all but `temporal`) are read-only views."""
         sx, sy = np.array(structure.spatial_x, dtype=np.int64), np.array(structure.spatial_y, dtype=np.int64)
         if n <= 0 or not self.spatial.feasible(sx, sy):
             return self._rows(structure, np.ones((0, self.L, self.D), dtype=np.int64))
         remaining = self.bounds // np.prod(sx * sy, axis=0)
         spaces = [self._dims[d].temporal(int(remaining[d])) for d in range(self.D)]
-        spatial_inner = np.cumprod((sx * sy)[::-1], axis=0)[::-1]  # (L, D): spatial at levels >= l
         checks = self.capacity.checks(sx * sy * self.lo["t"], np.array(structure.keep, dtype=bool))
-        temporal = np.empty((self.L, self.D, n), dtype=np.int64)
-        picks = np.empty((self.D, n), dtype=np.int64)  # divisor index of each factor
-        inner = np.ones((self.D, n), dtype=np.int64)  # temporal factors below the current level
-        state = np.array([np.full(n, s.start) for s in spaces], dtype=np.int64)  # (D, n): what levels 0..l must make
-        for l in range(self.L - 1, -1, -1):
-            for d, s in enumerate(spaces):
-                picks[d] = s.draw(l, state[d], rng)
-                np.take(s.divisors, picks[d], out=temporal[l, d])
-            if checks[l]:
-                below = inner * spatial_inner[l][:, None]
-                rows = np.nonzero(self.capacity.overflows(below * temporal[l], checks[l]))[0]
-                if len(rows):
-                    self._refit(l, spaces, state, picks, temporal[l], below, rows, checks[l], rng)
-            inner *= temporal[l]
-            for d, s in enumerate(spaces):
-                state[d] = s.quotient[state[d], picks[d]]
-        return self._rows(structure, np.ascontiguousarray(temporal.transpose(2, 0, 1)))
+        return self._rows(structure, draw_tilings(spaces, sx * sy, checks, self.capacity, n, rng))
 
     def enumerate(self, chunk: int = 65536, valid_only: bool = True) -> Iterator[MappingBatch]:
         """Every mapping of the pruned space once (module docstring), in batches of
@@ -314,23 +294,6 @@ class Mapspace:
         return ok & self.keeps.allowed(batch.keep)
 
     # ------------------------------------------------------------------ tiles
-
-    def _refit(self, l: int, spaces: list[TemporalFactors], state: np.ndarray, picks: np.ndarray,
-               factors: np.ndarray, below: np.ndarray, rows: np.ndarray,
-               checks: list[CapacityCheck], rng: np.random.Generator) -> None:
-        """Redraw, in place, the level-l factors of the overflowing `rows`; after
-        `_RESAMPLES` tries give the rows still overflowing their smallest factors."""
-        def redraw(rows: np.ndarray, smallest: bool) -> None:
-            for d, s in enumerate(spaces):
-                picks[d, rows] = s.smallest[l][state[d, rows]] if smallest else s.draw(l, state[d, rows], rng)
-                factors[d, rows] = s.divisors[picks[d, rows]]
-
-        for _ in range(_RESAMPLES):
-            redraw(rows, smallest=False)
-            rows = rows[self.capacity.overflows(below[:, rows] * factors[:, rows], checks)]
-            if not len(rows):
-                return
-        redraw(rows, smallest=True)
 
     @cached_property
     def _min_extents(self) -> np.ndarray:
