@@ -1,8 +1,9 @@
 """The mapspace of one layer on one architecture (space.py): every mapping the
 constraints allow, its sub-space sizes, sampling, enumeration, and the reasons when
 there is none; its parts in factors.py, orders.py, spatial.py, capacity.py,
-keeps.py and sampling.py."""
+keeps.py, sampling.py and applicable.py."""
 
-from .space import Mapspace, NoValidMapping, Structure, layer_constraints, not_applicable_reason
+from .applicable import layer_constraints, not_applicable_reason
+from .space import Mapspace, NoValidMapping, Structure
 
 __all__ = ["Mapspace", "NoValidMapping", "Structure", "layer_constraints", "not_applicable_reason"]

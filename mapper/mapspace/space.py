@@ -26,8 +26,9 @@ Pruning, each rule safe (no mapping with a different cost is lost):
 Mapspace puts together the parts, each readable alone: the factor bounds and one
 dimension's factor tables (factors.py), the loop orders (orders.py), the spatial
 unrollings (spatial.py), the tiles and capacities (capacity.py), the keep tables
-(keeps.py), the sampling of tilings (sampling.py); it adds the enumeration and the
-reasons why nothing fits.
+(keeps.py), the sampling of tilings (sampling.py), the check that constraints name
+what the layer has (applicable.py); it adds the enumeration and the reasons why
+nothing fits.
 """
 
 from __future__ import annotations
@@ -40,14 +41,15 @@ from math import ceil, prod
 import numpy as np
 
 from ..architecture import Architecture
-from ..constraints import Constraints, LevelConstraints
+from ..constraints import Constraints
 from ..model.batch import MappingBatch
 from ..problem import Problem
-from ..specs.errors import SpecError, did_you_mean
+from ..specs.errors import SpecError
 from ..specs.limits import MAX_ENUMERATED_KEEP_TABLES
+from .applicable import check_names
 from .capacity import Capacities
-from .keeps import KeepTables
 from .factors import SLOTS, DimensionFactors, FactorBounds
+from .keeps import KeepTables
 from .orders import LoopOrders
 from .sampling import draw_tilings
 from .spatial import Grid, SpatialUnrollings, fanout_levels
@@ -88,7 +90,7 @@ class Mapspace:
     def __init__(self, problem: Problem, arch: Architecture, constraints: Constraints | None = None) -> None:
         self.problem, self.arch = problem, arch
         self.constraints = (constraints or Constraints()).resolve(problem, arch)
-        _check_names(self.constraints, problem, arch)
+        check_names(self.constraints, problem, arch)
         self.L, self.D, self.T = len(arch.levels), len(problem.dims), len(problem.tensors)
         self.bounds = np.array([problem.bounds[d] for d in problem.dims], dtype=np.int64)
         self.fanouts = arch.fanouts()
@@ -470,54 +472,3 @@ def _mixed_radix(index: np.ndarray, radices: list[int]) -> list[np.ndarray]:
         digits.append(index % radix)
         index = index // radix
     return digits[::-1]
-
-
-def layer_constraints(constraints: Constraints | None, problem: Problem, arch: Architecture) -> Constraints | None:
-    """The constraints of one layer of a workload: the preset, if any, expanded for it,
-    and every dimension and tensor they name checked against it, so that a network
-    learns before searching which layers the constraints cannot apply to (one written
-    for a conv names C, which a matmul lacks). Raises SpecError (no file: the caller
-    knows which) saying what does not apply."""
-    if constraints is None:
-        return None
-    try:
-        resolved = constraints.resolve(problem, arch)
-    except ValueError as e:
-        raise SpecError(None, "dataflow", repr(constraints.preset), f"a dataflow that layer {problem.name!r} on "
-                        f"{arch.name!r} supports", str(e)) from None
-    _check_names(resolved, problem, arch)
-    return resolved
-
-
-def not_applicable_reason(error: SpecError) -> str:
-    """`layer_constraints`' error as a reason in a summary: the key and what it names."""
-    return f"{error.key_path} names {error.found}, not {error.allowed}" + (
-        f" ({error.suggestion})" if error.suggestion else "")
-
-
-def _check_names(constraints: Constraints, problem: Problem, arch: Architecture) -> None:
-    """Constraints written for another problem or architecture are a spec mistake."""
-    levels = [lv.name for lv in arch.levels]
-    tensors = [t.name for t in problem.tensors]
-    for name, lc in constraints.levels.items():
-        path = f"constraints.levels.{name}"
-        if name not in levels:
-            raise SpecError(None, path, f"level {name!r}", f"a level of architecture {arch.name!r}: "
-                            + ", ".join(levels), did_you_mean(name, levels))
-        for field_name, dims in _named_dims(lc):
-            for dim in dims:
-                if dim not in problem.dims:
-                    raise SpecError(None, f"{path}.{field_name}", f"dimension {dim!r}", f"a dimension of problem "
-                                    f"{problem.name!r}: " + ", ".join(problem.dims), did_you_mean(dim, problem.dims))
-        for field_name in ("keep", "bypass"):
-            for tensor in sorted(getattr(lc, field_name)):
-                if tensor not in tensors:
-                    raise SpecError(None, f"{path}.{field_name}", f"tensor {tensor!r}", f"a tensor of problem "
-                                    f"{problem.name!r}: " + ", ".join(tensors), did_you_mean(tensor, tensors))
-
-
-def _named_dims(lc: LevelConstraints) -> list[tuple[str, Sequence[str]]]:
-    return [("temporal", list(lc.temporal)), ("spatial", list(lc.spatial)), ("spatial_x", list(lc.spatial_x)),
-            ("spatial_y", list(lc.spatial_y)), ("x_dims", sorted(lc.x_dims or ())),
-            ("y_dims", sorted(lc.y_dims or ())), ("innermost", lc.innermost), ("outermost", lc.outermost),
-            ("spatial_order", lc.spatial_order)]
