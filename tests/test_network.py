@@ -208,6 +208,23 @@ def test_a_folder_of_another_job_is_refused(network_run: tuple[Path, str, str], 
     assert "network.json" in err and "differs in settings" in err and "Traceback" not in err
 
 
+def test_layer_selects_the_layers_to_search(tmp_path: Path) -> None:
+    # Several --layer: a network of those layers only, in the workload's order.
+    assert search(tmp_path, tmp_path / "two", "--layer", "last", "--layer", "other") == 0
+    summary = json.loads((tmp_path / "two/summary.json").read_text())
+    assert [row["layer"] for row in summary["layers"]] == ["other", "last"]
+    # One --layer: a one-layer search, its files in -o DIR itself.
+    assert search(tmp_path, tmp_path / "one", "--layer", "twin") == 0
+    assert json.loads((tmp_path / "one/search.json").read_text())["layer"] == "twin"
+
+
+def test_an_unknown_layer_is_named_with_the_closest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert search(tmp_path, tmp_path / "out", "--layer", "frist") == 2
+    err = capsys.readouterr().err
+    assert "--layer: found layer 'frist'" in err and "did you mean 'first'?" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_layer_without_a_valid_mapping_is_reported_and_the_others_are_searched(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "net.yaml").write_text("workload:\n  layers:\n"

@@ -2,7 +2,7 @@
 
     mapper search FILE... [-o DIR] [--objective edp|energy|delay|pareto] [--trials N]
                   [--time SECONDS] [--patience N] [--seed N] [--exhaustive] [--storage URL]
-                  [--constraints FILE] [--dataflow PRESET] [--batch N]
+                  [--constraints FILE] [--dataflow PRESET] [--batch N] [--layer NAME]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from ..mapspace import layer_constraints, not_applicable_reason
 from ..problem import Problem
 from ..report import edp_text
 from ..safe_names import mask_password
-from ..specs.errors import SpecError
+from ..specs.errors import SpecError, did_you_mean
 from ..specs.limits import MAX_SEED
 from ..specs.load import load_specs
 from .engine import MIN_IMPROVEMENT, Progress
@@ -100,6 +100,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--dataflow", choices=PRESETS, help="a named dataflow; replaces the files' preset, if any")
     p.add_argument("--batch", type=positive(int), default=1, metavar="N",
                    help="samples per layer: conv's N and matmul's/linear's B times N (native layers; default 1)")
+    p.add_argument("--layer", action="append", metavar="NAME",
+                   help="search only this layer of the workload (repeat for several; default: every layer)")
     return p
 
 
@@ -125,11 +127,12 @@ def layers(args: argparse.Namespace) -> tuple[list[tuple[Problem, Architecture, 
     if specs.mapping is not None:
         raise SpecError(where, "mapping", "a mapping", "an architecture, layers and constraints",
                         "leave the mapping file out: the search finds the mapping")
+    problems = _selected(specs.problems, args.layer, where)
     constraints = specs.constraints
     if args.dataflow:
         constraints = replace(constraints or Constraints(), preset=args.dataflow)
     arch, found, skipped, errors = specs.architecture, [], {}, []
-    for problem, folder in zip(specs.problems, _folders(args.out, [p.name for p in specs.problems]), strict=True):
+    for problem, folder in zip(problems, _folders(args.out, [p.name for p in problems]), strict=True):
         try:
             found.append((problem, arch, layer_constraints(constraints, problem, arch), folder))
         except SpecError as e:
@@ -138,6 +141,19 @@ def layers(args: argparse.Namespace) -> tuple[list[tuple[Problem, Architecture, 
     if not found:
         raise errors[0]
     return found, skipped
+
+
+def _selected(problems: list[Problem], names: list[str] | None, where: str) -> list[Problem]:
+    """The layers `--layer` names, in the workload's order (every layer without it)."""
+    if not names:
+        return problems
+    known = [p.name for p in problems]
+    for name in names:
+        if name not in known:
+            shown = ", ".join(known[:12]) + (f", ... ({len(known)} layers)" if len(known) > 12 else "")
+            raise SpecError(where, "--layer", f"layer {name!r}", f"a layer of the files: {shown}",
+                            did_you_mean(name, known))
+    return [p for p in problems if p.name in names]
 
 
 def _folders(out: str | None, names: list[str]) -> list[Path]:
