@@ -93,7 +93,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    "stop it)")
     p.add_argument("--seed", type=_seed, default=0,
                    help="the same seed, --trials and --patience give the same result (default 0)")
-    p.add_argument("--exhaustive", action="store_true", help="score every mapping: the exact optimum, small spaces only")
+    p.add_argument("--exhaustive", action="store_true",
+                   help="score every mapping: the exact optimum, small spaces only")
     p.add_argument("--storage", metavar="URL",
                    help=f"an Optuna storage URL (default: a journal file DIR/{JOURNAL_NAME})")
     p.add_argument("--constraints", metavar="FILE", help="a constraints file (native or Timeloop)")
