@@ -48,7 +48,7 @@ from ..specs.errors import SpecError
 from ..specs.limits import MAX_ENUMERATED_KEEP_TABLES
 from .applicable import check_names
 from .capacity import Capacities
-from .factors import SLOTS, DimensionFactors, FactorBounds
+from .factors import SLOTS, DimensionFactors, FactorBounds, TemporalFactors
 from .keeps import KeepTables
 from .orders import LoopOrders
 from .sampling import draw_tilings
@@ -154,13 +154,12 @@ class Mapspace:
         least = tuple(min(rows, key=sum) for rows in self.keeps.rows)
         keeps = np.array(list(dict.fromkeys((most, least))), dtype=bool)  # (K, L, T)
         orders = np.array([self.permutation_choices(l)[0] for l in range(self.L)], dtype=np.int64)
-        spatial_order = np.array([self.orders.spatial_order(l) for l in range(self.L)], dtype=np.int64)
         for start in range(0, len(picks), _FIT_CHUNK):
             sx, sy = self.spatial.arrays(picks[start:start + _FIT_CHUNK])
             temporal = self._smallest_tiles(sx * sy)
             n, k = len(sx), len(keeps)  # each unrolling with each keep table, in turn
             batch = _rows_of(orders, np.repeat(temporal, k, axis=0), np.repeat(sx, k, axis=0),
-                             np.repeat(sy, k, axis=0), spatial_order, np.tile(keeps, (n, 1, 1)))
+                             np.repeat(sy, k, axis=0), self._spatial_order, np.tile(keeps, (n, 1, 1)))
             fits = np.flatnonzero(self.valid(batch))
             if len(fits):
                 return batch.take(fits[:1])
@@ -225,7 +224,7 @@ class Mapspace:
         `spatial_choices` and one of `keep_choices`, with the spatial loops ordered as
         the constraints say (else in Timeloop's canonical order)."""
         return Structure(tuple(tuple(o) for o in orders), tuple(tuple(x) for x, _ in spatial),
-                         tuple(tuple(y) for _, y in spatial), tuple(self.orders.spatial_order(l) for l in range(self.L)),
+                         tuple(tuple(y) for _, y in spatial), tuple(map(tuple, self._spatial_order.tolist())),
                          tuple(tuple(bool(k) for k in row) for row in keep))
 
     def tiling_count(self, structure: Structure) -> int:
@@ -234,8 +233,7 @@ class Mapspace:
         sx, sy = np.array(structure.spatial_x), np.array(structure.spatial_y)
         if not self.spatial.feasible(sx, sy):
             return 0
-        remaining = self.bounds // np.prod(sx * sy, axis=0)
-        return prod(self._dims[d].temporal(int(remaining[d])).total for d in range(self.D))
+        return prod(space.total for space in self._temporal_spaces(sx, sy))
 
     def sample_tilings(self, structure: Structure, n: int, rng: np.random.Generator) -> MappingBatch:
         """`n` temporal factorizations completing `structure`, each within the factor
@@ -246,10 +244,15 @@ class Mapspace:
         sx, sy = np.array(structure.spatial_x, dtype=np.int64), np.array(structure.spatial_y, dtype=np.int64)
         if n <= 0 or not self.spatial.feasible(sx, sy):
             return self._rows(structure, np.ones((0, self.L, self.D), dtype=np.int64))
-        remaining = self.bounds // np.prod(sx * sy, axis=0)
-        spaces = [self._dims[d].temporal(int(remaining[d])) for d in range(self.D)]
         checks = self.capacity.checks(sx * sy * self.lo["t"], np.array(structure.keep, dtype=bool))
-        return self._rows(structure, draw_tilings(spaces, sx * sy, checks, self.capacity, n, rng))
+        return self._rows(structure, draw_tilings(self._temporal_spaces(sx, sy), sx * sy, checks, self.capacity, n,
+                                                  rng))
+
+    def _temporal_spaces(self, sx: np.ndarray, sy: np.ndarray) -> list[TemporalFactors]:
+        """Per dimension, the temporal factorizations of what the spatial unrolling
+        (sx, sy) leaves of its bound."""
+        remaining = self.bounds // np.prod(sx * sy, axis=0)
+        return [self._dims[d].temporal(int(remaining[d])) for d in range(self.D)]
 
     def enumerate(self, chunk: int = 65536, valid_only: bool = True) -> Iterator[MappingBatch]:
         """Every mapping of the pruned space once (module docstring), in batches of
@@ -298,6 +301,11 @@ class Mapspace:
     # ------------------------------------------------------------------ tiles
 
     @cached_property
+    def _spatial_order(self) -> np.ndarray:
+        """(L, D): the order of each fan-out's spatial loops (LoopOrders.spatial_order)."""
+        return np.array([self.orders.spatial_order(l) for l in range(self.L)], dtype=np.int64)
+
+    @cached_property
     def _min_extents(self) -> np.ndarray:
         """(L, D): the smallest extent of each dimension in the tile of each level that
         the factor constraints allow (a lower bound when fan-outs couple dimensions)."""
@@ -307,7 +315,8 @@ class Mapspace:
     def _min_held(self) -> np.ndarray:
         """(L, T): what the smallest tile of each tensor takes of each level, in the
         level's unit (words, or bits where precisions differ)."""
-        return np.stack([self.capacity.words(self._min_extents, k) for k in range(self.T)], axis=1) * self.capacity.per_element
+        words = np.stack([self.capacity.words(self._min_extents, k) for k in range(self.T)], axis=1)
+        return words * self.capacity.per_element
 
     # ------------------------------------------------------------------ enumeration
 
@@ -316,8 +325,7 @@ class Mapspace:
         """The mappings of one spatial unrolling: every (tiling, keep table) pair, then,
         for the pairs that fit, every combination of loop orders (fit does not depend
         on the order)."""
-        remaining = self.bounds // np.prod(sx * sy, axis=0)
-        tables = [self._dims[d].temporal(int(remaining[d])).table for d in range(self.D)]
+        tables = [space.table for space in self._temporal_spaces(sx, sy)]
         radices = [len(t) for t in tables] + [len(keeps)]
         order_radices = [len(o) for o in orders]
         n_orders = prod(order_radices)
@@ -326,12 +334,11 @@ class Mapspace:
             raise SpecError(None, "--exhaustive", f"{total * n_orders:.3g} mappings for one spatial unrolling",
                             "at most 2**62 to enumerate", "search without --exhaustive")
         first_orders = np.stack([o[0] for o in orders])
-        spatial_order = np.array([self.orders.spatial_order(l) for l in range(self.L)])
         for start in range(0, total, chunk):
             digits = _mixed_radix(np.arange(start, min(total, start + chunk), dtype=np.int64), radices)
             temporal = np.stack([tables[d][digits[d]] for d in range(self.D)], axis=2)  # (n, L, D)
             keep = keeps[digits[-1]]
-            pairs = _rows_of(first_orders, temporal, sx, sy, spatial_order, keep)
+            pairs = _rows_of(first_orders, temporal, sx, sy, self._spatial_order, keep)
             if valid_only:
                 fits = self._allowed_apart_from_orders(pairs) & self.capacity.fits(pairs)
                 temporal, keep = temporal[fits], keep[fits]
@@ -342,7 +349,7 @@ class Mapspace:
                 choice = _mixed_radix(np.arange(rows, dtype=np.int64) % n_orders, order_radices)
                 pair = np.arange(rows) // n_orders
                 batch = _rows_of(np.stack([orders[l][choice[l]] for l in range(self.L)], axis=1),
-                                 temporal[part][pair], sx, sy, spatial_order, keep[part][pair])
+                                 temporal[part][pair], sx, sy, self._spatial_order, keep[part][pair])
                 ok = self.orders.first_of_equal(batch.temporal, choice)
                 if valid_only:
                     ok &= self.orders.allowed(batch)
@@ -434,8 +441,7 @@ class Mapspace:
         """With this spatial unrolling and the smallest temporal tiles, the first level
         whose required tiles overflow it (None if all fit)."""
         spatial_inner = np.cumprod((sx * sy)[::-1], axis=0)[::-1]
-        remaining = self.bounds // np.prod(sx * sy, axis=0)
-        temporal_inner = np.array([self._dims[d].temporal(int(remaining[d])).min_suffix for d in range(self.D)]).T
+        temporal_inner = np.array([space.min_suffix for space in self._temporal_spaces(sx, sy)]).T
         extents = spatial_inner * temporal_inner
         forced = self.keeps.forced == 1
         for l, usable in enumerate(self.usable):
