@@ -163,12 +163,13 @@ def tiled_anew(mapspace: Mapspace, swept: Scored, objective: Objective, count: i
     mappings were scored: a sweep moves the tiles as little as it can, and a new
     structure often pays only with other tiles (AlexNet's conv3 on the Eyeriss-like
     array: a less busy unrolling at 990 J*cycles as swept, 274 with its best tiles,
-    where the best before the sweep was 307). Each structure's random tilings come
-    from a stream of its own, keyed by the structure alone, so that a structure is
-    tiled alike wherever the polish (of any seed) comes to it: from the polish's one
-    stream, at a local move's effort, its tiling depended on how many draws came
-    before, and sometimes missed (ResNet-50's res4a_branch2a on the Eyeriss-like
-    array: one seed in five at 16.32 J*cycles, the others at 13.44; README, "Search")."""
+    where the best before the sweep was 307). Each structure's random tilings come from
+    a stream of its own, keyed by the structure alone, so that a structure swept from
+    one mapping is tiled alike wherever the polish (of any seed) comes to it: drawn from
+    the polish's one stream, at a local move's effort, its tiling depended on how many
+    draws came before, and sometimes missed (ResNet-50's res4a_branch2a on the
+    Eyeriss-like array: one seed in five at 16.32 J*cycles, the others at 13.44; README,
+    "Search")."""
     if not len(swept):
         return swept, 0
     batch = swept.batch
