@@ -11,6 +11,7 @@ import pytest
 from test_search import SHIPPED, exhaustive_optimum, mapspace
 
 from mapper.model.capacity import violations
+from mapper.search.objectives import structure_keys
 from mapper.search.polish import Moves, PolishEffort, polish, tiled_anew
 from mapper.mapspace import Mapspace
 from mapper.model.batch import MappingBatch, batch_from_mappings
@@ -162,21 +163,15 @@ def test_the_polish_changes_two_keep_flags_and_both_unrollings_where_each_alone_
     assert found.scores.value("edp")[0] <= better.scores.value("edp")[0] * (1 + 1e-9)
 
 
-def structures_of(found: Scored) -> np.ndarray:
-    batch = found.batch
-    return np.concatenate([getattr(batch, f).reshape(len(found), -1)
-                           for f in ("order", "spatial_x", "spatial_y", "keep")], axis=1)
-
-
 def test_a_structure_is_tiled_anew_alike_wherever_the_polish_comes_to_it(tmp_path) -> None:
     ms, found = tpu_conv3_mapping(tmp_path, "Outputs", "", "C16X M8X", "C8Y M16Y")
     swept, _ = score(ms, Moves(ms, PolishEffort()).rekept(found.batch))
-    kinds = np.unique(structures_of(swept), axis=0)
+    kinds = np.unique(structure_keys(swept.batch), axis=0)
     assert len(kinds) >= 3
     few = Effort(elite=2, rounds=1, moved_samples=16, moved_children=2)  # so that the draws tell
     among, _ = tiled_anew(ms, swept, "edp", len(kinds), few)
     for kind in kinds:
-        mine = np.flatnonzero((structures_of(swept) == kind).all(axis=1))
+        mine = np.flatnonzero((structure_keys(swept.batch) == kind).all(axis=1))
         alone, _ = tiled_anew(ms, swept.take(mine), "edp", 1, few)
-        same = among.take(np.flatnonzero((structures_of(among) == kind).all(axis=1)))
+        same = among.take(np.flatnonzero((structure_keys(among.batch) == kind).all(axis=1)))
         assert same.scores.keys.tolist() == alone.scores.keys.tolist()

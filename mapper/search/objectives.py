@@ -34,6 +34,13 @@ def mapping_keys(batch: MappingBatch) -> np.ndarray:
     return np.concatenate([p.reshape(len(p), int(np.prod(p.shape[1:]))).astype(np.int64) for p in parts], axis=1)
 
 
+def structure_keys(batch: MappingBatch) -> np.ndarray:
+    """(B, K) integers, one row per mapping: its structure (loop orders, spatial
+    unrolling, keep table), the choices a trial fixes; equal rows, equal structures."""
+    parts = (batch.order, batch.spatial_x, batch.spatial_y, batch.keep)
+    return np.concatenate([p.reshape(len(p), -1).astype(np.int64) for p in parts], axis=1)
+
+
 @dataclass(frozen=True)
 class Scores:
     """The model's figures of a set of mappings, with their tie-break keys."""

@@ -48,7 +48,7 @@ import numpy as np
 from ..factorize import random_prime_factors
 from ..mapspace import Mapspace
 from ..model.batch import MappingBatch
-from .objectives import Objective
+from .objectives import Objective, structure_keys
 from .tilings import Effort, Scored, best_tilings, score, unrolled_as
 
 Unrollings = tuple[np.ndarray, np.ndarray]  # (spatial_x, spatial_y), each (n, L, D)
@@ -173,8 +173,7 @@ def tiled_anew(mapspace: Mapspace, swept: Scored, objective: Objective, count: i
     if not len(swept):
         return swept, 0
     batch = swept.batch
-    keys = np.concatenate([getattr(batch, f).reshape(len(swept), -1)
-                           for f in ("order", "spatial_x", "spatial_y", "keep")], axis=1)
+    keys = structure_keys(batch)
     ranked = np.argsort(swept.scores.value(objective), kind="stable")
     _, first = np.unique(keys[ranked], axis=0, return_index=True)
     parts, scored = [swept.take(np.arange(0))], 0
