@@ -17,14 +17,19 @@ the busiest together (a dimension that leaves one fan-out must often go to anoth
 a child takes one to three such moves. The elite, the best mappings so far, breeds
 children for as long as rounds keep improving it; then its best is swept: tried
 under every keep table one or two flags away, the best of those tables under every
-busiest unrolling, itself under the less busy ones, and the best of these new
-structures given their own best tiles (as a trial would), the best of the less busy
-ones apart (as swept they rank low: AlexNet's conv3 on the Eyeriss-like array ended
-11.7% worse from one seed in five when they competed with the others); the rounds go
-on if that betters it. The random moves alone ended in mappings that reached the best value
-only with two fan-outs' unrollings changed at once (the 128 x 128 tpu-like array),
-or two keep flags, or with a few PEs idle and other tiles (AlexNet's conv3 on the
-Eyeriss-like array).
+busiest unrolling, itself under the less busy ones, and new structures given their
+own best tiles (as a trial would): each keep table one or two flags away, the best of
+the new unrollings, and the best of the less busy ones apart. As swept, with the
+tiles of the structure they come from, the structures that win rank low: AlexNet's
+conv3 on the Eyeriss-like array ended 11.7% worse from one seed in five when the less
+busy unrollings competed with the others, and on ResNet-50 on the Eyeriss-like array
+six searches in 105 ended 2-5% worse when only the best few keep tables as swept were
+tiled anew (a shared buffer that kept the outputs where keeping the inputs was best,
+with other tiles at three levels). The rounds go on if the sweep betters the best.
+The random moves alone ended in mappings that reached the best value only with two
+fan-outs' unrollings changed at once (the 128 x 128 tpu-like array), or two keep
+flags, or with a few PEs idle and other tiles (AlexNet's conv3 on the Eyeriss-like
+array).
 
 Keep tables are where local searches get stuck: a level that keeps a tensor needs
 other tiles than one that bypasses it, so one flag moved alone rarely pays. So the
@@ -63,6 +68,7 @@ class PolishEffort:
     next_busiest: int = 16  # and of the busiest unrollings whatever their busyness
     less_busy: int = 2048  # at most, of the others that keep at least half as many MACs busy, for the sweep
     swept_keep_tables: int = 4  # keep tables whose best mapping a sweep tries under every busiest unrolling
+    retiled_keep_tables: int = 32  # at most, of the keep tables one or two flags away that a sweep tiles anew
     swept_structures: int = 8  # structures found by a sweep whose best tilings it looks for, and as many less busy
     children: int = 64  # children of each elite mapping per round
     patience: int = 15  # rounds in a row that do not better the best value end a local search
@@ -140,19 +146,21 @@ def _swept(mapspace: Mapspace, moves: Moves, best: Scored, objective: Objective,
     mappings were scored: `best` (one mapping) under every keep table one or two
     flags away (`Moves.rekept`), the best mappings of the `effort.swept_keep_tables`
     best of those tables under every busiest unrolling, `best` under every less busy
-    one (`_unrollings`), and the best tilings (`tiled_anew`) of the best of the
-    first two kinds of structures, and of the best of the less busy ones."""
+    one (`_unrollings`), and the best tilings (`tiled_anew`) of the best mapping of
+    each keep table, of the best of the new busiest unrollings, and of the best of the
+    less busy ones."""
     rekept, scored = score(mapspace, moves.rekept(best.batch))
     tables = _elite(Scored.concatenate([best, rekept]), objective, effort.swept_keep_tables, 1)
     unrolled, count = score(mapspace, _unrolled(mapspace, tables.batch, moves.unrollings))
     less_busy, more = score(mapspace, _unrolled(mapspace, best.batch, moves.less_busy))
-    # The less busy unrollings are tiled anew apart from the others: as swept, with
-    # the tiles of a busier one, they rank below them though tiled anew they may win.
-    busiest = Scored.concatenate([rekept, unrolled])
-    tiled, tiled_count = tiled_anew(mapspace, busiest, objective, effort.swept_structures, tiling)
+    # Each kind is tiled anew apart from the others: as swept, with the tiles of the
+    # structure they come from, the structures that win rank below the others.
+    each_table = _elite(rekept, objective, effort.retiled_keep_tables, 1)
+    retiled, retiled_count = tiled_anew(mapspace, each_table, objective, effort.retiled_keep_tables, tiling)
+    tiled, tiled_count = tiled_anew(mapspace, unrolled, objective, effort.swept_structures, tiling)
     idler, idler_count = tiled_anew(mapspace, less_busy, objective, effort.swept_structures, tiling)
-    return (Scored.concatenate([busiest, less_busy, tiled, idler]),
-            scored + count + more + tiled_count + idler_count)
+    return (Scored.concatenate([rekept, unrolled, less_busy, retiled, tiled, idler]),
+            scored + count + more + retiled_count + tiled_count + idler_count)
 
 
 def tiled_anew(mapspace: Mapspace, swept: Scored, objective: Objective, count: int,
