@@ -23,7 +23,7 @@ the new unrollings, and the best of the less busy ones apart. As swept, with the
 tiles of the structure they come from, the structures that win rank low: AlexNet's
 conv3 on the Eyeriss-like array ended 11.7% worse from one seed in five when the less
 busy unrollings competed with the others, and on ResNet-50 on the Eyeriss-like array
-six searches in 105 ended 2-5% worse when only the best few keep tables as swept were
+five searches in 105 ended 2-5% worse when only the best few keep tables as swept were
 tiled anew (a shared buffer that kept the outputs where keeping the inputs was best,
 with other tiles at three levels). The rounds go on if the sweep betters the best.
 The random moves alone ended in mappings that reached the best value only with two
