@@ -226,6 +226,8 @@ def _elite(pool: Scored, objective: Objective, size: int, per_keep_table: int) -
     """The best `size` of `pool` (pareto: its front), with at most `per_keep_table` of
     one keep table: a keep table that pays off only with other tiles than those it
     was found with survives the rounds until they are found."""
+    if not len(pool):  # a sweep's keep tables where no flag is free
+        return pool
     if objective == "pareto":
         return pool.select(objective, size)
     ranked = np.argsort(pool.scores.value(objective), kind="stable")
