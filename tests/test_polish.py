@@ -143,7 +143,12 @@ mapping:
   - {{level: InputRegister, temporal: Q13, keep: []}}
   - {{level: PsumRegister, keep: []}}
 """)
-    specs = load_specs([SHIPPED / "arch/tpu-like.yaml", tmp_path / "conv3.yaml", tmp_path / "mapping.yaml"])
+    return scored_mapping(SHIPPED / "arch/tpu-like.yaml", tmp_path / "conv3.yaml", tmp_path / "mapping.yaml")
+
+
+def scored_mapping(*files) -> tuple[Mapspace, Scored]:
+    """The mapspace of the files' one layer and the files' mapping, scored (it must fit)."""
+    specs = load_specs(list(files))
     ms = Mapspace(specs.problems[0], specs.architecture, specs.constraints)
     found, _ = score(ms, batch_from_mappings(ms.problem, ms.arch, [specs.mapping]))
     assert len(found) == 1
@@ -200,9 +205,7 @@ def test_the_sweep_tiles_anew_each_keep_table_near_the_best_where_as_swept_it_ra
     # ranked below the eight structures the sweep tiled anew before (commit 24bebf8
     # ended at 66.57 here).
     (tmp_path / "layer.yaml").write_text(RES2A_BRANCH1)
-    specs = load_specs([SHIPPED / "arch/eyeriss-like.yaml", tmp_path / "layer.yaml"])
-    ms = Mapspace(specs.problems[0], specs.architecture, specs.constraints)
-    start, _ = score(ms, batch_from_mappings(ms.problem, ms.arch, [specs.mapping]))
+    ms, start = scored_mapping(SHIPPED / "arch/eyeriss-like.yaml", tmp_path / "layer.yaml")
     assert start.scores.value("edp")[0] == pytest.approx(66.574, rel=1e-4)
 
     found, _ = polish(ms, start, "edp", PolishEffort(), np.random.default_rng(0))
