@@ -8,7 +8,7 @@ tilings, loop orders, spatial unrolling in X and Y, bypass)."""
 from __future__ import annotations
 
 import signal
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -161,3 +161,26 @@ def test_random_mappings_of_shipped_architectures(arch_name: str) -> None:
         problem = small(specs.problems[0], rng)
         mappings = [random_mapping(problem, specs.architecture, rng) for _ in range(4)]
         assert disagreements(problem, specs.architecture, mappings) == []
+
+
+@pytest.mark.parametrize("arch_name", ["eyeriss-like", "simba-like", "tpu-like"])
+def test_each_mapping_scores_as_it_does_alone_whatever_batch_it_is_in(arch_name: str) -> None:
+    """The compiled model works out a fan-out's instance offsets once for the mappings
+    of a batch that share its spatial loops and the tiles they spread, as the tilings
+    of one structure mostly do: each mapping of such a batch scores as it does alone."""
+    specs = load_specs([SHIPPED / "arch" / f"{arch_name}.yaml", SHIPPED / "workloads" / "tiny-conv.yaml"])
+    problem, arch = specs.problems[0], specs.architecture
+    rng = np.random.default_rng(7)
+    structures = batch_from_mappings(problem, arch, [random_mapping(problem, arch, rng) for _ in range(4)])
+    picked = structures.take(rng.integers(len(structures), size=200))
+    temporal = picked.temporal.copy()
+    for tiling in temporal:  # each dimension's temporal factors shuffled over the levels
+        for d in range(temporal.shape[2]):
+            tiling[:, d] = rng.permutation(tiling[:, d])
+    batch = MappingBatch(picked.order, temporal, picked.spatial_x, picked.spatial_y, picked.spatial_order,
+                         picked.keep)
+    together = evaluate_batch(problem, arch, batch, detailed=True)
+    for b in range(len(batch)):
+        alone = evaluate_batch(problem, arch, batch.take(np.array([b])), detailed=True)
+        for field in fields(together):
+            assert np.array_equal(getattr(together, field.name)[b], getattr(alone, field.name)[0]), (b, field.name)

@@ -23,7 +23,12 @@ after another, in a few microseconds each:
   come from that neighbour instead (link transfer), chosen when it saves reads. The
   walk's deltas come in 2 + 2J kinds of calls (the first call; the innermost loop's
   after the first call; loop j's after the innermost loop's; the innermost loop's
-  after loop j's), each compared with the call before it.
+  after loop j's), each compared with the call before it. The instances' offsets,
+  and what they give (multicast groups, neighbour offsets), depend only on the
+  fan-out's spatial loops and the tiles they spread, which most mappings of a
+  search's batch share: the batch is visited sorted by those, and each level and
+  tensor works them out only when they differ from the mapping before (a third of
+  benchmarks/bench_model.py says how much it saves).
 
 The accounting on top (partitions, bypass, peer transfers, reads / fills /
 updates, energy, bandwidth-throttled cycles) is reference.py's, level by level, in
@@ -61,6 +66,9 @@ _COMPILED = {"cache": True, "error_model": "numpy"}
 # handed to a real call costs atomic reference counts, which added up to more time
 # than the model's arithmetic.
 _INLINED = {**_COMPILED, "inline": "always"}
+# Neighbour offsets a fan-out may have for remember_fanout to keep it: a mesh's are
+# a handful (a step along X or Y, with or without a carry into the next loop).
+REMEMBERED_OFFSETS = 32
 
 
 def load_kernels() -> bool:
@@ -285,7 +293,16 @@ def evaluate_compiled(order: np.ndarray, temporal: np.ndarray, spatial_x: np.nda
     alive = np.zeros(L, dtype=np.bool_)
     scaled = np.zeros((1, D), dtype=np.int64)
 
-    for b in range(B):
+    # The last fan-out each level and tensor saw, and what it gave (same_fanout).
+    seen_slots = np.full((L, T), -1, dtype=np.int64)
+    seen_factor = np.zeros((L, T, 2 * D), dtype=np.int64)
+    seen_step = np.zeros((L, T, 2 * D, R), dtype=np.int64)
+    seen_counts = np.zeros((L, T, 3), dtype=np.int64)
+    seen_diff = np.zeros((L, T, REMEMBERED_OFFSETS, R), dtype=np.int64)
+    seen_served = np.zeros((L, T, REMEMBERED_OFFSETS), dtype=np.int64)
+    seen_remaining = np.zeros((L, T, REMEMBERED_OFFSETS), dtype=np.int64)
+
+    for b in visiting_order(temporal, spatial_x, spatial_y, spatial_order, extents, run, replication):
         tiles(b, temporal, spatial_x, spatial_y, extents, run, replication)
         loops = temporal_loops(b, order, temporal, spatial_x, spatial_y, extents, loop_dim, loop_factor,
                                loop_stride, loop_weight, start)
@@ -298,13 +315,22 @@ def evaluate_compiled(order: np.ndarray, temporal: np.ndarray, spatial_x: np.nda
                 walk_shifts(shift, coef, k, ranks[k], loop_dim, loop_stride, start[l], loops)
                 instances, groups, distinct = 1, 1, 0
                 if spread:
-                    instances = fanout_offsets(slot_factor, slot_step, digits, offset, b, l, k, ranks[k],
-                                               spatial_x, spatial_y, spatial_order, extents, coef)
-                    groups = number_offsets(offset, key, rank, offset_id, instances, ranks[k])
-                    if link_transfers:
-                        distinct = neighbour_offsets(offset, offset_id, pair_group, diff, served, remaining, mask,
-                                                     seen, l, instances, groups, ranks[k], pair_cur, pair_next,
-                                                     pair_count[l])
+                    S = fanout_slots(slot_factor, slot_step, b, l, k, ranks[k], spatial_x, spatial_y, spatial_order,
+                                     extents, coef)
+                    if same_fanout(seen_slots, seen_factor, seen_step, l, k, S, slot_factor, slot_step, ranks[k]):
+                        instances, groups, distinct = recall_fanout(seen_counts, seen_diff, seen_served,
+                                                                    seen_remaining, diff, served, remaining, l, k,
+                                                                    ranks[k])
+                    else:
+                        instances = fanout_offsets(slot_factor, slot_step, digits, offset, S, ranks[k])
+                        groups = number_offsets(offset, key, rank, offset_id, instances, ranks[k])
+                        if link_transfers:
+                            distinct = neighbour_offsets(offset, offset_id, pair_group, diff, served, remaining,
+                                                         mask, seen, l, instances, groups, ranks[k], pair_cur,
+                                                         pair_next, pair_count[l])
+                        remember_fanout(seen_slots, seen_factor, seen_step, seen_counts, seen_diff, seen_served,
+                                        seen_remaining, slot_factor, slot_step, diff, served, remaining, l, k, S,
+                                        ranks[k], instances, groups, distinct)
                 if l == L - 1:  # the MACs read one operand per iteration (cycle): no reuse in time
                     flows = float(compute_cycles), float(compute_cycles), 0.0
                     C = compute_calls(calls, low, high, ranks[k], loop_weight, start[l], loops) if spread else 0
@@ -349,6 +375,27 @@ def largest_fanout(spatial_x: np.ndarray, spatial_y: np.ndarray) -> int:
                 n *= spatial_x[b, l, d] * spatial_y[b, l, d]
             most = max(most, n)
     return most
+
+
+@njit(**_INLINED)
+def visiting_order(temporal: np.ndarray, spatial_x: np.ndarray, spatial_y: np.ndarray, spatial_order: np.ndarray,
+                   extents: np.ndarray, run: np.ndarray, replication: np.ndarray) -> np.ndarray:
+    """The mappings in an order that puts those with the same fan-outs (spatial loops
+    and the tiles they spread) next to each other, so that remember_fanout's memory
+    of the last one serves most of them: sorted by a hash of those."""
+    B, L, D = temporal.shape
+    fingerprint = np.zeros(B, dtype=np.int64)
+    for b in range(B):
+        tiles(b, temporal, spatial_x, spatial_y, extents, run, replication)
+        h = 0
+        for l in range(L):
+            for i in range(D):
+                d = spatial_order[b, l, i]
+                if spatial_x[b, l, d] * spatial_y[b, l, d] > 1:  # wraps around modulo 2**64, as a hash may
+                    h = (h * 1000003 + l * 64 + d) * 1000003 + spatial_x[b, l, d]
+                    h = (h * 1000003 + spatial_y[b, l, d]) * 1000003 + extents[l + 1, d]
+        fingerprint[b] = h
+    return np.argsort(fingerprint, kind="mergesort")
 
 
 @njit(**_INLINED)
@@ -458,12 +505,12 @@ def aahr_delta_box(low: np.ndarray, high: np.ndarray, shift: np.ndarray, j: int,
 
 
 @njit(**_INLINED)
-def fanout_offsets(slot_factor: np.ndarray, slot_step: np.ndarray, digits: np.ndarray, offset: np.ndarray, b: int,
-                   l: int, k: int, R: int, spatial_x: np.ndarray, spatial_y: np.ndarray, spatial_order: np.ndarray,
-                   extents: np.ndarray, coef: np.ndarray) -> int:
-    """The offset of every instance's tile of tensor k (rows of `offset`) on the
-    fan-out below level l, the innermost spatial loop counting fastest, as Timeloop
-    numbers instances. Returns how many instances there are."""
+def fanout_slots(slot_factor: np.ndarray, slot_step: np.ndarray, b: int, l: int, k: int, R: int,
+                 spatial_x: np.ndarray, spatial_y: np.ndarray, spatial_order: np.ndarray, extents: np.ndarray,
+                 coef: np.ndarray) -> int:
+    """The spatial loops of the fan-out below level l as tensor k sees them, the
+    innermost first: each loop's factor and the step of its instances' tiles on the
+    tensor's ranks. Returns how many loops there are."""
     D = spatial_x.shape[2]
     S = 0
     for axis in range(2):  # the X loops are inside the Y loops
@@ -473,13 +520,22 @@ def fanout_offsets(slot_factor: np.ndarray, slot_step: np.ndarray, digits: np.nd
             if factor > 1:
                 stride = extents[l + 1, d] if axis == 0 else extents[l + 1, d] * spatial_x[b, l, d]
                 slot_factor[S] = factor
-                digits[S] = 0
                 for r in range(R):
                     slot_step[S, r] = stride * coef[k, r, d]
                 S += 1
+    return S
+
+
+@njit(**_INLINED)
+def fanout_offsets(slot_factor: np.ndarray, slot_step: np.ndarray, digits: np.ndarray, offset: np.ndarray, S: int,
+                   R: int) -> int:
+    """The offset of every instance's tile (rows of `offset`) on a fan-out of S
+    spatial loops (fanout_slots), the innermost loop counting fastest, as Timeloop
+    numbers instances. Returns how many instances there are."""
     n = 1
     for s in range(S):
         n *= slot_factor[s]
+        digits[s] = 0
     for r in range(R):
         offset[0, r] = 0
     for i in range(1, n):  # an odometer over the spatial loops
@@ -497,6 +553,62 @@ def fanout_offsets(slot_factor: np.ndarray, slot_step: np.ndarray, digits: np.nd
                 offset[i, r] -= slot_step[s, r] * (slot_factor[s] - 1)
             s += 1
     return n
+
+
+@njit(**_INLINED)
+def same_fanout(seen_slots: np.ndarray, seen_factor: np.ndarray, seen_step: np.ndarray, l: int, k: int, S: int,
+                slot_factor: np.ndarray, slot_step: np.ndarray, R: int) -> bool:
+    """Whether level l's fan-out has the same spatial loops for tensor k as it had
+    when remember_fanout last saw it (then its offsets, and what they give, are the
+    same)."""
+    if seen_slots[l, k] != S:
+        return False
+    for s in range(S):
+        if seen_factor[l, k, s] != slot_factor[s]:
+            return False
+        for r in range(R):
+            if seen_step[l, k, s, r] != slot_step[s, r]:
+                return False
+    return True
+
+
+@njit(**_INLINED)
+def remember_fanout(seen_slots: np.ndarray, seen_factor: np.ndarray, seen_step: np.ndarray, seen_counts: np.ndarray,
+                    seen_diff: np.ndarray, seen_served: np.ndarray, seen_remaining: np.ndarray,
+                    slot_factor: np.ndarray, slot_step: np.ndarray, diff: np.ndarray, served: np.ndarray,
+                    remaining: np.ndarray, l: int, k: int, S: int, R: int, instances: int, groups: int,
+                    distinct: int) -> None:
+    """Keeps what level l's fan-out gave tensor k, for recall_fanout; a fan-out with
+    more than REMEMBERED_OFFSETS neighbour offsets is not kept."""
+    if distinct > seen_diff.shape[2]:
+        seen_slots[l, k] = -1
+        return
+    seen_slots[l, k] = S
+    for s in range(S):
+        seen_factor[l, k, s] = slot_factor[s]
+        for r in range(R):
+            seen_step[l, k, s, r] = slot_step[s, r]
+    seen_counts[l, k, 0], seen_counts[l, k, 1], seen_counts[l, k, 2] = instances, groups, distinct
+    for g in range(distinct):
+        seen_served[l, k, g] = served[g]
+        seen_remaining[l, k, g] = remaining[g]
+        for r in range(R):
+            seen_diff[l, k, g, r] = diff[g, r]
+
+
+@njit(**_INLINED)
+def recall_fanout(seen_counts: np.ndarray, seen_diff: np.ndarray, seen_served: np.ndarray,
+                  seen_remaining: np.ndarray, diff: np.ndarray, served: np.ndarray, remaining: np.ndarray, l: int,
+                  k: int, R: int) -> tuple[int, int, int]:
+    """What remember_fanout kept for level l and tensor k, back in the scratch
+    fanout_flows reads; returns (instances, groups, distinct)."""
+    distinct = seen_counts[l, k, 2]
+    for g in range(distinct):
+        served[g] = seen_served[l, k, g]
+        remaining[g] = seen_remaining[l, k, g]
+        for r in range(R):
+            diff[g, r] = seen_diff[l, k, g, r]
+    return seen_counts[l, k, 0], seen_counts[l, k, 1], distinct
 
 
 @njit(**_INLINED)
