@@ -85,7 +85,8 @@ class Scored:
         keys = self.scores.keys
         fingerprints = keys @ _fingerprint_weights(keys.shape[1])  # wraps around modulo 2**64
         _, first, inverse = np.unique(fingerprints, return_index=True, return_inverse=True)
-        if not np.array_equal(keys, keys[first[inverse]]):  # two different rows, one fingerprint
+        repeats = np.flatnonzero(first[inverse] != np.arange(len(keys)))
+        if not np.array_equal(keys[repeats], keys[first[inverse[repeats]]]):  # two different rows, one fingerprint
             _, first = np.unique(keys, axis=0, return_index=True)
         return self.take(np.sort(first))
 
