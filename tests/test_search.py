@@ -161,6 +161,19 @@ def test_ties_go_to_the_smallest_mapping_key() -> None:
     assert scores.best("energy", 3).tolist() == [2, 3, 1]
 
 
+@pytest.mark.parametrize("objective", ["edp", "energy", "delay"])
+def test_the_best_come_first_by_the_objectives_tuple_then_by_mapping_key(objective: str) -> None:
+    rng = np.random.default_rng(3)
+    for values in (3, 1000):  # many ties, and few
+        energy = rng.integers(1, values, size=200).astype(float)
+        cycles = rng.integers(1, 4, size=200)
+        keys = rng.integers(0, 3, size=(200, 5))
+        ranking = {"energy": lambda i: (energy[i], cycles[i]), "delay": lambda i: (cycles[i], energy[i]),
+                   "edp": lambda i: (energy[i] * 1e-12 * cycles[i], energy[i], cycles[i])}[objective]
+        expected = sorted(range(200), key=lambda i: (*ranking(i), *keys[i].tolist()))
+        assert Scores(energy, cycles, keys).best(objective, 16).tolist() == expected[:16]
+
+
 def test_the_pareto_front_keeps_what_nothing_beats_on_both() -> None:
     energy = np.array([10.0, 8.0, 8.0, 12.0, 6.0, 9.0])
     cycles = np.array([100, 120, 120, 90, 200, 130])

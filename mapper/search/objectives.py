@@ -34,6 +34,14 @@ def mapping_keys(batch: MappingBatch) -> np.ndarray:
     return np.concatenate([p.reshape(len(p), int(np.prod(p.shape[1:]))).astype(np.int64) for p in parts], axis=1)
 
 
+def _ties(ranked: tuple[np.ndarray, ...]) -> bool:
+    """Whether two neighbours of a ranking agree on every one of its sort keys."""
+    same = np.ones(max(len(ranked[0]) - 1, 0), dtype=bool)
+    for p in ranked:
+        same &= p[1:] == p[:-1]
+    return bool(same.any())
+
+
 def structure_keys(batch: MappingBatch) -> np.ndarray:
     """(B, K) integers, one row per mapping: its structure (loop orders, spatial
     unrolling, keep table), the choices a trial fixes; equal rows, equal structures."""
@@ -77,8 +85,11 @@ class Scores:
                 ties &= p == v
             # everything strictly before the k-th value, plus all that tie with it
             cutoff = np.union1d(order[:k], np.flatnonzero(ties))
-        sub = self.take(cutoff)
         sub_primary = tuple(p[cutoff] for p in primary)
+        ranked = np.lexsort(sub_primary[::-1])
+        if not _ties(tuple(p[ranked] for p in sub_primary)):  # the keys would not change the order
+            return cutoff[ranked][:k]
+        sub = self.take(cutoff)
         keys = tuple(sub.keys[:, c] for c in range(sub.keys.shape[1] - 1, -1, -1))
         return cutoff[np.lexsort(keys + sub_primary[::-1])][:k]
 
