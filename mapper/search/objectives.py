@@ -18,6 +18,7 @@ mappings were met.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import prod
 from typing import Literal, get_args
 
 import numpy as np
@@ -31,7 +32,7 @@ OBJECTIVES: tuple[Objective, ...] = get_args(Objective)
 def mapping_keys(batch: MappingBatch) -> np.ndarray:
     """(B, K) integers, one row per mapping, compared lexicographically to break ties."""
     parts = (batch.temporal, batch.spatial_x, batch.spatial_y, batch.order, batch.spatial_order, batch.keep)
-    return np.concatenate([p.reshape(len(p), int(np.prod(p.shape[1:]))).astype(np.int64) for p in parts], axis=1)
+    return np.concatenate([p.reshape(len(p), prod(p.shape[1:])) for p in parts], axis=1, dtype=np.int64)
 
 
 def _ties(ranked: tuple[np.ndarray, ...]) -> bool:
@@ -46,7 +47,7 @@ def structure_keys(batch: MappingBatch) -> np.ndarray:
     """(B, K) integers, one row per mapping: its structure (loop orders, spatial
     unrolling, keep table), the choices a trial fixes; equal rows, equal structures."""
     parts = (batch.order, batch.spatial_x, batch.spatial_y, batch.keep)
-    return np.concatenate([p.reshape(len(p), -1).astype(np.int64) for p in parts], axis=1)
+    return np.concatenate([p.reshape(len(p), prod(p.shape[1:])) for p in parts], axis=1, dtype=np.int64)
 
 
 @dataclass(frozen=True)
