@@ -579,3 +579,25 @@ def test_repeated_tilings_are_scored_once_keeping_the_first(fingerprints_collide
     first_of_each = sorted({tuple(key): i for i, key in reversed(list(enumerate(scored.scores.keys.tolist())))}.values())
     assert kept.scores.keys.tolist() == scored.scores.keys[first_of_each].tolist()
     assert kept.scores.energy_pJ.tolist() == scored.scores.energy_pJ[first_of_each].tolist()
+
+
+def test_a_batch_is_scored_without_its_repeats_as_if_they_were_dropped_after() -> None:
+    """score() drops the repeats of a batch before the model sees them: what it keeps
+    and what it counts are those of the batch scored whole, then made unique."""
+    from mapper.model.vectorized import evaluate_batch
+    from mapper.search import tilings
+    from mapper.search.objectives import mapping_keys
+    ms = mapspace("conv1d-on-a-row")
+    rng = np.random.default_rng(3)
+    start = ms.fitting_start()
+    structure = ms.structure(start.order[0], list(zip(start.spatial_x[0], start.spatial_y[0])), start.keep[0])
+    distinct = ms.sample_tilings(structure, 40, rng)
+    batch = distinct.take(rng.integers(len(distinct), size=200))
+    scored, count = tilings.score(ms, batch)
+    full = evaluate_batch(ms.problem, ms.arch, batch)
+    ok = np.flatnonzero(full.valid & ms.allowed(batch))
+    once = tilings.Scored(batch.take(ok), Scores(full.energy_pJ[ok], full.cycles[ok],
+                                                 mapping_keys(batch.take(ok)))).unique()
+    assert scored.scores.keys.tolist() == once.scores.keys.tolist()
+    assert scored.scores.energy_pJ.tolist() == once.scores.energy_pJ.tolist()
+    assert count == len(np.unique(mapping_keys(batch), axis=0)) < len(batch)

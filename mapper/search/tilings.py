@@ -79,16 +79,20 @@ class Scored:
         return self.take(front)
 
     def unique(self) -> Scored:
-        """Without repeated mappings (first occurrence kept). Rows are matched by a
-        64-bit fingerprint, then checked in full: np.unique over whole rows sorts
-        hundreds of columns and took a quarter of a search's time."""
-        keys = self.scores.keys
-        fingerprints = keys @ _fingerprint_weights(keys.shape[1])  # wraps around modulo 2**64
-        _, first, inverse = np.unique(fingerprints, return_index=True, return_inverse=True)
-        repeats = np.flatnonzero(first[inverse] != np.arange(len(keys)))
-        if not np.array_equal(keys[repeats], keys[first[inverse[repeats]]]):  # two different rows, one fingerprint
-            _, first = np.unique(keys, axis=0, return_index=True)
-        return self.take(np.sort(first))
+        """Without repeated mappings (first occurrence kept)."""
+        return self.take(first_occurrences(self.scores.keys))
+
+
+def first_occurrences(keys: np.ndarray) -> np.ndarray:
+    """The rows of `keys` that no earlier row equals, in order. Rows are matched by a
+    64-bit fingerprint, then checked against the row they repeat: np.unique over whole
+    rows sorts hundreds of columns and took a quarter of a search's time."""
+    fingerprints = keys @ _fingerprint_weights(keys.shape[1])  # wraps around modulo 2**64
+    _, first, inverse = np.unique(fingerprints, return_index=True, return_inverse=True)
+    repeats = np.flatnonzero(first[inverse] != np.arange(len(keys)))
+    if not np.array_equal(keys[repeats], keys[first[inverse[repeats]]]):  # two different rows, one fingerprint
+        _, first = np.unique(keys, axis=0, return_index=True)
+    return np.sort(first)
 
 
 @cache
@@ -97,14 +101,19 @@ def _fingerprint_weights(columns: int) -> np.ndarray:
 
 
 def score(mapspace: Mapspace, batch: MappingBatch) -> tuple[Scored, int]:
-    """The valid mappings of `batch` (constraints, capacities, fan-outs) with their
-    scores, and how many mappings the model scored."""
+    """The valid mappings of `batch` (constraints, capacities, fan-outs), each once (as
+    `Scored.unique` keeps it), with their scores, and how many mappings the model
+    scored. The repeats are dropped before the model sees them: of the mappings a
+    search proposes, two in five repeat one of the same batch (random moves of a few
+    parents, tilings drawn from small factor spaces)."""
     if not len(batch):
         return Scored.empty(mapspace), 0
+    keys = mapping_keys(batch)
+    first = first_occurrences(keys)
+    batch, keys = batch.take(first), keys[first]
     ev = _evaluator(mapspace).evaluate(batch)
     ok = np.flatnonzero(ev.valid & mapspace.allowed(batch))
-    kept = batch.take(ok)
-    return Scored(kept, Scores(ev.energy_pJ[ok], ev.cycles[ok], mapping_keys(kept))), len(batch)
+    return Scored(batch.take(ok), Scores(ev.energy_pJ[ok], ev.cycles[ok], keys[ok])), len(batch)
 
 
 @lru_cache(maxsize=4)  # a few mapspaces at a time: a network search holds one per layer it searches
