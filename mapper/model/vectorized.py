@@ -27,8 +27,8 @@ after another, in a few microseconds each:
   and what they give (multicast groups, neighbour offsets), depend only on the
   fan-out's spatial loops and the tiles they spread, which most mappings of a
   search's batch share: the batch is visited sorted by those, and each level and
-  tensor works them out only when they differ from the mapping before (a third of
-  benchmarks/bench_model.py says how much it saves).
+  tensor works them out only when they differ from the mapping before
+  (benchmarks/bench_model.py's second figure says what that saves).
 
 The accounting on top (partitions, bypass, peer transfers, reads / fills /
 updates, energy, bandwidth-throttled cycles) is reference.py's, level by level, in
@@ -67,7 +67,7 @@ _COMPILED = {"cache": True, "error_model": "numpy"}
 # than the model's arithmetic.
 _INLINED = {**_COMPILED, "inline": "always"}
 # Neighbour offsets a fan-out may have for remember_fanout to keep it: a mesh's are
-# a handful (a step along X or Y, with or without a carry into the next loop).
+# usually a handful (a step along X or Y, with or without a carry into the next loop).
 REMEMBERED_OFFSETS = 32
 
 
@@ -391,7 +391,8 @@ def visiting_order(temporal: np.ndarray, spatial_x: np.ndarray, spatial_y: np.nd
         for l in range(L):
             for i in range(D):
                 d = spatial_order[b, l, i]
-                if spatial_x[b, l, d] * spatial_y[b, l, d] > 1:  # wraps around modulo 2**64, as a hash may
+                if spatial_x[b, l, d] * spatial_y[b, l, d] > 1:
+                    # wraps around modulo 2**64, as a hash may
                     h = (h * 1000003 + l * 64 + d) * 1000003 + spatial_x[b, l, d]
                     h = (h * 1000003 + spatial_y[b, l, d]) * 1000003 + extents[l + 1, d]
         fingerprint[b] = h
