@@ -18,7 +18,7 @@ from mapper.architecture import Architecture
 from mapper.mapping import LevelMapping, Loop, Mapping
 from mapper.model.batch import MappingBatch, batch_from_mappings
 from mapper.model.reference import evaluate_reference
-from mapper.model.vectorized import evaluate_batch, evaluation
+from mapper.model.vectorized import Evaluator, evaluate_batch, evaluation
 from mapper.problem import Problem
 from mapper.specs.load import load_specs
 from mapper.specs.timeloop import load
@@ -184,3 +184,18 @@ def test_each_mapping_scores_as_it_does_alone_whatever_batch_it_is_in(arch_name:
         alone = evaluate_batch(problem, arch, batch.take(np.array([b])), detailed=True)
         for field in fields(together):
             assert np.array_equal(getattr(together, field.name)[b], getattr(alone, field.name)[0]), (b, field.name)
+
+
+def test_scored_valid_only_the_mappings_that_fit_score_as_before_and_the_others_zero() -> None:
+    specs = load_specs([SHIPPED / "arch" / "eyeriss-like.yaml", SHIPPED / "workloads" / "tiny-conv.yaml"])
+    problem, arch = specs.problems[0], specs.architecture
+    rng = np.random.default_rng(11)
+    batch = batch_from_mappings(problem, arch, [random_mapping(problem, arch, rng) for _ in range(60)])
+    evaluator = Evaluator(problem, arch)
+    everything, valid_only = evaluator.evaluate(batch), evaluator.evaluate(batch, valid_only=True)
+    fit = everything.valid
+    assert 0 < fit.sum() < len(batch)  # random mappings: some overflow a level or a fan-out
+    assert np.array_equal(valid_only.valid, fit)
+    for field in ("energy_pJ", "cycles", "reads", "fills", "updates"):
+        assert np.array_equal(getattr(valid_only, field)[fit], getattr(everything, field)[fit]), field
+        assert not getattr(valid_only, field)[~fit].any(), field

@@ -97,7 +97,8 @@ def batch_from_mappings(problem: Problem, arch: Architecture, mappings: Sequence
 class BatchEvaluation:
     """Scores of a batch, one entry per mapping. `valid` is False where a tile
     overflows a level or a spatial factor exceeds its fan-out; the other arrays
-    are still computed there (as if the level were large enough)."""
+    are still computed there (as if the level were large enough), unless they were
+    scored `valid_only` (vectorized.Evaluator.evaluate: then they are 0 there)."""
 
     energy_pJ: np.ndarray  # (B,) float, total dynamic energy with compute
     cycles: np.ndarray  # (B,) int

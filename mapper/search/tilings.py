@@ -111,7 +111,7 @@ def score(mapspace: Mapspace, batch: MappingBatch) -> tuple[Scored, int]:
     keys = mapping_keys(batch)
     first = first_occurrences(keys)
     batch, keys = batch.take(first), keys[first]
-    ev = _evaluator(mapspace).evaluate(batch)
+    ev = _evaluator(mapspace).evaluate(batch, valid_only=True)
     ok = np.flatnonzero(ev.valid & mapspace.allowed(batch))
     return Scored(batch.take(ok), Scores(ev.energy_pJ[ok], ev.cycles[ok], keys[ok])), len(batch)
 
