@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 from functools import cached_property
 from math import prod
+from typing import Sequence
 
 import numpy as np
 
@@ -19,6 +20,8 @@ from ..problem import Problem
 from ..specs.errors import SpecError
 from ..specs.limits import MAX_FACTOR_TABLE
 
+
+_STACK_LIMIT = 2 ** 62  # values of a stacked table of factorizations (Factorizations) stay below it
 
 # Slot kinds of a factor: temporal, spatial along X, spatial along Y, spatial in all (X*Y).
 SLOTS = ("t", "x", "y", "xy")
@@ -264,28 +267,7 @@ class TemporalFactors:
             self.smallest.append(np.argmax(weights > 0, axis=1))
         self.total = int(count[L][self.start])
         self._count, self._allowed, self.levels = count, allowed, L
-        self._one = [bool(hi[l] == 1) for l in range(L)]  # the factor is 1 whatever is left
-        self._flat = [self._flatten(c) for c in self.cumulative]
-
-    @staticmethod
-    def _flatten(cumulative: np.ndarray) -> tuple[np.ndarray, int]:
-        """One sorted array for all rows, each offset by a stride above any total, so
-        one searchsorted draws for rows at different divisors."""
-        stride = int(cumulative[:, -1].max()) + 1
-        offsets = np.arange(len(cumulative), dtype=np.int64)[:, None] * stride
-        return (cumulative + offsets).ravel(), stride
-
-    def draw(self, l: int, state: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """A factor (as divisor index) for level l of each row whose levels 0..l still
-        have to multiply to divisor `state`, weighted by the completions of each."""
-        if l == 0:  # the outermost level takes what is left
-            return state.copy()
-        if self._one[l]:
-            return np.zeros_like(state)
-        flat, stride = self._flat[l]
-        totals = self.cumulative[l][state, -1]
-        target = (rng.random(len(state)) * totals).astype(np.int64)  # uniform in [0, total)
-        return np.searchsorted(flat, state * stride + target, side="right") - state * len(self.divisors)
+        self.only_one = [bool(hi[l] == 1) for l in range(L)]  # the factor is 1 whatever is left
 
     @cached_property
     def smallest_tiles(self) -> np.ndarray:
@@ -325,3 +307,85 @@ class TemporalFactors:
             rows = np.concatenate([self.divisors[pick][:, None], rows[parent]], axis=1)
             states = self.quotient[states[parent], pick]
         return rows
+
+
+class Factorizations:
+    """The temporal factorizations of every dimension (a `TemporalFactors` each), drawn
+    together for the sampler (sampling.py). Per level, every dimension's factor comes
+    from one random call and one search of a table that stacks the dimensions' tables:
+    a call per dimension made hundreds of thousands of small calls per search, as the
+    sampler redraws a level's factors for the few rows that overflow. The random
+    numbers are those the dimensions would draw one after another, and so are the
+    factors.
+
+    Arrays are (D, n): a row per dimension; a factor is an index into its dimension's
+    divisors, `state` the divisor that the levels still to draw must multiply to."""
+
+    def __init__(self, spaces: Sequence[TemporalFactors]) -> None:
+        self.spaces = tuple(spaces)
+        self.start = np.array([s.start for s in spaces], dtype=np.int64)
+        self._sizes = np.array([len(s.divisors) for s in spaces], dtype=np.int64)
+        self._offset = (np.cumsum(self._sizes) - self._sizes)[:, None]  # of each dimension's rows in the stacks
+        self._square_offset = (np.cumsum(self._sizes ** 2) - self._sizes ** 2)[:, None]
+        self._divisors = np.concatenate([s.divisors for s in spaces])
+        self._quotient = np.concatenate([s.quotient.ravel() for s in spaces])
+        levels = spaces[0].levels if spaces else 0
+        self._smallest = [np.concatenate([s.smallest[l] for s in spaces]) for l in range(levels)]
+        self._totals = [np.concatenate([s.cumulative[l][:, -1] for s in spaces]) for l in range(levels)]
+        # Level 0 takes what is left, and a level whose factor must be 1 takes 1: no draw.
+        self._drawn = [np.array([d for d, s in enumerate(spaces) if l > 0 and not s.only_one[l]], dtype=np.int64)
+                       for l in range(levels)]
+        self._searches = [self._stacked(l) for l in range(levels)]
+
+    def _stacked(self, l: int) -> list[tuple[slice, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """Level l's searches, per run of drawn dimensions (their rows among `_drawn[l]`):
+        one sorted table of their cumulative weights, each dimension's rows offset by a
+        stride above any total (so rows at different divisors are searched at once) and
+        each dimension above the last; with each dimension's offset, stride and first
+        entry in the table. A run ends before its values would reach `_STACK_LIMIT`."""
+        searches, run, top = [], [], 0
+        for i, d in enumerate(self._drawn[l].tolist()):
+            stride = int(self.spaces[d].cumulative[l][:, -1].max()) + 1
+            span = int(self._sizes[d]) * stride
+            if run and top + span >= _STACK_LIMIT:
+                searches.append(self._search(l, run))
+                run, top = [], 0
+            run.append((i, d, top, stride))
+            top += span
+        return searches + ([self._search(l, run)] if run else [])
+
+    def _search(self, l: int, run: list[tuple[int, int, int, int]]) -> tuple[slice, np.ndarray, np.ndarray,
+                                                                             np.ndarray, np.ndarray]:
+        tables = [(self.spaces[d].cumulative[l] + np.arange(self._sizes[d])[:, None] * stride + base).ravel()
+                  for _, d, base, stride in run]
+        sizes = np.array([len(t) for t in tables], dtype=np.int64)
+        base, stride = (np.array(values, dtype=np.int64)[:, None] for values in list(zip(*run))[2:])
+        return slice(run[0][0], run[-1][0] + 1), np.concatenate(tables), base, stride, (np.cumsum(sizes) - sizes)[:, None]
+
+    def draw(self, l: int, state: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Level l's factor of each row, weighted by the completions of each (the draw
+        is uniform over the factorizations, `TemporalFactors`)."""
+        if l == 0:  # the outermost level takes what is left
+            return state.copy()
+        picks = np.zeros_like(state)
+        drawn = self._drawn[l]
+        left = state[drawn]
+        totals = self._totals[l][self._offset[drawn] + left]
+        target = (rng.random(left.shape) * totals).astype(np.int64)  # uniform in [0, total)
+        sizes = self._sizes[drawn][:, None]
+        for rows, table, base, stride, first in self._searches[l]:
+            found = np.searchsorted(table, (base + left[rows] * stride + target[rows]).ravel(), side="right")
+            picks[drawn[rows]] = found.reshape(-1, left.shape[1]) - first - left[rows] * sizes[rows]
+        return picks
+
+    def smallest(self, l: int, state: np.ndarray) -> np.ndarray:
+        """Level l's smallest factor that the outer levels can still complete."""
+        return self._smallest[l][self._offset + state]
+
+    def divisors(self, picks: np.ndarray) -> np.ndarray:
+        """The factors that `picks` index."""
+        return self._divisors[self._offset + picks]
+
+    def quotient(self, state: np.ndarray, picks: np.ndarray) -> np.ndarray:
+        """What the levels above must multiply to once a level takes `picks`."""
+        return self._quotient[self._square_offset + state * self._sizes[:, None] + picks]

@@ -48,7 +48,7 @@ from ..specs.errors import SpecError
 from ..specs.limits import MAX_ENUMERATED_KEEP_TABLES
 from .applicable import check_names
 from .capacity import Capacities
-from .factors import SLOTS, DimensionFactors, FactorBounds, TemporalFactors
+from .factors import SLOTS, DimensionFactors, FactorBounds, Factorizations, TemporalFactors
 from .keeps import KeepTables
 from .orders import LoopOrders
 from .sampling import draw_tilings
@@ -101,6 +101,7 @@ class Mapspace:
         self.orders = LoopOrders(problem, arch, self.constraints, self.hi, self.capacity.ranks)
         self._dims = [DimensionFactors(int(self.bounds[d]), d, self.lo, self.hi, fanout_levels(self.fanouts),
                                        f"layer {problem.name!r}, dimension {problem.dims[d]}") for d in range(self.D)]
+        self._drawn: dict[tuple[int, ...], Factorizations] = {}  # by what the spatial factors leave of the bounds
         self.keeps = KeepTables(problem, arch, self.constraints, self._min_held, self.usable)
         self._reasons = self.factor_bounds.reasons + self.keeps.reasons + self.orders.reasons
         needed = self.constraints.min_utilization
@@ -245,8 +246,15 @@ class Mapspace:
         if n <= 0 or not self.spatial.feasible(sx, sy):
             return self._rows(structure, np.ones((0, self.L, self.D), dtype=np.int64))
         checks = self.capacity.checks(sx * sy * self.lo["t"], np.array(structure.keep, dtype=bool))
-        return self._rows(structure, draw_tilings(self._temporal_spaces(sx, sy), sx * sy, checks, self.capacity, n,
+        return self._rows(structure, draw_tilings(self._factorizations(sx, sy), sx * sy, checks, self.capacity, n,
                                                   rng))
+
+    def _factorizations(self, sx: np.ndarray, sy: np.ndarray) -> Factorizations:
+        """`_temporal_spaces` drawn together, made once per spatial unrolling's remainders."""
+        remaining = tuple((self.bounds // np.prod(sx * sy, axis=0)).tolist())
+        if remaining not in self._drawn:
+            self._drawn[remaining] = Factorizations(self._temporal_spaces(sx, sy))
+        return self._drawn[remaining]
 
     def _temporal_spaces(self, sx: np.ndarray, sy: np.ndarray) -> list[TemporalFactors]:
         """Per dimension, the temporal factorizations of what the spatial unrolling
