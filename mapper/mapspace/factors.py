@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 from functools import cached_property
 from math import prod
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
@@ -309,11 +309,24 @@ class TemporalFactors:
         return rows
 
 
+class _Search(NamedTuple):
+    """One sorted table for the draws of a run of dimensions at one level: each
+    dimension's cumulative weights (TemporalFactors.cumulative), each row offset by a
+    stride above any total, so that one search draws for rows at different divisors,
+    and each dimension's values above the last one's."""
+
+    rows: slice  # the run's rows among the level's drawn dimensions
+    table: np.ndarray
+    base: np.ndarray  # (k, 1): each dimension's offset of values
+    stride: np.ndarray  # (k, 1)
+    first: np.ndarray  # (k, 1): each dimension's first entry in the table
+
+
 class Factorizations:
     """The temporal factorizations of every dimension (a `TemporalFactors` each), drawn
     together for the sampler (sampling.py). Per level, every dimension's factor comes
     from one random call and one search of a table that stacks the dimensions' tables:
-    a call per dimension made hundreds of thousands of small calls per search, as the
+    a call per dimension made tens of thousands of small calls per search, as the
     sampler redraws a level's factors for the few rows that overflow. The random
     numbers are those the dimensions would draw one after another, and so are the
     factors.
@@ -337,12 +350,9 @@ class Factorizations:
                        for l in range(levels)]
         self._searches = [self._stacked(l) for l in range(levels)]
 
-    def _stacked(self, l: int) -> list[tuple[slice, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-        """Level l's searches, per run of drawn dimensions (their rows among `_drawn[l]`):
-        one sorted table of their cumulative weights, each dimension's rows offset by a
-        stride above any total (so rows at different divisors are searched at once) and
-        each dimension above the last; with each dimension's offset, stride and first
-        entry in the table. A run ends before its values would reach `_STACK_LIMIT`."""
+    def _stacked(self, l: int) -> list[_Search]:
+        """Level l's searches, one per run of drawn dimensions; a run ends before its
+        values would reach `_STACK_LIMIT`."""
         searches, run, top = [], [], 0
         for i, d in enumerate(self._drawn[l].tolist()):
             stride = int(self.spaces[d].cumulative[l][:, -1].max()) + 1
@@ -354,13 +364,14 @@ class Factorizations:
             top += span
         return searches + ([self._search(l, run)] if run else [])
 
-    def _search(self, l: int, run: list[tuple[int, int, int, int]]) -> tuple[slice, np.ndarray, np.ndarray,
-                                                                             np.ndarray, np.ndarray]:
+    def _search(self, l: int, run: list[tuple[int, int, int, int]]) -> _Search:
+        """The search of a run of (row among `_drawn[l]`, dimension, base, stride)."""
         tables = [(self.spaces[d].cumulative[l] + np.arange(self._sizes[d])[:, None] * stride + base).ravel()
                   for _, d, base, stride in run]
         sizes = np.array([len(t) for t in tables], dtype=np.int64)
         base, stride = (np.array(values, dtype=np.int64)[:, None] for values in list(zip(*run))[2:])
-        return slice(run[0][0], run[-1][0] + 1), np.concatenate(tables), base, stride, (np.cumsum(sizes) - sizes)[:, None]
+        return _Search(slice(run[0][0], run[-1][0] + 1), np.concatenate(tables), base, stride,
+                       (np.cumsum(sizes) - sizes)[:, None])
 
     def draw(self, l: int, state: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Level l's factor of each row, weighted by the completions of each (the draw
