@@ -7,9 +7,9 @@ once per seed, and prints per case the best EDP over the seeds, their spread
 CPU seconds of one search. The cases: ResNet-50's res4 3x3, a ResNet-18 layer1 3x3
 and AlexNet's conv3 on the shipped eyeriss-like, simba-like and tpu-like designs and on
 an Eyeriss-style design no test uses (benchmarks/specs/eyeriss-style-16x16.yaml);
-`--resnet50` adds every distinct ResNet-50 shape on eyeriss-like.
+`--resnet50 [ARCH]` adds every distinct ResNet-50 shape on ARCH (default eyeriss-like).
 
-    python benchmarks/bench_seeds.py [--seeds 0 1 2 3 4] [--jobs 2] [--resnet50]
+    python benchmarks/bench_seeds.py [--seeds 0 1 2 3 4] [--jobs 2] [--resnet50 [ARCH]]
                                      [--only SUBSTRING] [--patience N] [--json PATH]
 
 Searches run `--jobs` at a time, one per process; CPU seconds are each search's own.
@@ -84,7 +84,9 @@ def search_once(case: Case, seed: int, patience: int | None) -> Run:
     return Run(case, seed, stats.edp_J_cycles, stats.energy_pJ / 1e6, stats.cycles, bound, cpu)
 
 
-def cases(resnet50: bool, only: str | None) -> list[Case]:
+def cases(resnet50: str | None, only: str | None) -> list[Case]:
+    """The cases of LAYERS on every design, and with `resnet50` every distinct ResNet-50
+    shape on that design."""
     found = [Case(arch, workload, layer) for arch in ARCHS for workload, layer in LAYERS]
     if resnet50:
         from mapper.specs.load import load_specs
@@ -93,7 +95,7 @@ def cases(resnet50: bool, only: str | None) -> list[Case]:
             shape = tuple(sorted(p.bounds.items()))
             if shape not in seen:
                 seen.add(shape)
-                found.append(Case("eyeriss-like", "resnet50", p.name.split("/")[-1]))
+                found.append(Case(resnet50, "resnet50", p.name.split("/")[-1]))
     found = list(dict.fromkeys(found))  # res4a_branch2b is one of LAYERS too
     return [c for c in found if only is None or only in c.name]
 
@@ -102,7 +104,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--resnet50", action="store_true", help="add every distinct ResNet-50 shape on eyeriss-like")
+    parser.add_argument("--resnet50", nargs="?", const="eyeriss-like", choices=sorted(ARCHS), metavar="ARCH",
+                        help="add every distinct ResNet-50 shape on ARCH (default eyeriss-like)")
     parser.add_argument("--only", metavar="SUBSTRING", help="only the cases whose name contains it")
     parser.add_argument("--patience", type=int, help="mapper search's --patience (default: its default; 0: none)")
     parser.add_argument("--json", metavar="PATH", help="write every run's figures as JSON")

@@ -214,3 +214,55 @@ def test_the_sweep_tiles_anew_each_keep_table_near_the_best_where_as_swept_it_ra
     shared_glb = [level.name for level in ms.arch.levels].index("shared_glb")
     inputs = [tensor.name for tensor in ms.problem.tensors].index("Inputs")
     assert found.batch.keep[0, shared_glb, inputs]
+
+
+RESNET18_LAYER1 = """
+workload:
+  name: resnet18
+  layers:
+    - conv: {name: layer1_conv, C: 64, M: 64, H: 56, W: 56, R: 3, S: 3, padding: 1}
+"""
+# Where searches with seeds 0 and 4 ended on the tpu-like array (6.921e12 MAC*cycles),
+# and the best mapping their trials found with other unrollings and keep flags.
+TPU_LOCAL_OPTIMUM = """
+mapping:
+  - {level: DRAM, keep: [Weights, Inputs, Outputs]}
+  - {level: UnifiedBuffer, temporal: C16, keep: [Inputs]}
+  - {level: WeightFIFO, spatial: C2X M64X, keep: []}
+  - {level: Accumulators, temporal: Q8, spatial: S3Y R3Y Q7Y C2Y, keep: [Outputs]}
+  - {level: WeightRegister, keep: [Weights]}
+  - {level: InputRegister, temporal: P28, keep: []}
+  - {level: PsumRegister, temporal: P2, keep: []}
+"""
+TPU_TRIAL = """
+mapping:
+  - {level: DRAM, keep: [Weights, Inputs, Outputs]}
+  - {level: UnifiedBuffer, keep: []}
+  - {level: WeightFIFO, temporal: R3, spatial: Q8X P8X C2X, keep: []}
+  - {level: Accumulators, temporal: P7 Q7 S3, spatial: C32Y M4Y, keep: [Outputs]}
+  - {level: WeightRegister, temporal: M2, keep: []}
+  - {level: InputRegister, keep: [Inputs]}
+  - {level: PsumRegister, temporal: M8, keep: []}
+"""
+
+
+@pytest.mark.parametrize("crossed_parents, best", [(0, 6.921), (8, 6.504)])
+def test_a_local_optimum_crossed_with_a_trial_takes_its_column_unrolling_and_keep_flags(
+        tmp_path, crossed_parents: int, best: float) -> None:
+    # The better mapping (6.504e12) has the trial's column unrolling, the local
+    # optimum's row unrolling and keep flags of neither. One local search, from the
+    # better of the two, ends where it starts; crossed with the trial, it goes on.
+    (tmp_path / "layer.yaml").write_text(RESNET18_LAYER1)
+    parts = []
+    for name, text in (("optimum", TPU_LOCAL_OPTIMUM), ("trial", TPU_TRIAL)):
+        (tmp_path / f"{name}.yaml").write_text(text)
+        ms, found = scored_mapping(SHIPPED / "arch/tpu-like.yaml", tmp_path / "layer.yaml", tmp_path / f"{name}.yaml")
+        parts.append(found)
+    effort = PolishEffort(restarts=1, crossed_parents=crossed_parents)
+
+    found, _ = polish(ms, Scored.concatenate(parts), "edp", effort, np.random.default_rng(0))
+
+    assert found.scores.value("edp")[0] == pytest.approx(best, rel=1e-3)  # 1e12 MAC x cycles
+    weight_fifo = [level.name for level in ms.arch.levels].index("WeightFIFO")
+    assert found.batch.spatial_x[0, weight_fifo].tolist() == ([1, 64, 2, 1, 1, 1, 1] if not crossed_parents
+                                                              else [1, 1, 2, 8, 8, 1, 1])

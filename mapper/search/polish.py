@@ -39,8 +39,26 @@ array busy (up to `PolishEffort.unrollings`) and the next busiest, not only unde
 the few the trials happened to reach; and the local searches restart from the best
 keep tables in turn, until two of them agree on the best value. Where an unrolling
 changes, each factor moves as little as it can (tilings.unrolled_as), so that the
-tiles stay those the trials found. Measured with benchmarks/bench_seeds.py
-(README, "Search").
+tiles stay those the trials found.
+
+Local optima also hold good parts of different mappings. Where a fan-out has more
+unrollings than a search has trials, the trials have tried few of them, and a local
+search that ends better than every earlier one is crossed with the best structures
+the trials found (as GAMMA's genetic search crosses mappings): its mapping takes
+one fan-out's unrolling of such a structure, under its own keep table and under that
+structure's, each tiled anew, and the best of these crossings starts another local
+search. Its end does not count towards the agreement of the others: a crossing
+started from a local optimum may well end there again. On the 128 x 128 tpu-like
+array (736 unrollings per fan-out), ResNet-18's layer1 3x3 ended at 6.921e12
+MAC*cycles from two seeds in five: the best mapping (6.504e12) takes the column
+unrolling of the trials' best (C2 P8 Q8), the row unrolling of the local search's
+(C2 Q7 R3 S3) and a keep table of neither (weights in the FIFO, inputs in the PE
+registers); the local search's mapping with that column unrolling alone costs 73
+times as much (each with its best tiles), with that keep table alone 27 times. On
+the Eyeriss-like array, crossings after every better end, counted towards
+agreement, ended four of ResNet-50's 105 searches 2-21% worse: their local search
+took the place of the one from the keep table that led to the best.
+Measured with benchmarks/bench_seeds.py (README, "Search").
 """
 
 from __future__ import annotations
@@ -74,6 +92,8 @@ class PolishEffort:
     patience: int = 15  # rounds in a row that do not better the best value end a local search
     rounds: int = 300  # at most, per local search
     restarts: int = 6  # local searches at most
+    crossed_parents: int = 8  # the trials' best structures a local search's better end is crossed with (0: none)
+    crossed_above: int = 300  # only where a fan-out has more unrollings than this: a default search's trials
     min_improvement: float = 1e-4  # a round that betters the best value by less does not count
 
 
@@ -83,22 +103,73 @@ def polish(mapspace: Mapspace, start: Scored, objective: Objective, effort: Poli
     first, and how many mappings were scored. The local searches start from the best
     keep tables in turn (each from its best mappings) and end in different local
     optima; they run until two of them agree on the best value (within
-    `min_improvement`), or `effort.restarts` have run. `tiling`: the effort with which
-    a sweep finds the best tilings of a new structure, the search's own (engine.py)."""
+    `min_improvement`), or `effort.restarts` have run. Where a fan-out has more
+    unrollings than `effort.crossed_above`, a local search that betters every earlier
+    one is followed by one from the best crossing of its mapping with the trials'
+    structures (`_crossed`), whose end does not count towards agreement (nor towards
+    `effort.restarts`: at most as many again). `tiling`:
+    the effort with which a sweep finds the best tilings of a new structure, the
+    search's own (engine.py)."""
     moves = Moves(mapspace, effort)
     start = start.unique()
     tables = _elite(start, objective, effort.keep_tables, 1)  # the best mapping of each keep table
     unrolled, scored = score(mapspace, _unrolled(mapspace, tables.batch, moves.unrollings))
     begin = _elite(Scored.concatenate([start, unrolled]).unique(), objective, effort.elite, effort.per_keep_table)
+    groups = [(begin.take(group), False) for group in _by_keep_table(begin)]  # (start, whether a crossing)
+    crossing = objective != "pareto" and effort.crossed_parents > 0 and any(
+        len(mapspace.spatial_choices(l)) > effort.crossed_above for l in range(mapspace.L))
     ends: list[Scored] = []
-    for group in _by_keep_table(begin)[:effort.restarts]:
-        end, count = _local_search(mapspace, moves, begin.take(group), objective, effort, tiling, rng)
+    agreeing: list[Scored] = []  # the ends of the local searches from the trials' keep tables
+    while groups and len(ends) < 2 * effort.restarts:
+        elite, crossed = groups.pop(0)
+        if not crossed and len(agreeing) == effort.restarts:
+            break
+        end, count = _local_search(mapspace, moves, elite, objective, effort, tiling, rng)
         scored += count
         ends.append(end)
-        if objective != "pareto" and _agreed(ends, objective, effort.min_improvement):
+        agreeing += [] if crossed else [end]
+        if objective != "pareto" and _agreed(agreeing, objective, effort.min_improvement):
             break
+        if crossing and _betters_the_others(ends, objective, effort.min_improvement):
+            crossings, count = _crossed(mapspace, end.take(np.arange(1)), start, objective, effort.crossed_parents,
+                                        tiling)
+            scored += count
+            if len(crossings):
+                groups.insert(0, (crossings.take(_by_keep_table(crossings)[0]), True))
     found = Scored.concatenate(ends or [begin]).unique()
     return _elite(found, objective, effort.elite, effort.per_keep_table), scored
+
+
+def _crossed(mapspace: Mapspace, best: Scored, found: Scored, objective: Objective, parents: int,
+             tiling: Effort) -> tuple[Scored, int]:
+    """Crossings of `best` (one mapping) with the best mappings of the `parents` best
+    other structures of `found` (their unrolling and keep table): `best` with one
+    fan-out's unrolling of a parent, under its own keep table and under the
+    parent's, each with its best tilings (`_tiled`); best first, and how many mappings
+    were scored. A good mapping of a large array often takes one fan-out's unrolling
+    from one local optimum and the other's from another, with the keep table that
+    suits them (module docstring), a change of several choices at once that no move
+    makes."""
+    head = best.batch
+    ranked = found.take(np.argsort(found.scores.value(objective), kind="stable"))
+    shapes = np.concatenate([ranked.batch.spatial_x.reshape(len(ranked), -1),
+                             ranked.batch.spatial_y.reshape(len(ranked), -1),
+                             ranked.batch.keep.reshape(len(ranked), -1)], axis=1)
+    _, first = np.unique(shapes, axis=0, return_index=True)
+    fanouts = [l for l in range(mapspace.L) if mapspace.fanouts[l] != (1, 1)]
+    children: dict[bytes, MappingBatch] = {}  # by structure, the first of equals
+    own = structure_keys(head)[0].tobytes()
+    for parent in np.sort(first)[:parents]:
+        other = ranked.batch.take(np.array([parent]))
+        for level, keep in itertools.product(fanouts, (head.keep, other.keep)):
+            child = _copy(head)
+            child.spatial_x[:, level], child.spatial_y[:, level] = other.spatial_x[:, level], other.spatial_y[:, level]
+            child.keep[:] = keep
+            key = structure_keys(child)[0].tobytes()
+            if key != own:
+                children.setdefault(key, MappingBatch.concatenate([child, other]))
+    crossed, scored = _tiled(mapspace, list(children.values()), objective, tiling)
+    return crossed.take(np.argsort(crossed.scores.value(objective), kind="stable")), scored
 
 
 def _by_keep_table(elite: Scored) -> list[np.ndarray]:
@@ -107,6 +178,12 @@ def _by_keep_table(elite: Scored) -> list[np.ndarray]:
     _, first, group = np.unique(elite.batch.keep.reshape(len(elite), -1), axis=0, return_index=True,
                                 return_inverse=True)
     return [np.flatnonzero(group.reshape(-1) == g) for g in np.argsort(first)]
+
+
+def _betters_the_others(ends: list[Scored], objective: Objective, tolerance: float) -> bool:
+    """Whether the last end betters every other by more than `tolerance` (relative)."""
+    *others, last = (float(end.scores.value(objective)[0]) for end in ends)
+    return all(last < other * (1 - tolerance) for other in others)
 
 
 def _agreed(ends: list[Scored], objective: Objective, tolerance: float) -> bool:
@@ -184,12 +261,20 @@ def tiled_anew(mapspace: Mapspace, swept: Scored, objective: Objective, count: i
     keys = structure_keys(batch)
     ranked = np.argsort(swept.scores.value(objective), kind="stable")
     _, first = np.unique(keys[ranked], axis=0, return_index=True)
-    parts, scored = [swept.take(np.arange(0))], 0
-    for head in ranked[np.sort(first)][:count]:
-        row = batch.take(np.array([head]))
+    return _tiled(mapspace, [batch.take(np.array([head])) for head in ranked[np.sort(first)][:count]], objective,
+                  tiling)
+
+
+def _tiled(mapspace: Mapspace, seeded: list[MappingBatch], objective: Objective, tiling: Effort) -> tuple[Scored, int]:
+    """The best tilings of the structure of each batch's first mapping, seeded with the
+    batch's tiles, from a random stream keyed by the structure alone (`tiled_anew`);
+    and how many mappings were scored."""
+    parts, scored = [Scored.empty(mapspace)], 0
+    for batch in seeded:
+        row = batch.take(np.arange(1))
         structure = mapspace.structure(row.order[0], list(zip(row.spatial_x[0], row.spatial_y[0])), row.keep[0])
-        own = np.random.default_rng(keys[head].tolist())
-        found, tried = best_tilings(mapspace, structure, objective, tiling, own, seeds=row)
+        own = np.random.default_rng(structure_keys(row)[0].tolist())
+        found, tried = best_tilings(mapspace, structure, objective, tiling, own, seeds=batch)
         parts.append(found)
         scored += tried
     return Scored.concatenate(parts), scored
