@@ -107,9 +107,8 @@ def polish(mapspace: Mapspace, start: Scored, objective: Objective, effort: Poli
     unrollings than `effort.crossed_above`, a local search that betters every earlier
     one is followed by one from the best crossing of its mapping with the trials'
     structures (`_crossed`), whose end does not count towards agreement (nor towards
-    `effort.restarts`: at most as many again). `tiling`:
-    the effort with which a sweep finds the best tilings of a new structure, the
-    search's own (engine.py)."""
+    `effort.restarts`: at most as many again). `tiling`: the effort with which a
+    sweep finds the best tilings of a new structure, the search's own (engine.py)."""
     moves = Moves(mapspace, effort)
     start = start.unique()
     tables = _elite(start, objective, effort.keep_tables, 1)  # the best mapping of each keep table
