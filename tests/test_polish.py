@@ -71,6 +71,30 @@ def test_the_busiest_unrollings_come_first_and_each_is_one_the_mapspace_offers()
     assert all((x.tobytes(), y.tobytes()) in offered for x, y in zip(sx, sy))
 
 
+def test_where_too_many_unrollings_keep_the_array_busiest_the_polish_takes_them_from_all_of_the_order(
+        tmp_path) -> None:
+    # ResNet-50's res3a_branch1 on the 128 x 128 tpu-like array: 1,140 unrollings keep
+    # every MAC busy; the best puts M128 on the columns and comes last in the order.
+    (tmp_path / "layer.yaml").write_text("""
+workload:
+  name: resnet50
+  layers:
+    - conv: {name: res3a_branch1, C: 256, M: 512, H: 56, W: 56, R: 1, S: 1, stride: 2}
+""")
+    specs = load_specs([SHIPPED / "arch/tpu-like.yaml", tmp_path / "layer.yaml"])
+    ms = Mapspace(specs.problems[0], specs.architecture, specs.constraints)
+    every_x, every_y = ms.busiest_unrollings(5000)
+    busy = np.prod(every_x * every_y, axis=(1, 2))
+    busiest = (every_x[busy == busy.max()], every_y[busy == busy.max()])
+    taken = Moves(ms, PolishEffort(unrollings=100)).unrollings
+
+    assert len(busiest[0]) > 1000 and len(taken[0]) == 100
+    for chosen, every in zip(taken, busiest):
+        assert np.array_equal(chosen[0], every[0]) and np.array_equal(chosen[-1], every[-1])
+    columns = taken[0][:, [level.name for level in ms.arch.levels].index("WeightFIFO")]
+    assert [1, 128, 1, 1, 1, 1, 1] in columns.tolist()
+
+
 def batch_of(temporal: list, spatial_x: list) -> MappingBatch:
     """One mapping of three levels and two dimensions, unrolled along X only."""
     t, x = np.array([temporal]), np.array([spatial_x])

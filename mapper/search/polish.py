@@ -288,11 +288,20 @@ def _unrollings(mapspace: Mapspace, effort: PolishEffort) -> tuple[Unrollings, U
     next `effort.less_busy`, those that keep at least half as many MACs busy as the
     busiest, as a mapping with a few idle PEs may cost much less energy (AlexNet's
     conv3 on the 12 x 14 Eyeriss-like array is best with 144 PEs busy where 156 can
-    be)."""
+    be). Where more unrollings keep the most MACs busy than the first set takes, it
+    takes them evenly spread over the mapspace's order of them, not the first ones: the
+    order groups them by the dimensions they unroll, and on the 128 x 128 tpu-like array
+    the first 1,024 of the 1,140 for ResNet-50's res3a_branch1 left out every one with
+    M128 on the columns, the best (one seed in five ended with 12.5% of the MACs idle,
+    at 1.38 times the best EDP)."""
     sx, sy = mapspace.busiest_unrollings(effort.unrollings + effort.less_busy)
     busy = np.prod(sx * sy, axis=(1, 2))
     rank = np.arange(len(busy))
-    busiest = (rank < effort.unrollings) & ((busy == busy.max(initial=0)) | (rank < effort.next_busiest))
+    top = np.flatnonzero(busy == busy.max(initial=0))
+    if len(top) > effort.unrollings:
+        busiest = np.isin(rank, top[np.linspace(0, len(top) - 1, effort.unrollings).round().astype(np.int64)])
+    else:
+        busiest = (rank < effort.unrollings) & ((busy == busy.max(initial=0)) | (rank < effort.next_busiest))
     less_busy = ~busiest & (busy * 2 >= busy.max(initial=0))
     return (sx[busiest], sy[busiest]), (sx[less_busy], sy[less_busy])
 
