@@ -71,18 +71,12 @@ def test_the_busiest_unrollings_come_first_and_each_is_one_the_mapspace_offers()
     assert all((x.tobytes(), y.tobytes()) in offered for x, y in zip(sx, sy))
 
 
-def test_where_too_many_unrollings_keep_the_array_busiest_the_polish_takes_them_from_all_of_the_order(
-        tmp_path) -> None:
+def test_where_too_many_unrollings_keep_the_array_busiest_the_polish_takes_them_from_all_of_the_order() -> None:
     # ResNet-50's res3a_branch1 on the 128 x 128 tpu-like array: 1,140 unrollings keep
     # every MAC busy; the best puts M128 on the columns and comes last in the order.
-    (tmp_path / "layer.yaml").write_text("""
-workload:
-  name: resnet50
-  layers:
-    - conv: {name: res3a_branch1, C: 256, M: 512, H: 56, W: 56, R: 1, S: 1, stride: 2}
-""")
-    specs = load_specs([SHIPPED / "arch/tpu-like.yaml", tmp_path / "layer.yaml"])
-    ms = Mapspace(specs.problems[0], specs.architecture, specs.constraints)
+    specs = load_specs([SHIPPED / "arch/tpu-like.yaml", SHIPPED / "workloads/resnet50.yaml"])
+    problem = next(p for p in specs.problems if p.name == "res3a_branch1")
+    ms = Mapspace(problem, specs.architecture, specs.constraints)
     every_x, every_y = ms.busiest_unrollings(5000)
     busy = np.prod(every_x * every_y, axis=(1, 2))
     busiest = (every_x[busy == busy.max()], every_y[busy == busy.max()])

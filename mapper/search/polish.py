@@ -126,7 +126,8 @@ def polish(mapspace: Mapspace, start: Scored, objective: Objective, effort: Poli
         end, count = _local_search(mapspace, moves, elite, objective, effort, tiling, rng)
         scored += count
         ends.append(end)
-        agreeing += [] if crossed else [end]
+        if not crossed:
+            agreeing.append(end)
         if objective != "pareto" and _agreed(agreeing, objective, effort.min_improvement):
             break
         if crossing and _betters_the_others(ends, objective, effort.min_improvement):
