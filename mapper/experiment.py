@@ -14,7 +14,7 @@ The file (strict: an unknown key or a wrong type is a SpecError with its key pat
       - row-stationary             # a preset (mapper/constraints.py), `unconstrained`,
       - my-constraints.yaml        # or a constraints file (native or Timeloop)
     objectives: [edp, energy]      # optional, default [edp]; also delay, pareto
-    search: {trials: 20, time: null, patience: 40, seed: 0}   # optional, per layer (mapper search's)
+    search: {trials: 20, time: null, patience: 20, seed: 0}   # optional, per layer (mapper search's)
     hardware:                      # optional: sweep the architectures' parameters
       sweep: {levels.shared_glb.depth: [8192, 16384], technology: [32nm, 45nm]}
       area_budget_mm2: 2.0         # optional (mapper/hardware_sweep.py)
