@@ -45,7 +45,8 @@ def chip_comparison(workload: str, batch: int, trials: int) -> Comparison:
     return Comparison(name=f"eyeriss-chip-{workload}", description=None, file=Path(__file__), problems=conv,
                       workload=f"{workload}-b{batch}", batch=batch,
                       dataflows=(Dataflow("RS", specs.architecture, specs.constraints),), baseline="RS",
-                      min_utilization=0.5, settings=Settings(objective="energy", trials=trials, patience=None, seed=0))  # every trial, as the comparison
+                      min_utilization=0.5,  # every one of the trials, as the comparison runs them (patience None)
+                      settings=Settings(objective="energy", trials=trials, patience=None, seed=0))
 
 
 def main() -> None:

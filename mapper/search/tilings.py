@@ -19,8 +19,11 @@ from numba import njit
 from ..factorize import prime_factors, random_prime_factors
 from ..mapspace import Mapspace, Structure
 from ..model.batch import MappingBatch
+from ..model.kernel_cache import use_kernel_cache
 from ..model.vectorized import Evaluator
 from .objectives import Objective, Scores, mapping_keys
+
+use_kernel_cache()  # _first_rows is compiled once per machine, cached where the model's kernels are
 
 
 @dataclass(frozen=True)
