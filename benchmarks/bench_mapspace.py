@@ -32,10 +32,11 @@ T05 = ROOT.parent / "shared/reference/timeloop/cases/t05_mapper_conv1d_oc_null/r
 
 def cases() -> list[tuple[str, list[Path], Constraints | None]]:
     found = [
-        ("eyeriss + alexnet conv3, row-stationary", [SPECS / "arch/eyeriss.yaml", SPECS / "workloads/alexnet-conv3.yaml"],
-         Constraints(preset="row-stationary")),
+        ("eyeriss + alexnet conv3, row-stationary",
+         [SPECS / "arch/eyeriss.yaml", SPECS / "workloads/alexnet-conv3.yaml"], Constraints(preset="row-stationary")),
         ("ws-16x16 + alexnet conv3, weight-stationary",
-         [SPECS / "arch/ws-16x16.yaml", SPECS / "workloads/alexnet-conv3.yaml"], Constraints(preset="weight-stationary")),
+         [SPECS / "arch/ws-16x16.yaml", SPECS / "workloads/alexnet-conv3.yaml"],
+         Constraints(preset="weight-stationary")),
     ]
     if T06.exists():
         found.insert(0, ("t06 eyeriss vgg02 l5, its constraints", [T06 / "parsed-processed-input.yaml"], None))
@@ -87,7 +88,8 @@ def main() -> None:
         print(f"  sample_tilings: {statistics.median(rates):,.0f} tilings/s (median of {len(rates)} structures x "
               f"{args.tilings:,}), {statistics.mean(fitting):.1%} fit every buffer")
         print(f"  valid: {statistics.median(checks):,.0f} mappings/s")
-    small = [SPECS / "arch/toy-3level.yaml", SPECS / "workloads/tiny-conv.yaml", SPECS / "constraints/toy-3level-custom.yaml"]
+    small = [SPECS / "arch/toy-3level.yaml", SPECS / "workloads/tiny-conv.yaml",
+             SPECS / "constraints/toy-3level-custom.yaml"]
     if T05.exists():
         small = [T05 / "parsed-processed-input.yaml"]
     specs = load_specs(small)
