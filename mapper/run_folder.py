@@ -111,15 +111,32 @@ def keep_results_of(path: Path, record: dict[str, Any], run: str, same: str) -> 
         write_atomically(path, json_text(record))
         return
     try:
-        theirs = json.loads(path.read_text()).get("fingerprint", {})
+        there = json.loads(path.read_text())
+        theirs = there.get("fingerprint", {})
     except (ValueError, AttributeError):
-        theirs = {}
+        there, theirs = {}, {}
     if theirs.get("all") != mine["all"]:
-        differ = [part for part in mine if part != "all" and theirs.get(part) != mine[part]]
+        differ = [_differing(part, there, record) for part in mine if part != "all" and theirs.get(part) != mine[part]]
         raise SpecError(path, "fingerprint", f"the results of another {run} (it differs in "
                         f"{', '.join(differ) or 'its format'})",
                         f"a folder of this {run} ({same}), whose finished work is kept",
                         "choose another output folder, or delete this one")
+
+
+def _differing(part: str, there: dict[str, Any], here: dict[str, Any]) -> str:
+    """A part of two records' fingerprints that differs, with its settings that differ
+    where both records list them ("settings: patience 40 there, 20 here"): a default
+    that changed between versions shows as what it is."""
+    theirs, mine = there.get(part), here.get(part)
+    if part != "settings" or not isinstance(theirs, dict) or not isinstance(mine, dict):
+        return part
+    changed = [f"{key} {_said(theirs.get(key))} there, {_said(mine.get(key))} here"
+               for key in sorted(set(theirs) | set(mine)) if key != "storage" and theirs.get(key) != mine.get(key)]
+    return f"{part}: {'; '.join(changed)}" if changed else part
+
+
+def _said(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 # ------------------------------------------------------------------- failed writes

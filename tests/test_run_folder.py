@@ -370,7 +370,7 @@ def test_a_single_layer_search_refuses_a_folder_of_another_search(
     specs = write_layer(tmp_path / "conv")
     assert main(["search", *specs, "-o", str(out), "--trials", "3"]) == 0
     best = (out / "best.json").read_text()
-    others = {"settings": [*specs, "--trials", "3", "--seed", "4"],
+    others = {"settings: seed 0 there, 4 here": [*specs, "--trials", "3", "--seed", "4"],
               "problem": [*write_layer(tmp_path / "mm", "mm_a"), "--trials", "3"]}
     for differs, args in others.items():
         capsys.readouterr()
