@@ -14,8 +14,9 @@ from ..precision import level_widths
 from ..problem import Problem
 
 # What a bounded level holds, the least factor per dimension from it down to a level
-# below, and (tensor, units per element) for each tensor it keeps: Capacities.checks.
-CapacityCheck = tuple[int, np.ndarray, list[tuple[int, int]]]
+# below (D, 1), and the units an element of each tensor takes there, 0 for the tensors
+# it does not keep (T,): Capacities.checks.
+CapacityCheck = tuple[int, np.ndarray, np.ndarray]
 # Per tensor, per rank: the indices of its dimensions and their coefficients.
 Ranks = list[list[tuple[np.ndarray, np.ndarray]]]
 
@@ -39,6 +40,15 @@ class Capacities:
         self.usable = [w.usable for w in self.widths]
         self.per_element = np.array([w.per_element for w in self.widths], dtype=np.int64).reshape(self.L, self.T)
         self.ranks = rank_terms(problem)
+        # Per tensor, its ranks' coefficients as a (D, R) matrix (a tensor with fewer ranks
+        # has columns of zeros, whose extent is 1), so that a batch's tile sizes are one
+        # product of matrices: the sampler checks thousands of tiles per level.
+        R = max([len(ranks) for ranks in self.ranks], default=0) or 1
+        self._coef = np.zeros((self.T, self.D, R), dtype=np.int64)
+        for k, ranks in enumerate(self.ranks):
+            for r, (dims, coefs) in enumerate(ranks):
+                np.add.at(self._coef[k, :, r], dims, coefs)
+        self._all_coef = self._coef.transpose(1, 0, 2).reshape(self.D, self.T * R)  # (D, T x R)
 
     def checks(self, least: np.ndarray, keep: np.ndarray) -> list[list[CapacityCheck]]:
         """Per level l, the bounded levels l' <= l that keep something, each as (what
@@ -50,23 +60,17 @@ class Capacities:
         for l in range(self.L):
             level_checks = []
             for outer in range(l, -1, -1):
-                kept = [(k, int(self.per_element[outer, k])) for k in range(self.T) if keep[outer, k]]
-                if self.usable[outer] is not None and kept:
+                units = np.where(keep[outer], self.per_element[outer], 0).astype(np.int64)
+                if self.usable[outer] is not None and units.any():
                     multiplier = np.prod(least[outer:l], axis=0)[:, None] if outer < l else np.ones((self.D, 1), int)
-                    level_checks.append((self.usable[outer], multiplier.astype(np.int64), kept))
+                    level_checks.append((self.usable[outer], multiplier.astype(np.int64), units))
             checks.append(level_checks)
         return checks
 
-    def words(self, extents: np.ndarray, tensor: int, axis: int = -1) -> np.ndarray:
-        """Elements of a tensor's tile over iteration-space extents, dimensions along `axis`."""
-        extents = np.moveaxis(extents, axis, -1) if axis != -1 else extents
-        words = np.ones(extents.shape[:-1], dtype=np.int64)
-        for dims, coefs in self.ranks[tensor]:
-            if len(dims) == 1:
-                words *= coefs[0] * (extents[..., dims[0]] - 1) + 1
-            else:
-                words *= np.sum(coefs * (extents[..., dims] - 1), axis=-1) + 1
-        return words
+    def words(self, extents: np.ndarray, tensor: int) -> np.ndarray:
+        """Elements of a tensor's tile over iteration-space extents (..., D): per rank,
+        the span of its affine expression, multiplied."""
+        return np.prod((np.asarray(extents) - 1) @ self._coef[tensor] + 1, axis=-1)
 
     def fits(self, batch: MappingBatch) -> np.ndarray:
         """(B,) whether every kept tile fits its level and every unrolling its fan-out."""
@@ -85,8 +89,9 @@ class Capacities:
     def overflows(self, extents: np.ndarray, checks: list[CapacityCheck]) -> np.ndarray:
         """(n,) whether tiles of extents (D, n) at a level surely overflow it or a level
         above (`checks`)."""
-        bad = np.zeros(extents.shape[1], dtype=bool)
-        for usable, multiplier, kept in checks:
-            scaled = extents * multiplier
-            bad |= sum(self.words(scaled, k, axis=0) * units for k, units in kept) > usable
+        n = extents.shape[1]
+        bad = np.zeros(n, dtype=bool)
+        for usable, multiplier, units in checks:
+            spans = ((extents * multiplier).T - 1) @ self._all_coef + 1  # (n, T x R)
+            bad |= np.prod(spans.reshape(n, self.T, -1), axis=2) @ units > usable
         return bad
