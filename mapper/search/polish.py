@@ -297,13 +297,13 @@ def _unrollings(mapspace: Mapspace, effort: PolishEffort) -> tuple[Unrollings, U
     at 1.38 times the best EDP)."""
     sx, sy = mapspace.busiest_unrollings(effort.unrollings + effort.less_busy)
     busy = np.prod(sx * sy, axis=(1, 2))
-    rank = np.arange(len(busy))
-    top = np.flatnonzero(busy == busy.max(initial=0))
+    rank, most = np.arange(len(busy)), busy.max(initial=0)
+    top = np.flatnonzero(busy == most)
     if len(top) > effort.unrollings:
         busiest = np.isin(rank, top[np.linspace(0, len(top) - 1, effort.unrollings).round().astype(np.int64)])
     else:
-        busiest = (rank < effort.unrollings) & ((busy == busy.max(initial=0)) | (rank < effort.next_busiest))
-    less_busy = ~busiest & (busy * 2 >= busy.max(initial=0))
+        busiest = (rank < effort.unrollings) & ((busy == most) | (rank < effort.next_busiest))
+    less_busy = ~busiest & (busy * 2 >= most)
     return (sx[busiest], sy[busiest]), (sx[less_busy], sy[less_busy])
 
 
