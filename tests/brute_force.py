@@ -38,6 +38,14 @@ levels above L. Rules (Timeloop's default model, ../shared/reference/timeloop/RE
   scaled at each fan-out by child tile / tile of the whole fan-out. For the
   read-write tensor, whose reads and fills subtract it, the simulation checks that it
   equals the distinct coordinates that pass through one instance over the run.
+- Remainders (imperfect factorization): where the factors of a dimension multiply to
+  more than its bound, the iteration points at or past the bound do not run (a loop
+  whose outer loops of the same dimension are all at their last iteration stops
+  short: Timeloop's residual end). A temporal step without a point is skipped; a
+  tile is the bounding box of the points that run; an instance without a point in a
+  step is idle (nothing moves, its tile stays). Instances then differ, and every
+  count per instance is their average (a fraction), partition_size too: the average
+  of the distinct coordinates that pass through an instance over the run.
 - Widths: an element of a tensor takes b bits (its word_bits, else the level's); a
   level's port moves block_size x word_bits bits per access and it holds depth x
   block_size x word_bits bits.
@@ -68,7 +76,7 @@ from math import ceil, prod
 class SimStats:
     """Per instance, as Timeloop prints them."""
 
-    partition_size: int
+    partition_size: int | Fraction  # an average over the instances where they differ (remainders)
     utilized_capacity: int
     utilized_instances: int
     reads: Fraction
@@ -147,24 +155,32 @@ def _coordinate(tensor, dims: list[str], p: tuple) -> tuple:
 
 
 class _Nest:
-    """Iteration points of the loop nest, addressed by loop indices."""
+    """Iteration points of the loop nest, addressed by loop indices. Where the factors
+    of a dimension multiply to more than its bound, the points at or past the bound
+    are not part of the run (`in_bounds`)."""
 
     def __init__(self, problem, mapping) -> None:
         self.dims = list(problem.dims)
+        self.bounds = tuple(problem.bounds[d] for d in self.dims)
         self.loops = _nest(mapping)
         # An index of loop k counts `weight[k]` along its dimension: the product of
         # the factors of the same dimension's loops nested inside it.
         self.weight = [prod(l2.factor for l2 in self.loops[k + 1:] if l2.dim == l.dim)
                        for k, l in enumerate(self.loops)]
+        self.perfect = True
         for d in self.dims:
             total = prod(l.factor for l in self.loops if l.dim == d)
-            assert total == problem.bounds[d], f"factors of {d} multiply to {total}, not {problem.bounds[d]}"
+            assert total >= problem.bounds[d], f"factors of {d} multiply to {total}, below {problem.bounds[d]}"
+            self.perfect &= total == problem.bounds[d]
 
     def point(self, indices: dict[int, int]) -> tuple:
         p = [0] * len(self.dims)
         for k, i in indices.items():
             p[self.dims.index(self.loops[k].dim)] += i * self.weight[k]
         return tuple(p)
+
+    def in_bounds(self, p: tuple) -> bool:
+        return all(c < b for c, b in zip(p, self.bounds))
 
     def positions(self, keep) -> list[int]:
         """Positions in the nest of the loops for which `keep(loop)` holds."""
@@ -201,7 +217,10 @@ def simulate(problem, arch, mapping) -> Simulation:
     previous: list[tuple | None] = [None] * n
     iterations = 0
     macs = 0
+    every_spatial = nest.combinations(nest.positions(lambda l: l.spatial is not None))
     for step in nest.combinations(temporal):
+        if not nest.in_bounds(nest.point(step)):
+            continue  # every point of the step is past a bound: the loops stop short of it
         iterations += 1
         moved: dict[tuple, frozenset] = {}
         for L in range(n):
@@ -211,10 +230,14 @@ def simulate(problem, arch, mapping) -> Simulation:
             previous[L] = outer
             for i, inst in enumerate(instances[L]):
                 base = {k: step[k] for k in above_t[L]} | inst
-                points = [nest.point(base | inner) for inner in inner_combinations[L]]
+                points = [p for p in (nest.point(base | inner) for inner in inner_combinations[L])
+                          if nest.in_bounds(p)]
                 for t in problem.tensors:
-                    low, tile = _box(t, dims, points)
-                    moved[(L, t.name, i)] = trackers[(L, t.name, i)].step(low, tile)
+                    if points:
+                        low, tile = _box(t, dims, points)
+                        moved[(L, t.name, i)] = trackers[(L, t.name, i)].step(low, tile)
+                    else:  # idle in this step (all of its points past a bound): its tile stays
+                        moved[(L, t.name, i)] = frozenset()
             if L:
                 partial_overlaps += _partial_overlaps(problem, arch, moved, instances, L, step)
         # Each keeper delivers to the next inner keeper what moved in there, one read
@@ -231,23 +254,28 @@ def simulate(problem, arch, mapping) -> Simulation:
         for t in problem.tensors:
             K = keepers[t.name][-1]
             for inst in instances[K]:
-                needed = {_coordinate(t, dims, nest.point(step | inst | mac)) for mac in macs_below[K]}
+                points = (nest.point(step | inst | mac) for mac in macs_below[K])
+                needed = {_coordinate(t, dims, p) for p in points if nest.in_bounds(p)}
                 delivered[(K, t.name)] += len(needed)
-        macs += prod(nest.loops[k].factor for k in nest.positions(lambda l: l.spatial is not None))
+        macs += sum(nest.in_bounds(nest.point(step | s)) for s in every_spatial)
     assert macs == problem.macs
 
     levels: list[dict[str, SimStats]] = [dict() for _ in range(n)]
     for t in problem.tensors:
-        partitions = _partitions(t, nest, n)
+        partitions = _partitions(t, nest, n) if nest.perfect else None
         for pos, L in enumerate(keepers[t.name]):
             count = len(instances[L])
             per_instance = [trackers[(L, t.name, i)] for i in range(count)]
-            moved_in = _same_for_every_instance([tr.moved_in for tr in per_instance], t.name, L)
-            partition = partitions[L]
-            if t.read_write:
-                distinct = _same_for_every_instance([len(tr.seen) for tr in per_instance], t.name, L)
-                assert partition == distinct, (f"{t.name} at level {L}: Timeloop's partition {partition}, "
-                                               f"{distinct} distinct elements per instance")
+            if nest.perfect:
+                moved_in = _same_for_every_instance([tr.moved_in for tr in per_instance], t.name, L)
+                partition = partitions[L]
+                if t.read_write:
+                    distinct = _same_for_every_instance([len(tr.seen) for tr in per_instance], t.name, L)
+                    assert partition == distinct, (f"{t.name} at level {L}: Timeloop's partition {partition}, "
+                                                   f"{distinct} distinct elements per instance")
+            else:  # instances differ: their average
+                moved_in = Fraction(sum(tr.moved_in for tr in per_instance), count)
+                partition = Fraction(sum(len(tr.seen) for tr in per_instance), count)
             received = Fraction(delivered[(L, t.name)], count)
             outermost = pos == 0
             if t.read_write:

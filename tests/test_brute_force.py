@@ -463,6 +463,59 @@ def test_outputs_split_across_pes_divide_the_partition() -> None:
     assert mismatches(problem, arch, mapping, sim) == []
 
 
+# -- remainders (imperfect factorization) -----------------------------------------------
+
+def test_remainder_tile_is_what_is_left() -> None:
+    """P7 as 2 x 4: the second tile holds P4..6 only. 7 steps, 7 fills, a 4-wide buffer."""
+    problem = conv1d(P=7, R=1)
+    arch, mapping = two_levels(problem, [("P", 2)], [("P", 4)])
+    sim = simulate(problem, arch, mapping)
+    inputs = sim.levels[1]["Inputs"]
+    assert (inputs.fills, inputs.reads, inputs.utilized_capacity) == (7, 7, 4)
+    assert sim.levels[0]["Inputs"].reads == 7
+    outputs = sim.levels[1]["Outputs"]
+    assert (outputs.partition_size, outputs.updates, outputs.reads, outputs.fills) == (7, 7, 0, 0)
+    assert sim.cycles == 7
+
+
+def test_remainder_window_is_clipped_at_the_bound() -> None:
+    """P7 R3 with P as 2 x 4: windows Inputs 0..5, then 4..8 (P4..6 + R0..2): 6 + 3 fills,
+    the whole input once."""
+    problem = conv1d(P=7, R=3)
+    arch, mapping = two_levels(problem, [("P", 2)], [("P", 4), ("R", 3)])
+    sim = simulate(problem, arch, mapping)
+    assert (sim.levels[1]["Inputs"].fills, sim.levels[1]["Inputs"].utilized_capacity) == (9, 6)
+    assert sim.levels[1]["Inputs"].reads == 21  # one per MAC
+    assert sim.cycles == 21
+
+
+def test_loops_stop_short_where_the_outer_ones_are_last() -> None:
+    """M5 as 2 x 3: the inner loop runs 3 times, then 2 (Timeloop's residual end): 5 steps."""
+    problem = matmul(M=5, N=1, K=1)
+    arch, mapping = two_levels(problem, [("M", 2)], [("M", 3)])
+    sim = simulate(problem, arch, mapping)
+    assert sim.cycles == 5
+    assert (sim.levels[1]["A"].fills, sim.levels[1]["A"].utilized_capacity, sim.levels[0]["A"].reads) == (5, 3, 5)
+
+
+def test_remainder_leaves_pes_idle_and_counts_average_over_them() -> None:
+    """P7 over 4 PEs in 2 steps: PE3 is idle in the second. PEs 0-2 each compute 2
+    outputs, PE3 one: per PE 7/4 on average; the single weight is multicast once and
+    stays in every PE."""
+    problem = conv1d(P=7, R=1)
+    names = frozenset({"Weights", "Inputs", "Outputs"})
+    arch, mapping = one_fanout(problem, "X", 4, LevelMapping((Loop("P", 2),), (Loop("P", 4, "X"),), names),
+                               LevelMapping(keep=names))
+    sim = simulate(problem, arch, mapping)
+    pe = sim.levels[1]
+    assert pe["Inputs"].utilized_instances == 4
+    assert (pe["Inputs"].fills, pe["Inputs"].reads) == (Fraction(7, 4), Fraction(7, 4))
+    assert (pe["Outputs"].partition_size, pe["Outputs"].updates, pe["Outputs"].reads) == (Fraction(7, 4),) * 2 + (0,)
+    assert (pe["Weights"].fills, sim.levels[0]["Weights"].reads) == (1, 1)
+    assert (sim.levels[0]["Inputs"].reads, sim.levels[0]["Outputs"].updates) == (7, 7)
+    assert sim.cycles == 2
+
+
 # -- known disagreements (the model follows Timeloop) -------------------------------
 
 @pytest.mark.xfail(strict=True, reason="model extrapolates: the window split across two "
