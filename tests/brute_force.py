@@ -44,8 +44,10 @@ levels above L. Rules (Timeloop's default model, ../shared/reference/timeloop/RE
   short: Timeloop's residual end). A temporal step without a point is skipped; a
   tile is the bounding box of the points that run; an instance without a point in a
   step is idle (nothing moves, its tile stays). Instances then differ, and every
-  count per instance is their average (a fraction), partition_size too: the average
-  of the distinct coordinates that pass through an instance over the run.
+  count per instance is their average (a fraction); so is the read-write tensor's
+  partition_size, which its counts subtract: the average of the distinct coordinates
+  that pass through an instance over the run. A read-only tensor's is Timeloop's
+  formula above, over the tiles of the points that run.
 - Widths: an element of a tensor takes b bits (its word_bits, else the level's); a
   level's port moves block_size x word_bits bits per access and it holds depth x
   block_size x word_bits bits.
@@ -262,7 +264,7 @@ def simulate(problem, arch, mapping) -> Simulation:
 
     levels: list[dict[str, SimStats]] = [dict() for _ in range(n)]
     for t in problem.tensors:
-        partitions = _partitions(t, nest, n) if nest.perfect else None
+        partitions = _partitions(t, nest, n)
         for pos, L in enumerate(keepers[t.name]):
             count = len(instances[L])
             per_instance = [trackers[(L, t.name, i)] for i in range(count)]
@@ -275,7 +277,8 @@ def simulate(problem, arch, mapping) -> Simulation:
                                                    f"{distinct} distinct elements per instance")
             else:  # instances differ: their average
                 moved_in = Fraction(sum(tr.moved_in for tr in per_instance), count)
-                partition = Fraction(sum(len(tr.seen) for tr in per_instance), count)
+                partition = Fraction(sum(len(tr.seen) for tr in per_instance), count) if t.read_write \
+                    else partitions[L]
             received = Fraction(delivered[(L, t.name)], count)
             outermost = pos == 0
             if t.read_write:
@@ -314,7 +317,8 @@ def _partitions(tensor, nest: _Nest, n: int) -> list[int]:
     dims = nest.dims
 
     def size(positions: list[int]) -> int:
-        return len(_box(tensor, dims, [nest.point(c) for c in nest.combinations(positions)])[1])
+        points = [p for p in (nest.point(c) for c in nest.combinations(positions)) if nest.in_bounds(p)]
+        return len(_box(tensor, dims, points)[1])
 
     partition = size(nest.positions(lambda l: True))
     partitions = [partition]

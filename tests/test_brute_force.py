@@ -101,14 +101,22 @@ def factorization(draw, bound: int, parts: int) -> list[int]:
     return draw(st.permutations(factors))
 
 
+@st.composite
+def overshooting(draw, bound: int, parts: int) -> list[int]:
+    """`parts` factors that multiply to `bound` or a little more (a remainder)."""
+    return draw(factorization(bound + draw(st.sampled_from([0, 1, 1, 2, 3])), parts))
+
+
 # -- mappings and architectures -------------------------------------------------------
 
 @st.composite
-def mappings(draw, problem: Problem, n: int, spatial: bool, bypass: bool) -> Mapping:
+def mappings(draw, problem: Problem, n: int, spatial: bool, bypass: bool, remainders: bool = False) -> Mapping:
     """Every dimension split over the temporal loops of the n levels and, with
-    `spatial`, over the fan-outs below them too (each spatial loop along X or Y)."""
+    `spatial`, over the fan-outs below them too (each spatial loop along X or Y);
+    with `remainders`, the factors may overshoot the bound."""
     slots = 2 * n if spatial else n
-    per_dim = {d: draw(factorization(problem.bounds[d], slots)) for d in problem.dims}
+    split = overshooting if remainders else factorization
+    per_dim = {d: draw(split(problem.bounds[d], slots)) for d in problem.dims}
     names = [t.name for t in problem.tensors]
     levels = []
     for i in range(n):
@@ -165,7 +173,7 @@ def architectures(draw, mapping: Mapping, hardware: bool) -> Architecture:
 
 
 @st.composite
-def cases(draw, bypass: bool = False, spatial: bool = False, hardware: bool = False):
+def cases(draw, bypass: bool = False, spatial: bool = False, hardware: bool = False, remainders: bool = False):
     """A problem, an architecture and a mapping; with `hardware`, tensors have random
     precisions too."""
     problem = draw(problems)
@@ -173,7 +181,7 @@ def cases(draw, bypass: bool = False, spatial: bool = False, hardware: bool = Fa
         problem = replace(problem, tensors=tuple(replace(t, word_bits=draw(TENSOR_WORD_BITS))
                                                  for t in problem.tensors))
     n = draw(st.integers(1, 4))
-    mapping = draw(mappings(problem, n, spatial, bypass))
+    mapping = draw(mappings(problem, n, spatial, bypass, remainders))
     return problem, draw(architectures(mapping, hardware)), mapping
 
 
@@ -313,6 +321,17 @@ def test_energy_cycles_and_validity_match_brute_force(case) -> None:
     found = mismatches(problem, arch, mapping, sim)
     assert not found, (describe(problem, mapping), found)
     assert batch_mismatches(problem, arch, [mapping], [sim]) == []
+
+
+@SETTINGS
+@given(cases(bypass=True, spatial=True, hardware=True, remainders=True))
+def test_remainders_match_brute_force(case) -> None:
+    """Factors that overshoot a bound: loops that stop short, clipped tiles, idle PEs,
+    counts averaged over instances that differ."""
+    problem, arch, mapping = case
+    sim = comparable(problem, arch, mapping)
+    found = mismatches(problem, arch, mapping, sim)
+    assert not found, (describe(problem, mapping), found)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow,
@@ -476,6 +495,7 @@ def test_remainder_tile_is_what_is_left() -> None:
     outputs = sim.levels[1]["Outputs"]
     assert (outputs.partition_size, outputs.updates, outputs.reads, outputs.fills) == (7, 7, 0, 0)
     assert sim.cycles == 7
+    assert mismatches(problem, arch, mapping, sim) == []
 
 
 def test_remainder_window_is_clipped_at_the_bound() -> None:
@@ -487,6 +507,7 @@ def test_remainder_window_is_clipped_at_the_bound() -> None:
     assert (sim.levels[1]["Inputs"].fills, sim.levels[1]["Inputs"].utilized_capacity) == (9, 6)
     assert sim.levels[1]["Inputs"].reads == 21  # one per MAC
     assert sim.cycles == 21
+    assert mismatches(problem, arch, mapping, sim) == []
 
 
 def test_loops_stop_short_where_the_outer_ones_are_last() -> None:
@@ -496,6 +517,7 @@ def test_loops_stop_short_where_the_outer_ones_are_last() -> None:
     sim = simulate(problem, arch, mapping)
     assert sim.cycles == 5
     assert (sim.levels[1]["A"].fills, sim.levels[1]["A"].utilized_capacity, sim.levels[0]["A"].reads) == (5, 3, 5)
+    assert mismatches(problem, arch, mapping, sim) == []
 
 
 def test_remainder_leaves_pes_idle_and_counts_average_over_them() -> None:
@@ -514,6 +536,7 @@ def test_remainder_leaves_pes_idle_and_counts_average_over_them() -> None:
     assert (pe["Weights"].fills, sim.levels[0]["Weights"].reads) == (1, 1)
     assert (sim.levels[0]["Inputs"].reads, sim.levels[0]["Outputs"].updates) == (7, 7)
     assert sim.cycles == 2
+    assert mismatches(problem, arch, mapping, sim) == []
 
 
 # -- known disagreements (the model follows Timeloop) -------------------------------

@@ -10,16 +10,26 @@ while it keeps moving by the same step; a change of stride refetches it whole. S
 find multicast, and the deltas of mesh neighbours one step earlier to find link
 transfers.
 
+Remainders (imperfect factorization): where the factors of a dimension multiply to
+more than its bound, the points at or past the bound do not run. A loop runs the
+iterations whose first point is within the bound (Timeloop's residual end, where
+the loops of its dimension outside it are at their last iteration), tiles are
+clipped at the bound, and an instance without a point is idle. Iteration #1 then
+need not stand for the rest: each loop is walked until its iterations start alike
+(walk_exactly), and every instance of a fan-out is walked. The counts are then
+exact (tests/brute_force.py), Timeloop's extrapolations aside.
+
 It is the slow, literal path: the vectorized model is tested against it.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 from ..architecture import Architecture
-from ..mapping import Loop, Mapping
+from ..mapping import Mapping
 from ..problem import Problem
 
 Box = tuple[tuple[int, ...], tuple[int, ...]]  # (low inclusive, high exclusive) per rank
@@ -33,6 +43,9 @@ class NestLoop:
     storage_level: int  # index into Architecture.levels (outermost = 0)
     boundary: bool = False  # outermost loop of its storage level
     master: bool = False  # outermost loop of a run of spatial loops
+    # What an index of the loop counts along its dimension: the product of the
+    # factors of the loops of that dimension inside it in the mapping.
+    weight: int = 1
 
 
 @dataclass
@@ -104,19 +117,36 @@ def translate(box: Box, offset: tuple[int, ...]) -> Box:
     return tuple(a + o for a, o in zip(box[0], offset)), tuple(a + o for a, o in zip(box[1], offset))
 
 
-def build_nest(problem: Problem, arch: Architecture, mapping: Mapping) -> list[NestLoop]:
+def build_nest(problem: Problem, arch: Architecture, mapping: Mapping,
+               kept: Sequence[bool] | None = None) -> list[NestLoop]:
     """The loops innermost first, as Timeloop orders them: per storage level, its
     spatial fan-out loops inside its temporal loops; a level without temporal loops
-    gets a unit loop so that every level has a boundary."""
+    gets a unit loop so that every level has a boundary. `kept` (per level, outermost
+    first): the nest as one tensor sees it, where a level that does not keep it
+    hands its loops to the keeper above: its temporal loops join the keeper's, above
+    the keeper's fan-out, and its spatial loops join that fan-out, so that the
+    keeper's fan-out compares, step by step, what the next keeper inside moves in.
+    The loops keep their weights: the same points run at the same times."""
+    levels = [([NestLoop(l.dim, l.factor, None, i) for l in lm.temporal if l.factor > 1],
+               [NestLoop(l.dim, l.factor, l.spatial or "X", i) for l in lm.spatial if l.factor > 1])
+              for i, lm in enumerate(mapping.levels)]
+    weight = dict.fromkeys(problem.dims, 1)
+    for temporal, spatial in reversed(levels):
+        for loop in reversed(temporal + spatial):
+            loop.weight = weight[loop.dim]
+            weight[loop.dim] *= loop.end
+    blocks: list[tuple[int, list[NestLoop], list[NestLoop]]] = []  # (level, temporal, spatial), outermost first
+    for i, (temporal, spatial) in enumerate(levels):
+        if kept is None or kept[i] or not blocks:
+            blocks.append((i, temporal, spatial))
+        else:
+            keeper = blocks[-1][0]
+            blocks[-1][1].extend(replace(loop, storage_level=keeper) for loop in temporal)
+            blocks[-1][2].extend(replace(loop, storage_level=keeper) for loop in spatial)
     nest: list[NestLoop] = []
-    for i in reversed(range(len(arch.levels))):
-        lm = mapping.levels[i]
-        for loop in reversed(lm.spatial):
-            if loop.factor > 1:
-                nest.append(NestLoop(loop.dim, loop.factor, loop.spatial or "X", i))
-        temporal = [l for l in lm.temporal if l.factor > 1] or [Loop(problem.dims[-1], 1)]
-        for loop in reversed(temporal):
-            nest.append(NestLoop(loop.dim, loop.factor, None, i))
+    for i, temporal, spatial in reversed(blocks):
+        nest += reversed(spatial)
+        nest += reversed(temporal or [NestLoop(problem.dims[-1], 1, None, i)])
         nest[-1].boundary = True
     previous_spatial = False
     for loop in reversed(nest):
@@ -128,21 +158,20 @@ def build_nest(problem: Problem, arch: Architecture, mapping: Mapping) -> list[N
 class NestAnalysis:
     """Deltas, working sets, multicast and link transfers of one mapping."""
 
-    def __init__(self, problem: Problem, arch: Architecture, mapping: Mapping, link_transfers: bool = True):
+    def __init__(self, problem: Problem, arch: Architecture, mapping: Mapping, link_transfers: bool = True,
+                 kept: Sequence[bool] | None = None):
         self.problem = problem
         self.use_link_transfers = link_transfers
         self.arch = arch
-        self.nest = build_nest(problem, arch, mapping)
+        self.nest = build_nest(problem, arch, mapping, kept)
         self.tensors = problem.tensors
         self.dim_index = {d: k for k, d in enumerate(problem.dims)}
         n = len(self.nest)
-        self.stride = [[1] * len(problem.dims) for _ in range(n)]
-        self.mold_high = [[0] * len(problem.dims) for _ in range(n)]
-        scale = [1] * len(problem.dims)
+        self.mold_high = [[0] * len(problem.dims) for _ in range(n)]  # the extent of a tile, less one
+        high = [0] * len(problem.dims)
         for lvl, loop in enumerate(self.nest):
-            self.stride[lvl] = list(scale)
-            scale[self.dim_index[loop.dim]] *= loop.end
-            self.mold_high[lvl] = [s - 1 for s in scale]
+            high[self.dim_index[loop.dim]] += (loop.end - 1) * loop.weight
+            self.mold_high[lvl] = list(high)
         self.num_spatial_elems = [1] * n
         product = 1
         for lvl in reversed(range(n)):
@@ -160,6 +189,10 @@ class NestAnalysis:
                     k -= 1
                 self.fanout[lvl] = f
         self.live: list[dict] = [dict() for _ in range(n)]
+        # Remainders: factors that multiply to more than a bound; the points at or past
+        # it do not run.
+        self.last_bound = [problem.bounds[d] - 1 for d in problem.dims]
+        self.imperfect = any(h > b for h, b in zip(high, self.last_bound))
         self.transform = [0] * len(problem.dims)
         self.space_stamp: list[int] = []
         self.epochs = 1
@@ -179,8 +212,31 @@ class NestAnalysis:
 
     def point_set(self, lvl: int) -> list[Box]:
         low = list(self.transform)
-        high = [t + m for t, m in zip(self.transform, self.mold_high[lvl])]
+        high = [min(t + m, b) for t, m, b in zip(self.transform, self.mold_high[lvl], self.last_bound)]
         return self.project(low, high)
+
+    def runs(self, loop: NestLoop) -> int:
+        """The iterations of `loop` that run here (remainders): those whose first point
+        is within the bound of its dimension (Timeloop's residual end, where the loops
+        of the dimension outside it are at their last iteration)."""
+        d = self.dim_index[loop.dim]
+        return min(loop.end, (self.last_bound[d] - self.transform[d]) // loop.weight + 1)
+
+    def shift_inside(self, lvl: int, d: int, shift: int) -> None:
+        """Move what the loops inside `lvl` (of this instance) remember by `shift` along
+        dimension d: their last tiles and their fan-outs' last deltas, as if the
+        iterations the walk stood for had run."""
+        prefix = tuple(self.space_stamp[:-1])
+        offsets = [tuple(sum(c * shift for c, dim in rank if self.dim_index[dim] == d) for rank in t.ranks)
+                   for t in self.tensors]
+        for states in self.live[:lvl]:
+            for key, st in states.items():
+                if key[:len(prefix)] != prefix:
+                    continue
+                if st.last is not None:
+                    st.last = [(translate(box, o), step) for (box, step), o in zip(st.last, offsets)]
+                st.prev_spatial_deltas = {i: [translate(box, o) for box, o in zip(boxes, offsets)]
+                                          for i, boxes in st.prev_spatial_deltas.items()}
 
     # -- state -----------------------------------------------------------------
 
@@ -224,30 +280,74 @@ class NestAnalysis:
 
     def temporal_working_set(self, lvl: int, st: ElementState) -> None:
         loop = self.nest[lvl]
+        d = self.dim_index[loop.dim]
+        end = self.runs(loop) if self.imperfect else loop.end
         if lvl == 0:
-            body = loop.end * self.epochs
+            body = end * self.epochs
             if self.spatial_id == 0:
                 self.compute_accesses += body
             for k in range(len(self.tensors)):
                 st.accesses[k][1] += body
             return
-        d = self.dim_index[loop.dim]
-        step = self.stride[lvl][d]
-        saved = self.transform[d]
-        sizes = []
-        # Iteration #0, then #1 standing for iterations #1..#last.
-        sizes.append((self.compute_deltas(lvl - 1), 1))
-        self.transform[d] += step
-        if loop.end >= 2:
-            saved_epochs = self.epochs
-            self.epochs *= loop.end - 1
-            sizes.append((self.compute_deltas(lvl - 1), loop.end - 1))
-            self.epochs = saved_epochs
-        self.transform[d] = saved
+        if self.imperfect:
+            sizes = self.walk_exactly(lvl, d, end)
+        else:
+            # Iteration #0, then #1 standing for iterations #1..#last.
+            step = loop.weight
+            saved = self.transform[d]
+            sizes = [(self.compute_deltas(lvl - 1), 1)]
+            self.transform[d] += step
+            if end >= 2:
+                saved_epochs = self.epochs
+                self.epochs *= end - 1
+                sizes.append((self.compute_deltas(lvl - 1), end - 1))
+                self.epochs = saved_epochs
+            self.transform[d] = saved
         if self.nest[lvl - 1].boundary:
             for k in range(len(self.tensors)):
                 total = sum(box_size(deltas[k]) * scale for deltas, scale in sizes)
                 st.accesses[k][1] += total * self.epochs
+
+    def walk_exactly(self, lvl: int, d: int, end: int) -> list[tuple[list[Box], int]]:
+        """Under remainders, the deltas of the `end` iterations of loop `lvl` (along
+        dimension d), each with the iterations it stands for. Iteration #1 need not
+        stand for the rest: the last iterations run the loops inside short, and a
+        loop inside that ran short leaves its tiles moving by other steps than they
+        will. So the iterations are walked one at a time until one starts as the one
+        before it did, as far inside the bound (`room`) and with what the loops
+        inside remember alike (`steps_inside`); it stands for the iterations as far
+        inside the bound as it."""
+        loop = self.nest[lvl]
+        saved, saved_epochs = self.transform[d], self.epochs
+
+        def room(i: int) -> int:  # how much of the extent of the loops inside runs
+            return min(self.mold_high[lvl - 1][d], self.last_bound[d] - saved - i * loop.weight)
+
+        sizes = []
+        before, inside, i = None, -1, 0  # inside: the iteration the loops inside remember
+        while i < end:
+            start = (room(i), self.steps_inside(lvl))
+            scale = 1
+            if start == before:
+                while i + scale < end and room(i + scale) == start[0]:
+                    scale += 1
+            if i - 1 > inside >= 0:
+                self.shift_inside(lvl, d, (i - 1 - inside) * loop.weight)
+            self.transform[d] = saved + i * loop.weight
+            self.epochs = saved_epochs * scale
+            sizes.append((self.compute_deltas(lvl - 1), scale))
+            before, inside, i = start, i, i + scale
+        self.transform[d], self.epochs = saved, saved_epochs
+        return sizes
+
+    def steps_inside(self, lvl: int) -> tuple:
+        """What the loops inside `lvl` (of this instance) remember that decides what
+        moves next, but for where the tiles are: each tile's last step, and which
+        instances of each fan-out saw deltas last time."""
+        prefix = tuple(self.space_stamp[:-1])
+        return tuple((k, key, tuple(step for _, step in st.last), tuple(st.prev_spatial_deltas))
+                     for k, states in enumerate(self.live[:lvl]) for key, st in states.items()
+                     if key[:len(prefix)] == prefix and st.last is not None)
 
     def spatial_working_set(self, lvl: int) -> None:
         fanout = self.fanout[lvl]
@@ -271,36 +371,39 @@ class NestAnalysis:
 
     def fill_spatial_deltas(self, lvl: int, deltas: dict, base: int) -> None:
         loop = self.nest[lvl]
-        base *= loop.end
+        base *= loop.end  # an instance keeps its place in the array where others are idle
         d = self.dim_index[loop.dim]
+        end = self.runs(loop) if self.imperfect else loop.end
         if lvl == 0:
             if base == 0 and self.spatial_id == 0:
                 self.compute_accesses += self.epochs
-            for i in range(loop.end):
+            for i in range(end):
                 point = list(self.transform)
-                point[d] += i * self.stride[lvl][d]
+                point[d] += i * loop.weight
                 deltas[base + i] = self.project(point, point)
             return
         saved_transform = self.transform[d]
         saved_id = self.spatial_id
-        step = self.stride[lvl][d]
+        step = loop.weight
         if self.nest[lvl - 1].spatial:
-            for i in range(loop.end):
+            for i in range(end):
                 self.fill_spatial_deltas(lvl - 1, deltas, base + i)
                 self.transform[d] += step
         else:
+            # Instances of a remainder differ (the last runs short, the others idle in
+            # places): each is walked, rather than extrapolated from the first three.
             ran = []
-            for i in range(min(3, loop.end)):
+            for i in range(end if self.imperfect else min(3, end)):
                 self.spatial_id = saved_id + base + i
                 self.space_stamp[-1] = base + i
                 deltas[base + i] = self.compute_deltas(lvl - 1)
                 ran.append(base + i)
                 self.transform[d] += step
-            if loop.end > 3:
+            if end > len(ran):
                 second_last, last = deltas[ran[-2]], deltas[ran[-1]]
                 offsets = [tuple(b - a for a, b in zip(s[0], l[0])) for s, l in zip(second_last, last)]
                 prev = last
-                for i in range(3, loop.end):
+                for i in range(3, end):
                     prev = [translate(b, o) for b, o in zip(prev, offsets)]
                     deltas[base + i] = prev
         self.transform[d] = saved_transform

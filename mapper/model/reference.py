@@ -7,13 +7,15 @@ reports (vectorized.evaluate_mapping) through this module's `assemble`.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
+from fractions import Fraction
 from math import ceil, prod
 
 from ..architecture import Architecture
 from ..mapping import Mapping
 from ..precision import level_widths
-from ..problem import Problem
+from ..problem import Problem, Tensor
 from .nest import NestAnalysis
 from .stats import Evaluation, LevelStats, TensorStats
 
@@ -28,11 +30,12 @@ class Tile:
     replication: int
     fanout: int
     master: bool
+    # Sums of floats, or of Fractions under remainders: an int 0 keeps either as it is.
     partition: int = 0
-    content: float = 0.0
-    parent_share: float = 0.0
-    peer_accesses: float = 0.0
-    peer_fills: float = 0.0
+    content: float = 0
+    parent_share: float = 0
+    peer_accesses: float = 0
+    peer_fills: float = 0
     pfd: int = 0
     reads: int = 0
     fills: int = 0
@@ -56,20 +59,29 @@ class LoopTile:
 
 def condense(na: NestAnalysis, k: int) -> list[LoopTile]:
     """Per loop (innermost first, spatial masters and temporal loops only), the
-    average over the simulated instances of what they saw."""
+    average over the simulated instances of what they saw. With remainders the
+    instances differ and every one is simulated: the exact average over all of
+    them (idle ones count 0), and the largest tile any of them held."""
     tiles = []
     for lvl, loop in enumerate(na.nest):
         if loop.spatial and not loop.master:
             continue
         states = list(na.live[lvl].values())
-        n = len(states)
         accesses: dict[int, float] = {}
         for st in states:
             for m, a in st.accesses[k].items():
                 accesses[m] = accesses.get(m, 0.0) + a
-        accesses = {m: a / n for m, a in accesses.items() if a}
-        size = sum(st.max_size[k] for st in states) // n
-        links = sum(st.link_transfers[k] for st in states) / n
+        links = sum(st.link_transfers[k] for st in states)
+        if na.imperfect:
+            n = na.num_spatial_elems[lvl]
+            accesses = {m: Fraction(a) / n for m, a in accesses.items() if a}
+            size = max(st.max_size[k] for st in states)
+            links = Fraction(links) / n
+        else:
+            n = len(states)
+            accesses = {m: a / n for m, a in accesses.items() if a}
+            size = sum(st.max_size[k] for st in states) // n
+            links = links / n
         tiles.append(LoopTile(size, accesses, links, na.num_spatial_elems[lvl], na.fanout[lvl],
                               loop.master, loop.boundary, loop.storage_level))
     return tiles
@@ -92,8 +104,11 @@ def collapse(loop_tiles: list[LoopTile]) -> list[Tile]:
     return levels
 
 
-def account(tiles: list[Tile], kept: list[bool], read_write: bool) -> None:
-    """Timeloop's CollapseTiles passes, innermost first; `kept` is innermost first too."""
+def account(tiles: list[Tile], kept: list[bool], read_write: bool,
+            partitions: list[Fraction] | None = None, served: dict[int, dict] | None = None) -> None:
+    """Timeloop's CollapseTiles passes, innermost first; `kept` is innermost first too.
+    Under remainders, `partitions`: a read-write tensor's (`average_partitions`), and
+    `served`: what a keeper above bypassing levels delivers (`served_through_bypass`)."""
     n = len(tiles)
     partition = tiles[-1].size
     tiles[-1].partition = partition
@@ -101,6 +116,8 @@ def account(tiles: list[Tile], kept: list[bool], read_write: bool) -> None:
         if tiles[cur].pfd:
             partition = partition * tiles[cur].size // tiles[cur].pfd
         tiles[cur].partition = partition
+    for t, partition in zip(tiles, partitions or ()):
+        t.partition = partition
     for t in tiles:
         t.content = sum(t.accesses.values())
     for cur in range(n - 1):
@@ -117,8 +134,11 @@ def account(tiles: list[Tile], kept: list[bool], read_write: bool) -> None:
             clear(t)
             break
         outer = tiles[outer_index]
-        factor = t.content * outer.fanout / outer.weighted_accesses()
-        outer.accesses = {m: a * factor for m, a in outer.accesses.items()}
+        if served and kept[outer_index]:
+            outer.accesses = dict(served[outer_index])
+        else:
+            factor = t.content * outer.fanout / outer.weighted_accesses()
+            outer.accesses = {m: a * factor for m, a in outer.accesses.items()}
         outer.link_transfers = 0.0
         outer.content = sum(outer.accesses.values())
         clear(t)
@@ -141,20 +161,76 @@ def account(tiles: list[Tile], kept: list[bool], read_write: bool) -> None:
         if t.size == 0:
             continue
         if read_write:
-            t.updates = round(t.content)
-            t.reads = round(t.content + t.peer_accesses - t.partition)
+            t.updates = settled(t.content)
+            t.reads = settled(t.content + t.peer_accesses - t.partition)
             fills = t.parent_share + t.peer_fills
-            t.fills = round(fills if cur == outermost else fills - t.partition)
+            t.fills = settled(fills if cur == outermost else fills - t.partition)
         else:
-            t.reads = round(t.content + t.peer_accesses)
-            t.fills = round(t.parent_share + t.peer_fills)
+            t.reads = settled(t.content + t.peer_accesses)
+            t.fills = settled(t.parent_share + t.peer_fills)
+
+
+def settled(count: float | Fraction) -> int | Fraction:
+    """A count as Timeloop reports it: a whole number, the float sums it comes from
+    rounded; an average over instances that differ (remainders) is the exact
+    fraction it is."""
+    return count if isinstance(count, Fraction) else round(count)
+
+
+def average_partitions(problem: Problem, na: NestAnalysis, tensor: Tensor) -> list[Fraction]:
+    """Per level (innermost first), the elements of a read-write tensor that pass
+    through one instance over the run, on average over the instances: under
+    remainders they differ, and Timeloop's tile ratios no longer give them. Each
+    rank indexes one dimension (checked where mappings are loaded). The places of a
+    fan-out along a dimension split its coordinates: along a dimension the tensor
+    has, an instance holds bound / places of them on average; along one it has not,
+    an instance holds all of its elements, if that dimension reaches it at all."""
+    used = {d for rank in tensor.ranks for _, d in rank}
+    n_levels = len(na.arch.levels)
+    partitions = []
+    for j in range(n_levels):
+        share = Fraction(1)
+        for d in problem.dims:
+            spread = [(loop.weight, loop.end) for loop in na.nest
+                      if loop.spatial and loop.dim == d and loop.storage_level < n_levels - 1 - j]
+            places = prod(end for _, end in spread)
+            bound = problem.bounds[d]
+            share *= Fraction(bound if d in used else places_reached(spread, bound), places)
+        partitions.append(share)
+    return partitions
+
+
+def places_reached(spread: list[tuple[int, int]], bound: int) -> int:
+    """The places of fan-outs (each spatial loop's (stride, factor) along one
+    dimension) whose first coordinate is within the bound: the others stay idle."""
+    return sum(sum(s * i for (s, _), i in zip(spread, index)) < bound
+               for index in itertools.product(*(range(end) for _, end in spread)))
+
+
+def served_through_bypass(problem: Problem, arch: Architecture, mapping: Mapping, k: int,
+                          kept: list[bool]) -> dict[int, dict] | None:
+    """Per level (innermost first) that keeps tensor k above levels that do not, what
+    it delivers (accesses by multicast factor, per instance), walked with the loops
+    of those levels as its own (build_nest's `kept`); None where no level between
+    two keepers bypasses it. Timeloop scales the keeper's deliveries to the level
+    below instead, which is exact only where the instances below all ask alike: under
+    remainders the last ones run short or sit idle."""
+    outermost_first = kept[::-1]
+    first = outermost_first.index(True) if True in outermost_first else len(kept)
+    if all(outermost_first[first:]):
+        return None
+    na = NestAnalysis(problem, arch, mapping, link_transfers=False, kept=outermost_first)
+    na.run()
+    loop_tiles = condense(na, k)
+    levels = [lt.storage_level for lt in loop_tiles if lt.boundary]
+    return {len(kept) - 1 - level: tile.accesses for level, tile in zip(levels, collapse(loop_tiles))}
 
 
 def clear(t: Tile) -> None:
     t.size = 0
     t.partition = 0
-    t.content = 0.0
-    t.parent_share = 0.0
+    t.content = 0
+    t.parent_share = 0
 
 
 def evaluate_reference(problem: Problem, arch: Architecture, mapping: Mapping,
@@ -174,7 +250,11 @@ def evaluate_reference(problem: Problem, arch: Architecture, mapping: Mapping,
     for k, tensor in enumerate(problem.tensors):
         tiles = collapse(condense(na, k))
         kept = [tensor.name in mapping.levels[n_levels - 1 - j].keep for j in range(n_levels)]
-        account(tiles, kept, tensor.read_write)
+        partitions = served = None
+        if na.imperfect:
+            partitions = average_partitions(problem, na, tensor) if tensor.read_write else None
+            served = served_through_bypass(problem, arch, mapping, k, kept)
+        account(tiles, kept, tensor.read_write, partitions, served)
         for j, t in enumerate(tiles):  # after bypass: what a bypassing child level asks crosses too
             network_words[n_levels - 1 - j][tensor.name] = (t.weighted_accesses() + t.link_transfers) * t.replication
         for j, t in enumerate(tiles):
