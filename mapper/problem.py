@@ -43,6 +43,17 @@ class Problem:
     def tensor(self, name: str) -> Tensor:
         return next(t for t in self.tensors if t.name == name)
 
+    def remainder_obstacle(self) -> str | None:
+        """Why a mapping with a remainder (factors that overshoot a bound) cannot be
+        counted exactly for this problem, or None. Under a remainder the instances of a
+        level hold different shares of the read-write tensor, which its reads and fills
+        subtract; the model counts them where each of its ranks indexes one dimension,
+        as a layer's outputs do."""
+        for t in self.tensors:
+            if t.read_write and any(len(rank) > 1 or (rank and rank[0][0] != 1) for rank in t.ranks):
+                return f"read-write tensor {t.name} has a rank that is not one dimension"
+        return None
+
     def tensor_size(self, tensor: Tensor, extents: dict[str, int] | None = None) -> int:
         """Elements in the box that `extents` (default: the whole problem) projects onto."""
         extents = extents or self.bounds

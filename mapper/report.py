@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 from .architecture import Architecture
 from .estimation import ArchitectureEstimate
 from .mapping import Mapping
@@ -39,10 +41,16 @@ def counts_table(ev: Evaluation, energy_unit: str) -> str:
     rows = [head]
     for lv in ev.levels:
         for name, t in lv.tensors.items():
-            rows.append((lv.name, name, t.partition_size, t.utilized_capacity, t.utilized_instances,
-                         t.reads, t.fills, t.updates, f"{t.energy_pJ:.2f}"))
+            rows.append((lv.name, name, count_text(t.partition_size), t.utilized_capacity, t.utilized_instances,
+                         count_text(t.reads), count_text(t.fills), count_text(t.updates), f"{t.energy_pJ:.2f}"))
     rows.append(("MAC", "-", "", "", ev.utilized_macs, ev.computes, "", "", f"{ev.compute_energy_pJ:.2f}"))
     return table(rows)
+
+
+def count_text(count: int | Fraction) -> str:
+    """A count per instance; an average over instances that differ (remainders) with
+    two decimals."""
+    return str(count) if count == int(count) else f"{float(count):.2f}"
 
 
 def table(rows: list[tuple]) -> str:

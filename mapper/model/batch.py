@@ -77,6 +77,9 @@ def batch_from_mappings(problem: Problem, arch: Architecture, mappings: Sequence
     sx, sy = np.ones((B, L, D), dtype=np.int64), np.ones((B, L, D), dtype=np.int64)
     keep = np.zeros((B, L, T), dtype=bool)
     for b, m in enumerate(mappings):
+        if m.overshoots(problem.bounds):
+            raise ValueError("a remainder (factors that overshoot a bound): the vectorized model counts perfect "
+                             "factorizations only; reference.evaluate_reference counts remainders")
         for l, lm in enumerate(m.levels):
             listed = [index[loop.dim] for loop in lm.temporal if loop.factor > 1]
             if len(set(listed)) != len(listed):

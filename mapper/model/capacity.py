@@ -12,12 +12,13 @@ from ..problem import Problem
 
 
 def tile_extents(problem: Problem, mapping: Mapping, level: int) -> dict[str, int]:
-    """Iteration-space extent of the tile held at `level`: its loops and all inner ones."""
+    """Iteration-space extent of the tile held at `level`: its loops and all inner ones
+    (at most the bound: under a remainder the points past it do not run)."""
     extents = {d: 1 for d in problem.dims}
     for lm in mapping.levels[level:]:
         for loop in lm.temporal + lm.spatial:
             extents[loop.dim] *= loop.factor
-    return extents
+    return {d: min(extent, problem.bounds[d]) for d, extent in extents.items()}
 
 
 def tile_sizes(problem: Problem, mapping: Mapping, level: int) -> dict[str, int]:

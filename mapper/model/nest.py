@@ -192,7 +192,11 @@ class NestAnalysis:
         # Remainders: factors that multiply to more than a bound; the points at or past
         # it do not run.
         self.last_bound = [problem.bounds[d] - 1 for d in problem.dims]
-        self.imperfect = any(h > b for h, b in zip(high, self.last_bound))
+        self.overshot = {d for d, (h, b) in enumerate(zip(high, self.last_bound)) if h > b}
+        self.imperfect = bool(self.overshot)
+        # Under remainders, every state under an instance's key (its prefixes), in the
+        # order they came: what walk_exactly compares and shift_inside moves.
+        self.subtree: dict[tuple, list[tuple[int, ElementState]]] = defaultdict(list)
         self.transform = [0] * len(problem.dims)
         self.space_stamp: list[int] = []
         self.epochs = 1
@@ -226,13 +230,10 @@ class NestAnalysis:
         """Move what the loops inside `lvl` (of this instance) remember by `shift` along
         dimension d: their last tiles and their fan-outs' last deltas, as if the
         iterations the walk stood for had run."""
-        prefix = tuple(self.space_stamp[:-1])
         offsets = [tuple(sum(c * shift for c, dim in rank if self.dim_index[dim] == d) for rank in t.ranks)
                    for t in self.tensors]
-        for states in self.live[:lvl]:
-            for key, st in states.items():
-                if key[:len(prefix)] != prefix:
-                    continue
+        for k, st in self.subtree[tuple(self.space_stamp[:-1])]:
+            if k < lvl:
                 if st.last is not None:
                     st.last = [(translate(box, o), step) for (box, step), o in zip(st.last, offsets)]
                 st.prev_spatial_deltas = {i: [translate(box, o) for box, o in zip(boxes, offsets)]
@@ -247,6 +248,9 @@ class NestAnalysis:
             k = len(self.tensors)
             st = ElementState(None, [0] * k, [defaultdict(float) for _ in range(k)], [0.0] * k, {})
             self.live[lvl][key] = st
+            if self.imperfect:
+                for n in range(len(key) + 1):
+                    self.subtree[key[:n]].append((lvl, st))
         return st
 
     # -- recursion -------------------------------------------------------------
@@ -320,17 +324,18 @@ class NestAnalysis:
         loop = self.nest[lvl]
         saved, saved_epochs = self.transform[d], self.epochs
 
+        span = self.mold_high[lvl - 1][d]
+        full = min(end, (self.last_bound[d] - saved - span) // loop.weight + 1)  # iterations #0..#full-1 run whole
+
         def room(i: int) -> int:  # how much of the extent of the loops inside runs
-            return min(self.mold_high[lvl - 1][d], self.last_bound[d] - saved - i * loop.weight)
+            return min(span, self.last_bound[d] - saved - i * loop.weight)
 
         sizes = []
         before, inside, i = None, -1, 0  # inside: the iteration the loops inside remember
         while i < end:
             start = (room(i), self.steps_inside(lvl))
-            scale = 1
-            if start == before:
-                while i + scale < end and room(i + scale) == start[0]:
-                    scale += 1
+            # past the whole ones, each iteration runs less than the one before
+            scale = full - i if start == before and i < full else 1
             if i - 1 > inside >= 0:
                 self.shift_inside(lvl, d, (i - 1 - inside) * loop.weight)
             self.transform[d] = saved + i * loop.weight
@@ -344,10 +349,8 @@ class NestAnalysis:
         """What the loops inside `lvl` (of this instance) remember that decides what
         moves next, but for where the tiles are: each tile's last step, and which
         instances of each fan-out saw deltas last time."""
-        prefix = tuple(self.space_stamp[:-1])
-        return tuple((k, key, tuple(step for _, step in st.last), tuple(st.prev_spatial_deltas))
-                     for k, states in enumerate(self.live[:lvl]) for key, st in states.items()
-                     if key[:len(prefix)] == prefix and st.last is not None)
+        return tuple((k, tuple(step for _, step in st.last), tuple(st.prev_spatial_deltas))
+                     for k, st in self.subtree[tuple(self.space_stamp[:-1])] if k < lvl and st.last is not None)
 
     def spatial_working_set(self, lvl: int) -> None:
         fanout = self.fanout[lvl]
@@ -390,15 +393,22 @@ class NestAnalysis:
                 self.fill_spatial_deltas(lvl - 1, deltas, base + i)
                 self.transform[d] += step
         else:
-            # Instances of a remainder differ (the last runs short, the others idle in
-            # places): each is walked, rather than extrapolated from the first three.
+            # The first three instances are walked, the others extrapolated. Under
+            # remainders the third stands for the others in their counts too (epochs);
+            # along a dimension with a remainder the instances differ (the last ones
+            # run short or sit idle), and each is walked.
+            alike = d not in self.overshot
+            saved_epochs = self.epochs
             ran = []
-            for i in range(end if self.imperfect else min(3, end)):
+            for i in range(min(3, end) if alike else end):
+                if self.imperfect and alike and i == 2:
+                    self.epochs = saved_epochs * (end - 2)
                 self.spatial_id = saved_id + base + i
                 self.space_stamp[-1] = base + i
                 deltas[base + i] = self.compute_deltas(lvl - 1)
                 ran.append(base + i)
                 self.transform[d] += step
+            self.epochs = saved_epochs
             if end > len(ran):
                 second_last, last = deltas[ran[-2]], deltas[ran[-1]]
                 offsets = [tuple(b - a for a, b in zip(s[0], l[0])) for s, l in zip(second_last, last)]

@@ -8,7 +8,7 @@ reports (vectorized.evaluate_mapping) through this module's `assemble`.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from math import ceil, prod
 
@@ -219,9 +219,10 @@ def served_through_bypass(problem: Problem, arch: Architecture, mapping: Mapping
     first = outermost_first.index(True) if True in outermost_first else len(kept)
     if all(outermost_first[first:]):
         return None
-    na = NestAnalysis(problem, arch, mapping, link_transfers=False, kept=outermost_first)
+    alone = replace(problem, tensors=(problem.tensors[k],))
+    na = NestAnalysis(alone, arch, mapping, link_transfers=False, kept=outermost_first)
     na.run()
-    loop_tiles = condense(na, k)
+    loop_tiles = condense(na, 0)
     levels = [lt.storage_level for lt in loop_tiles if lt.boundary]
     return {len(kept) - 1 - level: tile.accesses for level, tile in zip(levels, collapse(loop_tiles))}
 
@@ -336,7 +337,12 @@ def words_moved(tensors: dict[str, TensorStats], words: dict[str, float]) -> tup
     """The words one instance of a level reads out and writes in (fills and updates),
     an element of each tensor counted as `words[tensor]` of the level's words:
     bandwidths are in the level's words, which a narrower or wider tensor fills in
-    part or overflows (mapper/precision.py)."""
+    part or overflows (mapper/precision.py). Counts that are averages over instances
+    (remainders) are summed exactly, then rounded once to a float."""
+    if any(isinstance(t.reads, Fraction) for t in tensors.values()):
+        exact = {name: Fraction(w) for name, w in words.items()}
+        return (float(sum(t.reads * exact[name] for name, t in tensors.items())),
+                float(sum((t.fills + t.updates) * exact[name] for name, t in tensors.items())))
     reads = sum(t.reads * words[name] for name, t in tensors.items())
     writes = sum((t.fills + t.updates) * words[name] for name, t in tensors.items())
     return reads, writes

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 
 @dataclass(frozen=True)
 class TensorStats:
-    """Counts per instance, as Timeloop prints them; energy summed over instances."""
+    """Counts per instance, as Timeloop prints them; energy summed over instances.
+    Under remainders the instances differ, and partition_size, reads, fills and
+    updates are their exact averages (Fractions)."""
 
-    partition_size: int
+    partition_size: int | Fraction
     utilized_capacity: int
     utilized_instances: int
-    reads: int
-    fills: int
-    updates: int
+    reads: int | Fraction
+    fills: int | Fraction
+    updates: int | Fraction
     energy_pJ: float
 
 
@@ -67,12 +70,12 @@ class Evaluation:
                     "bandwidth_throttling": lv.bandwidth_throttling,
                     "tensors": {
                         name: {
-                            "partition_size": t.partition_size,
+                            "partition_size": plain(t.partition_size),
                             "utilized_capacity": t.utilized_capacity,
                             "utilized_instances": t.utilized_instances,
-                            "reads": t.reads,
-                            "fills": t.fills,
-                            "updates": t.updates,
+                            "reads": plain(t.reads),
+                            "fills": plain(t.fills),
+                            "updates": plain(t.updates),
                             "energy_pJ": t.energy_pJ,
                         }
                         for name, t in lv.tensors.items()
@@ -81,3 +84,9 @@ class Evaluation:
                 for lv in self.levels
             ],
         }
+
+
+def plain(count: int | Fraction) -> int | float:
+    """A count for JSON: an average over instances that differ (remainders) is a
+    Fraction, written as the nearest float."""
+    return float(count) if isinstance(count, Fraction) else count

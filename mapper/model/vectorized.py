@@ -52,7 +52,7 @@ from ..precision import level_widths
 from ..problem import Problem, Tensor
 from .batch import BatchEvaluation, MappingBatch, batch_from_mappings
 from .kernel_cache import use_kernel_cache
-from .reference import TensorCounts, assemble
+from .reference import TensorCounts, assemble, evaluate_reference
 from .stats import Evaluation
 
 # cache=True: compiling takes 10-15 s of CPU, once per machine (and per change of this
@@ -155,7 +155,11 @@ class Evaluator:
 def evaluate_mapping(problem: Problem, arch: Architecture, mapping: Mapping) -> Evaluation:
     """One mapping's Evaluation, what `mapper evaluate` and a search's best.json report:
     evaluate_reference's numbers (tests/test_vectorized.py), without its walk of the
-    loop nest, which takes seconds on a 128 x 128 array."""
+    loop nest, which takes seconds on a 128 x 128 array. A mapping with a remainder
+    (factors that overshoot a bound) is walked: this model counts perfect
+    factorizations only."""
+    if mapping.overshoots(problem.bounds):
+        return evaluate_reference(problem, arch, mapping)
     batch = batch_from_mappings(problem, arch, [mapping])
     return evaluation(problem, arch, batch, evaluate_batch(problem, arch, batch, detailed=True), 0)
 

@@ -1301,11 +1301,15 @@ def parse_mapping(raw: object, problem: Problem, architecture: Architecture,
     mapping = Mapping(levels)
     for dim in problem.dims:
         product, bound = mapping.factor(dim), problem.bounds[dim]
-        if product != bound:
-            hint = (f"add a factor of {bound // product} for {dim} at some level" if bound % product == 0
-                    else f"{product} does not divide {bound}")
+        if product < bound:
             raise SpecError(file, path, f"factors of dimension {dim} that multiply to {product}",
-                            f"factors that multiply to {bound}, the bound of {dim}", hint)
+                            f"factors that multiply to {bound}, the bound of {dim}, or to more (a remainder: the "
+                            "last iterations cover what is left)", f"add a factor of {-(-bound // product)} for "
+                            f"{dim} at some level")
+    obstacle = problem.remainder_obstacle() if mapping.overshoots(problem.bounds) else None
+    if obstacle:
+        raise SpecError(file, path, "factors that multiply to more than a bound (a remainder)",
+                        f"factors that multiply to each bound: {obstacle}")
     return mapping
 
 

@@ -422,6 +422,13 @@ def parse_factors(text: Any, source: str = "<timeloop>", path: str = "factors") 
     return {dim: int(n) for dim, n in pairs}
 
 
+def parse_residuals(text: Any) -> dict[str, int]:
+    """The residual ends of Timeloop's imperfect factors, "P=4,3": 4 iterations, 3 where
+    the loops of P outside are all at their last."""
+    return {dim: int(r) for dim, r in re.findall(r"([A-Za-z_][A-Za-z_0-9]*?)\s*=?\s*\d+,(\d+)(?=\s|$)",
+                                                  text if isinstance(text, str) else "")}
+
+
 def parse_permutation(text: Any, dims: tuple[str, ...], source: str = "<timeloop>",
                       path: str = "permutation") -> list[str]:
     """Inner-to-outer dimension order; single letters unless spaces or commas separate them."""
@@ -447,6 +454,7 @@ def parse_mapping(directives: list[dict], problem: Problem, arch: Architecture,
     tensors = [t.name for t in problem.tensors]
     temporal: dict[int, list[Loop]] = {}
     spatial: dict[int, list[Loop]] = {}
+    residuals: list[tuple[int, str, str, int, int]] = []  # (level, kind, dim, residual end, directive)
     keep = {i: set(tensors) for i in range(len(names))}
     for k, raw in enumerate(directives):
         d = _dict(raw, source, f"mapping[{k}]")
@@ -473,6 +481,7 @@ def parse_mapping(directives: list[dict], problem: Problem, arch: Architecture,
             if dim not in problem.dims:
                 raise SpecError(source, f"mapping[{k}].factors", repr(dim), f"a dimension of {list(problem.dims)}",
                                 did_you_mean(dim, problem.dims))
+        residuals += [(i, kind, dim, r, k) for dim, r in parse_residuals(d.get("factors")).items()]
         order = parse_permutation(d.get("permutation", ""), problem.dims, source, f"mapping[{k}].permutation")
         if kind == "spatial":
             split = d.get("split", len(order))
@@ -487,9 +496,21 @@ def parse_mapping(directives: list[dict], problem: Problem, arch: Architecture,
                    for i in range(len(names)))
     mapping = Mapping(levels)
     for dim in problem.dims:
-        if mapping.factor(dim) != problem.bounds[dim]:
+        if mapping.factor(dim) < problem.bounds[dim]:
             raise SpecError(source, "mapping.factors", f"{dim} factors multiplying to {mapping.factor(dim)}",
-                            f"factors of {dim} that multiply to its bound {problem.bounds[dim]}")
+                            f"factors of {dim} that multiply to its bound {problem.bounds[dim]}, or to more (a "
+                            "remainder: the last iterations cover what is left)")
+    obstacle = problem.remainder_obstacle() if mapping.overshoots(problem.bounds) else None
+    if obstacle:
+        raise SpecError(source, "mapping.factors", "factors that multiply to more than a bound (a remainder)",
+                        f"factors that multiply to each bound: {obstacle}")
+    ends = mapping.residual_ends(problem.bounds)
+    for i, kind, dim, residual, k in residuals:
+        factor, end = ends[i].get((kind, dim), (1, 1))
+        if residual != end:
+            raise SpecError(source, f"mapping[{k}].factors", f"{dim}={factor},{residual}",
+                            f"{dim}={factor},{end}: the iterations left for the last, as the factors of {dim} "
+                            f"and its bound {problem.bounds[dim]} have it")
     return mapping
 
 

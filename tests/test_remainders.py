@@ -1,0 +1,117 @@
+"""Mappings with a remainder (imperfect factorization) as a user meets them: written
+in the native or Timeloop format, evaluated by `mapper evaluate`, written back.
+Their counts are checked against the brute-force simulator in test_brute_force.py."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from mapper import api
+from mapper.cli import main
+from mapper.mapping import LevelMapping, Loop, Mapping
+from mapper.model.batch import batch_from_mappings
+from mapper.model.reference import evaluate_reference
+from mapper.problem import Problem, Tensor
+from mapper.search.outputs import timeloop_mapping
+from mapper.specs.errors import SpecError
+from mapper.specs.native import parse_mapping as parse_native, shipped_specs_dir
+from mapper.specs.timeloop import parse_mapping as parse_timeloop
+
+SPECS = shipped_specs_dir()
+TOY_ARCH, TINY_CONV = SPECS / "arch/toy-3level.yaml", SPECS / "workloads/tiny-conv.yaml"
+# tiny-conv is C2 M4 P4 Q4 R3 S3. P runs as 2 x 3 = 6 > 4: the second DRAM step covers
+# the P left; M runs as 2 x 3 over 3 PEs: the second step uses one of them (M 4 of 6).
+REMAINDER = """mapping:
+  - level: DRAM
+    temporal: C2 P2 M2
+  - level: Buffer
+    temporal: P3 Q4
+    spatial: M3X
+    keep: [Inputs, Weights]
+  - level: Register
+    temporal: R3 S3
+    keep: [Outputs]
+"""
+
+
+@pytest.fixture
+def remainder_files(tmp_path: Path) -> list[Path]:
+    mapping = tmp_path / "remainder.yaml"
+    mapping.write_text(REMAINDER)
+    return [TOY_ARCH, TINY_CONV, mapping]
+
+
+def test_mapper_evaluate_walks_a_mapping_with_a_remainder(remainder_files: list[Path], tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    loaded = api.load(*remainder_files)
+    problem, arch, mapping = loaded.problems[0], loaded.architecture, loaded.mapping
+    assert mapping.overshoots(problem.bounds)
+    ev = api.evaluate(problem, arch, mapping)
+    assert ev == evaluate_reference(problem, arch, mapping)
+    assert ev.computes == problem.macs
+    # PE0 computes 2 output channels of every output position, the others 1 each.
+    register = ev.levels[-1].tensors["Outputs"]
+    assert register.updates == Fraction(problem.macs, 3) and register.utilized_instances == 3
+    assert register.partition_size == Fraction(64, 3)  # 64 outputs over 3 PEs, on average
+    out = tmp_path / "ev.json"
+    assert main(["evaluate", *map(str, remainder_files), "--json", str(out)]) == 0
+    written = json.loads(out.read_text())
+    assert written["cycles"] == ev.cycles and written["energy_pJ"] == pytest.approx(ev.energy_pJ)
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_factors_short_of_a_bound_are_refused_with_the_factor_missing(tmp_path: Path) -> None:
+    short = tmp_path / "short.yaml"
+    short.write_text(REMAINDER.replace("P3 Q4", "P1 Q4"))
+    with pytest.raises(SpecError, match="factors of dimension P that multiply to 2.*add a factor of 2 for P"):
+        api.load(TOY_ARCH, TINY_CONV, short)
+
+
+def test_the_timeloop_mapping_writes_residual_ends_and_reads_back(remainder_files: list[Path]) -> None:
+    loaded = api.load(*remainder_files)
+    problem, arch, mapping = loaded.problems[0], loaded.architecture, loaded.mapping
+    directives = timeloop_mapping(problem, arch, mapping)
+    factors = {(d["target"], d["type"]): d["factors"] for d in directives if "factors" in d}
+    # P: DRAM's 2 outside the Buffer's 3, 4 points: 3 + 1; M: 2 outside 3 PEs, 4 = 3 + 1.
+    assert "P2 " in factors["DRAM", "temporal"] and "M2" in factors["DRAM", "temporal"]
+    assert "P3,1" in factors["Buffer", "temporal"] and "M3,1" in factors["Buffer", "spatial"]
+    assert parse_timeloop(directives, problem, arch) == mapping
+
+
+def test_a_timeloop_residual_end_other_than_the_bound_leaves_is_refused(remainder_files: list[Path]) -> None:
+    loaded = api.load(*remainder_files)
+    problem, arch, mapping = loaded.problems[0], loaded.architecture, loaded.mapping
+    directives = timeloop_mapping(problem, arch, mapping)
+    for d in directives:
+        if d.get("factors") and "P3,1" in d["factors"]:
+            d["factors"] = d["factors"].replace("P3,1", "P3,2")
+    with pytest.raises(SpecError, match=r"P=3,2.*P=3,1: the iterations left for the last"):
+        parse_timeloop(directives, problem, arch)
+
+
+def test_residual_ends_are_the_digits_of_the_last_point() -> None:
+    """P7 as 2 (time) x 4 (space): the last point, 6, is 1 x 4 + 2: the DRAM loop
+    runs 2, the fan-out 3 in its last step."""
+    mapping = Mapping((LevelMapping((Loop("P", 2),), (Loop("P", 4, "X"),)), LevelMapping()))
+    assert mapping.residual_ends({"P": 7})[0] == {("temporal", "P"): (2, 2), ("spatial", "P"): (4, 3)}
+
+
+def test_the_vectorized_model_refuses_a_remainder_rather_than_miscount(remainder_files: list[Path]) -> None:
+    loaded = api.load(*remainder_files)
+    with pytest.raises(ValueError, match="counts perfect factorizations only"):
+        batch_from_mappings(loaded.problems[0], loaded.architecture, [loaded.mapping])
+
+
+def test_a_remainder_needs_outputs_indexed_by_single_dimensions() -> None:
+    """A read-write tensor's share per instance is counted where each rank is one
+    dimension; a sliding window over it is refused under a remainder."""
+    problem = Problem("p", ("P", "R"), {"P": 3, "R": 2}, (
+        Tensor("A", (((1, "P"),),)), Tensor("Z", (((1, "P"), (1, "R")),), read_write=True)))
+    arch = api.load(TOY_ARCH).architecture
+    raw = [{"level": "DRAM", "temporal": "P2 R2"}, {"level": "Buffer", "temporal": "P2"}]
+    with pytest.raises(SpecError, match="read-write tensor Z has a rank that is not one dimension"):
+        parse_native(raw, problem, arch)
