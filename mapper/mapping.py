@@ -53,8 +53,8 @@ class Mapping:
                     weight[dim] *= factor
         ends = [{} for _ in self.levels]
         for dim, bound in bounds.items():
-            inner_first = [(i, key) for i in reversed(range(len(groups))) for key in (("spatial", dim), ("temporal", dim))
-                           if key in groups[i]]
+            inner_first = [(i, key) for i in reversed(range(len(groups)))
+                           for key in (("spatial", dim), ("temporal", dim)) if key in groups[i]]
             for n, (i, key) in enumerate(inner_first):
                 factor, w = groups[i][key]
                 digit = (bound - 1) // w
