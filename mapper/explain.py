@@ -44,7 +44,7 @@ from .architecture import Architecture
 from .constraints import pe_local_levels
 from .mapping import Mapping
 from .model.reference import words_moved
-from .model.stats import Evaluation, TensorStats
+from .model.stats import Evaluation, TensorStats, plain
 from .precision import level_widths
 from .problem import Problem
 from .report import table
@@ -143,8 +143,8 @@ def explain(problem: Problem, arch: Architecture, mapping: Mapping, ev: Evaluati
         mac_energy_per_mac=ev.compute_energy_pJ / ev.computes)
 
 
-def _accesses(t: TensorStats) -> int:
-    return (t.reads + t.fills + t.updates) * t.utilized_instances
+def _accesses(t: TensorStats) -> int | float:
+    return plain((t.reads + t.fills + t.updates) * t.utilized_instances)
 
 
 def _brought_in(t: TensorStats, outermost: bool, read_write: bool) -> int:
@@ -152,8 +152,8 @@ def _brought_in(t: TensorStats, outermost: bool, read_write: bool) -> int:
     the first arrival of each element too (not counted as a fill); the outermost level
     holds its tensors from the start."""
     if outermost:
-        return t.partition_size
-    return t.fills + (t.partition_size if read_write else 0)
+        return plain(t.partition_size)
+    return plain(t.fills + (t.partition_size if read_write else 0))
 
 
 def _below(ev: Evaluation, i: int, tensor: str) -> TensorStats | None:
@@ -167,7 +167,7 @@ def _level(problem: Problem, arch: Architecture, ev: Evaluation, i: int, compute
     for name, t in lv.tensors.items():
         read_write = problem.tensor(name).read_write
         brought = _brought_in(t, i == 0, read_write)
-        served = t.updates if read_write else t.reads
+        served = plain(t.updates if read_write else t.reads)
         child = _below(ev, i, name)
         if child is None:
             below = ev.computes

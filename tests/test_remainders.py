@@ -115,3 +115,23 @@ def test_a_remainder_needs_outputs_indexed_by_single_dimensions() -> None:
     raw = [{"level": "DRAM", "temporal": "P2 R2"}, {"level": "Buffer", "temporal": "P2"}]
     with pytest.raises(SpecError, match="read-write tensor Z has a rank that is not one dimension"):
         parse_native(raw, problem, arch)
+
+
+def test_the_shipped_remainder_mapping_busies_every_pe_but_in_its_last_channel_step() -> None:
+    """AlexNet conv3 on the Eyeriss-like array (specs/mappings/): 56 channels a step over
+    14 x 12 PEs, 5 steps for 256 channels, the last one 32 channels on 8 columns."""
+    loaded = api.load(SPECS / "arch/eyeriss-like.yaml", SPECS / "workloads/alexnet-conv3.yaml",
+                      SPECS / "mappings/eyeriss-like-alexnet-conv3-remainder.yaml")
+    problem = loaded.problems[0]
+    ev = api.evaluate(problem, loaded.architecture, loaded.mapping)
+    assert ev.computes == problem.macs and ev.utilized_macs == 168
+    assert ev.cycles == 5 * 3 * 13 * 13 * 128 * 3  # C5 S3 Q13 P13 M128 M3
+    assert ev.utilization == pytest.approx(256 / 280)
+
+
+def test_mapper_explain_takes_a_remainder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    files = [SPECS / "arch/eyeriss-like.yaml", SPECS / "workloads/alexnet-conv3.yaml",
+             SPECS / "mappings/eyeriss-like-alexnet-conv3-remainder.yaml"]
+    assert main(["explain", *map(str, files), "--json", str(tmp_path / "ex.json")]) == 0
+    assert "cycles 973,440 = compute bound 890,003" in capsys.readouterr().out
+    assert json.loads((tmp_path / "ex.json").read_text())

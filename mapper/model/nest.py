@@ -24,15 +24,20 @@ It is the slow, literal path: the vectorized model is tested against it.
 
 from __future__ import annotations
 
-from collections import defaultdict
+import itertools
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from math import prod
 
 from ..architecture import Architecture
 from ..mapping import Mapping
 from ..problem import Problem
 
 Box = tuple[tuple[int, ...], tuple[int, ...]]  # (low inclusive, high exclusive) per rank
+# Combinations of the loops outside a spatial loop that alike() lists to find which of
+# its instances run alike; past it, each instance is walked.
+MAX_BASES = 4096
 
 
 @dataclass
@@ -57,6 +62,7 @@ class ElementState:
     accesses: list[dict] = field(default_factory=list)  # per tensor: {multicast: accesses}
     link_transfers: list[float] = field(default_factory=list)
     prev_spatial_deltas: dict = field(default_factory=dict)
+    first: dict = field(default_factory=dict)  # per watched iteration (walk_exactly): the first move's steps
 
 
 def box_size(box: Box) -> int:
@@ -197,6 +203,9 @@ class NestAnalysis:
         # Under remainders, every state under an instance's key (its prefixes), in the
         # order they came: what walk_exactly compares and shift_inside moves.
         self.subtree: dict[tuple, list[tuple[int, ElementState]]] = defaultdict(list)
+        self.classes: dict[int, list[tuple[int, int]]] = {}  # alike(): per spatial loop
+        self.watched: list[int] = []  # the iterations walk_exactly watches, innermost last
+        self.marks = 0  # how many it has watched: the next one's mark
         self.transform = [0] * len(problem.dims)
         self.space_stamp: list[int] = []
         self.epochs = 1
@@ -272,6 +281,11 @@ class NestAnalysis:
             st.max_size = [max(m, box_size(b)) for m, b in zip(st.max_size, current)]
         if st.last is None:
             st.last = [(empty_box(len(b[0])), None) for b in current]
+        if self.watched:
+            moved = tuple(None if box_size(old) == 0 else tuple(n - o for n, o in zip(new[0], old[0]))
+                          for new, (old, _) in zip(current, st.last))
+            for mark in self.watched:
+                st.first.setdefault(mark, moved)
         deltas = []
         for k, new in enumerate(current):
             old, old_step = st.last[k]
@@ -340,10 +354,56 @@ class NestAnalysis:
                 self.shift_inside(lvl, d, (i - 1 - inside) * loop.weight)
             self.transform[d] = saved + i * loop.weight
             self.epochs = saved_epochs * scale
-            sizes.append((self.compute_deltas(lvl - 1), scale))
+            # Whether the next iterations repeat this one shows once it has run: then
+            # what it counted is counted for them too, rather than walked again.
+            watch = scale == 1 and 1 <= i < full - 1
+            if watch:
+                counted = self.counted_inside(lvl)
+                self.marks += 1
+                self.watched.append(self.marks)
+            deltas = self.compute_deltas(lvl - 1)
+            if watch and self.repeats(lvl, start[1], self.watched.pop()):
+                self.count_again(lvl, counted, full - i - 1)
+                scale = full - i
+            sizes.append((deltas, scale))
             before, inside, i = start, i, i + scale
         self.transform[d], self.epochs = saved, saved_epochs
         return sizes
+
+    def counted_inside(self, lvl: int) -> tuple[dict, int]:
+        """What the loops inside `lvl` (of this instance) have counted so far."""
+        return ({id(st): ([dict(a) for a in st.accesses], list(st.link_transfers))
+                 for k, st in self.subtree[tuple(self.space_stamp[:-1])] if k < lvl}, self.compute_accesses)
+
+    def count_again(self, lvl: int, before: tuple[dict, int], times: int) -> None:
+        """Count what the loops inside `lvl` counted since `before` `times` more."""
+        counted, compute = before
+        for k, st in self.subtree[tuple(self.space_stamp[:-1])]:
+            if k >= lvl:
+                continue
+            accesses, links = counted.get(id(st), ([{} for _ in st.accesses], [0.0] * len(st.link_transfers)))
+            for now, then in zip(st.accesses, accesses):
+                for m, a in list(now.items()):
+                    now[m] += (a - then.get(m, 0.0)) * times
+            st.link_transfers = [now + (now - then) * times for now, then in zip(st.link_transfers, links)]
+        self.compute_accesses += (self.compute_accesses - compute) * times
+
+    def repeats(self, lvl: int, entry: tuple, mark: int) -> bool:
+        """Whether the iteration just walked (`mark`) leaves the loops inside `lvl` as
+        it found them (`entry`, steps_inside), so that the next ones repeat it: each
+        tile with the same step, or, where it had just been refetched (no step),
+        with the step its first move took, which the next first move takes too."""
+        states = [(k, st) for k, st in self.subtree[tuple(self.space_stamp[:-1])] if k < lvl and st.last is not None]
+        firsts = [st.first.pop(mark, None) for _, st in states]
+        if len(states) != len(entry):
+            return False
+        for (k, st), first, (k_then, steps, seen) in zip(states, firsts, entry):
+            if k != k_then or tuple(st.prev_spatial_deltas) != seen:
+                return False
+            for (_, now), then, moved in zip(st.last, steps, first or (None,) * len(steps)):
+                if now != then and not (then is None and now == moved):
+                    return False
+        return True
 
     def steps_inside(self, lvl: int) -> tuple:
         """What the loops inside `lvl` (of this instance) remember that decides what
@@ -385,6 +445,9 @@ class NestAnalysis:
                 point[d] += i * loop.weight
                 deltas[base + i] = self.project(point, point)
             return
+        if self.imperfect:
+            self.fill_by_class(lvl, d, end, deltas, base)
+            return
         saved_transform = self.transform[d]
         saved_id = self.spatial_id
         step = loop.weight
@@ -393,22 +456,13 @@ class NestAnalysis:
                 self.fill_spatial_deltas(lvl - 1, deltas, base + i)
                 self.transform[d] += step
         else:
-            # The first three instances are walked, the others extrapolated. Under
-            # remainders the third stands for the others in their counts too (epochs);
-            # along a dimension with a remainder the instances differ (the last ones
-            # run short or sit idle), and each is walked.
-            alike = d not in self.overshot
-            saved_epochs = self.epochs
             ran = []
-            for i in range(min(3, end) if alike else end):
-                if self.imperfect and alike and i == 2:
-                    self.epochs = saved_epochs * (end - 2)
+            for i in range(min(3, end)):
                 self.spatial_id = saved_id + base + i
                 self.space_stamp[-1] = base + i
                 deltas[base + i] = self.compute_deltas(lvl - 1)
                 ran.append(base + i)
                 self.transform[d] += step
-            self.epochs = saved_epochs
             if end > len(ran):
                 second_last, last = deltas[ran[-2]], deltas[ran[-1]]
                 offsets = [tuple(b - a for a, b in zip(s[0], l[0])) for s, l in zip(second_last, last)]
@@ -419,21 +473,83 @@ class NestAnalysis:
         self.transform[d] = saved_transform
         self.spatial_id = saved_id
 
+    def fill_by_class(self, lvl: int, d: int, end: int, deltas: dict, base: int) -> None:
+        """Under remainders, the deltas of the `end` instances of spatial loop `lvl`
+        that run, class by class (`alike`): in each the first three are walked, the
+        third counting for the rest of its class (epochs), and the others' deltas are
+        the third's moved on as the second's moved to it (a whole block of the
+        instances inside, where spatial loops nest)."""
+        loop = self.nest[lvl]
+        block = prod(l.end for l in self.run_inside(lvl))  # ids of the instances inside one of these
+        saved_transform, saved_id, saved_epochs = self.transform[d], self.spatial_id, self.epochs
+        for first, stop in self.alike(lvl):
+            stop = min(stop, end)
+            if first >= stop:
+                break
+            for i in range(first, min(first + 3, stop)):
+                self.transform[d] = saved_transform + i * loop.weight
+                self.epochs = saved_epochs * (stop - i if i == first + 2 else 1)
+                if self.nest[lvl - 1].spatial:
+                    self.fill_spatial_deltas(lvl - 1, deltas, base + i)
+                else:
+                    self.spatial_id = saved_id + base + i
+                    self.space_stamp[-1] = base + i
+                    deltas[base + i] = self.compute_deltas(lvl - 1)
+            last = [(base + first + 2) * block + x for x in range(block)]
+            for key in (k for k in last if k in deltas) if stop > first + 3 else ():
+                offsets = [tuple(b - a for a, b in zip(s[0], n[0])) for s, n in zip(deltas[key - block], deltas[key])]
+                for j in range(1, stop - first - 2):
+                    deltas[key + j * block] = [translate(box, tuple(o * j for o in offset))
+                                               for box, offset in zip(deltas[key], offsets)]
+        self.transform[d], self.spatial_id, self.epochs = saved_transform, saved_id, saved_epochs
+
+    def run_inside(self, lvl: int) -> list[NestLoop]:
+        """The spatial loops inside `lvl` in its run (one fan-out)."""
+        inside = []
+        while lvl > 0 and self.nest[lvl - 1].spatial:
+            lvl -= 1
+            inside.append(self.nest[lvl])
+        return inside
+
+    def alike(self, lvl: int) -> list[tuple[int, int]]:
+        """Under remainders, the instances of spatial loop `lvl` that run alike in
+        every call, as ranges [first, stop): in a call, the instances whose points are
+        all within the bound run whole, the next few short, the rest not at all; the
+        ranges part where any call of the walk parts them (`bases`)."""
+        if lvl in self.classes:
+            return self.classes[lvl]
+        loop = self.nest[lvl]
+        d = self.dim_index[loop.dim]
+        span = self.mold_high[lvl - 1][d] if lvl else 0
+        bases = self.bases(lvl)
+        cuts = set(range(loop.end + 1)) if bases is None else {0, loop.end}
+        for t in bases or ():
+            whole = (self.last_bound[d] - span - t) // loop.weight + 1
+            running = (self.last_bound[d] - t) // loop.weight + 1
+            cuts |= {max(0, min(i, loop.end)) for i in range(whole, running + 1)}
+        cuts = sorted(cuts)
+        self.classes[lvl] = list(zip(cuts, cuts[1:]))
+        return self.classes[lvl]
+
+    def bases(self, lvl: int) -> set[int] | None:
+        """Where along its dimension the loops outside loop `lvl` can set it going:
+        every combination of the indices of that dimension's loops outside it (None
+        where there are more than MAX_BASES: then no two instances count as alike)."""
+        loop = self.nest[lvl]
+        outside = [l for l in self.nest[lvl + 1:] if l.dim == loop.dim]
+        if prod(l.end for l in outside) > MAX_BASES:
+            return None
+        return {sum(i * l.weight for i, l in zip(index, outside))
+                for index in itertools.product(*(range(l.end) for l in outside))}
+
     def multicast_accesses(self, lvl: int, deltas: dict, unaccounted: dict) -> list[dict]:
         """Group identical deltas of sibling instances: one read serves the group."""
         stats: list[dict] = [dict() for _ in self.tensors]
-        order = sorted(deltas)
         for k in range(len(self.tensors)):
-            for i in order:
-                if i not in unaccounted[k]:
-                    continue
-                unaccounted[k].discard(i)
-                group = 1
-                for j in order:
-                    if j > i and j in unaccounted[k] and deltas[j][k] == deltas[i][k]:
-                        unaccounted[k].discard(j)
-                        group += 1
-                size = box_size(deltas[i][k])
+            groups = Counter(deltas[i][k] for i in sorted(unaccounted[k]))  # in the order of their first instances
+            unaccounted[k].clear()
+            for delta, group in groups.items():
+                size = box_size(delta)
                 if size > 0:
                     stats[k][group] = stats[k].get(group, 0.0) + size * self.epochs
         return stats

@@ -87,6 +87,9 @@ class Evaluation:
 
 
 def plain(count: int | Fraction) -> int | float:
-    """A count for JSON: an average over instances that differ (remainders) is a
-    Fraction, written as the nearest float."""
-    return float(count) if isinstance(count, Fraction) else count
+    """A count as a plain number (for JSON and arithmetic with floats): an average over
+    instances that differ (remainders) is a Fraction, a whole one an int, any other the
+    nearest float."""
+    if isinstance(count, Fraction):
+        return int(count) if count.denominator == 1 else float(count)
+    return count
