@@ -36,27 +36,30 @@ class Mapping:
         """Whether some dimension's factors multiply to more than its bound."""
         return any(self.factor(dim) > bound for dim, bound in bounds.items())
 
-    def residual_ends(self, bounds: dict[str, int]) -> list[dict[tuple[str, str], tuple[int, int]]]:
-        """Per level (outermost first), per (kind, dimension) of its loops, kind
-        "temporal" or "spatial" (a dimension's loops of one kind multiplied, as
-        Timeloop writes them): their factor and the iterations they run where the
-        loops of the dimension outside them are all at their last (Timeloop's
-        residual end), the digit of bound - 1 in the mixed radix of the dimension's
-        factors (the outermost loops of a dimension always run that many)."""
+    def residual_ends(self, bounds: dict[str, int]) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]:
+        """Per level (outermost first), for each of its temporal loops and each of its
+        spatial loops as listed: the iterations it runs where the loops of its
+        dimension outside it are all at their last (Timeloop's residual end), the
+        digit of bound - 1 in the mixed radix of the dimension's factors, plus one;
+        the outermost loop of a dimension runs that many every time."""
         weight = dict.fromkeys(bounds, 1)
-        groups: list[dict[tuple[str, str], tuple[int, int]]] = [{} for _ in self.levels]
-        for i in reversed(range(len(self.levels))):  # innermost first, as the loops nest
-            for kind, loops in (("spatial", self.levels[i].spatial), ("temporal", self.levels[i].temporal)):
-                for dim in dict.fromkeys(l.dim for l in loops):
-                    factor = prod(l.factor for l in loops if l.dim == dim)
-                    groups[i][kind, dim] = (factor, weight[dim])
-                    weight[dim] *= factor
-        ends = [{} for _ in self.levels]
-        for dim, bound in bounds.items():
-            inner_first = [(i, key) for i in reversed(range(len(groups)))
-                           for key in (("spatial", dim), ("temporal", dim)) if key in groups[i]]
-            for n, (i, key) in enumerate(inner_first):
-                factor, w = groups[i][key]
-                digit = (bound - 1) // w
-                ends[i][key] = (factor, digit + 1 if n == len(inner_first) - 1 else digit % factor + 1)
-        return ends
+        inner_first = [(i, kind, j, loop) for i in reversed(range(len(self.levels)))
+                       for kind, loops in ((1, self.levels[i].spatial), (0, self.levels[i].temporal))
+                       for j, loop in reversed(list(enumerate(loops)))]
+        outermost = {loop.dim: (i, kind, j) for i, kind, j, loop in inner_first}
+        ends = [([0] * len(lm.temporal), [0] * len(lm.spatial)) for lm in self.levels]
+        for i, kind, j, loop in inner_first:
+            digit = (bounds[loop.dim] - 1) // weight[loop.dim]
+            ends[i][kind][j] = digit + 1 if outermost[loop.dim] == (i, kind, j) else digit % loop.factor + 1
+            weight[loop.dim] *= loop.factor
+        return tuple((tuple(temporal), tuple(spatial)) for temporal, spatial in ends)
+
+
+def merged_end(loops: list[tuple[int, int]]) -> tuple[int, int]:
+    """The (factor, residual end) of loops of one dimension that nest directly
+    (outermost first, each its (factor, residual end)) taken as one loop, as Timeloop
+    writes a level's loops of a dimension."""
+    factor, end = 1, 1
+    for f, r in loops:
+        factor, end = factor * f, (end - 1) * f + r
+    return factor, end

@@ -15,19 +15,22 @@ from .problem import Problem
 def loop_nest(problem: Problem, arch: Architecture, mapping: Mapping) -> str:
     """The loop nest per level with the tiles it holds, like Timeloop's map.txt."""
     lines, depth = [], 0
+    ends = mapping.residual_ends(problem.bounds)
     for i, level in enumerate(arch.levels):
         lm = mapping.levels[i]
         tiles = " ".join(f"{n}:{s}" for n, s in tile_sizes(problem, mapping, i).items())
         header = f"{level.name} [ {tiles} ]" if tiles else f"{level.name} [ ]"
-        loops = [(l, "") for l in lm.temporal if l.factor > 1]
-        loops += [(l, f" (Spatial-{l.spatial})") for l in lm.spatial if l.factor > 1]
+        temporal, spatial = ends[i]
+        loops = [(l, e, "") for l, e in zip(lm.temporal, temporal) if l.factor > 1]
+        loops += [(l, e, f" (Spatial-{l.spatial})") for l, e in zip(lm.spatial, spatial) if l.factor > 1]
         if not loops and not tiles:
             continue
         lines.append(header)
         if loops:
             lines.append("-" * len(header))
-        for loop, tag in loops:
-            lines.append("|" + "  " * depth + f" for {loop.dim} in [0:{loop.factor}){tag}")
+        for loop, end, tag in loops:
+            residual = f",{end}" if end != loop.factor else ""  # a remainder: Timeloop's residual end
+            lines.append("|" + "  " * depth + f" for {loop.dim} in [0:{loop.factor}{residual}){tag}")
             depth += 1
         lines.append("")
     lines.append("|" + "  " * depth + " << Compute >>")

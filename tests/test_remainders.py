@@ -12,10 +12,11 @@ import pytest
 
 from mapper import api
 from mapper.cli import main
-from mapper.mapping import LevelMapping, Loop, Mapping
+from mapper.mapping import LevelMapping, Loop, Mapping, merged_end
 from mapper.model.batch import batch_from_mappings
 from mapper.model.reference import evaluate_reference
 from mapper.problem import Problem, Tensor
+from mapper.report import loop_nest
 from mapper.search.outputs import timeloop_mapping
 from mapper.specs.errors import SpecError
 from mapper.specs.native import parse_mapping as parse_native, shipped_specs_dir
@@ -95,9 +96,17 @@ def test_a_timeloop_residual_end_other_than_the_bound_leaves_is_refused(remainde
 
 def test_residual_ends_are_the_digits_of_the_last_point() -> None:
     """P7 as 2 (time) x 4 (space): the last point, 6, is 1 x 4 + 2: the DRAM loop
-    runs 2, the fan-out 3 in its last step."""
+    runs 2, the fan-out 3 in its last step. Taken as one loop of 8, as Timeloop
+    writes a level's loops of one dimension, it runs 7."""
     mapping = Mapping((LevelMapping((Loop("P", 2),), (Loop("P", 4, "X"),)), LevelMapping()))
-    assert mapping.residual_ends({"P": 7})[0] == {("temporal", "P"): (2, 2), ("spatial", "P"): (4, 3)}
+    assert mapping.residual_ends({"P": 7}) == (((2,), (3,)), ((), ()))
+    assert merged_end([(2, 2), (4, 3)]) == (8, 7)
+
+
+def test_the_loop_nest_shows_residual_ends(remainder_files: list[Path]) -> None:
+    loaded = api.load(*remainder_files)
+    nest = loop_nest(loaded.problems[0], loaded.architecture, loaded.mapping)
+    assert "for P in [0:3,1)" in nest and "for M in [0:3,1) (Spatial-X)" in nest and "for P in [0:2)" in nest
 
 
 def test_the_vectorized_model_refuses_a_remainder_rather_than_miscount(remainder_files: list[Path]) -> None:

@@ -18,7 +18,7 @@ import yaml
 from ..architecture import Architecture
 from ..explain import explain, explanation_text
 from ..json_output import json_text
-from ..mapping import Loop, Mapping
+from ..mapping import Loop, Mapping, merged_end
 from ..model.stats import Evaluation, plain
 from ..problem import Problem
 from ..report import counts_table, loop_nest, totals
@@ -78,16 +78,11 @@ def _permutation(dims: list[str]) -> str:
     return "".join(dims) if all(len(d) == 1 for d in dims) else " ".join(dims)
 
 
-def _factors(problem: Problem, loops: tuple[Loop, ...], ends: dict[tuple[str, str], tuple[int, int]],
-             kind: str) -> str:
+def _factors(problem: Problem, loops: tuple[Loop, ...], ends: tuple[int, ...]) -> str:
     """Every dimension's factor at a level, with its residual end where a remainder
     leaves the last iterations short ("P4,3", as Timeloop writes imperfect factors)."""
-    factor = {d: 1 for d in problem.dims}
-    for loop in loops:
-        factor[loop.dim] *= loop.factor
-    residual = {d: end for (k, d), (_, end) in ends.items() if k == kind}
-    return " ".join(f"{d}{factor[d]}" + (f",{residual[d]}" if residual.get(d, factor[d]) != factor[d] else "")
-                    for d in problem.dims)
+    merged = {d: merged_end([(l.factor, end) for l, end in zip(loops, ends) if l.dim == d]) for d in problem.dims}
+    return " ".join(f"{d}{factor}" + (f",{end}" if end != factor else "") for d, (factor, end) in merged.items())
 
 
 def timeloop_mapping(problem: Problem, arch: Architecture, mapping: Mapping) -> list[dict[str, Any]]:
@@ -103,15 +98,13 @@ def timeloop_mapping(problem: Problem, arch: Architecture, mapping: Mapping) -> 
     ends = mapping.residual_ends(problem.bounds)
     for i, (level, lm) in enumerate(zip(arch.levels, mapping.levels, strict=True)):
         temporal = [l.dim for l in reversed(lm.temporal) if l.factor > 1]
-        loops.append({"target": level.name, "type": "temporal", "factors": _factors(problem, lm.temporal, ends[i],
-                                                                                    "temporal"),
+        loops.append({"target": level.name, "type": "temporal", "factors": _factors(problem, lm.temporal, ends[i][0]),
                       "permutation": _permutation(temporal + [d for d in problem.dims if d not in temporal])})
         if prod(arch.fanout(i)) > 1:
             x = [l.dim for l in reversed(lm.spatial) if l.factor > 1 and l.spatial == "X"]
             y = [l.dim for l in reversed(lm.spatial) if l.factor > 1 and l.spatial == "Y"]
             rest = [d for d in problem.dims if d not in x + y]
-            loops.append({"target": level.name, "type": "spatial", "factors": _factors(problem, lm.spatial, ends[i],
-                                                                                       "spatial"),
+            loops.append({"target": level.name, "type": "spatial", "factors": _factors(problem, lm.spatial, ends[i][1]),
                           "permutation": _permutation(x + y + rest), "split": len(x)})
     # Timeloop lists the innermost level first in the files it writes.
     return keeps[::-1] + loops[::-1]

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..architecture import Architecture, ComputeUnit, StorageLevel
 from ..estimation import DEFAULT_DRAM, NOTHING, EstimateError, Hardware, dram_types, technology_nm
-from ..mapping import LevelMapping, Loop, Mapping
+from ..mapping import LevelMapping, Loop, Mapping, merged_end
 from ..problem import Problem, Tensor
 from .errors import SpecError, describe, did_you_mean
 from .limits import LAYER_LIMIT, MAX_ENERGY, MAX_INSTANCES, MAX_LEVELS, level_too_large, problem_too_large
@@ -506,7 +506,9 @@ def parse_mapping(directives: list[dict], problem: Problem, arch: Architecture,
                         f"factors that multiply to each bound: {obstacle}")
     ends = mapping.residual_ends(problem.bounds)
     for i, kind, dim, residual, k in residuals:
-        factor, end = ends[i].get((kind, dim), (1, 1))
+        spatial = kind == "spatial"
+        loops = mapping.levels[i].spatial if spatial else mapping.levels[i].temporal
+        factor, end = merged_end([(l.factor, e) for l, e in zip(loops, ends[i][spatial]) if l.dim == dim])
         if residual != end:
             raise SpecError(source, f"mapping[{k}].factors", f"{dim}={factor},{residual}",
                             f"{dim}={factor},{end}: the iterations left for the last, as the factors of {dim} "
