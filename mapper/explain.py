@@ -37,7 +37,7 @@ Nothing here prints; `explanation_text` renders, `Explanation.to_json` is the JS
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import ceil, prod
+from math import ceil
 from typing import Any
 
 from .architecture import Architecture
@@ -125,7 +125,7 @@ class Explanation:
 
 def explain(problem: Problem, arch: Architecture, mapping: Mapping, ev: Evaluation) -> Explanation:
     """The explanation of `ev`, the evaluation of `mapping` (module docstring)."""
-    compute_cycles = prod(l.factor for lm in mapping.levels for l in lm.temporal)
+    compute_cycles = mapping.temporal_steps(problem.bounds)
     levels = tuple(_level(problem, arch, ev, i, compute_cycles) for i in range(len(arch.levels)))
     outer = ev.levels[0]
     outer_accesses = sum(_accesses(t) for t in outer.tensors.values())

@@ -54,6 +54,34 @@ class Mapping:
             weight[loop.dim] *= loop.factor
         return tuple((tuple(temporal), tuple(spatial)) for temporal, spatial in ends)
 
+    def temporal_steps(self, bounds: dict[str, int]) -> int:
+        """The steps the temporal loops run: their product, less the steps of a
+        remainder whose every point is past a bound."""
+        steps = 1
+        for dim, bound in bounds.items():
+            weight, loops = 1, []  # the dimension's temporal loops, outermost first: (factor, weight)
+            for lm in reversed(self.levels):
+                for loop in reversed(lm.spatial + lm.temporal):
+                    if loop.dim == dim:
+                        if loop.spatial is None:
+                            loops.insert(0, (loop.factor, weight))
+                        weight *= loop.factor
+            steps *= _steps_within(loops, bound - 1)
+        return steps
+
+
+def _steps_within(loops: list[tuple[int, int]], last: int) -> int:
+    """How many index combinations of `loops` ((factor, weight), outermost first) put
+    their point at or before `last`."""
+    if not loops:
+        return 1 if last >= 0 else 0
+    (factor, weight), inner = loops[0], loops[1:]
+    reach = sum((f - 1) * w for f, w in inner)
+    count = 0
+    for i in range(min(factor, last // weight + 1) if last >= 0 else 0):
+        count += prod(f for f, _ in inner) if last - i * weight >= reach else _steps_within(inner, last - i * weight)
+    return count
+
 
 def merged_end(loops: list[tuple[int, int]]) -> tuple[int, int]:
     """The (factor, residual end) of loops of one dimension that nest directly

@@ -335,6 +335,14 @@ def test_remainders_match_brute_force(case) -> None:
     assert not found, (describe(problem, mapping), found)
 
 
+@SETTINGS
+@given(cases(spatial=True, remainders=True))
+def test_the_steps_a_remainder_leaves_are_the_steps_that_run(case) -> None:
+    """Mapping.temporal_steps (mapper explain's compute cycles): the simulator's steps."""
+    problem, arch, mapping = case
+    assert mapping.temporal_steps(problem.bounds) == simulate(problem, arch, mapping).cycles
+
+
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.filter_too_much])
 @given(batches())
