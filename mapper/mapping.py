@@ -61,7 +61,7 @@ class Mapping:
         for dim, bound in bounds.items():
             weight, loops = 1, []  # the dimension's temporal loops, outermost first: (factor, weight)
             for lm in reversed(self.levels):
-                for loop in reversed(lm.spatial + lm.temporal):
+                for loop in reversed(lm.temporal + lm.spatial):  # innermost first
                     if loop.dim == dim:
                         if loop.spatial is None:
                             loops.insert(0, (loop.factor, weight))
