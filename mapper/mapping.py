@@ -77,10 +77,10 @@ def _steps_within(loops: list[tuple[int, int]], last: int) -> int:
         return 1 if last >= 0 else 0
     (factor, weight), inner = loops[0], loops[1:]
     reach = sum((f - 1) * w for f, w in inner)
-    count = 0
-    for i in range(min(factor, last // weight + 1) if last >= 0 else 0):
-        count += prod(f for f, _ in inner) if last - i * weight >= reach else _steps_within(inner, last - i * weight)
-    return count
+    running = min(factor, last // weight + 1) if last >= 0 else 0
+    whole = min(running, (last - reach) // weight + 1) if last >= reach else 0  # every inner step runs
+    return whole * prod(f for f, _ in inner) + sum(_steps_within(inner, last - i * weight)
+                                                   for i in range(whole, running))
 
 
 def merged_end(loops: list[tuple[int, int]]) -> tuple[int, int]:
