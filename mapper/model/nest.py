@@ -38,6 +38,7 @@ Box = tuple[tuple[int, ...], tuple[int, ...]]  # (low inclusive, high exclusive)
 # Combinations of the loops outside a spatial loop that alike() lists to find which of
 # its instances run alike; past it, each instance is walked.
 MAX_BASES = 4096
+MAX_WALKED = 64  # walk_exactly's iterations walked one at a time, at most, before it extrapolates
 
 
 @dataclass
@@ -348,8 +349,10 @@ class NestAnalysis:
         before, inside, i = None, -1, 0  # inside: the iteration the loops inside remember
         while i < end:
             start = (room(i), self.steps_inside(lvl))
-            # past the whole ones, each iteration runs less than the one before
-            scale = full - i if start == before and i < full else 1
+            # Past the whole ones each iteration runs less than the one before. Tiles
+            # whose steps never settle (none seen so far) are walked MAX_WALKED
+            # iterations, the last of them standing for the rest, as in Timeloop.
+            scale = full - i if i < full and (start == before or i >= MAX_WALKED) else 1
             if i - 1 > inside >= 0:
                 self.shift_inside(lvl, d, (i - 1 - inside) * loop.weight)
             self.transform[d] = saved + i * loop.weight
