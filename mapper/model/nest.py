@@ -16,8 +16,9 @@ iterations whose first point is within the bound (Timeloop's residual end, where
 the loops of its dimension outside it are at their last iteration), tiles are
 clipped at the bound, and an instance without a point is idle. Iteration #1 then
 need not stand for the rest: each loop is walked until its iterations start alike
-(walk_exactly), and every instance of a fan-out is walked. The counts are then
-exact (tests/brute_force.py), Timeloop's extrapolations aside.
+(walk_exactly), and a fan-out's instances class by class, those that run alike in
+every call (fill_by_class). The counts are then exact (tests/brute_force.py),
+Timeloop's extrapolations aside.
 
 It is the slow, literal path: the vectorized model is tested against it.
 """

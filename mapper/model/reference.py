@@ -60,8 +60,9 @@ class LoopTile:
 def condense(na: NestAnalysis, k: int) -> list[LoopTile]:
     """Per loop (innermost first, spatial masters and temporal loops only), the
     average over the simulated instances of what they saw. With remainders the
-    instances differ and every one is simulated: the exact average over all of
-    them (idle ones count 0), and the largest tile any of them held."""
+    instances differ: what they saw summed over all of them (a walked instance
+    counting for the others of its class, nest.fill_by_class), divided by all of them
+    (idle ones count 0), and the largest tile any of them held."""
     tiles = []
     for lvl, loop in enumerate(na.nest):
         if loop.spatial and not loop.master:

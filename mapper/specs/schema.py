@@ -16,7 +16,7 @@ A schema checks one file on its own, the shape of every key and value; the loade
 checks more, and stays the reference. Not expressed here:
     - anything across keys or files: the names a mapping or constraints use (levels,
       dimensions, tensors) against the architecture and the problem, factors that
-      multiply to the bounds, spatial factors within a fan-out, files an experiment names;
+      reach the bounds, spatial factors within a fan-out, files an experiment names;
     - uniqueness of names in lists (levels, layers, tensors, a dimension in one rank or
       among a level's loops), a size that is a multiple of block_size, `unbounded` on the
       outermost level only, a conv's groups that divide C and M, its input large enough
