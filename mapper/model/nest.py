@@ -30,6 +30,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from math import prod
+from operator import add, sub
 
 from ..architecture import Architecture
 from ..mapping import Mapping
@@ -122,7 +123,9 @@ def empty_box(order: int) -> Box:
 
 
 def translate(box: Box, offset: tuple[int, ...]) -> Box:
-    return tuple(a + o for a, o in zip(box[0], offset)), tuple(a + o for a, o in zip(box[1], offset))
+    if not any(offset):  # a tensor the loop does not index stays put (common at a fan-out)
+        return box
+    return tuple(map(add, box[0], offset)), tuple(map(add, box[1], offset))
 
 
 def build_nest(problem: Problem, arch: Architecture, mapping: Mapping,
@@ -501,10 +504,11 @@ class NestAnalysis:
                     deltas[base + i] = self.compute_deltas(lvl - 1)
             last = [(base + first + 2) * block + x for x in range(block)]
             for key in (k for k in last if k in deltas) if stop > first + 3 else ():
-                offsets = [tuple(b - a for a, b in zip(s[0], n[0])) for s, n in zip(deltas[key - block], deltas[key])]
+                offsets = [tuple(map(sub, n[0], s[0])) for s, n in zip(deltas[key - block], deltas[key])]
+                moved = deltas[key]
                 for j in range(1, stop - first - 2):
-                    deltas[key + j * block] = [translate(box, tuple(o * j for o in offset))
-                                               for box, offset in zip(deltas[key], offsets)]
+                    moved = [translate(box, offset) for box, offset in zip(moved, offsets)]
+                    deltas[key + j * block] = moved
         self.transform[d], self.spatial_id, self.epochs = saved_transform, saved_id, saved_epochs
 
     def run_inside(self, lvl: int) -> list[NestLoop]:
