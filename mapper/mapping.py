@@ -36,38 +36,46 @@ class Mapping:
         """Whether some dimension's factors multiply to more than its bound."""
         return any(self.factor(dim) > bound for dim, bound in bounds.items())
 
+    def weights(self) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]:
+        """Per level (outermost first), for each of its temporal loops and each of its
+        spatial loops as listed: what an index of the loop counts along its dimension,
+        the product of the factors of that dimension's loops inside it (a level's
+        spatial loops nest inside its temporal ones, the levels below inside both)."""
+        weight: dict[str, int] = {}
+        weights = [([0] * len(lm.temporal), [0] * len(lm.spatial)) for lm in self.levels]
+        for i in reversed(range(len(self.levels))):
+            for kind, loops in ((1, self.levels[i].spatial), (0, self.levels[i].temporal)):
+                for j in reversed(range(len(loops))):
+                    weights[i][kind][j] = weight.get(loops[j].dim, 1)
+                    weight[loops[j].dim] = weights[i][kind][j] * loops[j].factor
+        return tuple((tuple(temporal), tuple(spatial)) for temporal, spatial in weights)
+
     def residual_ends(self, bounds: dict[str, int]) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]:
         """Per level (outermost first), for each of its temporal loops and each of its
         spatial loops as listed: the iterations it runs where the loops of its
         dimension outside it are all at their last (Timeloop's residual end), the
         digit of bound - 1 in the mixed radix of the dimension's factors, plus one;
         the outermost loop of a dimension runs that many every time."""
-        weight = dict.fromkeys(bounds, 1)
-        inner_first = [(i, kind, j, loop) for i in reversed(range(len(self.levels)))
-                       for kind, loops in ((1, self.levels[i].spatial), (0, self.levels[i].temporal))
-                       for j, loop in reversed(list(enumerate(loops)))]
-        outermost = {loop.dim: (i, kind, j) for i, kind, j, loop in inner_first}
-        ends = [([0] * len(lm.temporal), [0] * len(lm.spatial)) for lm in self.levels]
-        for i, kind, j, loop in inner_first:
-            digit = (bounds[loop.dim] - 1) // weight[loop.dim]
-            ends[i][kind][j] = digit + 1 if outermost[loop.dim] == (i, kind, j) else digit % loop.factor + 1
-            weight[loop.dim] *= loop.factor
-        return tuple((tuple(temporal), tuple(spatial)) for temporal, spatial in ends)
+        seen: set[str] = set()  # dimensions with a loop further out (loops are listed outermost first)
+        ends = []
+        for lm, level_weights in zip(self.levels, self.weights()):
+            level_ends = []
+            for loops, ws in zip((lm.temporal, lm.spatial), level_weights):
+                kind_ends = []
+                for loop, w in zip(loops, ws):
+                    digit = (bounds[loop.dim] - 1) // w
+                    kind_ends.append(digit % loop.factor + 1 if loop.dim in seen else digit + 1)
+                    seen.add(loop.dim)
+                level_ends.append(tuple(kind_ends))
+            ends.append(tuple(level_ends))
+        return tuple(ends)
 
     def temporal_steps(self, bounds: dict[str, int]) -> int:
         """The steps the temporal loops run: their product, less the steps of a
         remainder whose every point is past a bound."""
-        steps = 1
-        for dim, bound in bounds.items():
-            weight, loops = 1, []  # the dimension's temporal loops, outermost first: (factor, weight)
-            for lm in reversed(self.levels):
-                for loop in reversed(lm.temporal + lm.spatial):  # innermost first
-                    if loop.dim == dim:
-                        if loop.spatial is None:
-                            loops.insert(0, (loop.factor, weight))
-                        weight *= loop.factor
-            steps *= _steps_within(loops, bound - 1)
-        return steps
+        loops = [(l, w) for lm, (ws, _) in zip(self.levels, self.weights()) for l, w in zip(lm.temporal, ws)]
+        return prod(_steps_within([(l.factor, w) for l, w in loops if l.dim == dim], bound - 1)
+                    for dim, bound in bounds.items())
 
 
 def _steps_within(loops: list[tuple[int, int]], last: int) -> int:

@@ -138,14 +138,10 @@ def build_nest(problem: Problem, arch: Architecture, mapping: Mapping,
     the keeper's fan-out, and its spatial loops join that fan-out, so that the
     keeper's fan-out compares, step by step, what the next keeper inside moves in.
     The loops keep their weights: the same points run at the same times."""
-    levels = [([NestLoop(l.dim, l.factor, None, i) for l in lm.temporal if l.factor > 1],
-               [NestLoop(l.dim, l.factor, l.spatial or "X", i) for l in lm.spatial if l.factor > 1])
-              for i, lm in enumerate(mapping.levels)]
-    weight = dict.fromkeys(problem.dims, 1)
-    for temporal, spatial in reversed(levels):
-        for loop in reversed(temporal + spatial):
-            loop.weight = weight[loop.dim]
-            weight[loop.dim] *= loop.end
+    levels = [([NestLoop(l.dim, l.factor, None, i, weight=w) for l, w in zip(lm.temporal, temporal) if l.factor > 1],
+               [NestLoop(l.dim, l.factor, l.spatial or "X", i, weight=w)
+                for l, w in zip(lm.spatial, spatial) if l.factor > 1])
+              for i, (lm, (temporal, spatial)) in enumerate(zip(mapping.levels, mapping.weights()))]
     blocks: list[tuple[int, list[NestLoop], list[NestLoop]]] = []  # (level, temporal, spatial), outermost first
     for i, (temporal, spatial) in enumerate(levels):
         if kept is None or kept[i] or not blocks:
@@ -203,8 +199,7 @@ class NestAnalysis:
         # Remainders: factors that multiply to more than a bound; the points at or past
         # it do not run.
         self.last_bound = [problem.bounds[d] - 1 for d in problem.dims]
-        self.overshot = {d for d, (h, b) in enumerate(zip(high, self.last_bound)) if h > b}
-        self.imperfect = bool(self.overshot)
+        self.imperfect = mapping.overshoots(problem.bounds)
         # Under remainders, every state under an instance's key (its prefixes), in the
         # order they came: what walk_exactly compares and shift_inside moves.
         self.subtree: dict[tuple, list[tuple[int, ElementState]]] = defaultdict(list)
@@ -246,12 +241,16 @@ class NestAnalysis:
         iterations the walk stood for had run."""
         offsets = [tuple(sum(c * shift for c, dim in rank if self.dim_index[dim] == d) for rank in t.ranks)
                    for t in self.tensors]
-        for k, st in self.subtree[tuple(self.space_stamp[:-1])]:
-            if k < lvl:
-                if st.last is not None:
-                    st.last = [(translate(box, o), step) for (box, step), o in zip(st.last, offsets)]
-                st.prev_spatial_deltas = {i: [translate(box, o) for box, o in zip(boxes, offsets)]
-                                          for i, boxes in st.prev_spatial_deltas.items()}
+        for _, st in self.inside(lvl):
+            if st.last is not None:
+                st.last = [(translate(box, o), step) for (box, step), o in zip(st.last, offsets)]
+            st.prev_spatial_deltas = {i: [translate(box, o) for box, o in zip(boxes, offsets)]
+                                      for i, boxes in st.prev_spatial_deltas.items()}
+
+    def inside(self, lvl: int) -> list[tuple[int, ElementState]]:
+        """Under remainders, the states of the loops inside `lvl` of this instance, each
+        with its loop's index in the nest, in the order they came."""
+        return [(k, st) for k, st in self.subtree[tuple(self.space_stamp[:-1])] if k < lvl]
 
     # -- state -----------------------------------------------------------------
 
@@ -379,15 +378,13 @@ class NestAnalysis:
 
     def counted_inside(self, lvl: int) -> tuple[dict, int]:
         """What the loops inside `lvl` (of this instance) have counted so far."""
-        return ({id(st): ([dict(a) for a in st.accesses], list(st.link_transfers))
-                 for k, st in self.subtree[tuple(self.space_stamp[:-1])] if k < lvl}, self.compute_accesses)
+        return ({id(st): ([dict(a) for a in st.accesses], list(st.link_transfers)) for _, st in self.inside(lvl)},
+                self.compute_accesses)
 
     def count_again(self, lvl: int, before: tuple[dict, int], times: int) -> None:
         """Count what the loops inside `lvl` counted since `before` `times` more."""
         counted, compute = before
-        for k, st in self.subtree[tuple(self.space_stamp[:-1])]:
-            if k >= lvl:
-                continue
+        for _, st in self.inside(lvl):
             accesses, links = counted.get(id(st), ([{} for _ in st.accesses], [0.0] * len(st.link_transfers)))
             for now, then in zip(st.accesses, accesses):
                 for m, a in list(now.items()):
@@ -400,7 +397,7 @@ class NestAnalysis:
         it found them (`entry`, steps_inside), so that the next ones repeat it: each
         tile with the same step, or, where it had just been refetched (no step),
         with the step its first move took, which the next first move takes too."""
-        states = [(k, st) for k, st in self.subtree[tuple(self.space_stamp[:-1])] if k < lvl and st.last is not None]
+        states = [(k, st) for k, st in self.inside(lvl) if st.last is not None]
         firsts = [st.first.pop(mark, None) for _, st in states]
         if len(states) != len(entry):
             return False
@@ -417,7 +414,7 @@ class NestAnalysis:
         moves next, but for where the tiles are: each tile's last step, and which
         instances of each fan-out saw deltas last time."""
         return tuple((k, tuple(step for _, step in st.last), tuple(st.prev_spatial_deltas))
-                     for k, st in self.subtree[tuple(self.space_stamp[:-1])] if k < lvl and st.last is not None)
+                     for k, st in self.inside(lvl) if st.last is not None)
 
     def spatial_working_set(self, lvl: int) -> None:
         fanout = self.fanout[lvl]
