@@ -230,7 +230,7 @@ def load_comparison(path: str | Path) -> Comparison:
         raise SpecError(path, "baseline", repr(spec.baseline), "the name of one of the dataflows: " + ", ".join(names))
     label = entry.name or Path(entry.workload).stem + (f"-b{entry.batch}" if entry.batch > 1 else "")
     settings = Settings(objective=spec.objective, trials=spec.search.trials, seconds=spec.search.time,
-                        seed=spec.search.seed)
+                        seed=spec.search.seed, remainders=spec.search.remainders)
     return Comparison(spec.name, spec.description, path, problems, label, entry.batch, tuple(dataflows),
                       spec.baseline, spec.min_utilization, settings)
 

@@ -14,7 +14,8 @@ The file (strict: an unknown key or a wrong type is a SpecError with its key pat
       - row-stationary             # a preset (mapper/constraints.py), `unconstrained`,
       - my-constraints.yaml        # or a constraints file (native or Timeloop)
     objectives: [edp, energy]      # optional, default [edp]; also delay, pareto
-    search: {trials: 20, time: null, patience: 20, seed: 0}   # optional, per layer (mapper search's)
+    search: {trials: 20, time: null, patience: 20, seed: 0, remainders: true}   # optional, per layer
+                                   # (mapper search's; remainders: false is its --no-remainders)
     hardware:                      # optional: sweep the architectures' parameters
       sweep: {levels.shared_glb.depth: [8192, 16384], technology: [32nm, 45nm]}
       area_budget_mm2: 2.0         # optional (mapper/hardware_sweep.py)
@@ -60,7 +61,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, PlainValidator, WithJsonSchema
+from pydantic import BeforeValidator, Field, PlainValidator, StrictBool, WithJsonSchema
 
 from .architecture import Architecture
 from .constraints import PRESETS, Constraints
@@ -126,6 +127,7 @@ class SearchSpec(_Spec):
          "0: never"})] = DEFAULT_PATIENCE
     seed: Annotated[int, PlainValidator(_seed),
                     WithJsonSchema({"type": "integer", "minimum": 0, "maximum": MAX_SEED})] = 0
+    remainders: StrictBool = True
 
 
 class ExperimentSpec(_Spec):
@@ -226,7 +228,7 @@ def load_experiment(path: str | Path) -> Experiment:
                         ("dataflows", [d.label for d in dataflows]), ("objectives", spec.objectives)):
         _unique(labels, path, key)
     settings = Settings(trials=spec.search.trials, seconds=spec.search.time, patience=spec.search.patience,
-                        seed=spec.search.seed)
+                        seed=spec.search.seed, remainders=spec.search.remainders)
     return Experiment(spec.name, spec.description, path, archs, workloads, dataflows, tuple(spec.objectives),
                       settings, tuple(designs), tuple(over_budget))
 

@@ -130,6 +130,7 @@ class LayerProgress:
     polishing: bool
     energy_pJ: float | None  # of the best mapping so far
     cycles: int | None
+    remainder: str | None = None  # the padded layer in search (Progress.remainder)
 
 
 @dataclass(frozen=True)
@@ -271,7 +272,7 @@ def progress_writer(layer: str, folder: Path) -> Callable[[Progress], None]:
         write_atomically(folder / PROGRESS, json.dumps(to_json(LayerProgress(
             layer, progress.trials, progress.budget, progress.elapsed, progress.polishing,
             None if best is None else float(best.scores.energy_pJ[0]),
-            None if best is None else int(best.scores.cycles[0])))))
+            None if best is None else int(best.scores.cycles[0]), progress.remainder))))
     return write
 
 
@@ -502,7 +503,8 @@ def event_text(event: NetworkEvent) -> str:
 def progress_text(p: LayerProgress, energy_unit: str) -> str:
     """How far a layer's search is and the best it found so far."""
     done = (f"trial {p.trials}" + (f"/{p.budget}" if p.budget else "") if p.trials is not None
-            else "exhaustive") + (", polishing" if p.polishing else "")
+            else "exhaustive") + (", polishing" if p.polishing else "") + (
+        f" ({p.remainder}: remainders)" if p.remainder else "")
     if p.energy_pJ is None or p.cycles is None:
         return f"{done}, {p.seconds:.0f} s, no mapping yet"
     return f"{done}, {p.seconds:.0f} s, best EDP {edp_text(p.energy_pJ * 1e-12 * p.cycles, energy_unit)}"

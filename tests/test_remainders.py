@@ -13,6 +13,7 @@ import pytest
 from mapper import api
 from mapper.cli import main
 from mapper.mapping import LevelMapping, Loop, Mapping, merged_end
+from mapper.mapspace.padding import paddings
 from mapper.model.batch import batch_from_mappings
 from mapper.model.reference import evaluate_reference
 from mapper.problem import Problem, Tensor
@@ -144,3 +145,85 @@ def test_mapper_explain_takes_a_remainder(tmp_path: Path, capsys: pytest.Capture
     assert main(["explain", *map(str, files), "--json", str(tmp_path / "ex.json")]) == 0
     assert "cycles 973,440 = compute bound 890,003" in capsys.readouterr().out
     assert json.loads((tmp_path / "ex.json").read_text())
+
+
+# -- the search -------------------------------------------------------------------------
+# C3 M15 on 4 PEs: a perfect factorization busies 3 of them (45 MACs in 15 steps); M as
+# 16 = 4 x 4 busies all 4 (the last M step with 3 output channels): 12 steps.
+FIFTEEN_CHANNELS = "problem:\n  conv: {name: fifteen, C: 3, M: 15, P: 1, Q: 1, R: 1, S: 1}\n"
+QUICK = {"trials": 12, "patience": 6}
+
+
+@pytest.fixture
+def fifteen(tmp_path: Path) -> api.Loaded:
+    (tmp_path / "fifteen.yaml").write_text(FIFTEEN_CHANNELS)
+    return api.load(TOY_ARCH, tmp_path / "fifteen.yaml")
+
+
+def test_padded_layers_are_the_multiples_of_the_fanout_within_an_eighth(fifteen: api.Loaded) -> None:
+    found = paddings(fifteen.problems[0], fifteen.architecture, None)
+    assert [(p.dim, p.bound) for p in found] == [("M", 16)]  # C3 as 4 would be a third more
+    assert found[0].problem.bounds["M"] == 16 and found[0].cycles_at_best == 3 * 16 / 4
+
+
+def test_the_search_finds_a_remainder_where_perfect_factors_leave_pes_idle(fifteen: api.Loaded,
+                                                                          tmp_path: Path) -> None:
+    problem, arch = fifteen.problems[0], fifteen.architecture
+    perfect = api.search(problem, arch, tmp_path / "perfect", remainders=False, **QUICK)
+    best = api.search(problem, arch, tmp_path / "best", **QUICK)
+    (mapping, ev), (perfect_mapping, perfect_ev) = best.points[0], perfect.points[0]
+    assert not perfect_mapping.overshoots(problem.bounds) and perfect.remainder_searches == []
+    assert mapping.overshoots(problem.bounds) and mapping.factor("M") == 16
+    assert ev == evaluate_reference(problem, arch, mapping)  # counted exactly, not as the padded layer
+    assert (perfect_ev.cycles, ev.cycles) == (15, 12) and ev.computes == problem.macs
+    assert ev.edp_J_cycles < perfect_ev.edp_J_cycles
+    recorded = json.loads((tmp_path / "best" / "best.json").read_text())["search"]["remainder_searches"]
+    assert [(r["dimension"], r["padded_bound"], r["cycles"]) for r in recorded] == [("M", 16, ev.cycles)]
+
+
+def test_a_remainder_search_resumes_to_the_same_answer(fifteen: api.Loaded, tmp_path: Path) -> None:
+    problem, arch = fifteen.problems[0], fifteen.architecture
+    first = api.search(problem, arch, tmp_path / "out", **QUICK)
+    again = api.search(problem, arch, tmp_path / "out", **QUICK)
+    assert again.points == first.points and again.remainder_searches == first.remainder_searches
+
+
+def test_energy_alone_searches_no_padded_layer(fifteen: api.Loaded, tmp_path: Path) -> None:
+    """A padded layer does more work: only fewer cycles can repay it."""
+    result = api.search(fifteen.problems[0], fifteen.architecture, tmp_path / "out", objective="energy", **QUICK)
+    assert result.remainder_searches == []
+
+
+def test_mapper_search_says_what_the_padded_layers_found(fifteen: api.Loaded, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    layer = tmp_path / "fifteen.yaml"
+    args = ["search", str(TOY_ARCH), str(layer), "--trials", "12", "--patience", "6"]
+    assert main([*args, "-o", str(tmp_path / "a")]) == 0
+    assert "searched with remainders: M padded to 16" in capsys.readouterr().out
+    assert main([*args, "-o", str(tmp_path / "b"), "--no-remainders"]) == 0
+    assert "remainders" not in capsys.readouterr().out
+
+
+def test_resnet18_fc_maps_with_32_columns_over_its_1000_output_channels(tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """ZigZag's example of an uneven mapping: M1000 over 32 columns as 32 x 32 (the last
+    column step with 8 channels), which no perfect factorization can write."""
+    arch = tmp_path / "ws-32x32.yaml"
+    arch.write_text((SPECS / "arch/ws-16x16.yaml").read_text().replace("fanout: [16, 16]", "fanout: [32, 32]"))
+    layer = tmp_path / "fc.yaml"
+    layer.write_text("problem:\n  conv: {name: resnet18_fc, C: 512, M: 1000, P: 1, Q: 1, R: 1, S: 1}\n")
+    constraints = tmp_path / "columns.yaml"
+    constraints.write_text("constraints:\n  levels:\n    GlobalBuffer: {spatial: M=32 C=32, x_dims: [M], y_dims: [C]}\n")
+    args = ["search", str(arch), str(layer), "--constraints", str(constraints), "--trials", "12", "--patience", "6"]
+    assert main([*args, "-o", str(tmp_path / "perfect"), "--no-remainders"]) == 2  # no valid mapping
+    err = capsys.readouterr().err
+    assert "M=32 spatially below GlobalBuffer does not divide the bound 1000 of M" in err
+    assert "a mapping with a remainder may fit: search without --no-remainders" in err
+    assert main([*args, "-o", str(tmp_path / "out")]) == 0
+    best = json.loads((tmp_path / "out" / "best.json").read_text())
+    loaded = api.load(arch, layer, tmp_path / "out" / "best.mapping.yaml")
+    mapping = loaded.mapping
+    assert [(loop.dim, loop.factor, loop.spatial) for loop in mapping.levels[1].spatial] == [("C", 32, "Y"),
+                                                                                              ("M", 32, "X")]
+    assert mapping.factor("M") == 1024 and best["computes"] == 512 * 1000
+    assert best["cycles"] == 32 * 16  # 32 M steps of 32 channels (the last of 8) x C16

@@ -96,8 +96,7 @@ class FactorBounds:
         dim, bound = self.problem.dims[d], int(self.bounds[d])
         where = self.slot_name(slot, l)
         if bound % value:
-            self.reasons.append(f"{dim}={value} {where} does not divide the bound {bound} of {dim} (the search "
-                                "takes no remainders yet; mapper evaluate does)")
+            self.reasons.append(f"{dim}={value} {where} does not divide the bound {bound} of {dim}")
         elif value > axis:
             self.reasons.append(f"{dim}={value} {where}: the fan-out has {axis} there")
         elif value > hi:

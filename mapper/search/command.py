@@ -1,8 +1,8 @@
 """The `mapper search` command's arguments, inputs and texts; mapper/cli.py prints them.
 
     mapper search FILE... [-o DIR] [--objective edp|energy|delay|pareto] [--trials N]
-                  [--time SECONDS] [--patience N] [--seed N] [--exhaustive] [--storage URL]
-                  [--constraints FILE] [--dataflow PRESET] [--batch N] [--layer NAME]
+                  [--time SECONDS] [--patience N] [--seed N] [--exhaustive] [--no-remainders]
+                  [--storage URL] [--constraints FILE] [--dataflow PRESET] [--batch N] [--layer NAME]
 """
 
 from __future__ import annotations
@@ -95,6 +95,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="the same seed, --trials and --patience give the same result (default 0)")
     p.add_argument("--exhaustive", action="store_true",
                    help="score every mapping: the exact optimum, small spaces only")
+    p.add_argument("--no-remainders", action="store_true",
+                   help="perfect factorizations only: no padded layers searched for mappings with a remainder "
+                   "where PEs are left idle (by default searched for --objective edp and delay)")
     p.add_argument("--storage", metavar="URL",
                    help=f"an Optuna storage URL (default: a journal file DIR/{JOURNAL_NAME})")
     p.add_argument("--constraints", metavar="FILE", help="a constraints file (native or Timeloop)")
@@ -108,7 +111,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def settings(args: argparse.Namespace) -> Settings:
     return Settings(objective=args.objective, trials=args.trials, seconds=args.seconds, patience=args.patience,
-                    seed=args.seed, exhaustive=args.exhaustive, storage=args.storage)
+                    seed=args.seed, exhaustive=args.exhaustive, storage=args.storage,
+                    remainders=not args.no_remainders)
 
 
 def layers(args: argparse.Namespace) -> tuple[list[tuple[Problem, Architecture, Constraints | None, Path]],
@@ -177,6 +181,7 @@ def progress_text(layer: str, progress: Progress, energy_unit: str) -> str:
     else:
         done = f"trial {progress.trials}" + (f"/{progress.budget}" if progress.budget else "")
         done += ", polishing" if progress.polishing else ""
+        done += f" ({progress.remainder}: remainders)" if progress.remainder else ""
     best = progress.best
     if best is None or not len(best):
         found = "no mapping found yet"
@@ -189,6 +194,16 @@ def progress_text(layer: str, progress: Progress, energy_unit: str) -> str:
     return f"{layer}: {done}  {progress.elapsed:.1f} s  {progress.rate:,.0f} mappings/s  {found}"
 
 
+def remainders_text(result: LayerResult) -> str:
+    """The padded layers searched for remainders (search/run.py), and what each found."""
+    unit = result.arch.energy_unit
+    found = "; ".join(f"{r['dimension']} padded to {r['padded_bound']} ({r['trials']} trials): EDP "
+                      f"{edp_text(r['energy_pJ'] * 1e-12 * r['cycles'], unit)} at {r['cycles']:,} cycles"
+                      for r in result.remainder_searches)
+    chosen = "a remainder" if result.points[0][0].overshoots(result.problem.bounds) else "no remainder"
+    return f"searched with remainders: {found}; the answer has {chosen}"
+
+
 def summary(result: LayerResult) -> str:
     """What the terminal shows when a layer is done: how it was searched, the best
     mapping's report, the front (pareto) and the files written."""
@@ -198,7 +213,8 @@ def summary(result: LayerResult) -> str:
     how = (trials if not o.exhaustive else "every mapping"
            if o.details.get("complete", True) else "an exhaustive search cut short by --time: not the optimum") + \
         f"; {o.scored:,} mappings scored in {o.seconds:.1f} s this run"
-    lines = [f"== {problem.name} ({o.objective}): {how}; mapspace of {result.sizes['total']:.3g} mappings", ""]
+    lines = [f"== {problem.name} ({o.objective}): {how}; mapspace of {result.sizes['total']:.3g} mappings"]
+    lines += [remainders_text(result), ""] if result.remainder_searches else [""]
     if o.objective == "pareto":
         lines += ["Pareto front (energy vs cycles):"]
         for _, ev in result.points:

@@ -132,6 +132,7 @@ class Progress:
     scored: int  # mappings the model scored in this run
     best: Scored | None  # best mapping or front so far
     polishing: bool = False  # the trials are done and the polish (polish.py) runs
+    remainder: str | None = None  # the padded layer searched for remainders (search/run.py), e.g. "C padded to 266"
 
     @property
     def rate(self) -> float:

@@ -1,16 +1,31 @@
 """`mapper search` below the printing: search one layer, evaluate the answer in full
-(model.vectorized.evaluate_mapping) and write it to the layer's output folder."""
+(model.vectorized.evaluate_mapping) and write it to the layer's output folder.
+
+Mappings with a remainder (a dimension's factors multiplying to more than its bound)
+are searched where the perfect ones leave PEs idle: after the search of the layer,
+the padded layers (mapspace/padding.py) whose busiest unrolling would take at least
+MIN_REMAINDER_GAIN fewer cycles than the best mapping found are searched in turn, at
+most REMAINDER_SEARCHES of them, each as the layer is (its own study in the same
+storage, so a resumed run resumes it); their best mappings are scored again as
+mappings of the real layer, exactly (the reference model counts remainders), and the
+best of all is the answer. For the objectives with cycles in them (edp, delay): a
+padded layer does more work, which only fewer cycles can repay.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ..architecture import Architecture
 from ..constraints import Constraints
 from ..mapping import Mapping
 from ..mapspace import Mapspace, NoValidMapping
+from ..mapspace.padding import MAX_PADDING, Padding, paddings
 from ..model.capacity import violations
 from ..model.stats import Evaluation
 from ..model.vectorized import evaluate_mapping
@@ -25,11 +40,12 @@ from .engine import (
     Outcome,
     ProgressCallback,
     Search,
+    select,
 )
-from .objectives import Objective
+from .objectives import Objective, Scores, mapping_keys
 from .outputs import write_best, write_pareto
 from .storage import JOURNAL_NAME, open_storage
-from .tilings import Effort
+from .tilings import Effort, Scored
 
 MANIFEST = "search.json"  # what the folder's search is (claim_layer_folder)
 DEFAULT_TRIALS = 300
@@ -41,6 +57,14 @@ DEFAULT_TRIALS = 300
 # less CPU time; ResNet-50 on eyeriss-like, 2 cores: 57 s wall against 71, the same
 # summed EDP. The trials alone (no polish) gave up 16% of that EDP at 20 against 40.
 DEFAULT_PATIENCE = 20
+# Padded layers searched at most per layer, and the cycles their busiest unrolling must
+# save, at least, against the best mapping found (module docstring).
+REMAINDER_SEARCHES = 2
+MIN_REMAINDER_GAIN = 0.05
+REMAINDER_OBJECTIVES = ("edp", "delay")  # a padded layer does more work: fewer cycles must repay it
+NO_PADDED_LAYER = (f"nor does a padded layer: the search takes remainders by padding one dimension to a multiple of a "
+                   f"fan-out's width or height, or of a divisor of it, by at most {MAX_PADDING:.1%} (mapper "
+                   "evaluate takes any remainder)")
 
 
 @dataclass(frozen=True)
@@ -53,6 +77,7 @@ class Settings:
     exhaustive: bool = False
     storage: str | None = None  # an Optuna storage URL; None: a journal file in the output folder
     effort: Effort = field(default_factory=Effort)
+    remainders: bool = True  # search padded layers too, where PEs are left idle (module docstring)
 
     @property
     def budget(self) -> Budget:
@@ -71,6 +96,7 @@ class LayerResult:
     outcome: Outcome
     points: list[tuple[Mapping, Evaluation]]
     sizes: dict[str, int]
+    remainder_searches: list[dict[str, Any]] = field(default_factory=list)  # the padded layers searched
 
 
 def decisive_settings(settings: Settings) -> dict[str, Any]:
@@ -112,25 +138,101 @@ def make_search(mapspace: Mapspace, settings: Settings, folder: Path) -> Search:
 
 def search_layer(problem: Problem, arch: Architecture, constraints: Constraints | None, settings: Settings,
                  folder: Path, progress: ProgressCallback | None = None) -> LayerResult:
-    """Search one layer and write its results into `folder`. Raises NoValidMapping
-    with the reasons when the constraints, capacities and fan-outs leave nothing, and
-    NotFoundInBudget when the search met no mapping that fits."""
+    """Search one layer, and the padded layers worth it (module docstring), and write the
+    results into `folder`. Raises NoValidMapping with the reasons when the
+    constraints, capacities and fan-outs leave nothing, and NotFoundInBudget when the
+    search met no mapping that fits."""
     mapspace = Mapspace(problem, arch, constraints)
-    mapspace.check()
-    outcome = make_search(mapspace, settings, folder).run(settings.budget, progress)
-    if outcome.found is None or not len(outcome.found):
-        if outcome.exhaustive and outcome.details.get("complete"):
-            raise NoValidMapping([f"none of the {outcome.scored:,} mappings of the mapspace fits every level's "
-                                  "capacity and meets the constraints (an exhaustive search scored every one)"])
-        raise NotFoundInBudget([not_found_text(outcome)])
-    points = [_rescored(problem, arch, outcome.found.batch.mapping(i, problem)) for i in range(len(outcome.found))]
-    sizes = mapspace.sizes()
-    info = search_info(settings, outcome, sizes, folder)
+    padding = settings.remainders and settings.objective in REMAINDER_OBJECTIVES and not settings.exhaustive
+    searches: list[Searched] = []
+    try:
+        mapspace.check()
+    except NoValidMapping as perfect_none:
+        if not padding:
+            raise NoValidMapping(perfect_none.reasons + _with_padding_hint(problem, arch, constraints, settings))
+        reasons = perfect_none.reasons
+    else:
+        outcome = make_search(mapspace, settings, folder).run(settings.budget, progress)
+        if outcome.found is None or not len(outcome.found):
+            if outcome.exhaustive and outcome.details.get("complete"):
+                raise NoValidMapping([f"none of the {outcome.scored:,} mappings of the mapspace fits every level's "
+                                      "capacity and meets the constraints (an exhaustive search scored every one)"])
+            raise NotFoundInBudget([not_found_text(outcome)])
+        searches.append(Searched(None, mapspace, outcome, outcome.found, {}))
+    if padding:
+        to_beat = int(searches[0].found.scores.cycles[0]) if searches else math.inf
+        searches += padded_searches(problem, arch, constraints, settings, folder, to_beat, progress)
+    if not searches:
+        raise NoValidMapping(reasons + [NO_PADDED_LAYER])
+    found = select(Scored.concatenate([s.found for s in searches]), settings.objective)
+    evaluated = {m: e for s in searches for m, e in s.evaluated.items()}
+    points = [_rescored(problem, arch, found.batch.mapping(i, problem), evaluated) for i in range(len(found))]
+    remainders = [s.record() for s in searches if s.padding is not None]
+    outcome, sizes = searches[0].outcome, searches[0].mapspace.sizes()  # the layer's, else a padded layer's
+    info = {**search_info(settings, outcome, sizes, folder), "remainder_searches": remainders}
     best = min(points, key=lambda p: p[1].edp_J_cycles) if settings.objective == "pareto" else points[0]
     write_best(folder, problem, arch, *best, info)
     if settings.objective == "pareto":
         write_pareto(folder, problem, arch, points, info)
-    return LayerResult(problem, arch, folder, outcome, points, sizes)
+    return LayerResult(problem, arch, folder, outcome, points, sizes, remainders)
+
+
+@dataclass(frozen=True)
+class Searched:
+    """One search of `search_layer`: of the layer (`padding` None) or of a padded layer;
+    what it found scored as mappings of the layer, and the evaluations of those the
+    reference model scored (seconds each on a large array: not done twice)."""
+
+    padding: Padding | None
+    mapspace: Mapspace
+    outcome: Outcome
+    found: Scored
+    evaluated: dict[Mapping, Evaluation]
+
+    def record(self) -> dict[str, Any]:
+        """What best.json says of a padded layer's search."""
+        assert self.padding is not None
+        return {"dimension": self.padding.dim, "padded_bound": self.padding.bound, "trials": self.outcome.trials,
+                "energy_pJ": float(self.found.scores.energy_pJ[0]), "cycles": int(self.found.scores.cycles[0]),
+                "mapspace_sizes": self.mapspace.sizes()}
+
+
+def padded_searches(problem: Problem, arch: Architecture, constraints: Constraints | None, settings: Settings,
+                    folder: Path, to_beat: float, progress: ProgressCallback | None) -> list[Searched]:
+    """The searches of the padded layers whose busiest unrolling takes at least
+    MIN_REMAINDER_GAIN fewer cycles than `to_beat` (at most REMAINDER_SEARCHES), their
+    answers scored exactly as mappings of `problem`."""
+    worth = [p for p in paddings(problem, arch, constraints) if p.cycles_at_best < to_beat * (1 - MIN_REMAINDER_GAIN)]
+    searches = []
+    for padding in worth[:REMAINDER_SEARCHES]:
+        mapspace = Mapspace(padding.problem, arch, constraints)
+        labelled = None if progress is None else _labelled(progress, f"{padding.dim} padded to {padding.bound}")
+        outcome = make_search(mapspace, settings, folder).run(settings.budget, labelled)
+        if outcome.found is None or not len(outcome.found):
+            continue
+        batch = outcome.found.batch
+        mappings = [batch.mapping(i, problem) for i in range(len(batch))]
+        evaluations = [evaluate_mapping(problem, arch, m) for m in mappings]
+        exact = Scored(batch, Scores(np.array([e.energy_pJ for e in evaluations], dtype=float),
+                                     np.array([e.cycles for e in evaluations], dtype=np.int64), mapping_keys(batch)))
+        searches.append(Searched(padding, mapspace, outcome, exact, dict(zip(mappings, evaluations))))
+    return searches
+
+
+def _with_padding_hint(problem: Problem, arch: Architecture, constraints: Constraints | None,
+                       settings: Settings) -> list[str]:
+    """Where the search took no remainders but a padded layer has a mapping: say how to
+    let it."""
+    if settings.remainders or settings.exhaustive or not paddings(problem, arch, constraints):
+        return []
+    choices = " or ".join(REMAINDER_OBJECTIVES)
+    objective = "" if settings.objective in REMAINDER_OBJECTIVES else f" with --objective {choices}"
+    return [f"a mapping with a remainder may fit: search without --no-remainders{objective} (in an experiment, "
+            "search.remainders: true)"]
+
+
+def _labelled(progress: ProgressCallback, remainder: str) -> ProgressCallback:
+    return lambda p: progress(replace(p, remainder=remainder))
 
 
 def not_found_text(outcome: Outcome) -> str:
@@ -143,13 +245,15 @@ def not_found_text(outcome: Outcome) -> str:
             "that none does; give the search more --trials or --time, or loosen the constraints")
 
 
-def _rescored(problem: Problem, arch: Architecture, mapping: Mapping) -> tuple[Mapping, Evaluation]:
+def _rescored(problem: Problem, arch: Architecture, mapping: Mapping,
+              evaluated: dict[Mapping, Evaluation]) -> tuple[Mapping, Evaluation]:
     """The stats a user gets, with the fit confirmed by the scalar check of the
-    mapping (violations), apart from the search's batch arrays."""
+    mapping (violations), apart from the search's batch arrays; `evaluated`: those
+    already evaluated."""
     problems = violations(problem, arch, mapping)
     if problems:
         raise RuntimeError("the vectorized model accepted a mapping that does not fit: " + "; ".join(problems))
-    return mapping, evaluate_mapping(problem, arch, mapping)
+    return mapping, evaluated.get(mapping) or evaluate_mapping(problem, arch, mapping)
 
 
 def search_info(settings: Settings, outcome: Outcome, sizes: dict[str, int], folder: Path) -> dict[str, Any]:
