@@ -55,7 +55,7 @@ from .workload_stats import no_reuse_accesses_per_mac
 @dataclass(frozen=True)
 class TensorAtLevel:
     tensor: str
-    accesses: int  # (reads + fills + updates) x utilized instances
+    accesses: float  # (reads + fills + updates) x utilized instances (under a remainder: of averages)
     accesses_per_mac: float
     temporal_reuse: float | None  # accesses served per word brought in (None: nothing brought in)
     spatial_reuse: float | None  # multicast (read-only) or spatial reduction (read-write) below the level

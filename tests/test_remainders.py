@@ -12,6 +12,7 @@ import pytest
 
 from mapper import api
 from mapper.cli import main
+from mapper.explain import Explanation
 from mapper.mapping import LevelMapping, Loop, Mapping, merged_end
 from mapper.mapspace.padding import paddings
 from mapper.model.batch import batch_from_mappings
@@ -227,3 +228,24 @@ def test_resnet18_fc_maps_with_32_columns_over_its_1000_output_channels(tmp_path
                                                                                               ("M", 32, "X")]
     assert mapping.factor("M") == 1024 and best["computes"] == 512 * 1000
     assert best["cycles"] == 32 * 16  # 32 M steps of 32 channels (the last of 8) x C16
+
+
+def test_the_explanation_of_a_remainder_reads_back_from_json(tmp_path: Path) -> None:
+    """Its counts are averages over instances that differ, and need not make whole
+    numbers times the instances (network summaries read each layer's explanation back
+    from best.json): P5 as 3 columns x 2 PEs of a column."""
+    (tmp_path / "layer.yaml").write_text("problem:\n  conv: {name: c, C: 2, M: 2, P: 5, Q: 4, R: 2, S: 1}\n")
+    (tmp_path / "mapping.yaml").write_text("""mapping:
+  - {level: DRAM, temporal: M2}
+  - {level: shared_glb, temporal: Q4, keep: [Inputs]}
+  - {level: inter_PE_column_spatial, spatial: P3X}
+  - {level: inter_PE_spatial, temporal: C2 R2, spatial: P2Y}
+  - {level: ifmap_spad, keep: [Inputs]}
+  - {level: weights_spad, keep: []}
+  - {level: psum_spad, keep: [Outputs]}
+""")
+    loaded = api.load(SPECS / "arch/eyeriss-like.yaml", tmp_path / "layer.yaml", tmp_path / "mapping.yaml")
+    explanation = api.explain(loaded.problems[0], loaded.architecture, loaded.mapping)
+    data = json.loads(json.dumps(explanation.to_json()))
+    assert any(not float(t["accesses"]).is_integer() for level in data["levels"] for t in level["tensors"])
+    assert Explanation.from_json(data) == explanation
