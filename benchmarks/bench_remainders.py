@@ -55,9 +55,11 @@ def table(arch: str, workload: str, perfect: dict, padded: dict, seconds: tuple[
     rows.append(f"| **network** (EDP summed over its {tp['layers']} layers) | {edp(tp['edp_J_cycles'])} | "
                 f"{edp(tr['edp_J_cycles'])} | {tr['edp_J_cycles'] / tp['edp_J_cycles'] - 1:+.1%} | "
                 f"{tp['utilization']:.1%} | {tr['utilization']:.1%} |")
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip() or "unknown"
     return "\n".join([
         f"{workload} on {arch}, default settings but --no-remainders (perfect) or not, seed 0; EDP in "
-        f"{edp_unit(unit)}, per distinct shape (its first layer)",
+        f"{edp_unit(unit)}, per distinct shape (its first layer); commit {commit}, {time.strftime('%Y-%m-%d')}",
         "",
         *rows,
         "",

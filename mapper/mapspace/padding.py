@@ -30,8 +30,8 @@ from ..constraints import Constraints
 from ..problem import Problem
 from .space import Mapspace, NoValidMapping
 
-# A dimension is padded by at most an eighth: C64 as 72 (8 x 9 over 12 rows) is 12.5%
-# more work, which an array left a third idle repays, a bigger padding rarely does.
+# A dimension is padded by at most an eighth: C64 as 72 (6 steps of 12 over 12 rows) is
+# 12.5% more work, which an array left a third idle repays; a bigger padding rarely does.
 MAX_PADDING = 1 / 8
 
 
@@ -76,11 +76,3 @@ def busiest(problem: Problem, arch: Architecture, constraints: Constraints | Non
         return 0
     sx, sy = mapspace.busiest_unrollings(1)
     return int(np.prod(sx * sy)) if len(sx) else 0
-
-
-def perfect_cycles_at_best(problem: Problem, arch: Architecture, constraints: Constraints | None) -> float:
-    """The cycles of the real layer's busiest perfect unrolling, at best (as
-    Padding.cycles_at_best)."""
-    busy = busiest(problem, arch, constraints)
-    return problem.macs / busy if busy else float("inf")
-
