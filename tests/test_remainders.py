@@ -249,3 +249,17 @@ def test_the_explanation_of_a_remainder_reads_back_from_json(tmp_path: Path) -> 
     data = json.loads(json.dumps(explanation.to_json()))
     assert any(not float(t["accesses"]).is_integer() for level in data["levels"] for t in level["tensors"])
     assert Explanation.from_json(data) == explanation
+
+
+def test_a_network_search_reports_a_layer_mapped_with_a_remainder(tmp_path: Path) -> None:
+    """The network's summary reads each layer's results back from its best.json, the
+    explanation of a remainder's averaged counts included."""
+    (tmp_path / "net.yaml").write_text("workload:\n  name: net\n  layers:\n"
+                                       "    - conv: {name: fifteen, C: 3, M: 15, P: 1, Q: 1, R: 1, S: 1}\n"
+                                       "    - conv: {name: sixteen, C: 3, M: 16, P: 1, Q: 1, R: 1, S: 1}\n")
+    args = ["search", str(TOY_ARCH), str(tmp_path / "net.yaml"), "-o", str(tmp_path / "out"), "--jobs", "1",
+            "--trials", "12", "--patience", "6"]
+    assert main(args) == 0
+    rows = {row["layer"]: row for row in json.loads((tmp_path / "out" / "summary.json").read_text())["layers"]}
+    assert rows["fifteen"]["cycles"] == rows["sixteen"]["cycles"] == 12  # M as 16 on the 4 PEs, 3 channels idle once
+    assert rows["fifteen"]["utilization"] == pytest.approx(45 / 48) and rows["fifteen"]["why"]
