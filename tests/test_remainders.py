@@ -5,6 +5,7 @@ Their counts are checked against the brute-force simulator in test_brute_force.p
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -165,6 +166,14 @@ def test_padded_layers_are_the_multiples_of_the_fanout_within_an_eighth(fifteen:
     found = paddings(fifteen.problems[0], fifteen.architecture, None)
     assert [(p.dim, p.bound) for p in found] == [("M", 16)]  # C3 as 4 would be a third more
     assert found[0].problem.bounds["M"] == 16 and found[0].cycles_at_best == 3 * 16 / 4
+
+
+def test_a_padded_bound_is_exact_however_large_the_bound(fifteen: api.Loaded) -> None:
+    """Integer arithmetic: 2**61 + 1 / 4 as a float rounds to a multiple that is not."""
+    problem = fifteen.problems[0]
+    huge = replace(problem, bounds={**problem.bounds, "M": 2**61 + 1})
+    padded = [p.bound for p in paddings(huge, fifteen.architecture, None) if p.dim == "M"]
+    assert sorted(padded) == [2**61 + 2, 2**61 + 4]  # the next multiples of 2 and of 4 (the 4 PEs and a divisor)
 
 
 def test_the_search_finds_a_remainder_where_perfect_factors_leave_pes_idle(fifteen: api.Loaded,

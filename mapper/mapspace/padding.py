@@ -21,7 +21,6 @@ cycles to run.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from math import ceil
 
 import numpy as np
 
@@ -47,16 +46,16 @@ class Padding:
 
 
 def paddings(problem: Problem, arch: Architecture, constraints: Constraints | None) -> list[Padding]:
-    """The padded layers worth searching, fewest cycles at best first (ties in the
-    order of the dimensions, then the bounds): every padding of one dimension to a
-    multiple of a fan-out axis or of one of its divisors, within MAX_PADDING, whose
-    mapspace has a mapping that the constraints allow."""
+    """The padded layers of `problem`, fewest cycles at best first (ties in the order
+    of the dimensions, then the bounds): every padding of one dimension to a multiple
+    of a fan-out axis or of one of its divisors, within MAX_PADDING, whose mapspace has
+    a mapping that the constraints allow."""
     axes = {size for fanout in arch.fanouts() for size in fanout if size > 1}
     steps = sorted({k for size in axes for k in range(2, size + 1) if size % k == 0})
     found = []
     for dim in problem.dims:
         bound = problem.bounds[dim]
-        padded = sorted({ceil(bound / k) * k for k in steps} - {bound})
+        padded = sorted({-(-bound // k) * k for k in steps} - {bound})  # exact for any bound
         for new in (n for n in padded if n <= bound * (1 + MAX_PADDING)):
             layer = replace(problem, name=f"{problem.name} [{dim} padded to {new}]",
                             bounds={**problem.bounds, dim: new})
