@@ -272,3 +272,17 @@ def test_a_network_search_reports_a_layer_mapped_with_a_remainder(tmp_path: Path
     rows = {row["layer"]: row for row in json.loads((tmp_path / "out" / "summary.json").read_text())["layers"]}
     assert rows["fifteen"]["cycles"] == rows["sixteen"]["cycles"] == 12  # M as 16 on the 4 PEs, 3 channels idle once
     assert rows["fifteen"]["utilization"] == pytest.approx(45 / 48) and rows["fifteen"]["why"]
+
+
+def test_no_valid_mapping_says_no_padded_layer_has_one_either(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """M=32 over 16 columns: neither M1000 nor M as 1,024 can take it."""
+    layer = tmp_path / "fc.yaml"
+    layer.write_text("problem:\n  conv: {name: resnet18_fc, C: 512, M: 1000, P: 1, Q: 1, R: 1, S: 1}\n")
+    constraints = tmp_path / "columns.yaml"
+    constraints.write_text("constraints:\n  levels:\n    GlobalBuffer: {spatial: M=32, x_dims: [M]}\n")
+    assert main(["search", str(SPECS / "arch/ws-16x16.yaml"), str(layer), "--constraints", str(constraints),
+                 "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "M=32 spatially below GlobalBuffer does not divide the bound 1000 of M" in err
+    assert "no padded layer has a mapping either" in err

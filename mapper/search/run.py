@@ -62,9 +62,9 @@ DEFAULT_PATIENCE = 20
 REMAINDER_SEARCHES = 2
 MIN_REMAINDER_GAIN = 0.05
 REMAINDER_OBJECTIVES = ("edp", "delay")  # a padded layer does more work: fewer cycles must repay it
-NO_PADDED_LAYER = (f"nor does a padded layer: the search takes remainders by padding one dimension to a multiple of a "
-                   f"fan-out's width or height, or of a divisor of it, by at most {MAX_PADDING:.1%} (mapper "
-                   "evaluate takes any remainder)")
+NO_PADDED_LAYER = (f"no padded layer has a mapping either (the search takes remainders by padding one dimension to a "
+                   f"multiple of a fan-out's width or height, or of a divisor of one, by at most {MAX_PADDING:.1%}; "
+                   "mapper evaluate takes any remainder)")
 
 
 @dataclass(frozen=True)
