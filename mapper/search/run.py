@@ -58,7 +58,9 @@ DEFAULT_TRIALS = 300
 # summed EDP. The trials alone (no polish) gave up 16% of that EDP at 20 against 40.
 DEFAULT_PATIENCE = 20
 # Padded layers searched at most per layer, and the cycles their busiest unrolling must
-# save, at least, against the best mapping found (module docstring).
+# save, at least, against the best mapping found (module docstring). Two: the padded
+# layer that would run fewest cycles is not always the best (ResNet-50's res2a_branch1
+# on eyeriss-like: 48.4 J*cycles from M as 258, 41.1 from the second, P as 57).
 REMAINDER_SEARCHES = 2
 MIN_REMAINDER_GAIN = 0.05
 REMAINDER_OBJECTIVES = ("edp", "delay")  # a padded layer does more work: fewer cycles must repay it
