@@ -165,7 +165,7 @@ def fifteen(tmp_path: Path) -> api.Loaded:
 def test_padded_layers_are_the_multiples_of_the_fanout_within_an_eighth(fifteen: api.Loaded) -> None:
     found = paddings(fifteen.problems[0], fifteen.architecture, None)
     assert [(p.dim, p.bound) for p in found] == [("M", 16)]  # C3 as 4 would be a third more
-    assert found[0].problem.bounds["M"] == 16 and found[0].cycles_at_best == 3 * 16 / 4
+    assert found[0].mapspace.problem.bounds["M"] == 16 and found[0].cycles_at_best == 3 * 16 / 4
 
 
 def test_a_padded_bound_is_exact_however_large_the_bound(fifteen: api.Loaded) -> None:

@@ -36,12 +36,13 @@ MAX_PADDING = 1 / 8
 
 @dataclass(frozen=True)
 class Padding:
-    """The layer with dimension `dim` padded to `bound`, and the cycles its busiest
-    spatial unrolling takes at best (the padded layer's MACs over its busy PEs)."""
+    """The layer with dimension `dim` padded to `bound` (its mapspace), and the cycles
+    its busiest spatial unrolling takes at best (the padded layer's MACs over its busy
+    PEs)."""
 
     dim: str
     bound: int
-    problem: Problem
+    mapspace: Mapspace
     cycles_at_best: float
 
 
@@ -59,17 +60,17 @@ def paddings(problem: Problem, arch: Architecture, constraints: Constraints | No
         for new in (n for n in padded if n <= bound * (1 + MAX_PADDING)):
             layer = replace(problem, name=f"{problem.name} [{dim} padded to {new}]",
                             bounds={**problem.bounds, dim: new})
-            busy = busiest(layer, arch, constraints)
+            mapspace = Mapspace(layer, arch, constraints)
+            busy = busiest(mapspace)
             if busy:
-                found.append(Padding(dim, new, layer, layer.macs / busy))
+                found.append(Padding(dim, new, mapspace, layer.macs / busy))
     return sorted(found, key=lambda p: p.cycles_at_best)  # stable: dimension order, then bound
 
 
-def busiest(problem: Problem, arch: Architecture, constraints: Constraints | None) -> int:
-    """The most MACs a spatial unrolling of the layer's mapspace keeps busy (0: it has
-    no mapping)."""
+def busiest(mapspace: Mapspace) -> int:
+    """The most MACs a spatial unrolling of the mapspace keeps busy (0: it has no
+    mapping)."""
     try:
-        mapspace = Mapspace(problem, arch, constraints)
         mapspace.check()
     except NoValidMapping:
         return 0

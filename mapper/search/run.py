@@ -207,7 +207,7 @@ def padded_searches(problem: Problem, arch: Architecture, constraints: Constrain
     worth = [p for p in paddings(problem, arch, constraints) if p.cycles_at_best < to_beat * (1 - MIN_REMAINDER_GAIN)]
     searches = []
     for padding in worth[:REMAINDER_SEARCHES]:
-        mapspace = Mapspace(padding.problem, arch, constraints)
+        mapspace = padding.mapspace
         labelled = None if progress is None else _labelled(progress, f"{padding.dim} padded to {padding.bound}")
         outcome = make_search(mapspace, settings, folder).run(settings.budget, labelled)
         if outcome.found is None or not len(outcome.found):
