@@ -60,7 +60,8 @@ DEFAULT_PATIENCE = 20
 # Padded layers searched at most per layer, and the cycles their busiest unrolling must
 # save, at least, against the best mapping found (module docstring). Two: the padded
 # layer that would run fewest cycles is not always the best (ResNet-50's res2a_branch1
-# on eyeriss-like: 48.4 J*cycles from M as 258, 41.1 from the second, P as 57).
+# on eyeriss-like: 48.43 J*cycles from M as 258, 41.07 from the second, P as 57; the
+# summary line of `mapper search ... --layer res2a_branch1` says so).
 REMAINDER_SEARCHES = 2
 MIN_REMAINDER_GAIN = 0.05
 REMAINDER_OBJECTIVES = ("edp", "delay")  # a padded layer does more work: fewer cycles must repay it
