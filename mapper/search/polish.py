@@ -25,12 +25,7 @@ conv3 on the Eyeriss-like array ended 11.7% worse from one seed in five when the
 busy unrollings competed with the others, and on ResNet-50 on the Eyeriss-like array
 five searches in 105 ended 2-5% worse when only the best few keep tables as swept were
 tiled anew (a shared buffer that kept the outputs where keeping the inputs was best,
-with other tiles at three levels). The sweep also places the best mapping's temporal
-factors anew, one dimension's and two dimensions' at a time, in every way the levels
-can take them (where those are few enough): the moves carry a prime at a time, and
-tiles that must change at several levels at once stop them (ResNet-18's layer1 3x3 on
-the Eyeriss-like array ended 2.3% worse from one seed in five). The rounds go on if
-the sweep betters the best.
+with other tiles at three levels). The rounds go on if the sweep betters the best.
 The random moves alone ended in mappings that reached the best value only with two
 fan-outs' unrollings changed at once (the 128 x 128 tpu-like array), or two keep
 flags, or with a few PEs idle and other tiles (AlexNet's conv3 on the Eyeriss-like
@@ -45,6 +40,14 @@ the few the trials happened to reach; and the local searches restart from the be
 keep tables in turn, until two of them agree on the best value. Where an unrolling
 changes, each factor moves as little as it can (tilings.unrolled_as), so that the
 tiles stay those the trials found.
+
+When the local searches are done, the best mapping's temporal factors are placed
+anew, one dimension's and two dimensions' at a time, in every way the levels can take
+them (where those are few enough), and a local search goes on from a better one: the
+moves carry a prime at a time, and tiles that must change at several levels at once
+stop them (ResNet-18's layer1 3x3 on the Eyeriss-like array ended 2.3% worse from
+one seed in five). Done in every sweep instead, it cost 22% more CPU time over the 105
+searches of ResNet-50's shapes on that array (benchmarks/bench_seeds.py).
 
 Local optima also hold good parts of different mappings. Where a fan-out has more
 unrollings than a search has trials, the trials have tried few of them, and a local
@@ -113,7 +116,9 @@ def polish(mapspace: Mapspace, start: Scored, objective: Objective, effort: Poli
     unrollings than `effort.crossed_above`, a local search that betters every earlier
     one is followed by one from the best crossing of its mapping with the trials'
     structures (`_crossed`), whose end does not count towards agreement (nor towards
-    `effort.restarts`: at most as many again). `tiling`: the effort with which a
+    `effort.restarts`: at most as many again). Then, while placing the best mapping's
+    factors anew betters it (`_placed_anew`; single objectives), a local search goes on
+    from there, at most `effort.restarts` times. `tiling`: the effort with which a
     sweep finds the best tilings of a new structure, the search's own (engine.py)."""
     moves = Moves(mapspace, effort)
     start = start.unique()
@@ -142,6 +147,15 @@ def polish(mapspace: Mapspace, start: Scored, objective: Objective, effort: Poli
             scored += count
             if len(crossings):
                 groups.insert(0, (crossings.take(_by_keep_table(crossings)[0]), True))
+    for _ in range(effort.restarts if objective != "pareto" else 0):
+        best = _elite(Scored.concatenate(ends or [begin]).unique(), objective, 1, 1)
+        placed, count = _placed_anew(mapspace, best, objective, effort)
+        scored += count
+        if not _better(placed, best, objective, effort.min_improvement):
+            break
+        end, count = _local_search(mapspace, moves, placed, objective, effort, tiling, rng)
+        scored += count
+        ends.append(end)
     found = Scored.concatenate(ends or [begin]).unique()
     return _elite(found, objective, effort.elite, effort.per_keep_table), scored
 
@@ -242,23 +256,21 @@ def _swept(mapspace: Mapspace, moves: Moves, best: Scored, objective: Objective,
     retiled, retiled_count = tiled_anew(mapspace, each_table, objective, effort.retiled_keep_tables, tiling)
     tiled, tiled_count = tiled_anew(mapspace, unrolled, objective, effort.swept_structures, tiling)
     idler, idler_count = tiled_anew(mapspace, less_busy, objective, effort.swept_structures, tiling)
-    placed, placed_count = _placed_anew(mapspace, best, objective, effort)
-    return (Scored.concatenate([rekept, unrolled, less_busy, retiled, tiled, idler, placed]),
-            scored + count + more + retiled_count + tiled_count + idler_count + placed_count)
+    return (Scored.concatenate([rekept, unrolled, less_busy, retiled, tiled, idler]),
+            scored + count + more + retiled_count + tiled_count + idler_count)
 
 
 def _placed_anew(mapspace: Mapspace, best: Scored, objective: Objective, effort: PolishEffort) -> tuple[Scored, int]:
-    """`best` (one mapping) with the temporal factors of one dimension placed anew across
-    the levels in every way, then those of two dimensions at once where they have at
-    most `effort.placements` ways together, each better mapping taken as it comes,
-    until a pass betters nothing; and how many mappings were scored. The moves carry a
-    prime factor at a time, and a mapping whose tiles at several levels must change
-    together is a local optimum for them (ResNet-18's layer1 3x3 on the Eyeriss-like
-    array: one seed in five ended at 143.0 J*cycles, where placing C and P anew gives
-    139.8, the others' answer). Deterministic, and cheap next to the rest of a sweep:
-    a structure's tilings one or two dimensions at a time."""
-    if objective == "pareto" or effort.placements == 0:
-        return Scored.empty(mapspace), 0
+    """The best of `best` (one mapping) and of it with the temporal factors of one
+    dimension placed anew across the levels in every way, then those of two dimensions
+    at once where they have at most `effort.placements` ways together, each better
+    mapping taken as it comes, until a pass betters nothing; and how many mappings were
+    scored. The moves carry a prime factor at a time, and a mapping whose tiles at
+    several levels must change together is a local optimum for them (ResNet-18's
+    layer1 3x3 on the Eyeriss-like array: one seed in five ended at 143.0 J*cycles,
+    where placing C and P anew gives 139.8, the others' answer). Deterministic."""
+    if effort.placements == 0:
+        return best, 0
     scored, improved = 0, True
     while improved:
         improved = False
