@@ -103,7 +103,7 @@ class PolishEffort:
     crossed_parents: int = 8  # the trials' best structures a local search's better end is crossed with (0: none)
     crossed_above: int = 300  # only where a fan-out has more unrollings than this: a default search's trials
     min_improvement: float = 1e-4  # a round that betters the best value by less does not count
-    placements: int = 10_000  # at most, ways to place one or two dimensions' temporal factors a sweep tries at once
+    placements: int = 10_000  # at most, ways to place one or two dimensions' temporal factors tried at once (0: none)
 
 
 def polish(mapspace: Mapspace, start: Scored, objective: Objective, effort: PolishEffort,
