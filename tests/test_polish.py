@@ -323,3 +323,43 @@ def test_the_sweep_places_factors_in_every_way_to_write_the_product_once(n: int,
     brute = {row for row in itertools.product(divisors(n), repeat=parts) if math.prod(row) == n}
     assert {tuple(row) for row in rows.tolist()} == brute
     assert len(rows) == len(brute) == count_ordered_factorizations(n, parts)
+
+
+# ResNet-50's res5a_branch2c with M padded to 2052 (the padded layer that search/run.py
+# searches for remainders), and where that search ended from seed 0: 144 of the 168
+# PEs busy, the shared buffer keeping the outputs alone, the partial-sum registers
+# nothing.
+RES5A_BRANCH2C_M_PADDED = """
+workload:
+  name: resnet50
+  layers:
+    - conv: {name: res5a_branch2c, C: 512, M: 2052, H: 7, W: 7, R: 1, S: 1}
+"""
+EYERISS_PADDED_LOCAL_OPTIMUM = """
+mapping:
+  - {level: DRAM, keep: [Weights, Inputs, Outputs]}
+  - {level: shared_glb, keep: [Outputs]}
+  - {level: inter_PE_column_spatial, temporal: C32, spatial: C4X M3X, keep: []}
+  - {level: inter_PE_spatial, temporal: Q7, spatial: C4Y M3Y, keep: []}
+  - {level: ifmap_spad, keep: [Inputs]}
+  - {level: weights_spad, keep: [Weights]}
+  - {level: psum_spad, temporal: M228 P7, keep: []}
+"""
+
+
+def test_the_sweep_unrolls_anew_keep_tables_that_pay_only_with_their_own_tiles(tmp_path) -> None:
+    # Two flags away (the shared buffer keeping the inputs too, the partial-sum
+    # registers the outputs), with the tiles that suit them and all 168 PEs busy.
+    (tmp_path / "layer.yaml").write_text(RES5A_BRANCH2C_M_PADDED)
+    (tmp_path / "mapping.yaml").write_text(EYERISS_PADDED_LOCAL_OPTIMUM)
+    ms, start = scored_mapping(SHIPPED / "arch/eyeriss-like.yaml", tmp_path / "layer.yaml", tmp_path / "mapping.yaml")
+    assert start.scores.value("edp")[0] == pytest.approx(55.71, rel=1e-3)
+
+    found, _ = polish(ms, start, "edp", PolishEffort(restarts=1, placements=0), np.random.default_rng(0))
+
+    assert found.scores.value("edp")[0] < 54.4
+    names = [tensor.name for tensor in ms.problem.tensors]
+    levels = [level.name for level in ms.arch.levels]
+    assert found.batch.keep[0, levels.index("shared_glb"), names.index("Inputs")]
+    assert found.batch.keep[0, levels.index("psum_spad"), names.index("Outputs")]
+    assert np.prod(found.batch.spatial_x[0] * found.batch.spatial_y[0]) == 168

@@ -16,10 +16,10 @@ so that the tensor's tile fits), the unrolling of every fan-out replaced by one 
 the busiest together (a dimension that leaves one fan-out must often go to another);
 a child takes one to three such moves. The elite, the best mappings so far, breeds
 children for as long as rounds keep improving it; then its best is swept: tried
-under every keep table one or two flags away, the best of those tables under every
-busiest unrolling, itself under the less busy ones, and new structures given their
-own best tiles (as a trial would): each keep table one or two flags away, the best of
-the new unrollings, and the best of the less busy ones apart. As swept, with the
+under every keep table one or two flags away, each of them with its own best tiles
+(as a trial would give them), the best of those tables under every busiest
+unrolling, itself under the less busy ones, and the best of the new unrollings and of
+the less busy ones apart given their own best tiles. As swept, with the
 tiles of the structure they come from, the structures that win rank low: AlexNet's
 conv3 on the Eyeriss-like array ended 11.7% worse from one seed in five when the less
 busy unrollings competed with the others, and on ResNet-50 on the Eyeriss-like array
@@ -241,19 +241,24 @@ def _swept(mapspace: Mapspace, moves: Moves, best: Scored, objective: Objective,
     each of which alone makes the mapping worse (a dimension moved from one fan-out
     to another, a buffer that keeps one tensor instead of another), and how many
     mappings were scored: `best` (one mapping) under every keep table one or two
-    flags away (`Moves.rekept`), the best mappings of the `effort.swept_keep_tables`
-    best of those tables under every busiest unrolling, `best` under every less busy
-    one (`_unrollings`), and the best tilings (`tiled_anew`) of the best mapping of
-    each keep table, of the best of the new busiest unrollings, and of the best of the
-    less busy ones."""
+    flags away (`Moves.rekept`), the best tilings (`tiled_anew`) of the best mapping
+    of each of those tables, the best mappings of the `effort.swept_keep_tables` best
+    tables (as swept or tiled anew) under every busiest unrolling, `best` under every
+    less busy one (`_unrollings`), and the best tilings of the best of the new busiest
+    unrollings and of the best of the less busy ones. A keep table may pay only with
+    its own tiles and another unrolling together (ResNet-50's res5a_branch2c on the
+    Eyeriss-like array, M padded to 2052: the shared buffer keeping the inputs too and
+    the partial-sum registers the outputs, under a busier unrolling; as swept, with
+    the tiles it came with, the table ranked too low to be unrolled anew, and one seed
+    in five ended 2.6% worse)."""
     rekept, scored = score(mapspace, moves.rekept(best.batch))
-    tables = _elite(Scored.concatenate([best, rekept]), objective, effort.swept_keep_tables, 1)
-    unrolled, count = score(mapspace, _unrolled(mapspace, tables.batch, moves.unrollings))
-    less_busy, more = score(mapspace, _unrolled(mapspace, best.batch, moves.less_busy))
     # Each kind is tiled anew apart from the others: as swept, with the tiles of the
     # structure they come from, the structures that win rank below the others.
     each_table = _elite(rekept, objective, effort.retiled_keep_tables, 1)
     retiled, retiled_count = tiled_anew(mapspace, each_table, objective, effort.retiled_keep_tables, tiling)
+    tables = _elite(Scored.concatenate([best, rekept, retiled]), objective, effort.swept_keep_tables, 1)
+    unrolled, count = score(mapspace, _unrolled(mapspace, tables.batch, moves.unrollings))
+    less_busy, more = score(mapspace, _unrolled(mapspace, best.batch, moves.less_busy))
     tiled, tiled_count = tiled_anew(mapspace, unrolled, objective, effort.swept_structures, tiling)
     idler, idler_count = tiled_anew(mapspace, less_busy, objective, effort.swept_structures, tiling)
     return (Scored.concatenate([rekept, unrolled, less_busy, retiled, tiled, idler]),
