@@ -8,10 +8,8 @@ bound in milliseconds.
 
 from __future__ import annotations
 
-import itertools
-from collections import Counter
-from functools import cache, lru_cache
-from math import comb, gcd, isqrt, prod
+from functools import cache
+from math import gcd, isqrt
 
 import numpy as np
 
@@ -52,27 +50,6 @@ def divisors(n: int) -> tuple[int, ...]:
     for p, k in counts.items():
         result = [d * p**e for d in result for e in range(k + 1)]
     return tuple(sorted(result))
-
-
-def count_ordered_factorizations(n: int, parts: int) -> int:
-    """How many ways there are to write n >= 1 as a product of `parts` ordered factors
-    (ordered_factorizations), without listing them."""
-    return prod(comb(k + parts - 1, parts - 1) for k in Counter(prime_factors(n)).values())
-
-
-@lru_cache(maxsize=128)  # bounded: a table may hold thousands of rows, and a network has many bounds
-def ordered_factorizations(n: int, parts: int) -> np.ndarray:
-    """Every way to write n >= 1 as a product of `parts` ordered factors, one per row
-    ((count, parts), read-only): prime by prime, every split of its exponent among
-    the parts."""
-    rows = np.ones((1, parts), dtype=np.int64)
-    for p, k in Counter(prime_factors(n)).items():
-        splits = np.zeros((comb(k + parts - 1, parts - 1), parts), dtype=np.int64)
-        for i, chosen in enumerate(itertools.combinations_with_replacement(range(parts), k)):
-            np.add.at(splits[i], list(chosen), 1)
-        rows = (rows[:, None, :] * p ** splits[None, :, :]).reshape(-1, parts)
-    rows.setflags(write=False)
-    return rows
 
 
 def is_prime(n: int) -> bool:

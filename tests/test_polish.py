@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from test_search import SHIPPED, exhaustive_optimum, mapspace
 
-from mapper.factorize import count_ordered_factorizations, divisors, ordered_factorizations
+from mapper.constraints import Constraints
+from mapper.factorize import divisors
 from mapper.model.capacity import violations
 from mapper.search.objectives import structure_keys
 from mapper.search.polish import Moves, PolishEffort, polish, tiled_anew
@@ -317,12 +318,27 @@ def test_the_sweep_places_two_dimensions_factors_anew_where_moving_a_prime_at_a_
     assert found.scores.value("edp")[0] == pytest.approx(best, rel=1e-4)
 
 
-@pytest.mark.parametrize("n, parts", [(1, 3), (12, 3), (64, 7), (2 * 3 * 5 * 7, 4), (97, 2), (360, 1)])
-def test_the_sweep_places_factors_in_every_way_to_write_the_product_once(n: int, parts: int) -> None:
-    rows = ordered_factorizations(n, parts)
-    brute = {row for row in itertools.product(divisors(n), repeat=parts) if math.prod(row) == n}
-    assert {tuple(row) for row in rows.tolist()} == brute
-    assert len(rows) == len(brute) == count_ordered_factorizations(n, parts)
+@pytest.mark.parametrize("dataflow", [None, "row-stationary", "weight-stationary"])
+def test_the_sweep_places_factors_in_every_way_the_constraints_allow_and_no_other(tmp_path, dataflow) -> None:
+    # What `_placed_anew` places: the mapspace's temporal factorizations of what the
+    # unrolling leaves of each bound. Checked against every product of divisors
+    # over the levels: a row is listed exactly when the mapspace allows it.
+    (tmp_path / "layer.yaml").write_text(RESNET18_LAYER1)
+    specs = load_specs([SHIPPED / "arch/eyeriss-like.yaml", tmp_path / "layer.yaml"])
+    ms = Mapspace(specs.problems[0], specs.architecture, Constraints(preset=dataflow) if dataflow else None)
+    start = ms.fitting_start()
+    spaces = ms.temporal_factorizations(start.spatial_x[0], start.spatial_y[0])
+    for d, space in enumerate(spaces):
+        remaining = int(np.prod(start.temporal[0, :, d]))
+        every = np.array([row for row in itertools.product(divisors(remaining), repeat=ms.L)
+                          if math.prod(row) == remaining], dtype=np.int64)
+        placed = MappingBatch(*(np.repeat(a, len(every), axis=0) for a in (start.order, start.temporal,
+                              start.spatial_x, start.spatial_y)), start.spatial_order,
+                              np.repeat(start.keep, len(every), axis=0))
+        placed.temporal[:, :, d] = every
+        listed = {tuple(row) for row in space.table.tolist()}
+        assert {tuple(row) for row in every[ms.allowed(placed)].tolist()} == listed
+        assert len(listed) == space.total
 
 
 # ResNet-50's res5a_branch2c with M padded to 2052 (the padded layer that search/run.py

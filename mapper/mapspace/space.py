@@ -234,7 +234,7 @@ class Mapspace:
         sx, sy = np.array(structure.spatial_x), np.array(structure.spatial_y)
         if not self.spatial.feasible(sx, sy):
             return 0
-        return prod(space.total for space in self._temporal_spaces(sx, sy))
+        return prod(space.total for space in self.temporal_factorizations(sx, sy))
 
     def sample_tilings(self, structure: Structure, n: int, rng: np.random.Generator) -> MappingBatch:
         """`n` temporal factorizations completing `structure`, each within the factor
@@ -250,15 +250,17 @@ class Mapspace:
                                                   rng))
 
     def _factorizations(self, sx: np.ndarray, sy: np.ndarray) -> Factorizations:
-        """`_temporal_spaces` drawn together, made once per spatial unrolling's remainders."""
+        """`temporal_factorizations` drawn together, made once per spatial unrolling's
+        remainders."""
         remaining = tuple((self.bounds // np.prod(sx * sy, axis=0)).tolist())
         if remaining not in self._drawn:
-            self._drawn[remaining] = Factorizations(self._temporal_spaces(sx, sy))
+            self._drawn[remaining] = Factorizations(self.temporal_factorizations(sx, sy))
         return self._drawn[remaining]
 
-    def _temporal_spaces(self, sx: np.ndarray, sy: np.ndarray) -> list[TemporalFactors]:
+    def temporal_factorizations(self, sx: np.ndarray, sy: np.ndarray) -> list[TemporalFactors]:
         """Per dimension, the temporal factorizations of what the spatial unrolling
-        (sx, sy) leaves of its bound."""
+        (sx, sy) leaves of its bound over the levels, within the constraints' factor
+        bounds: how many (`.total`) and, where few enough to list, each (`.table`)."""
         remaining = self.bounds // np.prod(sx * sy, axis=0)
         return [self._dims[d].temporal(int(remaining[d])) for d in range(self.D)]
 
@@ -333,7 +335,7 @@ class Mapspace:
         """The mappings of one spatial unrolling: every (tiling, keep table) pair, then,
         for the pairs that fit, every combination of loop orders (fit does not depend
         on the order)."""
-        tables = [space.table for space in self._temporal_spaces(sx, sy)]
+        tables = [space.table for space in self.temporal_factorizations(sx, sy)]
         radices = [len(t) for t in tables] + [len(keeps)]
         order_radices = [len(o) for o in orders]
         n_orders = prod(order_radices)
@@ -449,7 +451,7 @@ class Mapspace:
         """With this spatial unrolling and the smallest temporal tiles, the first level
         whose required tiles overflow it (None if all fit)."""
         spatial_inner = np.cumprod((sx * sy)[::-1], axis=0)[::-1]
-        temporal_inner = np.array([space.min_suffix for space in self._temporal_spaces(sx, sy)]).T
+        temporal_inner = np.array([space.min_suffix for space in self.temporal_factorizations(sx, sy)]).T
         extents = spatial_inner * temporal_inner
         forced = self.keeps.forced == 1
         for l, usable in enumerate(self.usable):

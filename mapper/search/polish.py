@@ -76,8 +76,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..factorize import count_ordered_factorizations, ordered_factorizations, random_prime_factors
-from ..mapspace import Mapspace
+from ..factorize import random_prime_factors
+from ..mapspace import Mapspace, TemporalFactors
 from ..model.batch import MappingBatch
 from .objectives import Objective, structure_keys
 from .tilings import Effort, Scored, best_tilings, score, unrolled_as
@@ -276,11 +276,13 @@ def _placed_anew(mapspace: Mapspace, best: Scored, objective: Objective, effort:
     where placing C and P anew gives 139.8, the others' answer). Deterministic."""
     if effort.placements == 0:
         return best, 0
+    # The placements keep the unrolling, so what it leaves of each bound stays.
+    spaces = mapspace.temporal_factorizations(best.batch.spatial_x[0], best.batch.spatial_y[0])
     scored, improved = 0, True
     while improved:
         improved = False
-        for dims in _placeable(best.batch, mapspace.L, effort.placements):
-            found, count = score(mapspace, _placed(best.batch, dims))
+        for dims in _placeable(spaces, effort.placements):
+            found, count = score(mapspace, _placed(best.batch, [(d, spaces[d].table) for d in dims]))
             scored += count
             top = found.take(found.scores.best(objective, 1))
             if len(top) and _better(top, best, objective, effort.min_improvement):
@@ -288,37 +290,36 @@ def _placed_anew(mapspace: Mapspace, best: Scored, objective: Objective, effort:
     return best, scored
 
 
-def _placeable(batch: MappingBatch, levels: int, limit: int) -> list[tuple[int, ...]]:
-    """The dimensions of `batch`'s first mapping whose temporal factors `_placed_anew`
-    places anew: each alone, then each pair, that has at most `limit` ways."""
-    totals = np.prod(batch.temporal[0], axis=0).tolist()
-    ways = {d: count_ordered_factorizations(int(total), levels) for d, total in enumerate(totals) if total > 1}
+def _placeable(spaces: list[TemporalFactors], limit: int) -> list[tuple[int, ...]]:
+    """The dimensions whose temporal factors `_placed_anew` places anew, given each
+    one's factorizations: each alone, then each pair, that has more than one way and
+    at most `limit` (together)."""
+    ways = {d: space.total for d, space in enumerate(spaces) if space.total > 1}
     singles = [(d,) for d, n in ways.items() if n <= limit]
     pairs = [(a, b) for a, b in itertools.combinations(ways, 2) if ways[a] * ways[b] <= limit]
     return singles + pairs
 
 
-def _placed(batch: MappingBatch, dims: tuple[int, ...]) -> MappingBatch:
-    """`batch`'s first mapping with the temporal factors of `dims` in every placement
-    across the levels (ordered_factorizations), the other factors as they are; for two
+def _placed(batch: MappingBatch, placements: list[tuple[int, np.ndarray]]) -> MappingBatch:
+    """`batch`'s first mapping with the temporal factors of one or two dimensions in
+    every placement across the levels (`placements`: each dimension with its table of
+    them, TemporalFactors.table), the other factors as they are; for two
     dimensions, under the loop orders as they are and with the two exchanged at every
     level: which of two loops is outer matters once both iterate at a level, and a
     placement that makes a level's loop iterate needs its place in the order as much
     (the layer1 3x3 above: from where seed 2's polish ended, C and P placed anew reach
     139.8 only with their places exchanged)."""
     first = batch.take(np.zeros(1, dtype=np.int64))
-    if len(dims) == 2:
+    if len(placements) == 2:
         exchanged = _copy(first)
-        a, b = dims
+        (a, _), (b, _) = placements
         exchanged.order[0] = np.where(first.order[0] == a, b, np.where(first.order[0] == b, a, first.order[0]))
         first = MappingBatch.concatenate([first, exchanged])
-    levels = batch.temporal.shape[1]
-    tables = [ordered_factorizations(int(np.prod(batch.temporal[0, :, d])), levels) for d in dims]
-    grid = np.stack(np.meshgrid(np.arange(len(first)), *(np.arange(len(t)) for t in tables), indexing="ij"),
-                    axis=-1).reshape(-1, 1 + len(dims))
+    grid = np.stack(np.meshgrid(np.arange(len(first)), *(np.arange(len(t)) for _, t in placements), indexing="ij"),
+                    axis=-1).reshape(-1, 1 + len(placements))
     placed = _copy(first.take(grid[:, 0]))
-    for i, d in enumerate(dims):
-        placed.temporal[:, :, d] = tables[i][grid[:, 1 + i]]
+    for i, (d, table) in enumerate(placements):
+        placed.temporal[:, :, d] = table[grid[:, 1 + i]]
     return placed
 
 
