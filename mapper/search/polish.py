@@ -317,7 +317,7 @@ def _placed(batch: MappingBatch, placements: list[tuple[int, np.ndarray]]) -> Ma
         first = MappingBatch.concatenate([first, exchanged])
     grid = np.stack(np.meshgrid(np.arange(len(first)), *(np.arange(len(t)) for _, t in placements), indexing="ij"),
                     axis=-1).reshape(-1, 1 + len(placements))
-    placed = _copy(first.take(grid[:, 0]))
+    placed = first.take(grid[:, 0])  # indexed by an array: its own copy, which the loop below writes
     for i, (d, table) in enumerate(placements):
         placed.temporal[:, :, d] = table[grid[:, 1 + i]]
     return placed
