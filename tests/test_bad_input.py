@@ -4,6 +4,7 @@ the CLI turns it into exit status 2 without a traceback."""
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -244,8 +245,27 @@ def test_a_table_outside_the_repository_says_where_tables_are_found(tmp_path: Pa
     monkeypatch.setattr("mapper.specs.native.SHIPPED_SPECS", tmp_path / "nowhere")
     monkeypatch.chdir(tmp_path)
     error, path = spec_error(tmp_path, (ARCH % "size: 4").replace("name: a\n", "name: a\n  energy_table: eyeriss\n"))
-    check(error, path, "architecture.energy_table", "not next to the spec, and no specs/energy/ here",
+    check(error, path, "architecture.energy_table", "nor in ../energy/ beside it, and no specs/energy/ here",
           "copy the table next to the spec")
+
+
+def test_a_table_in_the_energy_folder_beside_the_specs_folder_is_found_from_anywhere(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """specs/arch/X.yaml naming a table of specs/energy/: the shipped layout, which an
+    installed mapper finds by the spec's path alone, run from any folder."""
+    monkeypatch.setattr("mapper.specs.native.SHIPPED_SPECS", tmp_path / "nowhere")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    (tmp_path / "specs" / "arch").mkdir(parents=True)
+    (tmp_path / "specs" / "energy").mkdir()
+    shutil.copy(SPECS / "energy" / "eyeriss-normalized.yaml", tmp_path / "specs" / "energy")
+    arch = tmp_path / "specs" / "arch" / "a.yaml"
+    arch.write_text((ARCH % "size: 4").replace("name: a\n", "name: a\n  energy_table: eyeriss-normalized\n")
+                    .replace("compute: {energy: 1}", "compute: {energy: mac}"))
+
+    specs = load_native([arch])
+
+    assert specs["architecture"].energy_unit == "MAC"  # the table's symbol: it was read
 
 
 def test_unknown_energy_table_entry(tmp_path: Path) -> None:

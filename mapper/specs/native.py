@@ -71,7 +71,8 @@ architecture: {name, technology (optional: the node, e.g. 45nm), energy_table (o
     the architecture names), or an expression over the
     entries of the level's energy table: "rf", "4*global_buffer",
     "mult_int8 + add_int16". A table name is looked up as a file next to the spec,
-    then among the shipped tables in specs/energy/.
+    then in the energy/ folder beside the spec's folder, then among the shipped tables
+    in specs/energy/.
 
 mapping: [{level, temporal, spatial, keep, bypass}, ...], one entry per level that
     has loops or a non-default keep set, outermost first; levels left out have no
@@ -743,7 +744,7 @@ class LevelSpec(_Spec):
         {"type": "number", "minimum": 1, "description": "1: single buffering, 2: double buffering"})] = 1.0
     energy: EnergySpec | None = Field(None, description="per block access; or give component")
     component: Component | None = None
-    energy_table: Text | None = Field(None, description="a table file next to the spec or in specs/energy/; "
+    energy_table: Text | None = Field(None, description="a table file next to the spec, in ../energy/ or in specs/energy/; "
                                       "default: the architecture's")
     keeps: list[Identifier] | None = Field(None, description="tensors the level may hold; absent: any")
     fanout: Fanout = (1, 1)
@@ -1037,8 +1038,11 @@ def shipped_specs_dir() -> Path:
 
 
 def find_energy_table(name: str, spec_dir: Path) -> Path | None:
-    """A table named in a spec: next to the spec first, then among the shipped ones."""
-    for directory in (spec_dir, shipped_specs_dir() / "energy"):
+    """A table named in a spec: next to the spec first, then in the `energy/` folder
+    beside the spec's folder (the layout of the shipped specs/, so that a copy of it, or
+    a shipped spec named by its path from anywhere, finds its tables), then among the
+    shipped ones."""
+    for directory in (spec_dir, spec_dir.parent / "energy", shipped_specs_dir() / "energy"):
         for candidate in (directory / name, directory / f"{name}.yaml"):
             if _is_file_or_special(candidate):
                 return candidate
@@ -1076,12 +1080,13 @@ class _EnergyTables:
             if found is None:
                 shipped = sorted(p.stem for p in (shipped_specs_dir() / "energy").glob("*.yaml"))
                 if not shipped:  # an installed mapper run outside the repository: the tables are its files
-                    raise SpecError(file, path, f"energy table {name!r}, which is not next to the spec, and no "
-                                    "specs/energy/ here", "a table file next to the spec",
+                    raise SpecError(file, path, f"energy table {name!r}, which is neither next to the spec nor "
+                                    "in ../energy/ beside it, and no specs/energy/ here",
+                                    "a table file next to the spec or in ../energy/",
                                     "run from the repository's folder, or copy the table next to the spec")
-                raise SpecError(file, path, f"energy table {name!r}, which is neither next to the spec "
-                                "nor in specs/energy/", "a table file name; shipped: " + ", ".join(shipped),
-                                did_you_mean(name, shipped))
+                raise SpecError(file, path, f"energy table {name!r}, which is neither next to the spec, "
+                                "nor in ../energy/ beside it, nor in specs/energy/",
+                                "a table file name; shipped: " + ", ".join(shipped), did_you_mean(name, shipped))
             self.loaded[name] = _read_energy_table(found)
         return self.loaded[name]
 
