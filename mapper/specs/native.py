@@ -744,8 +744,8 @@ class LevelSpec(_Spec):
         {"type": "number", "minimum": 1, "description": "1: single buffering, 2: double buffering"})] = 1.0
     energy: EnergySpec | None = Field(None, description="per block access; or give component")
     component: Component | None = None
-    energy_table: Text | None = Field(None, description="a table file next to the spec, in ../energy/ or in specs/energy/; "
-                                      "default: the architecture's")
+    energy_table: Text | None = Field(None, description="a table file next to the spec, in ../energy/ or in "
+                                      "specs/energy/; default: the architecture's")
     keeps: list[Identifier] | None = Field(None, description="tensors the level may hold; absent: any")
     fanout: Fanout = (1, 1)
     network_energy: Energy = Field(0.0, description="per word delivered across the fan-out below the level")
