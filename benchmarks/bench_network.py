@@ -9,10 +9,11 @@ Eyeriss-like design), the CPU time of the command and its workers, and the netwo
 figures (energy, cycles, the EDP summed over the layers).
 
     python benchmarks/bench_network.py [--jobs 2] [--trials N] [--patience N] [--no-remainders]
-                                       [--workload resnet50] [--arch eyeriss-like] [--keep DIR]
+                                       [--remainder-searches N] [--workload resnet50] [--arch eyeriss-like]
+                                       [--keep DIR]
 
-`--trials` and `--patience` replace the defaults (to see how the time scales with them;
-`--trials 300 --patience 0 --keep DIR` gives the studies that
+`--trials`, `--patience` and `--remainder-searches` replace the defaults (to see how the
+time scales with them; `--trials 300 --patience 0 --keep DIR` gives the studies that
 benchmarks/bench_convergence.py reads).
 """
 
@@ -31,13 +32,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(arch: str, workload: str, jobs: int, trials: int | None, patience: int | None, remainders: bool,
-        out: Path) -> tuple[float, float]:
+        remainder_searches: int | None, out: Path) -> tuple[float, float]:
     """Run the search; returns (wall seconds, CPU seconds of it and its workers)."""
     command = [sys.executable, "-m", "mapper.cli", "search", str(ROOT / f"specs/arch/{arch}.yaml"),
                str(ROOT / f"specs/workloads/{workload}.yaml"), "-o", str(out), "--jobs", str(jobs)]
     command += ["--trials", str(trials)] if trials else []
     command += ["--patience", str(patience)] if patience is not None else []
     command += [] if remainders else ["--no-remainders"]
+    command += ["--remainder-searches", str(remainder_searches)] if remainder_searches else []
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
@@ -52,6 +54,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, help="search budget per layer (default: mapper search's default)")
     parser.add_argument("--patience", type=int, help="mapper search's --patience (default: its default; 0: none)")
     parser.add_argument("--no-remainders", action="store_true", help="mapper search's --no-remainders")
+    parser.add_argument("--remainder-searches", type=int, metavar="N", help="mapper search's --remainder-searches")
     parser.add_argument("--workload", default="resnet50")
     parser.add_argument("--arch", default="eyeriss-like")
     parser.add_argument("--keep", metavar="DIR", help="write the results here (default: a temporary folder)")
@@ -61,7 +64,7 @@ def main() -> None:
         if (out / "network.json").exists():
             sys.exit(f"{out} holds a finished run: it would be resumed, not timed; choose another --keep")
         wall, cpu = run(args.arch, args.workload, args.jobs, args.trials, args.patience, not args.no_remainders,
-                        out)
+                        args.remainder_searches, out)
         summary = json.loads((out / "summary.json").read_text())
         manifest = json.loads((out / "network.json").read_text())
     t = summary["totals"]
@@ -69,6 +72,7 @@ def main() -> None:
     parts = [f"--trials {args.trials}"] if args.trials else []
     parts += [f"--patience {args.patience}"] if args.patience is not None else []
     parts += ["--no-remainders"] if args.no_remainders else []
+    parts += [f"--remainder-searches {args.remainder_searches}"] if args.remainder_searches else []
     budget = ", ".join(parts) or "default settings"
     searched = [layer for layer in summary["layers"] if layer["same_shape_as"] is None]
     trials = [layer["search"]["trials"] for layer in searched]

@@ -14,8 +14,8 @@ The file (strict: an unknown key or a wrong type is a SpecError with its key pat
       - row-stationary             # a preset (mapper/constraints.py), `unconstrained`,
       - my-constraints.yaml        # or a constraints file (native or Timeloop)
     objectives: [edp, energy]      # optional, default [edp]; also delay, pareto
-    search: {trials: 20, time: null, patience: 20, seed: 0, remainders: true}   # optional, per layer
-                                   # (mapper search's; remainders: false is its --no-remainders)
+    search: {trials: 20, time: null, patience: 20, seed: 0, remainders: true,   # optional, per layer
+             remainder_searches: 2}  # (mapper search's; remainders: false is its --no-remainders)
     hardware:                      # optional: sweep the architectures' parameters
       sweep: {levels.shared_glb.depth: [8192, 16384], technology: [32nm, 45nm]}
       area_budget_mm2: 2.0         # optional (mapper/hardware_sweep.py)
@@ -74,7 +74,7 @@ from .safe_names import file_in, safe_file_name
 from .json_output import json_text
 from .search.objectives import OBJECTIVES, Objective
 from .search.outputs import write_atomically
-from .search.run import DEFAULT_PATIENCE, Settings
+from .search.run import DEFAULT_PATIENCE, REMAINDER_SEARCHES, Settings
 from .specs.constraints import parse_constraints, take_constraints
 from .specs.errors import SpecError, did_you_mean
 from .specs.limits import MAX_SEED
@@ -128,6 +128,7 @@ class SearchSpec(_Spec):
     seed: Annotated[int, PlainValidator(_seed),
                     WithJsonSchema({"type": "integer", "minimum": 0, "maximum": MAX_SEED})] = 0
     remainders: StrictBool = True
+    remainder_searches: PositiveInt = REMAINDER_SEARCHES
 
 
 class ExperimentSpec(_Spec):
@@ -228,7 +229,8 @@ def load_experiment(path: str | Path) -> Experiment:
                         ("dataflows", [d.label for d in dataflows]), ("objectives", spec.objectives)):
         _unique(labels, path, key)
     settings = Settings(trials=spec.search.trials, seconds=spec.search.time, patience=spec.search.patience,
-                        seed=spec.search.seed, remainders=spec.search.remainders)
+                        seed=spec.search.seed, remainders=spec.search.remainders,
+                        remainder_searches=spec.search.remainder_searches)
     return Experiment(spec.name, spec.description, path, archs, workloads, dataflows, tuple(spec.objectives),
                       settings, tuple(designs), tuple(over_budget))
 

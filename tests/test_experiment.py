@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from mapper.cli import main
+from mapper.experiment import load_experiment
+from mapper.search.run import Settings
 
 PNG = b"\x89PNG\r\n\x1a\n"
 NET = """\
@@ -115,6 +117,7 @@ def test_running_it_again_redoes_nothing(experiment_run: tuple[Path, Path, str],
     (("[output-stationary,", "[output-stationery,"), "dataflows[0]", "did you mean 'output-stationary'?"),
     (("{trials: 8, seed: 0}", "{trials: 0, seed: 0}"), "search.trials", "found 0"),
     (("{trials: 8, seed: 0}", "{trials: 8, seeds: 0}"), "search.seeds", "an unknown key"),
+    (("{trials: 8, seed: 0}", "{trials: 8, remainder_searches: 0}"), "search.remainder_searches", "found 0"),
 ])
 def test_a_mistake_in_the_experiment_exits_2_with_its_key_path(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                                 change: tuple[str, str], key_path: str,
@@ -126,6 +129,11 @@ def test_a_mistake_in_the_experiment_exits_2_with_its_key_path(tmp_path: Path, c
     assert err.startswith(f"error: {path}: {key_path}: ") and found in err
     assert "Traceback" not in err and err.count("\n") == 1
     assert not (tmp_path / "out").exists()  # checked before anything runs
+
+
+def test_the_search_settings_are_mapper_searchs(tmp_path: Path) -> None:
+    path = write_experiment(tmp_path, EXPERIMENT.replace("{trials: 8, seed: 0}", "{trials: 8, remainder_searches: 3}"))
+    assert load_experiment(path).settings == Settings(trials=8, remainder_searches=3)
 
 
 def test_a_dataflow_or_architecture_a_layer_cannot_use_makes_its_cell_not_applicable(tmp_path: Path) -> None:

@@ -198,6 +198,19 @@ def test_a_remainder_search_resumes_to_the_same_answer(fifteen: api.Loaded, tmp_
     assert again.points == first.points and again.remainder_searches == first.remainder_searches
 
 
+def test_remainder_searches_bounds_the_padded_layers_searched(tmp_path: Path) -> None:
+    """C15 M15 on 4 PEs: C and M each as 16 keep them busy; both are searched by
+    default, the one that would run fewest cycles alone with `remainder_searches=1`."""
+    (tmp_path / "layer.yaml").write_text("problem:\n  conv: {name: l, C: 15, M: 15, P: 1, Q: 1, R: 1, S: 1}\n")
+    loaded = api.load(TOY_ARCH, tmp_path / "layer.yaml")
+    problem, arch = loaded.problems[0], loaded.architecture
+    assert [(p.dim, p.bound) for p in paddings(problem, arch, None)] == [("M", 16), ("C", 16)]
+    both = api.search(problem, arch, tmp_path / "both", **QUICK)
+    one = api.search(problem, arch, tmp_path / "one", remainder_searches=1, **QUICK)
+    assert [r["dimension"] for r in both.remainder_searches] == ["M", "C"]
+    assert one.remainder_searches == both.remainder_searches[:1]
+
+
 def test_energy_alone_searches_no_padded_layer(fifteen: api.Loaded, tmp_path: Path) -> None:
     """A padded layer does more work: only fewer cycles can repay it."""
     result = api.search(fifteen.problems[0], fifteen.architecture, tmp_path / "out", objective="energy", **QUICK)
@@ -212,6 +225,9 @@ def test_mapper_search_says_what_the_padded_layers_found(fifteen: api.Loaded, tm
     assert "searched with remainders: M padded to 16" in capsys.readouterr().out
     assert main([*args, "-o", str(tmp_path / "b"), "--no-remainders"]) == 0
     assert "remainders" not in capsys.readouterr().out
+    with pytest.raises(SystemExit) as refused:
+        main([*args, "-o", str(tmp_path / "c"), "--remainder-searches", "0"])
+    assert refused.value.code == 2 and "--remainder-searches" in capsys.readouterr().err
 
 
 def test_resnet18_fc_maps_with_32_columns_over_its_1000_output_channels(tmp_path: Path,

@@ -26,7 +26,7 @@ from ..specs.load import load_specs
 from .engine import MIN_IMPROVEMENT, Progress
 from .objectives import OBJECTIVES
 from .outputs import report_text
-from .run import DEFAULT_PATIENCE, DEFAULT_TRIALS, LayerResult, Settings, search_layer
+from .run import DEFAULT_PATIENCE, DEFAULT_TRIALS, REMAINDER_SEARCHES, LayerResult, Settings, search_layer
 from .storage import JOURNAL_NAME, StorageError
 
 __all__ = ["Progress", "StorageError", "add_parser", "layers", "positive", "progress_text", "resume_hint",
@@ -98,6 +98,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--no-remainders", action="store_true",
                    help="perfect factorizations only: no padded layers searched for mappings with a remainder "
                    "where PEs are left idle (by default searched for --objective edp and delay)")
+    p.add_argument("--remainder-searches", type=positive(int), default=REMAINDER_SEARCHES, metavar="N",
+                   help="padded layers searched per layer, at most, those with the fewest cycles at best first "
+                   f"(default {REMAINDER_SEARCHES})")
     p.add_argument("--storage", metavar="URL",
                    help=f"an Optuna storage URL (default: a journal file DIR/{JOURNAL_NAME})")
     p.add_argument("--constraints", metavar="FILE", help="a constraints file (native or Timeloop)")
@@ -112,7 +115,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def settings(args: argparse.Namespace) -> Settings:
     return Settings(objective=args.objective, trials=args.trials, seconds=args.seconds, patience=args.patience,
                     seed=args.seed, exhaustive=args.exhaustive, storage=args.storage,
-                    remainders=not args.no_remainders)
+                    remainders=not args.no_remainders, remainder_searches=args.remainder_searches)
 
 
 def layers(args: argparse.Namespace) -> tuple[list[tuple[Problem, Architecture, Constraints | None, Path]],

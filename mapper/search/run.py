@@ -81,6 +81,7 @@ class Settings:
     storage: str | None = None  # an Optuna storage URL; None: a journal file in the output folder
     effort: Effort = field(default_factory=Effort)
     remainders: bool = True  # search padded layers too, where PEs are left idle (module docstring)
+    remainder_searches: int = REMAINDER_SEARCHES  # at most this many padded layers per layer
 
     @property
     def budget(self) -> Budget:
@@ -207,7 +208,7 @@ def padded_searches(problem: Problem, arch: Architecture, constraints: Constrain
     answers scored exactly as mappings of `problem`."""
     worth = [p for p in paddings(problem, arch, constraints) if p.cycles_at_best < to_beat * (1 - MIN_REMAINDER_GAIN)]
     searches = []
-    for padding in worth[:REMAINDER_SEARCHES]:
+    for padding in worth[:settings.remainder_searches]:
         mapspace = padding.mapspace
         labelled = None if progress is None else _labelled(progress, f"{padding.dim} padded to {padding.bound}")
         outcome = make_search(mapspace, settings, folder).run(settings.budget, labelled)
