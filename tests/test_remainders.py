@@ -21,6 +21,8 @@ from mapper.model.reference import evaluate_reference
 from mapper.problem import Problem, Tensor
 from mapper.report import loop_nest
 from mapper.search.outputs import timeloop_mapping
+from mapper.search.run import MIN_REMAINDER_GAIN, screened
+from mapper.search.tilings import Effort
 from mapper.specs.errors import SpecError
 from mapper.specs.native import parse_mapping as parse_native, shipped_specs_dir
 from mapper.specs.timeloop import parse_mapping as parse_timeloop
@@ -209,6 +211,41 @@ def test_remainder_searches_bounds_the_padded_layers_searched(tmp_path: Path) ->
     one = api.search(problem, arch, tmp_path / "one", remainder_searches=1, **QUICK)
     assert [r["dimension"] for r in both.remainder_searches] == ["M", "C"]
     assert one.remainder_searches == both.remainder_searches[:1]
+
+
+# ResNet-50's res4a_branch1 on eyeriss-like: the perfect search's answer (seed 0), 112 of
+# the 168 PEs busy (P7 C2 across the 14 columns, C8 down 8 of the 12 rows).
+RES4A_BRANCH1 = "problem:\n  conv: {name: res4a_branch1, C: 512, M: 1024, P: 14, Q: 14, R: 1, S: 1}\n"
+RES4A_BRANCH1_PERFECT = """
+mapping:
+  - {level: DRAM, temporal: M2 C16, keep: [Weights, Inputs, Outputs]}
+  - {level: shared_glb, keep: [Outputs]}
+  - {level: inter_PE_column_spatial, spatial: P7X C2X, keep: []}
+  - {level: inter_PE_spatial, temporal: M2 C2 P2 Q14, spatial: C8Y, keep: []}
+  - {level: ifmap_spad, keep: [Inputs]}
+  - {level: weights_spad, temporal: M4, keep: [Weights]}
+  - {level: psum_spad, temporal: M64, keep: []}
+"""
+
+
+def test_the_screen_ranks_the_padded_layers_by_what_the_answer_costs_under_them(tmp_path: Path) -> None:
+    """C as 516 fills the 12 rows (43 steps of 12) with a few more cycles at best than
+    M as 1,026, C as 513, M as 1,029 and M as 1,032, and maps the layer best (142.1
+    J*cycles searched, against 167.9-171.8 for those: README, "What remainders gain,
+    and cost"); under it, the perfect answer's keep table and loop orders cost least."""
+    (tmp_path / "layer.yaml").write_text(RES4A_BRANCH1)
+    (tmp_path / "mapping.yaml").write_text(RES4A_BRANCH1_PERFECT)
+    loaded = api.load(SPECS / "arch/eyeriss-like.yaml", tmp_path / "layer.yaml", tmp_path / "mapping.yaml")
+    problem, arch = loaded.problems[0], loaded.architecture
+    answer = batch_from_mappings(problem, arch, [loaded.mapping])
+    cycles = api.evaluate(problem, arch, loaded.mapping).cycles
+    worth = [p for p in paddings(problem, arch, None) if p.cycles_at_best < cycles * (1 - MIN_REMAINDER_GAIN)]
+    assert [(p.dim, p.bound) for p in worth][:5] == [("M", 1026), ("C", 513), ("M", 1029), ("M", 1032), ("C", 516)]
+
+    ranked = screened(worth, answer, "edp", Effort())
+
+    assert (ranked[0].dim, ranked[0].bound) == ("C", 516)
+    assert sorted(ranked, key=lambda p: (p.dim, p.bound)) == sorted(worth, key=lambda p: (p.dim, p.bound))
 
 
 def test_energy_alone_searches_no_padded_layer(fifteen: api.Loaded, tmp_path: Path) -> None:
