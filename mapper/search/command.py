@@ -2,7 +2,8 @@
 
     mapper search FILE... [-o DIR] [--objective edp|energy|delay|pareto] [--trials N]
                   [--time SECONDS] [--patience N] [--seed N] [--exhaustive] [--no-remainders]
-                  [--remainder-searches N] [--storage URL] [--constraints FILE] [--dataflow PRESET] [--batch N] [--layer NAME]
+                  [--remainder-searches N] [--storage URL] [--constraints FILE] [--dataflow PRESET]
+                  [--batch N] [--layer NAME]
 """
 
 from __future__ import annotations
