@@ -236,11 +236,11 @@ def screened(worth: list[Padding], answer: MappingBatch, objective: Objective, e
     SCREENED_UNROLLINGS busiest unrollings, tiled anew with a local move's effort; ties
     (and padded layers where nothing fits) in `worth`'s order, fewest cycles first.
     Cycles alone rank the best padded layer poorly: on ResNet-50 on eyeriss-like,
-    searching every padded layer worth it betters 10 of the 16 shapes that have them by
-    7-24% each, and the best comes fifth by cycles on six of them (res3a_branch1: P as
-    30, 655,360 cycles at best against M as 513's 612,864, 122.4 J*cycles against
-    160.8); the padded layer's energy, which the screen tries, decides (README, "What
-    remainders gain, and cost")."""
+    searching every padded layer worth it betters 11 of the 16 shapes that have them by
+    7-24% each, and the best comes fourth or fifth by cycles on 9 of them
+    (res3a_branch1: P as 30, 655,360 cycles at best against M as 513's 612,864, 122.4
+    J*cycles against 160.8); the padded layer's energy, which the screen tries, decides
+    (README, "What remainders gain, and cost")."""
     quick = replace(effort, samples=effort.moved_samples, children=effort.moved_children)
     values = [_screen_value(padding.mapspace, answer, objective, quick) for padding in worth]
     return [worth[i] for i in sorted(range(len(worth)), key=values.__getitem__)]  # stable
