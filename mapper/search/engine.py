@@ -71,6 +71,7 @@ FOUND = "found"  # trial user attribute: the tilings the trial found best, with 
 SCORED = "scored"  # trial user attribute: how many mappings the trial scored
 PARENT = "parent"  # trial user attribute of a local move: the number of the trial it moves from
 START = "fitting_start"  # trial user attribute of the trial that scores the mapspace's fitting start too
+BEGIN = "begins_from"  # trial user attribute of the first trial where the search is given a mapping to begin from
 POLISH = "polish"  # trial user attribute of the polish (polish.py): how many search trials it started from
 POLISH_STREAM = 1  # tells the polish's random stream from the trials' (sampler.derived_seed)
 LOCAL_MOVES_AFTER = 5  # trials of the sampler alone first, to have somewhere to move from
@@ -182,16 +183,21 @@ class OptunaSearch:
 
     def __init__(self, mapspace: Mapspace, objective: Objective, storage: BaseStorage, seed: int = 0,
                  effort: Effort | None = None, sampler: Callable[[int], BaseSampler] = tpe,
-                 local_moves: bool = True, polishing: PolishEffort | None = PolishEffort()) -> None:
+                 local_moves: bool = True, polishing: PolishEffort | None = PolishEffort(),
+                 begin: MappingBatch | None = None) -> None:
+        """`begin`: a mapping (one row) whose structure the first trial scores, with it
+        among the tilings, so that the search goes on from there at least (search/run.py
+        gives a padded layer's search the best mapping its screen found)."""
         effort = effort or Effort()
         self.mapspace, self.objective, self.seed, self.effort = mapspace, objective, seed, effort
-        self.local_moves, self.polishing = local_moves, polishing
+        self.local_moves, self.polishing, self.begin = local_moves, polishing, begin
         self._found: dict[int, Scored] = {}  # completed trial's number -> what it found (_found_by)
         self.space = StructureSpace(mapspace)
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # the CLI reports progress itself
         directions = ["minimize", "minimize"] if objective == "pareto" else ["minimize"]
         self.study = optuna.create_study(
-            storage=storage, study_name=study_name(mapspace, objective, seed, effort, sampler, local_moves, polishing),
+            storage=storage, study_name=study_name(mapspace, objective, seed, effort, sampler, local_moves, polishing,
+                                                   begin),
             sampler=OrdinalSeededSampler(sampler, seed), directions=directions, load_if_exists=True)
 
     def run(self, budget: Budget, progress: ProgressCallback | None = None) -> Outcome:
@@ -249,6 +255,8 @@ class OptunaSearch:
         move = self._local_move(ordinal)
         if move is not None:
             self.study.enqueue_trial(move[0], user_attrs={PARENT: move[1]})
+        elif self._begins_here(ordinal):
+            self.study.enqueue_trial(self.space.params_of(self.begin), user_attrs={BEGIN: True})
         elif self._starts_here(ordinal):
             self.study.enqueue_trial(self.space.params_of(self.mapspace.fitting_start()), user_attrs={START: True})
         trial = self.study.ask()
@@ -257,7 +265,8 @@ class OptunaSearch:
             rng = np.random.default_rng(derived_seed(self.seed, ordinal))
             parent = trial.user_attrs.get(PARENT)
             seeds = None if parent is None else self._found_by(self.study.get_trials(deepcopy=False)[parent]).batch
-            starts = self.mapspace.fitting_start() if trial.user_attrs.get(START) else None
+            starts = (self.mapspace.fitting_start() if trial.user_attrs.get(START)
+                      else self.begin if trial.user_attrs.get(BEGIN) else None)
             if structure is None:
                 elite, count = Scored.empty(self.mapspace), 0
             else:
@@ -289,6 +298,12 @@ class OptunaSearch:
         if ordinal == 0 or self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             return False  # a waiting trial is one an interrupted run enqueued: ask() takes it first
         return all(math.prod(t.values) == math.inf for t in completed(self.study)) and self._start_untried()
+
+    def _begins_here(self, ordinal: int) -> bool:
+        """Whether trial `ordinal` is the first, given a mapping to begin from (unless
+        an interrupted run enqueued it already: ask() takes the waiting trial first)."""
+        return (ordinal == 0 and self.begin is not None
+                and not self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
 
     def _start_untried(self) -> bool:
         return (self.mapspace.fitting_start() is not None
@@ -370,12 +385,15 @@ def scored_from_json(text: str, mapspace: Mapspace) -> Scored:
 
 
 def study_name(mapspace: Mapspace, objective: Objective, seed: int, effort: Effort,
-               sampler: Callable[[int], BaseSampler], local_moves: bool, polishing: PolishEffort | None) -> str:
+               sampler: Callable[[int], BaseSampler], local_moves: bool, polishing: PolishEffort | None,
+               begin: MappingBatch | None = None) -> str:
     """Names the study after everything that decides its trials, so running again with
     the same inputs and settings resumes it, and with anything changed starts afresh."""
     settings = {"problem": mapspace.problem, "arch": mapspace.arch, "constraints": mapspace.constraints,
                 "objective": objective, "seed": seed, "effort": effort, "sampler": sampler.__name__,
                 "local_moves": local_moves, "polishing": polishing}
+    if begin is not None:  # absent otherwise: the studies of earlier runs keep their names
+        settings["begin"] = {f: getattr(begin, f).tolist() for f in _BATCH_FIELDS}
     digest = hashlib.sha256(json.dumps(_canonical(settings), sort_keys=True).encode()).hexdigest()[:16]
     return f"{mapspace.problem.name}/{objective}/seed{seed}/{digest}"
 
