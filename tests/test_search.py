@@ -285,6 +285,19 @@ def test_the_fitting_start_is_tried_only_when_the_first_trial_finds_nothing(monk
     assert len(structures) == 2 and search.run(Budget(trials=4)).trials == 4  # then the budget as usual
 
 
+def test_a_search_begun_from_a_mapping_scores_its_structure_first_and_never_ends_worse() -> None:
+    ms = mapspace("conv1d")
+    optimum = ExhaustiveSearch(ms, "edp").run().found
+    begin = optimum.batch.take(np.arange(1))
+    search = OptunaSearch(ms, "edp", InMemoryStorage(), effort=SMALL_EFFORT, begin=begin)
+    outcome = search.run(Budget(trials=3))
+    first = engine.search_trials(search.study)[0]
+    assert first.user_attrs.get(engine.BEGIN) and first.params == search.space.params_of(begin)
+    assert outcome.found.scores.value("edp")[0] == pytest.approx(optimum.scores.value("edp")[0])
+    unbegun = OptunaSearch(ms, "edp", InMemoryStorage(), effort=SMALL_EFFORT).study.study_name
+    assert search.study.study_name != unbegun  # a resumed search is begun alike, or starts afresh
+
+
 def test_a_search_interrupted_in_its_fitting_start_resumes_to_the_uninterrupted_result(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     real, calls, interrupt = engine.best_tilings, [], [False]
