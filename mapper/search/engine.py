@@ -187,12 +187,14 @@ class OptunaSearch:
                  begin: MappingBatch | None = None) -> None:
         """`begin`: a mapping (one row) whose structure the first trial scores, with it
         among the tilings, so that the search goes on from there at least (search/run.py
-        gives a padded layer's search the best mapping its screen found)."""
+        gives a padded layer's search the best mapping its screen found); ignored where
+        its structure is not one of the trials' (`StructureSpace.names`)."""
         effort = effort or Effort()
         self.mapspace, self.objective, self.seed, self.effort = mapspace, objective, seed, effort
-        self.local_moves, self.polishing, self.begin = local_moves, polishing, begin
         self._found: dict[int, Scored] = {}  # completed trial's number -> what it found (_found_by)
         self.space = StructureSpace(mapspace)
+        begin = begin if begin is not None and self.space.names(begin) else None
+        self.local_moves, self.polishing, self.begin = local_moves, polishing, begin
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # the CLI reports progress itself
         directions = ["minimize", "minimize"] if objective == "pareto" else ["minimize"]
         self.study = optuna.create_study(

@@ -91,6 +91,15 @@ class StructureSpace:
             params[name] = bool(mapping.keep[0, l, t])
         return params
 
+    def names(self, mapping: MappingBatch) -> bool:
+        """Whether `params_of` can name `mapping`'s structure: a loop order that the
+        space's pruned choices leave out (Mapspace.permutation_choices) has no index."""
+        try:
+            self.params_of(mapping)
+        except ValueError:
+            return False
+        return True
+
     def suggest(self, trial: Trial) -> Structure | None:
         """The trial's structure, or None when its choices do not combine (module docstring)."""
         orders = [choices[_pick(trial, name, len(choices))] for name, choices in self.orders]
