@@ -298,6 +298,18 @@ def test_a_search_begun_from_a_mapping_scores_its_structure_first_and_never_ends
     assert search.study.study_name != unbegun  # a resumed search is begun alike, or starts afresh
 
 
+def test_a_begin_mapping_the_trials_cannot_name_is_ignored() -> None:
+    """A structure that is none of the trials' choices (here an unrolling that is not
+    one of the fan-out's)."""
+    ms = mapspace("conv1d-on-a-row")
+    begin = ExhaustiveSearch(ms, "edp").run().found.batch.take(np.arange(1))
+    fanout = next(l for l in range(ms.L) if len(ms.spatial_choices(l)) > 1)
+    begin.spatial_x[0, fanout] = 7
+    search = OptunaSearch(ms, "edp", InMemoryStorage(), effort=SMALL_EFFORT, begin=begin)
+    assert search.begin is None and len(search.run(Budget(trials=2)).found) == 1
+    assert not any(t.user_attrs.get(engine.BEGIN) for t in engine.search_trials(search.study))
+
+
 def test_a_search_interrupted_in_its_fitting_start_resumes_to_the_uninterrupted_result(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     real, calls, interrupt = engine.best_tilings, [], [False]
