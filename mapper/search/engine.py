@@ -7,7 +7,10 @@
   nothing, the next scores the start's structure with the start among its tilings,
   and the budget waits for it, so even a budget of one trial (or the shortest time)
   ends with a mapping wherever the start exists. Where the first trial finds one,
-  the search goes on as if there were no start.
+  the search goes on as if there were no start. A search may also be given a mapping
+  to begin from (`begin`: search/run.py gives a padded layer's search the best
+  mapping its screen found); its first trial then scores that mapping's structure,
+  with it among the tilings.
   After a few trials, two trials in three are local moves instead: a
   structure next to the best one so far (one keep flag flipped, one loop moved, one
   unrolling changed), enqueued into the study with fixed parameters and started
