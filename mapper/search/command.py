@@ -100,8 +100,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="perfect factorizations only: no padded layers searched for mappings with a remainder "
                    "where PEs are left idle (by default searched for --objective edp and delay)")
     p.add_argument("--remainder-searches", type=positive(int), default=REMAINDER_SEARCHES, metavar="N",
-                   help="padded layers searched per layer, at most: those under which the layer's answer costs "
-                   f"least (default {REMAINDER_SEARCHES})")
+                   help="padded layers searched per layer, at most: the best of a screen and those that would "
+                   f"run fewest cycles, in turn (default {REMAINDER_SEARCHES})")
     p.add_argument("--storage", metavar="URL",
                    help=f"an Optuna storage URL (default: a journal file DIR/{JOURNAL_NAME})")
     p.add_argument("--constraints", metavar="FILE", help="a constraints file (native or Timeloop)")

@@ -4,12 +4,14 @@
 Mappings with a remainder (a dimension's factors multiplying to more than its bound)
 are searched where the perfect ones leave PEs idle: after the search of the layer,
 the padded layers (mapspace/padding.py) whose busiest unrolling would take at least
-MIN_REMAINDER_GAIN fewer cycles than the best mapping found are screened (`screened`)
-and the best of them searched in turn, at most REMAINDER_SEARCHES, each as the layer
-is (its own study in the same storage, so a resumed run resumes it); their best
-mappings are scored again as mappings of the real layer, exactly (the reference model
-counts remainders), and the best of all is the answer. For the objectives with cycles
-in them (edp, delay): a padded layer does more work, which only fewer cycles can repay.
+MIN_REMAINDER_GAIN fewer cycles than the best mapping found are screened (`screened`),
+and at most REMAINDER_SEARCHES of them are searched in turn (`padded_searches`: the
+screen's best and those that would run fewest cycles), each as the layer is (its own
+study in the same storage, so a resumed run resumes it) but begun from the best
+mapping its screen found; their best mappings are scored again as mappings of the real
+layer, exactly (the reference model counts remainders), and the best of all is the
+answer. For the objectives with cycles in them (edp, delay): a padded layer does more
+work, which only fewer cycles can repay.
 """
 
 from __future__ import annotations
@@ -60,10 +62,10 @@ DEFAULT_TRIALS = 300
 # summed EDP. The trials alone (no polish) gave up 16% of that EDP at 20 against 40.
 DEFAULT_PATIENCE = 20
 # Padded layers searched at most per layer, and the cycles their busiest unrolling must
-# save, at least, against the best mapping found (module docstring). Two, the best as
-# `screened` ranks them: ResNet-50 on eyeriss-like then ends every shape within 1.2% of
-# where searching every padded layer worth it does, at a third of the time (README,
-# "What remainders gain, and cost").
+# save, at least, against the best mapping found (module docstring). Two, the screen's
+# best and the fewest cycles': ResNet-50 on eyeriss-like then ends every shape within
+# 1.2% of where searching every padded layer worth it does, in under a third of the
+# time (README, "What remainders gain, and cost").
 REMAINDER_SEARCHES = 2
 MIN_REMAINDER_GAIN = 0.05
 SCREENED_UNROLLINGS = 8  # of each padded layer's busiest, in the screen

@@ -92,8 +92,8 @@ class StructureSpace:
         return params
 
     def names(self, mapping: MappingBatch) -> bool:
-        """Whether `params_of` can name `mapping`'s structure: a loop order that the
-        space's pruned choices leave out (Mapspace.permutation_choices) has no index."""
+        """Whether `params_of` can name `mapping`'s structure: a loop order or an
+        unrolling that the space's pruned choices leave out has no index."""
         try:
             self.params_of(mapping)
         except ValueError:
