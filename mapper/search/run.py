@@ -217,21 +217,19 @@ def padded_searches(problem: Problem, arch: Architecture, constraints: Constrain
     mapping its screen found; their answers scored exactly as mappings of `problem`."""
     to_beat = int(answer.scores.cycles[0]) if answer is not None else math.inf
     worth = [p for p in paddings(problem, arch, constraints) if p.cycles_at_best < to_beat * (1 - MIN_REMAINDER_GAIN)]
-    begins: list[MappingBatch | None] = [None] * len(worth)
+    begins: dict[Padding, MappingBatch | None] = dict.fromkeys(worth)
     if answer is not None and len(worth) > settings.remainder_searches:
-        ranked, found = screened(worth, answer.batch.take(np.arange(1)), settings.objective, settings.effort)
-        # In turn the screen's best and the fewest cycles': the screen tries one
-        # mapping, the layer's answer, which depends on the seed (ResNet-50's
+        begins = screened(worth, answer.batch.take(np.arange(1)), settings.objective, settings.effort)
+        # In turn the screen's best and the fewest cycles', each once: the screen tries
+        # one mapping, the layer's answer, which depends on the seed (ResNet-50's
         # res2a_branch2a on eyeriss-like: from one seed in five it ranked C as 72 and
         # as 70 first, 15% above P as 57, the fewest cycles' and the others' answer).
-        begin_of = {id(p): b for p, b in zip(ranked, found)}
-        worth = _in_turn(ranked, worth)
-        begins = [begin_of[id(p)] for p in worth]
+        worth = list(dict.fromkeys(itertools.chain.from_iterable(zip(begins, worth))))
     searches = []
-    for padding, begin in list(zip(worth, begins))[:settings.remainder_searches]:
+    for padding in worth[:settings.remainder_searches]:
         mapspace = padding.mapspace
         labelled = None if progress is None else _labelled(progress, f"{padding.dim} padded to {padding.bound}")
-        outcome = make_search(mapspace, settings, folder, begin).run(settings.budget, labelled)
+        outcome = make_search(mapspace, settings, folder, begins[padding]).run(settings.budget, labelled)
         if outcome.found is None or not len(outcome.found):
             continue
         batch = outcome.found.batch
@@ -243,22 +241,13 @@ def padded_searches(problem: Problem, arch: Architecture, constraints: Constrain
     return searches
 
 
-def _in_turn(first: list[Padding], second: list[Padding]) -> list[Padding]:
-    """Two rankings of the same padded layers merged: from each in turn, each once."""
-    merged: list[Padding] = []
-    for padding in itertools.chain.from_iterable(zip(first, second)):
-        if all(padding is not other for other in merged):
-            merged.append(padding)
-    return merged
-
-
 def screened(worth: list[Padding], answer: MappingBatch, objective: Objective,
-             effort: Effort) -> tuple[list[Padding], list[MappingBatch | None]]:
+             effort: Effort) -> dict[Padding, MappingBatch | None]:
     """`worth` ranked by how well each padded layer maps the layer's `answer` (one
     mapping): its keep table and loop orders under each of the padded layer's
     SCREENED_UNROLLINGS busiest unrollings, tiled anew with a local move's effort; ties
     (and padded layers where nothing fits) in `worth`'s order, fewest cycles first.
-    With each, the best mapping the screen found there (None: nothing fits), for its
+    Each maps to the best mapping the screen found there (None: nothing fits), for its
     search to begin from: a padded layer's search alone ended 54% above what the
     screen led to from one seed in five (ResNet-50's res4a_branch1, C as 516).
     Cycles alone rank the best padded layer poorly: on ResNet-50 on eyeriss-like,
@@ -271,7 +260,7 @@ def screened(worth: list[Padding], answer: MappingBatch, objective: Objective,
     found = [_screen(padding.mapspace, answer, objective, quick) for padding in worth]
     values = [float(f.scores.value(objective)[0]) if len(f) else math.inf for f in found]
     ranked = sorted(range(len(worth)), key=values.__getitem__)  # stable
-    return [worth[i] for i in ranked], [found[i].batch if len(found[i]) else None for i in ranked]
+    return {worth[i]: found[i].batch if len(found[i]) else None for i in ranked}
 
 
 def _screen(mapspace: Mapspace, answer: MappingBatch, objective: Objective, effort: Effort) -> Scored:
