@@ -308,7 +308,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     """Search each layer; the answers go to files, the report and progress to the terminal."""
     layers, skipped = search.layers(args)
     load_kernels()
-    if len(layers) + len(skipped) > 1:
+    if len(layers) + len(skipped) > 1 or args.fusion:
         return cmd_search_network(args, layers, skipped)
     problem, arch, constraints, folder = layers[0]
     with owning(args, folder):
@@ -343,7 +343,7 @@ def cmd_search_network(args: argparse.Namespace, layers: list, skipped: dict[str
         print(f"{name}: skipped, the constraints do not apply: {reason}", file=sys.stderr)
     job = network.NetworkJob(network.network_name(args.files), layers[0][1],
                              tuple(network.Layer(problem, constraints) for problem, _, constraints, _ in layers),
-                             search.settings(args), folder, tuple(skipped.items()))
+                             search.settings(args), folder, tuple(skipped.items()), search.fusion_groups(args, layers))
     try:
         with owning(args, folder), network.worker_pool(args.jobs) as pool:
             share_work(args, worker.network_units(job), job.name)

@@ -36,6 +36,12 @@ class Mapping:
         """Whether some dimension's factors multiply to more than its bound."""
         return any(self.factor(dim) > bound for dim, bound in bounds.items())
 
+    def dims_above(self, level: int) -> frozenset[str]:
+        """The dimensions with a loop (of a factor above 1) at a level above `level`,
+        temporal or spatial: those along which a tile held at `level` moves."""
+        return frozenset(loop.dim for lm in self.levels[:level] for loop in lm.temporal + lm.spatial
+                         if loop.factor > 1)
+
     def weights(self) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]:
         """Per level (outermost first), for each of its temporal loops and each of its
         spatial loops as listed: what an index of the loop counts along its dimension,

@@ -23,6 +23,13 @@ The job lives in one folder, and everything in it is written atomically:
 
 Running the job again skips the finished layers; an unfinished search resumes from
 its Optuna journal in the layer's folder.
+
+With fused groups to consider (`NetworkJob.fusion`, mapper/fusion.py), the tile of each
+layer of each group is searched as one more layer (under `layers/` too, named after
+the group), and the summary runs the groups that lower the network's objective fused
+(search/fused.py, `choose_groups`): their layers' rows give the figures over every tile,
+with the group's name; `fusion_groups` lists the groups run fused, `fusion_candidates`
+every group considered, with its figures or why it has no mapping.
 """
 
 from __future__ import annotations
@@ -45,9 +52,12 @@ from typing import Any, Literal
 from .architecture import Architecture
 from .constraints import Constraints
 from .explain import Explanation, why_line
+from .fusion import FusedGroup
+from .fusion import constraints as fused_constraints
 from .interrupt import worker_context, worker_process_init
 from .mapping import Mapping
 from .mapspace import NoValidMapping
+from .model.fused import FusedEvaluation, evaluate_fused
 from .model.stats import Evaluation
 from .model.vectorized import evaluate_mapping
 from .problem import Problem
@@ -57,6 +67,7 @@ from .json_output import json_text
 from .search.outputs import write_atomically, write_best, write_pareto
 from .run_folder import fingerprint, keep_results_of
 from .search.engine import Progress
+from .search.fused import Option, choose_groups
 from .search.run import Settings, decisive_settings, recorded_settings, search_layer
 from .specs.native import SPEC_DOCUMENT, load_yaml, parse_mapping
 from .typed_json import from_json, to_json
@@ -88,9 +99,23 @@ class NetworkJob:
     # layers of the workload that the constraints cannot apply to, with the reason:
     # not searched, listed in the summary (they follow from `layers` and the files)
     skipped: tuple[tuple[str, str], ...] = ()
+    fusion: tuple[FusedGroup, ...] = ()  # the fused groups to consider (fusion.candidate_groups)
 
     def layer_folder(self, layer: str) -> Path:
         return file_in(self.folder / "layers", layer)
+
+    def tile_layers(self, group: FusedGroup) -> tuple[Layer, ...]:
+        """The tile of each layer of `group`, as a layer to search: named after the
+        group, under the constraints of its layer and of the group."""
+        constraints = {layer.problem.name: layer.constraints for layer in self.layers}
+        return tuple(Layer(replace(group.tile_problem(i), name=f"{group.name}: {problem.name}"),
+                           fused_constraints(group, self.arch, i, constraints[problem.name]))
+                     for i, problem in enumerate(group.layers))
+
+    @property
+    def searched_layers(self) -> tuple[Layer, ...]:
+        """The network's layers, then the tiles of the fused groups'."""
+        return self.layers + tuple(tile for group in self.fusion for tile in self.tile_layers(group))
 
 
 @dataclass(frozen=True)
@@ -225,7 +250,8 @@ def run_network(job: NetworkJob, pool: Executor, on_event: EventCallback | None 
                 on_progress(NetworkEvent("progress", in_work, done, total, unit, progress=progress))
     summary = network_summary(job, failed)
     write_summary(job.folder, summary)
-    return NetworkResult(job.folder, summary, failed)
+    # the network's layers only: a fused group's tile without a mapping is a candidate less
+    return NetworkResult(job.folder, summary, {name: tuple(why) for name, why in summary["failed"].items()})
 
 
 def _resumed(task: ShapeTask) -> ShapeReport:
@@ -329,7 +355,7 @@ def read_json(path: Path) -> dict[str, Any]:
 def shape_tasks(job: NetworkJob) -> list[ShapeTask]:
     """One task per shape, in the order of each shape's first layer."""
     groups: dict[str, list[Layer]] = {}
-    for layer in job.layers:
+    for layer in job.searched_layers:
         groups.setdefault(shape_key(layer), []).append(layer)
     return [ShapeTask(job.arch, layers[0].constraints, job.settings,
                       tuple((l.problem, job.layer_folder(l.problem.name)) for l in layers))
@@ -345,13 +371,15 @@ def manifest(job: NetworkJob) -> dict[str, Any]:
     """What the job is. The fingerprint covers everything that decides its results
     (not the storage URL, which only says where the studies are kept)."""
     decisive = {"arch": to_json(job.arch), "layers": to_json(job.layers), "settings": decisive_settings(job.settings)}
+    if job.fusion:  # (only then: a job without stays the job it was before fusion existed)
+        decisive["fusion"] = [[group.name, group.level] for group in job.fusion]
     first = {}
-    for layer in job.layers:
+    for layer in job.searched_layers:
         first.setdefault(shape_key(layer), layer.problem.name)
     return {"network": job.name, "architecture": job.arch.name,
             "settings": recorded_settings(job.settings),
             "layers": [{"name": l.problem.name, "folder": str(job.layer_folder(l.problem.name).relative_to(job.folder)),
-                        "same_shape_as": _other(first[shape_key(l)], l.problem.name)} for l in job.layers],
+                        "same_shape_as": _other(first[shape_key(l)], l.problem.name)} for l in job.searched_layers],
             "fingerprint": fingerprint(decisive)}
 
 
@@ -369,7 +397,8 @@ def prepare_folder(job: NetworkJob) -> None:
 
 
 def network_summary(job: NetworkJob, failed: dict[str, tuple[str, ...]]) -> dict[str, Any]:
-    """Per layer its figures (read back from its best.json) and the network's totals."""
+    """Per layer its figures (read back from its best.json) and the network's totals;
+    with fused groups to consider, those run fused in their layers' rows."""
     same = {l["name"]: l["same_shape_as"] for l in manifest(job)["layers"]}
     rows, missing = [], {}
     for layer in job.layers:
@@ -378,9 +407,68 @@ def network_summary(job: NetworkJob, failed: dict[str, tuple[str, ...]]) -> dict
             rows.append(layer_row(name, same[name], read_json(best)))
         else:
             missing[name] = list(failed.get(name, ("not searched",)))
+    fusion = fused_rows(job, rows, failed) if job.fusion else {}
     return {"network": job.name, "architecture": job.arch.name, "energy_unit": job.arch.energy_unit,
             "objective": job.settings.objective, "seed": job.settings.seed, "layers": rows, "failed": missing,
-            "skipped": dict(job.skipped), "totals": totals(rows, len(job.layers) + len(job.skipped))}
+            "skipped": dict(job.skipped), "totals": totals(rows, len(job.layers) + len(job.skipped)), **fusion}
+
+
+def fused_rows(job: NetworkJob, rows: list[dict[str, Any]], failed: dict[str, tuple[str, ...]]) -> dict[str, Any]:
+    """Run the groups that lower the network's objective fused (`choose_groups`): their
+    layers' rows in `rows` replaced by their figures over every tile; returns the
+    summary's `fusion_groups` (those) and `fusion_candidates` (every group considered:
+    its figures, or why it has none)."""
+    index = {row["layer"]: k for k, row in enumerate(rows)}
+    candidates, options, evaluated = [], [], []
+    for group in job.fusion:
+        tiles = job.tile_layers(group)
+        reasons = [f"{tile.problem.name}: " + "; ".join(failed.get(tile.problem.name, ("not searched",)))
+                   for tile in tiles if not finished(job.layer_folder(tile.problem.name))]
+        if reasons or any(p.name not in index for p in group.layers):
+            candidates.append({"group": group.name, "no_mapping": reasons or ["a layer of it has no mapping alone"]})
+            continue
+        files = [job.layer_folder(t.problem.name) / BEST for t in tiles]
+        entries = [read_json(f)["mapping"] for f in files]
+        fused = evaluate_fused(group, job.arch, [parse_mapping(e, t.problem, job.arch, f)
+                                                 for e, t, f in zip(entries, tiles, files)])
+        candidates.append({"group": group.name, "energy_pJ": fused.energy_pJ, "cycles": fused.cycles})
+        first = index[group.layers[0].name]
+        options.append(Option(first, first + len(group.layers), fused.energy_pJ, fused.cycles))
+        evaluated.append((fused, [one_line(e) for e in entries]))
+    unfused = [(row["energy_pJ"], row["cycles"]) for row in rows]
+    chosen = choose_groups(unfused, options, job.settings.objective) if options else []
+    groups = []
+    for k in chosen:
+        fused, lines = evaluated[k]
+        before = rows[options[k].first:options[k].stop]
+        groups.append(group_entry(fused, job.arch, before))
+        for i, line in enumerate(lines):
+            rows[options[k].first + i] = fused_row(fused, i, rows[options[k].first + i], line, job.arch)
+    return {"fusion_groups": groups, "fusion_candidates": candidates}
+
+
+def fused_row(fused: FusedEvaluation, i: int, alone: dict[str, Any], mapping: str,
+              arch: Architecture) -> dict[str, Any]:
+    """Layer i of a group run fused: its figures over every tile of the group (its
+    MACs as the layer's; `macs_run` counts the halo rows recomputed too)."""
+    energy, cycles, run = fused.layer_energy_pJ(i), fused.layer_cycles(i), fused.layer_computes(i)
+    return {**alone, "energy_pJ": energy, "pJ_per_MAC": energy / alone["macs"], "cycles": cycles,
+            "utilization": run / (cycles * arch.compute.instances), "edp_J_cycles": energy * 1e-12 * cycles,
+            "mapping": f"{mapping} (each tile)", "why": f"fused: {fused.group.name}", "macs_run": run,
+            "fusion_group": fused.group.name, "energy_by_level_pJ": fused.energy_by_level_pJ(i),
+            "energy_by_tensor_pJ": fused.energy_by_tensor_pJ(i)}
+
+
+def group_entry(fused: FusedEvaluation, arch: Architecture, alone: list[dict[str, Any]]) -> dict[str, Any]:
+    """A fused group's line of the summary, with what its layers cost run alone."""
+    group = fused.group
+    dram = arch.levels[0].name
+    return {"group": group.name, "layers": [p.name for p in group.layers], "level": arch.levels[group.level].name,
+            "rows": group.rows, "tiles": group.tiles, "macs_run": fused.computes, "energy_pJ": fused.energy_pJ,
+            "cycles": fused.cycles, "dram_energy_pJ": sum(fused.energy_by_level_pJ(i)[dram]
+                                                          for i in range(len(group.layers))),
+            "alone": {"energy_pJ": sum(r["energy_pJ"] for r in alone), "cycles": sum(r["cycles"] for r in alone),
+                      "dram_energy_pJ": sum(r["energy_by_level_pJ"].get(dram, 0.0) for r in alone)}}
 
 
 def layer_row(name: str, same_shape_as: str | None, best: dict[str, Any]) -> dict[str, Any]:
@@ -473,9 +561,25 @@ def summary_markdown(summary: dict[str, Any]) -> str:
                        "the table's total EDP is the sum over the layers.")]
     for name, reasons in summary["failed"].items():
         lines.append(f"- {name}: no mapping: " + "; ".join(reasons))
+    lines += fusion_lines(summary)
     for name, reason in summary.get("skipped", {}).items():  # a summary written before skipping existed has none
         lines.append(f"- {name}: skipped, the constraints do not apply: {reason}")
     return "\n".join(lines) + "\n"
+
+
+def fusion_lines(summary: dict[str, Any]) -> list[str]:
+    """What the summary says of fused groups, if it considered any."""
+    if "fusion_candidates" not in summary:
+        return []
+    unit = summary["energy_unit"]
+    lines = ["", f"Fused groups: {len(summary['fusion_groups'])} run fused of {len(summary['fusion_candidates'])} "
+             "considered (summary.json: fusion_groups, fusion_candidates)."]
+    for g in summary["fusion_groups"]:
+        alone = g["alone"]
+        lines.append(f"- {g['group']} ({g['tiles']} tiles, intermediates in {g['level']}): energy {g['energy_pJ']:.4g} "
+                     f"{unit} against {alone['energy_pJ']:.4g} alone (DRAM {g['dram_energy_pJ']:.4g} against "
+                     f"{alone['dram_energy_pJ']:.4g}), {g['cycles']:,} cycles against {alone['cycles']:,}")
+    return lines
 
 
 def _md_row(name: str, r: dict[str, Any], mapping: str, why: str, energy_unit: str) -> str:

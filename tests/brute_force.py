@@ -375,3 +375,63 @@ def _valid(arch, problem, mapping, levels: list[dict[str, SimStats]]) -> bool:
             if prod(l.factor for l in mapping.levels[i].spatial if (l.spatial or "X") == axis) > child_mesh // mesh:
                 return False
     return True
+
+
+# -- fused groups (mapper/fusion.py) -------------------------------------------------
+
+@dataclass
+class FusedSimulation:
+    tiles: list[list[tuple[int, Simulation]]]  # per layer, per tile: (output rows, its simulation)
+    energy_pJ: float
+    cycles: int
+    macs: int
+
+
+def simulate_fused(layers, paddings: list[int], level: int, rows: int, arch, mappings) -> FusedSimulation:
+    """A fused group run tile by tile: the last layer's output rows in tiles of `rows`;
+    for each tile, walking back from the last layer, the rows of each producer's output
+    that the consumer's tile reads (found by enumerating the input coordinates its
+    window touches, `paddings[i]` being layer i's padding along the rows), each layer's
+    tile simulated as a run of its own (`simulate`, with the mapping of its tallest
+    tile, a shorter one stopping short). Checks what fusion promises: every row a
+    consumer reads (but for its padding) was computed in the same tile, and each
+    intermediate is held whole in `level` and nowhere above it."""
+    last = layers[-1].bounds["P"]
+    per_layer: list[list[tuple[int, Simulation]]] = [[] for _ in layers]
+    for first in range(0, last, rows):
+        wanted = set(range(first, min(first + rows, last)))
+        needs = [wanted]
+        for producer, consumer, padding in reversed(list(zip(layers, layers[1:], paddings[1:]))):
+            rank = next(r for t in consumer.tensors if not t.read_write for r in t.ranks
+                        if any(d == "P" for _, d in r) and len(r) > 1)
+            kernel = next(d for _, d in rank if d != "P")
+            read = {sum(c * (p if d == "P" else r) for c, d in rank) - padding
+                    for p in needs[0] for r in range(consumer.bounds[kernel])}
+            needs.insert(0, {h for h in read if 0 <= h < producer.bounds["P"]})
+        for i, (problem, need) in enumerate(zip(layers, needs)):
+            if not need:
+                continue
+            assert need == set(range(min(need), max(need) + 1)), f"{problem.name}: rows {sorted(need)} not contiguous"
+            tile = type(problem)(problem.name, problem.dims, {**problem.bounds, "P": len(need)}, problem.tensors)
+            sim = simulate(tile, arch, mappings[i])
+            for name in _intermediates(layers, i):
+                assert all(name not in sim.levels[L] for L in range(level)), f"{name} of {problem.name} above"
+                held = sim.levels[level][name]
+                whole = prod(len(range(min(values), max(values) + 1)) for values in
+                             _rank_values(tile, tile.tensor(name)))
+                assert held.utilized_capacity == whole and held.fills == 0, (name, held, whole)
+            per_layer[i].append((len(need), sim))
+    tiles = [sim for layer in per_layer for _, sim in layer]
+    macs = sum(prod({**p.bounds, "P": n}.values()) for p, layer in zip(layers, per_layer) for n, _ in layer)
+    return FusedSimulation(per_layer, sum(s.energy_pJ for s in tiles), sum(s.cycles for s in tiles), macs)
+
+
+def _intermediates(layers, i: int) -> list[str]:
+    return (["Inputs"] if i > 0 else []) + (["Outputs"] if i < len(layers) - 1 else [])
+
+
+def _rank_values(problem, tensor) -> list[set[int]]:
+    """Per rank of `tensor`, the coordinates the whole of `problem` touches."""
+    dims = list(problem.dims)
+    points = list(product(*(range(problem.bounds[d]) for d in dims)))
+    return [{sum(c * p[dims.index(d)] for c, d in rank) for p in points} for rank in tensor.ranks]

@@ -314,7 +314,12 @@ def test_no_valid_mapping_explains_each_kind_of_conflict() -> None:
     assert reasons(problem, ARCH, Constraints({"L1": level(spatial_x="K=2", x_dims=frozenset({"P"}))})) == [
         "K=2 along X below L1, but the constraints allow only P along X there"]
     assert reasons(problem, ARCH, Constraints({"L0": level(bypass=frozenset({"Weights"}))})) == [
-        "the constraints bypass Weights at L0, the outermost level, which keeps every tensor"]
+        "the constraints bypass Weights at L0, the outermost level, which keeps every tensor that no level below "
+        "keeps whole (keep it at one, with a factor of 1 for each of its dimensions above it)"]
+    assert reasons(problem, ARCH, Constraints({"L0": level(bypass=frozenset({"Weights"})),
+                                               "L1": level(keep=frozenset({"Weights"}))})) == [
+        "the constraints bypass Weights at L0, the outermost level, and keep it at L1, which must then hold it "
+        "whole: give K, R a factor of 1 at every level above L1"]
     assert reasons(eyeriss.problems[0], eyeriss.architecture, Constraints(
         {"GlobalBuffer": level(keep=frozenset({"Weights"}))})) == [
         "the constraints keep Weights at GlobalBuffer, but the architecture lets it keep only Inputs, Outputs"]

@@ -1304,6 +1304,7 @@ def parse_mapping(raw: object, problem: Problem, architecture: Architecture,
     levels = tuple(given.get(i) or LevelMapping(keep=_allowed_tensors(level, problem))
                    for i, level in enumerate(architecture.levels))
     mapping = Mapping(levels)
+    _check_outermost_keeps(mapping, problem, architecture, file, f"{path}[0]" if 0 in given else path)
     for dim in problem.dims:
         product, bound = mapping.factor(dim), problem.bounds[dim]
         if product < bound:
@@ -1316,6 +1317,24 @@ def parse_mapping(raw: object, problem: Problem, architecture: Architecture,
         raise SpecError(file, path, "factors that multiply to more than a bound (a remainder)",
                         f"factors that multiply to each bound: {obstacle}")
     return mapping
+
+
+def _check_outermost_keeps(mapping: Mapping, problem: Problem, architecture: Architecture, file: File,
+                           path: str) -> None:
+    """The outermost level keeps every tensor, but one that a level below holds whole
+    (no loop above that level over the tensor's dimensions: a fused group's
+    intermediate, mapper/fusion.py), which is then never filled from outside."""
+    for tensor in problem.tensors:
+        if tensor.name in mapping.levels[0].keep:
+            continue
+        keeper = next((i for i, lm in enumerate(mapping.levels) if tensor.name in lm.keep), None)
+        moving = sorted(mapping.dims_above(keeper) & tensor.dims) if keeper is not None else []
+        if keeper is None or moving:
+            held = ("no level keeps it" if keeper is None else
+                    f"{architecture.levels[keeper].name} keeps it, but loops above it run over {', '.join(moving)}")
+            raise SpecError(file, path, f"the outermost level bypassing {tensor.name} ({held})",
+                            "the outermost level keeps every tensor: it is where they all come from, but for one "
+                            "that a level below holds whole (no loop above that level over its dimensions)")
 
 
 def _allowed_tensors(level: StorageLevel, problem: Problem) -> frozenset[str]:
@@ -1367,9 +1386,6 @@ def _keep(entry: LevelMappingSpec, index: int, level: StorageLevel, problem: Pro
                                 "a tensor in keep or in bypass, not both")
     keep = (frozenset(entry.keep) if entry.bypass is None and entry.keep is not None
             else allowed - frozenset(entry.bypass or ()))
-    if index == 0 and keep != frozenset(names):
-        raise SpecError(file, path, "the outermost level bypassing " + ", ".join(sorted(set(names) - keep)),
-                        "the outermost level keeps every tensor: it is where they all come from")
     return keep
 
 
