@@ -416,8 +416,8 @@ def network_summary(job: NetworkJob, failed: dict[str, tuple[str, ...]]) -> dict
 def fused_rows(job: NetworkJob, rows: list[dict[str, Any]], failed: dict[str, tuple[str, ...]]) -> dict[str, Any]:
     """Run the groups that lower the network's objective fused (`choose_groups`): their
     layers' rows in `rows` replaced by their figures over every tile; returns the
-    summary's `fusion_groups` (those) and `fusion_candidates` (every group considered:
-    its figures, or why it has none)."""
+    summary's `fusion_groups` (those), `fusion_candidates` (every group considered: its
+    figures, or why it has none) and `totals_unfused` (the network with none fused)."""
     index = {row["layer"]: k for k, row in enumerate(rows)}
     candidates, options, evaluated = [], [], []
     for group in job.fusion:
@@ -436,6 +436,7 @@ def fused_rows(job: NetworkJob, rows: list[dict[str, Any]], failed: dict[str, tu
         options.append(Option(first, first + len(group.layers), fused.energy_pJ, fused.cycles))
         evaluated.append((fused, [one_line(e) for e in entries]))
     unfused = [(row["energy_pJ"], row["cycles"]) for row in rows]
+    alone = totals(rows, len(job.layers) + len(job.skipped))
     chosen = choose_groups(unfused, options, job.settings.objective) if options else []
     groups = []
     for k in chosen:
@@ -444,7 +445,7 @@ def fused_rows(job: NetworkJob, rows: list[dict[str, Any]], failed: dict[str, tu
         groups.append(group_entry(fused, job.arch, before))
         for i, line in enumerate(lines):
             rows[options[k].first + i] = fused_row(fused, i, rows[options[k].first + i], line, job.arch)
-    return {"fusion_groups": groups, "fusion_candidates": candidates}
+    return {"fusion_groups": groups, "fusion_candidates": candidates, "totals_unfused": alone}
 
 
 def fused_row(fused: FusedEvaluation, i: int, alone: dict[str, Any], mapping: str,
@@ -572,8 +573,11 @@ def fusion_lines(summary: dict[str, Any]) -> list[str]:
     if "fusion_candidates" not in summary:
         return []
     unit = summary["energy_unit"]
+    alone = summary["totals_unfused"]
     lines = ["", f"Fused groups: {len(summary['fusion_groups'])} run fused of {len(summary['fusion_candidates'])} "
-             "considered (summary.json: fusion_groups, fusion_candidates)."]
+             "considered (summary.json: fusion_groups, fusion_candidates); with none fused, the network takes "
+             f"{alone['energy_pJ']:.4g} {unit}, {alone['cycles']:,} cycles, network EDP "
+             f"{edp_text(alone['network_edp_J_cycles'], unit)}."]
     for g in summary["fusion_groups"]:
         alone = g["alone"]
         lines.append(f"- {g['group']} ({g['tiles']} tiles, intermediates in {g['level']}): energy {g['energy_pJ']:.4g} "

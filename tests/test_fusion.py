@@ -288,6 +288,7 @@ def test_fusion_runs_a_group_fused_where_it_lowers_the_network_edp(fused_run) ->
     assert group["dram_energy_pJ"] < group["alone"]["dram_energy_pJ"]
     totals = with_groups["totals"]
     assert totals["network_edp_J_cycles"] < without["totals"]["network_edp_J_cycles"]
+    assert with_groups["totals_unfused"] == without["totals"]
     assert totals["macs"] == without["totals"]["macs"]  # the layers' own; `macs_run` counts the recomputed rows
 
 
