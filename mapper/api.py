@@ -35,7 +35,7 @@ from .mapspace import layer_constraints
 from .model.capacity import violations
 from .model.stats import Evaluation
 from .model.vectorized import evaluate_mapping
-from .network import Layer, NetworkJob, NetworkResult, network_name, run_network, worker_pool
+from .network import Layer, NetworkJob, NetworkResult, fusion_candidates, network_name, run_network, worker_pool
 from .problem import Problem
 from .runs import read_runs
 from .search.run import LayerResult, Settings, search_layer
@@ -57,6 +57,7 @@ class Loaded:
     constraints: Constraints | None
     mapping: Mapping | None
     hardware: Hardware = Hardware()  # what the architecture says for the estimator
+    batch: int = 1  # the samples each native layer runs on (`load`)
 
     def problem(self, name: str) -> Problem:
         """The layer of that name (a workload's layer, or the one problem)."""
@@ -73,7 +74,7 @@ def load(*files: str | Path, batch: int = 1, need_energies: bool = True) -> Load
     to be estimated."""
     specs = load_specs(list(files), batch, need_energies)
     return Loaded(tuple(str(f) for f in files), specs.problems, specs.architecture, specs.constraints,
-                  specs.mapping, specs.hardware)
+                  specs.mapping, specs.hardware, batch)
 
 
 def evaluate(problem: Problem, arch: Architecture, mapping: Mapping, source: str | None = None) -> Evaluation:
@@ -103,10 +104,11 @@ def search(problem: Problem, arch: Architecture, out: str | Path, constraints: C
 
 
 def search_network(specs: Loaded, out: str | Path, jobs: int = 1, dataflow: str | None = None,
-                   **settings: Any) -> NetworkResult:
+                   fusion: bool = False, **settings: Any) -> NetworkResult:
     """Search every layer of the loaded workload into `out` (`mapper search` on a
     workload): each shape once, `jobs` at a time, resuming what is there. `dataflow`:
-    a preset for every layer. Layers the constraints cannot apply to raise SpecError."""
+    a preset for every layer; `fusion`: fused groups too (`--fusion`). Layers the
+    constraints cannot apply to raise SpecError."""
     if specs.architecture is None or not specs.problems:
         raise SpecError(", ".join(specs.files), "", "no architecture or no layer",
                         "files that together give an architecture and at least one layer")
@@ -114,7 +116,10 @@ def search_network(specs: Loaded, out: str | Path, jobs: int = 1, dataflow: str 
     if dataflow is not None:
         constraints = replace(constraints or Constraints(), preset=dataflow)
     layers = tuple(Layer(p, layer_constraints(constraints, p, specs.architecture)) for p in specs.problems)
-    job = NetworkJob(network_name(list(specs.files)), specs.architecture, layers, Settings(**settings), Path(out))
+    chosen = Settings(**settings)
+    groups = (fusion_candidates(list(specs.files), specs.batch, layers, specs.architecture, chosen.objective)
+              if fusion else ())
+    job = NetworkJob(network_name(list(specs.files)), specs.architecture, layers, chosen, Path(out), fusion=groups)
     with worker_pool(jobs) as pool:
         return run_network(job, pool)
 

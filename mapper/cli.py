@@ -341,9 +341,10 @@ def cmd_search_network(args: argparse.Namespace, layers: list, skipped: dict[str
         network.network_name(args.files))
     for name, reason in skipped.items():
         print(f"{name}: skipped, the constraints do not apply: {reason}", file=sys.stderr)
-    job = network.NetworkJob(network.network_name(args.files), layers[0][1],
-                             tuple(network.Layer(problem, constraints) for problem, _, constraints, _ in layers),
-                             search.settings(args), folder, tuple(skipped.items()), search.fusion_groups(args, layers))
+    arch, searched = layers[0][1], tuple(network.Layer(problem, constraints) for problem, _, constraints, _ in layers)
+    fusion = network.fusion_candidates(args.files, args.batch, searched, arch, args.objective) if args.fusion else ()
+    job = network.NetworkJob(network.network_name(args.files), arch, searched, search.settings(args), folder,
+                             tuple(skipped.items()), fusion)
     try:
         with owning(args, folder), network.worker_pool(args.jobs) as pool:
             share_work(args, worker.network_units(job), job.name)

@@ -52,7 +52,7 @@ from typing import Any, Literal
 from .architecture import Architecture
 from .constraints import Constraints
 from .explain import Explanation, why_line
-from .fusion import FusedGroup
+from .fusion import FusedGroup, candidate_groups
 from .fusion import constraints as fused_constraints
 from .interrupt import worker_context, worker_process_init
 from .mapping import Mapping
@@ -69,8 +69,10 @@ from .run_folder import fingerprint, keep_results_of
 from .search.engine import Progress
 from .search.fused import Option, choose_groups
 from .search.run import Settings, decisive_settings, recorded_settings, search_layer
-from .specs.native import SPEC_DOCUMENT, load_yaml, parse_mapping
+from .specs.errors import SpecError
+from .specs.native import SPEC_DOCUMENT, load_workload_inputs, load_yaml, parse_mapping
 from .typed_json import from_json, to_json
+from .workload_graph import workload_graph
 
 MANIFEST = "network.json"
 BEST = "best.json"
@@ -616,6 +618,26 @@ def progress_text(p: LayerProgress, energy_unit: str) -> str:
     if p.energy_pJ is None or p.cycles is None:
         return f"{done}, {p.seconds:.0f} s, no mapping yet"
     return f"{done}, {p.seconds:.0f} s, best EDP {edp_text(p.energy_pJ * 1e-12 * p.cycles, energy_unit)}"
+
+
+def fusion_candidates(files: list[str], batch: int, layers: tuple[Layer, ...], arch: Architecture,
+                      objective: str) -> tuple[FusedGroup, ...]:
+    """The fused groups to consider (fusion.candidate_groups) among `layers`, from the
+    graph of the workload in `files` (the native file that has one); SpecError where
+    fusion cannot apply."""
+    where = ", ".join(map(str, files))
+    if objective == "pareto":
+        raise SpecError(where, "--fusion", "--objective pareto", "edp, energy or delay with --fusion",
+                        "fused groups are chosen for one objective")
+    workload = next((f for f in files if isinstance(load_yaml(f, SPEC_DOCUMENT).get("workload"), dict)), None)
+    if workload is None or len(layers) < 2:
+        raise SpecError(where, "--fusion", "no native workload of several layers" if workload is None
+                        else "one layer to search", "a native workload (`workload: layers:`) of two layers or more",
+                        "drop --fusion, or --layer, or give the workload file")
+    problems, inputs = load_workload_inputs(workload, batch)
+    searched = {layer.problem.name: layer.problem for layer in layers}
+    return tuple(group for group in candidate_groups(workload_graph(problems, inputs), arch)
+                 if all(searched.get(p.name) == p for p in group.layers))
 
 
 def network_name(files: list[str]) -> str:

@@ -18,6 +18,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from brute_force import simulate_fused  # noqa: E402
 
 from mapper.architecture import Architecture, ComputeUnit, StorageLevel  # noqa: E402
+from mapper import api  # noqa: E402
 from mapper.cli import main  # noqa: E402
 from mapper.fusion import FusedGroup, NotFusable, violations, window  # noqa: E402
 from mapper.mapping import LevelMapping, Loop, Mapping  # noqa: E402
@@ -347,3 +348,11 @@ def test_a_mapping_file_may_bypass_dram_only_for_a_tensor_held_whole_below() -> 
     with pytest.raises(SpecError, match=r"the outermost level bypassing Outputs \(Buffer keeps it, but loops above "
                                         "it run over M\\)"):
         parse_mapping(entries, problem, ARCH)
+
+
+def test_the_python_api_searches_fused_groups_too(fused_run, tmp_path: Path) -> None:
+    files, fused, _ = fused_run
+    shutil.copytree(fused, tmp_path / "out")
+    result = api.search_network(api.load(*files), tmp_path / "out", fusion=True, trials=6, patience=3,
+                                remainders=False)
+    assert result.summary == summary_of(fused)

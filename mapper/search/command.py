@@ -17,7 +17,6 @@ from pathlib import Path
 
 from ..architecture import Architecture
 from ..constraints import PRESETS, Constraints
-from ..fusion import FusedGroup, candidate_groups
 from ..mapspace import layer_constraints, not_applicable_reason
 from ..problem import Problem
 from ..report import edp_text
@@ -25,16 +24,14 @@ from ..safe_names import mask_password
 from ..specs.errors import SpecError, did_you_mean
 from ..specs.limits import MAX_SEED
 from ..specs.load import load_specs
-from ..specs.native import SPEC_DOCUMENT, load_workload_inputs, load_yaml
-from ..workload_graph import workload_graph
 from .engine import MIN_IMPROVEMENT, Progress
 from .objectives import OBJECTIVES
 from .outputs import report_text
 from .run import DEFAULT_PATIENCE, DEFAULT_TRIALS, REMAINDER_SEARCHES, LayerResult, Settings, search_layer
 from .storage import JOURNAL_NAME, StorageError
 
-__all__ = ["Progress", "StorageError", "add_parser", "fusion_groups", "layers", "positive", "progress_text",
-           "resume_hint", "search_layer", "settings", "summary"]
+__all__ = ["Progress", "StorageError", "add_parser", "layers", "positive", "progress_text", "resume_hint",
+           "search_layer", "settings", "summary"]
 
 DEFAULT_ROOT = Path("runs")
 
@@ -118,27 +115,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    "tensors kept on chip, tile by tile) and run those fused that lower the network's objective "
                    "(summary.json: fusion_groups)")
     return p
-
-
-def fusion_groups(args: argparse.Namespace, layers: list[tuple[Problem, Architecture, Constraints | None, Path]]
-                  ) -> tuple[FusedGroup, ...]:
-    """With --fusion, the fused groups to consider (fusion.candidate_groups) among the
-    layers searched: the workload's graph is read from the file that has the workload."""
-    if not args.fusion:
-        return ()
-    where = ", ".join(args.files)
-    if args.objective == "pareto":
-        raise SpecError(where, "--fusion", "--objective pareto", "edp, energy or delay with --fusion",
-                        "fused groups are chosen for one objective")
-    workload = next((f for f in args.files if isinstance(load_yaml(f, SPEC_DOCUMENT).get("workload"), dict)), None)
-    if workload is None or len(layers) < 2:
-        raise SpecError(where, "--fusion", "no native workload of several layers" if workload is None
-                        else "one layer to search", "a native workload (`workload: layers:`) of two layers or more",
-                        "drop --fusion, or --layer, or give the workload file")
-    problems, inputs = load_workload_inputs(workload, args.batch)
-    searched = {problem.name: problem for problem, *_ in layers}
-    return tuple(group for group in candidate_groups(workload_graph(problems, inputs), layers[0][1])
-                 if all(searched.get(p.name) == p for p in group.layers))
 
 
 def settings(args: argparse.Namespace) -> Settings:
