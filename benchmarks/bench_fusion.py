@@ -26,7 +26,7 @@ from mapper.report import edp_text
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = ("eyeriss-like:inverted-bottleneck,simba-like:inverted-bottleneck,eyeriss-like:mobilenetv3-large,"
-         "simba-like:mobilenetv3-large")
+         "simba-like:mobilenetv3-large,eyeriss-like:efficientnet-b4,simba-like:efficientnet-b4")
 
 
 def search(arch: str, workload: str, jobs: int, out: Path) -> tuple[dict, float | None]:
@@ -50,7 +50,8 @@ def table(arch: str, workload: str, summary: dict, seconds: float | None) -> str
     dram = next(iter(summary["layers"][0]["energy_by_level_pJ"]))  # the outermost level comes first
     saved = sum(g["alone"]["dram_energy_pJ"] - g["dram_energy_pJ"] for g in summary["fusion_groups"])
     dram_fused = dram_energy(summary["layers"], dram)
-    lines = [f"{workload} on {arch}: {len(summary['fusion_groups'])} groups run fused of "
+    fused_groups = len(summary["fusion_groups"])
+    lines = [f"{workload} on {arch}: {fused_groups} group{'s' if fused_groups != 1 else ''} run fused of "
              f"{len(summary['fusion_candidates'])} considered; "
              + (f"search {seconds:.0f} s wall" if seconds is not None else "searched before (--keep)")
              + f", commit {commit()}.", "",
