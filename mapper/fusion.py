@@ -2,10 +2,11 @@
 stay in an on-chip buffer instead of going out to DRAM and back.
 
 A fused group (Alwani et al., "Fused-layer CNN accelerators", MICRO 2016; LoopTree,
-Stream and AccelForge search such schedules) is a chain of convolutions, each reading
-the output of the one before. It runs tile by tile: the last layer's output rows (P)
-are split into tiles of `rows` rows, and for each tile every layer in turn computes the
-rows of its output that the next layer's tile reads. A sliding window reads rows on
+Stream and AccelForge search such schedules) is a chain of convolutions, or of matrix
+products, each reading the output of the one before. It runs tile by tile: the last
+layer's output rows (a convolution's P, a matrix product's M: its tokens) are split
+into tiles of `rows` rows, and for each tile every layer in turn computes the rows of
+its output that the next layer's tile reads. A sliding window reads rows on
 both sides of its outputs (its halo), so a layer's tile is taller than the next one's;
 the halo is recomputed in every tile that needs it, not kept from the tile before
 (recomputation, in Alwani's terms), and the tiles at the top and bottom edges are
@@ -38,8 +39,8 @@ from .architecture import Architecture
 from .constraints import ONE, Constraints, LevelConstraints
 from .mapping import Mapping
 from .problem import Problem, Tensor
+from .workload_graph import channels
 
-ROWS = "P"  # the dimension a fused group is tiled along: a convolution's output rows
 MAX_LAYERS = 3  # in a candidate group: an inverted bottleneck (expand, depthwise, project)
 HEIGHTS = 2  # tile heights searched per candidate group: the tallest whose intermediates fit, and the next
 
@@ -82,7 +83,7 @@ class FusedGroup:
             raise NotFusable("a fused group needs two layers or more")
         for producer, consumer in zip(self.layers, self.layers[1:]):
             window(producer, consumer)  # raises NotFusable
-        last = self.layers[-1].bounds[ROWS]
+        last = self.layers[-1].bounds[rows_of(self.layers[-1])]
         if not 1 <= self.rows <= last:
             raise NotFusable(f"rows per tile must be 1 to {last} (the output rows of {self.layers[-1].name}), "
                              f"not {self.rows}")
@@ -94,16 +95,16 @@ class FusedGroup:
 
     @property
     def tiles(self) -> int:
-        return -(-self.layers[-1].bounds[ROWS] // self.rows)
+        return -(-self.layers[-1].bounds[rows_of(self.layers[-1])] // self.rows)
 
     @cached_property
     def row_ranges(self) -> tuple[tuple[tuple[int, int], ...], ...]:
         """Per layer, per tile, the output rows [first, stop) it computes."""
-        last = self.layers[-1].bounds[ROWS]
+        last = self.layers[-1].bounds[rows_of(self.layers[-1])]
         ranges = [tuple((t * self.rows, min((t + 1) * self.rows, last)) for t in range(self.tiles))]
         for producer, consumer in reversed(list(zip(self.layers, self.layers[1:]))):
             slide = window(producer, consumer)
-            height = producer.bounds[ROWS]
+            height = producer.bounds[rows_of(producer)]
             ranges.insert(0, tuple(slide.reads(first, stop, height) for first, stop in ranges[0]))
         return tuple(ranges)
 
@@ -119,7 +120,7 @@ class FusedGroup:
         a remainder)."""
         problem = self.layers[layer]
         rows = self.tile_shapes(layer)[0][0] if rows is None else rows
-        return replace(problem, bounds={**problem.bounds, ROWS: rows})
+        return replace(problem, bounds={**problem.bounds, rows_of(problem): rows})
 
     def intermediates(self, layer: int) -> tuple[str, ...]:
         """The tensors of layer `layer` that stay in the group's level: its inputs but
@@ -135,34 +136,41 @@ class FusedGroup:
                    for i in range(len(self.layers)) for rows, count in self.tile_shapes(i))
 
 
+def rows_of(problem: Problem) -> str:
+    """The dimension of a layer's output rows, which a fused group tiles: a
+    convolution's P, a matrix product's M (NotFusable for other layers)."""
+    if {"P", "Q", "C", "M"} <= problem.bounds.keys():
+        return "P"
+    if {"M", "N", "K"} <= problem.bounds.keys():
+        return "M"
+    raise NotFusable(f"layer {problem.name} is neither a convolution nor a matrix product: only those fuse")
+
+
 def input_tensor(problem: Problem) -> Tensor:
-    """A convolution's input activations: the read-only tensor with a sliding window
-    along the rows."""
-    for tensor in problem.tensors:
-        if not tensor.read_write and any(ROWS in (d for _, d in rank) and len(rank) > 1 for rank in tensor.ranks):
-            return tensor
-    raise NotFusable(f"layer {problem.name} has no input rows that slide along {ROWS} (not a convolution)")
+    """A layer's input activations: the read-only tensor that indexes its rows."""
+    rows = rows_of(problem)
+    return next(t for t in problem.tensors if not t.read_write and rows in t.dims)
 
 
 def window(producer: Problem, consumer: Problem) -> Window:
-    """How `consumer` reads `producer`'s output rows; NotFusable where it cannot be the
-    next layer of a fused group."""
-    for problem in (producer, consumer):
-        if ROWS not in problem.bounds:
-            raise NotFusable(f"layer {problem.name} has no output rows ({ROWS}): only convolutions fuse")
-    tensor = input_tensor(consumer)
-    rank = next(rank for rank in tensor.ranks if ROWS in (d for _, d in rank))
-    coefficients = {d: c for c, d in rank}
-    kernel_dim = next(d for d in coefficients if d != ROWS)
-    stride, dilation, kernel = coefficients[ROWS], coefficients[kernel_dim], consumer.bounds[kernel_dim]
-    height, out = producer.bounds[ROWS], consumer.bounds[ROWS]
-    if producer.bounds.get("N", 1) != consumer.bounds.get("N", 1):
-        raise NotFusable(f"{consumer.name} reads a batch of {consumer.bounds.get('N', 1)}, "
-                         f"{producer.name} writes {producer.bounds.get('N', 1)}")
-    produced = producer.bounds["M"] * producer.bounds.get("G", 1)
-    read = consumer.bounds["C"] * consumer.bounds.get("G", 1)
+    """How `consumer` reads `producer`'s output rows (a matrix product reads row for
+    row); NotFusable where it cannot be the next layer of a fused group."""
+    rows = rows_of(consumer)
+    if rows_of(producer) != rows:
+        raise NotFusable(f"{consumer.name} and {producer.name} are not both convolutions or both matrix products")
+    produced, read = channels(producer, "out"), channels(consumer, "in")
     if produced != read:
         raise NotFusable(f"{consumer.name} reads {read} channels, {producer.name} writes {produced}")
+    batch = "N" if rows == "P" else "B"
+    if producer.bounds.get(batch, 1) != consumer.bounds.get(batch, 1):
+        raise NotFusable(f"{consumer.name} reads a batch of {consumer.bounds.get(batch, 1)}, "
+                         f"{producer.name} writes {producer.bounds.get(batch, 1)}")
+    rank = next(rank for rank in input_tensor(consumer).ranks if rows in (d for _, d in rank))
+    coefficients = {d: c for c, d in rank}
+    kernel_dim = next((d for d in coefficients if d != rows), None)
+    stride = coefficients[rows]
+    dilation, kernel = (coefficients[kernel_dim], consumer.bounds[kernel_dim]) if kernel_dim else (1, 1)
+    height, out = producer.bounds[rows], consumer.bounds[rows]
     reach = (kernel - 1) * dilation + 1
     for padding in range(reach):
         if (height + 2 * padding - reach) // stride + 1 == out:
@@ -235,7 +243,7 @@ def candidate_groups(graph: nx.DiGraph, arch: Architecture, max_layers: int = MA
 
 def group_level(arch: Architecture) -> int | None:
     """The level that holds a fused group's intermediates: the outermost below the
-    first (DRAM) of one instance that may keep a convolution's inputs and outputs."""
+    first (DRAM) of one instance that may keep a layer's inputs and outputs."""
     return next((l for l, level in enumerate(arch.levels) if l > 0 and level.instances == 1 and
                  (level.keeps is None or {"Inputs", "Outputs"} <= level.keeps)), None)
 
@@ -266,7 +274,7 @@ def _tallest_fitting(layers: tuple[Problem, ...], arch: Architecture, level: int
     """`layers` as groups at the `count` tallest tile heights, halving, whose
     intermediates fit `level` (their whole tiles, in the level's words)."""
     usable = arch.levels[level].capacity
-    last, found, seen = layers[-1].bounds[ROWS], [], set()
+    last, found, seen = layers[-1].bounds[rows_of(layers[-1])], [], set()
     height = last
     while len(found) < count and height not in seen:
         seen.add(height)

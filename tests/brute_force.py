@@ -388,31 +388,34 @@ class FusedSimulation:
 
 
 def simulate_fused(layers, paddings: list[int], level: int, rows: int, arch, mappings) -> FusedSimulation:
-    """A fused group run tile by tile: the last layer's output rows in tiles of `rows`;
-    for each tile, walking back from the last layer, the rows of each producer's output
-    that the consumer's tile reads (found by enumerating the input coordinates its
-    window touches, `paddings[i]` being layer i's padding along the rows), each layer's
-    tile simulated as a run of its own (`simulate`, with the mapping of its tallest
-    tile, a shorter one stopping short). Checks what fusion promises: every row a
-    consumer reads (but for its padding) was computed in the same tile, and each
-    intermediate is held whole in `level` and nowhere above it."""
-    last = layers[-1].bounds["P"]
+    """A fused group run tile by tile: the last layer's output rows (a convolution's P,
+    a matrix product's M) in tiles of `rows`; for each tile, walking back from the last
+    layer, the rows of each producer's output that the consumer's tile reads (found by
+    enumerating the input coordinates its window touches, `paddings[i]` being layer i's
+    padding along the rows), each layer's tile simulated as a run of its own
+    (`simulate`, with the mapping of its tallest tile, a shorter one stopping short).
+    Checks what fusion promises: every row a consumer reads (but for its padding) was
+    computed in the same tile, and each intermediate is held whole in `level` and
+    nowhere above it."""
+    dim = [("P" if "P" in p.bounds else "M") for p in layers]
+    last = layers[-1].bounds[dim[-1]]
     per_layer: list[list[tuple[int, Simulation]]] = [[] for _ in layers]
     for first in range(0, last, rows):
         wanted = set(range(first, min(first + rows, last)))
         needs = [wanted]
-        for producer, consumer, padding in reversed(list(zip(layers, layers[1:], paddings[1:]))):
+        for k in reversed(range(1, len(layers))):
+            producer, consumer = layers[k - 1], layers[k]
             rank = next(r for t in consumer.tensors if not t.read_write for r in t.ranks
-                        if any(d == "P" for _, d in r) and len(r) > 1)
-            kernel = next(d for _, d in rank if d != "P")
-            read = {sum(c * (p if d == "P" else r) for c, d in rank) - padding
-                    for p in needs[0] for r in range(consumer.bounds[kernel])}
-            needs.insert(0, {h for h in read if 0 <= h < producer.bounds["P"]})
+                        if any(d == dim[k] for _, d in r))
+            kernel = next((d for _, d in rank if d != dim[k]), None)
+            read = {sum(c * (p if d == dim[k] else r) for c, d in rank) - paddings[k]
+                    for p in needs[0] for r in range(consumer.bounds[kernel] if kernel else 1)}
+            needs.insert(0, {h for h in read if 0 <= h < producer.bounds[dim[k - 1]]})
         for i, (problem, need) in enumerate(zip(layers, needs)):
             if not need:
                 continue
             assert need == set(range(min(need), max(need) + 1)), f"{problem.name}: rows {sorted(need)} not contiguous"
-            tile = type(problem)(problem.name, problem.dims, {**problem.bounds, "P": len(need)}, problem.tensors)
+            tile = type(problem)(problem.name, problem.dims, {**problem.bounds, dim[i]: len(need)}, problem.tensors)
             sim = simulate(tile, arch, mappings[i])
             for name in _intermediates(layers, i):
                 assert all(name not in sim.levels[L] for L in range(level)), f"{name} of {problem.name} above"
@@ -422,7 +425,7 @@ def simulate_fused(layers, paddings: list[int], level: int, rows: int, arch, map
                 assert held.utilized_capacity == whole and held.fills == 0, (name, held, whole)
             per_layer[i].append((len(need), sim))
     tiles = [sim for layer in per_layer for _, sim in layer]
-    macs = sum(prod({**p.bounds, "P": n}.values()) for p, layer in zip(layers, per_layer) for n, _ in layer)
+    macs = sum(prod({**p.bounds, d: n}.values()) for p, d, layer in zip(layers, dim, per_layer) for n, _ in layer)
     return FusedSimulation(per_layer, sum(s.energy_pJ for s in tiles), sum(s.cycles for s in tiles), macs)
 
 

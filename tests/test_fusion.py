@@ -20,7 +20,7 @@ from brute_force import simulate_fused  # noqa: E402
 from mapper.architecture import Architecture, ComputeUnit, StorageLevel  # noqa: E402
 from mapper import api  # noqa: E402
 from mapper.cli import main  # noqa: E402
-from mapper.fusion import FusedGroup, NotFusable, violations, window  # noqa: E402
+from mapper.fusion import FusedGroup, NotFusable, Window, candidate_groups, violations, window  # noqa: E402
 from mapper.mapping import LevelMapping, Loop, Mapping  # noqa: E402
 from mapper.model.fused import evaluate_fused  # noqa: E402
 from mapper.model.reference import evaluate_reference  # noqa: E402
@@ -29,10 +29,12 @@ from mapper.safe_names import file_in  # noqa: E402
 from mapper.search.fused import Option, choose_groups  # noqa: E402
 from mapper.specs.load import load_specs  # noqa: E402
 from mapper.specs.errors import SpecError  # noqa: E402
-from mapper.specs.native import parse_mapping  # noqa: E402
+from mapper.specs.native import load_workload_inputs, parse_mapping, shipped_specs_dir  # noqa: E402
+from mapper.workload_graph import workload_graph  # noqa: E402
 from mapper.problem import Problem, Tensor  # noqa: E402
 
 ALL = frozenset({"Weights", "Inputs", "Outputs"})
+SPECS = shipped_specs_dir()
 
 
 def conv(name: str, C: int, M: int, P: int, Q: int, R: int = 1, S: int = 1, stride: int = 1, G: int = 1) -> Problem:
@@ -113,6 +115,36 @@ def test_layers_that_do_not_connect_do_not_fuse(layers, message) -> None:
         FusedGroup(layers, level=1, rows=1)
 
 
+def matmul(name: str, M: int, K: int, N: int) -> Problem:
+    """A linear layer as the native specs write it: Inputs[M, K] x Weights[K, N]."""
+    return Problem(name, ("M", "N", "K"), {"M": M, "N": N, "K": K}, (
+        Tensor("Inputs", (((1, "M"),), ((1, "K"),))), Tensor("Weights", (((1, "K"),), ((1, "N"),))),
+        Tensor("Outputs", (((1, "M"),), ((1, "N"),)), read_write=True)))
+
+
+UP, DOWN = matmul("up", 6, 4, 8), matmul("down", 6, 8, 4)  # a transformer's feed-forward pair, scaled down
+
+
+def test_a_matrix_product_reads_its_producers_rows_row_for_row() -> None:
+    """A transformer's tokens: no window, no halo."""
+    assert window(UP, DOWN) == Window(1, 1, 1, 0)
+    group = FusedGroup((UP, DOWN), level=1, rows=4)
+    assert group.row_ranges == (((0, 4), (4, 6)), ((0, 4), (4, 6)))
+    assert group.macs == UP.macs + DOWN.macs
+    with pytest.raises(NotFusable, match="not both convolutions or both matrix products"):
+        FusedGroup((EXPAND, DOWN), level=1, rows=1)
+
+
+def test_the_candidates_in_a_transformer_layer_follow_its_feed_forward_chain() -> None:
+    """BERT's attention mixes two inputs per product; the output projection reads the
+    heads' outputs concatenated (768 channels, 64 per head in the batched product)."""
+    problems, inputs = load_workload_inputs(SPECS / "workloads/bert-base.yaml")
+    arch = load_specs([SPECS / "arch/eyeriss-like.yaml"]).architecture
+    groups = candidate_groups(workload_graph(problems, inputs), arch)
+    assert sorted({g.name.split(",")[0] for g in groups}) == [
+        "ffn_up..ffn_down", "output_projection..ffn_down", "output_projection..ffn_up"]
+
+
 # -- the rules of a fused layer's mapping --------------------------------------------
 
 
@@ -172,6 +204,19 @@ def test_every_tensor_a_fused_layer_holds_at_once_must_fit() -> None:
     with pytest.raises(ValueError, match="layer depthwise: Buffer holds 352 words; the tiles need Inputs 288 "
                                          r"\+ Outputs 128 = 416"):
         evaluate_fused(group, ARCH, bottleneck_mappings(group))
+
+
+@pytest.mark.parametrize("rows", [2, 4])
+def test_a_fused_feed_forward_pair_matches_the_simulator(rows: int) -> None:
+    group = FusedGroup((UP, DOWN), level=1, rows=rows)
+    mappings = [Mapping((level("K2", keep={"Weights", "Inputs"}), level(f"M{rows} N4", "N2", {"Inputs", "Outputs"}),
+                         level("K2", keep={"Weights", "Outputs"}))),
+                Mapping((level("N2", keep={"Weights", "Outputs"}), level(f"M{rows} K4", "K2", {"Inputs", "Outputs"}),
+                         level("N2", keep={"Weights", "Outputs"})))]
+    model = evaluate_fused(group, ARCH, mappings, link_transfers=False)
+    sim = simulate_fused([UP, DOWN], [0, 0], 1, rows, ARCH, mappings)
+    assert math.isclose(model.energy_pJ, sim.energy_pJ, rel_tol=1e-9)
+    assert model.cycles == sim.cycles and model.computes == sim.macs == UP.macs + DOWN.macs
 
 
 def test_intermediates_never_reach_dram() -> None:

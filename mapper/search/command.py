@@ -111,9 +111,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--layer", action="append", metavar="NAME",
                    help="search only this layer of the workload (repeat for several; default: every layer)")
     p.add_argument("--fusion", action="store_true",
-                   help="also search fused groups of consecutive convolutions (up to 3, their intermediate "
-                   "tensors kept on chip, tile by tile) and run those fused that lower the network's objective "
-                   "(summary.json: fusion_groups)")
+                   help="also search fused groups of consecutive convolutions or matrix products (up to 3, "
+                   "their intermediate tensors kept on chip, tile by tile) and run those fused that lower the "
+                   "network's objective (summary.json: fusion_groups)")
     return p
 
 
