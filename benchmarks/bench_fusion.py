@@ -1,8 +1,8 @@
 """What layer fusion gains: networks searched with `mapper search --fusion` (fused
 groups of consecutive convolutions, their intermediates kept on chip: mapper/fusion.py),
 against the same network with no group fused (the summary's `totals_unfused`, the
-same search's layers run alone): energy, DRAM energy, cycles and the network's energy
-x cycles, and each group run fused against its layers alone.
+same search's layers run alone): energy, DRAM energy and words, cycles and the network's
+energy x cycles, and each group run fused against its layers alone.
 
     python benchmarks/bench_fusion.py [--cases eyeriss-like:inverted-bottleneck,...] [--jobs 2]
                                       [--keep DIR] [--out results/fusion]
@@ -26,7 +26,8 @@ from mapper.report import edp_text
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = ("eyeriss-like:inverted-bottleneck,simba-like:inverted-bottleneck,eyeriss-like:mobilenetv3-large,"
-         "simba-like:mobilenetv3-large,eyeriss-like:efficientnet-b4,simba-like:efficientnet-b4")
+         "simba-like:mobilenetv3-large,eyeriss-like:efficientnet-b4,simba-like:efficientnet-b4,"
+         "eyeriss-like:bert-base,simba-like:bert-base")
 
 
 def search(arch: str, workload: str, jobs: int, out: Path) -> tuple[dict, float | None]:
@@ -40,38 +41,41 @@ def search(arch: str, workload: str, jobs: int, out: Path) -> tuple[dict, float 
     return json.loads((out / "summary.json").read_text()), None if finished else time.perf_counter() - start
 
 
-def dram_energy(rows: list[dict], dram: str) -> float:
-    return sum(r["energy_by_level_pJ"].get(dram, 0.0) for r in rows)
+def at_dram(rows: list[dict], key: str, dram: str) -> float:
+    """The rows' energy (`energy_by_level_pJ`) or words moved (`accesses_by_level`) at DRAM."""
+    return sum(r[key].get(dram, 0.0) for r in rows)
 
 
 def table(arch: str, workload: str, summary: dict, seconds: float | None) -> str:
     """The case's tables: the network fused and not, then each group run fused."""
     unit, fused, alone = summary["energy_unit"], summary["totals"], summary["totals_unfused"]
     dram = next(iter(summary["layers"][0]["energy_by_level_pJ"]))  # the outermost level comes first
-    saved = sum(g["alone"]["dram_energy_pJ"] - g["dram_energy_pJ"] for g in summary["fusion_groups"])
-    dram_fused = dram_energy(summary["layers"], dram)
-    fused_groups = len(summary["fusion_groups"])
-    lines = [f"{workload} on {arch}: {fused_groups} group{'s' if fused_groups != 1 else ''} run fused of "
+    groups = summary["fusion_groups"]
+    energy = at_dram(summary["layers"], "energy_by_level_pJ", dram)
+    energy_alone = energy + sum(g["alone"]["dram_energy_pJ"] - g["dram_energy_pJ"] for g in groups)
+    words = at_dram(summary["layers"], "accesses_by_level", dram)
+    words_alone = words + sum(g["alone"]["dram_accesses"] - g["dram_accesses"] for g in groups)
+    lines = [f"{workload} on {arch}: {len(groups)} group{'s' if len(groups) != 1 else ''} run fused of "
              f"{len(summary['fusion_candidates'])} considered; "
              + (f"search {seconds:.0f} s wall" if seconds is not None else "searched before (--keep)")
              + f", commit {commit()}.", "",
-             f"| network | energy {unit} | {dram} energy {unit} | cycles | energy x cycles |",
-             "| --- | ---: | ---: | ---: | ---: |",
-             f"| no group fused | {alone['energy_pJ']:.4g} | {dram_fused + saved:.4g} | {alone['cycles']:,} | "
-             f"{edp_text(alone['network_edp_J_cycles'], unit)} |",
-             f"| with --fusion | {fused['energy_pJ']:.4g} | {dram_fused:.4g} | {fused['cycles']:,} | "
+             f"| network | energy {unit} | {dram} energy {unit} | {dram} words | cycles | energy x cycles |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |",
+             f"| no group fused | {alone['energy_pJ']:.4g} | {energy_alone:.4g} | {words_alone:,.0f} | "
+             f"{alone['cycles']:,} | {edp_text(alone['network_edp_J_cycles'], unit)} |",
+             f"| with --fusion | {fused['energy_pJ']:.4g} | {energy:.4g} | {words:,.0f} | {fused['cycles']:,} | "
              f"{edp_text(fused['network_edp_J_cycles'], unit)} |",
-             f"| fused / not | {fused['energy_pJ'] / alone['energy_pJ']:.3f} | "
-             f"{dram_fused / (dram_fused + saved):.3f} | {fused['cycles'] / alone['cycles']:.3f} | "
+             f"| fused / not | {fused['energy_pJ'] / alone['energy_pJ']:.3f} | {energy / energy_alone:.3f} | "
+             f"{words / words_alone:.3f} | {fused['cycles'] / alone['cycles']:.3f} | "
              f"{fused['network_edp_J_cycles'] / alone['network_edp_J_cycles']:.3f} |"]
-    if summary["fusion_groups"]:
-        lines += ["", f"| group run fused | tiles | energy {unit}: fused / alone | {dram}: fused / alone | "
+    if groups:
+        lines += ["", f"| group run fused | tiles | energy {unit}: fused / alone | {dram} words: fused / alone | "
                   "cycles: fused / alone | MACs run / MACs |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
         macs = {r["layer"]: r["macs"] for r in summary["layers"]}
-        for g in summary["fusion_groups"]:
+        for g in groups:
             a = g["alone"]
             lines.append(f"| {g['group']} | {g['tiles']} | {g['energy_pJ']:.4g} / {a['energy_pJ']:.4g} | "
-                         f"{g['dram_energy_pJ']:.4g} / {a['dram_energy_pJ']:.4g} | {g['cycles']:,} / {a['cycles']:,} | "
+                         f"{g['dram_accesses']:,.0f} / {a['dram_accesses']:,.0f} | {g['cycles']:,} / {a['cycles']:,} | "
                          f"{g['macs_run'] / sum(macs[name] for name in g['layers']):.3f} |")
     return "\n".join(lines) + "\n"
 

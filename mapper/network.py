@@ -459,7 +459,7 @@ def fused_row(fused: FusedEvaluation, i: int, alone: dict[str, Any], mapping: st
             "utilization": run / (cycles * arch.compute.instances), "edp_J_cycles": energy * 1e-12 * cycles,
             "mapping": f"{mapping} (each tile)", "why": f"fused: {fused.group.name}", "macs_run": run,
             "fusion_group": fused.group.name, "energy_by_level_pJ": fused.energy_by_level_pJ(i),
-            "energy_by_tensor_pJ": fused.energy_by_tensor_pJ(i)}
+            "energy_by_tensor_pJ": fused.energy_by_tensor_pJ(i), "accesses_by_level": fused.accesses_by_level(i)}
 
 
 def group_entry(fused: FusedEvaluation, arch: Architecture, alone: list[dict[str, Any]]) -> dict[str, Any]:
@@ -470,8 +470,10 @@ def group_entry(fused: FusedEvaluation, arch: Architecture, alone: list[dict[str
             "rows": group.rows, "tiles": group.tiles, "macs_run": fused.computes, "energy_pJ": fused.energy_pJ,
             "cycles": fused.cycles, "dram_energy_pJ": sum(fused.energy_by_level_pJ(i)[dram]
                                                           for i in range(len(group.layers))),
+            "dram_accesses": sum(fused.accesses_by_level(i)[dram] for i in range(len(group.layers))),
             "alone": {"energy_pJ": sum(r["energy_pJ"] for r in alone), "cycles": sum(r["cycles"] for r in alone),
-                      "dram_energy_pJ": sum(r["energy_by_level_pJ"].get(dram, 0.0) for r in alone)}}
+                      "dram_energy_pJ": sum(r["energy_by_level_pJ"].get(dram, 0.0) for r in alone),
+                      "dram_accesses": sum(r["accesses_by_level"][dram] for r in alone)}}
 
 
 def layer_row(name: str, same_shape_as: str | None, best: dict[str, Any]) -> dict[str, Any]:
@@ -490,6 +492,8 @@ def layer_row(name: str, same_shape_as: str | None, best: dict[str, Any]) -> dic
             "pJ_per_MAC": energy / best["computes"], "cycles": best["cycles"], "utilization": best["utilization"],
             "edp_J_cycles": best["edp_J_cycles"], "mapping": one_line(best["mapping"]), "why": _why(best),
             "energy_by_level_pJ": by_level | extra, "energy_by_tensor_pJ": by_tensor | extra,
+            "accesses_by_level": {level["name"]: sum((t["reads"] + t["fills"] + t["updates"]) * t["utilized_instances"]
+                                                     for t in level["tensors"].values()) for level in best["levels"]},
             "search": {k: best["search"].get(k) for k in ("objective", "mode", "trials", "seed")}}
 
 

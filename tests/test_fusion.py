@@ -332,6 +332,8 @@ def test_fusion_runs_a_group_fused_where_it_lowers_the_network_edp(fused_run) ->
     assert group["alone"]["energy_pJ"] == pytest.approx(sum(r["energy_pJ"] for r in without["layers"]
                                                             if r["layer"] in group["layers"]))
     assert group["dram_energy_pJ"] < group["alone"]["dram_energy_pJ"]
+    assert group["dram_accesses"] < group["alone"]["dram_accesses"]
+    assert sum(rows[name]["accesses_by_level"]["DRAM"] for name in group["layers"]) == group["dram_accesses"]
     totals = with_groups["totals"]
     assert totals["network_edp_J_cycles"] < without["totals"]["network_edp_J_cycles"]
     assert with_groups["totals_unfused"] == without["totals"]

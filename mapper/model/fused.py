@@ -20,7 +20,7 @@ from ..fusion import FusedGroup, violations
 from ..mapping import Mapping
 from .capacity import violations as capacity_violations
 from .reference import evaluate_reference
-from .stats import Evaluation, LevelStats
+from .stats import Evaluation, LevelStats, plain
 from .vectorized import evaluate_mapping
 
 
@@ -75,12 +75,24 @@ class FusedEvaluation:
         """The same energy per tensor, then `MAC` and `network`."""
         return self._broken_down(layer, lambda lv: {name: s.energy_pJ for name, s in lv.tensors.items()})
 
-    def _broken_down(self, layer: int, parts: Callable[[LevelStats], dict[str, float]]) -> dict[str, float]:
+    def accesses_by_level(self, layer: int) -> dict[str, float]:
+        """Layer `layer`'s words read, filled and updated at each architecture level,
+        over all of its instances and tiles."""
+        return self._broken_down(layer, lambda lv: {lv.name: float(sum(
+            (plain(s.reads) + plain(s.fills) + plain(s.updates)) * s.utilized_instances
+            for s in lv.tensors.values()))}, energies=False)
+
+    def _broken_down(self, layer: int, parts: Callable[[LevelStats], dict[str, float]],
+                     energies: bool = True) -> dict[str, float]:
+        """`parts` of each level summed over the layer's tiles; with `energies`, its
+        compute and network energy too."""
         total: dict[str, float] = {}
         for t in self.layers[layer]:
             for lv in t.evaluation.levels:
-                for key, pJ in parts(lv).items():
-                    total[key] = total.get(key, 0.0) + pJ * t.tiles
+                for key, value in parts(lv).items():
+                    total[key] = total.get(key, 0.0) + value * t.tiles
+        if not energies:
+            return total
         compute = sum(t.evaluation.compute_energy_pJ * t.tiles for t in self.layers[layer])
         network = sum(lv.network_energy_pJ * t.tiles for t in self.layers[layer] for lv in t.evaluation.levels)
         return total | {"MAC": compute} | ({"network": network} if network else {})
