@@ -17,21 +17,21 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from brute_force import simulate_fused  # noqa: E402
 
-from mapper.architecture import Architecture, ComputeUnit, StorageLevel  # noqa: E402
 from mapper import api  # noqa: E402
+from mapper.architecture import Architecture, ComputeUnit, StorageLevel  # noqa: E402
 from mapper.cli import main  # noqa: E402
 from mapper.fusion import FusedGroup, NotFusable, Window, candidate_groups, violations, window  # noqa: E402
 from mapper.mapping import LevelMapping, Loop, Mapping  # noqa: E402
 from mapper.model.fused import evaluate_fused  # noqa: E402
 from mapper.model.reference import evaluate_reference  # noqa: E402
 from mapper.model.vectorized import evaluate_mapping  # noqa: E402
+from mapper.problem import Problem, Tensor  # noqa: E402
 from mapper.safe_names import file_in  # noqa: E402
 from mapper.search.fused import Option, choose_groups  # noqa: E402
-from mapper.specs.load import load_specs  # noqa: E402
 from mapper.specs.errors import SpecError  # noqa: E402
+from mapper.specs.load import load_specs  # noqa: E402
 from mapper.specs.native import load_workload_inputs, parse_mapping, shipped_specs_dir  # noqa: E402
 from mapper.workload_graph import workload_graph  # noqa: E402
-from mapper.problem import Problem, Tensor  # noqa: E402
 
 ALL = frozenset({"Weights", "Inputs", "Outputs"})
 SPECS = shipped_specs_dir()
