@@ -116,7 +116,9 @@ def keep_results_of(path: Path, record: dict[str, Any], run: str, same: str) -> 
     except (ValueError, AttributeError):
         there, theirs = {}, {}
     if theirs.get("all") != mine["all"]:
-        differ = [_differing(part, there, record) for part in mine if part != "all" and theirs.get(part) != mine[part]]
+        parts = dict.fromkeys([*mine, *theirs])  # a part only one of them has differs too (a job's fusion)
+        differ = [_differing(part, there, record) for part in parts
+                  if part != "all" and theirs.get(part) != mine.get(part)]
         raise SpecError(path, "fingerprint", f"the results of another {run} (it differs in "
                         f"{', '.join(differ) or 'its format'})",
                         f"a folder of this {run} ({same}), whose finished work is kept",

@@ -370,6 +370,12 @@ def test_a_fused_search_run_again_resumes_to_the_same_summary(fused_run, tmp_pat
     assert summary_of(tmp_path / "out") == summary_of(fused)
 
 
+def test_a_folder_searched_with_fusion_is_not_taken_for_one_without(fused_run, capsys) -> None:
+    files, fused, _ = fused_run
+    assert main(["search", *files, "-o", str(fused), *FUSION_BUDGET]) != 0
+    assert "found the results of another job (it differs in fusion)" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--objective", "pareto"], "fused groups are chosen for one objective"),
     (["--layer", "expand"], "one layer to search"),
