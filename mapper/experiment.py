@@ -15,7 +15,8 @@ The file (strict: an unknown key or a wrong type is a SpecError with its key pat
       - my-constraints.yaml        # or a constraints file (native or Timeloop)
     objectives: [edp, energy]      # optional, default [edp]; also delay, pareto
     search: {trials: 20, time: null, patience: 20, seed: 0, remainders: true,   # optional, per layer
-             remainder_searches: 2}  # (mapper search's; remainders: false is its --no-remainders)
+             remainder_searches: 2,  # (mapper search's; remainders: false is its --no-remainders)
+             fusion: false}          # mapper search's --fusion, in every cell (not with pareto)
     hardware:                      # optional: sweep the architectures' parameters
       sweep: {levels.shared_glb.depth: [8192, 16384], technology: [32nm, 45nm]}
       area_budget_mm2: 2.0         # optional (mapper/hardware_sweep.py)
@@ -67,7 +68,7 @@ from .architecture import Architecture
 from .constraints import PRESETS, Constraints
 from .hardware_sweep import Design, HardwareSpec, pareto_flags, sweep_designs
 from .mapspace import layer_constraints, not_applicable_reason
-from .network import SUMMARY_FIELDS, Layer, NetworkEvent, NetworkJob, event_text, run_network
+from .network import SUMMARY_FIELDS, Layer, NetworkEvent, NetworkJob, event_text, fusion_candidates, run_network
 from .problem import Problem
 from .report import edp_text
 from .safe_names import file_in, safe_file_name
@@ -129,6 +130,7 @@ class SearchSpec(_Spec):
                     WithJsonSchema({"type": "integer", "minimum": 0, "maximum": MAX_SEED})] = 0
     remainders: StrictBool = True
     remainder_searches: PositiveInt = REMAINDER_SEARCHES
+    fusion: StrictBool = False
 
 
 class ExperimentSpec(_Spec):
@@ -152,6 +154,7 @@ class Workload:
     label: str
     problems: tuple[Problem, ...]  # the selected layers, batch applied
     path: Path
+    batch: int = 1
 
 
 @dataclass(frozen=True)
@@ -175,6 +178,7 @@ class Experiment:
     settings: Settings  # every cell's, but for the objective
     designs: tuple[Design, ...] = ()  # of a hardware sweep: those within the area budget, in `architectures`
     over_budget: tuple[Design, ...] = ()  # of a hardware sweep: left out
+    fusion: bool = False  # fused groups searched in every cell (mapper search --fusion)
 
     def cells(self) -> list[Cell]:
         """Every combination, architectures outermost, objectives innermost."""
@@ -231,8 +235,11 @@ def load_experiment(path: str | Path) -> Experiment:
     settings = Settings(trials=spec.search.trials, seconds=spec.search.time, patience=spec.search.patience,
                         seed=spec.search.seed, remainders=spec.search.remainders,
                         remainder_searches=spec.search.remainder_searches)
+    if spec.search.fusion and "pareto" in spec.objectives:
+        raise SpecError(path, "search.fusion", "true with objective pareto", "fusion with the objectives edp, "
+                        "energy and delay", "fused groups are chosen for one objective: drop pareto or fusion")
     return Experiment(spec.name, spec.description, path, archs, workloads, dataflows, tuple(spec.objectives),
-                      settings, tuple(designs), tuple(over_budget))
+                      settings, tuple(designs), tuple(over_budget), spec.search.fusion)
 
 
 def _experiment_spec(raw: object, path: Path) -> ExperimentSpec:
@@ -288,7 +295,7 @@ def _workload(entry: WorkloadEntrySpec, experiment: Path, key: str) -> Workload:
                                 did_you_mean(layer, names))
         problems = tuple(p for p in problems if p.name in entry.layers)
     label = entry.name or Path(entry.workload).stem + (f"-b{entry.batch}" if entry.batch > 1 else "")
-    return Workload(label, problems, path)
+    return Workload(label, problems, path, entry.batch)
 
 
 def _dataflow(name: str, experiment: Path, key: str) -> Dataflow:
@@ -393,7 +400,9 @@ def cell_job(exp: Experiment, cell: Cell, folder: Path) -> NetworkJob | str:
         name, reason = skipped[0]
         return f"{cell.dataflow.label} on {arch.name}, layer {name}: {reason}"
     settings = replace(exp.settings, objective=cell.objective)  # the storage too (mapper run --storage)
-    return NetworkJob(cell.workload.label, arch, tuple(layers), settings, cell.folder(folder), tuple(skipped))
+    fusion = (fusion_candidates([cell.workload.path], cell.workload.batch, tuple(layers), arch, cell.objective)
+              if exp.fusion and len(layers) > 1 else ())
+    return NetworkJob(cell.workload.label, arch, tuple(layers), settings, cell.folder(folder), tuple(skipped), fusion)
 
 
 def cell_row(cell: Cell, root: Path, summary: dict[str, Any] | None, reason: str | None) -> dict[str, Any]:

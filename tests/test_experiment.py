@@ -118,6 +118,7 @@ def test_running_it_again_redoes_nothing(experiment_run: tuple[Path, Path, str],
     (("{trials: 8, seed: 0}", "{trials: 0, seed: 0}"), "search.trials", "found 0"),
     (("{trials: 8, seed: 0}", "{trials: 8, seeds: 0}"), "search.seeds", "an unknown key"),
     (("{trials: 8, seed: 0}", "{trials: 8, remainder_searches: 0}"), "search.remainder_searches", "found 0"),
+    (("{trials: 8, seed: 0}", "{trials: 8, fusion: true}"), "search.fusion", "true with objective pareto"),
 ])
 def test_a_mistake_in_the_experiment_exits_2_with_its_key_path(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                                 change: tuple[str, str], key_path: str,

@@ -376,6 +376,22 @@ def test_a_folder_searched_with_fusion_is_not_taken_for_one_without(fused_run, c
     assert "found the results of another job (it differs in fusion)" in capsys.readouterr().err
 
 
+def test_an_experiment_searches_fused_groups_in_every_cell(fused_run, tmp_path: Path) -> None:
+    """`search: {fusion: true}` in `mapper run`: the cell is the network `mapper search
+    --fusion` makes, with the same settings."""
+    files, fused, _ = fused_run
+    experiment = tmp_path / "fusion.yaml"
+    experiment.write_text(f"""name: fused
+architectures: [{files[0]}]
+workloads: [{files[1]}]
+search: {{trials: 6, patience: 3, remainders: false, fusion: true}}
+""")
+    assert main(["run", str(experiment), "-o", str(tmp_path / "out"), "--jobs", "1"]) == 0
+    (cell,) = (tmp_path / "out" / "cells").glob("*/*/*/*/summary.json")
+    found, expected = json.loads(cell.read_text()), summary_of(fused)
+    assert found["fusion_groups"] == expected["fusion_groups"] and found["totals"] == expected["totals"]
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--objective", "pareto"], "fused groups are chosen for one objective"),
     (["--layer", "expand"], "one layer to search"),
