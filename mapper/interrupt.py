@@ -10,7 +10,9 @@ code or a database driver, it can leave a journal's file lock half released or a
 commit half acknowledged (seen in testing: the journal's lock release, interrupted, raised
 FileNotFoundError instead). The handler then re-checks every few milliseconds until
 the storage call has returned, for at most DEFER_LIMIT_SECONDS: a storage call that
-waits (for a lock, a database out of reach) is then interrupted anyway. A second
+waits (for a lock, a database out of reach) is then interrupted anyway. It waits too
+while a finalizer (`__del__`) runs, where Python would print it with a traceback and
+drop it (seen in testing: numba's compiler objects collected in the main process). A second
 signal ends the process at once, as without these handlers; it loses the trial in
 hand only.
 
@@ -197,10 +199,19 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 
 
 def _stop_when_out_of_storage(alarm: int, frame: FrameType | None) -> None:
-    if _must_wait(frame) and time.monotonic() < _deferred_until[0]:
+    if (_must_wait(frame) or _in_finalizer(frame)) and time.monotonic() < _deferred_until[0]:
         signal.setitimer(signal.ITIMER_REAL, _RECHECK_SECONDS)
         return
     raise Interrupted(_pending[0])
+
+
+def _in_finalizer(frame: FrameType | None) -> bool:
+    """Whether a `__del__` is running: an exception raised in it is only printed."""
+    while frame is not None:
+        if frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _in_storage(frame: FrameType | None) -> bool:

@@ -6,6 +6,7 @@ search's worker processes stop with it, and no output file is ever half-written.
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import shlex
 import signal
@@ -21,7 +22,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 from mapper.cli import main
-from mapper.interrupt import Interrupted, worker_context, worker_process_init
+from mapper.interrupt import Interrupted, stopping_on_signals, worker_context, worker_process_init
 from mapper.search.engine import POLISH
 from tiny_network import SEARCHED, best_mappings, finish, start, write_layer, write_specs
 
@@ -192,3 +193,26 @@ def test_a_worker_stopped_while_it_starts_ends_without_a_traceback(tmp_path: Pat
 
     assert done.stdout.strip() == "BrokenProcessPool"  # the main process learns the worker is gone
     assert "Traceback" not in done.stderr, done.stderr
+
+
+class _SignalledWhileCollected:
+    """An object whose finalizer receives SIGTERM and goes on for a moment, as numba's
+    compiler objects did when the main process collected them as a stop came."""
+
+    def __del__(self) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        deadline = time.monotonic() + 0.05
+        while time.monotonic() < deadline:
+            pass
+
+
+def test_a_stop_that_comes_in_a_finalizer_is_raised_after_it(capsys: pytest.CaptureFixture[str]) -> None:
+    """Raised inside `__del__`, the interruption would be printed with a traceback and
+    dropped; it waits until the finalizer has returned."""
+    with stopping_on_signals(), pytest.raises(Interrupted) as stopped:
+        _SignalledWhileCollected()  # collected at once: no name holds it
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            pass
+    assert stopped.value.exit_code == 143
+    assert "Exception ignored" not in capsys.readouterr().err
