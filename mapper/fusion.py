@@ -191,7 +191,7 @@ def violations(group: FusedGroup, arch: Architecture, layer: int, mapping: Mappi
     before and after share."""
     level = arch.levels[group.level]
     found = []
-    if arch.levels[group.level].instances != 1:
+    if level.instances != 1:
         found.append(f"level {level.name} has {level.instances} instances: the intermediates of a fused group need "
                      "one buffer every layer of it reaches")
     problem = group.layers[layer]

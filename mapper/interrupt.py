@@ -35,7 +35,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
@@ -207,16 +207,17 @@ def _stop_when_out_of_storage(alarm: int, frame: FrameType | None) -> None:
 
 def _in_finalizer(frame: FrameType | None) -> bool:
     """Whether a `__del__` is running: an exception raised in it is only printed."""
-    while frame is not None:
-        if frame.f_code.co_name == "__del__":
-            return True
-        frame = frame.f_back
-    return False
+    return _on_stack(frame, lambda f: f.f_code.co_name == "__del__")
 
 
 def _in_storage(frame: FrameType | None) -> bool:
+    return _on_stack(frame, lambda f: _module(f).startswith(_STORAGE_MODULES))
+
+
+def _on_stack(frame: FrameType | None, found: Callable[[FrameType], bool]) -> bool:
+    """Whether `found` holds for `frame` or a frame that called it."""
     while frame is not None:
-        if _module(frame).startswith(_STORAGE_MODULES):
+        if found(frame):
             return True
         frame = frame.f_back
     return False

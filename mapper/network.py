@@ -443,10 +443,10 @@ def fused_rows(job: NetworkJob, rows: list[dict[str, Any]], failed: dict[str, tu
     groups = []
     for k in chosen:
         fused, lines = evaluated[k]
-        before = rows[options[k].first:options[k].stop]
-        groups.append(group_entry(fused, job.arch, before))
-        for i, line in enumerate(lines):
-            rows[options[k].first + i] = fused_row(fused, i, rows[options[k].first + i], line, job.arch)
+        run = slice(options[k].first, options[k].stop)
+        before = rows[run]
+        rows[run] = [fused_row(fused, i, row, line, job.arch) for i, (row, line) in enumerate(zip(before, lines))]
+        groups.append(group_entry(fused, job.arch, rows[run], before))
     return {"fusion_groups": groups, "fusion_candidates": candidates, "totals_unfused": alone}
 
 
@@ -462,18 +462,20 @@ def fused_row(fused: FusedEvaluation, i: int, alone: dict[str, Any], mapping: st
             "energy_by_tensor_pJ": fused.energy_by_tensor_pJ(i), "accesses_by_level": fused.accesses_by_level(i)}
 
 
-def group_entry(fused: FusedEvaluation, arch: Architecture, alone: list[dict[str, Any]]) -> dict[str, Any]:
-    """A fused group's line of the summary, with what its layers cost run alone."""
-    group = fused.group
-    dram = arch.levels[0].name
+def group_entry(fused: FusedEvaluation, arch: Architecture, rows: list[dict[str, Any]],
+                alone: list[dict[str, Any]]) -> dict[str, Any]:
+    """A fused group's line of the summary, from its layers' rows run fused (`rows`) and
+    alone (`alone`)."""
+    group, dram = fused.group, arch.levels[0].name
+
+    def figures(layers: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"energy_pJ": sum(r["energy_pJ"] for r in layers), "cycles": sum(r["cycles"] for r in layers),
+                "dram_energy_pJ": sum(r["energy_by_level_pJ"].get(dram, 0.0) for r in layers),
+                "dram_accesses": sum(r["accesses_by_level"][dram] for r in layers)}
+
     return {"group": group.name, "layers": [p.name for p in group.layers], "level": arch.levels[group.level].name,
-            "rows": group.rows, "tiles": group.tiles, "macs_run": fused.computes, "energy_pJ": fused.energy_pJ,
-            "cycles": fused.cycles, "dram_energy_pJ": sum(fused.energy_by_level_pJ(i)[dram]
-                                                          for i in range(len(group.layers))),
-            "dram_accesses": sum(fused.accesses_by_level(i)[dram] for i in range(len(group.layers))),
-            "alone": {"energy_pJ": sum(r["energy_pJ"] for r in alone), "cycles": sum(r["cycles"] for r in alone),
-                      "dram_energy_pJ": sum(r["energy_by_level_pJ"].get(dram, 0.0) for r in alone),
-                      "dram_accesses": sum(r["accesses_by_level"][dram] for r in alone)}}
+            "rows": group.rows, "tiles": group.tiles, "macs_run": fused.computes, **figures(rows),
+            "alone": figures(alone)}
 
 
 def layer_row(name: str, same_shape_as: str | None, best: dict[str, Any]) -> dict[str, Any]:
