@@ -10,7 +10,7 @@ an Eyeriss-style design no test uses (benchmarks/specs/eyeriss-style-16x16.yaml)
 `--resnet50 [ARCH]` adds every distinct ResNet-50 shape on ARCH (default eyeriss-like).
 
     python benchmarks/bench_seeds.py [--seeds 0 1 2 3 4] [--jobs 2] [--resnet50 [ARCH]]
-                                     [--only SUBSTRING] [--patience N] [--json PATH]
+                                     [--only SUBSTRING] [--patience N] [--remainder-searches N] [--json PATH]
 
 Searches run `--jobs` at a time, one per process; CPU seconds are each search's own.
 """
@@ -66,16 +66,17 @@ def workload_file(name: str, folder: Path) -> Path:
     return path
 
 
-def search_once(case: Case, seed: int, patience: int | None) -> Run:
-    """One search with the default settings but the seed, and `patience` if given
-    (0: none)."""
-    from mapper.search.run import DEFAULT_PATIENCE, Settings, search_layer
+def search_once(case: Case, seed: int, patience: int | None, remainder_searches: int | None) -> Run:
+    """One search with the default settings but the seed, and `patience` (0: none) and
+    `remainder_searches` if given."""
+    from mapper.search.run import DEFAULT_PATIENCE, REMAINDER_SEARCHES, Settings, search_layer
     from mapper.specs.load import load_specs
     with tempfile.TemporaryDirectory() as tmp:
         specs = load_specs([ARCHS[case.arch], workload_file(case.workload, Path(tmp))])
         problem = next(p for p in specs.problems if p.name.endswith(case.layer))
         arch = specs.architecture
-        settings = Settings(seed=seed, patience=DEFAULT_PATIENCE if patience is None else patience or None)
+        settings = Settings(seed=seed, patience=DEFAULT_PATIENCE if patience is None else patience or None,
+                            remainder_searches=REMAINDER_SEARCHES if remainder_searches is None else remainder_searches)
         start = time.process_time()
         result = search_layer(problem, arch, specs.constraints, settings, Path(tmp) / "out")
         cpu = time.process_time() - start
@@ -108,12 +109,15 @@ def main() -> None:
                         help="add every distinct ResNet-50 shape on ARCH (default eyeriss-like)")
     parser.add_argument("--only", metavar="SUBSTRING", help="only the cases whose name contains it")
     parser.add_argument("--patience", type=int, help="mapper search's --patience (default: its default; 0: none)")
+    parser.add_argument("--remainder-searches", type=int, metavar="N",
+                        help="mapper search's --remainder-searches (default: its default)")
     parser.add_argument("--json", metavar="PATH", help="write every run's figures as JSON")
     args = parser.parse_args()
     todo = [(case, seed) for case in cases(args.resnet50, args.only) for seed in args.seeds]
     start = time.perf_counter()
     with ProcessPoolExecutor(args.jobs) as pool:
-        runs = list(pool.map(search_once, *zip(*todo), [args.patience] * len(todo)))
+        runs = list(pool.map(search_once, *zip(*todo), [args.patience] * len(todo),
+                             [args.remainder_searches] * len(todo)))
     wall = time.perf_counter() - start
     print(f"{'case':<48} {'best EDP':>10} {'spread':>7} {'cycles/bound':>12} {'CPU s':>6}")
     worst = 0.0
