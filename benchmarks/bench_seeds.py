@@ -7,9 +7,10 @@ once per seed, and prints per case the best EDP over the seeds, their spread
 CPU seconds of one search. The cases: ResNet-50's res4 3x3, a ResNet-18 layer1 3x3
 and AlexNet's conv3 on the shipped eyeriss-like, simba-like and tpu-like designs and on
 an Eyeriss-style design no test uses (benchmarks/specs/eyeriss-style-16x16.yaml);
-`--resnet50 [ARCH]` adds every distinct ResNet-50 shape on ARCH (default eyeriss-like).
+`--shapes WORKLOAD ARCH` adds every distinct shape of a shipped workload on ARCH
+(`--shapes resnet50 eyeriss-like`: every ResNet-50 shape).
 
-    python benchmarks/bench_seeds.py [--seeds 0 1 2 3 4] [--jobs 2] [--resnet50 [ARCH]]
+    python benchmarks/bench_seeds.py [--seeds 0 1 2 3 4] [--jobs 2] [--shapes WORKLOAD ARCH]
                                      [--only SUBSTRING] [--patience N] [--remainder-searches N] [--json PATH]
 
 Searches run `--jobs` at a time, one per process; CPU seconds are each search's own.
@@ -73,7 +74,7 @@ def search_once(case: Case, seed: int, patience: int | None, remainder_searches:
     from mapper.specs.load import load_specs
     with tempfile.TemporaryDirectory() as tmp:
         specs = load_specs([ARCHS[case.arch], workload_file(case.workload, Path(tmp))])
-        problem = next(p for p in specs.problems if p.name.endswith(case.layer))
+        problem = next(p for p in specs.problems if p.name.split("/")[-1] == case.layer)
         arch = specs.architecture
         settings = Settings(seed=seed, patience=DEFAULT_PATIENCE if patience is None else patience or None,
                             remainder_searches=REMAINDER_SEARCHES if remainder_searches is None else remainder_searches)
@@ -85,19 +86,20 @@ def search_once(case: Case, seed: int, patience: int | None, remainder_searches:
     return Run(case, seed, stats.edp_J_cycles, stats.energy_pJ / 1e6, stats.cycles, bound, cpu)
 
 
-def cases(resnet50: str | None, only: str | None) -> list[Case]:
-    """The cases of LAYERS on every design, and with `resnet50` every distinct ResNet-50
-    shape on that design."""
+def cases(shapes: tuple[str, str] | None, only: str | None) -> list[Case]:
+    """The cases of LAYERS on every design, and with `shapes` (a workload, a design)
+    the first layer of every distinct shape of that workload on that design."""
     found = [Case(arch, workload, layer) for arch in ARCHS for workload, layer in LAYERS]
-    if resnet50:
+    if shapes:
         from mapper.specs.load import load_specs
+        workload, arch = shapes
         seen = set()
-        for p in load_specs([ROOT / "specs/workloads/resnet50.yaml"]).problems:
+        for p in load_specs([ROOT / f"specs/workloads/{workload}.yaml"]).problems:
             shape = tuple(sorted(p.bounds.items()))
             if shape not in seen:
                 seen.add(shape)
-                found.append(Case(resnet50, "resnet50", p.name.split("/")[-1]))
-    found = list(dict.fromkeys(found))  # res4a_branch2b is one of LAYERS too
+                found.append(Case(arch, workload, p.name.split("/")[-1]))
+    found = list(dict.fromkeys(found))  # ResNet-50's res4a_branch2b is one of LAYERS too
     return [c for c in found if only is None or only in c.name]
 
 
@@ -105,15 +107,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--resnet50", nargs="?", const="eyeriss-like", choices=sorted(ARCHS), metavar="ARCH",
-                        help="add every distinct ResNet-50 shape on ARCH (default eyeriss-like)")
+    parser.add_argument("--shapes", nargs=2, metavar=("WORKLOAD", "ARCH"),
+                        help=f"add every distinct shape of a shipped workload on ARCH (one of {', '.join(ARCHS)})")
     parser.add_argument("--only", metavar="SUBSTRING", help="only the cases whose name contains it")
     parser.add_argument("--patience", type=int, help="mapper search's --patience (default: its default; 0: none)")
     parser.add_argument("--remainder-searches", type=int, metavar="N",
                         help="mapper search's --remainder-searches (default: its default)")
     parser.add_argument("--json", metavar="PATH", help="write every run's figures as JSON")
     args = parser.parse_args()
-    todo = [(case, seed) for case in cases(args.resnet50, args.only) for seed in args.seeds]
+    if args.shapes and args.shapes[1] not in ARCHS:
+        parser.error(f"--shapes: no design {args.shapes[1]!r}; the designs: {', '.join(ARCHS)}")
+    todo = [(case, seed) for case in cases(args.shapes, args.only) for seed in args.seeds]
     start = time.perf_counter()
     with ProcessPoolExecutor(args.jobs) as pool:
         runs = list(pool.map(search_once, *zip(*todo), [args.patience] * len(todo),
