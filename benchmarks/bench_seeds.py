@@ -115,8 +115,13 @@ def main() -> None:
                         help="mapper search's --remainder-searches (default: its default)")
     parser.add_argument("--json", metavar="PATH", help="write every run's figures as JSON")
     args = parser.parse_args()
-    if args.shapes and args.shapes[1] not in ARCHS:
-        parser.error(f"--shapes: no design {args.shapes[1]!r}; the designs: {', '.join(ARCHS)}")
+    if args.shapes:
+        workload, arch = args.shapes
+        shipped = sorted(p.stem for p in (ROOT / "specs/workloads").glob("*.yaml"))
+        if workload not in shipped:
+            parser.error(f"--shapes: no shipped workload {workload!r}; the workloads: {', '.join(shipped)}")
+        if arch not in ARCHS:
+            parser.error(f"--shapes: no design {arch!r}; the designs: {', '.join(ARCHS)}")
     todo = [(case, seed) for case in cases(args.shapes, args.only) for seed in args.seeds]
     start = time.perf_counter()
     with ProcessPoolExecutor(args.jobs) as pool:
