@@ -128,7 +128,7 @@ def explain(problem: Problem, arch: Architecture, mapping: Mapping, ev: Evaluati
     compute_cycles = mapping.temporal_steps(problem.bounds)
     levels = tuple(_level(problem, arch, ev, i, compute_cycles) for i in range(len(arch.levels)))
     outer = ev.levels[0]
-    outer_accesses = sum(_accesses(t) for t in outer.tensors.values())
+    outer_accesses = sum(t.accesses for t in outer.tensors.values())
     no_reuse = no_reuse_accesses_per_mac(problem)
     per_mac = outer_accesses / ev.computes
     return Explanation(
@@ -141,10 +141,6 @@ def explain(problem: Problem, arch: Architecture, mapping: Mapping, ev: Evaluati
         fewer_than_no_reuse=no_reuse / per_mac if per_mac else 0.0,
         cycles=_cycles(arch, ev, levels, compute_cycles),
         mac_energy_per_mac=ev.compute_energy_pJ / ev.computes)
-
-
-def _accesses(t: TensorStats) -> int | float:
-    return plain((t.reads + t.fills + t.updates) * t.utilized_instances)
 
 
 def _brought_in(t: TensorStats, outermost: bool, read_write: bool) -> int:
@@ -176,7 +172,7 @@ def _level(problem: Problem, arch: Architecture, ev: Evaluation, i: int, compute
         here = served * t.utilized_instances
         changes = brought / t.utilized_capacity if t.utilized_capacity else 0.0
         rows.append(TensorAtLevel(
-            tensor=name, accesses=_accesses(t), accesses_per_mac=_accesses(t) / ev.computes,
+            tensor=name, accesses=t.accesses, accesses_per_mac=t.accesses / ev.computes,
             temporal_reuse=served / brought if brought else None,
             spatial_reuse=below / here if here else None,
             tile_changes=changes, residency_cycles=compute_cycles / changes if changes else float(compute_cycles)))
@@ -234,7 +230,7 @@ def _tensor_reuse(problem: Problem, arch: Architecture, mapping: Mapping, ev: Ev
                   tensor: str) -> TensorReuse:
     size = problem.tensor_size(problem.tensor(tensor))
     outer = ev.levels[0].tensors.get(tensor)
-    outer_accesses = _accesses(outer) if outer else 0
+    outer_accesses = outer.accesses if outer else 0
     per_word = outer_accesses / size
     uses = ev.computes / size
     return TensorReuse(tensor=tensor, kinds=_reuse_kinds(problem, tensor), uses_per_word=uses,

@@ -20,7 +20,7 @@ from ..fusion import FusedGroup, violations
 from ..mapping import Mapping
 from .capacity import violations as capacity_violations
 from .reference import evaluate_reference
-from .stats import Evaluation, LevelStats, plain
+from .stats import Evaluation, LevelStats
 from .vectorized import evaluate_mapping
 
 
@@ -78,9 +78,8 @@ class FusedEvaluation:
     def accesses_by_level(self, layer: int) -> dict[str, float]:
         """Layer `layer`'s words read, filled and updated at each architecture level,
         over all of its instances and tiles."""
-        return self._broken_down(layer, lambda lv: {lv.name: float(sum(
-            (plain(s.reads) + plain(s.fills) + plain(s.updates)) * s.utilized_instances
-            for s in lv.tensors.values()))}, energies=False)
+        return self._broken_down(layer, lambda lv: {lv.name: float(sum(s.accesses for s in lv.tensors.values()))},
+                                 energies=False)
 
     def _broken_down(self, layer: int, parts: Callable[[LevelStats], dict[str, float]],
                      energies: bool = True) -> dict[str, float]:

@@ -20,6 +20,12 @@ class TensorStats:
     updates: int | Fraction
     energy_pJ: float
 
+    @property
+    def accesses(self) -> int | float:
+        """The words read, filled and updated over all the level's instances: its
+        traffic in this tensor."""
+        return plain((self.reads + self.fills + self.updates) * self.utilized_instances)
+
 
 @dataclass(frozen=True)
 class LevelStats:

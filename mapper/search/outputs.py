@@ -19,7 +19,7 @@ from ..architecture import Architecture
 from ..explain import explain, explanation_text
 from ..json_output import json_text
 from ..mapping import Loop, Mapping, merged_end
-from ..model.stats import Evaluation, plain
+from ..model.stats import Evaluation
 from ..problem import Problem
 from ..report import counts_table, loop_nest, totals
 
@@ -116,8 +116,7 @@ def lower_bounds(problem: Problem, arch: Architecture, ev: Evaluation) -> dict[s
     outermost level's port once: inputs and weights read once, outputs written once)."""
     compute_bound = ceil(ev.computes / arch.compute.instances)
     outer = ev.levels[0]
-    traffic = {name: plain((t.reads + t.fills + t.updates) * t.utilized_instances)
-               for name, t in outer.tensors.items()}
+    traffic = {name: t.accesses for name, t in outer.tensors.items()}
     compulsory = {t.name: problem.tensor_size(t) for t in problem.tensors}
     return {
         "compute_bound_cycles": compute_bound,
