@@ -11,9 +11,12 @@ an Eyeriss-style design no test uses (benchmarks/specs/eyeriss-style-16x16.yaml)
 (`--shapes resnet50 eyeriss-like`: every ResNet-50 shape).
 
     python benchmarks/bench_seeds.py [--seeds 0 1 2 3 4] [--jobs 2] [--shapes WORKLOAD ARCH]
-                                     [--only SUBSTRING] [--patience N] [--remainder-searches N] [--json PATH]
+                                     [--only SUBSTRING] [--patience N] [--remainder-searches N]
+                                     [--search-seeds N] [--json PATH]
 
 Searches run `--jobs` at a time, one per process; CPU seconds are each search's own.
+`--search-seeds N` makes each search `mapper search --seeds N` from its seed (the best
+of N independent searches, seeds SEED to SEED+N-1): how far apart those end.
 """
 
 from __future__ import annotations
@@ -67,16 +70,18 @@ def workload_file(name: str, folder: Path) -> Path:
     return path
 
 
-def search_once(case: Case, seed: int, patience: int | None, remainder_searches: int | None) -> Run:
-    """One search with the default settings but the seed, and `patience` (0: none) and
-    `remainder_searches` if given."""
+def search_once(case: Case, seed: int, patience: int | None, remainder_searches: int | None,
+                search_seeds: int) -> Run:
+    """One search with the default settings but the seed, `search_seeds` (mapper search's
+    --seeds), and `patience` (0: none) and `remainder_searches` if given."""
     from mapper.search.run import DEFAULT_PATIENCE, REMAINDER_SEARCHES, Settings, search_layer
     from mapper.specs.load import load_specs
     with tempfile.TemporaryDirectory() as tmp:
         specs = load_specs([ARCHS[case.arch], workload_file(case.workload, Path(tmp))])
         problem = next(p for p in specs.problems if p.name.split("/")[-1] == case.layer)
         arch = specs.architecture
-        settings = Settings(seed=seed, patience=DEFAULT_PATIENCE if patience is None else patience or None,
+        settings = Settings(seed=seed, seeds=search_seeds,
+                            patience=DEFAULT_PATIENCE if patience is None else patience or None,
                             remainder_searches=REMAINDER_SEARCHES if remainder_searches is None else remainder_searches)
         start = time.process_time()
         result = search_layer(problem, arch, specs.constraints, settings, Path(tmp) / "out")
@@ -113,6 +118,8 @@ def main() -> None:
     parser.add_argument("--patience", type=int, help="mapper search's --patience (default: its default; 0: none)")
     parser.add_argument("--remainder-searches", type=int, metavar="N",
                         help="mapper search's --remainder-searches (default: its default)")
+    parser.add_argument("--search-seeds", type=int, default=1, metavar="N",
+                        help="mapper search's --seeds: each search the best of N, from its seed on (default 1)")
     parser.add_argument("--json", metavar="PATH", help="write every run's figures as JSON")
     args = parser.parse_args()
     if args.shapes:
@@ -126,7 +133,7 @@ def main() -> None:
     start = time.perf_counter()
     with ProcessPoolExecutor(args.jobs) as pool:
         runs = list(pool.map(search_once, *zip(*todo), [args.patience] * len(todo),
-                             [args.remainder_searches] * len(todo)))
+                             [args.remainder_searches] * len(todo), [args.search_seeds] * len(todo)))
     wall = time.perf_counter() - start
     print(f"{'case':<48} {'best EDP':>10} {'spread':>7} {'cycles/bound':>12} {'CPU s':>6}")
     worst = 0.0
@@ -139,7 +146,8 @@ def main() -> None:
         print(f"{case.name:<48} {best.edp:>10.4g} {100 * spread:>6.2f}% {best.cycles / best.compute_bound:>12.3f} "
               f"{statistics.median(r.cpu_seconds for r in mine):>6.1f}")
     cpu = sum(r.cpu_seconds for r in runs)
-    print(f"worst spread {100 * worst:.2f}% over seeds {args.seeds}; {len(runs)} searches, {cpu:.0f} CPU-s, "
+    each = f" (each the best of {args.search_seeds}, from its seed on)" if args.search_seeds > 1 else ""
+    print(f"worst spread {100 * worst:.2f}% over seeds {args.seeds}{each}; {len(runs)} searches, {cpu:.0f} CPU-s, "
           f"{wall:.0f} s wall on {args.jobs} processes")
     if args.json:
         Path(args.json).write_text(json.dumps([{**r.__dict__, "case": r.case.name} for r in runs], indent=1))

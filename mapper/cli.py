@@ -33,6 +33,7 @@ from .safe_names import mask_passwords, safe_file_name
 from .json_output import json_text
 from .search import command as search
 from .search.outputs import evaluation_json, write_atomically
+from .search.run import Settings
 from .search.run import claim_layer_folder
 from .specs.errors import SpecError
 from .specs.load import load_specs
@@ -306,17 +307,18 @@ def load_kernels() -> None:
 
 def cmd_search(args: argparse.Namespace) -> int:
     """Search each layer; the answers go to files, the report and progress to the terminal."""
+    settings = search.settings(args)
     layers, skipped = search.layers(args)
     load_kernels()
     if len(layers) + len(skipped) > 1 or args.fusion:
-        return cmd_search_network(args, layers, skipped)
+        return cmd_search_network(args, settings, layers, skipped)
     problem, arch, constraints, folder = layers[0]
     with owning(args, folder):
-        claim_layer_folder(problem, arch, constraints, search.settings(args), folder)
-        share_work(args, [worker.Unit(problem.name, problem, arch, constraints, search.settings(args))], problem.name)
+        claim_layer_folder(problem, arch, constraints, settings, folder)
+        share_work(args, worker.layer_units(problem.name, problem, arch, constraints, settings), problem.name)
         display = ProgressLine(problem.name, arch.energy_unit)
         try:
-            result = search.search_layer(problem, arch, constraints, search.settings(args), folder, display.update)
+            result = search.search_layer(problem, arch, constraints, settings, folder, display.update)
         except NoValidMapping as e:
             display.close()
             print(f"{problem.name}: {e.headline}:", file=sys.stderr)
@@ -333,7 +335,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_search_network(args: argparse.Namespace, layers: list, skipped: dict[str, str]) -> int:
+def cmd_search_network(args: argparse.Namespace, settings: Settings, layers: list,
+                       skipped: dict[str, str]) -> int:
     """A workload of several layers: each shape searched once, in parallel; the
     summary table to the terminal (mapper/network.py). Exit 2 if a layer has no
     mapping or was skipped."""
@@ -343,7 +346,7 @@ def cmd_search_network(args: argparse.Namespace, layers: list, skipped: dict[str
         print(f"{name}: skipped, the constraints do not apply: {reason}", file=sys.stderr)
     arch, searched = layers[0][1], tuple(network.Layer(problem, constraints) for problem, _, constraints, _ in layers)
     fusion = network.fusion_candidates(args.files, args.batch, searched, arch, args.objective) if args.fusion else ()
-    job = network.NetworkJob(network.network_name(args.files), arch, searched, search.settings(args), folder,
+    job = network.NetworkJob(network.network_name(args.files), arch, searched, settings, folder,
                              tuple(skipped.items()), fusion)
     try:
         with owning(args, folder), network.worker_pool(args.jobs) as pool:

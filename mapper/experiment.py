@@ -14,7 +14,7 @@ The file (strict: an unknown key or a wrong type is a SpecError with its key pat
       - row-stationary             # a preset (mapper/constraints.py), `unconstrained`,
       - my-constraints.yaml        # or a constraints file (native or Timeloop)
     objectives: [edp, energy]      # optional, default [edp]; also delay, pareto
-    search: {trials: 20, time: null, patience: 20, seed: 0, remainders: true,   # optional, per layer
+    search: {trials: 20, time: null, patience: 20, seed: 0, seeds: 1, remainders: true,   # optional, per layer
              remainder_searches: 2,  # (mapper search's; remainders: false is its --no-remainders)
              fusion: false}          # mapper search's --fusion, in every cell (not with pareto)
     hardware:                      # optional: sweep the architectures' parameters
@@ -78,7 +78,7 @@ from .search.outputs import write_atomically
 from .search.run import DEFAULT_PATIENCE, REMAINDER_SEARCHES, Settings
 from .specs.constraints import parse_constraints, take_constraints
 from .specs.errors import SpecError, did_you_mean
-from .specs.limits import MAX_SEED
+from .specs.limits import MAX_SEED, MAX_SEEDS
 from .specs.native import (SPEC_DOCUMENT, DocumentKind, PositiveInt, PositiveNumber, Text, _check_keeps, _invalid,
                            _is_int, _Spec, _validate, find_spec_file, load_native, load_yaml, shipped_specs_dir)
 
@@ -98,6 +98,12 @@ def _objective(value: object) -> str:
 def _seed(value: object) -> int:
     if not _is_int(value) or not 0 <= value <= MAX_SEED:
         raise _invalid(value, f"an integer from 0 to {MAX_SEED} (2**32 - 1)")
+    return int(value)
+
+
+def _seeds(value: object) -> int:
+    if not _is_int(value) or not 1 <= value <= MAX_SEEDS:
+        raise _invalid(value, f"an integer from 1 to {MAX_SEEDS} (independent searches of each layer)")
     return int(value)
 
 
@@ -128,6 +134,8 @@ class SearchSpec(_Spec):
          "0: never"})] = DEFAULT_PATIENCE
     seed: Annotated[int, PlainValidator(_seed),
                     WithJsonSchema({"type": "integer", "minimum": 0, "maximum": MAX_SEED})] = 0
+    seeds: Annotated[int, PlainValidator(_seeds),
+                     WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_SEEDS})] = 1
     remainders: StrictBool = True
     remainder_searches: PositiveInt = REMAINDER_SEARCHES
     fusion: StrictBool = False
@@ -232,8 +240,11 @@ def load_experiment(path: str | Path) -> Experiment:
     for key, labels in (("architectures", [a.name for a in archs]), ("workloads", [w.label for w in workloads]),
                         ("dataflows", [d.label for d in dataflows]), ("objectives", spec.objectives)):
         _unique(labels, path, key)
+    if spec.search.seed + spec.search.seeds - 1 > MAX_SEED:
+        raise SpecError(path, "search.seeds", f"seeds {spec.search.seed} to {spec.search.seed + spec.search.seeds - 1}",
+                        f"seeds up to {MAX_SEED} (2**32 - 1)", "a lower search.seed")
     settings = Settings(trials=spec.search.trials, seconds=spec.search.time, patience=spec.search.patience,
-                        seed=spec.search.seed, remainders=spec.search.remainders,
+                        seed=spec.search.seed, seeds=spec.search.seeds, remainders=spec.search.remainders,
                         remainder_searches=spec.search.remainder_searches)
     if spec.search.fusion and "pareto" in spec.objectives:
         raise SpecError(path, "search.fusion", "true with objective pareto", "fusion with the objectives edp, "

@@ -68,7 +68,7 @@ from .search.outputs import write_atomically, write_best, write_pareto
 from .run_folder import fingerprint, keep_results_of
 from .search.engine import Progress
 from .search.fused import Option, choose_groups
-from .search.run import Settings, decisive_settings, recorded_settings, search_layer
+from .search.run import Settings, decisive_settings, recorded_settings, search_layer, seed_spread
 from .specs.errors import SpecError
 from .specs.native import SPEC_DOCUMENT, load_workload_inputs, load_yaml, parse_mapping
 from .typed_json import from_json, to_json
@@ -158,6 +158,7 @@ class LayerProgress:
     energy_pJ: float | None  # of the best mapping so far
     cycles: int | None
     remainder: str | None = None  # the padded layer in search (Progress.remainder)
+    seed: int | None = None  # the seed in search, where the layer has several (Progress.seed)
 
 
 @dataclass(frozen=True)
@@ -300,7 +301,7 @@ def progress_writer(layer: str, folder: Path) -> Callable[[Progress], None]:
         write_atomically(folder / PROGRESS, json.dumps(to_json(LayerProgress(
             layer, progress.trials, progress.budget, progress.elapsed, progress.polishing,
             None if best is None else float(best.scores.energy_pJ[0]),
-            None if best is None else int(best.scores.cycles[0]), progress.remainder))))
+            None if best is None else int(best.scores.cycles[0]), progress.remainder, progress.seed))))
     return write
 
 
@@ -411,7 +412,8 @@ def network_summary(job: NetworkJob, failed: dict[str, tuple[str, ...]]) -> dict
             missing[name] = list(failed.get(name, ("not searched",)))
     fusion = fused_rows(job, rows, failed) if job.fusion else {}
     return {"network": job.name, "architecture": job.arch.name, "energy_unit": job.arch.energy_unit,
-            "objective": job.settings.objective, "seed": job.settings.seed, "layers": rows, "failed": missing,
+            "objective": job.settings.objective, "seed": job.settings.seed, "seeds": job.settings.seeds,
+            "layers": rows, "failed": missing,
             "skipped": dict(job.skipped), "totals": totals(rows, len(job.layers) + len(job.skipped)), **fusion}
 
 
@@ -496,7 +498,16 @@ def layer_row(name: str, same_shape_as: str | None, best: dict[str, Any]) -> dic
             "energy_by_level_pJ": by_level | extra, "energy_by_tensor_pJ": by_tensor | extra,
             "accesses_by_level": {level["name"]: sum((t["reads"] + t["fills"] + t["updates"]) * t["utilized_instances"]
                                                      for t in level["tensors"].values()) for level in best["levels"]},
-            "search": {k: best["search"].get(k) for k in ("objective", "mode", "trials", "seed")}}
+            "search": {k: best["search"].get(k) for k in ("objective", "mode", "trials", "seed")} | _seeds(best)}
+
+
+def _seeds(best: dict[str, Any]) -> dict[str, Any]:
+    """Where the layer was searched from several seeds (--seeds): how far apart they
+    ended, and each one's figures."""
+    seeds = best["search"].get("seeds")
+    if not seeds:
+        return {}
+    return {"seed_spread": seed_spread(seeds, best["search"]["objective"]), "seeds": seeds}
 
 
 def _why(best: dict[str, Any]) -> str | None:
@@ -558,7 +569,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     unit = summary["energy_unit"]
     head = ("layer", "MACs", f"energy {unit}", f"{unit}/MAC", "cycles", "util.", f"EDP {edp_unit(unit)}", "mapping",
             "why")
-    lines = [f"{summary['network']} on {summary['architecture']} ({summary['objective']}, seed {summary['seed']})", "",
+    lines = [f"{summary['network']} on {summary['architecture']} ({summary['objective']}, {_seeds_named(summary)})", "",
              "| " + " | ".join(head) + " |", "| --- | " + "---: | " * 6 + "--- | --- |"]
     for r in summary["layers"]:
         name = r["layer"] + (f" (= {r['same_shape_as']})" if r["same_shape_as"] else "")
@@ -570,10 +581,32 @@ def summary_markdown(summary: dict[str, Any]) -> str:
                        "the table's total EDP is the sum over the layers.")]
     for name, reasons in summary["failed"].items():
         lines.append(f"- {name}: no mapping: " + "; ".join(reasons))
+    lines += seeds_lines(summary)
     lines += fusion_lines(summary)
     for name, reason in summary.get("skipped", {}).items():  # a summary written before skipping existed has none
         lines.append(f"- {name}: skipped, the constraints do not apply: {reason}")
     return "\n".join(lines) + "\n"
+
+
+def _seeds_named(summary: dict[str, Any]) -> str:
+    seeds = summary.get("seeds", 1)  # a summary written before --seeds has none
+    return f"seed {summary['seed']}" if seeds == 1 else f"seeds {summary['seed']}-{summary['seed'] + seeds - 1}"
+
+
+def seeds_lines(summary: dict[str, Any], apart: float = 0.01) -> list[str]:
+    """What the summary says of the layers' independent searches (--seeds): how many
+    shapes' seeds ended within `apart` of each other, and those that did not."""
+    searched = [r for r in summary["layers"] if r["same_shape_as"] is None and "seed_spread" in r["search"]]
+    if not searched:
+        return []
+    spread = sorted((r for r in searched if r["search"]["seed_spread"] > apart),
+                    key=lambda r: -r["search"]["seed_spread"])
+    lines = ["", f"Seeds: {len(searched) - len(spread)} of {len(searched)} shapes searched end within "
+             f"{100 * apart:g}% of each other from every seed (each shape's best.json: search.seeds)"
+             + (", these do not:" if spread else ".")]
+    lines += [f"- {r['layer']}: {100 * r['search']['seed_spread']:.1f}% apart, the best from seed {r['search']['seed']}"
+              for r in spread]
+    return lines
 
 
 def fusion_lines(summary: dict[str, Any]) -> list[str]:
@@ -618,9 +651,10 @@ def event_text(event: NetworkEvent) -> str:
 
 def progress_text(p: LayerProgress, energy_unit: str) -> str:
     """How far a layer's search is and the best it found so far."""
+    labels = ([f"seed {p.seed}"] if p.seed is not None else []) + (
+        [f"{p.remainder}: remainders"] if p.remainder else [])
     done = (f"trial {p.trials}" + (f"/{p.budget}" if p.budget else "") if p.trials is not None
-            else "exhaustive") + (", polishing" if p.polishing else "") + (
-        f" ({p.remainder}: remainders)" if p.remainder else "")
+            else "exhaustive") + (", polishing" if p.polishing else "") + (f" ({'; '.join(labels)})" if labels else "")
     if p.energy_pJ is None or p.cycles is None:
         return f"{done}, {p.seconds:.0f} s, no mapping yet"
     return f"{done}, {p.seconds:.0f} s, best EDP {edp_text(p.energy_pJ * 1e-12 * p.cycles, energy_unit)}"

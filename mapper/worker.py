@@ -57,7 +57,7 @@ from .network import NetworkJob, shape_tasks
 from .problem import Problem
 from .safe_names import mask_password, safe_file_name
 from .search.engine import Outcome, Progress
-from .search.run import Settings, make_search
+from .search.run import Settings, make_search, seeds_of
 from .search.db_storage import MAX_DELAY, RetryingStorage, open_database
 from .search.storage import StorageError, storage_error
 from .typed_json import from_json, to_json
@@ -206,10 +206,21 @@ def _definition(job: Job) -> dict[str, Any]:
     return {"format": FORMAT, "heartbeat": job.heartbeat, "units": to_json(job.units)}
 
 
+def layer_units(name: str, problem: Problem, arch: Architecture, constraints: Constraints | None,
+                settings: Settings) -> list[Unit]:
+    """The searches of one layer: one per seed (search/run.py: each seed's study is a
+    search of its own, which another worker may take)."""
+    if settings.seeds == 1:
+        return [Unit(name, problem, arch, constraints, settings)]
+    return [Unit(f"{name} (seed {seed})", problem, arch, constraints, replace(settings, seed=seed, seeds=1))
+            for seed in seeds_of(settings)]
+
+
 def network_units(job: NetworkJob, prefix: str = "") -> list[Unit]:
     """The searches of a network job: the first layer of each shape (mapper/network.py)."""
-    return [Unit(prefix + task.layers[0][0].name, task.layers[0][0], task.arch, task.constraints, task.settings)
-            for task in shape_tasks(job)]
+    return [unit for task in shape_tasks(job)
+            for unit in layer_units(prefix + task.layers[0][0].name, task.layers[0][0], task.arch, task.constraints,
+                                    task.settings)]
 
 
 def experiment_units(exp: Experiment, folder: Path) -> list[Unit]:

@@ -116,7 +116,9 @@ def test_running_it_again_redoes_nothing(experiment_run: tuple[Path, Path, str],
     (("{workload: net.yaml, name: net}", "net.yaml\n  - net.yaml"), "workloads[1]", "'net' a second time"),
     (("[output-stationary,", "[output-stationery,"), "dataflows[0]", "did you mean 'output-stationary'?"),
     (("{trials: 8, seed: 0}", "{trials: 0, seed: 0}"), "search.trials", "found 0"),
-    (("{trials: 8, seed: 0}", "{trials: 8, seeds: 0}"), "search.seeds", "an unknown key"),
+    (("{trials: 8, seed: 0}", "{trials: 8, sed: 0}"), "search.sed", "an unknown key"),
+    (("{trials: 8, seed: 0}", "{trials: 8, seeds: 0}"), "search.seeds", "found 0"),
+    (("{trials: 8, seed: 0}", "{seed: 4294967295, seeds: 2}"), "search.seeds", "seeds 4294967295 to 4294967296"),
     (("{trials: 8, seed: 0}", "{trials: 8, remainder_searches: 0}"), "search.remainder_searches", "found 0"),
     (("{trials: 8, seed: 0}", "{trials: 8, fusion: true}"), "search.fusion", "true with objective pareto"),
 ])
@@ -135,6 +137,8 @@ def test_a_mistake_in_the_experiment_exits_2_with_its_key_path(tmp_path: Path, c
 def test_the_search_settings_are_mapper_searchs(tmp_path: Path) -> None:
     path = write_experiment(tmp_path, EXPERIMENT.replace("{trials: 8, seed: 0}", "{trials: 8, remainder_searches: 3}"))
     assert load_experiment(path).settings == Settings(trials=8, remainder_searches=3)
+    path = write_experiment(tmp_path, EXPERIMENT.replace("{trials: 8, seed: 0}", "{trials: 8, seed: 2, seeds: 3}"))
+    assert load_experiment(path).settings == Settings(trials=8, seed=2, seeds=3)
 
 
 def test_a_dataflow_or_architecture_a_layer_cannot_use_makes_its_cell_not_applicable(tmp_path: Path) -> None:

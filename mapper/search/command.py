@@ -1,7 +1,7 @@
 """The `mapper search` command's arguments, inputs and texts; mapper/cli.py prints them.
 
     mapper search FILE... [-o DIR] [--objective edp|energy|delay|pareto] [--trials N]
-                  [--time SECONDS] [--patience N] [--seed N] [--exhaustive] [--no-remainders]
+                  [--time SECONDS] [--patience N] [--seed N] [--seeds N] [--exhaustive] [--no-remainders]
                   [--remainder-searches N] [--storage URL] [--constraints FILE] [--dataflow PRESET]
                   [--batch N] [--layer NAME] [--fusion]
 """
@@ -22,12 +22,21 @@ from ..problem import Problem
 from ..report import edp_text
 from ..safe_names import mask_password
 from ..specs.errors import SpecError, did_you_mean
-from ..specs.limits import MAX_SEED
+from ..specs.limits import MAX_SEED, MAX_SEEDS
 from ..specs.load import load_specs
 from .engine import MIN_IMPROVEMENT, Progress
 from .objectives import OBJECTIVES
 from .outputs import report_text
-from .run import DEFAULT_PATIENCE, DEFAULT_TRIALS, REMAINDER_SEARCHES, LayerResult, Settings, search_layer
+from .run import (
+    DEFAULT_PATIENCE,
+    DEFAULT_TRIALS,
+    REMAINDER_SEARCHES,
+    LayerResult,
+    Settings,
+    search_layer,
+    seed_figure,
+    seed_spread,
+)
 from .storage import JOURNAL_NAME, StorageError
 
 __all__ = ["Progress", "StorageError", "add_parser", "layers", "positive", "progress_text", "resume_hint",
@@ -59,6 +68,18 @@ def _seed(text: str) -> int:
         value = -1
     if not 0 <= value <= MAX_SEED:
         raise argparse.ArgumentTypeError(f"found {text!r}; allowed: an integer from 0 to {MAX_SEED} (2**32 - 1)")
+    return value
+
+
+def _seeds(text: str) -> int:
+    """An argparse type: how many independent searches of a layer."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_SEEDS:
+        raise argparse.ArgumentTypeError(f"found {text!r}; allowed: an integer from 1 to {MAX_SEEDS} (each seed is "
+                                         "a whole search)")
     return value
 
 
@@ -94,6 +115,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    "stop it)")
     p.add_argument("--seed", type=_seed, default=0,
                    help="the same seed, --trials and --patience give the same result (default 0)")
+    p.add_argument("--seeds", type=_seeds, default=1, metavar="N",
+                   help="independent searches of each layer, with seeds SEED to SEED+N-1, the best of them kept "
+                   "(best.json lists each one's answer, to see how far apart they end); N times the time "
+                   "(default 1)")
     p.add_argument("--exhaustive", action="store_true",
                    help="score every mapping: the exact optimum, small spaces only")
     p.add_argument("--no-remainders", action="store_true",
@@ -118,8 +143,15 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def settings(args: argparse.Namespace) -> Settings:
+    """The search settings the arguments give; raises SpecError where they do not go together."""
+    if args.seeds > 1 and args.exhaustive:
+        raise SpecError(None, "--seeds", f"{args.seeds} with --exhaustive", "--seeds 1 with --exhaustive",
+                        "an exhaustive search does not depend on the seed: leave --seeds out")
+    if args.seed + args.seeds - 1 > MAX_SEED:
+        raise SpecError(None, "--seeds", f"seeds {args.seed} to {args.seed + args.seeds - 1}",
+                        f"seeds up to {MAX_SEED} (2**32 - 1)", "a lower --seed")
     return Settings(objective=args.objective, trials=args.trials, seconds=args.seconds, patience=args.patience,
-                    seed=args.seed, exhaustive=args.exhaustive, storage=args.storage,
+                    seed=args.seed, seeds=args.seeds, exhaustive=args.exhaustive, storage=args.storage,
                     remainders=not args.no_remainders, remainder_searches=args.remainder_searches)
 
 
@@ -189,7 +221,9 @@ def progress_text(layer: str, progress: Progress, energy_unit: str) -> str:
     else:
         done = f"trial {progress.trials}" + (f"/{progress.budget}" if progress.budget else "")
         done += ", polishing" if progress.polishing else ""
-        done += f" ({progress.remainder}: remainders)" if progress.remainder else ""
+        labels = ([f"seed {progress.seed}"] if progress.seed is not None else []) + (
+            [f"{progress.remainder}: remainders"] if progress.remainder else [])
+        done += f" ({'; '.join(labels)})" if labels else ""
     best = progress.best
     if best is None or not len(best):
         found = "no mapping found yet"
@@ -212,6 +246,18 @@ def remainders_text(result: LayerResult) -> str:
     return f"searched with remainders: {found}; the answer has {chosen}"
 
 
+def seeds_text(result: LayerResult) -> str:
+    """How far apart the layer's independent searches (--seeds) ended, by the objective
+    (pareto: the least EDP of each one's front), the best first."""
+    objective = result.outcome.objective
+    figure = {"energy": "energy", "delay": "cycles"}.get(objective, "EDP")
+    runs = sorted(result.seeds, key=lambda r: (seed_figure(r, objective), r["seed"]))
+    best = seed_figure(runs[0], objective)
+    above = ", ".join(f"seed {r['seed']} +{100 * (seed_figure(r, objective) / best - 1):.2f}%" for r in runs[1:])
+    return (f"searched from {len(runs)} seeds: seed {runs[0]['seed']} found the best; the others' {figure}: "
+            f"{above} (spread {100 * seed_spread(runs, objective):.2f}%)")
+
+
 def summary(result: LayerResult) -> str:
     """What the terminal shows when a layer is done: how it was searched, the best
     mapping's report, the front (pareto) and the files written."""
@@ -222,7 +268,8 @@ def summary(result: LayerResult) -> str:
            if o.details.get("complete", True) else "an exhaustive search cut short by --time: not the optimum") + \
         f"; {o.scored:,} mappings scored in {o.seconds:.1f} s this run"
     lines = [f"== {problem.name} ({o.objective}): {how}; mapspace of {result.sizes['total']:.3g} mappings"]
-    lines += [remainders_text(result), ""] if result.remainder_searches else [""]
+    lines += [remainders_text(result)] if result.remainder_searches else []
+    lines += [seeds_text(result), ""] if result.seeds else [""]
     if o.objective == "pareto":
         lines += ["Pareto front (energy vs cycles):"]
         for _, ev in result.points:

@@ -137,6 +137,7 @@ class Progress:
     best: Scored | None  # best mapping or front so far
     polishing: bool = False  # the trials are done and the polish (polish.py) runs
     remainder: str | None = None  # the padded layer searched for remainders (search/run.py), e.g. "C padded to 266"
+    seed: int | None = None  # the search's seed, where a layer is searched with several (search/run.py)
 
     @property
     def rate(self) -> float:

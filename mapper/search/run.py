@@ -12,6 +12,13 @@ mapping its screen found; their best mappings are scored again as mappings of th
 layer, exactly (the reference model counts remainders), and the best of all is the
 answer. For the objectives with cycles in them (edp, delay): a padded layer does more
 work, which only fewer cycles can repay.
+
+Where the answer must not hang on one seed (`Settings.seeds` above 1, `--seeds N`), all
+of that runs once per seed, seed, seed + 1, ..., each exactly as a search with that seed
+alone would (its own studies, resumed alike), and the best of all their answers is the
+answer: Timeloop's mapper keeps the best of its threads' independent searches the same
+way. best.json lists what each seed's search found, so that a user sees how far apart
+they end; the rest of it is what the best seed's search alone would have written.
 """
 
 from __future__ import annotations
@@ -82,6 +89,7 @@ class Settings:
     seconds: float | None = None
     patience: int | None = DEFAULT_PATIENCE  # None: only `trials` and `seconds` stop the search
     seed: int = 0
+    seeds: int = 1  # independent searches of each layer, from seed on; the best of them is the answer
     exhaustive: bool = False
     storage: str | None = None  # an Optuna storage URL; None: a journal file in the output folder
     effort: Effort = field(default_factory=Effort)
@@ -106,6 +114,7 @@ class LayerResult:
     points: list[tuple[Mapping, Evaluation]]
     sizes: dict[str, int]
     remainder_searches: list[dict[str, Any]] = field(default_factory=list)  # the padded layers searched
+    seeds: list[dict[str, Any]] = field(default_factory=list)  # each seed's search (SeedRun.record); [] for one
 
 
 def decisive_settings(settings: Settings) -> dict[str, Any]:
@@ -148,10 +157,71 @@ def make_search(mapspace: Mapspace, settings: Settings, folder: Path, begin: Map
 
 def search_layer(problem: Problem, arch: Architecture, constraints: Constraints | None, settings: Settings,
                  folder: Path, progress: ProgressCallback | None = None) -> LayerResult:
-    """Search one layer, and the padded layers worth it (module docstring), and write the
-    results into `folder`. Raises NoValidMapping with the reasons when the
-    constraints, capacities and fan-outs leave nothing, and NotFoundInBudget when the
-    search met no mapping that fits."""
+    """Search one layer, and the padded layers worth it, once per seed (module
+    docstring), and write the best of all into `folder`. Raises NoValidMapping with the
+    reasons when the constraints, capacities and fan-outs leave nothing, and
+    NotFoundInBudget when no seed's search met a mapping that fits."""
+    runs: list[SeedRun] = []
+    missed: NotFoundInBudget | None = None
+    for seed in seeds_of(settings):
+        alone = replace(settings, seed=seed, seeds=1)
+        labelled = progress if settings.seeds == 1 or progress is None else _with_seed(progress, seed)
+        try:
+            runs.append(SeedRun(seed, _searched(problem, arch, constraints, alone, folder, labelled)))
+        except NotFoundInBudget as e:  # another seed's search may meet one
+            missed = missed or e
+    if not runs:
+        assert missed is not None
+        raise missed
+    objective = settings.objective
+    best_run = _best_run(runs, objective)
+    # A front is every seed's front merged; a single objective's answer, the best seed's.
+    found = (select(Scored.concatenate([run.found(objective) for run in runs]), objective)
+             if objective == "pareto" else best_run.found(objective))
+    evaluated = {m: e for run in runs for s in run.searches for m, e in s.evaluated.items()}
+    points = [_rescored(problem, arch, found.batch.mapping(i, problem), evaluated) for i in range(len(found))]
+    searches = best_run.searches
+    remainders = [s.record() for s in searches if s.padding is not None]
+    outcome, sizes = searches[0].outcome, searches[0].mapspace.sizes()  # the layer's, else a padded layer's
+    info = {**search_info(replace(settings, seed=best_run.seed), outcome, sizes, folder),
+            "remainder_searches": remainders}
+    seeds = [run.record(objective) for run in runs] if settings.seeds > 1 else []
+    if seeds:
+        info["seeds"] = seeds
+    best = min(points, key=lambda p: p[1].edp_J_cycles) if objective == "pareto" else points[0]
+    write_best(folder, problem, arch, *best, info)
+    if objective == "pareto":
+        write_pareto(folder, problem, arch, points, info)
+    return LayerResult(problem, arch, folder, outcome, points, sizes, remainders, seeds)
+
+
+def _best_run(runs: list[SeedRun], objective: Objective) -> SeedRun:
+    """The seed whose answer is best, as `select` ranks mappings (pareto: by EDP); of
+    seeds that found the same mapping, the first."""
+    heads = Scored.concatenate([run.best(objective) for run in runs])
+    return runs[int(heads.scores.best("edp" if objective == "pareto" else objective, 1)[0])]
+
+
+def seeds_of(settings: Settings) -> range:
+    """The seeds of a layer's independent searches."""
+    return range(settings.seed, settings.seed + settings.seeds)
+
+
+def seed_figure(record: dict[str, Any], objective: Objective) -> float:
+    """What the seeds' answers are compared by (SeedRun.record): the objective's figure,
+    EDP for pareto (of each one's point of least EDP)."""
+    return record[{"energy": "energy_pJ", "delay": "cycles"}.get(objective, "edp_J_cycles")]
+
+
+def seed_spread(records: list[dict[str, Any]], objective: Objective) -> float:
+    """How far apart the seeds' answers are: the worst over the best, less one."""
+    figures = [seed_figure(r, objective) for r in records]
+    return max(figures) / min(figures) - 1
+
+
+def _searched(problem: Problem, arch: Architecture, constraints: Constraints | None, settings: Settings,
+              folder: Path, progress: ProgressCallback | None) -> list[Searched]:
+    """The searches of one seed: of the layer, then of the padded layers worth it."""
     mapspace = Mapspace(problem, arch, constraints)
     padding = settings.remainders and settings.objective in REMAINDER_OBJECTIVES and not settings.exhaustive
     searches: list[Searched] = []
@@ -174,17 +244,7 @@ def search_layer(problem: Problem, arch: Architecture, constraints: Constraints 
         searches += padded_searches(problem, arch, constraints, settings, folder, answer, progress)
     if not searches:
         raise NoValidMapping(reasons + [NO_PADDED_LAYER])
-    found = select(Scored.concatenate([s.found for s in searches]), settings.objective)
-    evaluated = {m: e for s in searches for m, e in s.evaluated.items()}
-    points = [_rescored(problem, arch, found.batch.mapping(i, problem), evaluated) for i in range(len(found))]
-    remainders = [s.record() for s in searches if s.padding is not None]
-    outcome, sizes = searches[0].outcome, searches[0].mapspace.sizes()  # the layer's, else a padded layer's
-    info = {**search_info(settings, outcome, sizes, folder), "remainder_searches": remainders}
-    best = min(points, key=lambda p: p[1].edp_J_cycles) if settings.objective == "pareto" else points[0]
-    write_best(folder, problem, arch, *best, info)
-    if settings.objective == "pareto":
-        write_pareto(folder, problem, arch, points, info)
-    return LayerResult(problem, arch, folder, outcome, points, sizes, remainders)
+    return searches
 
 
 @dataclass(frozen=True)
@@ -205,6 +265,37 @@ class Searched:
         return {"dimension": self.padding.dim, "padded_bound": self.padding.bound, "trials": self.outcome.trials,
                 "energy_pJ": float(self.found.scores.energy_pJ[0]), "cycles": int(self.found.scores.cycles[0]),
                 "mapspace_sizes": self.mapspace.sizes()}
+
+
+@dataclass(frozen=True)
+class SeedRun:
+    """The searches of one seed (`_searched`): of the layer and of its padded layers."""
+
+    seed: int
+    searches: list[Searched]
+
+    def found(self, objective: Objective) -> Scored:
+        """Its answer: the best mapping of all its searches (pareto: their front)."""
+        return select(Scored.concatenate([s.found for s in self.searches]), objective)
+
+    def best(self, objective: Objective) -> Scored:
+        """Its best mapping (pareto: the point of least EDP on its front)."""
+        found = self.found(objective)
+        return found.take(found.scores.best("edp" if objective == "pareto" else objective, 1))
+
+    def record(self, objective: Objective) -> dict[str, Any]:
+        """What best.json says of it: how its search of the layer went, and its best
+        mapping's figures (`best`) with the padded layer it came from."""
+        best = self.best(objective)
+        energy, cycles, key = float(best.scores.energy_pJ[0]), int(best.scores.cycles[0]), best.scores.keys[0]
+        source = next(s for s in self.searches if (s.found.scores.keys == key).all(axis=1).any())
+        outcome = self.searches[0].outcome
+        return {"seed": self.seed, "trials": outcome.trials, "stopped_by": outcome.details.get("stopped_by"),
+                "mappings_scored_this_run": sum(s.outcome.scored for s in self.searches),
+                "seconds_this_run": round(sum(s.outcome.seconds for s in self.searches), 3),
+                "energy_pJ": energy, "cycles": cycles, "edp_J_cycles": energy * 1e-12 * cycles,
+                "padded": None if source.padding is None else {"dimension": source.padding.dim,
+                                                                "padded_bound": source.padding.bound}}
 
 
 def padded_searches(problem: Problem, arch: Architecture, constraints: Constraints | None, settings: Settings,
@@ -288,6 +379,10 @@ def _with_padding_hint(problem: Problem, arch: Architecture, constraints: Constr
 
 def _labelled(progress: ProgressCallback, remainder: str) -> ProgressCallback:
     return lambda p: progress(replace(p, remainder=remainder))
+
+
+def _with_seed(progress: ProgressCallback, seed: int) -> ProgressCallback:
+    return lambda p: progress(replace(p, seed=seed))
 
 
 def not_found_text(outcome: Outcome) -> str:

@@ -41,6 +41,9 @@ MAX_CAPACITY_BITS = 2**62
 
 # A search's seed: numpy's and Optuna's generators take 32-bit unsigned seeds.
 MAX_SEED = 2**32 - 1
+# Independent searches of one layer (`--seeds`): each is a whole search, so the count
+# multiplies the time (a --time limit holds for each).
+MAX_SEEDS = 100
 
 # The mapspace's tables of one dimension's temporal factorizations: (divisors of what
 # is left of its bound)**2 x (levels + 2) 64-bit entries, at most 256 MiB. A bound
