@@ -97,7 +97,7 @@ def search(problem: Problem, arch: Architecture, out: str | Path, constraints: C
            **settings: Any) -> LayerResult:
     """Search one layer into the folder `out` (`mapper search`), resuming a search
     found there. `settings`: those of mapper.search.run.Settings (objective, trials,
-    seconds, patience, seed, exhaustive, storage, remainders). Raises NoValidMapping with the
+    seconds, patience, seed, seeds, exhaustive, storage, remainders). Raises NoValidMapping with the
     reasons when nothing fits."""
     resolved = layer_constraints(constraints, problem, arch)
     return search_layer(problem, arch, resolved, Settings(**settings), Path(out))

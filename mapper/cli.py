@@ -33,8 +33,7 @@ from .safe_names import mask_passwords, safe_file_name
 from .json_output import json_text
 from .search import command as search
 from .search.outputs import evaluation_json, write_atomically
-from .search.run import Settings
-from .search.run import claim_layer_folder
+from .search.run import Settings, claim_layer_folder
 from .specs.errors import SpecError
 from .specs.load import load_specs
 from .specs.native import load_workload_inputs

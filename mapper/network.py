@@ -503,11 +503,9 @@ def layer_row(name: str, same_shape_as: str | None, best: dict[str, Any]) -> dic
 
 def _seeds(best: dict[str, Any]) -> dict[str, Any]:
     """Where the layer was searched from several seeds (--seeds): how far apart they
-    ended, and each one's figures."""
+    ended (each one's figures are in its best.json)."""
     seeds = best["search"].get("seeds")
-    if not seeds:
-        return {}
-    return {"seed_spread": seed_spread(seeds, best["search"]["objective"]), "seeds": seeds}
+    return {"seed_spread": seed_spread(seeds, best["search"]["objective"])} if seeds else {}
 
 
 def _why(best: dict[str, Any]) -> str | None:

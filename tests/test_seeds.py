@@ -131,3 +131,8 @@ def test_a_shared_search_searches_each_seed_as_a_unit_and_ends_as_one_process(
     assert without_run_details(shared["search"]["seeds"]) == without_run_details(alone["search"]["seeds"])
     leases = optuna.load_study(study_name=worker.JOB_PREFIX + "seeds", storage=postgres_url).get_trials()
     assert sorted(t.user_attrs["name"] for t in leases) == ["tiny_conv (seed 1)", "tiny_conv (seed 2)"]
+
+
+def test_the_api_refuses_no_seed_at_all(tiny: api.Loaded, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="seeds: found 0; allowed: 1 to 100"):
+        api.search(tiny.problems[0], tiny.architecture, tmp_path / "out", seeds=0)

@@ -43,6 +43,7 @@ from ..model.vectorized import evaluate_mapping
 from ..problem import Problem
 from ..run_folder import fingerprint, keep_results_of
 from ..safe_names import mask_password
+from ..specs.limits import MAX_SEEDS
 from ..typed_json import to_json
 from .engine import (
     Budget,
@@ -95,6 +96,10 @@ class Settings:
     effort: Effort = field(default_factory=Effort)
     remainders: bool = True  # search padded layers too, where PEs are left idle (module docstring)
     remainder_searches: int = REMAINDER_SEARCHES  # at most this many padded layers per layer
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.seeds <= MAX_SEEDS:  # the CLI and experiments say so first, in their own terms
+            raise ValueError(f"seeds: found {self.seeds}; allowed: 1 to {MAX_SEEDS} independent searches")
 
     @property
     def budget(self) -> Budget:
@@ -162,17 +167,16 @@ def search_layer(problem: Problem, arch: Architecture, constraints: Constraints 
     reasons when the constraints, capacities and fan-outs leave nothing, and
     NotFoundInBudget when no seed's search met a mapping that fits."""
     runs: list[SeedRun] = []
-    missed: NotFoundInBudget | None = None
+    missed: list[NotFoundInBudget] = []
     for seed in seeds_of(settings):
         alone = replace(settings, seed=seed, seeds=1)
         labelled = progress if settings.seeds == 1 or progress is None else _with_seed(progress, seed)
         try:
             runs.append(SeedRun(seed, _searched(problem, arch, constraints, alone, folder, labelled)))
         except NotFoundInBudget as e:  # another seed's search may meet one
-            missed = missed or e
+            missed.append(e)
     if not runs:
-        assert missed is not None
-        raise missed
+        raise missed[0]
     objective = settings.objective
     best_run = _best_run(runs, objective)
     # A front is every seed's front merged; a single objective's answer, the best seed's.
