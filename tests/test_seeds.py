@@ -15,7 +15,7 @@ from mapper.cli import main
 from mapper.network import LayerProgress, progress_text
 from mapper.search.command import progress_text as layer_progress_text
 from mapper.search.engine import Progress
-from mapper.search.run import Settings
+from mapper.search.run import Settings, decisive_settings
 from mapper.specs.native import shipped_specs_dir
 from postgres_server import needs_postgres, postgres_url  # noqa: F401 (a fixture)
 
@@ -136,3 +136,9 @@ def test_a_shared_search_searches_each_seed_as_a_unit_and_ends_as_one_process(
 def test_the_api_refuses_no_seed_at_all(tiny: api.Loaded, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="seeds: found 0; allowed: 1 to 100"):
         api.search(tiny.problems[0], tiny.architecture, tmp_path / "out", seeds=0)
+
+
+def test_a_folder_written_before_there_were_seeds_still_resumes() -> None:
+    """Its record of the settings has no `seeds`: one seed must fingerprint alike."""
+    assert "seeds" not in decisive_settings(Settings())
+    assert decisive_settings(Settings(seeds=2))["seeds"] == 2

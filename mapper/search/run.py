@@ -124,8 +124,9 @@ class LayerResult:
 
 def decisive_settings(settings: Settings) -> dict[str, Any]:
     """The settings that decide a run's results: all but the storage URL, which only
-    says where the studies are kept."""
-    return {k: v for k, v in to_json(settings).items() if k != "storage"}
+    says where the studies are kept. One seed is left unsaid, as before there was
+    `--seeds`, so that a folder written then still resumes."""
+    return {k: v for k, v in to_json(settings).items() if k != "storage" and not (k == "seeds" and v == 1)}
 
 
 def recorded_settings(settings: Settings) -> dict[str, Any]:
