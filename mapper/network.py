@@ -66,7 +66,7 @@ from .safe_names import file_in
 from .json_output import json_text
 from .search.outputs import write_atomically, write_best, write_pareto
 from .run_folder import fingerprint, keep_results_of
-from .search.engine import Progress
+from .search.engine import Progress, search_label
 from .search.fused import Option, choose_groups
 from .search.run import Settings, decisive_settings, recorded_settings, search_layer, seed_spread
 from .specs.errors import SpecError
@@ -649,10 +649,8 @@ def event_text(event: NetworkEvent) -> str:
 
 def progress_text(p: LayerProgress, energy_unit: str) -> str:
     """How far a layer's search is and the best it found so far."""
-    labels = ([f"seed {p.seed}"] if p.seed is not None else []) + (
-        [f"{p.remainder}: remainders"] if p.remainder else [])
     done = (f"trial {p.trials}" + (f"/{p.budget}" if p.budget else "") if p.trials is not None
-            else "exhaustive") + (", polishing" if p.polishing else "") + (f" ({'; '.join(labels)})" if labels else "")
+            else "exhaustive") + (", polishing" if p.polishing else "") + search_label(p.seed, p.remainder)
     if p.energy_pJ is None or p.cycles is None:
         return f"{done}, {p.seconds:.0f} s, no mapping yet"
     return f"{done}, {p.seconds:.0f} s, best EDP {edp_text(p.energy_pJ * 1e-12 * p.cycles, energy_unit)}"

@@ -24,7 +24,7 @@ from ..safe_names import mask_password
 from ..specs.errors import SpecError, did_you_mean
 from ..specs.limits import MAX_SEED, MAX_SEEDS
 from ..specs.load import load_specs
-from .engine import MIN_IMPROVEMENT, Progress
+from .engine import MIN_IMPROVEMENT, Progress, search_label
 from .objectives import OBJECTIVES
 from .outputs import report_text
 from .run import (
@@ -221,9 +221,7 @@ def progress_text(layer: str, progress: Progress, energy_unit: str) -> str:
     else:
         done = f"trial {progress.trials}" + (f"/{progress.budget}" if progress.budget else "")
         done += ", polishing" if progress.polishing else ""
-        labels = ([f"seed {progress.seed}"] if progress.seed is not None else []) + (
-            [f"{progress.remainder}: remainders"] if progress.remainder else [])
-        done += f" ({'; '.join(labels)})" if labels else ""
+        done += search_label(progress.seed, progress.remainder)
     best = progress.best
     if best is None or not len(best):
         found = "no mapping found yet"

@@ -147,6 +147,13 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
+def search_label(seed: int | None, remainder: str | None) -> str:
+    """Which of a layer's searches a progress line is of (its seed, where there are
+    several, and the padded layer): " (seed 2; M padded to 16: remainders)", or ""."""
+    labels = ([f"seed {seed}"] if seed is not None else []) + ([f"{remainder}: remainders"] if remainder else [])
+    return f" ({'; '.join(labels)})" if labels else ""
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What a search found: the best mapping (single objectives) or the front (pareto),
