@@ -202,7 +202,8 @@ def test_a_remainder_search_resumes_to_the_same_answer(fifteen: api.Loaded, tmp_
 
 def test_remainder_searches_bounds_the_padded_layers_searched(tmp_path: Path) -> None:
     """C15 M15 on 4 PEs: C and M each as 16 keep them busy; both are searched by
-    default, one of them (the screen's best) with `remainder_searches=1`."""
+    default, one of them (the screen's best, begun from it) with
+    `remainder_searches=1`."""
     (tmp_path / "layer.yaml").write_text("problem:\n  conv: {name: l, C: 15, M: 15, P: 1, Q: 1, R: 1, S: 1}\n")
     loaded = api.load(TOY_ARCH, tmp_path / "layer.yaml")
     problem, arch = loaded.problems[0], loaded.architecture
@@ -211,6 +212,10 @@ def test_remainder_searches_bounds_the_padded_layers_searched(tmp_path: Path) ->
     one = api.search(problem, arch, tmp_path / "one", remainder_searches=1, **QUICK)
     assert [r["dimension"] for r in both.remainder_searches] == ["M", "C"]
     assert len(one.remainder_searches) == 1 and one.remainder_searches[0]["dimension"] in ("M", "C")
+    # Two to search of two: each searched as the layer is; one of two: screened, and
+    # begun from the screen's best mapping (its structure tiled in one trial, polished).
+    assert [r["trials"] > 1 for r in both.remainder_searches] == [True, True]
+    assert one.remainder_searches[0]["trials"] == 1
     again = api.search(problem, arch, tmp_path / "one", remainder_searches=1, **QUICK)  # resumed: begun alike
     assert again.points == one.points and again.remainder_searches == one.remainder_searches
 
@@ -294,6 +299,8 @@ def test_resnet18_fc_maps_with_32_columns_over_its_1000_output_channels(tmp_path
                                                                                               ("M", 32, "X")]
     assert mapping.factor("M") == 1024 and best["computes"] == 512 * 1000
     assert best["cycles"] == 32 * 16  # 32 M steps of 32 channels (the last of 8) x C16
+    # With no perfect answer to screen with, the padded layer is searched as a layer is.
+    assert [r["trials"] > 1 for r in best["search"]["remainder_searches"]] == [True]
 
 
 def test_the_explanation_of_a_remainder_reads_back_from_json(tmp_path: Path) -> None:

@@ -4,14 +4,16 @@
 Mappings with a remainder (a dimension's factors multiplying to more than its bound)
 are searched where the perfect ones leave PEs idle: after the search of the layer,
 the padded layers (mapspace/padding.py) whose busiest unrolling would take at least
-MIN_REMAINDER_GAIN fewer cycles than the best mapping found are screened (`screened`),
-and at most REMAINDER_SEARCHES of them are searched in turn (`padded_searches`: the
-screen's best and those that would run fewest cycles), each as the layer is (its own
-study in the same storage, so a resumed run resumes it) but begun from the best
-mapping its screen found; their best mappings are scored again as mappings of the real
-layer, exactly (the reference model counts remainders), and the best of all is the
-answer. For the objectives with cycles in them (edp, delay): a padded layer does more
-work, which only fewer cycles can repay.
+MIN_REMAINDER_GAIN fewer cycles than the best mapping found are searched, at most
+REMAINDER_SEARCHES of them (`padded_searches`). Where there are more than that, they
+are screened (`screened`), and the screen's best and those that would run fewest
+cycles are searched in turn, each begun from the best mapping its screen found: that
+mapping's structure tiled in one trial, then polished (PADDED_BUDGET). Where there
+are no more (or the layer has no mapping to screen with), each is searched as the layer
+is. Each is its own study in the same storage, so a resumed run resumes it. Their best
+mappings are scored again as mappings of the real layer, exactly (the reference model
+counts remainders), and the best of all is the answer. For the objectives with cycles
+in them (edp, delay): a padded layer does more work, which only fewer cycles can repay.
 
 Where the answer must not hang on one seed (`Settings.seeds` above 1, `--seeds N`), all
 of that runs once per seed, seed, seed + 1, ..., each exactly as a search with that seed
@@ -77,6 +79,14 @@ DEFAULT_PATIENCE = 20
 REMAINDER_SEARCHES = 2
 MIN_REMAINDER_GAIN = 0.05
 SCREENED_UNROLLINGS = 8  # of each padded layer's busiest, in the screen
+# A padded layer's search begun from its screen's best mapping: one trial (that mapping's
+# structure tiled) and the polish. More trials found nothing the polish did not: over
+# seeds 0-4 (benchmarks/bench_seeds.py), every ResNet-50 shape on eyeriss-like and every
+# MobileNetV3-Large shape screened there ended at the same mapping as with the layer's
+# budget (21 trials or more each). Where no screen runs (two padded layers or fewer), a
+# screen and one trial instead of the whole search ended 4-8% higher on 5 of those 230
+# searches, 2-30% lower on 2: those keep the layer's budget.
+PADDED_BUDGET = Budget(trials=1)
 REMAINDER_OBJECTIVES = ("edp", "delay")  # a padded layer does more work: fewer cycles must repay it
 NO_PADDED_LAYER = (f"no padded layer has a mapping either (the search takes remainders by padding one dimension to a "
                    f"multiple of a fan-out's width or height, or of a divisor of one, by at most {MAX_PADDING:.1%}; "
@@ -307,10 +317,12 @@ def padded_searches(problem: Problem, arch: Architecture, constraints: Constrain
                     folder: Path, answer: Scored | None, progress: ProgressCallback | None) -> list[Searched]:
     """The searches of the padded layers whose busiest unrolling takes at least
     MIN_REMAINDER_GAIN fewer cycles than the layer's `answer`, at most
-    `settings.remainder_searches`: the best as `screened` ranks them and those that
-    would run fewest cycles, in turn (where the layer has no mapping, and so nothing to
-    screen with, those that would run fewest cycles), each search begun from the best
-    mapping its screen found; their answers scored exactly as mappings of `problem`."""
+    `settings.remainder_searches`: where there are more, the best as `screened` ranks
+    them and those that would run fewest cycles, in turn, each search begun from the
+    best mapping its screen found (PADDED_BUDGET); else (or where the layer has no
+    mapping, and so nothing to screen with) those that would run fewest cycles, each
+    searched as the layer is. Their answers are scored exactly as mappings of
+    `problem`."""
     to_beat = int(answer.scores.cycles[0]) if answer is not None else math.inf
     worth = [p for p in paddings(problem, arch, constraints) if p.cycles_at_best < to_beat * (1 - MIN_REMAINDER_GAIN)]
     begins: dict[Padding, MappingBatch | None] = dict.fromkeys(worth)
@@ -325,7 +337,9 @@ def padded_searches(problem: Problem, arch: Architecture, constraints: Constrain
     for padding in worth[:settings.remainder_searches]:
         mapspace = padding.mapspace
         labelled = None if progress is None else _labelled(progress, f"{padding.dim} padded to {padding.bound}")
-        outcome = make_search(mapspace, settings, folder, begins[padding]).run(settings.budget, labelled)
+        begin = begins[padding]
+        budget = PADDED_BUDGET if begin is not None else settings.budget
+        outcome = make_search(mapspace, settings, folder, begin).run(budget, labelled)
         if outcome.found is None or not len(outcome.found):
             continue
         batch = outcome.found.batch
