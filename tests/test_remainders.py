@@ -212,12 +212,29 @@ def test_remainder_searches_bounds_the_padded_layers_searched(tmp_path: Path) ->
     one = api.search(problem, arch, tmp_path / "one", remainder_searches=1, **QUICK)
     assert [r["dimension"] for r in both.remainder_searches] == ["M", "C"]
     assert len(one.remainder_searches) == 1 and one.remainder_searches[0]["dimension"] in ("M", "C")
-    # Two to search of two: each searched as the layer is; one of two: screened, and
-    # begun from the screen's best mapping (its structure tiled in one trial, polished).
+    # Two to search of two: each searched as the layer is; one of two: the screen's
+    # best, begun from the mapping the screen found (its structure tiled in one trial).
     assert [r["trials"] > 1 for r in both.remainder_searches] == [True, True]
     assert one.remainder_searches[0]["trials"] == 1
     again = api.search(problem, arch, tmp_path / "one", remainder_searches=1, **QUICK)  # resumed: begun alike
     assert again.points == one.points and again.remainder_searches == one.remainder_searches
+
+
+def test_the_screens_best_is_tiled_in_one_trial_and_polished_and_the_fewest_cycles_searched_on(
+        tmp_path: Path) -> None:
+    """C15 M15 P15 on 4 PEs: three padded layers worth it, so a screen picks two. The
+    screen's best begins from the mapping the screen found it, and needs only the
+    polish; the fewest cycles' begins from a mapping the screen ranked lower, and its
+    trials search on (MobileNetV3-Large's bneck1_project: README, "What remainders gain,
+    and cost")."""
+    (tmp_path / "layer.yaml").write_text("problem:\n  conv: {name: l, C: 15, M: 15, P: 15, Q: 1, R: 1, S: 1}\n")
+    loaded = api.load(TOY_ARCH, tmp_path / "layer.yaml")
+    problem, arch = loaded.problems[0], loaded.architecture
+    assert [(p.dim, p.bound) for p in paddings(problem, arch, None)] == [("M", 16), ("C", 16), ("P", 16)]
+    result = api.search(problem, arch, tmp_path / "out", **QUICK)
+    screens_best, fewest_cycles = result.remainder_searches
+    assert screens_best["trials"] == 1 and fewest_cycles["trials"] > 1
+    assert fewest_cycles["dimension"] == "M"  # the first of the three by cycles at best
 
 
 # ResNet-50's res4a_branch1 on eyeriss-like: the perfect search's answer (seed 0), 112 of

@@ -7,13 +7,15 @@ the padded layers (mapspace/padding.py) whose busiest unrolling would take at le
 MIN_REMAINDER_GAIN fewer cycles than the best mapping found are searched, at most
 REMAINDER_SEARCHES of them (`padded_searches`). Where there are more than that, they
 are screened (`screened`), and the screen's best and those that would run fewest
-cycles are searched in turn, each begun from the best mapping its screen found: that
-mapping's structure tiled in one trial, then polished (PADDED_BUDGET). Where there
-are no more (or the layer has no mapping to screen with), each is searched as the layer
-is. Each is its own study in the same storage, so a resumed run resumes it. Their best
-mappings are scored again as mappings of the real layer, exactly (the reference model
-counts remainders), and the best of all is the answer. For the objectives with cycles
-in them (edp, delay): a padded layer does more work, which only fewer cycles can repay.
+cycles are searched in turn, each begun from the best mapping its screen found: the
+screen's best is that mapping's structure tiled in one trial, then polished
+(PADDED_BUDGET), the others are searched on from there with the layer's budget. Where
+there are no more (or the layer has no mapping to screen with), each is searched as the
+layer is. Each is its own study in the same storage, so a resumed run resumes it.
+Their best mappings are scored again as mappings of the real layer, exactly (the
+reference model counts remainders), and the best of all is the answer. For the
+objectives with cycles in them (edp, delay): a padded layer does more work, which only
+fewer cycles can repay.
 
 Where the answer must not hang on one seed (`Settings.seeds` above 1, `--seeds N`), all
 of that runs once per seed, seed, seed + 1, ..., each exactly as a search with that seed
@@ -79,13 +81,13 @@ DEFAULT_PATIENCE = 20
 REMAINDER_SEARCHES = 2
 MIN_REMAINDER_GAIN = 0.05
 SCREENED_UNROLLINGS = 8  # of each padded layer's busiest, in the screen
-# A padded layer's search begun from its screen's best mapping: one trial (that mapping's
-# structure tiled) and the polish. More trials found nothing the polish did not: over
-# seeds 0-4 (benchmarks/bench_seeds.py), every ResNet-50 shape on eyeriss-like and every
-# MobileNetV3-Large shape screened there ended at the same mapping as with the layer's
-# budget (21 trials or more each). Where no screen runs (two padded layers or fewer), a
-# screen and one trial instead of the whole search ended 4-8% higher on 5 of those 230
-# searches, 2-30% lower on 2: those keep the layer's budget.
+# The search of the screen's best padded layer: one trial, the structure of the mapping
+# the screen found there tiled, and the polish; more trials found nothing the polish did
+# not (every ResNet-50 shape on eyeriss-like over seeds 0-4, benchmarks/bench_seeds.py).
+# The others searched begin from a mapping the screen ranked lower, and their trials pay:
+# with one trial, MobileNetV3-Large's bneck1_project ended 4-5% higher from three seeds
+# of five (P as 114 begun at 2.1 J*cycles, the trials took it to 0.61, the polish to
+# 0.57) and bneck2_expand 8% higher from two.
 PADDED_BUDGET = Budget(trials=1)
 REMAINDER_OBJECTIVES = ("edp", "delay")  # a padded layer does more work: fewer cycles must repay it
 NO_PADDED_LAYER = (f"no padded layer has a mapping either (the search takes remainders by padding one dimension to a "
@@ -319,15 +321,17 @@ def padded_searches(problem: Problem, arch: Architecture, constraints: Constrain
     MIN_REMAINDER_GAIN fewer cycles than the layer's `answer`, at most
     `settings.remainder_searches`: where there are more, the best as `screened` ranks
     them and those that would run fewest cycles, in turn, each search begun from the
-    best mapping its screen found (PADDED_BUDGET); else (or where the layer has no
-    mapping, and so nothing to screen with) those that would run fewest cycles, each
-    searched as the layer is. Their answers are scored exactly as mappings of
-    `problem`."""
+    best mapping its screen found (the screen's best with PADDED_BUDGET, the others with
+    the layer's); else (or where the layer has no mapping, and so nothing to screen
+    with) those that would run fewest cycles, each searched as the layer is. Their
+    answers are scored exactly as mappings of `problem`."""
     to_beat = int(answer.scores.cycles[0]) if answer is not None else math.inf
     worth = [p for p in paddings(problem, arch, constraints) if p.cycles_at_best < to_beat * (1 - MIN_REMAINDER_GAIN)]
     begins: dict[Padding, MappingBatch | None] = dict.fromkeys(worth)
+    screens_best = None
     if answer is not None and len(worth) > settings.remainder_searches:
         begins = screened(worth, answer.batch.take(np.arange(1)), settings.objective, settings.effort)
+        screens_best = next(iter(begins))
         # In turn the screen's best and the fewest cycles', each once: the screen tries
         # one mapping, the layer's answer, which depends on the seed (ResNet-50's
         # res2a_branch2a on eyeriss-like: from one seed in five it ranked C as 72 and
@@ -338,7 +342,7 @@ def padded_searches(problem: Problem, arch: Architecture, constraints: Constrain
         mapspace = padding.mapspace
         labelled = None if progress is None else _labelled(progress, f"{padding.dim} padded to {padding.bound}")
         begin = begins[padding]
-        budget = PADDED_BUDGET if begin is not None else settings.budget
+        budget = PADDED_BUDGET if padding is screens_best and begin is not None else settings.budget
         outcome = make_search(mapspace, settings, folder, begin).run(budget, labelled)
         if outcome.found is None or not len(outcome.found):
             continue
