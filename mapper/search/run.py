@@ -5,13 +5,13 @@ Mappings with a remainder (a dimension's factors multiplying to more than its bo
 are searched where the perfect ones leave PEs idle: after the search of the layer,
 the padded layers (mapspace/padding.py) whose busiest unrolling would take at least
 MIN_REMAINDER_GAIN fewer cycles than the best mapping found are searched, at most
-REMAINDER_SEARCHES of them (`padded_searches`). Where there are more than that, they
-are screened (`screened`), and the screen's best and those that would run fewest
-cycles are searched in turn, each begun from the best mapping its screen found: the
-screen's best is that mapping's structure tiled in one trial, then polished
-(PADDED_BUDGET), the others are searched on from there with the layer's budget. Where
-there are no more (or the layer has no mapping to screen with), each is searched as the
-layer is. Each is its own study in the same storage, so a resumed run resumes it.
+REMAINDER_SEARCHES of them (`padded_searches`): they are screened (`screened`), and
+the screen's best and those that would run fewest cycles are searched in turn, each
+begun from the best mapping its screen found: the screen's best is that mapping's
+structure tiled in one trial, then polished (PADDED_BUDGET), the others are searched
+on from there with the layer's budget. Where the layer has no mapping to screen with,
+those that would run fewest cycles are searched as the layer is. Each is its own
+study in the same storage, so a resumed run resumes it.
 Their best mappings are scored again as mappings of the real layer, exactly (the
 reference model counts remainders), and the best of all is the answer. For the
 objectives with cycles in them (edp, delay): a padded layer does more work, which only
@@ -319,19 +319,23 @@ def padded_searches(problem: Problem, arch: Architecture, constraints: Constrain
                     folder: Path, answer: Scored | None, progress: ProgressCallback | None) -> list[Searched]:
     """The searches of the padded layers whose busiest unrolling takes at least
     MIN_REMAINDER_GAIN fewer cycles than the layer's `answer`, at most
-    `settings.remainder_searches`: where there are more, the best as `screened` ranks
-    them and those that would run fewest cycles, in turn, each search begun from the
-    best mapping its screen found (the screen's best with PADDED_BUDGET, the others with
-    the layer's); else (or where the layer has no mapping, and so nothing to screen
-    with) those that would run fewest cycles, each searched as the layer is. Their
-    answers are scored exactly as mappings of `problem`."""
+    `settings.remainder_searches`: the best as `screened` ranks them and those that
+    would run fewest cycles, in turn, each search begun from the best mapping its
+    screen found (the screen's best with PADDED_BUDGET, the others with the layer's);
+    where the layer has no mapping, and so nothing to screen with, those that would run
+    fewest cycles, each searched as the layer is. Their answers are scored exactly as
+    mappings of `problem`."""
     to_beat = int(answer.scores.cycles[0]) if answer is not None else math.inf
     worth = [p for p in paddings(problem, arch, constraints) if p.cycles_at_best < to_beat * (1 - MIN_REMAINDER_GAIN)]
     begins: dict[Padding, MappingBatch | None] = dict.fromkeys(worth)
     screens_best = None
-    if answer is not None and len(worth) > settings.remainder_searches:
+    if answer is not None and worth:
         begins = screened(worth, answer.batch.take(np.arange(1)), settings.objective, settings.effort)
         screens_best = next(iter(begins))
+        # Screened also where no more are worth it than are searched: where a search
+        # begins decides where it ends (MobileNetV3-Large's bneck4_depthwise from one
+        # seed in five: Q as 30 from nothing at 0.3863 J*cycles, from its screen at
+        # 0.2327, the other seeds' value).
         # In turn the screen's best and the fewest cycles', each once: the screen tries
         # one mapping, the layer's answer, which depends on the seed (ResNet-50's
         # res2a_branch2a on eyeriss-like: from one seed in five it ranked C as 72 and
