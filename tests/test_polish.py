@@ -107,6 +107,13 @@ def test_a_factor_a_fanout_no_longer_unrolls_becomes_a_loop_of_the_level_above_i
     assert moved.temporal.tolist() == [[[2, 1], [1, 6], [2, 1]]]
 
 
+def test_freed_inside_a_factor_a_fanout_no_longer_unrolls_becomes_a_loop_of_the_innermost_level() -> None:
+    start = batch_of([[2, 1], [1, 2], [2, 1]], [[1, 1], [2, 3], [1, 1]])
+    moved = unrolled_as(start, np.array([[[1, 1], [2, 1], [1, 1]]]), np.ones((1, 3, 2), dtype=np.int64),
+                        np.array([8, 6]), freed_inside=True)
+    assert moved.temporal.tolist() == [[[2, 1], [1, 2], [2, 3]]]
+
+
 def test_a_factor_a_fanout_unrolls_anew_comes_from_its_level_then_below_then_above() -> None:
     # bounds (16, 6); the fan-out below level 1 goes from 1 x 1 to 8 x 1: level 1's
     # temporal 2 first, then level 2's 2, then level 0's 2 (the nearest above)
@@ -382,9 +389,10 @@ def test_the_sweep_unrolls_anew_keep_tables_that_pay_only_with_their_own_tiles(t
 
 
 # ResNet-50's res3a_branch2a (the stride-2 1x1) on simba-like: where seeds 0, 1, 2
-# and 4 end (6.62 J*cycles), and the unrolling and keep table of seed 3's answer
-# (5.16): the global buffer keeps the inputs too, C2 M8 across the columns and C2 M2
-# at the input buffers (README, Search).
+# and 4 ended (6.62 J*cycles) before the polish tried the unrollings freed inside,
+# and the unrolling and keep table of seed 3's answer (5.16): the global buffer keeps
+# the inputs too, C2 M8 across the columns and C2 M2 at the input buffers (README,
+# Search).
 RES3A_BRANCH2A = """
 workload:
   name: resnet50
@@ -428,11 +436,12 @@ def test_the_local_optimum_tiled_anew_under_another_keep_table_and_unrolling_is_
     assert found.scores.value("edp").min() == pytest.approx(5.158, rel=1e-3)
 
 
-@pytest.mark.xfail(strict=True, reason="a basin one keep flag and two fan-outs' unrollings away, which the "
-                   "sweep's ranking of unrollings (the tiles adjusted to each) does not pick out (README, Search)")
-def test_the_polish_leads_from_the_local_optimum_to_seed_3s_answer(tmp_path) -> None:
+def test_the_polish_leads_from_the_local_optimum_to_seed_3s_answer_or_better(tmp_path) -> None:
+    # One keep flag and two fan-outs' unrollings away: where the local searches end,
+    # the unrollings with the factors the fan-outs no longer unroll moved into the
+    # weight registers (tilings.unrolled_as's freed_inside) rank seed 3's first.
     ms, start = simba_local_optimum(tmp_path)
 
     found, _ = polish(ms, start, "edp", PolishEffort(), np.random.default_rng(0))
 
-    assert found.scores.value("edp")[0] == pytest.approx(5.158, rel=1e-3)
+    assert found.scores.value("edp")[0] <= 5.158

@@ -49,6 +49,22 @@ stop them (ResNet-18's layer1 3x3 on the Eyeriss-like array ended 2.3% worse fro
 one seed in five). Done in every sweep instead, it found the same answers for the 60
 searches of benchmarks/bench_seeds.py in 627 CPU-seconds against 583.
 
+Where placing them anew no longer betters it, the best keep tables of its sweep go
+under every busiest unrolling once more, with the factors that a fan-out no longer
+unrolls moved to the innermost level rather than to the level just above the fan-out
+(tilings.unrolled_as's freed_inside), the best of those are tiled anew, and a local
+search goes on from a better one. Where the innermost level holds a tensor
+stationary, the sweep's way makes it refill at every step of the loops that the
+change adds, and ranks last the unrolling that pays: ResNet-50's res3a_branch2a (the
+stride-2 1x1) on the simba-like array ended at 6.62 J*cycles from four seeds in five,
+where seed 3's unrolling (C2 M8 across the columns, C2 M2 at the input buffers, the
+global buffer keeping the inputs too) came 1,002nd of the 1,024 busiest as swept
+(170 J*cycles) and 5.16 tiled anew. In every sweep instead, it led other searches
+into other basins (ResNet-50's res4a_branch1 on the Eyeriss-like array 18% worse
+from one seed in five); done at the end, where it can only better the answer the
+polish would have had, of the 500 searches of benchmarks/bench_seeds.py's sets it
+bettered that layer's from seeds 1 and 3 (to 5.12) and left the others as they were.
+
 Local optima also hold good parts of different mappings. Where a fan-out has more
 unrollings than a search has trials, the trials have tried few of them, and a local
 search that ends better than every earlier one is crossed with the best structures
@@ -83,6 +99,9 @@ from .objectives import Objective, structure_keys
 from .tilings import Effort, Scored, best_tilings, score, unrolled_as
 
 Unrollings = tuple[np.ndarray, np.ndarray]  # (spatial_x, spatial_y), each (n, L, D)
+# A polish's sweeps' keep tables (`_swept_tables`) by the key of the mapping swept: the
+# last sweep of a local search is from its end, which `_unrolled_inside` sweeps again.
+SweptTables = dict[bytes, tuple[Scored, Scored, Scored]]
 
 
 @dataclass(frozen=True)
@@ -129,12 +148,13 @@ def polish(mapspace: Mapspace, start: Scored, objective: Objective, effort: Poli
     crossing = objective != "pareto" and effort.crossed_parents > 0 and any(
         len(mapspace.spatial_choices(l)) > effort.crossed_above for l in range(mapspace.L))
     ends: list[Scored] = []
+    swept: SweptTables = {}
     agreeing: list[Scored] = []  # the ends of the local searches from the trials' keep tables
     while groups and len(ends) < 2 * effort.restarts:
         elite, crossed = groups.pop(0)
         if not crossed and len(agreeing) == effort.restarts:
             break
-        end, count = _local_search(mapspace, moves, elite, objective, effort, tiling, rng)
+        end, count = _local_search(mapspace, moves, elite, objective, effort, tiling, rng, swept)
         scored += count
         ends.append(end)
         if not crossed:
@@ -152,8 +172,11 @@ def polish(mapspace: Mapspace, start: Scored, objective: Objective, effort: Poli
         placed, count = _placed_anew(mapspace, best, objective, effort)
         scored += count
         if not _better(placed, best, objective, effort.min_improvement):
-            break
-        end, count = _local_search(mapspace, moves, placed, objective, effort, tiling, rng)
+            placed, count = _unrolled_inside(mapspace, moves, best, objective, effort, tiling, swept)
+            scored += count
+            if not _better(placed, best, objective, effort.min_improvement):
+                break
+        end, count = _local_search(mapspace, moves, placed, objective, effort, tiling, rng, swept)
         scored += count
         ends.append(end)
     found = Scored.concatenate(ends or [begin]).unique()
@@ -212,14 +235,14 @@ def _agreed(ends: list[Scored], objective: Objective, tolerance: float) -> bool:
 
 
 def _local_search(mapspace: Mapspace, moves: Moves, elite: Scored, objective: Objective, effort: PolishEffort,
-                  tiling: Effort, rng: np.random.Generator) -> tuple[Scored, int]:
+                  tiling: Effort, rng: np.random.Generator, swept: SweptTables) -> tuple[Scored, int]:
     """Rounds of children of the elite, until `effort.patience` rounds in a row do not
     better its best; then a sweep of the mappings around its best (`_swept`), and on
     from there if that betters it."""
     scored, stale = 0, 0
     for _ in range(effort.rounds):
         if stale >= effort.patience:
-            children, count = _swept(mapspace, moves, elite.take(np.arange(1)), objective, effort, tiling)
+            children, count = _swept(mapspace, moves, elite.take(np.arange(1)), objective, effort, tiling, swept)
         else:
             children, count = score(mapspace, moves.children(elite.batch, effort.elite * effort.children, rng))
         scored += count
@@ -236,7 +259,7 @@ def _local_search(mapspace: Mapspace, moves: Moves, elite: Scored, objective: Ob
 
 
 def _swept(mapspace: Mapspace, moves: Moves, best: Scored, objective: Objective, effort: PolishEffort,
-           tiling: Effort) -> tuple[Scored, int]:
+           tiling: Effort, swept: SweptTables) -> tuple[Scored, int]:
     """Changes of several choices at once that the random moves rarely make together,
     each of which alone makes the mapping worse (a dimension moved from one fan-out
     to another, a buffer that keeps one tensor instead of another), and how many
@@ -251,18 +274,48 @@ def _swept(mapspace: Mapspace, moves: Moves, best: Scored, objective: Objective,
     the partial-sum registers the outputs, under a busier unrolling; as swept, with
     the tiles it came with, the table ranked too low to be unrolled anew, and one seed
     in five ended 2.6% worse)."""
+    (rekept, retiled, tables), scored = _swept_tables(mapspace, moves, best, objective, effort, tiling, swept)
+    unrolled, count = score(mapspace, _unrolled(mapspace, tables.batch, moves.unrollings))
+    less_busy, more = score(mapspace, _unrolled(mapspace, best.batch, moves.less_busy))
+    tiled, tiled_count = tiled_anew(mapspace, unrolled, objective, effort.swept_structures, tiling)
+    idler, idler_count = tiled_anew(mapspace, less_busy, objective, effort.swept_structures, tiling)
+    return (Scored.concatenate([rekept, unrolled, less_busy, retiled, tiled, idler]),
+            scored + count + more + tiled_count + idler_count)
+
+
+def _swept_tables(mapspace: Mapspace, moves: Moves, best: Scored, objective: Objective, effort: PolishEffort,
+                  tiling: Effort, swept: SweptTables) -> tuple[tuple[Scored, Scored, Scored], int]:
+    """`best` (one mapping) under every keep table one or two flags away, the best
+    tilings of the best mapping of each of those tables, the best mappings of the
+    `effort.swept_keep_tables` best tables (as swept or tiled anew), and how many
+    mappings were scored (`_swept`): none where `swept` holds them (they depend on
+    `best` alone: tiled_anew's random streams are the structures')."""
+    key = best.scores.keys[0].tobytes()
+    if key in swept:
+        return swept[key], 0
     rekept, scored = score(mapspace, moves.rekept(best.batch))
     # Each kind is tiled anew apart from the others: as swept, with the tiles of the
     # structure they come from, the structures that win rank below the others.
     each_table = _elite(rekept, objective, effort.retiled_keep_tables, 1)
     retiled, retiled_count = tiled_anew(mapspace, each_table, objective, effort.retiled_keep_tables, tiling)
     tables = _elite(Scored.concatenate([best, rekept, retiled]), objective, effort.swept_keep_tables, 1)
-    unrolled, count = score(mapspace, _unrolled(mapspace, tables.batch, moves.unrollings))
-    less_busy, more = score(mapspace, _unrolled(mapspace, best.batch, moves.less_busy))
-    tiled, tiled_count = tiled_anew(mapspace, unrolled, objective, effort.swept_structures, tiling)
-    idler, idler_count = tiled_anew(mapspace, less_busy, objective, effort.swept_structures, tiling)
-    return (Scored.concatenate([rekept, unrolled, less_busy, retiled, tiled, idler]),
-            scored + count + more + retiled_count + tiled_count + idler_count)
+    swept[key] = rekept, retiled, tables
+    return swept[key], scored + retiled_count
+
+
+def _unrolled_inside(mapspace: Mapspace, moves: Moves, best: Scored, objective: Objective, effort: PolishEffort,
+                     tiling: Effort, swept: SweptTables) -> tuple[Scored, int]:
+    """The best of `best` (one mapping) and of the best tilings of the best of its
+    sweep's keep tables (`_swept_tables`) under every busiest unrolling, with the
+    factors that a fan-out no longer unrolls moved to the innermost level
+    (tilings.unrolled_as's freed_inside), and how many mappings were scored. Where
+    the innermost level holds a tensor stationary, the sweep's unrollings (those
+    factors at the level just above each fan-out) make it refill at every step of
+    the loops they add, and rank the unrolling that pays last (module docstring)."""
+    (_, _, tables), scored = _swept_tables(mapspace, moves, best, objective, effort, tiling, swept)
+    inside, count = score(mapspace, _unrolled(mapspace, tables.batch, moves.unrollings, freed_inside=True))
+    tiled, tiled_count = tiled_anew(mapspace, inside, objective, effort.swept_structures, tiling)
+    return _elite(Scored.concatenate([best, tiled]), objective, 1, 1), scored + count + tiled_count
 
 
 def _placed_anew(mapspace: Mapspace, best: Scored, objective: Objective, effort: PolishEffort) -> tuple[Scored, int]:
@@ -390,13 +443,14 @@ def _unrollings(mapspace: Mapspace, effort: PolishEffort) -> tuple[Unrollings, U
     return (sx[busiest], sy[busiest]), (sx[less_busy], sy[less_busy])
 
 
-def _unrolled(mapspace: Mapspace, best: MappingBatch, unrollings: Unrollings) -> MappingBatch:
+def _unrolled(mapspace: Mapspace, best: MappingBatch, unrollings: Unrollings,
+              freed_inside: bool = False) -> MappingBatch:
     """Each of `best` under each of `unrollings`, its temporal factors adjusted to them
     (tilings.unrolled_as)."""
     sx, sy = unrollings
     n, k = len(best), len(sx)
     picked = best.take(np.tile(np.arange(n), k))
-    return unrolled_as(picked, np.repeat(sx, n, axis=0), np.repeat(sy, n, axis=0), mapspace.bounds)
+    return unrolled_as(picked, np.repeat(sx, n, axis=0), np.repeat(sy, n, axis=0), mapspace.bounds, freed_inside)
 
 
 def _elite(pool: Scored, objective: Objective, size: int, per_keep_table: int) -> Scored:

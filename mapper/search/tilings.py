@@ -196,7 +196,7 @@ def transplanted(tilings: MappingBatch, structure: Structure, bounds: np.ndarray
 
 
 def unrolled_as(batch: MappingBatch, spatial_x: np.ndarray, spatial_y: np.ndarray,
-                bounds: np.ndarray) -> MappingBatch:
+                bounds: np.ndarray, freed_inside: bool = False) -> MappingBatch:
     """`batch` under other spatial unrollings (each (n, L, D)), its temporal factors
     adjusted so that every factor stays as near as it can to where it was. A factor
     that a fan-out no longer unrolls becomes a temporal factor of the level just above
@@ -204,17 +204,23 @@ def unrolled_as(batch: MappingBatch, spatial_x: np.ndarray, spatial_y: np.ndarra
     a fan-out unrolls anew comes from the temporal factor of the level above it, then
     from the levels below it (their tiles shrink, so they still fit), nearest first,
     then from the levels above, nearest first. Rows whose spatial factors do not divide
-    the bounds are left as they are (they are not valid mappings)."""
+    the bounds are left as they are (they are not valid mappings). `freed_inside`: a
+    factor that a fan-out no longer unrolls goes to the innermost level instead, whose
+    tile grows by it (it may no longer fit): where the innermost level holds a tensor
+    stationary, the loop stays inside it rather than making it refill (module
+    docstring of polish.py)."""
     old = batch.spatial_x * batch.spatial_y
     new = spatial_x * spatial_y
     temporal = batch.temporal.copy()
     changed = np.flatnonzero((old != new).any(axis=(1, 2)))
     if len(changed):
-        temporal[changed] = _moved_factors(batch.temporal[changed], old[changed], new[changed], bounds)
+        temporal[changed] = _moved_factors(batch.temporal[changed], old[changed], new[changed], bounds,
+                                           freed_inside)
     return MappingBatch(batch.order, temporal, spatial_x, spatial_y, batch.spatial_order, batch.keep)
 
 
-def _moved_factors(temporal: np.ndarray, old: np.ndarray, new: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+def _moved_factors(temporal: np.ndarray, old: np.ndarray, new: np.ndarray, bounds: np.ndarray,
+                   freed_inside: bool) -> np.ndarray:
     """`unrolled_as`'s temporal factors (n, L, D) where the spatial factors go from
     `old` to `new` (each (n, L, D)), prime by prime."""
     _, L, _ = old.shape
@@ -223,7 +229,10 @@ def _moved_factors(temporal: np.ndarray, old: np.ndarray, new: np.ndarray, bound
     for prime in sorted({p for bound in bounds.tolist() for p in prime_factors(int(bound))}):
         held = _exponent(temporal, prime)
         surplus = _exponent(old, prime) - _exponent(new, prime)
-        held += np.maximum(surplus, 0)
+        if freed_inside:
+            held[:, L - 1] += np.maximum(surplus, 0).sum(axis=1)
+        else:
+            held += np.maximum(surplus, 0)
         wanted = np.maximum(-surplus, 0)
         for level in np.flatnonzero(wanted.any(axis=(0, 2))):
             for source in [*range(level, L), *range(level - 1, -1, -1)]:
