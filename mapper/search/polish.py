@@ -136,8 +136,9 @@ def polish(mapspace: Mapspace, start: Scored, objective: Objective, effort: Poli
     one is followed by one from the best crossing of its mapping with the trials'
     structures (`_crossed`), whose end does not count towards agreement (nor towards
     `effort.restarts`: at most as many again). Then, while placing the best mapping's
-    factors anew betters it (`_placed_anew`; single objectives), a local search goes on
-    from there, at most `effort.restarts` times. `tiling`: the effort with which a
+    factors anew betters it (`_placed_anew`; single objectives), or else its sweep's
+    keep tables under the unrollings freed inside do (`_unrolled_inside`), a local
+    search goes on from there, at most `effort.restarts` times. `tiling`: the effort with which a
     sweep finds the best tilings of a new structure, the search's own (engine.py)."""
     moves = Moves(mapspace, effort)
     start = start.unique()
