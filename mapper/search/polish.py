@@ -138,8 +138,9 @@ def polish(mapspace: Mapspace, start: Scored, objective: Objective, effort: Poli
     `effort.restarts`: at most as many again). Then, while placing the best mapping's
     factors anew betters it (`_placed_anew`; single objectives), or else its sweep's
     keep tables under the unrollings freed inside do (`_unrolled_inside`), a local
-    search goes on from there, at most `effort.restarts` times. `tiling`: the effort with which a
-    sweep finds the best tilings of a new structure, the search's own (engine.py)."""
+    search goes on from there, at most `effort.restarts` times. `tiling`: the effort
+    with which a sweep finds the best tilings of a new structure, the search's own
+    (engine.py)."""
     moves = Moves(mapspace, effort)
     start = start.unique()
     tables = _elite(start, objective, effort.keep_tables, 1)  # the best mapping of each keep table
