@@ -62,7 +62,7 @@ global buffer keeping the inputs too) came 1,002nd of the 1,024 busiest as swept
 (170 J*cycles) and 5.16 tiled anew. In every sweep instead, it led other searches
 into other basins (ResNet-50's res4a_branch1 on the Eyeriss-like array 18% worse
 from one seed in five); done at the end, where it can only better the answer the
-polish would have had, of the 500 searches of benchmarks/bench_seeds.py's sets it
+polish would have had, of the 605 searches of benchmarks/bench_seeds.py's sets it
 bettered that layer's from seeds 1 and 3 (to 5.12) and left the others as they were.
 
 Local optima also hold good parts of different mappings. Where a fan-out has more
