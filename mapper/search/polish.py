@@ -171,14 +171,14 @@ def polish(mapspace: Mapspace, start: Scored, objective: Objective, effort: Poli
                 groups.insert(0, (crossings.take(_by_keep_table(crossings)[0]), True))
     for _ in range(effort.restarts if objective != "pareto" else 0):
         best = _elite(Scored.concatenate(ends or [begin]).unique(), objective, 1, 1)
-        placed, count = _placed_anew(mapspace, best, objective, effort)
+        restart, count = _placed_anew(mapspace, best, objective, effort)
         scored += count
-        if not _better(placed, best, objective, effort.min_improvement):
-            placed, count = _unrolled_inside(mapspace, moves, best, objective, effort, tiling, swept)
+        if not _better(restart, best, objective, effort.min_improvement):
+            restart, count = _unrolled_inside(mapspace, moves, best, objective, effort, tiling, swept)
             scored += count
-            if not _better(placed, best, objective, effort.min_improvement):
+            if not _better(restart, best, objective, effort.min_improvement):
                 break
-        end, count = _local_search(mapspace, moves, placed, objective, effort, tiling, rng, swept)
+        end, count = _local_search(mapspace, moves, restart, objective, effort, tiling, rng, swept)
         scored += count
         ends.append(end)
     found = Scored.concatenate(ends or [begin]).unique()
@@ -277,12 +277,9 @@ def _swept(mapspace: Mapspace, moves: Moves, best: Scored, objective: Objective,
     the tiles it came with, the table ranked too low to be unrolled anew, and one seed
     in five ended 2.6% worse)."""
     (rekept, retiled, tables), scored = _swept_tables(mapspace, moves, best, objective, effort, tiling, swept)
-    unrolled, count = score(mapspace, _unrolled(mapspace, tables.batch, moves.unrollings))
-    less_busy, more = score(mapspace, _unrolled(mapspace, best.batch, moves.less_busy))
-    tiled, tiled_count = tiled_anew(mapspace, unrolled, objective, effort.swept_structures, tiling)
-    idler, idler_count = tiled_anew(mapspace, less_busy, objective, effort.swept_structures, tiling)
-    return (Scored.concatenate([rekept, unrolled, less_busy, retiled, tiled, idler]),
-            scored + count + more + tiled_count + idler_count)
+    unrolled, tiled, count = _unrolled_and_tiled(mapspace, tables.batch, moves.unrollings, objective, effort, tiling)
+    less_busy, idler, more = _unrolled_and_tiled(mapspace, best.batch, moves.less_busy, objective, effort, tiling)
+    return Scored.concatenate([rekept, unrolled, less_busy, retiled, tiled, idler]), scored + count + more
 
 
 def _swept_tables(mapspace: Mapspace, moves: Moves, best: Scored, objective: Objective, effort: PolishEffort,
@@ -315,9 +312,20 @@ def _unrolled_inside(mapspace: Mapspace, moves: Moves, best: Scored, objective: 
     factors at the level just above each fan-out) make it refill at every step of
     the loops they add, and rank the unrolling that pays last (module docstring)."""
     (_, _, tables), scored = _swept_tables(mapspace, moves, best, objective, effort, tiling, swept)
-    inside, count = score(mapspace, _unrolled(mapspace, tables.batch, moves.unrollings, freed_inside=True))
-    tiled, tiled_count = tiled_anew(mapspace, inside, objective, effort.swept_structures, tiling)
-    return _elite(Scored.concatenate([best, tiled]), objective, 1, 1), scored + count + tiled_count
+    _, tiled, count = _unrolled_and_tiled(mapspace, tables.batch, moves.unrollings, objective, effort, tiling,
+                                          freed_inside=True)
+    return _elite(Scored.concatenate([best, tiled]), objective, 1, 1), scored + count
+
+
+def _unrolled_and_tiled(mapspace: Mapspace, best: MappingBatch, unrollings: Unrollings, objective: Objective,
+                        effort: PolishEffort, tiling: Effort, freed_inside: bool = False
+                        ) -> tuple[Scored, Scored, int]:
+    """`best` under each of `unrollings` (`_unrolled`), the best tilings of its
+    `effort.swept_structures` best structures (`tiled_anew`), and how many mappings
+    were scored."""
+    unrolled, count = score(mapspace, _unrolled(mapspace, best, unrollings, freed_inside))
+    tiled, tiled_count = tiled_anew(mapspace, unrolled, objective, effort.swept_structures, tiling)
+    return unrolled, tiled, count + tiled_count
 
 
 def _placed_anew(mapspace: Mapspace, best: Scored, objective: Objective, effort: PolishEffort) -> tuple[Scored, int]:
