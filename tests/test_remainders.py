@@ -191,7 +191,9 @@ def test_the_search_finds_a_remainder_where_perfect_factors_leave_pes_idle(fifte
     assert ev.edp_J_cycles < perfect_ev.edp_J_cycles
     recorded = json.loads((tmp_path / "best" / "best.json").read_text())["search"]["remainder_searches"]
     assert [(r["dimension"], r["padded_bound"], r["cycles"]) for r in recorded] == [("M", 16, ev.cycles)]
-    assert recorded[0]["trials"] == 1  # the screen's best: its mapping's structure tiled, then polished
+    # The one padded layer searched: begun from its screen, it searches on with the
+    # layer's budget (nothing is searched after it).
+    assert recorded[0]["trials"] > 1
 
 
 def test_a_remainder_search_resumes_to_the_same_answer(fifteen: api.Loaded, tmp_path: Path) -> None:
@@ -204,7 +206,10 @@ def test_a_remainder_search_resumes_to_the_same_answer(fifteen: api.Loaded, tmp_
 def test_remainder_searches_bounds_the_padded_layers_searched(tmp_path: Path) -> None:
     """C15 M15 on 4 PEs: C and M each as 16 keep them busy; both are searched by
     default, one of them (the screen's best, begun from it) with
-    `remainder_searches=1`."""
+    `remainder_searches=1`. The screen's best is its mapping's structure tiled in one
+    trial, then polished, where another is searched after it; alone, it searches on
+    with the layer's budget (ws-16x16's bneck9_depthwise: README, "What remainders
+    gain, and cost")."""
     (tmp_path / "layer.yaml").write_text("problem:\n  conv: {name: l, C: 15, M: 15, P: 1, Q: 1, R: 1, S: 1}\n")
     loaded = api.load(TOY_ARCH, tmp_path / "layer.yaml")
     problem, arch = loaded.problems[0], loaded.architecture
@@ -213,10 +218,8 @@ def test_remainder_searches_bounds_the_padded_layers_searched(tmp_path: Path) ->
     one = api.search(problem, arch, tmp_path / "one", remainder_searches=1, **QUICK)
     assert [r["dimension"] for r in both.remainder_searches] == ["M", "C"]
     assert len(one.remainder_searches) == 1 and one.remainder_searches[0]["dimension"] in ("M", "C")
-    # The screen's best begins from the mapping the screen found, its structure tiled
-    # in one trial; the other searches on with the layer's budget.
     assert [r["trials"] > 1 for r in both.remainder_searches] == [False, True]
-    assert one.remainder_searches[0]["trials"] == 1
+    assert one.remainder_searches[0]["trials"] > 1
     again = api.search(problem, arch, tmp_path / "one", remainder_searches=1, **QUICK)  # resumed: begun alike
     assert again.points == one.points and again.remainder_searches == one.remainder_searches
 
@@ -303,7 +306,8 @@ def test_resnet18_fc_maps_with_32_columns_over_its_1000_output_channels(tmp_path
     layer = tmp_path / "fc.yaml"
     layer.write_text("problem:\n  conv: {name: resnet18_fc, C: 512, M: 1000, P: 1, Q: 1, R: 1, S: 1}\n")
     constraints = tmp_path / "columns.yaml"
-    constraints.write_text("constraints:\n  levels:\n    GlobalBuffer: {spatial: M=32 C=32, x_dims: [M], y_dims: [C]}\n")
+    constraints.write_text("constraints:\n  levels:\n"
+                           "    GlobalBuffer: {spatial: M=32 C=32, x_dims: [M], y_dims: [C]}\n")
     args = ["search", str(arch), str(layer), "--constraints", str(constraints), "--trials", "12", "--patience", "6"]
     assert main([*args, "-o", str(tmp_path / "perfect"), "--no-remainders"]) == 2  # no valid mapping
     err = capsys.readouterr().err

@@ -8,10 +8,11 @@ MIN_REMAINDER_GAIN fewer cycles than the best mapping found are searched, at mos
 REMAINDER_SEARCHES of them (`padded_searches`): they are screened (`screened`), and
 the screen's best and those that would run fewest cycles are searched in turn, each
 begun from the best mapping its screen found: the screen's best is that mapping's
-structure tiled in one trial, then polished (PADDED_BUDGET), the others are searched
-on from there with the layer's budget. Where the layer has no mapping to screen with,
-those that would run fewest cycles are searched as the layer is. Each is its own
-study in the same storage, so a resumed run resumes it. Their best mappings are
+structure tiled in one trial, then polished (PADDED_BUDGET), where another is searched
+after it; the others, and the screen's best alone, are searched on from there with the
+layer's budget. Where the layer has no mapping to screen with, those that would run
+fewest cycles are searched as the layer is. Each is its own study in the same storage,
+so a resumed run resumes it. Their best mappings are
 scored again as mappings of the real layer, exactly (the reference model counts
 remainders), and the best of all is the answer. For the objectives with cycles in them
 (edp, delay): a padded layer does more work, which only fewer cycles can repay.
@@ -86,7 +87,9 @@ SCREENED_UNROLLINGS = 8  # of each padded layer's busiest, in the screen
 # The others searched begin from a mapping the screen ranked lower, and their trials pay:
 # with one trial, MobileNetV3-Large's bneck1_project ended 4-5% higher from three seeds
 # of five (P as 114 begun at 2.1 J*cycles, the trials took it to 0.61, the polish to
-# 0.57) and bneck2_expand 8% higher from two.
+# 0.57) and bneck2_expand 8% higher from two. So do those of the screen's best where it
+# is the only padded layer searched: on ws-16x16, MobileNetV3-Large's bneck9_depthwise
+# (G as 192) ended at 6.935e10 MAC*cycles in one trial, 6.646e10 in 40.
 PADDED_BUDGET = Budget(trials=1)
 REMAINDER_OBJECTIVES = ("edp", "delay")  # a padded layer does more work: fewer cycles must repay it
 NO_PADDED_LAYER = (f"no padded layer has a mapping either (the search takes remainders by padding one dimension to a "
@@ -320,7 +323,8 @@ def padded_searches(problem: Problem, arch: Architecture, constraints: Constrain
     MIN_REMAINDER_GAIN fewer cycles than the layer's `answer`, at most
     `settings.remainder_searches`: the best as `screened` ranks them and those that
     would run fewest cycles, in turn, each search begun from the best mapping its
-    screen found (the screen's best with PADDED_BUDGET, the others with the layer's);
+    screen found (the screen's best with PADDED_BUDGET where another is searched after
+    it, the others with the layer's);
     where the layer has no mapping, and so nothing to screen with, those that would run
     fewest cycles, each searched as the layer is. Their answers are scored exactly as
     mappings of `problem`."""
@@ -340,12 +344,14 @@ def padded_searches(problem: Problem, arch: Architecture, constraints: Constrain
         # res2a_branch2a on eyeriss-like: from one seed in five it ranked C as 72 and
         # as 70 first, 15% above P as 57, the fewest cycles' and the others' answer).
         worth = list(dict.fromkeys(itertools.chain.from_iterable(zip(begins, worth))))
+    searched = worth[:settings.remainder_searches]
     searches = []
-    for padding in worth[:settings.remainder_searches]:
+    for padding in searched:
         mapspace = padding.mapspace
         labelled = None if progress is None else _labelled(progress, f"{padding.dim} padded to {padding.bound}")
         begin = begins[padding]
-        budget = PADDED_BUDGET if padding is screens_best and begin is not None else settings.budget
+        one_trial = padding is screens_best and begin is not None and len(searched) > 1
+        budget = PADDED_BUDGET if one_trial else settings.budget
         outcome = make_search(mapspace, settings, folder, begin).run(budget, labelled)
         if outcome.found is None or not len(outcome.found):
             continue
