@@ -12,10 +12,10 @@ structure tiled in one trial, then polished (PADDED_BUDGET), where another is se
 after it; the others, and the screen's best alone, are searched on from there with the
 layer's budget. Where the layer has no mapping to screen with, those that would run
 fewest cycles are searched as the layer is. Each is its own study in the same storage,
-so a resumed run resumes it. Their best mappings are
-scored again as mappings of the real layer, exactly (the reference model counts
-remainders), and the best of all is the answer. For the objectives with cycles in them
-(edp, delay): a padded layer does more work, which only fewer cycles can repay.
+so a resumed run resumes it. Their best mappings are scored again as mappings of the
+real layer, exactly (the reference model counts remainders), and the best of all is the
+answer. For the objectives with cycles in them (edp, delay): a padded layer does more
+work, which only fewer cycles can repay.
 
 Where the answer must not hang on one seed (`Settings.seeds` above 1, `--seeds N`), all
 of that runs once per seed, seed, seed + 1, ..., each exactly as a search with that seed
