@@ -7,7 +7,7 @@ iterations of its loops cover what is left."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from math import prod
 
 
@@ -31,6 +31,12 @@ class Mapping:
 
     def factor(self, dim: str) -> int:
         return prod(l.factor for lm in self.levels for l in lm.temporal + lm.spatial if l.dim == dim)
+
+    def without_unit_loops(self) -> Mapping:
+        """The same mapping without its loops of factor 1, as the mapping files write it:
+        such a loop never iterates, so where it stands changes nothing."""
+        return Mapping(tuple(replace(lm, temporal=tuple(l for l in lm.temporal if l.factor > 1),
+                                     spatial=tuple(l for l in lm.spatial if l.factor > 1)) for lm in self.levels))
 
     def overshoots(self, bounds: dict[str, int]) -> bool:
         """Whether some dimension's factors multiply to more than its bound."""

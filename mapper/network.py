@@ -272,6 +272,7 @@ def search_shape(task: ShapeTask) -> ShapeReport:
     (problem, folder), names = task.layers[0], tuple(p.name for p, _ in task.layers)
     trials = scored = 0
     start, searched = time.perf_counter(), not finished(folder)
+    evaluated: dict[Mapping, Evaluation] = {}
     if searched:
         try:
             result = search_layer(problem, task.arch, task.constraints, task.settings, folder,
@@ -281,9 +282,10 @@ def search_shape(task: ShapeTask) -> ShapeReport:
         finally:
             (folder / PROGRESS).unlink(missing_ok=True)
         trials, scored = result.outcome.trials, result.outcome.scored
+        evaluated = {m.without_unit_loops(): ev for m, ev in result.points}
     for other, other_folder in task.layers[1:]:
         if not finished(other_folder):
-            write_same_shape(problem.name, folder, other, task.arch, other_folder)
+            write_same_shape(problem.name, folder, other, task.arch, other_folder, evaluated)
     return ShapeReport(names, searched, trials, scored, time.perf_counter() - start)
 
 
@@ -322,17 +324,19 @@ def finished(folder: Path) -> bool:
 
 
 def write_same_shape(searched: str, searched_folder: Path, problem: Problem, arch: Architecture,
-                     folder: Path) -> None:
+                     folder: Path, evaluated: dict[Mapping, Evaluation]) -> None:
     """The searched layer's answer for a layer of the same shape, under this layer's
-    name (the figures are the same: the shape is). best.json last: it marks the layer
-    finished."""
+    name (the figures are the same: the shape is). `evaluated`: the searched layer's
+    mappings (without unit loops) with their evaluations, where this process has them:
+    one with a remainder takes the reference model up to a second, not spent again
+    per layer. best.json last: it marks the layer finished."""
     best = read_json(searched_folder / BEST)
     info = {**best["search"], "same_shape_as": searched}
     if (searched_folder / PARETO).is_file():
         points = read_json(searched_folder / PARETO)["points"]
-        write_pareto(folder, problem, arch, [_rescored(p["mapping"], problem, arch, searched_folder / PARETO)
-                                             for p in points], info)
-    mapping, ev = _rescored(best["mapping"], problem, arch, searched_folder / BEST)
+        write_pareto(folder, problem, arch, [_rescored(p["mapping"], problem, arch, searched_folder / PARETO,
+                                                       evaluated) for p in points], info)
+    mapping, ev = _rescored(best["mapping"], problem, arch, searched_folder / BEST, evaluated)
     folder.mkdir(parents=True, exist_ok=True)
     staged = Path(tempfile.mkdtemp(dir=folder, prefix=".staged-"))  # write_best writes best.json first
     write_best(staged, problem, arch, mapping, ev, info)
@@ -341,10 +345,10 @@ def write_same_shape(searched: str, searched_folder: Path, problem: Problem, arc
     staged.rmdir()
 
 
-def _rescored(entries: list[dict[str, Any]], problem: Problem, arch: Architecture,
-              source: Path) -> tuple[Mapping, Evaluation]:
+def _rescored(entries: list[dict[str, Any]], problem: Problem, arch: Architecture, source: Path,
+              evaluated: dict[Mapping, Evaluation]) -> tuple[Mapping, Evaluation]:
     mapping = parse_mapping(entries, problem, arch, source)
-    return mapping, evaluate_mapping(problem, arch, mapping)
+    return mapping, evaluated.get(mapping.without_unit_loops()) or evaluate_mapping(problem, arch, mapping)
 
 
 def read_json(path: Path) -> dict[str, Any]:

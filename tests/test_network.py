@@ -21,15 +21,18 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
 from mapper.cli import LiveDisplay, main
+from mapper import network
 from mapper.network import (
     Layer,
     LayerProgress,
     NetworkEvent,
     NetworkJob,
     ShapeReport,
+    ShapeTask,
     one_line,
     read_progress,
     run_network,
+    search_shape,
     shape_key,
     worker_pool,
 )
@@ -198,6 +201,19 @@ def test_a_lost_result_of_a_copied_layer_is_written_again_without_a_search(netwo
     assert search(tmp_path, out) == 0
     assert (out / "layers/twin/best.json").read_text() == kept
     assert (out / "layers/first/study.journal").stat().st_mtime_ns == journal
+
+
+def test_the_other_layers_of_a_shape_take_the_evaluation_of_the_searched_layer(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not evaluated again: under a remainder that is a walk of the loop nest per layer."""
+    specs = load_specs([TOY_ARCH, workload(tmp_path)])
+    first, twin = specs.problems[0], specs.problems[2]
+    task = ShapeTask(specs.architecture, None, Settings(trials=4),
+                     ((first, tmp_path / "layers/first"), (twin, tmp_path / "layers/twin")))
+    monkeypatch.setattr(network, "evaluate_mapping", lambda *_: pytest.fail("the same shape evaluated again"))
+    search_shape(task)
+    for key in ("energy_pJ", "cycles", "mapping", "levels"):
+        assert best(tmp_path, "twin")[key] == best(tmp_path, "first")[key]
 
 
 def test_a_folder_of_another_job_is_refused(network_run: tuple[Path, str, str], tmp_path: Path,
