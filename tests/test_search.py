@@ -601,9 +601,22 @@ def test_repeated_tilings_are_scored_once_keeping_the_first(fingerprints_collide
     if fingerprints_collide:
         monkeypatch.setattr(tilings, "_fingerprint_weights", lambda columns: np.zeros(columns, dtype=np.int64))
     kept = scored.unique()
-    first_of_each = sorted({tuple(key): i for i, key in reversed(list(enumerate(scored.scores.keys.tolist())))}.values())
+    keys = scored.scores.keys.tolist()
+    first_of_each = sorted({tuple(key): i for i, key in reversed(list(enumerate(keys)))}.values())
     assert kept.scores.keys.tolist() == scored.scores.keys[first_of_each].tolist()
     assert kept.scores.energy_pJ.tolist() == scored.scores.energy_pJ[first_of_each].tolist()
+
+
+@pytest.mark.parametrize("fingerprints_collide", [False, True])
+def test_each_row_is_grouped_with_the_first_row_that_equals_it(fingerprints_collide: bool,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from mapper.search import tilings
+    rows = np.random.default_rng(5).integers(0, 3, size=(200, 4))  # 81 possible rows: most repeat
+    if fingerprints_collide:
+        monkeypatch.setattr(tilings, "_fingerprint_weights", lambda columns: np.zeros(columns, dtype=np.int64))
+    first_equal = [next(j for j in range(i + 1) if (rows[j] == rows[i]).all()) for i in range(len(rows))]
+    assert tilings.representatives(rows).tolist() == first_equal
+    assert tilings.first_occurrences(rows).tolist() == sorted(set(first_equal))
 
 
 def test_a_batch_is_scored_without_its_repeats_as_if_they_were_dropped_after() -> None:

@@ -96,7 +96,7 @@ from ..factorize import random_prime_factors
 from ..mapspace import Mapspace, TemporalFactors
 from ..model.batch import MappingBatch
 from .objectives import Objective, structure_keys
-from .tilings import Effort, Scored, best_tilings, score, unrolled_as
+from .tilings import Effort, Scored, best_tilings, first_occurrences, representatives, score, unrolled_as
 
 Unrollings = tuple[np.ndarray, np.ndarray]  # (spatial_x, spatial_y), each (n, L, D)
 # A polish's sweeps' keep tables (`_swept_tables`) by the key of the mapping swept: the
@@ -200,11 +200,11 @@ def _crossed(mapspace: Mapspace, best: Scored, found: Scored, objective: Objecti
     shapes = np.concatenate([ranked.batch.spatial_x.reshape(len(ranked), -1),
                              ranked.batch.spatial_y.reshape(len(ranked), -1),
                              ranked.batch.keep.reshape(len(ranked), -1)], axis=1)
-    _, first = np.unique(shapes, axis=0, return_index=True)
+    first = first_occurrences(shapes)
     fanouts = [l for l in range(mapspace.L) if mapspace.fanouts[l] != (1, 1)]
     children: dict[bytes, MappingBatch] = {}  # by structure, the first of equals
     own = structure_keys(head)[0].tobytes()
-    for parent in np.sort(first)[:parents]:
+    for parent in first[:parents]:
         other = ranked.batch.take(np.array([parent]))
         for level, keep in itertools.product(fanouts, (head.keep, other.keep)):
             child = _copy(head)
@@ -220,9 +220,8 @@ def _crossed(mapspace: Mapspace, best: Scored, found: Scored, objective: Objecti
 def _by_keep_table(elite: Scored) -> list[np.ndarray]:
     """The rows of `elite` (best first) grouped by keep table, the groups in the order
     of their best rows."""
-    _, first, group = np.unique(elite.batch.keep.reshape(len(elite), -1), axis=0, return_index=True,
-                                return_inverse=True)
-    return [np.flatnonzero(group.reshape(-1) == g) for g in np.argsort(first)]
+    table = representatives(elite.batch.keep.reshape(len(elite), -1))
+    return [np.flatnonzero(table == first) for first in np.flatnonzero(table == np.arange(len(table)))]
 
 
 def _betters_the_others(ends: list[Scored], objective: Objective, tolerance: float) -> bool:
@@ -406,8 +405,8 @@ def tiled_anew(mapspace: Mapspace, swept: Scored, objective: Objective, count: i
     batch = swept.batch
     keys = structure_keys(batch)
     ranked = np.argsort(swept.scores.value(objective), kind="stable")
-    _, first = np.unique(keys[ranked], axis=0, return_index=True)
-    return _tiled(mapspace, [batch.take(np.array([head])) for head in ranked[np.sort(first)][:count]], objective,
+    first = first_occurrences(keys[ranked])
+    return _tiled(mapspace, [batch.take(np.array([head])) for head in ranked[first][:count]], objective,
                   tiling)
 
 
@@ -472,10 +471,10 @@ def _elite(pool: Scored, objective: Objective, size: int, per_keep_table: int) -
     if objective == "pareto":
         return pool.select(objective, size)
     ranked = np.argsort(pool.scores.value(objective), kind="stable")
-    _, group = np.unique(pool.batch.keep.reshape(len(pool), -1)[ranked], axis=0, return_inverse=True)
+    group = representatives(pool.batch.keep.reshape(len(pool), -1))[ranked]  # the keep table of each
     taken: dict[int, int] = {}
     kept = []
-    for row, g in zip(ranked, group.reshape(-1)):
+    for row, g in zip(ranked.tolist(), group.tolist()):
         if taken.get(g, 0) < per_keep_table:
             taken[g] = taken.get(g, 0) + 1
             kept.append(row)

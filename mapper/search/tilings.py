@@ -88,7 +88,14 @@ class Scored:
 
 
 def first_occurrences(keys: np.ndarray) -> np.ndarray:
-    """The rows of `keys` that no earlier row equals, in order. Rows are matched by a
+    """The rows of `keys` that no earlier row equals, in order."""
+    firsts = representatives(keys)
+    return np.flatnonzero(firsts == np.arange(len(firsts)))
+
+
+def representatives(keys: np.ndarray) -> np.ndarray:
+    """For each row of `keys` (integers), the first row that equals it: rows are
+    grouped alike, the groups in order of their first rows. Rows are matched by a
     64-bit fingerprint, then checked against the rows they may repeat: np.unique over
     whole rows sorts hundreds of columns and took a quarter of a search's time, and
     the same steps in numpy (a product, a sort, a comparison of the repeated rows'
@@ -111,7 +118,7 @@ def _first_rows(keys: np.ndarray, weights: np.ndarray) -> np.ndarray:
             total += keys[row, column] * weights[column]  # wraps around modulo 2**64
         fingerprints[row] = total
     order = np.argsort(fingerprints, kind="mergesort")  # stable: equal fingerprints in row order
-    first = np.ones(n, dtype=np.bool_)
+    first = np.arange(n)
     start = 0
     while start < n:
         end = start + 1
@@ -121,11 +128,11 @@ def _first_rows(keys: np.ndarray, weights: np.ndarray) -> np.ndarray:
         # (two different rows may share a fingerprint, however unlikely).
         for later in range(start + 1, end):
             for earlier in range(start, later):
-                if first[order[earlier]] and _equal_rows(keys, order[later], order[earlier]):
-                    first[order[later]] = False
+                if first[order[earlier]] == order[earlier] and _equal_rows(keys, order[later], order[earlier]):
+                    first[order[later]] = order[earlier]
                     break
         start = end
-    return np.flatnonzero(first)
+    return first
 
 
 @njit(cache=True, inline="always")
