@@ -20,8 +20,8 @@ import pytest
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
-from mapper.cli import LiveDisplay, main
 from mapper import network
+from mapper.cli import LiveDisplay, main
 from mapper.network import (
     Layer,
     LayerProgress,

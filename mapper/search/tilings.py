@@ -23,7 +23,7 @@ from ..model.kernel_cache import use_kernel_cache
 from ..model.vectorized import Evaluator
 from .objectives import Objective, Scores, mapping_keys
 
-use_kernel_cache()  # _first_rows is compiled once per machine, cached where the model's kernels are
+use_kernel_cache()  # _representatives is compiled once per machine, cached where the model's kernels are
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ def representatives(keys: np.ndarray) -> np.ndarray:
     whole rows sorts hundreds of columns and took a quarter of a search's time, and
     the same steps in numpy (a product, a sort, a comparison of the repeated rows'
     copies) took twice as long as compiled."""
-    return _first_rows(np.ascontiguousarray(keys, dtype=np.int64), _fingerprint_weights(keys.shape[1]))
+    return _representatives(np.ascontiguousarray(keys, dtype=np.int64), _fingerprint_weights(keys.shape[1]))
 
 
 @cache
@@ -109,7 +109,7 @@ def _fingerprint_weights(columns: int) -> np.ndarray:
 
 
 @njit(cache=True)
-def _first_rows(keys: np.ndarray, weights: np.ndarray) -> np.ndarray:
+def _representatives(keys: np.ndarray, weights: np.ndarray) -> np.ndarray:
     n, columns = keys.shape
     fingerprints = np.empty(n, dtype=np.int64)
     for row in range(n):
