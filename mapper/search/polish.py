@@ -64,6 +64,17 @@ into other basins (ResNet-50's res4a_branch1 on the Eyeriss-like array 18% worse
 from one seed in five); done at the end, where it can only better the answer the
 polish would have had, of the 605 searches of benchmarks/bench_seeds.py's sets it
 bettered that layer's from seeds 1 and 3 (to 5.12) and left the others as they were.
+It goes from the best mapping of each unrolling and keep table that ties with the
+best (at most `PolishEffort.tied_shapes`), not from the best alone: where the levels
+between the fan-outs keep nothing, mappings of other unrollings often cost exactly as
+much, and their freed factors land elsewhere. From seeds 0, 2 and 4 that layer's
+polish ended at 6.62 in M16 across the columns and in C2 M8 there (seed 0); from the
+first the freed-inside unrollings led nowhere better, from the second to 6.41, and the
+local search from there to 5.12. Over ResNet-50's shapes on simba-like, seeds 0-4
+(benchmarks/bench_seeds.py), that bettered those three of 105 searches at 14% more CPU
+(727 seconds against 635), ties being common there. Not on a large array (a fan-out
+with more unrollings than `PolishEffort.crossed_above`), where the crossings run: on
+tpu-like's shapes it changed none of the 105 mappings, at 26% more CPU.
 
 Local optima also hold good parts of different mappings. Where a fan-out has more
 unrollings than a search has trials, the trials have tried few of them, and a local
@@ -120,9 +131,10 @@ class PolishEffort:
     rounds: int = 300  # at most, per local search
     restarts: int = 6  # local searches at most
     crossed_parents: int = 8  # the trials' best structures a local search's better end is crossed with (0: none)
-    crossed_above: int = 300  # only where a fan-out has more unrollings than this: a default search's trials
+    crossed_above: int = 300  # a fan-out with more unrollings than a default search's trials: crossings, no ties
     min_improvement: float = 1e-4  # a round that betters the best value by less does not count
     placements: int = 10_000  # at most, ways to place one or two dimensions' temporal factors tried at once (0: none)
+    tied_shapes: int = 2  # at most, unrollings and keep tables tied with the best that the end sweeps from (`_tied`)
 
 
 def polish(mapspace: Mapspace, start: Scored, objective: Objective, effort: PolishEffort,
@@ -136,8 +148,9 @@ def polish(mapspace: Mapspace, start: Scored, objective: Objective, effort: Poli
     one is followed by one from the best crossing of its mapping with the trials'
     structures (`_crossed`), whose end does not count towards agreement (nor towards
     `effort.restarts`: at most as many again). Then, while placing the best mapping's
-    factors anew betters it (`_placed_anew`; single objectives), or else its sweep's
-    keep tables under the unrollings freed inside do (`_unrolled_inside`), a local
+    factors anew betters it (`_placed_anew`; single objectives), or else the sweep's
+    keep tables of it and of the mappings of other unrollings and keep tables that tie
+    with it (`_tied`) under the unrollings freed inside do (`_unrolled_inside`), a local
     search goes on from there, at most `effort.restarts` times. `tiling`: the effort
     with which a sweep finds the best tilings of a new structure, the search's own
     (engine.py)."""
@@ -147,8 +160,9 @@ def polish(mapspace: Mapspace, start: Scored, objective: Objective, effort: Poli
     unrolled, scored = score(mapspace, _unrolled(mapspace, tables.batch, moves.unrollings))
     begin = _elite(Scored.concatenate([start, unrolled]).unique(), objective, effort.elite, effort.per_keep_table)
     groups = [(begin.take(group), False) for group in _by_keep_table(begin)]  # (start, whether a crossing)
-    crossing = objective != "pareto" and effort.crossed_parents > 0 and any(
-        len(mapspace.spatial_choices(l)) > effort.crossed_above for l in range(mapspace.L))
+    large = any(len(mapspace.spatial_choices(l)) > effort.crossed_above for l in range(mapspace.L))
+    crossing = objective != "pareto" and effort.crossed_parents > 0 and large
+    tied_shapes = 1 if large else effort.tied_shapes
     ends: list[Scored] = []
     swept: SweptTables = {}
     agreeing: list[Scored] = []  # the ends of the local searches from the trials' keep tables
@@ -170,11 +184,13 @@ def polish(mapspace: Mapspace, start: Scored, objective: Objective, effort: Poli
             if len(crossings):
                 groups.insert(0, (crossings.take(_by_keep_table(crossings)[0]), True))
     for _ in range(effort.restarts if objective != "pareto" else 0):
-        best = _elite(Scored.concatenate(ends or [begin]).unique(), objective, 1, 1)
+        found = Scored.concatenate(ends or [begin]).unique()
+        best = _elite(found, objective, 1, 1)
         restart, count = _placed_anew(mapspace, best, objective, effort)
         scored += count
         if not _better(restart, best, objective, effort.min_improvement):
-            restart, count = _unrolled_inside(mapspace, moves, best, objective, effort, tiling, swept)
+            tied = _tied(found, objective, effort.min_improvement, tied_shapes)
+            restart, count = _unrolled_inside(mapspace, moves, tied, objective, effort, tiling, swept)
             scored += count
             if not _better(restart, best, objective, effort.min_improvement):
                 break
@@ -301,19 +317,39 @@ def _swept_tables(mapspace: Mapspace, moves: Moves, best: Scored, objective: Obj
     return swept[key], scored + retiled_count
 
 
-def _unrolled_inside(mapspace: Mapspace, moves: Moves, best: Scored, objective: Objective, effort: PolishEffort,
+def _tied(found: Scored, objective: Objective, tolerance: float, shapes: int) -> Scored:
+    """The best mapping of each unrolling and keep table whose best ties with the best
+    of `found` (within `tolerance`, relative), best first, at most `shapes` of them:
+    where the levels between the fan-outs keep nothing, mappings of other unrollings
+    often cost exactly as much, and lead elsewhere (module docstring)."""
+    ranked = found.take(np.argsort(found.scores.value(objective), kind="stable"))
+    values = ranked.scores.value(objective)
+    ranked = ranked.take(np.flatnonzero(values <= values[0] * (1 + tolerance)))
+    n = len(ranked)
+    shapes_of = np.concatenate([ranked.batch.spatial_x.reshape(n, -1), ranked.batch.spatial_y.reshape(n, -1),
+                                ranked.batch.keep.reshape(n, -1)], axis=1)
+    return ranked.take(first_occurrences(shapes_of)[:shapes])
+
+
+def _unrolled_inside(mapspace: Mapspace, moves: Moves, tied: Scored, objective: Objective, effort: PolishEffort,
                      tiling: Effort, swept: SweptTables) -> tuple[Scored, int]:
-    """The best of `best` (one mapping) and of the best tilings of the best of its
-    sweep's keep tables (`_swept_tables`) under every busiest unrolling, with the
-    factors that a fan-out no longer unrolls moved to the innermost level
-    (tilings.unrolled_as's freed_inside), and how many mappings were scored. Where
-    the innermost level holds a tensor stationary, the sweep's unrollings (those
-    factors at the level just above each fan-out) make it refill at every step of
-    the loops they add, and rank the unrolling that pays last (module docstring)."""
-    (_, _, tables), scored = _swept_tables(mapspace, moves, best, objective, effort, tiling, swept)
-    _, tiled, count = _unrolled_and_tiled(mapspace, tables.batch, moves.unrollings, objective, effort, tiling,
-                                          freed_inside=True)
-    return _elite(Scored.concatenate([best, tiled]), objective, 1, 1), scored + count
+    """The best of `tied` (the best mappings, one per unrolling and keep table:
+    `_tied`) and of the best tilings of the best of each one's sweep's keep tables
+    (`_swept_tables`) under every busiest unrolling, with the factors that a fan-out
+    no longer unrolls moved to the innermost level (tilings.unrolled_as's
+    freed_inside), and how many mappings were scored. Where the innermost level holds
+    a tensor stationary, the sweep's unrollings (those factors at the level just above
+    each fan-out) make it refill at every step of the loops they add, and rank the
+    unrolling that pays last (module docstring)."""
+    parts, scored = [tied], 0
+    for row in range(len(tied)):
+        (_, _, tables), count = _swept_tables(mapspace, moves, tied.take(np.array([row])), objective, effort, tiling,
+                                              swept)
+        _, tiled, more = _unrolled_and_tiled(mapspace, tables.batch, moves.unrollings, objective, effort, tiling,
+                                             freed_inside=True)
+        parts.append(tiled)
+        scored += count + more
+    return _elite(Scored.concatenate(parts), objective, 1, 1), scored
 
 
 def _unrolled_and_tiled(mapspace: Mapspace, best: MappingBatch, unrollings: Unrollings, objective: Objective,
