@@ -67,14 +67,14 @@ bettered that layer's from seeds 1 and 3 (to 5.12) and left the others as they w
 It goes from the best mapping of each unrolling and keep table that ties with the
 best (at most `PolishEffort.tied_shapes`), not from the best alone: where the levels
 between the fan-outs keep nothing, mappings of other unrollings often cost exactly as
-much, and their freed factors land elsewhere. From seeds 0, 2 and 4 that layer's
-polish ended at 6.62 in M16 across the columns and in C2 M8 there (seed 0); from the
-first the freed-inside unrollings led nowhere better, from the second to 6.41, and the
-local search from there to 5.12. Over ResNet-50's shapes on simba-like, seeds 0-4
-(benchmarks/bench_seeds.py), that bettered those three of 105 searches at 8-14% more
-CPU (683 and 727 seconds against 631 and 635, two pairs in turn), ties being common
-there. Not on a large array (a fan-out
-with more unrollings than `PolishEffort.crossed_above`), where the crossings run: on
+much, and their freed factors land elsewhere. That layer's polish ended at 6.62 from
+seeds 0, 2 and 4; from seed 0 in two mappings, M16 across the columns and C2 M8 there.
+From the first the freed-inside unrollings led nowhere better, from the second to
+6.41, and the local search from there to 5.12 (seeds 2 and 4 likewise). Over
+ResNet-50's shapes on simba-like, seeds 0-4 (benchmarks/bench_seeds.py), that bettered
+those three of 105 searches at 8-14% more CPU (683 and 727 seconds against 631 and
+635, two pairs in turn), ties being common there. Not on a large array (a fan-out with
+more unrollings than `PolishEffort.crossed_above`), where the crossings run: on
 tpu-like's shapes it changed none of the 105 mappings, at 26% more CPU.
 
 Local optima also hold good parts of different mappings. Where a fan-out has more
