@@ -213,16 +213,12 @@ def _crossed(mapspace: Mapspace, best: Scored, found: Scored, objective: Objecti
     suits them (module docstring), a change of several choices at once that no move
     makes."""
     head = best.batch
-    ranked = found.take(np.argsort(found.scores.value(objective), kind="stable"))
-    shapes = np.concatenate([ranked.batch.spatial_x.reshape(len(ranked), -1),
-                             ranked.batch.spatial_y.reshape(len(ranked), -1),
-                             ranked.batch.keep.reshape(len(ranked), -1)], axis=1)
-    first = first_occurrences(shapes)
+    heads = _best_of_each_shape(found, objective)
     fanouts = [l for l in range(mapspace.L) if mapspace.fanouts[l] != (1, 1)]
     children: dict[bytes, MappingBatch] = {}  # by structure, the first of equals
     own = structure_keys(head)[0].tobytes()
-    for parent in first[:parents]:
-        other = ranked.batch.take(np.array([parent]))
+    for parent in range(min(parents, len(heads))):
+        other = heads.batch.take(np.array([parent]))
         for level, keep in itertools.product(fanouts, (head.keep, other.keep)):
             child = _copy(head)
             child.spatial_x[:, level], child.spatial_y[:, level] = other.spatial_x[:, level], other.spatial_y[:, level]
@@ -323,13 +319,19 @@ def _tied(found: Scored, objective: Objective, tolerance: float, shapes: int) ->
     of `found` (within `tolerance`, relative), best first, at most `shapes` of them:
     where the levels between the fan-outs keep nothing, mappings of other unrollings
     often cost exactly as much, and lead elsewhere (module docstring)."""
+    heads = _best_of_each_shape(found, objective)
+    values = heads.scores.value(objective)
+    return heads.take(np.flatnonzero(values <= values[0] * (1 + tolerance))[:shapes])
+
+
+def _best_of_each_shape(found: Scored, objective: Objective) -> Scored:
+    """The best mapping of each unrolling and keep table of `found`, best first (of
+    equals, the first)."""
     ranked = found.take(np.argsort(found.scores.value(objective), kind="stable"))
-    values = ranked.scores.value(objective)
-    ranked = ranked.take(np.flatnonzero(values <= values[0] * (1 + tolerance)))
     n = len(ranked)
-    shapes_of = np.concatenate([ranked.batch.spatial_x.reshape(n, -1), ranked.batch.spatial_y.reshape(n, -1),
-                                ranked.batch.keep.reshape(n, -1)], axis=1)
-    return ranked.take(first_occurrences(shapes_of)[:shapes])
+    shapes = np.concatenate([ranked.batch.spatial_x.reshape(n, -1), ranked.batch.spatial_y.reshape(n, -1),
+                             ranked.batch.keep.reshape(n, -1)], axis=1)
+    return ranked.take(first_occurrences(shapes))
 
 
 def _unrolled_inside(mapspace: Mapspace, moves: Moves, tied: Scored, objective: Objective, effort: PolishEffort,
