@@ -393,8 +393,8 @@ def test_the_sweep_unrolls_anew_keep_tables_that_pay_only_with_their_own_tiles(t
 # ResNet-50's res3a_branch2a (the stride-2 1x1) on simba-like: where seeds 0, 1, 2
 # and 4 ended (6.62 J*cycles) before the polish tried the unrollings freed inside,
 # and the unrolling and keep table of seed 3's answer (5.16): the global buffer keeps
-# the inputs too, C2 M8 across the columns and C2 M2 at the input buffers (README,
-# Search).
+# the inputs too, C2 M8 across the columns and C2 M2 at the input buffers
+# (docs/search-measurements.md).
 RES3A_BRANCH2A = """
 workload:
   name: resnet50

@@ -208,8 +208,8 @@ def test_remainder_searches_bounds_the_padded_layers_searched(tmp_path: Path) ->
     default, one of them (the screen's best, begun from it) with
     `remainder_searches=1`. The screen's best is its mapping's structure tiled in one
     trial, then polished, where another is searched after it; alone, it searches on
-    with the layer's budget (ws-16x16's bneck9_depthwise: README, "What remainders
-    gain, and cost")."""
+    with the layer's budget (ws-16x16's bneck9_depthwise: docs/search-measurements.md,
+    "What remainders gain, and cost")."""
     (tmp_path / "layer.yaml").write_text("problem:\n  conv: {name: l, C: 15, M: 15, P: 1, Q: 1, R: 1, S: 1}\n")
     loaded = api.load(TOY_ARCH, tmp_path / "layer.yaml")
     problem, arch = loaded.problems[0], loaded.architecture
@@ -229,8 +229,8 @@ def test_the_screens_best_is_tiled_in_one_trial_and_polished_and_the_fewest_cycl
     """C15 M15 P15 on 4 PEs: three padded layers worth it, of which a screen picks two. The
     screen's best begins from the mapping the screen found it, and needs only the
     polish; the fewest cycles' begins from a mapping the screen ranked lower, and its
-    trials search on (MobileNetV3-Large's bneck1_project: README, "What remainders gain,
-    and cost")."""
+    trials search on (MobileNetV3-Large's bneck1_project: docs/search-measurements.md,
+    "What remainders gain, and cost")."""
     (tmp_path / "layer.yaml").write_text("problem:\n  conv: {name: l, C: 15, M: 15, P: 15, Q: 1, R: 1, S: 1}\n")
     loaded = api.load(TOY_ARCH, tmp_path / "layer.yaml")
     problem, arch = loaded.problems[0], loaded.architecture
@@ -259,8 +259,8 @@ mapping:
 def test_the_screen_ranks_the_padded_layers_by_what_the_answer_costs_under_them(tmp_path: Path) -> None:
     """C as 516 fills the 12 rows (43 steps of 12) with a few more cycles at best than
     M as 1,026, C as 513, M as 1,029 and M as 1,032, and maps the layer best (142.1
-    J*cycles searched, against 167.9-171.8 for those: README, "What remainders gain,
-    and cost"); under it, the perfect answer's keep table and loop orders cost least."""
+    J*cycles searched, against 167.9-171.8 for those: docs/search-measurements.md,
+    "What remainders gain, and cost"); under it, the perfect answer's keep table and loop orders cost least."""
     (tmp_path / "layer.yaml").write_text(RES4A_BRANCH1)
     (tmp_path / "mapping.yaml").write_text(RES4A_BRANCH1_PERFECT)
     loaded = api.load(SPECS / "arch/eyeriss-like.yaml", tmp_path / "layer.yaml", tmp_path / "mapping.yaml")

@@ -94,7 +94,7 @@ times as much (each with its best tiles), with that keep table alone 27 times. O
 the Eyeriss-like array, crossings after every better end, counted towards
 agreement, ended four of ResNet-50's 105 searches 2-21% worse: their local search
 took the place of the one from the keep table that led to the best.
-Measured with benchmarks/bench_seeds.py (README, "Search").
+Measured with benchmarks/bench_seeds.py (docs/search-measurements.md).
 """
 
 from __future__ import annotations
@@ -437,8 +437,8 @@ def tiled_anew(mapspace: Mapspace, swept: Scored, objective: Objective, count: i
     one mapping is tiled alike wherever the polish (of any seed) comes to it: drawn from
     the polish's one stream, at a local move's effort, its tiling depended on how many
     draws came before, and sometimes missed (ResNet-50's res4a_branch2a on the
-    Eyeriss-like array: one seed in five at 16.32 J*cycles, the others at 13.44; README,
-    "Search")."""
+    Eyeriss-like array: one seed in five at 16.32 J*cycles, the others at 13.44;
+    docs/search-measurements.md)."""
     if not len(swept):
         return swept, 0
     batch = swept.batch

@@ -77,7 +77,7 @@ DEFAULT_PATIENCE = 20
 # save, at least, against the best mapping found (module docstring). Two, the screen's
 # best and the fewest cycles': ResNet-50 on eyeriss-like then ends every shape within
 # 1.2% of where searching every padded layer worth it does, in under a third of the
-# time (README, "What remainders gain, and cost").
+# time (docs/search-measurements.md, "What remainders gain, and cost").
 REMAINDER_SEARCHES = 2
 MIN_REMAINDER_GAIN = 0.05
 SCREENED_UNROLLINGS = 8  # of each padded layer's busiest, in the screen
@@ -378,7 +378,7 @@ def screened(worth: list[Padding], answer: MappingBatch, objective: Objective,
     7-24% each, and the best comes fourth or fifth by cycles on 9 of them
     (res3a_branch1: P as 30, 655,360 cycles at best against M as 513's 612,864, 122.4
     J*cycles against 160.8); the padded layer's energy, which the screen tries, decides
-    (README, "What remainders gain, and cost")."""
+    (docs/search-measurements.md, "What remainders gain, and cost")."""
     quick = replace(effort, samples=effort.moved_samples, children=effort.moved_children)
     found = [_screen(padding.mapspace, answer, objective, quick) for padding in worth]
     values = [float(f.scores.value(objective)[0]) if len(f) else math.inf for f in found]
