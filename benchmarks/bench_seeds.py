@@ -12,11 +12,16 @@ an Eyeriss-style design no test uses (benchmarks/specs/eyeriss-style-16x16.yaml)
 
     python benchmarks/bench_seeds.py [--seeds 0 1 2 3 4] [--jobs 2] [--shapes WORKLOAD ARCH]
                                      [--only SUBSTRING] [--patience N] [--remainder-searches N]
-                                     [--search-seeds N] [--json PATH]
+                                     [--search-seeds N] [--json PATH] [--from-json PATH]
 
 Searches run `--jobs` at a time, one per process; CPU seconds are each search's own.
 `--search-seeds N` makes each search `mapper search --seeds N` from its seed (the best
 of N independent searches, seeds SEED to SEED+N-1): how far apart those end.
+With `--shapes` and every shape searched, it also prints the network's EDP summed over
+its layers (each shape's best mapping counted once per layer of that shape) per seed,
+and how far apart those sums end: what a comparison of two designs on that network
+rests on. `--from-json PATH` prints all that again from a run's `--json` file (with the
+run's `--shapes`), searching nothing.
 """
 
 from __future__ import annotations
@@ -96,16 +101,36 @@ def cases(shapes: tuple[str, str] | None, only: str | None) -> list[Case]:
     the first layer of every distinct shape of that workload on that design."""
     found = [Case(arch, workload, layer) for arch in ARCHS for workload, layer in LAYERS]
     if shapes:
-        from mapper.specs.load import load_specs
         workload, arch = shapes
-        seen = set()
-        for p in load_specs([ROOT / f"specs/workloads/{workload}.yaml"]).problems:
-            shape = tuple(sorted(p.bounds.items()))
-            if shape not in seen:
-                seen.add(shape)
-                found.append(Case(arch, workload, p.name.split("/")[-1]))
+        found += [Case(arch, workload, layer) for layer in layers_per_shape(workload)]
     found = list(dict.fromkeys(found))  # ResNet-50's res4a_branch2b is one of LAYERS too
     return [c for c in found if only is None or only in c.name]
+
+
+def layers_per_shape(workload: str) -> dict[str, int]:
+    """The first layer of every distinct shape (loop bounds) of a shipped workload, and
+    how many of its layers have that shape."""
+    from mapper.specs.load import load_specs
+    first: dict[tuple, str] = {}
+    counts: dict[str, int] = {}
+    for p in load_specs([ROOT / f"specs/workloads/{workload}.yaml"]).problems:
+        name = first.setdefault(tuple(sorted(p.bounds.items())), p.name.split("/")[-1])
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def network_sums(runs: list[Run], workload: str, arch: str, seeds: list[int]) -> str | None:
+    """Per seed, the workload's EDP summed over its layers on `arch` (every shape's
+    search counted once per layer of its shape), and how far apart the sums end; None
+    unless every shape was searched from every seed."""
+    counts = layers_per_shape(workload)
+    edp = {(r.case.layer, r.seed): r.edp for r in runs if (r.case.arch, r.case.workload) == (arch, workload)}
+    if any((layer, seed) not in edp for layer in counts for seed in seeds):
+        return None
+    sums = [sum(n * edp[layer, seed] for layer, n in counts.items()) for seed in seeds]
+    each = ", ".join(f"seed {seed} {total:.5g}" for seed, total in zip(seeds, sums))
+    return (f"{workload} on {arch}, EDP summed over its {sum(counts.values())} layers: {each}; "
+            f"spread {100 * (max(sums) / min(sums) - 1):.2f}%")
 
 
 def main() -> None:
@@ -121,6 +146,7 @@ def main() -> None:
     parser.add_argument("--search-seeds", type=int, default=1, metavar="N",
                         help="mapper search's --seeds: each search the best of N, from its seed on (default 1)")
     parser.add_argument("--json", metavar="PATH", help="write every run's figures as JSON")
+    parser.add_argument("--from-json", metavar="PATH", help="print the tables of a --json file; search nothing")
     args = parser.parse_args()
     if args.shapes:
         workload, arch = args.shapes
@@ -129,12 +155,16 @@ def main() -> None:
             parser.error(f"--shapes: no shipped workload {workload!r}; the workloads: {', '.join(shipped)}")
         if arch not in ARCHS:
             parser.error(f"--shapes: no design {arch!r}; the designs: {', '.join(ARCHS)}")
-    todo = [(case, seed) for case in cases(args.shapes, args.only) for seed in args.seeds]
-    start = time.perf_counter()
-    with ProcessPoolExecutor(args.jobs) as pool:
-        runs = list(pool.map(search_once, *zip(*todo), [args.patience] * len(todo),
-                             [args.remainder_searches] * len(todo), [args.search_seeds] * len(todo)))
-    wall = time.perf_counter() - start
+    if args.from_json:
+        runs, wall = read_runs(Path(args.from_json)), None
+        args.seeds = sorted({r.seed for r in runs})
+    else:
+        todo = [(case, seed) for case in cases(args.shapes, args.only) for seed in args.seeds]
+        start = time.perf_counter()
+        with ProcessPoolExecutor(args.jobs) as pool:
+            runs = list(pool.map(search_once, *zip(*todo), [args.patience] * len(todo),
+                                 [args.remainder_searches] * len(todo), [args.search_seeds] * len(todo)))
+        wall = time.perf_counter() - start
     print(f"{'case':<48} {'best EDP':>10} {'spread':>7} {'cycles/bound':>12} {'CPU s':>6}")
     worst = 0.0
     for case in dict.fromkeys(r.case for r in runs):
@@ -147,10 +177,24 @@ def main() -> None:
               f"{statistics.median(r.cpu_seconds for r in mine):>6.1f}")
     cpu = sum(r.cpu_seconds for r in runs)
     each = f" (each the best of {args.search_seeds}, from its seed on)" if args.search_seeds > 1 else ""
-    print(f"worst spread {100 * worst:.2f}% over seeds {args.seeds}{each}; {len(runs)} searches, {cpu:.0f} CPU-s, "
-          f"{wall:.0f} s wall on {args.jobs} processes")
+    timing = "" if wall is None else f", {wall:.0f} s wall on {args.jobs} processes"
+    print(f"worst spread {100 * worst:.2f}% over seeds {args.seeds}{each}; {len(runs)} searches, {cpu:.0f} CPU-s"
+          f"{timing}")
+    network = network_sums(runs, *args.shapes, args.seeds) if args.shapes else None
+    if network:
+        print(network)
     if args.json:
         Path(args.json).write_text(json.dumps([{**r.__dict__, "case": r.case.name} for r in runs], indent=1))
+
+
+def read_runs(path: Path) -> list[Run]:
+    """The runs of a --json file."""
+    runs = []
+    for record in json.loads(path.read_text()):
+        arch, rest = record.pop("case").split(" ", 1)
+        workload, layer = rest.split("/")
+        runs.append(Run(Case(arch, workload, layer), **record))
+    return runs
 
 
 if __name__ == "__main__":
