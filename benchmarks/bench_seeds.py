@@ -129,7 +129,8 @@ def network_sums(runs: list[Run], workload: str, arch: str, seeds: list[int]) ->
         return None
     sums = [sum(n * edp[layer, seed] for layer, n in counts.items()) for seed in seeds]
     each = ", ".join(f"seed {seed} {total:.5g}" for seed, total in zip(seeds, sums))
-    return (f"{workload} on {arch}, EDP summed over its {sum(counts.values())} layers: {each}; "
+    layers = sum(counts.values())
+    return (f"{workload} on {arch}, EDP summed over its {layers} layer{'s' * (layers > 1)}: {each}; "
             f"spread {100 * (max(sums) / min(sums) - 1):.2f}%")
 
 
