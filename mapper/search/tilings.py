@@ -23,7 +23,7 @@ from ..model.kernel_cache import use_kernel_cache
 from ..model.vectorized import Evaluator
 from .objectives import Objective, Scores, mapping_keys
 
-use_kernel_cache()  # _representatives is compiled once per machine, cached where the model's kernels are
+use_kernel_cache()  # this module's kernels are compiled once per machine, cached where the model's are
 
 
 @dataclass(frozen=True)
