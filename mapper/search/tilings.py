@@ -247,8 +247,8 @@ def _moved_factors_compiled(temporal: np.ndarray, old: np.ndarray, new: np.ndarr
     whose factors cannot so be found, or no longer multiply to the bounds, keeps its
     temporal factors (it is not a valid mapping). Compiled: in numpy, over whole
     batches prime by prime, it took 0.27 of an eyeriss-like search's 8.9 CPU-seconds
-    (0.07 so), and half of a sweep of the less busy unrollings on the 128 x 128 tpu-like
-    array (docs/search-measurements.md)."""
+    (0.07 so), and half of an experimental local search among the less busy unrollings
+    on the 128 x 128 tpu-like array (docs/search-measurements.md)."""
     n, L, D = temporal.shape
     moved = np.empty_like(temporal)
     held = np.empty(L, dtype=np.int64)
