@@ -157,6 +157,8 @@ def main() -> None:
         if arch not in ARCHS:
             parser.error(f"--shapes: no design {arch!r}; the designs: {', '.join(ARCHS)}")
     if args.from_json:
+        if not Path(args.from_json).is_file():
+            parser.error(f"--from-json: no file {args.from_json}")
         runs, wall = read_runs(Path(args.from_json)), None
         args.seeds = sorted({r.seed for r in runs})
     else:
