@@ -18,6 +18,7 @@ from rich.text import Text
 
 from .architecture import Architecture
 from .compare import comparison, comparison_text
+from .constraints import Constraints
 from .estimation import BACKENDS, BUILT_IN, EstimateError, hwcomponents_backend, technology_nm
 from .explain import explain, explanation_text
 from .mapping import Mapping
@@ -43,12 +44,7 @@ from .workload_stats import stats_table, workload_stats
 
 
 def write_json_atomically(path: Path, data: dict) -> None:
-    write_text_atomically(path, json_text(data))
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    """Never leave a half-written result behind: write beside it, then rename."""
-    write_atomically(path, text)
+    write_atomically(path, json_text(data))
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -157,7 +153,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         from .plots import comparison_figure, save_png  # matplotlib only when drawing
         out = Path(args.out)
         write_json_atomically(out / "compare.json", data)
-        write_text_atomically(out / "compare.txt", text)
+        write_atomically(out / "compare.txt", text)
         save_png(comparison_figure(data), out / "compare.png")
         print(f"wrote {out}/: compare.json, compare.txt, compare.png")
     return 0
@@ -183,21 +179,21 @@ def cmd_schema(args: argparse.Namespace) -> int:
         if args.output is None:
             print(text, end="")
         else:
-            write_text_atomically(Path(args.output), text)
+            write_atomically(Path(args.output), text)
         return 0
     folder = Path(args.output)
     if folder.exists() and not folder.is_dir():
         raise SpecError(folder, "", "a file", "a folder for the schemas (made if missing)")
     folder.mkdir(parents=True, exist_ok=True)
     for kind in schema.KINDS:
-        write_text_atomically(folder / schema.file_name(kind), schema.schema_text(kind))
+        write_atomically(folder / schema.file_name(kind), schema.schema_text(kind))
     print(f"wrote {', '.join(str(folder / schema.file_name(kind)) for kind in schema.KINDS)}")
     return 0
 
 
 def cmd_import_onnx(args: argparse.Namespace) -> int:
     result = import_onnx(args.model)
-    write_text_atomically(Path(args.output), workload_yaml(result, args.model))
+    write_atomically(Path(args.output), workload_yaml(result, args.model))
     imported = ", ".join(f"{op} {n}" for op, n in sorted(result.imported.items()))
     print(f"wrote {args.output}: {len(result.layers)} layers ({imported})")
     skipped = ", ".join(f"{op} {n}" for op, n in result.skipped.most_common())
@@ -311,7 +307,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     load_kernels()
     if len(layers) + len(skipped) > 1 or args.fusion:
         return cmd_search_network(args, settings, layers, skipped)
-    problem, arch, constraints, folder = layers[0]
+    problem, arch, constraints = layers[0]
+    folder = search.layer_folder(args, problem)
     with owning(args, folder):
         claim_layer_folder(problem, arch, constraints, settings, folder)
         share_work(args, worker.layer_units(problem.name, problem, arch, constraints, settings), problem.name)
@@ -334,8 +331,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_search_network(args: argparse.Namespace, settings: Settings, layers: list,
-                       skipped: dict[str, str]) -> int:
+def cmd_search_network(args: argparse.Namespace, settings: Settings,
+                       layers: list[tuple[Problem, Architecture, Constraints | None]], skipped: dict[str, str]) -> int:
     """A workload of several layers: each shape searched once, in parallel; the
     summary table to the terminal (mapper/network.py). Exit 2 if a layer has no
     mapping or was skipped."""
@@ -343,7 +340,7 @@ def cmd_search_network(args: argparse.Namespace, settings: Settings, layers: lis
         network.network_name(args.files))
     for name, reason in skipped.items():
         print(f"{name}: skipped, the constraints do not apply: {reason}", file=sys.stderr)
-    arch, searched = layers[0][1], tuple(network.Layer(problem, constraints) for problem, _, constraints, _ in layers)
+    arch, searched = layers[0][1], tuple(network.Layer(problem, constraints) for problem, _, constraints in layers)
     fusion = network.fusion_candidates(args.files, args.batch, searched, arch, args.objective) if args.fusion else ()
     job = network.NetworkJob(network.network_name(args.files), arch, searched, settings, folder,
                              tuple(skipped.items()), fusion)

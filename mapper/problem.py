@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import prod
 
+import numpy as np
+
 Term = tuple[int, str]  # (coefficient, dimension)
 
 
@@ -63,3 +65,17 @@ class Problem:
 def rank_extent(rank: tuple[Term, ...], extents: dict[str, int]) -> int:
     """Width of the projection of a box of the iteration space onto one tensor rank."""
     return sum(c * (extents[d] - 1) for c, d in rank) + 1
+
+
+def rank_coefficients(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
+    """(T, R, D): the coefficient of each dimension in each rank of each tensor, R the
+    most ranks of any tensor (rows past a tensor's own ranks stay zero); and (T,) its
+    number of ranks."""
+    index = {d: i for i, d in enumerate(problem.dims)}
+    R = max([len(t.ranks) for t in problem.tensors], default=0)
+    coef = np.zeros((len(problem.tensors), max(R, 1), len(problem.dims)), dtype=np.int64)
+    for k, t in enumerate(problem.tensors):
+        for r, rank in enumerate(t.ranks):
+            for c, d in rank:
+                coef[k, r, index[d]] += c
+    return coef, np.array([len(t.ranks) for t in problem.tensors], dtype=np.int64)

@@ -2,8 +2,8 @@
 called for each component instead of the built-in tables, where it is installed.
 
 It needs Python >= 3.12 (`pip install 'mapper[hwcomponents]'`) and a CACTI binary that
-runs on the machine: the wheel's needs glibc 2.38, and (`mapper build-cacti`, build_cacti below) rebuilds it from the C++ sources the wheel
-ships. SRAM is CACTI 7
+runs on the machine: the wheel's needs glibc 2.38, and `mapper build-cacti`
+(build_cacti below) rebuilds it from the C++ sources the wheel ships. SRAM is CACTI 7
 (hwcomponents-cacti), a register Aladdin's (hwcomponents-library, area and energy per
 bit), the MAC Aladdin's integer MAC (a multiplier of the operand width and an adder
 twice as wide: at 45 nm, 1.03 pJ for 8 bits, 4x Horowitz's figure the built-in backend

@@ -11,7 +11,7 @@ import numpy as np
 from ..architecture import Architecture
 from ..model.batch import MappingBatch
 from ..precision import level_widths
-from ..problem import Problem
+from ..problem import Problem, rank_coefficients
 
 # What a bounded level holds, the least factor per dimension from it down to a level
 # below (D, 1), and the units an element of each tensor takes there, 0 for the tensors
@@ -43,12 +43,8 @@ class Capacities:
         # Per tensor, its ranks' coefficients as a (D, R) matrix (a tensor with fewer ranks
         # has columns of zeros, whose extent is 1), so that a batch's tile sizes are one
         # product of matrices: the sampler checks thousands of tiles per level.
-        R = max([len(ranks) for ranks in self.ranks], default=0) or 1
-        self._coef = np.zeros((self.T, self.D, R), dtype=np.int64)
-        for k, ranks in enumerate(self.ranks):
-            for r, (dims, coefs) in enumerate(ranks):
-                np.add.at(self._coef[k, :, r], dims, coefs)
-        self._all_coef = self._coef.transpose(1, 0, 2).reshape(self.D, self.T * R)  # (D, T x R)
+        self._coef = np.ascontiguousarray(rank_coefficients(problem)[0].transpose(0, 2, 1))  # (T, D, R)
+        self._all_coef = self._coef.transpose(1, 0, 2).reshape(self.D, self.T * self._coef.shape[2])  # (D, T x R)
 
     def checks(self, least: np.ndarray, keep: np.ndarray) -> list[list[CapacityCheck]]:
         """Per level l, the bounded levels l' <= l that keep something, each as (what

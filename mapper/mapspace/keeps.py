@@ -52,7 +52,7 @@ class KeepTables:
     def _rules(self, problem: Problem, arch: Architecture, constraints: Constraints) -> np.ndarray:
         """(L, T): 1 must keep, 0 must bypass, -1 free; contradictions go to `reasons`."""
         forced = np.full((len(arch.levels), len(problem.tensors)), -1, dtype=np.int8)
-        resident = {tensor.name: self._resident_at(problem, arch, constraints, tensor) for tensor in problem.tensors}
+        resident = {tensor.name: self._resident_at(arch, constraints, tensor) for tensor in problem.tensors}
         for l, level in enumerate(arch.levels):
             lc = constraints.level(level.name)
             for k, tensor in enumerate(problem.tensors):
@@ -72,7 +72,7 @@ class KeepTables:
                     forced[l, k] = 0
         return forced
 
-    def _resident_at(self, problem: Problem, arch: Architecture, constraints: Constraints, tensor: Tensor) -> bool:
+    def _resident_at(self, arch: Architecture, constraints: Constraints, tensor: Tensor) -> bool:
         """Whether the constraints bypass `tensor` at the outermost level, keep it at a
         level below and hold it whole there (a unit factor of each of its dimensions at
         every level above, temporal and spatial); a bypass at the outermost level that

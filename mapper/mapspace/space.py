@@ -149,8 +149,7 @@ class Mapspace:
     def _fitting_start(self) -> MappingBatch | None:
         if not all(self.keeps.rows):
             return None
-        picks, busy = self.spatial.picks()
-        picks = picks[np.argsort(-busy, kind="stable")]  # ties keep their order
+        picks = self._busiest_first
         most = tuple(max(rows, key=sum) for rows in self.keeps.rows)
         least = tuple(min(rows, key=sum) for rows in self.keeps.rows)
         keeps = np.array(list(dict.fromkeys((most, least))), dtype=bool)  # (K, L, T)
@@ -170,8 +169,14 @@ class Mapspace:
         """(spatial_x, spatial_y), each (n, L, D): the `count` spatial unrollings of
         `spatial_combinations` that keep the most MACs busy, busiest first (ties in
         their order there)."""
+        return self.spatial.arrays(self._busiest_first[:count])
+
+    @cached_property
+    def _busiest_first(self) -> np.ndarray:
+        """The picks of `spatial_combinations`, those that keep the most MACs busy first
+        (ties in their order there)."""
         picks, busy = self.spatial.picks()
-        return self.spatial.arrays(picks[np.argsort(-busy, kind="stable")[:count]])
+        return picks[np.argsort(-busy, kind="stable")]
 
     def _smallest_tiles(self, spatial: np.ndarray) -> np.ndarray:
         """(n, L, D): the temporal factors of the smallest tiles (`TemporalFactors.

@@ -6,9 +6,9 @@ projection of a box of the iteration space), the delta between consecutive tiles
 at a level is what moves in from the parent, and a temporal loop is simulated at
 its first two iterations only, the second standing for all the rest (Timeloop's
 uniform extrapolation). A tile keeps its residue from the previous iteration only
-while it keeps moving by the same step; a change of stride refetches it whole. Spatial fan-outs compare the deltas of sibling instances to
-find multicast, and the deltas of mesh neighbours one step earlier to find link
-transfers.
+while it keeps moving by the same step; a change of stride refetches it whole.
+Spatial fan-outs compare the deltas of sibling instances to find multicast, and the
+deltas of mesh neighbours one step earlier to find link transfers.
 
 Remainders (imperfect factorization): where the factors of a dimension multiply to
 more than its bound, the points at or past the bound do not run. A loop runs the
@@ -128,7 +128,7 @@ def translate(box: Box, offset: tuple[int, ...]) -> Box:
     return tuple(map(add, box[0], offset)), tuple(map(add, box[1], offset))
 
 
-def build_nest(problem: Problem, arch: Architecture, mapping: Mapping,
+def build_nest(problem: Problem, mapping: Mapping,
                kept: Sequence[bool] | None = None) -> list[NestLoop]:
     """The loops innermost first, as Timeloop orders them: per storage level, its
     spatial fan-out loops inside its temporal loops; a level without temporal loops
@@ -166,11 +166,11 @@ class NestAnalysis:
     """Deltas, working sets, multicast and link transfers of one mapping."""
 
     def __init__(self, problem: Problem, arch: Architecture, mapping: Mapping, link_transfers: bool = True,
-                 kept: Sequence[bool] | None = None):
+                 kept: Sequence[bool] | None = None) -> None:
         self.problem = problem
         self.use_link_transfers = link_transfers
         self.arch = arch
-        self.nest = build_nest(problem, arch, mapping, kept)
+        self.nest = build_nest(problem, mapping, kept)
         self.tensors = problem.tensors
         self.dim_index = {d: k for k, d in enumerate(problem.dims)}
         n = len(self.nest)
@@ -423,11 +423,11 @@ class NestAnalysis:
         self.fill_spatial_deltas(lvl, deltas, 0)
         self.spatial_id //= fanout
         st = self.state(lvl)
-        chosen = self.multicast_accesses(lvl, deltas, {k: set(deltas) for k in range(len(self.tensors))})
+        chosen = self.multicast_accesses(deltas, {k: set(deltas) for k in range(len(self.tensors))})
         if self.use_link_transfers:
             unaccounted = {k: set(deltas) for k in range(len(self.tensors))}
             links = self.link_transfers(lvl, deltas, unaccounted, st)
-            with_links = self.multicast_accesses(lvl, deltas, unaccounted)
+            with_links = self.multicast_accesses(deltas, unaccounted)
             for k in range(len(self.tensors)):
                 if sum(with_links[k].values()) < sum(chosen[k].values()):
                     st.link_transfers[k] += links[k]
@@ -547,7 +547,7 @@ class NestAnalysis:
         return {sum(i * l.weight for i, l in zip(index, outside))
                 for index in itertools.product(*(range(l.end) for l in outside))}
 
-    def multicast_accesses(self, lvl: int, deltas: dict, unaccounted: dict) -> list[dict]:
+    def multicast_accesses(self, deltas: dict, unaccounted: dict) -> list[dict]:
         """Group identical deltas of sibling instances: one read serves the group."""
         stats: list[dict] = [dict() for _ in self.tensors]
         for k in range(len(self.tensors)):

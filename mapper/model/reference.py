@@ -271,14 +271,15 @@ def evaluate_reference(problem: Problem, arch: Architecture, mapping: Mapping,
 
 @dataclass(frozen=True)
 class TensorCounts:
-    """One level's counts of one tensor it holds, per instance, before energy."""
+    """One level's counts of one tensor it holds, per instance, before energy (under
+    remainders the instances' exact averages, as in TensorStats)."""
 
-    partition: int
+    partition: int | Fraction
     utilized_capacity: int
     instances: int
-    reads: int
-    fills: int
-    updates: int
+    reads: int | Fraction
+    fills: int | Fraction
+    updates: int | Fraction
 
 
 def assemble(problem: Problem, arch: Architecture, counts: list[dict[str, TensorCounts]],

@@ -49,7 +49,7 @@ from numba import njit
 from ..architecture import Architecture, StorageLevel
 from ..mapping import LevelMapping, Mapping
 from ..precision import level_widths
-from ..problem import Problem, Tensor
+from ..problem import Problem, Tensor, rank_coefficients
 from .batch import BatchEvaluation, MappingBatch, batch_from_mappings
 from .kernel_cache import use_kernel_cache
 from .reference import TensorCounts, assemble, evaluate_reference
@@ -180,20 +180,6 @@ def evaluation(problem: Problem, arch: Architecture, batch: MappingBatch, scores
     crossing = [{name: float(scores.crossing[b, l, k]) for k, name in enumerate(names)}
                 for l in range(len(arch.levels))]
     return assemble(problem, arch, counts, crossing, int(np.prod(batch.temporal[b])), int(np.prod(spread)))
-
-
-def rank_coefficients(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
-    """(T, R, D): the coefficient of each dimension in each rank of each tensor, R the
-    most ranks of any tensor (rows past a tensor's own ranks stay zero); and (T,) its
-    number of ranks."""
-    index = {d: i for i, d in enumerate(problem.dims)}
-    R = max([len(t.ranks) for t in problem.tensors], default=0)
-    coef = np.zeros((len(problem.tensors), max(R, 1), len(problem.dims)), dtype=np.int64)
-    for k, t in enumerate(problem.tensors):
-        for r, rank in enumerate(t.ranks):
-            for c, d in rank:
-                coef[k, r, index[d]] += c
-    return coef, np.array([len(t.ranks) for t in problem.tensors], dtype=np.int64)
 
 
 def mesh_neighbours(fan_x: int, fan_y: int) -> tuple[np.ndarray, np.ndarray]:

@@ -9,8 +9,7 @@
 from __future__ import annotations
 
 import argparse
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from math import isfinite
 from pathlib import Path
@@ -20,7 +19,7 @@ from ..constraints import PRESETS, Constraints
 from ..mapspace import layer_constraints, not_applicable_reason
 from ..problem import Problem
 from ..report import edp_text
-from ..safe_names import mask_password
+from ..safe_names import safe_file_name
 from ..specs.errors import SpecError, did_you_mean
 from ..specs.limits import MAX_SEED, MAX_SEEDS
 from ..specs.load import load_specs
@@ -33,9 +32,11 @@ from .run import (
     REMAINDER_SEARCHES,
     LayerResult,
     Settings,
+    best_point,
     search_layer,
     seed_figure,
     seed_spread,
+    study_location,
 )
 from .storage import JOURNAL_NAME, StorageError
 
@@ -101,7 +102,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                        "best.txt (and pareto.json). Re-running the same command resumes an interrupted search.")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("-o", "--out", metavar="DIR",
-                   help=f"output folder (default {DEFAULT_ROOT}/LAYER; with several layers, DIR/LAYER each)")
+                   help=f"output folder (default {DEFAULT_ROOT}/LAYER; for a workload of several layers "
+                   f"{DEFAULT_ROOT}/WORKLOAD, each layer's in DIR/layers/LAYER)")
     p.add_argument("--objective", choices=OBJECTIVES, default="edp",
                    help="what to minimize: energy x cycles (default), energy, cycles, or the Pareto front of both")
     p.add_argument("--trials", type=positive(int), metavar="N",
@@ -155,12 +157,12 @@ def settings(args: argparse.Namespace) -> Settings:
                     remainders=not args.no_remainders, remainder_searches=args.remainder_searches)
 
 
-def layers(args: argparse.Namespace) -> tuple[list[tuple[Problem, Architecture, Constraints | None, Path]],
+def layers(args: argparse.Namespace) -> tuple[list[tuple[Problem, Architecture, Constraints | None]],
                                               dict[str, str]]:
-    """Per layer to search: its problem, the architecture, its constraints (presets
-    resolved) and its output folder; and the layers of a workload that the constraints
-    cannot apply to, each with the reason (they are skipped; if all are, or the only
-    layer is, that is an error)."""
+    """Per layer to search: its problem, the architecture and its constraints (presets
+    resolved); and the layers of a workload that the constraints cannot apply to, each
+    with the reason (they are skipped; if all are, or the only layer is, that is an
+    error)."""
     files = list(args.files) + ([args.constraints] if args.constraints else [])
     where = ", ".join(files)
     specs = load_specs(files, args.batch)
@@ -177,9 +179,9 @@ def layers(args: argparse.Namespace) -> tuple[list[tuple[Problem, Architecture, 
     if args.dataflow:
         constraints = replace(constraints or Constraints(), preset=args.dataflow)
     arch, found, skipped, errors = specs.architecture, [], {}, []
-    for problem, folder in zip(problems, _folders(args.out, [p.name for p in problems]), strict=True):
+    for problem in problems:
         try:
-            found.append((problem, arch, layer_constraints(constraints, problem, arch), folder))
+            found.append((problem, arch, layer_constraints(constraints, problem, arch)))
         except SpecError as e:
             errors.append(SpecError(where, e.key_path, e.found, e.allowed, e.suggestion))
             skipped[problem.name] = not_applicable_reason(e)
@@ -188,10 +190,10 @@ def layers(args: argparse.Namespace) -> tuple[list[tuple[Problem, Architecture, 
     return found, skipped
 
 
-def _selected(problems: list[Problem], names: list[str] | None, where: str) -> list[Problem]:
+def _selected(problems: Sequence[Problem], names: list[str] | None, where: str) -> list[Problem]:
     """The layers `--layer` names, in the workload's order (every layer without it)."""
     if not names:
-        return problems
+        return list(problems)
     known = [p.name for p in problems]
     for name in names:
         if name not in known:
@@ -201,17 +203,9 @@ def _selected(problems: list[Problem], names: list[str] | None, where: str) -> l
     return [p for p in problems if p.name in names]
 
 
-def _folders(out: str | None, names: list[str]) -> list[Path]:
-    """DIR for a single layer, DIR/LAYER for several (DEFAULT_ROOT/LAYER without -o);
-    a name that repeats gets a suffix."""
-    if out is not None and len(names) == 1:
-        return [Path(out)]
-    root, seen, folders = Path(out) if out else DEFAULT_ROOT, {}, []
-    for name in names:
-        safe = re.sub(r"[^\w.-]+", "_", name).strip("._") or "layer"
-        seen[safe] = seen.get(safe, 0) + 1
-        folders.append(root / (safe if seen[safe] == 1 else f"{safe}-{seen[safe]}"))
-    return folders
+def layer_folder(args: argparse.Namespace, problem: Problem) -> Path:
+    """The output folder of a search of one layer: -o DIR, else DEFAULT_ROOT/LAYER."""
+    return Path(args.out) if args.out else DEFAULT_ROOT / safe_file_name(problem.name)
 
 
 def progress_text(layer: str, progress: Progress, energy_unit: str) -> str:
@@ -274,8 +268,7 @@ def summary(result: LayerResult) -> str:
             lines.append(f"  {ev.energy_pJ / ev.computes:10.3f} {result.arch.energy_unit}/MAC  {ev.cycles:>14,} "
                          f"cycles  EDP {edp_text(ev.edp_J_cycles, result.arch.energy_unit)}")
         lines += ["", "The point of least EDP:"]
-    best = min(result.points, key=lambda p: p[1].edp_J_cycles) if o.objective == "pareto" else result.points[0]
-    lines.append(report_text(problem, result.arch, *best).rstrip())
+    lines.append(report_text(problem, result.arch, *best_point(result.points, o.objective)).rstrip())
     written = ["best.json", "best.mapping.yaml", "best.map.yaml", "best.txt"]
     written += ["pareto.json"] if o.objective == "pareto" else []
     lines += ["", f"wrote {result.folder}/: " + ", ".join(written)]
@@ -285,5 +278,4 @@ def summary(result: LayerResult) -> str:
 def resume_hint(args: argparse.Namespace, folder: Path) -> str:
     if args.exhaustive:
         return "an exhaustive search does not resume: run it again"
-    where = mask_password(args.storage) if args.storage else str(folder / JOURNAL_NAME)
-    return f"the study is kept in {where}; run the same command again to resume"
+    return f"the study is kept in {study_location(args.storage, folder)}; run the same command again to resume"

@@ -157,10 +157,11 @@ def search_label(seed: int | None, remainder: str | None) -> str:
 @dataclass(frozen=True)
 class Outcome:
     """What a search found: the best mapping (single objectives) or the front (pareto),
-    best first / fastest first, as the vectorized model scored them."""
+    best first / fastest first, as the vectorized model scored them; None where no
+    trial has found a mapping yet."""
 
     objective: Objective
-    found: Scored
+    found: Scored | None
     trials: int
     scored: int
     seconds: float
@@ -353,7 +354,7 @@ class OptunaSearch:
         """What a completed trial found, read from its record once."""
         if trial.number not in self._found:
             text = trial.user_attrs.get(FOUND)
-            self._found[trial.number] = scored_from_json(text, self.mapspace) if text else Scored.empty(self.mapspace)
+            self._found[trial.number] = scored_from_json(text) if text else Scored.empty(self.mapspace)
         return self._found[trial.number]
 
     def _values(self, elite: Scored) -> float | list[float]:
@@ -390,7 +391,7 @@ def scored_to_json(found: Scored) -> str:
                       separators=(",", ":"))
 
 
-def scored_from_json(text: str, mapspace: Mapspace) -> Scored:
+def scored_from_json(text: str) -> Scored:
     data = json.loads(text)
     batch = MappingBatch(*(np.array(data[f], dtype=bool if f == "keep" else np.int64) for f in _BATCH_FIELDS))
     return Scored(batch, Scores(np.array(data["energy_pJ"], dtype=float), np.array(data["cycles"], dtype=np.int64),

@@ -104,11 +104,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..factorize import random_prime_factors
 from ..mapspace import Mapspace, TemporalFactors
 from ..model.batch import MappingBatch
 from .objectives import Objective, structure_keys
-from .tilings import Effort, Scored, best_tilings, first_occurrences, representatives, score, unrolled_as
+from .tilings import (Effort, Scored, best_tilings, first_occurrences, move_primes, representatives, score,
+                      unrolled_as)
 
 Unrollings = tuple[np.ndarray, np.ndarray]  # (spatial_x, spatial_y), each (n, L, D)
 # A polish's sweeps' keep tables (`_swept_tables`) by the key of the mapping swept: the
@@ -127,7 +127,7 @@ class PolishEffort:
     swept_keep_tables: int = 4  # keep tables whose best mapping a sweep tries under every busiest unrolling
     retiled_keep_tables: int = 32  # at most, of the keep tables one or two flags away that a sweep tiles anew
     swept_structures: int = 8  # structures found by a sweep whose best tilings it looks for, and as many less busy
-    children: int = 64  # children of each elite mapping per round
+    children: int = 64  # children per round, per elite mapping: `elite` x this many, of random elite parents
     patience: int = 15  # rounds in a row that do not better the best value end a local search
     rounds: int = 300  # at most, per local search
     restarts: int = 6  # local searches at most
@@ -577,17 +577,7 @@ class Moves:
             return
         fl = self.fanouts
         slots = np.concatenate([m.temporal[rows], m.spatial_x[rows][:, fl], m.spatial_y[rows][:, fl]], axis=1)
-        n, S, _ = slots.shape
-        index = np.arange(n)
-        dim = rng.integers(self.D, size=n)
-        movable = slots[index, :, dim] > 1  # (n, S)
-        source = (rng.random((n, S)) * movable).argmax(axis=1)
-        target = (source + rng.integers(1, S, size=n)) % S if S > 1 else source
-        has_move = movable.any(axis=1) & (target != source)
-        factors = slots[index, source, dim]
-        prime = np.where(has_move, random_prime_factors(factors, rng.random(n)), 1)
-        slots[index, source, dim] //= prime
-        slots[index, target, dim] *= prime
+        move_primes(slots, rng)
         F = len(fl)
         m.temporal[rows] = slots[:, :self.L]
         if F:

@@ -207,18 +207,28 @@ def search_layer(problem: Problem, arch: Architecture, constraints: Constraints 
     seeds = [run.record(objective) for run in runs] if settings.seeds > 1 else []
     if seeds:
         info["seeds"] = seeds
-    best = min(points, key=lambda p: p[1].edp_J_cycles) if objective == "pareto" else points[0]
-    write_best(folder, problem, arch, *best, info)
+    write_best(folder, problem, arch, *best_point(points, objective), info)
     if objective == "pareto":
         write_pareto(folder, problem, arch, points, info)
     return LayerResult(problem, arch, folder, outcome, points, sizes, remainders, seeds)
+
+
+def best_point(points: list[tuple[Mapping, Evaluation]], objective: Objective) -> tuple[Mapping, Evaluation]:
+    """The answer among a layer's evaluated points: the best mapping (single
+    objectives), or the front's point of least EDP (pareto)."""
+    return min(points, key=lambda p: p[1].edp_J_cycles) if objective == "pareto" else points[0]
+
+
+def _ranking(objective: Objective) -> Objective:
+    """What a seed's answers are ranked by: the objective, EDP for a front."""
+    return "edp" if objective == "pareto" else objective
 
 
 def _best_run(runs: list[SeedRun], objective: Objective) -> SeedRun:
     """The seed whose answer is best, as `select` ranks mappings (pareto: by EDP); of
     seeds that found the same mapping, the first."""
     heads = Scored.concatenate([run.best(objective) for run in runs])
-    return runs[int(heads.scores.best("edp" if objective == "pareto" else objective, 1)[0])]
+    return runs[int(heads.scores.best(_ranking(objective), 1)[0])]
 
 
 def seeds_of(settings: Settings) -> range:
@@ -300,7 +310,7 @@ class SeedRun:
     def best(self, objective: Objective) -> Scored:
         """Its best mapping (pareto: the point of least EDP on its front)."""
         found = self.found(objective)
-        return found.take(found.scores.best("edp" if objective == "pareto" else objective, 1))
+        return found.take(found.scores.best(_ranking(objective), 1))
 
     def record(self, objective: Objective) -> dict[str, Any]:
         """What best.json says of it: how its search of the layer went, and its best
@@ -440,10 +450,14 @@ def _rescored(problem: Problem, arch: Architecture, mapping: Mapping,
 
 def search_info(settings: Settings, outcome: Outcome, sizes: dict[str, int], folder: Path) -> dict[str, Any]:
     """How the answer was found, for best.json and pareto.json."""
-    storage = None
-    if not settings.exhaustive:
-        storage = mask_password(settings.storage) if settings.storage else str(folder / JOURNAL_NAME)
+    storage = None if settings.exhaustive else study_location(settings.storage, folder)
     return {"objective": settings.objective, "mode": "exhaustive" if outcome.exhaustive else "optuna",
             "seed": settings.seed, "trials": outcome.trials, "mappings_scored_this_run": outcome.scored,
             "seconds_this_run": round(outcome.seconds, 3), "storage": storage, "mapspace_sizes": sizes,
             **outcome.details}
+
+
+def study_location(storage: str | None, folder: Path) -> str:
+    """Where a search's studies are kept, as messages and best.json show it: the
+    storage URL without its password, else the journal in the output folder."""
+    return mask_password(storage) if storage else str(folder / JOURNAL_NAME)

@@ -32,17 +32,19 @@ class Effort:
     tilings of the structure it moves from, refined by the trials before it, so it
     needs far fewer random factorizations and neighbours to find its own. Measured on
     ResNet-50's conv1 and res2a_branch1 on the Eyeriss-like design: local moves with
-    256 samples and 16 children per elite tiling (38% of a full trial's mappings)
+    256 samples and 16 neighbours per elite tiling (38% of a full trial's mappings)
     found the same best values at the same trials as full-effort ones. Halving the
     effort of the sampler's trials as well left res2a_branch2b 21% worse after 150
     trials: a new structure needs the full effort to be judged fairly."""
 
     samples: int = 2048  # random factorizations
     elite: int = 16  # best tilings kept while refining
-    children: int = 32  # neighbours of each elite tiling per round
+    # Neighbours per round, per elite tiling: `elite` x this many, each of an elite
+    # tiling drawn at random (`neighbours`).
+    children: int = 32
     rounds: int = 8  # refinement rounds at most (it stops earlier when nothing improves)
     moved_samples: int = 256  # random factorizations, in a local move
-    moved_children: int = 16  # neighbours of each elite tiling per round, in a local move
+    moved_children: int = 16  # the same, in a local move
 
 
 @dataclass(frozen=True)
@@ -172,22 +174,27 @@ def neighbours(batch: MappingBatch, n: int, rng: np.random.Generator) -> Mapping
     constraint or a capacity are filtered out by the caller, like any other tiling."""
     parents = rng.integers(len(batch), size=n)
     temporal = batch.temporal[parents].copy()
-    _, L, D = temporal.shape
-    rows = np.arange(n)
-    dim = rng.integers(D, size=n)
-    # a source level with a factor > 1 in that dimension, chosen uniformly among them
-    movable = temporal[rows, :, dim] > 1  # (n, L)
-    weights = rng.random((n, L)) * movable
-    source = weights.argmax(axis=1)
-    target = (source + rng.integers(1, L, size=n)) % L if L > 1 else source
-    has_move = movable.any(axis=1) & (target != source)
-    factors = temporal[rows, source, dim]
-    prime = np.where(has_move, random_prime_factors(factors, rng.random(n)), 1)
-    temporal[rows, source, dim] //= prime
-    temporal[rows, target, dim] *= prime
+    move_primes(temporal, rng)
     picked = batch.take(parents)
     return MappingBatch(picked.order, temporal, picked.spatial_x, picked.spatial_y, picked.spatial_order,
                         picked.keep)
+
+
+def move_primes(slots: np.ndarray, rng: np.random.Generator) -> None:
+    """In each row of `slots` ((n, S, D): a mapping's loops, each with its factor per
+    dimension), one prime factor of a random dimension moved, in place, from a loop
+    where that dimension iterates (each such loop as likely) to another loop; a row
+    whose dimension iterates nowhere stays as it is."""
+    n, S, D = slots.shape
+    rows = np.arange(n)
+    dim = rng.integers(D, size=n)
+    movable = slots[rows, :, dim] > 1  # (n, S)
+    source = (rng.random((n, S)) * movable).argmax(axis=1)
+    target = (source + rng.integers(1, S, size=n)) % S if S > 1 else source
+    has_move = movable.any(axis=1) & (target != source)
+    prime = np.where(has_move, random_prime_factors(slots[rows, source, dim], rng.random(n)), 1)
+    slots[rows, source, dim] //= prime
+    slots[rows, target, dim] *= prime
 
 
 def transplanted(tilings: MappingBatch, structure: Structure, bounds: np.ndarray) -> MappingBatch:
@@ -322,9 +329,10 @@ def best_tilings(mapspace: Mapspace, structure: Structure, objective: Objective,
 
 def refined(mapspace: Mapspace, elite: Scored, objective: Objective, effort: Effort, children_each: int,
             rng: np.random.Generator) -> tuple[Scored, int]:
-    """The best `effort.elite` tilings after rounds of `children_each` neighbours
-    (`neighbours`) of each of `elite`, as long as a round changes them (at most
-    `effort.rounds`), and how many mappings were scored."""
+    """The best `effort.elite` tilings after rounds of `effort.elite` x `children_each`
+    neighbours of tilings of the elite drawn at random (`neighbours`: on average
+    `children_each` of each of a full elite), as long as a round changes the elite (at
+    most `effort.rounds`), and how many mappings were scored."""
     scored = 0
     for _ in range(effort.rounds if len(elite) else 0):
         children, count = score(mapspace, neighbours(elite.batch, effort.elite * children_each, rng))

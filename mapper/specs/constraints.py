@@ -37,8 +37,9 @@ dimensions, or names separated by spaces or commas), the rest free outside; a sp
 `split` puts the first `split` dimensions of the permutation on X and the others on Y
 (when `split` exceeds the listed ones, the unlisted may go either way); `bypass`,
 `dataspace` (the v0.4 front end's word), `datatype` and `bypassing` set keep /
-bypass; `utilization` (or `parallelism`) sets the minimum utilization. Saying the same thing twice (one factor, permutation, split or
-keep flag of one level) is an error, as in Timeloop.
+bypass; `utilization` (or `parallelism`) sets the minimum utilization. Saying the
+same thing twice (one factor, permutation, split or keep flag of one level) is an
+error, as in Timeloop.
 """
 
 from __future__ import annotations

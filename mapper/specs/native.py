@@ -909,7 +909,8 @@ def _with_precision(problems: tuple[Problem, ...], precision: dict[str, int], fi
     names = sorted({t.name for p in problems for t in p.tensors})
     for name in precision:
         if name not in names:
-            raise SpecError(file, path, repr(name), "the name of a tensor of the workload's layers: " + ", ".join(names),
+            raise SpecError(file, path, repr(name),
+                            "the name of a tensor of the workload's layers: " + ", ".join(names),
                             did_you_mean(name, names))
     return tuple(_within_limits(replace(p, tensors=tuple(
         t if t.word_bits else replace(t, word_bits=precision.get(t.name)) for t in p.tensors)), file, path)
