@@ -309,9 +309,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         return cmd_search_network(args, settings, layers, skipped)
     problem, arch, constraints = layers[0]
     folder = search.layer_folder(args, problem)
+    shared = shared_job(args, worker.layer_units(problem.name, problem, arch, constraints, settings), problem.name)
     with owning(args, folder):
         claim_layer_folder(problem, arch, constraints, settings, folder)
-        share_work(args, worker.layer_units(problem.name, problem, arch, constraints, settings), problem.name)
+        share_work(args, shared)
         display = ProgressLine(problem.name, arch.energy_unit)
         try:
             result = search.search_layer(problem, arch, constraints, settings, folder, display.update)
@@ -344,9 +345,10 @@ def cmd_search_network(args: argparse.Namespace, settings: Settings,
     fusion = network.fusion_candidates(args.files, args.batch, searched, arch, args.objective) if args.fusion else ()
     job = network.NetworkJob(network.network_name(args.files), arch, searched, settings, folder,
                              tuple(skipped.items()), fusion)
+    shared = shared_job(args, worker.network_units(job), job.name)
     try:
         with owning(args, folder), network.worker_pool(args.jobs) as pool:
-            share_work(args, worker.network_units(job), job.name)
+            share_work(args, shared)
             with LiveDisplay(job.name) as display:
                 result = network.run_network(job, pool, lambda e: display.finished(network.event_text(e), e),
                                              display.progress)
@@ -367,9 +369,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     exp = experiment.load_experiment(args.experiment)
     exp = replace(exp, settings=replace(exp.settings, storage=args.storage))
     folder = Path(args.out) if args.out else experiment.default_folder(exp)
+    shared = shared_job(args, worker.experiment_units(exp, folder), exp.name)
     try:
         with owning(args, folder), network.worker_pool(args.jobs) as pool:
-            share_work(args, worker.experiment_units(exp, folder), exp.name)
+            share_work(args, shared)
             load_kernels()
             with LiveDisplay(exp.name) as display:
                 result = experiment.run_experiment(exp, folder, pool, lambda e: experiment_event(display, e),
@@ -441,14 +444,23 @@ class WorkerDisplay:
             self.waited_for = running
 
 
-def share_work(args: argparse.Namespace, units: list[worker.Unit], base: str) -> None:
-    """With --storage, the searches go up as a job in the storage, and this process
-    (with --jobs N, N processes) searches them together with any `mapper worker` that
-    joins, until all are done. The command then writes its outputs as usual, from
-    studies that are all at their budget."""
+def shared_job(args: argparse.Namespace, units: list[worker.Unit], base: str) -> worker.Job | None:
+    """With --storage, the job that shares the searches with workers (None without
+    one, or for an exhaustive search); made, and so checked, before the command writes
+    anything into its output folder, so that a refused command leaves nothing in the
+    way of the corrected one."""
     if args.storage is None or getattr(args, "exhaustive", False):
+        return None
+    return worker.make_job(args.job, units, args.heartbeat, base)
+
+
+def share_work(args: argparse.Namespace, job: worker.Job | None) -> None:
+    """With a job (`shared_job`), the searches go up as that job in the storage, and this
+    process (with --jobs N, N processes) searches them together with any `mapper worker`
+    that joins, until all are done. The command then writes its outputs as usual, from
+    studies that are all at their budget."""
+    if job is None:
         return
-    job = worker.make_job(args.job, units, args.heartbeat, base)
     worker.submit(args.storage, job)
     print(worker.joining_text(job, args.storage), file=sys.stderr, flush=True)
     worker.work_in_processes(args.storage, job.name, args.jobs, WorkerDisplay())

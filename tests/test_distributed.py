@@ -317,3 +317,12 @@ def test_a_shared_search_needs_a_budget_in_trials(tmp_path: Path, capsys: pytest
     specs, url = write_specs(tmp_path), f"sqlite:///{tmp_path / 'jobs.db'}"
     assert main(["search", *specs, "-o", str(tmp_path / "out"), "--time", "5", "--storage", url]) == 2
     assert "needs its budget in trials" in capsys.readouterr().err
+
+
+def test_a_refused_shared_search_leaves_its_folder_to_the_corrected_command(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    args = ["search", *write_layer(tmp_path), "--jobs", "1", "--storage", url, "-o", str(tmp_path / "out")]
+    assert main([*args, "--time", "5"]) == 2
+    assert "needs its budget in trials" in capsys.readouterr().err
+    assert main([*args, "--trials", "1"]) == 0
