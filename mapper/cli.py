@@ -122,7 +122,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     """Why a mapping costs what it costs (mapper/explain.py): of the files of `mapper
     evaluate`, or of the best mappings of a finished run's folder."""
     if len(args.files) == 1 and Path(args.files[0]).is_dir():
-        found = [(run.name, layer.name, run.energy_unit, explanation_of(layer))
+        found = [(run.name, layer.name, layer.fused_in, run.energy_unit, explanation_of(layer))
                  for run in read_runs(Path(args.files[0])) for layer in run.layers
                  if args.layer is None or layer.name == args.layer]
         if not found:
@@ -130,13 +130,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
                             else "no finished layer", "a run folder with a best mapping")
     else:
         problem, arch, mapping, ev = evaluated(args.files)
-        found = [(arch.name, problem.name, arch.energy_unit, explain(problem, arch, mapping, ev))]
-    for run, layer, unit, explanation in found:
-        print(f"# {layer} ({run})\n\n{explanation_text(explanation, unit)}\n")
+        found = [(arch.name, problem.name, None, arch.energy_unit, explain(problem, arch, mapping, ev))]
+    for run, layer, fused_in, unit, explanation in found:
+        tile = f", fused in {fused_in}: the mapping of one tile" if fused_in else ""
+        print(f"# {layer} ({run}{tile})\n\n{explanation_text(explanation, unit)}\n")
     if args.json:
         write_json_atomically(Path(args.json), {"explanations": [
-            {"run": run, "layer": layer, "energy_unit": unit, **explanation.to_json()}
-            for run, layer, unit, explanation in found]})
+            {"run": run, "layer": layer, "fused_in": fused_in, "energy_unit": unit, **explanation.to_json()}
+            for run, layer, fused_in, unit, explanation in found]})
     return 0
 
 

@@ -383,10 +383,18 @@ def manifest(job: NetworkJob) -> dict[str, Any]:
     first = {}
     for layer in job.searched_layers:
         first.setdefault(shape_key(layer), layer.problem.name)
+
+    def entry(layer: Layer) -> dict[str, Any]:
+        name = layer.problem.name
+        return {"name": name, "folder": str(job.layer_folder(name).relative_to(job.folder)),
+                "same_shape_as": _other(first[shape_key(layer)], name)}
+
+    # A fused group's tiles are searched as layers of their own, marked with the group
+    # (mapper/runs.py reads the network's layers apart from them).
+    tiles = [entry(tile) | {"fusion_group": group.name} for group in job.fusion for tile in job.tile_layers(group)]
     return {"network": job.name, "architecture": job.arch.name,
             "settings": recorded_settings(job.settings),
-            "layers": [{"name": l.problem.name, "folder": str(job.layer_folder(l.problem.name).relative_to(job.folder)),
-                        "same_shape_as": _other(first[shape_key(l)], l.problem.name)} for l in job.searched_layers],
+            "layers": [entry(layer) for layer in job.layers] + tiles,
             "fingerprint": fingerprint(decisive)}
 
 

@@ -28,8 +28,9 @@ class LayerRun:
     energy_pJ: float  # in the run's energy unit
     cycles: int
     edp_J_cycles: float
-    path: Path  # its best.json
+    path: Path  # its best.json: for a layer run fused, that of one tile of its group
     best: dict[str, Any]  # what that holds
+    fused_in: str | None = None  # the fused group it runs in, if any
 
 
 @dataclass(frozen=True)
@@ -100,21 +101,35 @@ def _layer_run(folder: Path) -> Run:
 
 
 def _network_run(folder: Path, name: str) -> Run:
+    """The network's layers as its summary.json has them (fused groups run fused, each
+    layer's figures over every tile), or, before the summary is written, each as
+    searched alone; never the tiles of fused groups as layers of their own."""
     manifest = _read(folder / NETWORK_MANIFEST)
+    folders = {entry["name"]: folder / entry["folder"] for entry in manifest["layers"]}
+    summary = _read(folder / SUMMARY) if (folder / SUMMARY).is_file() else {}
+    rows = {row["layer"]: row for row in summary.get("layers", [])}
+    names = ([entry["name"] for entry in manifest["layers"] if "fusion_group" not in entry] if not summary else
+             [n for n in folders if n in rows or n in summary.get("failed", {})])
     layers, unfinished = [], []
-    for entry in manifest["layers"]:
-        best = folder / entry["folder"] / BEST
+    for layer in names:
+        row = rows.get(layer, {})
+        group = row.get("fusion_group")
+        best = (folders[f"{group}: {layer}"] if group else folders[layer]) / BEST
         if best.is_file():
-            layers.append(_layer(entry["name"], best))
+            layers.append(_layer(layer, best, row, group))
         else:
-            unfinished.append(entry["name"])
-    unit = layers[0].best.get("energy_unit", "pJ") if layers else "pJ"
+            unfinished.append(layer)
+    unit = summary.get("energy_unit") or (layers[0].best.get("energy_unit", "pJ") if layers else "pJ")
     return Run(name, folder, manifest["architecture"], unit, tuple(layers), tuple(unfinished))
 
 
-def _layer(name: str, path: Path) -> LayerRun:
+def _layer(name: str, path: Path, row: dict[str, Any] | None = None, fused_in: str | None = None) -> LayerRun:
+    """A layer's figures: its summary row's where the network has one (`row`), else its
+    best.json's (`path`)."""
     best = _read(path)
-    return LayerRun(name, best["computes"], best["energy_pJ"], best["cycles"], best["edp_J_cycles"], path, best)
+    figures = row or {"macs": best["computes"], **best}
+    return LayerRun(name, figures["macs"], figures["energy_pJ"], figures["cycles"], figures["edp_J_cycles"], path,
+                    best, fused_in)
 
 
 def _read(path: Path) -> dict[str, Any]:

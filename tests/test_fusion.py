@@ -26,6 +26,7 @@ from mapper.model.fused import evaluate_fused  # noqa: E402
 from mapper.model.reference import evaluate_reference  # noqa: E402
 from mapper.model.vectorized import evaluate_mapping  # noqa: E402
 from mapper.problem import Problem, Tensor  # noqa: E402
+from mapper.runs import read_runs  # noqa: E402
 from mapper.safe_names import file_in  # noqa: E402
 from mapper.search.fused import Option, choose_groups  # noqa: E402
 from mapper.specs.errors import SpecError  # noqa: E402
@@ -359,6 +360,32 @@ def test_without_fusion_nothing_else_is_searched_and_the_layers_come_out_the_sam
     for layer in ("expand", "depthwise", "project"):
         a, b = (json.loads((f / "layers" / layer / "best.json").read_text()) for f in (fused, alone))
         assert a["mapping"] == b["mapping"] and a["energy_pJ"] == b["energy_pJ"]
+
+
+def test_compare_and_explain_read_a_fused_run_as_its_summary_has_it(fused_run) -> None:
+    """The network's layers with their figures over every tile where they run fused,
+    never the tiles searched for the candidate groups as layers of their own."""
+    _, fused, _ = fused_run
+    summary = summary_of(fused)
+    (run,) = read_runs(fused)
+    assert [layer.name for layer in run.layers] == [r["layer"] for r in summary["layers"]]
+    assert run.energy_pJ == pytest.approx(summary["totals"]["energy_pJ"])
+    assert run.cycles == summary["totals"]["cycles"]
+    (group,) = summary["fusion_groups"]
+    for layer in run.layers:
+        assert layer.fused_in == (group["group"] if layer.name in group["layers"] else None)
+        folder = file_in(fused / "layers", f"{layer.fused_in}: {layer.name}" if layer.fused_in else layer.name)
+        assert layer.path == folder / "best.json"
+
+
+def test_a_fused_run_without_its_summary_yet_reads_as_its_layers_searched_alone(fused_run, tmp_path: Path) -> None:
+    _, fused, _ = fused_run
+    copy = tmp_path / "unfinished"
+    shutil.copytree(fused, copy)
+    (copy / "summary.json").unlink()
+    (run,) = read_runs(copy)
+    assert [(layer.name, layer.fused_in) for layer in run.layers] == [
+        ("expand", None), ("depthwise", None), ("project", None)]
 
 
 def test_a_fused_search_run_again_resumes_to_the_same_summary(fused_run, tmp_path: Path) -> None:
