@@ -10,10 +10,12 @@ import pytest
 from tiny_network import write_specs
 
 from mapper.cli import main
+from mapper.compare import comparison, comparison_text
 from mapper.explain import Explanation, explain
 from mapper.model import vectorized
 from mapper.model.reference import evaluate_reference
 from mapper.plots import energy_breakdown, energy_delay
+from mapper.runs import LayerRun, Run
 from mapper.specs.load import load_specs
 from mapper.specs.native import shipped_specs_dir
 
@@ -152,6 +154,20 @@ def test_compare_puts_runs_side_by_side_with_ratios_to_the_first(tmp_path: Path,
     assert first["edp_J_cycles"] == pytest.approx(summary["totals"]["edp_J_cycles"])
     assert [l["layer"] for l in data["layers"]] == [l["layer"] for l in summary["layers"]]
     assert (tmp_path / "cmp/compare.png").stat().st_size > 0
+
+
+def test_compare_gives_each_edp_its_own_unit_and_ratios_only_within_the_first_runs_unit() -> None:
+    def run(name: str, unit: str, energy: float) -> Run:
+        layer = LayerRun("conv", 100, energy, 10, energy * 1e-12 * 10, Path(name), {})
+        return Run(name, Path(name), "arch", unit, (layer,))
+
+    data = comparison([run("a", "pJ", 1e12), run("b", "MAC", 2e12), run("c", "pJ", 3e12)])
+    a, b, c = data["runs"]
+    assert not data["comparable_energy"]
+    assert c["ratio_to_first"] == {"energy_pJ": 3.0, "cycles": 1.0, "edp_J_cycles": 3.0}
+    assert b["ratio_to_first"] == {"energy_pJ": None, "cycles": 1.0, "edp_J_cycles": None}
+    rows = {line.split()[0]: line for line in comparison_text(data).splitlines()[2:5]}
+    assert "10 J*cycles" in rows["a"] and "2e+13 MAC*cycles" in rows["b"] and "30 J*cycles" in rows["c"]
 
 
 def test_compare_of_a_folder_that_holds_no_run_says_what_it_wants(tmp_path: Path,
