@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import shlex
+import signal
 import sys
 import time
 from contextlib import AbstractContextManager
@@ -598,6 +600,9 @@ def main(argv: list[str] | None = None) -> int:
     except (SpecError, search.StorageError, worker.JobError, run_folder.FolderInUse) as e:
         print(f"error: {mask_passwords(str(e))}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the output's reader has gone (`mapper ... | head`): stop, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nor fail to flush the rest at exit
+        return 128 + signal.SIGPIPE
     except OSError as e:  # a full disk, a read-only folder, a path through a file
         print(f"error: {mask_passwords(run_folder.write_failure_text(e))}", file=sys.stderr)
         return 2

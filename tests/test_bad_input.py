@@ -5,6 +5,9 @@ the CLI turns it into exit status 2 without a traceback."""
 from __future__ import annotations
 
 import shutil
+import signal
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -398,3 +401,14 @@ def test_cli_exits_2_with_one_line_and_no_traceback(tmp_path: Path, capsys: pyte
     assert main(["evaluate", str(TOY_ARCH), str(bad)]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and f"{bad}: problem.conv.groups: found 0" in err
+
+
+def test_output_whose_reader_has_gone_ends_quietly_as_unix_tools_do() -> None:
+    """`mapper evaluate ... | head -1`: the pipe closes under the report; no error line."""
+    files = [str(TOY_ARCH), str(SPECS / "workloads/tiny-conv.yaml"), str(SPECS / "mappings/toy-3level-tiny-conv.yaml")]
+    closed_pipe = ("import os, sys; r, w = os.pipe(); os.close(r); os.dup2(w, 1)\n"
+                   "from mapper.cli import main; sys.exit(main(sys.argv[1:]))")
+    done = subprocess.run([sys.executable, "-c", closed_pipe, "evaluate", *files], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 128 + signal.SIGPIPE
+    assert done.stderr == ""
