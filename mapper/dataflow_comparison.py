@@ -61,7 +61,7 @@ from .search.outputs import write_atomically
 from .search.run import Settings
 from .specs.errors import SpecError
 from .specs.load import load_specs
-from .specs.native import (DocumentKind, Text, _invalid, _is_number, _Spec, _validate, find_spec_file, load_native,
+from .specs.native import (DocumentKind, Text, invalid, is_number, SpecModel, validated, find_spec_file, load_native,
                            load_yaml, parse_mapping)
 
 LEVEL_CLASSES = ("ALU", "RF", "array", "buffer", "DRAM")  # the paper's legend, innermost first
@@ -146,18 +146,18 @@ def utilization_floor(problem: Problem, arch: Architecture, constraints: Constra
 
 
 def _fraction(value: object) -> float:
-    if not _is_number(value) or not 0 <= value <= 1:
-        raise _invalid(value, "a fraction from 0 to 1")
+    if not is_number(value) or not 0 <= value <= 1:
+        raise invalid(value, "a fraction from 0 to 1")
     return float(value)
 
 
-class DataflowSpec(_Spec):
+class DataflowSpec(SpecModel):
     name: Text
     architecture: Text
     constraints: Text
 
 
-class ComparisonSpec(_Spec):
+class ComparisonSpec(SpecModel):
     name: Text
     description: Text | None = None
     workload: WorkloadEntrySpec
@@ -205,7 +205,7 @@ def is_comparison(path: str | Path) -> bool:
 def load_comparison(path: str | Path) -> Comparison:
     """Read and check the whole file before anything runs."""
     path = Path(path)
-    spec = _validate(ComparisonSpec.model_validate, load_yaml(path, COMPARISON_DOCUMENT), path, "")
+    spec = validated(ComparisonSpec.model_validate, load_yaml(path, COMPARISON_DOCUMENT), path, "")
     entry = spec.workload
     workload_file = _spec_file(path, entry.workload, "workload.workload")
     problems = load_native([workload_file], entry.batch)["problems"]

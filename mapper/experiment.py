@@ -79,8 +79,8 @@ from .search.run import DEFAULT_PATIENCE, REMAINDER_SEARCHES, Settings
 from .specs.constraints import parse_constraints, take_constraints
 from .specs.errors import SpecError, did_you_mean
 from .specs.limits import MAX_SEED, MAX_SEEDS
-from .specs.native import (SPEC_DOCUMENT, DocumentKind, PositiveInt, PositiveNumber, Text, _check_keeps, _invalid,
-                           _is_int, _Spec, _validate, find_spec_file, load_native, load_yaml, shipped_specs_dir)
+from .specs.native import (SPEC_DOCUMENT, DocumentKind, PositiveInt, PositiveNumber, Text, check_keeps, invalid,
+                           is_int, SpecModel, validated, find_spec_file, load_native, load_yaml, shipped_specs_dir)
 
 UNCONSTRAINED = "unconstrained"
 DEFAULT_ROOT = Path("results")
@@ -91,26 +91,26 @@ DEFAULT_ROOT = Path("results")
 
 def _objective(value: object) -> str:
     if value not in OBJECTIVES:
-        raise _invalid(value, "one of " + ", ".join(OBJECTIVES), did_you_mean(value, OBJECTIVES))
+        raise invalid(value, "one of " + ", ".join(OBJECTIVES), did_you_mean(value, OBJECTIVES))
     return str(value)
 
 
 def _seed(value: object) -> int:
-    if not _is_int(value) or not 0 <= value <= MAX_SEED:
-        raise _invalid(value, f"an integer from 0 to {MAX_SEED} (2**32 - 1)")
+    if not is_int(value) or not 0 <= value <= MAX_SEED:
+        raise invalid(value, f"an integer from 0 to {MAX_SEED} (2**32 - 1)")
     return int(value)
 
 
 def _seeds(value: object) -> int:
-    if not _is_int(value) or not 1 <= value <= MAX_SEEDS:
-        raise _invalid(value, f"an integer from 1 to {MAX_SEEDS} (independent searches of each layer)")
+    if not is_int(value) or not 1 <= value <= MAX_SEEDS:
+        raise invalid(value, f"an integer from 1 to {MAX_SEEDS} (independent searches of each layer)")
     return int(value)
 
 
 def _patience(value: object) -> int | None:
     """Trials without progress before a layer's search stops; 0: never (None)."""
-    if not _is_int(value) or value < 0:
-        raise _invalid(value, "a number of trials, or 0 to never stop early")
+    if not is_int(value) or value < 0:
+        raise invalid(value, "a number of trials, or 0 to never stop early")
     return int(value) or None
 
 
@@ -119,14 +119,14 @@ def _entry(value: object) -> object:
     return {"workload": value} if isinstance(value, str) else value
 
 
-class WorkloadEntrySpec(_Spec):
+class WorkloadEntrySpec(SpecModel):
     workload: Text
     layers: Annotated[list[Text], Field(min_length=1)] | None = None
     batch: PositiveInt = 1
     name: Text | None = None
 
 
-class SearchSpec(_Spec):
+class SearchSpec(SpecModel):
     trials: PositiveInt | None = None
     time: PositiveNumber | None = None
     patience: Annotated[int | None, PlainValidator(_patience), WithJsonSchema(
@@ -141,7 +141,7 @@ class SearchSpec(_Spec):
     fusion: StrictBool = False
 
 
-class ExperimentSpec(_Spec):
+class ExperimentSpec(SpecModel):
     name: Text
     description: Text | None = None
     architectures: Annotated[list[Text], Field(min_length=1)]
@@ -255,7 +255,7 @@ def load_experiment(path: str | Path) -> Experiment:
 
 def _experiment_spec(raw: object, path: Path) -> ExperimentSpec:
     try:
-        return _validate(ExperimentSpec.model_validate, raw, path, "")
+        return validated(ExperimentSpec.model_validate, raw, path, "")
     except SpecError as e:  # a key of the root comes back as ".name": the path is the key alone
         raise SpecError(path, e.key_path.lstrip("."), e.found, e.allowed, e.suggestion) from None
 
@@ -389,7 +389,7 @@ def cell_job(exp: Experiment, cell: Cell, folder: Path) -> NetworkJob | str:
     problems, arch = cell.workload.problems, cell.arch
     for problem in problems:
         try:
-            _check_keeps(arch, problem, None, "architecture")
+            check_keeps(arch, problem, None, "architecture")
         except SpecError as e:  # a level wired for tensors the layer does not have
             return f"{arch.name}'s {e.key_path} names {e.found}, not one of the {e.allowed}"
     constraints = None

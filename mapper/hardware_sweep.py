@@ -35,7 +35,7 @@ from pydantic import Field, WithJsonSchema
 from .architecture import Architecture
 from .estimation import EstimateError, estimate_architecture
 from .specs.errors import SpecError, describe, did_you_mean
-from .specs.native import PositiveNumber, _Spec, parse_architecture_and_hardware
+from .specs.native import PositiveNumber, SpecModel, parse_architecture_and_hardware
 
 
 MAX_DESIGNS = 4096  # design points of one sweep, each a network search
@@ -45,7 +45,7 @@ SweptValue = Annotated[Any, WithJsonSchema({"anyOf": [{"type": "number"}, {"type
                                            "description": "a value of the key, as the architecture takes it"})]
 
 
-class HardwareSpec(_Spec):
+class HardwareSpec(SpecModel):
     sweep: Annotated[dict[str, Annotated[list[SweptValue], Field(min_length=1)]], Field(
         min_length=1, description="key (technology, compute.KEY, levels.NAME.KEY) -> its values")]
     area_budget_mm2: PositiveNumber | None = None

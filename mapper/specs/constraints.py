@@ -56,7 +56,7 @@ from ..architecture import Architecture
 from ..constraints import PRESETS, Constraints, Factor, LevelConstraints, preset
 from ..problem import Problem
 from .errors import SpecError, describe, did_you_mean
-from .native import IDENTIFIER_SCHEMA, File, Identifier, _invalid, _is_int, _is_number, _Spec, _validate
+from .native import IDENTIFIER_SCHEMA, File, Identifier, invalid, is_int, is_number, SpecModel, validated
 
 TIMELOOP_KEYS = ("constraints", "mapspace_constraints", "architecture_constraints")
 _FACTOR_WORD = re.compile(r"(?P<dim>[A-Za-z_]\w*)\s*(?P<op><=|>=|=)\s*(?P<n>\d+)(?![\w])")
@@ -127,7 +127,7 @@ def _factor_map(value: object) -> dict[str, Factor]:
     try:
         return factor_map(value)
     except ValueError as error:
-        raise _invalid(value, _FACTOR_FORMS, str(error)) from None
+        raise invalid(value, _FACTOR_FORMS, str(error)) from None
 
 
 def factor_map(value: object) -> dict[str, Factor]:
@@ -136,9 +136,9 @@ def factor_map(value: object) -> dict[str, Factor]:
     if isinstance(value, dict):
         words = []
         for dim, bound in value.items():
-            if not (_is_int(bound) or isinstance(bound, str)):
+            if not (is_int(bound) or isinstance(bound, str)):
                 raise ValueError(f"the bound of {dim} is {describe(bound)}")
-            words.append(f"{dim}={bound}" if _is_int(bound) else f"{dim}{bound}")
+            words.append(f"{dim}={bound}" if is_int(bound) else f"{dim}{bound}")
         text = " ".join(words)
     elif isinstance(value, list) and all(isinstance(w, str) for w in value):
         text = " ".join(value)
@@ -179,14 +179,14 @@ def _factor(entry: dict[str, int]) -> Factor:
 
 
 def _fraction(value: object) -> float:
-    if not _is_number(value) or not 0 < value <= 1:
-        raise _invalid(value, "a fraction of the MACs above 0 and at most 1, e.g. 0.5")
+    if not is_number(value) or not 0 < value <= 1:
+        raise invalid(value, "a fraction of the MACs above 0 and at most 1, e.g. 0.5")
     return float(value)
 
 
 def _preset_name(value: object) -> str:
     if value not in PRESETS:
-        raise _invalid(value, "one of the presets " + ", ".join(PRESETS), did_you_mean(value, PRESETS))
+        raise invalid(value, "one of the presets " + ", ".join(PRESETS), did_you_mean(value, PRESETS))
     return str(value)
 
 
@@ -206,7 +206,7 @@ FACTORS_SCHEMA: dict[str, Any] = {"anyOf": [
 Factors = Annotated[dict[str, Factor], PlainValidator(_factor_map), WithJsonSchema(FACTORS_SCHEMA)]
 
 
-class LevelConstraintsSpec(_Spec):
+class LevelConstraintsSpec(SpecModel):
     temporal: Factors = {}
     spatial: Factors = {}
     spatial_x: Factors = {}
@@ -220,7 +220,7 @@ class LevelConstraintsSpec(_Spec):
     bypass: list[Identifier] = []
 
 
-class ConstraintsSpec(_Spec):
+class ConstraintsSpec(SpecModel):
     preset: Annotated[str, PlainValidator(_preset_name), WithJsonSchema({"enum": list(PRESETS)})] | None = None
     min_utilization: Annotated[float, PlainValidator(_fraction), WithJsonSchema(
         {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "description": "used MACs / all MACs"})] | None = None
@@ -229,7 +229,7 @@ class ConstraintsSpec(_Spec):
 
 def parse_native(raw: object, file: File, problems: Sequence[Problem] = (),
                  arch: Architecture | None = None, path: str = "constraints") -> Constraints:
-    spec = _validate(ConstraintsSpec.model_validate, raw, file, path)
+    spec = validated(ConstraintsSpec.model_validate, raw, file, path)
     levels = {}
     for name, level in spec.levels.items():
         level_path = f"{path}.levels.{name}"
@@ -429,7 +429,7 @@ class _TimeloopBuilder:
             level[f"{kind}_order"] = order
         if "split" in entry:
             split = entry["split"]
-            if kind != "spatial" or not _is_int(split) or split < 0:
+            if kind != "spatial" or not is_int(split) or split < 0:
                 raise SpecError(file, f"{path}.split", describe(split),
                                 "an integer >= 0, on a spatial target: how many dimensions go on X")
             if "split" in level:
@@ -484,7 +484,7 @@ class _TimeloopBuilder:
 
     def _utilization(self, entry: dict, file: File, path: str) -> None:
         value = entry.get("min")
-        if not _is_number(value) or not 0 < value <= 1:
+        if not is_number(value) or not 0 < value <= 1:
             raise SpecError(file, f"{path}.min", describe(value), "a fraction of the MACs above 0 and at most 1")
         if self.min_utilization is not None:
             raise SpecError(file, path, "a second utilization target", "one minimum utilization")

@@ -348,7 +348,7 @@ def detect_format(doc: object) -> Literal["native", "timeloop"]:
 # Values: each validator owns its "allowed" wording, so errors read the same everywhere
 
 
-def _invalid(found: object, allowed: str, suggestion: str | None = None, subpath: str = "") -> PydanticCustomError:
+def invalid(found: object, allowed: str, suggestion: str | None = None, subpath: str = "") -> PydanticCustomError:
     """A validation error for a bad value, which `_spec_error` turns into a SpecError."""
     return _custom_error(describe(found), allowed, suggestion, subpath)
 
@@ -359,60 +359,60 @@ def _custom_error(found: str, allowed: str, suggestion: str | None, subpath: str
     })
 
 
-def _is_int(value: object) -> bool:
+def is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: object) -> bool:
+def is_number(value: object) -> bool:
     """A finite int or float: YAML's .inf and .nan are never meaningful in a spec."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and isfinite(value)
 
 
 def _positive_int(value: object) -> int:
-    if not _is_int(value) or value <= 0:
-        raise _invalid(value, "a positive integer")
+    if not is_int(value) or value <= 0:
+        raise invalid(value, "a positive integer")
     return value
 
 
 def _word_bits(value: object) -> int:
-    if not _is_int(value) or not 0 < value <= MAX_WORD_BITS:
-        raise _invalid(value, f"a number of bits from 1 to {MAX_WORD_BITS} (mapper/specs/limits.py)")
+    if not is_int(value) or not 0 < value <= MAX_WORD_BITS:
+        raise invalid(value, f"a number of bits from 1 to {MAX_WORD_BITS} (mapper/specs/limits.py)")
     return value
 
 
 def _table_energy(value: object) -> float:
-    if not _is_number(value) or not 0 <= value <= MAX_ENERGY:
-        raise _invalid(value, f"an energy from 0 to {MAX_ENERGY:g} (mapper/specs/limits.py)")
+    if not is_number(value) or not 0 <= value <= MAX_ENERGY:
+        raise invalid(value, f"an energy from 0 to {MAX_ENERGY:g} (mapper/specs/limits.py)")
     return float(value)
 
 
 def _positive_number(value: object) -> float:
-    if not _is_number(value) or value <= 0:
-        raise _invalid(value, "a number > 0")
+    if not is_number(value) or value <= 0:
+        raise invalid(value, "a number > 0")
     return float(value)
 
 
 def _at_least_one(value: object) -> float:
-    if not _is_number(value) or value < 1:
-        raise _invalid(value, "a number >= 1 (1 = single buffering, 2 = double buffering)")
+    if not is_number(value) or value < 1:
+        raise invalid(value, "a number >= 1 (1 = single buffering, 2 = double buffering)")
     return float(value)
 
 
 def _text(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise _invalid(value, "a non-empty string")
+        raise invalid(value, "a non-empty string")
     return value
 
 
 def _unit_symbol(value: object) -> str:
     if not isinstance(value, str) or not _UNIT_SYMBOL.fullmatch(value):
-        raise _invalid(value, "a unit symbol: a letter, then at most 11 letters, digits or _ (pJ, nJ, MAC)")
+        raise invalid(value, "a unit symbol: a letter, then at most 11 letters, digits or _ (pJ, nJ, MAC)")
     return value
 
 
 def _identifier(value: object) -> str:
     if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
-        raise _invalid(value, "a name of letters, digits and _ that does not start with a digit")
+        raise invalid(value, "a name of letters, digits and _ that does not start with a digit")
     return value
 
 
@@ -422,9 +422,9 @@ def _pair(minimum: int, lone: Callable[[int], list[int]]) -> Callable[[object], 
     allowed = f"{kind}, or a list of two such, one per axis"
 
     def validate(value: object) -> tuple[int, int]:
-        pair = lone(value) if _is_int(value) else value
-        if not isinstance(pair, list) or len(pair) != 2 or not all(_is_int(v) and v >= minimum for v in pair):
-            raise _invalid(value, allowed)
+        pair = lone(value) if is_int(value) else value
+        if not isinstance(pair, list) or len(pair) != 2 or not all(is_int(v) and v >= minimum for v in pair):
+            raise invalid(value, allowed)
         return pair[0], pair[1]
 
     return validate
@@ -439,7 +439,7 @@ def _technology(value: object) -> float:
 
 def _component(value: object) -> str:
     if value not in estimation.kinds():
-        raise _invalid(value, "one of " + ", ".join(estimation.kinds()),
+        raise invalid(value, "one of " + ", ".join(estimation.kinds()),
                        did_you_mean(value, estimation.kinds()) if isinstance(value, str) else None)
     return value
 
@@ -447,8 +447,8 @@ def _component(value: object) -> str:
 def _size(value: object) -> int | None:
     if value is None or value == "unbounded":
         return None
-    if not _is_int(value) or value <= 0:
-        raise _invalid(value, "a positive number of words, or unbounded (outermost level only)")
+    if not is_int(value) or value <= 0:
+        raise invalid(value, "a positive number of words, or unbounded (outermost level only)")
     return value
 
 
@@ -472,11 +472,11 @@ def _energy_value(value: object) -> EnergyValue:
     until the table is known."""
     allowed = (f'a number of pJ from 0 to {MAX_ENERGY:g}, or energy-table entries like "rf" or '
                '"4*global_buffer + rf"')
-    if _is_number(value) and 0 <= value <= MAX_ENERGY:
+    if is_number(value) and 0 <= value <= MAX_ENERGY:
         return float(value)
     terms = _parse_sum(value) if isinstance(value, str) else None
     if terms is None:
-        raise _invalid(value, allowed)
+        raise invalid(value, allowed)
     return tuple((1.0 if c is None else float(c), name) for c, name in terms)
 
 
@@ -486,18 +486,18 @@ def _rank(value: object) -> tuple[Term, ...]:
     if isinstance(value, str):
         parsed = _parse_sum(value)
         if parsed is None or any(c is not None and not c.isdigit() for c, _ in parsed):
-            raise _invalid(value, allowed)
+            raise invalid(value, allowed)
         terms = [(1 if c is None else int(c), d) for c, d in parsed]
     elif isinstance(value, list) and value:
         terms = [tuple(t) if isinstance(t, list) else t for t in value]
-        if not all(isinstance(t, tuple) and len(t) == 2 and _is_int(t[0]) and isinstance(t[1], str)
+        if not all(isinstance(t, tuple) and len(t) == 2 and is_int(t[0]) and isinstance(t[1], str)
                    and _IDENTIFIER.fullmatch(t[1]) for t in terms):
-            raise _invalid(value, allowed)
+            raise invalid(value, allowed)
     else:
-        raise _invalid(value, allowed)
+        raise invalid(value, allowed)
     dims = [d for _, d in terms]
     if any(c <= 0 for c, _ in terms) or len(set(dims)) != len(dims):
-        raise _invalid(value, allowed + ", each dimension once")
+        raise invalid(value, allowed + ", each dimension once")
     return tuple(terms)
 
 
@@ -515,10 +515,10 @@ def _loops(spatial: bool) -> Callable[[object], tuple[tuple[Any, ...], ...]]:
             written = value
             items = [tuple(i) if isinstance(i, list) else i for i in value]
         else:
-            raise _invalid(value, allowed)
+            raise invalid(value, allowed)
         for index, item in enumerate(items):
             if not _is_loop(item, spatial):
-                raise _invalid(written[index], allowed, subpath=f"[{index}]")
+                raise invalid(written[index], allowed, subpath=f"[{index}]")
         return tuple(items)
 
     return validate
@@ -539,7 +539,7 @@ def _is_loop(item: object, spatial: bool) -> bool:
         isinstance(item, tuple)
         and len(item) == (3 if spatial else 2)
         and isinstance(item[0], str) and _IDENTIFIER.fullmatch(item[0]) is not None
-        and _is_int(item[1]) and item[1] > 0
+        and is_int(item[1]) and item[1] > 0
         and (not spatial or item[2] in ("X", "Y"))
     )
 
@@ -617,7 +617,7 @@ Energy = Annotated[EnergyValue, PlainValidator(_energy_value), ENERGY_SCHEMA]
 # Models of the YAML
 
 
-class _Spec(BaseModel):
+class SpecModel(BaseModel):
     """Strict: no type coercion, and an unknown key is an error with a suggestion."""
 
     # `_known_keys` turns away unknown keys first, with its suggestion; "forbid" says so
@@ -629,7 +629,7 @@ class _Spec(BaseModel):
     def _known_keys(cls, data: object) -> object:
         keys = list(cls.model_fields)
         if not isinstance(data, dict):
-            raise _invalid(data, "a mapping with keys " + ", ".join(keys))
+            raise invalid(data, "a mapping with keys " + ", ".join(keys))
         for key in data:
             if key not in cls.model_fields:
                 raise _custom_error("an unknown key", "the keys " + ", ".join(keys),
@@ -646,7 +646,7 @@ _RANK_SCHEMA = WithJsonSchema({"anyOf": [
 ], "description": 'a sum of dimensions, each once, with positive integer coefficients: "2*P + R" or [[2, P], [1, R]]'})
 
 
-class TensorSpec(_Spec):
+class TensorSpec(SpecModel):
     """A tensor of an einsum, indexed by one sum of dimensions per rank."""
 
     name: Identifier
@@ -656,7 +656,7 @@ class TensorSpec(_Spec):
                                        "word_bits")
 
 
-class EinsumSpec(_Spec):
+class EinsumSpec(SpecModel):
     """A general layer: its dimensions with their bounds, and the tensors they index."""
 
     name: Text
@@ -674,7 +674,7 @@ def _given(first: str, second: str) -> dict[str, Any]:
     return {"anyOf": [{"required": [key], "properties": {key: {"type": "integer"}}} for key in (first, second)]}
 
 
-class ConvSpec(_Spec):
+class ConvSpec(SpecModel):
     """Timeloop's conv2D: Weights[M, C, R, S], Inputs[N, C, H, W], Outputs[N, M, P, Q]."""
 
     model_config = ConfigDict(json_schema_extra={"allOf": [_given("P", "H"), _given("Q", "W")]})
@@ -696,7 +696,7 @@ class ConvSpec(_Spec):
     precision: ShorthandPrecision | None = Field(None, description=_PRECISION)
 
 
-class MatmulSpec(_Spec):
+class MatmulSpec(SpecModel):
     """Inputs[B, M, K] x Weights[(B,) K, N] -> Outputs[B, M, N]; B optional."""
 
     name: Text
@@ -707,7 +707,7 @@ class MatmulSpec(_Spec):
     precision: ShorthandPrecision | None = Field(None, description=_PRECISION)
 
 
-class WorkloadSpec(_Spec):
+class WorkloadSpec(SpecModel):
     name: Text | None = None
     layers: Annotated[list[Any], Field(min_length=1)]
     precision: dict[Identifier, WordBits] | None = Field(
@@ -718,12 +718,12 @@ class WorkloadSpec(_Spec):
         "a layer not named: inferred where the channels of consecutive layers connect)")
 
 
-class EnergySpec(_Spec):
+class EnergySpec(SpecModel):
     read: Energy
     write: Energy
 
 
-class LevelSpec(_Spec):
+class LevelSpec(SpecModel):
     """A storage level (outermost first); its capacity is `size` in words or `depth` in blocks."""
 
     model_config = ConfigDict(json_schema_extra={"allOf": [
@@ -751,7 +751,7 @@ class LevelSpec(_Spec):
     network_energy: Energy = Field(0.0, description="per word delivered across the fan-out below the level")
 
 
-class ComputeSpec(_Spec):
+class ComputeSpec(SpecModel):
     model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["energy"]},
                                                            {"required": ["component", "bits"]}]})
 
@@ -762,7 +762,7 @@ class ComputeSpec(_Spec):
     energy_table: Text | None = None
 
 
-class ArchitectureSpec(_Spec):
+class ArchitectureSpec(SpecModel):
     name: Text
     technology: Technology | None = None
     energy_table: Text | None = None
@@ -770,7 +770,7 @@ class ArchitectureSpec(_Spec):
     compute: ComputeSpec
 
 
-class LevelMappingSpec(_Spec):
+class LevelMappingSpec(SpecModel):
     """The loops and kept tensors of one architecture level."""
 
     level: Text
@@ -782,7 +782,7 @@ class LevelMappingSpec(_Spec):
     bypass: list[Identifier] | None = Field(None, description="all the level may keep but these")
 
 
-class EnergyTableSpec(_Spec):
+class EnergyTableSpec(SpecModel):
     name: Text
     unit: Text
     symbol: UnitSymbol = "pJ"
@@ -799,7 +799,7 @@ _MAPPING_LIST = TypeAdapter(Annotated[list[LevelMappingSpec], Field(min_length=1
 _BUILTIN_ALLOWED = {"bool_type": "true or false", "list_type": "a list", "dict_type": "a mapping"}
 
 
-def _validate(validate: Callable[[object], T], raw: object, file: File, path: str) -> T:
+def validated(validate: Callable[[object], T], raw: object, file: File, path: str) -> T:
     """Run a pydantic validator, reporting its first error as a SpecError."""
     try:
         return validate(raw)
@@ -844,7 +844,7 @@ def _join(path: str, loc: Sequence[str | int]) -> str:
 def parse_problem(raw: object, file: File = None, path: str = "problem", batch: int = 1) -> Problem:
     """One layer: a conv/matmul/linear shorthand or a general einsum, with its batch
     dimension multiplied by `batch` (see the module docstring)."""
-    shorthands: dict[str, tuple[type[_Spec], Callable[[Any, File, str], Problem]]] = {
+    shorthands: dict[str, tuple[type[SpecModel], Callable[[Any, File, str], Problem]]] = {
         "conv": (ConvSpec, _conv_problem),
         "matmul": (MatmulSpec, lambda s, f, p: _matmul_problem(s, batched_weights=True)),
         "linear": (MatmulSpec, lambda s, f, p: _matmul_problem(s, batched_weights=False)),
@@ -858,7 +858,7 @@ def parse_problem(raw: object, file: File = None, path: str = "problem", batch: 
             raise SpecError(file, path, describe(raw), f"the {kinds[0]} key alone, with the layer inside it")
         kind = kinds[0]
         model, build = shorthands[kind]
-        spec = _validate(model.model_validate, raw[kind], file, f"{path}.{kind}")
+        spec = validated(model.model_validate, raw[kind], file, f"{path}.{kind}")
         return _within_limits(build(_batched(spec, batch), file, f"{path}.{kind}"), file, f"{path}.{kind}")
     for key in raw:
         if key not in EinsumSpec.model_fields:
@@ -868,7 +868,7 @@ def parse_problem(raw: object, file: File = None, path: str = "problem", batch: 
         raise SpecError(file, path, f"a batch of {batch} for an einsum layer, whose batch dimension is unknown",
                         "a batch only for conv, linear and matmul layers (their N and B)",
                         "write the batch into the einsum's dimensions")
-    return _within_limits(_einsum_problem(_validate(EinsumSpec.model_validate, raw, file, path), file, path),
+    return _within_limits(_einsum_problem(validated(EinsumSpec.model_validate, raw, file, path), file, path),
                           file, path)
 
 
@@ -890,7 +890,7 @@ def _batched(spec: ConvSpec | MatmulSpec, batch: int) -> ConvSpec | MatmulSpec:
 
 def parse_workload(raw: object, file: File = None, path: str = "workload", batch: int = 1) -> tuple[Problem, ...]:
     """Several layers, each in any problem form; layer names must be unique."""
-    spec = _validate(WorkloadSpec.model_validate, raw, file, path)
+    spec = validated(WorkloadSpec.model_validate, raw, file, path)
     problems = tuple(parse_problem(layer, file, f"{path}.layers[{i}]", batch) for i, layer in enumerate(spec.layers))
     if spec.precision:
         problems = _with_precision(problems, spec.precision, file, f"{path}.precision")
@@ -922,7 +922,7 @@ def parse_layer_inputs(raw: object, names: Sequence[str], file: File = None,
     """The workload's `inputs`, checked against the names of its parsed layers (`names`,
     in order): each layer it names reads the outputs of earlier layers, so that the
     layers form a graph in their order (mapper/workload_graph.py)."""
-    spec = _validate(WorkloadSpec.model_validate, raw, file, path)
+    spec = validated(WorkloadSpec.model_validate, raw, file, path)
     found: dict[str, tuple[str, ...]] = {}
     for consumer, producers in (spec.inputs or {}).items():
         where = f"{path}.inputs.{consumer}"
@@ -1062,7 +1062,7 @@ def load_energy_table(path: str | Path) -> dict[str, float]:
 
 
 def _read_energy_table(path: str | Path) -> EnergyTableSpec:
-    return _validate(EnergyTableSpec.model_validate, load_yaml(path, ENERGY_TABLE_DOCUMENT), path, "")
+    return validated(EnergyTableSpec.model_validate, load_yaml(path, ENERGY_TABLE_DOCUMENT), path, "")
 
 
 @dataclass
@@ -1140,7 +1140,7 @@ def parse_architecture_and_hardware(raw: object, file: File = None,
                                     path: str = "architecture") -> tuple[Architecture, estimation.Hardware]:
     """`parse_architecture`, and what the architecture says for the estimator (`mapper
     estimate`): its technology, the components its levels name, the MAC's width."""
-    spec = _validate(ArchitectureSpec.model_validate, raw, file, path)
+    spec = validated(ArchitectureSpec.model_validate, raw, file, path)
     hardware = estimation.Hardware(spec.technology, tuple((lv.name, lv.component) for lv in spec.levels
                                                           if lv.component), spec.compute.bits)
     return _architecture(spec, file, path), hardware
@@ -1271,7 +1271,7 @@ def _keeps(level: LevelSpec, file: File, path: str) -> frozenset[str] | None:
     return frozenset(level.keeps)
 
 
-def _check_keeps(architecture: Architecture, problem: Problem, file: File, path: str) -> None:
+def check_keeps(architecture: Architecture, problem: Problem, file: File, path: str) -> None:
     """A level that may keep a tensor the problem lacks is wired for another workload."""
     tensors = [t.name for t in problem.tensors]
     for i, level in enumerate(architecture.levels):
@@ -1289,7 +1289,7 @@ def parse_mapping(raw: object, problem: Problem, architecture: Architecture,
                   file: File = None, path: str = "mapping") -> Mapping:
     """A complete mapping of `problem` onto `architecture`, with one LevelMapping per
     architecture level (levels the spec leaves out get no loops and default keeps)."""
-    entries = _validate(_MAPPING_LIST.validate_python, raw, file, path)
+    entries = validated(_MAPPING_LIST.validate_python, raw, file, path)
     names = [level.name for level in architecture.levels]
     given: dict[int, LevelMapping] = {}
     for j, entry in enumerate(entries):
@@ -1461,7 +1461,7 @@ def merge_native(docs: Sequence[tuple[Path, dict[str, Any]]], batch: int = 1) ->
         raw, file = merged["architecture"]
         architecture, hardware = parse_architecture_and_hardware(raw, file)
         for problem in problems:
-            _check_keeps(architecture, problem, file, "architecture")
+            check_keeps(architecture, problem, file, "architecture")
     mapping = None
     if "mapping" in merged:
         raw, file = merged["mapping"]
