@@ -49,7 +49,8 @@ from pydantic import Field, PlainValidator, WithJsonSchema
 
 from .architecture import Architecture
 from .constraints import Constraints, array_levels, pe_local_levels
-from .experiment import DEFAULT_ROOT, EXPERIMENT_DOCUMENT, SearchSpec, WorkloadEntrySpec
+from .experiment import (DEFAULT_ROOT, EXPERIMENT_DOCUMENT, SearchSpec, WorkloadEntrySpec, search_settings,
+                         workload_entry)
 from .mapping import Mapping
 from .mapspace import Mapspace
 from .model.vectorized import evaluate_mapping
@@ -61,8 +62,8 @@ from .search.outputs import write_atomically
 from .search.run import Settings
 from .specs.errors import SpecError
 from .specs.load import load_specs
-from .specs.native import (DocumentKind, Text, invalid, is_number, SpecModel, validated, find_spec_file, load_native,
-                           load_yaml, parse_mapping)
+from .specs.native import (DocumentKind, SpecModel, Text, find_spec_file, invalid, is_number, load_yaml,
+                           parse_mapping, validated)
 
 LEVEL_CLASSES = ("ALU", "RF", "array", "buffer", "DRAM")  # the paper's legend, innermost first
 DATA_TYPES = {"Weights": "weights", "Inputs": "inputs", "Outputs": "psums"}
@@ -188,7 +189,7 @@ class Comparison:
     description: str | None
     file: Path
     problems: tuple[Problem, ...]  # the workload's selected layers, batch applied
-    workload: str  # its label: the file's stem, with -bN for a batch N
+    workload: str  # its label (experiment.workload_entry)
     batch: int
     dataflows: tuple[Dataflow, ...]
     baseline: str
@@ -206,15 +207,10 @@ def load_comparison(path: str | Path) -> Comparison:
     """Read and check the whole file before anything runs."""
     path = Path(path)
     spec = validated(ComparisonSpec.model_validate, load_yaml(path, COMPARISON_DOCUMENT), path, "")
-    entry = spec.workload
-    workload_file = _spec_file(path, entry.workload, "workload.workload")
-    problems = load_native([workload_file], entry.batch)["problems"]
-    if entry.layers is not None:
-        names = [p.name for p in problems]
-        for j, layer in enumerate(entry.layers):
-            if layer not in names:
-                raise SpecError(path, f"workload.layers[{j}]", repr(layer), "a layer of " + ", ".join(names))
-        problems = tuple(p for p in problems if p.name in entry.layers)
+    if spec.search.fusion:
+        raise SpecError(path, "search.fusion", "true", "false: a dataflow comparison maps each layer alone",
+                        "compare fused and unfused networks with `mapper run` or `mapper search --fusion`")
+    workload = workload_entry(spec.workload, path, "workload")
     dataflows = []
     for i, d in enumerate(spec.dataflows):
         specs = load_specs([_spec_file(path, d.architecture, f"dataflows[{i}].architecture"),
@@ -228,11 +224,9 @@ def load_comparison(path: str | Path) -> Comparison:
             raise SpecError(path, f"dataflows[{i}].name", f"{name!r} a second time", "each name once")
     if spec.baseline not in names:
         raise SpecError(path, "baseline", repr(spec.baseline), "the name of one of the dataflows: " + ", ".join(names))
-    label = entry.name or Path(entry.workload).stem + (f"-b{entry.batch}" if entry.batch > 1 else "")
-    settings = Settings(objective=spec.objective, trials=spec.search.trials, seconds=spec.search.time,
-                        seed=spec.search.seed, remainders=spec.search.remainders)
-    return Comparison(spec.name, spec.description, path, problems, label, entry.batch, tuple(dataflows),
-                      spec.baseline, spec.min_utilization, settings)
+    return Comparison(spec.name, spec.description, path, workload.problems, workload.label, workload.batch,
+                      tuple(dataflows), spec.baseline, spec.min_utilization,
+                      search_settings(spec.search, path, spec.objective))
 
 
 def _spec_file(experiment: Path, name: str, key: str) -> Path:

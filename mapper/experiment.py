@@ -79,8 +79,8 @@ from .search.run import DEFAULT_PATIENCE, REMAINDER_SEARCHES, Settings
 from .specs.constraints import parse_constraints, take_constraints
 from .specs.errors import SpecError, did_you_mean
 from .specs.limits import MAX_SEED, MAX_SEEDS
-from .specs.native import (SPEC_DOCUMENT, DocumentKind, PositiveInt, PositiveNumber, Text, check_keeps, invalid,
-                           is_int, SpecModel, validated, find_spec_file, load_native, load_yaml, shipped_specs_dir)
+from .specs.native import (SPEC_DOCUMENT, DocumentKind, PositiveInt, PositiveNumber, SpecModel, Text, check_keeps,
+                           find_spec_file, invalid, is_int, load_native, load_yaml, shipped_specs_dir, validated)
 
 UNCONSTRAINED = "unconstrained"
 DEFAULT_ROOT = Path("results")
@@ -235,22 +235,28 @@ def load_experiment(path: str | Path) -> Experiment:
             raise SpecError(path, "hardware.area_budget_mm2", f"{budget} mm2, which every "
                             f"design exceeds (the smallest: {min(d.area_mm2 for d in over_budget):.4g} mm2)",
                             "a budget that leaves some design to search")
-    workloads = tuple(_workload(entry, path, f"workloads[{i}]") for i, entry in enumerate(spec.workloads))
+    workloads = tuple(workload_entry(entry, path, f"workloads[{i}]") for i, entry in enumerate(spec.workloads))
     dataflows = tuple(_dataflow(name, path, f"dataflows[{i}]") for i, name in enumerate(spec.dataflows))
     for key, labels in (("architectures", [a.name for a in archs]), ("workloads", [w.label for w in workloads]),
                         ("dataflows", [d.label for d in dataflows]), ("objectives", spec.objectives)):
         _unique(labels, path, key)
-    if spec.search.seed + spec.search.seeds - 1 > MAX_SEED:
-        raise SpecError(path, "search.seeds", f"seeds {spec.search.seed} to {spec.search.seed + spec.search.seeds - 1}",
-                        f"seeds up to {MAX_SEED} (2**32 - 1)", "a lower search.seed")
-    settings = Settings(trials=spec.search.trials, seconds=spec.search.time, patience=spec.search.patience,
-                        seed=spec.search.seed, seeds=spec.search.seeds, remainders=spec.search.remainders,
-                        remainder_searches=spec.search.remainder_searches)
+    settings = search_settings(spec.search, path)
     if spec.search.fusion and "pareto" in spec.objectives:
         raise SpecError(path, "search.fusion", "true with objective pareto", "fusion with the objectives edp, "
                         "energy and delay", "fused groups are chosen for one objective: drop pareto or fusion")
     return Experiment(spec.name, spec.description, path, archs, workloads, dataflows, tuple(spec.objectives),
                       settings, tuple(designs), tuple(over_budget), spec.search.fusion)
+
+
+def search_settings(search: SearchSpec, path: Path, objective: Objective = "edp") -> Settings:
+    """The settings of an experiment file's `search:` (a dataflow comparison's too),
+    every key of it."""
+    if search.seed + search.seeds - 1 > MAX_SEED:
+        raise SpecError(path, "search.seeds", f"seeds {search.seed} to {search.seed + search.seeds - 1}",
+                        f"seeds up to {MAX_SEED} (2**32 - 1)", "a lower search.seed")
+    return Settings(objective=objective, trials=search.trials, seconds=search.time, patience=search.patience,
+                    seed=search.seed, seeds=search.seeds, remainders=search.remainders,
+                    remainder_searches=search.remainder_searches)
 
 
 def _experiment_spec(raw: object, path: Path) -> ExperimentSpec:
@@ -292,7 +298,9 @@ def _found(name: str, experiment: Path, key: str, kind: str) -> Path:
                         "file or the working directory)") from None
 
 
-def _workload(entry: WorkloadEntrySpec, experiment: Path, key: str) -> Workload:
+def workload_entry(entry: WorkloadEntrySpec, experiment: Path, key: str) -> Workload:
+    """The layers an experiment file's workload entry selects (a dataflow comparison's
+    too), with its label: its name, else the file's stem, with -bN for a batch N."""
     path = _found(entry.workload, experiment, f"{key}.workload", "workload")
     problems = load_native([path], entry.batch)["problems"]
     if not problems:

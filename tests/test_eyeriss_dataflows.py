@@ -152,6 +152,19 @@ def test_a_dataflow_that_cannot_fill_the_array_on_a_layer_is_held_to_what_it_can
     assert utilization_floor(layers["conv3"], specs.architecture, specs.constraints, 0.9) == 169 / 256
 
 
+def test_a_comparison_searches_with_every_setting_its_file_gives(tmp_path):
+    settings = load_comparison(EXPERIMENT).settings
+    assert (settings.trials, settings.patience, settings.seed, settings.remainders) == (40, None, 0, False)
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(EXPERIMENT.read_text().replace("patience: 0,", "patience: 7, seeds: 2, remainder_searches: 1,")
+                       .replace("../", str(EXPERIMENT.parent.parent) + "/"))
+    settings = load_comparison(changed).settings
+    assert (settings.patience, settings.seeds, settings.remainder_searches) == (7, 2, 1)
+    changed.write_text(changed.read_text().replace("patience: 7,", "fusion: true,"))
+    with pytest.raises(SpecError, match="search.fusion"):
+        load_comparison(changed)
+
+
 def test_a_malformed_comparison_names_the_key(tmp_path):
     bad = tmp_path / "bad.yaml"
     for change, key in ((("baseline: RS", "baseline: XY"), "baseline"),

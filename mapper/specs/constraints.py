@@ -56,7 +56,7 @@ from ..architecture import Architecture
 from ..constraints import PRESETS, Constraints, Factor, LevelConstraints, preset
 from ..problem import Problem
 from .errors import SpecError, describe, did_you_mean
-from .native import IDENTIFIER_SCHEMA, File, Identifier, invalid, is_int, is_number, SpecModel, validated
+from .native import IDENTIFIER_SCHEMA, File, Identifier, SpecModel, invalid, is_int, is_number, validated
 
 TIMELOOP_KEYS = ("constraints", "mapspace_constraints", "architecture_constraints")
 _FACTOR_WORD = re.compile(r"(?P<dim>[A-Za-z_]\w*)\s*(?P<op><=|>=|=)\s*(?P<n>\d+)(?![\w])")
