@@ -16,10 +16,11 @@ and Sze (ISCA 2016) and Timeloop:
 - stationarity: the tensor whose tile a level changes least often (tile changes =
   words brought in per instance / the tile's size), the one that stays put;
 - the reuse a layer offers and what of it stays on chip: each word of a tensor is
-  used (MACs / its size) times (weights: filter reuse across the batch and
-  convolutional reuse across output positions; inputs: fmap reuse across the filters
-  and convolutional reuse across the sliding window; outputs: partial-sum
-  accumulation across input channels and filter positions); the outermost level
+  used (MACs / its size) times, across the dimensions that do not index it, named
+  by the layer's own (`_reuse_kinds`: a convolution's weights across the batch and,
+  convolutional reuse, the output positions; its inputs across the filters and within
+  the overlapping windows; its outputs accumulated across input channels and filter
+  positions; a layer whose dimension has bound 1 offers no reuse along it); the outermost level
   serves each word (accesses / size) times, and the loops that make it do so are
   named: a loop above the tensor's first on-chip level that does not index it, outside
   one that does, brings its tile back again (refetch);
@@ -211,19 +212,33 @@ def _pe_stationary(arch: Architecture, levels: tuple[LevelExplanation, ...]) -> 
     return ranked[0][0] if len(ranked) == 1 or ranked[0][1] > ranked[1][1] else None
 
 
-REUSE_KINDS = {  # by which of a convolution's roles the tensor plays
-    "Weights": "filter reuse (across the batch N) and convolutional reuse (across output positions P, Q)",
-    "Inputs": "fmap reuse (across the filters M) and convolutional reuse (across the sliding window R, S)",
-}
-OUTPUT_REUSE = "partial-sum accumulation (across the input channels and filter positions)"
-
-
 def _reuse_kinds(problem: Problem, tensor: str) -> str:
+    """The reuse the layer offers a tensor, read from its dimensions (those of bound 1
+    offer none), in Chen, Emer and Sze's terms: a read-only word is used again across
+    each dimension the tensor does not index, convolutional reuse where that dimension
+    slides a window over one the tensor does index (a convolution's weights across the
+    output positions), and within overlapping windows where one of the tensor's ranks
+    sums several dimensions (its inputs); an output is accumulated across the
+    dimensions it does not index (partial sums)."""
     t = problem.tensor(tensor)
+    iterating = {d for d in problem.dims if problem.bounds[d] > 1}
+    unused = [d for d in problem.dims if d in iterating and d not in t.dims]
     if t.read_write:
-        return OUTPUT_REUSE
-    unused = [d for d in problem.dims if d not in t.dims and problem.bounds[d] > 1]
-    return REUSE_KINDS.get(tensor, "reuse across " + (", ".join(unused) or "no dimension"))
+        return f"partial-sum accumulation across {', '.join(unused)}" if unused else \
+            "none: each word is computed by one MAC"
+    own = t.dims & iterating
+    sliding = [d for d in unused if any(d in _rank_dims(rank) and _rank_dims(rank) & own
+                                        for other in problem.tensors for rank in other.ranks)]
+    windows = ["+".join(d for c, d in rank if c and d in iterating) for rank in t.ranks
+               if len(_rank_dims(rank) & iterating) > 1]
+    parts = ([f"reuse across {', '.join(d for d in unused if d not in sliding)}"] if len(sliding) < len(unused) else [])
+    parts += [f"convolutional reuse across {', '.join(sliding)}"] if sliding else []
+    parts += [f"convolutional reuse within overlapping windows ({', '.join(windows)})"] if windows else []
+    return " and ".join(parts) or "none: each word is used by one MAC"
+
+
+def _rank_dims(rank: tuple[tuple[int, str], ...]) -> set[str]:
+    return {d for c, d in rank if c}
 
 
 def _tensor_reuse(problem: Problem, arch: Architecture, mapping: Mapping, ev: Evaluation,

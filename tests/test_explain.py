@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 from tiny_network import write_specs
 
+from mapper.architecture import Architecture, StorageLevel
 from mapper.cli import main
 from mapper.compare import comparison, comparison_text
 from mapper.explain import Explanation, explain
+from mapper.mapping import LevelMapping, Loop, Mapping
 from mapper.model import vectorized
 from mapper.model.reference import evaluate_reference
 from mapper.plots import energy_breakdown, energy_delay
@@ -64,6 +66,28 @@ def test_reuse_is_read_off_the_loops_that_cause_it(toy: Explanation) -> None:
     assert outputs.outer_accesses_per_word == 3  # written twice, read back once
     weights = next(r for r in toy.reuse if r.tensor == "Weights")
     assert weights.refetch_loops == () and weights.outer_accesses_per_word == 1
+
+
+def test_the_reuse_a_layer_offers_is_named_by_its_own_dimensions() -> None:
+    def kinds(workload: str, layer: str) -> dict[str, str]:
+        problem = load_specs([SPECS / f"workloads/{workload}.yaml"]).problems
+        found = next(p for p in problem if p.name == layer)
+        return {r.tensor: r.kinds for r in explain(found, *_toy_arch_and_mapping(found)).reuse}
+
+    assert kinds("alexnet", "conv3") == {
+        "Weights": "convolutional reuse across P, Q",
+        "Inputs": "reuse across M and convolutional reuse within overlapping windows (P+R, Q+S)",
+        "Outputs": "partial-sum accumulation across C, R, S"}
+    # fc8 at batch 1: each weight serves one MAC; no window, no batch to reuse across
+    assert kinds("alexnet", "fc8") == {"Weights": "none: each word is used by one MAC", "Inputs": "reuse across M",
+                                       "Outputs": "partial-sum accumulation across C"}
+
+
+def _toy_arch_and_mapping(problem):
+    """An architecture of one unbounded level, and the mapping of every loop there."""
+    arch = Architecture("one-level", (StorageLevel("memory"),))
+    mapping = Mapping((LevelMapping(tuple(Loop(d, problem.bounds[d]) for d in problem.dims)),))
+    return arch, mapping, evaluate_reference(problem, arch, mapping)
 
 
 def test_stationarity_is_the_tile_that_changes_least(toy: Explanation) -> None:
