@@ -46,7 +46,7 @@ Running the experiment again skips what is finished. At the end:
 With a hardware sweep, each architecture is a template and each of its design points
 an architecture of the experiment (mapper/hardware_sweep.py); summary.json then has
 `designs`, one per design and workload, dataflow and objective: {architecture, params,
-area_mm2, energy_pJ, cycles, edp_J_cycles (the network's energy x its cycles), pareto
+area_mm2, energy_unit, energy_pJ, cycles, edp_J_cycles (the network's energy x its cycles), pareto
 (in area, energy and cycles among the designs of the same workload, dataflow and
 objective)}, with those over the area budget listed but not searched; summary.md a
 table of them, and DIR/plots/designs-<workload>.png area against energy and cycles.
@@ -449,7 +449,8 @@ def design_rows(exp: Experiment, rows: list[dict[str, Any]]) -> list[dict[str, A
         totals = row["totals"] if row["status"] == "complete" else None
         found.append(by_name[row["architecture"]].to_json() | {
             "workload": row["workload"], "dataflow": row["dataflow"], "objective": row["objective"],
-            "energy_pJ": totals["energy_pJ"] if totals else None, "cycles": totals["cycles"] if totals else None,
+            "energy_unit": row["energy_unit"], "energy_pJ": totals["energy_pJ"] if totals else None,
+            "cycles": totals["cycles"] if totals else None,
             "edp_J_cycles": totals["network_edp_J_cycles"] if totals else None, "pareto": False,
             "status": row["status"]})
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
@@ -519,15 +520,16 @@ def summary_markdown(summary: dict[str, Any]) -> str:
 
 
 def _designs_markdown(designs: list[dict[str, Any]]) -> str:
-    """The design points, smallest first per workload, dataflow and objective."""
-    head = ("design", "workload", "dataflow", "objective", "area mm2", "energy uJ", "cycles", "EDP J*cycles",
-            "Pareto")
+    """The design points, smallest first per workload, dataflow and objective, those
+    over the area budget last; energies in each design's unit."""
+    head = ("design", "workload", "dataflow", "objective", "area mm2", "energy", "cycles", "EDP", "Pareto")
     lines = ["Design points (EDP: the network's energy x its cycles; Pareto: in area, energy and cycles)", "",
              "| " + " | ".join(head) + " |", "| --- | --- | --- | --- | " + "---: | " * 4 + "--- |"]
-    ordered = sorted(designs, key=lambda d: (d.get("workload", ""), d.get("dataflow", ""), d.get("objective", ""),
-                                             d["area_mm2"]))
+    ordered = sorted(designs, key=lambda d: ("workload" not in d, d.get("workload", ""), d.get("dataflow", ""),
+                                             d.get("objective", ""), d["area_mm2"]))
     for d in ordered:
-        figures = ([f"{d['energy_pJ'] / 1e6:.4g}", f"{d['cycles']:,}", f"{d['edp_J_cycles']:.4g}"]
+        unit = d.get("energy_unit", "pJ")
+        figures = ([f"{d['energy_pJ']:.4g} {unit}", f"{d['cycles']:,}", edp_text(d["edp_J_cycles"], unit)]
                    if d["energy_pJ"] is not None else ["", "", d["status"]])
         lines.append("| " + " | ".join([d["architecture"], d.get("workload", ""), d.get("dataflow", ""),
                                         d.get("objective", ""), f"{d['area_mm2']:.4g}", *figures,

@@ -129,7 +129,10 @@ def test_the_summary_lists_every_design_with_area_totals_and_pareto(tmp_path: Pa
     flags = pareto_flags([(d["area_mm2"], d["energy_pJ"], d["cycles"]) for d in searched])
     assert [d["pareto"] for d in searched] == flags and any(flags)
     assert (out / "plots" / "designs-net.png").read_bytes().startswith(b"\x89PNG")
-    assert "Design points" in (out / "summary.md").read_text()
+    table = (out / "summary.md").read_text().split("Design points")[1]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert [row.count("over the area budget") for row in rows] == [0] * 5 + [1]  # the unsearched last
+    assert all(f"{d['energy_pJ']:.4g} {d['energy_unit']}" in table for d in searched)
     # run again: every design's search is finished, nothing is redone, the same summary
     summary = (out / "summary.json").read_text()
     capsys.readouterr()
