@@ -28,7 +28,7 @@ from typing import Any
 from .architecture import Architecture
 from .compare import comparison
 from .constraints import Constraints
-from .estimation import BUILT_IN, ArchitectureEstimate, EstimateError, Hardware, estimate_architecture
+from .estimation import BUILT_IN, ArchitectureEstimate, EstimateError, Hardware, estimate_architecture, technology_nm
 from .explain import Explanation, explain as explain_evaluation
 from .mapping import Mapping
 from .mapspace import layer_constraints
@@ -127,24 +127,29 @@ def search_network(specs: Loaded, out: str | Path, jobs: int = 1, dataflow: str 
 def compare(*folders: str | Path) -> dict[str, Any]:
     """Finished runs side by side (`mapper compare`): each run's totals and each
     layer's figures, with their ratios to the first run."""
-    return comparison([run for folder in folders for run in read_runs(Path(folder))])
+    runs = [run for folder in folders for run in read_runs(Path(folder))]
+    if not runs:
+        raise SpecError(", ".join(map(str, folders)) or "compare()", "", "no runs",
+                        "folders of finished searches or experiments")
+    return comparison(runs)
 
 
-def estimate(specs: Loaded, technology: float | None = None, backend: str = BUILT_IN) -> ArchitectureEstimate:
+def estimate(specs: Loaded, technology: float | str | None = None, backend: str = BUILT_IN) -> ArchitectureEstimate:
     """Energy per access, leakage and area of every level and the MACs of the loaded
-    architecture (`mapper estimate`), at `technology` (nm; default: the
-    architecture's)."""
+    architecture (`mapper estimate`), at `technology` (nm, or a string such as "45nm";
+    default: the architecture's)."""
     source = ", ".join(specs.files)
     if specs.architecture is None:
         raise SpecError(source, "", "no architecture", "files that give an architecture")
-    node = technology if technology is not None else specs.hardware.node_nm
-    if node is None:
-        raise SpecError(source, "architecture.technology", "no technology node", "architecture.technology in the "
-                        "spec, or --technology NODE", "e.g. mapper estimate ARCH --technology 45nm")
     try:
+        node = technology_nm(technology) if technology is not None else specs.hardware.node_nm
+        if node is None:
+            raise SpecError(source, "architecture.technology", "no technology node", "architecture.technology in "
+                            "the spec, or --technology NODE", "e.g. mapper estimate ARCH --technology 45nm")
         return estimate_architecture(specs.architecture, specs.hardware, node, backend)
     except EstimateError as e:
-        raise SpecError(source, "architecture", e.found, e.allowed) from None
+        raise SpecError(source, "technology" if technology is not None else "architecture", e.found,
+                        e.allowed) from None
 
 
 def graph(workload: str | Path, batch: int = 1) -> Any:

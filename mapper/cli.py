@@ -19,7 +19,7 @@ from rich.live import Live
 from rich.text import Text
 
 from .architecture import Architecture
-from .compare import comparison, comparison_text
+from .compare import comparison_text
 from .constraints import Constraints
 from .estimation import BACKENDS, BUILT_IN, EstimateError, hwcomponents_backend, technology_nm
 from .explain import explain, explanation_text
@@ -146,10 +146,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     """Runs side by side (mapper/compare.py): a table, and with -o the JSON, the table
     and a PNG."""
-    runs = [run for folder in args.runs for run in read_runs(Path(folder))]
-    if not runs:
-        raise SpecError(", ".join(args.runs), "", "no runs", "folders of finished searches or experiments")
-    data = comparison(runs)
+    data = api.compare(*args.runs)
     text = comparison_text(data)
     print(text, end="")
     if args.out:

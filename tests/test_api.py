@@ -43,6 +43,8 @@ def test_search_and_search_network_write_the_folders_the_commands_write(tmp_path
     assert [row["layer"] for row in network.summary["layers"]] == [p.name for p in loaded.problems]
     table = api.compare(tmp_path / "net", tmp_path / "net")
     assert table["runs"][1]["ratio_to_first"]["edp_J_cycles"] == 1.0
+    with pytest.raises(SpecError, match="no runs"):
+        api.compare()
 
 
 def test_estimate_and_graph_give_what_the_commands_print(tmp_path: Path) -> None:
@@ -52,8 +54,11 @@ def test_estimate_and_graph_give_what_the_commands_print(tmp_path: Path) -> None
     assert main(["estimate", str(SPECS / "arch/eyeriss-like.yaml"), "--json", str(out)]) == 0
     assert json.loads(out.read_text()) == json.loads(json.dumps(found.to_json()))
     assert api.estimate(specs, technology=45).node_nm == 45
+    assert api.estimate(specs, technology="45nm").node_nm == 45
     with pytest.raises(SpecError, match="no technology node"):
         api.estimate(api.load(SPECS / "arch/tpu-like.yaml"))
+    with pytest.raises(SpecError, match="outside the estimator's range"):  # as --technology refuses it
+        api.estimate(specs, technology=1000)
     graph = api.graph("alexnet")
     assert list(graph.nodes) == [p.name for p in api.load(SPECS / "workloads/alexnet.yaml").problems]
     assert graph.number_of_edges() == 7
