@@ -54,8 +54,7 @@ class Architecture:
 
     def fanout(self, i: int) -> tuple[int, int]:
         """Mesh (X, Y) of children under one instance of level i."""
-        child = self.levels[i + 1] if i + 1 < len(self.levels) else self.compute
-        parent = self.levels[i]
+        child, parent = self._child(i), self.levels[i]
         return child.mesh_x // parent.mesh_x or 1, child.mesh_y // parent.mesh_y or 1
 
     def fanouts(self) -> list[tuple[int, int]]:
@@ -65,11 +64,8 @@ class Architecture:
     def fanout_name(self, i: int) -> str:
         """The fan-out below level i by both its ends, as Timeloop names it in errors:
         `GlobalBuffer -> LocalBuffer`, `RegisterFile -> MACC`."""
-        child = self.levels[i + 1] if i + 1 < len(self.levels) else self.compute
-        return f"{self.levels[i].name} -> {child.name}"
+        return f"{self.levels[i].name} -> {self._child(i).name}"
 
-    def level_index(self, name: str) -> int:
-        for i, level in enumerate(self.levels):
-            if level.name == name:
-                return i
-        raise KeyError(name)
+    def _child(self, i: int) -> StorageLevel | ComputeUnit:
+        """What is below level i: the next level, or the MACs below the last."""
+        return self.levels[i + 1] if i + 1 < len(self.levels) else self.compute

@@ -368,7 +368,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return cmd_dataflow_comparison(args)
     exp = experiment.load_experiment(args.experiment)
     exp = replace(exp, settings=replace(exp.settings, storage=args.storage))
-    folder = Path(args.out) if args.out else experiment.default_folder(exp)
+    folder = Path(args.out) if args.out else experiment.default_folder(exp.name)
     shared = shared_job(args, worker.experiment_units(exp, folder), exp.name)
     try:
         with owning(args, folder), network.worker_pool(args.jobs) as pool:
@@ -402,7 +402,7 @@ def cmd_dataflow_comparison(args: argparse.Namespace) -> int:
         raise SpecError(args.experiment, "baseline", "a dataflow comparison with --storage",
                         "a comparison run on this machine", "leave out --storage")
     comparison = dataflow_comparison.load_comparison(args.experiment)
-    folder = Path(args.out) if args.out else dataflow_comparison.default_folder(comparison)
+    folder = Path(args.out) if args.out else experiment.default_folder(comparison.name)
     try:
         with owning(args, folder), network.worker_pool(args.jobs) as pool:
             load_kernels()

@@ -49,12 +49,11 @@ from pydantic import Field, PlainValidator, WithJsonSchema
 
 from .architecture import Architecture
 from .constraints import Constraints, array_levels, pe_local_levels
-from .experiment import (DEFAULT_ROOT, EXPERIMENT_DOCUMENT, SearchSpec, WorkloadEntrySpec, search_settings,
-                         workload_entry)
+from .experiment import EXPERIMENT_DOCUMENT, SearchSpec, WorkloadEntrySpec, search_settings, workload_entry
 from .mapping import Mapping
 from .mapspace import Mapspace
 from .model.vectorized import evaluate_mapping
-from .network import BEST, Layer, NetworkEvent, NetworkJob, read_json, run_network
+from .network import BEST, Layer, NetworkEvent, NetworkJob, level_accesses, read_json, run_network
 from .problem import Problem
 from .safe_names import safe_file_name
 from .json_output import json_text
@@ -241,10 +240,6 @@ def _spec_file(experiment: Path, name: str, key: str) -> Path:
                         "or the name of a shipped spec") from None
 
 
-def default_folder(comparison: Comparison) -> Path:
-    return DEFAULT_ROOT / safe_file_name(comparison.name)
-
-
 # ---------------------------------------------------------------------------
 # Running
 
@@ -292,12 +287,11 @@ def layer_record(dataflow: Dataflow, layer: Layer, job: NetworkJob) -> dict[str,
     best_file = job.layer_folder(layer.problem.name) / BEST
     best = read_json(best_file)
     mapping = parse_mapping(best["mapping"], layer.problem, dataflow.arch, best_file)
-    dram = best["levels"][0]["tensors"].values()
     return {"dataflow": dataflow.name, "layer": layer.problem.name, "macs": best["computes"],
             "energy": best["energy_pJ"], "energy_per_mac": best["energy_pJ"] / best["computes"],
             "utilization": best["utilization"],
             "utilization_floor": layer.constraints.min_utilization if layer.constraints else 0.0,
-            "dram_accesses": sum((t["reads"] + t["fills"] + t["updates"]) * t["utilized_instances"] for t in dram),
+            "dram_accesses": level_accesses(best["levels"][0]),
             "breakdown": energy_breakdown(layer.problem, dataflow.arch, mapping, best)}
 
 

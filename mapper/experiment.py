@@ -552,6 +552,8 @@ def event_line(event: ExperimentEvent) -> str:
     return "  " + event_text(event.network)
 
 
-def default_folder(exp: Experiment) -> Path:
-    return DEFAULT_ROOT / safe_file_name(exp.name)
+def default_folder(name: str) -> Path:
+    """Where `mapper run` writes an experiment (or a dataflow comparison) of this name
+    without -o."""
+    return DEFAULT_ROOT / safe_file_name(name)
 

@@ -63,7 +63,7 @@ class Design:
         return {"architecture": self.arch.name, "params": dict(self.params), "area_mm2": self.area_mm2}
 
 
-def sweep_designs(raw: dict[str, Any], file: Path, spec: HardwareSpec, experiment: Path) -> list[Design]:
+def sweep_designs(raw: object, file: Path, spec: HardwareSpec, experiment: Path) -> list[Design]:
     """Every combination of the swept values applied to the architecture `raw` (the
     `architecture` of `file`), checked and estimated."""
     keys = list(spec.sweep)

@@ -42,7 +42,7 @@ import os
 import queue
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -492,6 +492,12 @@ def group_entry(fused: FusedEvaluation, arch: Architecture, rows: list[dict[str,
             "alone": figures(alone)}
 
 
+def level_accesses(level: dict[str, Any]) -> float:
+    """A level's reads, fills and updates over all its instances, from a best.json's
+    `levels` entry."""
+    return sum((t["reads"] + t["fills"] + t["updates"]) * t["utilized_instances"] for t in level["tensors"].values())
+
+
 def layer_row(name: str, same_shape_as: str | None, best: dict[str, Any]) -> dict[str, Any]:
     """One layer's line of the summary, with its energy broken down by level and by
     tensor (MACs and network apart, so that each breakdown adds up to the total)."""
@@ -508,8 +514,7 @@ def layer_row(name: str, same_shape_as: str | None, best: dict[str, Any]) -> dic
             "pJ_per_MAC": energy / best["computes"], "cycles": best["cycles"], "utilization": best["utilization"],
             "edp_J_cycles": best["edp_J_cycles"], "mapping": one_line(best["mapping"]), "why": _why(best),
             "energy_by_level_pJ": by_level | extra, "energy_by_tensor_pJ": by_tensor | extra,
-            "accesses_by_level": {level["name"]: sum((t["reads"] + t["fills"] + t["updates"]) * t["utilized_instances"]
-                                                     for t in level["tensors"].values()) for level in best["levels"]},
+            "accesses_by_level": {level["name"]: level_accesses(level) for level in best["levels"]},
             "search": {k: best["search"].get(k) for k in ("objective", "mode", "trials", "seed")} | _seeds(best)}
 
 
@@ -668,7 +673,7 @@ def progress_text(p: LayerProgress, energy_unit: str) -> str:
     return f"{done}, {p.seconds:.0f} s, best EDP {edp_text(p.energy_pJ * 1e-12 * p.cycles, energy_unit)}"
 
 
-def fusion_candidates(files: list[str], batch: int, layers: tuple[Layer, ...], arch: Architecture,
+def fusion_candidates(files: Sequence[str | Path], batch: int, layers: tuple[Layer, ...], arch: Architecture,
                       objective: str) -> tuple[FusedGroup, ...]:
     """The fused groups to consider (fusion.candidate_groups) among `layers`, from the
     graph of the workload in `files` (the native file that has one); SpecError where

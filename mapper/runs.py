@@ -24,7 +24,6 @@ KINDS = ("a folder of `mapper search` on a layer (best.json), on a workload (net
 @dataclass(frozen=True)
 class LayerRun:
     name: str
-    macs: int
     energy_pJ: float  # in the run's energy unit
     cycles: int
     edp_J_cycles: float
@@ -127,9 +126,8 @@ def _layer(name: str, path: Path, row: dict[str, Any] | None = None, fused_in: s
     """A layer's figures: its summary row's where the network has one (`row`), else its
     best.json's (`path`)."""
     best = _read(path)
-    figures = row or {"macs": best["computes"], **best}
-    return LayerRun(name, figures["macs"], figures["energy_pJ"], figures["cycles"], figures["edp_J_cycles"], path,
-                    best, fused_in)
+    figures = row or best
+    return LayerRun(name, figures["energy_pJ"], figures["cycles"], figures["edp_J_cycles"], path, best, fused_in)
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -182,7 +182,7 @@ def test_compare_puts_runs_side_by_side_with_ratios_to_the_first(tmp_path: Path,
 
 def test_compare_gives_each_edp_its_own_unit_and_ratios_only_within_the_first_runs_unit() -> None:
     def run(name: str, unit: str, energy: float) -> Run:
-        layer = LayerRun("conv", 100, energy, 10, energy * 1e-12 * 10, Path(name), {})
+        layer = LayerRun("conv", energy, 10, energy * 1e-12 * 10, Path(name), {})
         return Run(name, Path(name), "arch", unit, (layer,))
 
     data = comparison([run("a", "pJ", 1e12), run("b", "MAC", 2e12), run("c", "pJ", 3e12)])

@@ -67,7 +67,7 @@ def main() -> None:
         "node_scaling_from_45nm": [rounded({"node_nm": n, "energy": tech_node_energy(n * 1e-9, 45e-9),
                                             "area": tech_node_area(n * 1e-9, 45e-9),
                                             "leak": tech_node_leak(n * 1e-9, 45e-9)}) for n in NODES_NM],
-        "dram_pJ_per_bit": {kind: float(energy[0] if isinstance(energy, tuple) else energy)
+        "dram_pJ_per_bit": {kind: float(energy[0])
                             for kind, energy in _DRAM.type2energylatency.items() if isinstance(energy, tuple)},
         "sram_checks": [{"node_nm": n, "width": w, "depth": d, **rounded(sram(n, w, d))} for n, w, d in SRAM_CHECKS],
     }

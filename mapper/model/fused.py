@@ -51,10 +51,6 @@ class FusedEvaluation:
     def computes(self) -> int:
         return sum(self.layer_computes(i) for i in range(len(self.layers)))
 
-    @property
-    def edp_J_cycles(self) -> float:
-        return self.energy_pJ * 1e-12 * self.cycles
-
     def layer_energy_pJ(self, layer: int) -> float:
         return sum(t.evaluation.energy_pJ * t.tiles for t in self.layers[layer])
 

@@ -235,10 +235,10 @@ def parse_native(raw: object, file: File, problems: Sequence[Problem] = (),
         level_path = f"{path}.levels.{name}"
         for key in ("x_dims", "y_dims", "innermost", "outermost", "spatial_order", "keep", "bypass"):
             _no_repeats(getattr(level, key) or [], file, f"{level_path}.{key}")
-        _disjoint(level.keep, level.bypass, "keep", "bypass", "a tensor is kept or bypassed, not both", file,
+        _disjoint(level.keep, level.bypass, "keep", "a tensor is kept or bypassed, not both", file,
                   f"{level_path}.bypass")
-        _disjoint(level.innermost, level.outermost, "innermost", "outermost", "a loop is among the innermost "
-                  "or the outermost, not both", file, f"{level_path}.outermost")
+        _disjoint(level.innermost, level.outermost, "innermost", "a loop is among the innermost or the "
+                  "outermost, not both", file, f"{level_path}.outermost")
         levels[name] = LevelConstraints(
             temporal=level.temporal, spatial=level.spatial, spatial_x=level.spatial_x, spatial_y=level.spatial_y,
             x_dims=None if level.x_dims is None else frozenset(level.x_dims),
@@ -256,10 +256,11 @@ def _no_repeats(names: list[str], file: File, path: str) -> None:
             raise SpecError(file, f"{path}[{i}]", f"{name!r} a second time", "each name once")
 
 
-def _disjoint(first: list[str], second: list[str], a: str, b: str, rule: str, file: File, path: str) -> None:
+def _disjoint(first: list[str], second: list[str], first_key: str, rule: str, file: File, path: str) -> None:
+    """`second` (at `path`) shares no name with `first` (the level's `first_key`)."""
     both = [n for n in second if n in first]
     if both:
-        raise SpecError(file, path, f"{', '.join(both)}, also in {a}", rule)
+        raise SpecError(file, path, f"{', '.join(both)}, also in {first_key}", rule)
 
 
 def check_against(constraints: Constraints, file: File, problems: Sequence[Problem],

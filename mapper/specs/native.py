@@ -1365,12 +1365,11 @@ def _level_mapping(entry: LevelMappingSpec, index: int, problem: Problem, archit
     return LevelMapping(
         temporal=tuple(Loop(dim, factor) for dim, factor in entry.temporal),
         spatial=tuple(Loop(dim, factor, axis) for dim, factor, axis in entry.spatial),
-        keep=_keep(entry, index, level, problem, file, path),
+        keep=_keep(entry, level, problem, file, path),
     )
 
 
-def _keep(entry: LevelMappingSpec, index: int, level: StorageLevel, problem: Problem,
-          file: File, path: str) -> frozenset[str]:
+def _keep(entry: LevelMappingSpec, level: StorageLevel, problem: Problem, file: File, path: str) -> frozenset[str]:
     """keep: exactly these; bypass: all allowed but these; both: all allowed but the bypassed."""
     names = [t.name for t in problem.tensors]
     allowed = _allowed_tensors(level, problem)

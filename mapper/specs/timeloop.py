@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from math import isfinite
 from typing import Any
 
@@ -33,8 +33,6 @@ class TimeloopSpec:
     problem: Problem | None
     architecture: Architecture | None
     mapping: Mapping | None
-    constraints: list[dict] | None
-    raw: dict
     hardware: Hardware = Hardware()  # what the architecture says for the estimator
 
 
@@ -400,16 +398,6 @@ def compute_energy(actions: dict[str, float]) -> float:
     return max((e for a, e in actions.items() if a.startswith("mac")), default=0.0)
 
 
-def with_ert(arch: Architecture, doc: dict, source: str = "<timeloop>") -> Architecture:
-    """Re-price an architecture with the ERT found in `doc`."""
-    ert = parse_ert(doc, source)
-    levels = tuple(replace(lv, read_energy=ert.get(lv.name, {}).get("read", lv.read_energy),
-                           write_energy=ert.get(lv.name, {}).get("write", lv.write_energy))
-                   for lv in arch.levels)
-    compute = replace(arch.compute, energy=compute_energy(ert.get(arch.compute.name, {})) or arch.compute.energy)
-    return replace(arch, levels=levels, compute=compute)
-
-
 # --------------------------------------------------------------------- mapping
 
 
@@ -528,10 +516,6 @@ def load(doc: dict, source: str = "<timeloop>", need_energies: bool = True) -> T
     mapping = None
     if mapping_doc and problem and arch:
         mapping = parse_mapping(_list(mapping_doc, source, "mapping"), problem, arch, source)
-    constraints = _dict(doc.get("constraints"), source, "constraints").get("targets")
-    arch_constraints = _dict(doc.get("architecture_constraints"), source, "architecture_constraints").get("targets")
-    if arch_constraints:
-        constraints = list(_list(arch_constraints, source, "architecture_constraints.targets")) + list(
-            _list(constraints, source, "constraints.targets"))
+    # Constraints (constraints, architecture_constraints) are read apart: specs/constraints.py.
     hardware = parse_hardware(doc, source) if arch is not None else Hardware()
-    return TimeloopSpec(problem, arch, mapping, constraints, doc, hardware)
+    return TimeloopSpec(problem, arch, mapping, hardware)
