@@ -412,3 +412,10 @@ def test_output_whose_reader_has_gone_ends_quietly_as_unix_tools_do() -> None:
                           timeout=120)
     assert done.returncode == 128 + signal.SIGPIPE
     assert done.stderr == ""
+
+
+def test_a_mistake_in_the_options_names_the_option_not_a_file(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["search", str(TOY_ARCH), str(SPECS / "workloads/tiny-conv.yaml"), "-o", str(tmp_path / "out")]
+    assert main([*args, "--seeds", "2", "--exhaustive"]) == 2
+    assert capsys.readouterr().err.startswith("error: --seeds: found 2 with --exhaustive")

@@ -55,7 +55,10 @@ class SpecError(Exception):
         return _ONE_LINE.sub(" ", ": ".join([*where, message]))
 
     def _location(self) -> str:
-        """`file`, `file:line` or `file:line:column`, the form editors jump to."""
+        """`file`, `file:line` or `file:line:column`, the form editors jump to; nothing
+        for a mistake in no file (a command-line option: its key path says where)."""
+        if self.file is None and self.line is None:
+            return ""
         parts = [self.file or "<spec>"]
         if self.line is not None:
             parts.append(str(self.line))
