@@ -39,7 +39,8 @@ from .search.outputs import evaluation_json, write_atomically
 from .search.run import Settings, claim_layer_folder
 from .specs.errors import SpecError
 from .specs.load import load_specs
-from .specs.native import load_workload_inputs
+from .specs.native import SPEC_DOCUMENT, find_spec_file, load_workload_inputs, load_yaml
+from .specs.timeloop import is_timeloop
 from .workload_graph import graph_stats, workload_graph
 from .specs import schema
 from .workload_stats import stats_table, workload_stats
@@ -160,7 +161,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    problems, inputs = load_workload_inputs(args.workload, args.batch)
+    """A workload's layers (native, or a Timeloop problem, which names no other layer)."""
+    path = find_spec_file(args.workload)
+    if is_timeloop(load_yaml(path, SPEC_DOCUMENT)):
+        problems, inputs = load_specs([path], args.batch, need_energies=False).problems, {}
+        if not problems:
+            raise SpecError(path, "problem", "no Timeloop problem", "a workload or a problem")
+    else:
+        problems, inputs = load_workload_inputs(path, args.batch)
     stats = workload_stats(problems, graph_stats(workload_graph(problems, inputs)))
     print(stats_table(stats))
     if args.json:

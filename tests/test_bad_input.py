@@ -419,3 +419,15 @@ def test_a_mistake_in_the_options_names_the_option_not_a_file(tmp_path: Path,
     args = ["search", str(TOY_ARCH), str(SPECS / "workloads/tiny-conv.yaml"), "-o", str(tmp_path / "out")]
     assert main([*args, "--seeds", "2", "--exhaustive"]) == 2
     assert capsys.readouterr().err.startswith("error: --seeds: found 2 with --exhaustive")
+
+
+@pytest.mark.skipif(not REFERENCE.exists(), reason="../shared/reference/timeloop is not here")
+def test_stats_reads_a_timeloop_problem_alone(capsys: pytest.CaptureFixture[str]) -> None:
+    problem = REFERENCE / "cases/ed_eyeriss_like_default/inputs/default_problem.yaml"
+    assert main(["stats", str(problem)]) == 0
+    assert "C3 M32 R3 S3 N1 P112 Q112" in capsys.readouterr().out
+
+
+def test_stats_of_a_directory_says_it_is_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["stats", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {tmp_path}: found a directory;")

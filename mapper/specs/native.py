@@ -1486,6 +1486,6 @@ def find_spec_file(name: str | Path) -> Path:
             if candidate.is_file():
                 return candidate
     shipped = sorted(str(p.relative_to(root).with_suffix("")) for p in root.glob("*/*.yaml"))
-    raise SpecError(path, "", "no such file, nor a shipped spec of that name",
+    raise SpecError(path, "", "a directory" if path.is_dir() else "no such file, nor a shipped spec of that name",
                     "a path to a YAML file, or a shipped spec: " + ", ".join(shipped),
                     did_you_mean(path.with_suffix("").name, [Path(s).name for s in shipped] + shipped))
