@@ -519,8 +519,12 @@ def interrupted(args: argparse.Namespace, interruption: KeyboardInterrupt) -> in
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineErrorParser(prog="mapper", description="Dataflow mapping of DNN layers onto spatial accelerators.")
     sub = parser.add_subparsers(dest="command", required=True)
-    ev = sub.add_parser("evaluate", help="evaluate one mapping (native or Timeloop YAML, merged)")
-    ev.add_argument("files", nargs="+")
+    ev = sub.add_parser("evaluate", help="evaluate one mapping (native or Timeloop YAML, merged)",
+                        description="Evaluate one mapping of one layer on one architecture: the loop nest with "
+                        "each level's tiles, per level and tensor the reads, fills, updates and energy, and the "
+                        "totals. The files (native or Timeloop YAML, merged at the top level as Timeloop does) "
+                        "give the architecture, the layer and the mapping.")
+    ev.add_argument("files", nargs="+", metavar="FILE", help="spec files: architecture, layer and mapping")
     ev.add_argument("--json", metavar="PATH", help="write the stats as JSON")
     ev.set_defaults(run=cmd_evaluate)
     es = sub.add_parser("estimate", help="energy per access, leakage and area of each level and the MACs, "

@@ -248,3 +248,12 @@ def test_a_dimension_may_be_unrolled_along_x_and_along_y_of_one_fan_out(tmp_path
     specs = load_specs([SPECS / "arch" / "eyeriss.yaml", SPECS / "workloads" / "tiny-conv.yaml", mapping])
     spatial = specs.mapping.levels[1].spatial
     assert [(l.dim, l.factor, l.spatial) for l in spatial] == [("M", 2, "Y"), ("M", 2, "X")]
+
+
+def test_a_timeloop_mapping_may_say_dataspace_for_datatype(tmp_path: Path) -> None:
+    """The v0.4 front end's word (its t03 mappings): the same keep and bypass."""
+    case = Path(__file__).resolve().parent / "data" / "timeloop-conv1d-p8.yaml"
+    renamed = tmp_path / "dataspace.yaml"
+    renamed.write_text(case.read_text().replace("type: datatype", "type: dataspace"))
+    assert "type: dataspace" in renamed.read_text()
+    assert load_specs([renamed]).mapping == load_specs([case]).mapping

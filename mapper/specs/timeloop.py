@@ -23,7 +23,8 @@ from .limits import LAYER_LIMIT, MAX_ENERGY, MAX_INSTANCES, MAX_LEVELS, level_to
 
 _RANGE = re.compile(r"^(?P<base>.*?)\[(?P<lo>\d+)\.\.(?P<hi>\d+)\]$")
 _COMPUTE_CLASSES = ("mac", "compute", "alu")
-_DIRECTIVE_TYPES = ("temporal", "spatial", "datatype", "bypass")
+# `dataspace` is the v0.4 front end's word for `datatype` (its tutorial's t03 mappings use it).
+_DIRECTIVE_TYPES = ("temporal", "spatial", "datatype", "dataspace", "bypass")
 
 
 @dataclass(frozen=True)
@@ -455,7 +456,7 @@ def parse_mapping(directives: list[dict], problem: Problem, arch: Architecture,
         if kind not in _DIRECTIVE_TYPES:
             raise SpecError(source, f"mapping[{k}].type", describe(kind), ", ".join(_DIRECTIVE_TYPES),
                             did_you_mean(kind, _DIRECTIVE_TYPES))
-        if kind in ("datatype", "bypass"):
+        if kind in ("datatype", "dataspace", "bypass"):
             listed = {key: _names(d.get(key), source, f"mapping[{k}].{key}") for key in ("keep", "bypass")}
             for key, names_listed in listed.items():
                 for j, tensor in enumerate(names_listed):
