@@ -37,7 +37,7 @@ from .json_output import json_text
 from .search import command as search
 from .search.outputs import evaluation_json, write_atomically
 from .search.run import Settings, claim_layer_folder
-from .specs.errors import SpecError
+from .specs.errors import SpecError, did_you_mean
 from .specs.load import load_specs
 from .specs.native import SPEC_DOCUMENT, find_spec_file, load_workload_inputs, load_yaml
 from .specs.timeloop import is_timeloop
@@ -124,13 +124,23 @@ def technology_argument(text: str) -> float:
 def cmd_explain(args: argparse.Namespace) -> int:
     """Why a mapping costs what it costs (mapper/explain.py): of the files of `mapper
     evaluate`, or of the best mappings of a finished run's folder."""
-    if len(args.files) == 1 and Path(args.files[0]).is_dir():
+    folders = [Path(f) for f in args.files if Path(f).is_dir()]
+    if folders:
+        if len(folders) < len(args.files):
+            raise SpecError(", ".join(args.files), "", "run folders and spec files together",
+                            "run folders, or the spec files of one mapping")
+        runs = [run for folder in folders for run in read_runs(folder)]
         found = [(run.name, layer.name, layer.fused_in, run.energy_unit, explanation_of(layer))
-                 for run in read_runs(Path(args.files[0])) for layer in run.layers
-                 if args.layer is None or layer.name == args.layer]
+                 for run in runs for layer in run.layers if args.layer is None or layer.name == args.layer]
         if not found:
-            raise SpecError(args.files[0], "", f"no finished layer {args.layer!r}" if args.layer
-                            else "no finished layer", "a run folder with a best mapping")
+            finished = list(dict.fromkeys(layer.name for run in runs for layer in run.layers))
+            raise SpecError(", ".join(args.files), "--layer" if args.layer else "",
+                            f"no finished layer {args.layer!r}" if args.layer else "no finished layer",
+                            "a finished layer: " + ", ".join(finished) if finished else "a run folder with a "
+                            "best mapping", did_you_mean(args.layer, finished) if args.layer else None)
+    elif args.layer is not None:
+        raise SpecError(", ".join(args.files), "--layer", args.layer, "--layer with run folders only",
+                        "the spec files give one layer: leave --layer out")
     else:
         problem, arch, mapping, ev = evaluated(args.files)
         found = [(arch.name, problem.name, None, arch.energy_unit, explain(problem, arch, mapping, ev))]
@@ -547,8 +557,9 @@ def main(argv: list[str] | None = None) -> int:
                         description="Explain a mapping (the files of `mapper evaluate`) or the best mappings of a "
                         "finished run (its folder): per level and tensor the accesses per MAC, temporal and spatial "
                         "reuse, what stays stationary, the reuse kept on chip, where the cycles go.")
-    ex.add_argument("files", nargs="+", metavar="FILE_OR_RUN_DIR")
-    ex.add_argument("--layer", metavar="NAME", help="of a run folder, only this layer")
+    ex.add_argument("files", nargs="+", metavar="FILE_OR_RUN_DIR",
+                    help="the spec files of one mapping, or one or more folders of finished runs")
+    ex.add_argument("--layer", metavar="NAME", help="of run folders, only this layer")
     ex.add_argument("--json", metavar="PATH", help="write the explanations as JSON")
     ex.set_defaults(run=cmd_explain)
     cp = sub.add_parser("compare", help="finished runs side by side: totals and per layer, ratios to the first",

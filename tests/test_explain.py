@@ -161,6 +161,21 @@ def test_a_result_written_before_explanations_gets_a_one_line_error(tmp_path: Pa
     assert "best.json" in err and "run the search's command again" in err and "Traceback" not in err
 
 
+def test_explain_takes_several_run_folders_and_says_which_layers_it_has(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert main(["search", *write_specs(tmp_path), "-o", str(out), *QUICK]) == 0
+    capsys.readouterr()
+    assert main(["explain", str(out), str(out), "--layer", "mm_a"]) == 0
+    assert capsys.readouterr().out.count("# mm_a") == 2
+    assert main(["explain", str(out), "--layer", "mm_aa"]) == 2
+    assert "a finished layer: mm_a" in capsys.readouterr().err
+    assert main(["explain", *TOY, "--layer", "mm_a"]) == 2  # spec files give one layer
+    assert "--layer with run folders only" in capsys.readouterr().err
+    assert main(["explain", str(out), TOY[0]]) == 2
+    assert "run folders and spec files together" in capsys.readouterr().err
+
+
 def test_compare_puts_runs_side_by_side_with_ratios_to_the_first(tmp_path: Path,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     files = write_specs(tmp_path)

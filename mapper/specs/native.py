@@ -247,7 +247,8 @@ def _yaml_error(error: yaml.YAMLError, path: Path) -> SpecError:
     problem = getattr(error, "problem", None) or type(error).__name__
     hint = None
     if isinstance(error, yaml.constructor.ConstructorError) and "tag" in problem:
-        hint = "YAML tags (!Component, ...) belong to Timeloop v0.4 files: load those with the Timeloop loader"
+        hint = ("YAML tags (!Component, ...) belong to Timeloop v0.4 input files, which its front end turns into "
+                "one plain YAML file: pass the parsed-processed-input.yaml Timeloop wrote (with its ERT.yaml)")
     if isinstance(error, yaml.reader.ReaderError):
         code = error.character if isinstance(error.character, int) else ord(error.character)
         problem = f"unacceptable character #x{code:04x}: {error.reason}, at offset {error.position}"
