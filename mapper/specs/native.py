@@ -797,7 +797,8 @@ ENERGY_TABLE_DOCUMENT = DocumentKind("an energy table", tuple(EnergyTableSpec.mo
 _MAPPING_LIST = TypeAdapter(Annotated[list[LevelMappingSpec], Field(min_length=1)])
 
 # The built-in checks still in play: every scalar has its own validator above.
-_BUILTIN_ALLOWED = {"bool_type": "true or false", "list_type": "a list", "dict_type": "a mapping"}
+_BUILTIN_ALLOWED = {"bool_type": "true or false", "list_type": "a list", "dict_type": "a mapping",
+                    "string_type": "a string"}
 
 
 def validated(validate: Callable[[object], T], raw: object, file: File, path: str) -> T:
