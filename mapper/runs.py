@@ -107,8 +107,10 @@ def _network_run(folder: Path, name: str) -> Run:
     folders = {entry["name"]: folder / entry["folder"] for entry in manifest["layers"]}
     summary = _read(folder / SUMMARY) if (folder / SUMMARY).is_file() else {}
     rows = {row["layer"]: row for row in summary.get("layers", [])}
-    names = ([entry["name"] for entry in manifest["layers"] if "fusion_group" not in entry] if not summary else
-             [n for n in folders if n in rows or n in summary.get("failed", {})])
+    if summary:  # its layers: a row each, or a reason for having none
+        names = [name for name in folders if name in rows or name in summary.get("failed", {})]
+    else:  # not summarized yet: the layers searched alone, the fused groups' tiles aside
+        names = [entry["name"] for entry in manifest["layers"] if "fusion_group" not in entry]
     layers, unfinished = [], []
     for layer in names:
         row = rows.get(layer, {})
