@@ -549,7 +549,10 @@ def _helper(url: str, name: str) -> None:
 
 def joining_text(job: Job, url: str) -> str:
     """What the process that put a job up says: where it is, and how to add a worker."""
-    return (f"job {job.name}: {len(job.units)} searches in {mask_password(url)}; add a worker on any machine with:\n"
+    head = f"job {job.name}: {len(job.units)} searches in {mask_password(url)}"
+    if url.startswith("sqlite"):
+        return f"{head}; a SQLite file serves one process: for workers, put the job in a database server"
+    return (f"{head}; add a worker on any machine with:\n"
             f"  mapper worker --storage '{mask_password(url)}' --job {job.name}")
 
 

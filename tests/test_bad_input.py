@@ -208,7 +208,7 @@ def test_two_layers_with_one_name(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("fields", "key_path", "fragment"), [
-    ("size: 0", "architecture.levels[1].size", "found 0; allowed: a positive number of words"),
+    ("size: 0", "architecture.levels[1].size", "found 0; allowed: a positive whole number of words"),
     ("depth: -4", "architecture.levels[1].depth", "found -4; allowed: a positive integer"),
     ("size: unbounded", "architecture.levels[1].size", "only the outermost level may be unbounded"),
     ("size: 6, block_size: 4", "architecture.levels[1].size", "a multiple of block_size (4)"),

@@ -326,3 +326,9 @@ def test_a_refused_shared_search_leaves_its_folder_to_the_corrected_command(
     assert main([*args, "--time", "5"]) == 2
     assert "needs its budget in trials" in capsys.readouterr().err
     assert main([*args, "--trials", "1"]) == 0
+
+
+def test_a_job_in_sqlite_does_not_invite_workers_from_other_machines() -> None:
+    job = worker.make_job("mine", [])
+    assert "add a worker on any machine" in worker.joining_text(job, "postgresql://u@host/db")
+    assert "a SQLite file serves one process" in worker.joining_text(job, "sqlite:///jobs.db")

@@ -449,7 +449,7 @@ def _size(value: object) -> int | None:
     if value is None or value == "unbounded":
         return None
     if not is_int(value) or value <= 0:
-        raise invalid(value, "a positive number of words, or unbounded (outermost level only)")
+        raise invalid(value, "a positive whole number of words, or unbounded (outermost level only)")
     return value
 
 
