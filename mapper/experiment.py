@@ -289,13 +289,17 @@ def _architecture(name: str, experiment: Path, key: str) -> Architecture:
     return arch
 
 
+_SHIPPED_FOLDER = {"architecture": "arch", "workload": "workloads"}  # in specs/, by the kind _found looks for
+
+
 def _found(name: str, experiment: Path, key: str, kind: str) -> Path:
     try:
         return _located(name, experiment)
     except SpecError:
+        shipped = sorted(p.stem for p in (shipped_specs_dir() / _SHIPPED_FOLDER[kind]).glob("*.yaml"))
         raise SpecError(experiment, key, f"{name!r}, no such file nor shipped spec",
-                        f"the name of a shipped {kind} spec or a path to one (relative to the experiment "
-                        "file or the working directory)") from None
+                        f"the name of a shipped {kind} spec ({', '.join(shipped)}) or a path to one (relative to "
+                        "the experiment file or the working directory)", did_you_mean(name, shipped)) from None
 
 
 def workload_entry(entry: WorkloadEntrySpec, experiment: Path, key: str) -> Workload:
