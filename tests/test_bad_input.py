@@ -233,7 +233,8 @@ def test_negative_energy(tmp_path: Path) -> None:
     text = (ARCH % "size: 4").replace("{name: Buffer, size: 4, energy: {read: 1, write: 1}}",
                                       "{name: Buffer, size: 4, energy: {read: 1, write: -1}}")
     error, path = spec_error(tmp_path, text)
-    check(error, path, "architecture.levels[1].energy.write", "found -1; allowed: a number of pJ from 0 to 1e+12")
+    check(error, path, "architecture.levels[1].energy.write",
+          "found -1; allowed: a number from 0 to 1e+12 (in the energy table's unit, pJ without a table)")
 
 
 def test_unknown_energy_table(tmp_path: Path) -> None:

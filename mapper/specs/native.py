@@ -471,8 +471,8 @@ EnergyValue = float | tuple[tuple[float, str], ...]
 def _energy_value(value: object) -> EnergyValue:
     """A number of pJ, or a sum of table entries with optional factors, kept symbolic
     until the table is known."""
-    allowed = (f'a number of pJ from 0 to {MAX_ENERGY:g}, or energy-table entries like "rf" or '
-               '"4*global_buffer + rf"')
+    allowed = (f"a number from 0 to {MAX_ENERGY:g} (in the energy table's unit, pJ without a table), or "
+               'energy-table entries like "rf" or "4*global_buffer + rf"')
     if is_number(value) and 0 <= value <= MAX_ENERGY:
         return float(value)
     terms = _parse_sum(value) if isinstance(value, str) else None
