@@ -110,7 +110,7 @@ class NetworkJob:
         """The tile of each layer of `group`, as a layer to search: named after the
         group, under the constraints of its layer and of the group."""
         constraints = {layer.problem.name: layer.constraints for layer in self.layers}
-        return tuple(Layer(replace(group.tile_problem(i), name=f"{group.name}: {problem.name}"),
+        return tuple(Layer(replace(group.tile_problem(i), name=tile_name(group.name, problem.name)),
                            fused_constraints(group, self.arch, i, constraints[problem.name]))
                      for i, problem in enumerate(group.layers))
 
@@ -118,6 +118,12 @@ class NetworkJob:
     def searched_layers(self) -> tuple[Layer, ...]:
         """The network's layers, then the tiles of the fused groups'."""
         return self.layers + tuple(tile for group in self.fusion for tile in self.tile_layers(group))
+
+
+def tile_name(group: str, layer: str) -> str:
+    """The name a fused group's tile of `layer` is searched under (its folder's, its
+    manifest entry's)."""
+    return f"{group}: {layer}"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .explain import Explanation
-from .network import BEST
+from .network import BEST, tile_name
 from .network import MANIFEST as NETWORK_MANIFEST
 from .search.run import MANIFEST as LAYER_MANIFEST
 from .specs.errors import SpecError
@@ -115,7 +115,7 @@ def _network_run(folder: Path, name: str) -> Run:
     for layer in names:
         row = rows.get(layer, {})
         group = row.get("fusion_group")
-        best = (folders[f"{group}: {layer}"] if group else folders[layer]) / BEST
+        best = (folders[tile_name(group, layer)] if group else folders[layer]) / BEST
         if best.is_file():
             layers.append(_layer(layer, best, row, group))
         else:
