@@ -231,7 +231,8 @@ def _reuse_kinds(problem: Problem, tensor: str) -> str:
                                         for other in problem.tensors for rank in other.ranks)]
     windows = ["+".join(d for c, d in rank if c and d in iterating) for rank in t.ranks
                if len(_rank_dims(rank) & iterating) > 1]
-    parts = ([f"reuse across {', '.join(d for d in unused if d not in sliding)}"] if len(sliding) < len(unused) else [])
+    plain = [d for d in unused if d not in sliding]
+    parts = [f"reuse across {', '.join(plain)}"] if plain else []
     parts += [f"convolutional reuse across {', '.join(sliding)}"] if sliding else []
     parts += [f"convolutional reuse within overlapping windows ({', '.join(windows)})"] if windows else []
     return " and ".join(parts) or "none: each word is used by one MAC"
