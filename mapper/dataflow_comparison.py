@@ -229,15 +229,16 @@ def load_comparison(path: str | Path) -> Comparison:
 
 
 def _spec_file(experiment: Path, name: str, key: str) -> Path:
-    """A file named in the comparison: relative to it, else a shipped spec."""
+    """A file named in the comparison: beside it, else from the working directory
+    (find_spec_file takes a path as given), else a shipped spec, as an experiment's."""
     beside = experiment.parent / name
     if beside.is_file():
         return beside
     try:
         return find_spec_file(name)
     except SpecError:
-        raise SpecError(experiment, key, f"{name!r}, no such file", "a path relative to the experiment file, "
-                        "or the name of a shipped spec") from None
+        raise SpecError(experiment, key, f"{name!r}, no such file", "a path relative to the experiment file or the "
+                        "working directory, or the name of a shipped spec") from None
 
 
 # ---------------------------------------------------------------------------

@@ -176,3 +176,15 @@ def test_a_malformed_comparison_names_the_key(tmp_path):
         bad.write_text(bad.read_text().replace("../", str(EXPERIMENT.parent.parent) + "/"))
         with pytest.raises(SpecError, match=key.replace("[", r"\[").replace("]", r"\]")):
             load_comparison(bad)
+
+
+def test_a_comparison_finds_its_files_from_the_working_directory_as_an_experiment_does(tmp_path, monkeypatch):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    moved = elsewhere / "comparison.yaml"
+    moved.write_text(EXPERIMENT.read_text().replace("../", "specs/"))  # paths from the repository's root
+    monkeypatch.chdir(EXPERIMENT.parent.parent.parent)
+    assert [d.name for d in load_comparison(moved).dataflows] == ["WS", "OS_A", "OS_B", "OS_C", "NLR", "RS"]
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SpecError, match="relative to the experiment file or the working directory"):
+        load_comparison(moved)
