@@ -38,6 +38,7 @@ import networkx as nx
 from .architecture import Architecture
 from .constraints import ONE, Constraints, LevelConstraints
 from .mapping import Mapping
+from .precision import level_widths
 from .problem import Problem, Tensor
 from .workload_graph import channels
 
@@ -276,19 +277,25 @@ def _chains(graph: nx.DiGraph) -> list[list[str]]:
 
 def _tallest_fitting(layers: tuple[Problem, ...], arch: Architecture, level: int, count: int) -> list[FusedGroup]:
     """`layers` as groups at the `count` tallest tile heights, halving, whose
-    intermediates fit `level` (their whole tiles, in the level's words)."""
-    usable = arch.levels[level].capacity
+    intermediates fit `level` (their whole tiles)."""
     last, found, seen = layers[-1].bounds[rows_of(layers[-1])], [], set()
     height = last
     while len(found) < count and height not in seen:
         seen.add(height)
         group = FusedGroup(layers, level, height)
-        if usable is None or all(_intermediate_words(group, i) <= usable for i in range(len(layers))):
+        if all(_intermediates_fit(group, arch, i) for i in range(len(layers))):
             found.append(group)
         height = -(-height // 2)
     return found
 
 
-def _intermediate_words(group: FusedGroup, layer: int) -> int:
+def _intermediates_fit(group: FusedGroup, arch: Architecture, layer: int) -> bool:
+    """Whether layer `layer`'s intermediates fit the group's level as its capacity
+    counts them (precision.level_widths: what one of its multiple buffers holds, in
+    bits where the tensors' words are not the level's)."""
     problem = group.tile_problem(layer)
-    return sum(problem.tensor_size(problem.tensor(name)) for name in group.intermediates(layer))
+    widths = level_widths(problem, arch)[group.level]
+    held = group.intermediates(layer)
+    size = sum(problem.tensor_size(t) * per_element
+               for t, per_element in zip(problem.tensors, widths.per_element) if t.name in held)
+    return widths.usable is None or size <= widths.usable

@@ -9,6 +9,7 @@ import math
 import os
 import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -144,6 +145,18 @@ def test_the_candidates_in_a_transformer_layer_follow_its_feed_forward_chain() -
     groups = candidate_groups(workload_graph(problems, inputs), arch)
     assert sorted({g.name.split(",")[0] for g in groups}) == [
         "ffn_up..ffn_down", "output_projection..ffn_down", "output_projection..ffn_up"]
+
+
+def test_a_candidate_groups_intermediates_fit_what_one_of_the_levels_buffers_holds() -> None:
+    """Double buffering halves the Buffer's 352 words: the depthwise layer's input tile
+    of 4 output rows (8 channels x 6 x 6 padded, 288 words) no longer fits."""
+    graph = workload_graph([EXPAND, DEPTHWISE, PROJECT], {})
+    single = [g.name for g in candidate_groups(graph, ARCH)]
+    double = replace(ARCH, levels=(ARCH.levels[0], replace(ARCH.levels[1], multiple_buffering=2), ARCH.levels[2]))
+    assert "expand..depthwise, 4 rows" in single
+    assert [g.name for g in candidate_groups(graph, double)] == [
+        "expand..depthwise, 1 row", "depthwise..project, 4 rows", "depthwise..project, 2 rows",
+        "expand..project, 1 row"]
 
 
 # -- the rules of a fused layer's mapping --------------------------------------------
