@@ -8,6 +8,7 @@ import json
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -20,6 +21,8 @@ from mapper.model.batch import batch_from_mappings
 from mapper.model.reference import evaluate_reference
 from mapper.problem import Problem, Tensor
 from mapper.report import loop_nest
+from mapper.search import run
+from mapper.search.engine import Outcome
 from mapper.search.outputs import timeloop_mapping
 from mapper.search.run import MIN_REMAINDER_GAIN, screened
 from mapper.search.tilings import Effort, score
@@ -194,6 +197,28 @@ def test_the_search_finds_a_remainder_where_perfect_factors_leave_pes_idle(fifte
     # The one padded layer searched: begun from its screen, it searches on with the
     # layer's budget (nothing is searched after it).
     assert recorded[0]["trials"] > 1
+
+
+def test_where_the_layers_search_meets_no_mapping_the_padded_layers_are_still_searched(
+        fifteen: api.Loaded, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The mapspace's checks pass, but the budget ends before a trial fits (here: the
+    layer's search made to meet none): its padded layers may still map it."""
+    problem, arch = fifteen.problems[0], fifteen.architecture
+    searching = run.make_search
+
+    def meeting_nothing_unpadded(mapspace, settings, folder, begin=None):
+        search = searching(mapspace, settings, folder, begin)
+        if mapspace.problem.bounds != problem.bounds:
+            return search
+        return SimpleNamespace(run=lambda budget, progress=None: Outcome(settings.objective, None, 1, 0, 0.0))
+
+    monkeypatch.setattr(run, "make_search", meeting_nothing_unpadded)
+    best = api.search(problem, arch, tmp_path / "best", **QUICK)
+    mapping, ev = best.points[0]
+    assert mapping.factor("M") == 16 and ev.cycles == 12
+    monkeypatch.setattr(run, "padded_searches", lambda *args: [])
+    with pytest.raises(run.NotFoundInBudget, match="none of the 0 mappings scored"):
+        api.search(problem, arch, tmp_path / "none", **QUICK)
 
 
 def test_a_remainder_search_resumes_to_the_same_answer(fifteen: api.Loaded, tmp_path: Path) -> None:

@@ -254,6 +254,8 @@ def _searched(problem: Problem, arch: Architecture, constraints: Constraints | N
     mapspace = Mapspace(problem, arch, constraints)
     padding = settings.remainders and settings.objective in REMAINDER_OBJECTIVES and not settings.exhaustive
     searches: list[Searched] = []
+    reasons: list[str] = []  # why the layer has no mapping (mapspace.check)
+    missed = None  # why the layer's search found nothing, though the mapspace's checks found no reason
     try:
         mapspace.check()
     except NoValidMapping as perfect_none:
@@ -262,18 +264,21 @@ def _searched(problem: Problem, arch: Architecture, constraints: Constraints | N
         reasons = perfect_none.reasons
     else:
         outcome = make_search(mapspace, settings, folder).run(settings.budget, progress)
-        if outcome.found is None or not len(outcome.found):
-            if outcome.exhaustive and outcome.details.get("complete"):
-                raise NoValidMapping([f"none of the {outcome.scored:,} mappings of the mapspace fits every level's "
-                                      "capacity and meets the constraints (an exhaustive search scored every one)"])
-            raise NotFoundInBudget([not_found_text(outcome)])
-        searches.append(Searched(None, mapspace, outcome, outcome.found, {}))
-    if padding:
+        if outcome.found is not None and len(outcome.found):
+            searches.append(Searched(None, mapspace, outcome, outcome.found, {}))
+        elif outcome.exhaustive and outcome.details.get("complete"):
+            raise NoValidMapping([f"none of the {outcome.scored:,} mappings of the mapspace fits every level's "
+                                  "capacity and meets the constraints (an exhaustive search scored every one)"])
+        else:
+            missed = NotFoundInBudget([not_found_text(outcome)])
+    if padding:  # where the layer's search found nothing too: a padded layer may map
         answer = searches[0].found if searches else None
         searches += padded_searches(problem, arch, constraints, settings, folder, answer, progress)
-    if not searches:
-        raise NoValidMapping(reasons + [NO_PADDED_LAYER])
-    return searches
+    if searches:
+        return searches
+    if missed is not None:
+        raise missed
+    raise NoValidMapping(reasons + [NO_PADDED_LAYER])
 
 
 @dataclass(frozen=True)
@@ -313,8 +318,9 @@ class SeedRun:
         return found.take(found.scores.best(_ranking(objective), 1))
 
     def record(self, objective: Objective) -> dict[str, Any]:
-        """What best.json says of it: how its search of the layer went, and its best
-        mapping's figures (`best`) with the padded layer it came from."""
+        """What best.json says of it: how its first search went (the layer's, else its
+        first padded layer's), and its best mapping's
+        figures (`best`) with the padded layer it came from."""
         best = self.best(objective)
         energy, cycles, key = float(best.scores.energy_pJ[0]), int(best.scores.cycles[0]), best.scores.keys[0]
         source = next(s for s in self.searches if (s.found.scores.keys == key).all(axis=1).any())
@@ -335,8 +341,8 @@ def padded_searches(problem: Problem, arch: Architecture, constraints: Constrain
     would run fewest cycles, in turn, each search begun from the best mapping its
     screen found (the screen's best with PADDED_BUDGET where another is searched after
     it, the others with the layer's);
-    where the layer has no mapping, and so nothing to screen with, those that would run
-    fewest cycles, each searched as the layer is. Their answers are scored exactly as
+    where the layer's search found no mapping, and so nothing to screen with, those that
+    would run fewest cycles, each searched as the layer is. Their answers are scored exactly as
     mappings of `problem`."""
     to_beat = int(answer.scores.cycles[0]) if answer is not None else math.inf
     worth = [p for p in paddings(problem, arch, constraints) if p.cycles_at_best < to_beat * (1 - MIN_REMAINDER_GAIN)]

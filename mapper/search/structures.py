@@ -6,9 +6,9 @@ unrolling, `spatial/<level>` one of `spatial_choices`; per level and tensor whos
 flag the keep tables leave free, `keep/<level>/<tensor>` a flag. A keep table is a
 set of independent flags for the sampler to learn (a PE that keeps Weights is good or
 bad whatever the other levels do) rather than one category among thousands. Flags
-that make a table the mapspace excludes, and spatial unrollings that do not combine
-(together over a fan-out's budget of a dimension), give no structure: the trial
-scores nothing and tells the sampler so. `neighbours` lists the structures one step
+that make a table the mapspace excludes give no structure, and spatial unrollings
+that do not combine (together over a fan-out's budget of a dimension) no tiling: the
+trial scores nothing and tells the sampler so. `neighbours` lists the structures one step
 away, for the search's local moves; `params_of` gives a mapping's structure as
 parameters, for the search's first trial.
 """
