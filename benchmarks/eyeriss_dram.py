@@ -27,7 +27,7 @@ from pathlib import Path
 
 from mapper.dataflow_comparison import Comparison, Dataflow, run_comparison
 from mapper.network import worker_pool
-from mapper.search.outputs import write_atomically
+from mapper.run_folder import write_atomically
 from mapper.search.run import Settings
 from mapper.specs.load import load_specs
 from mapper.specs.native import load_workload

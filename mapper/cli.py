@@ -35,7 +35,8 @@ from .report import counts_table, estimate_table, loop_nest, totals
 from .safe_names import mask_passwords, safe_file_name
 from .json_output import json_text
 from .search import command as search
-from .search.outputs import evaluation_json, write_atomically
+from .run_folder import write_atomically
+from .search.outputs import evaluation_json
 from .search.run import Settings, claim_layer_folder
 from .specs.errors import SpecError, did_you_mean
 from .specs.load import load_specs

@@ -55,9 +55,9 @@ from .mapspace import Mapspace
 from .model.vectorized import evaluate_mapping
 from .network import BEST, Layer, NetworkEvent, NetworkJob, level_accesses, read_json, run_network
 from .problem import Problem
+from .run_folder import write_atomically
 from .safe_names import safe_file_name
 from .json_output import json_text
-from .search.outputs import write_atomically
 from .search.run import Settings
 from .specs.errors import SpecError
 from .specs.load import load_specs

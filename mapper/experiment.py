@@ -71,10 +71,10 @@ from .mapspace import layer_constraints, not_applicable_reason
 from .network import SUMMARY_FIELDS, Layer, NetworkEvent, NetworkJob, event_text, fusion_candidates, run_network
 from .problem import Problem
 from .report import edp_text
+from .run_folder import write_atomically
 from .safe_names import file_in, safe_file_name
 from .json_output import json_text
 from .search.objectives import OBJECTIVES, Objective
-from .search.outputs import write_atomically
 from .search.run import DEFAULT_PATIENCE, REMAINDER_SEARCHES, Settings
 from .specs.constraints import parse_constraints, take_constraints
 from .specs.errors import SpecError, did_you_mean

@@ -64,8 +64,8 @@ from .problem import Problem
 from .report import edp_text, edp_unit, edp_value
 from .safe_names import file_in
 from .json_output import json_text
-from .search.outputs import write_atomically, write_best, write_pareto
-from .run_folder import fingerprint, keep_results_of
+from .search.outputs import write_best, write_pareto
+from .run_folder import fingerprint, keep_results_of, write_atomically
 from .search.engine import Progress, search_label
 from .search.fused import Option, choose_groups
 from .search.run import Settings, decisive_settings, recorded_settings, search_layer, seed_spread

@@ -1,5 +1,6 @@
-"""An output folder has one owner at a time, holds the results of one run only, and a
-failed write says which path and why in one line.
+"""An output folder has one owner at a time, holds the results of one run only, gets
+each file whole (`write_atomically`), and a failed write says which path and why in
+one line.
 
 A run (`mapper search`, `mapper run`) takes `DIR/run.lock` for its whole life: an
 exclusive `flock` on the open file, and a record of the owner in it (pid, host, start
@@ -22,6 +23,7 @@ import hashlib
 import json
 import os
 import socket
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,7 +33,6 @@ from typing import Any
 
 from .json_output import json_text
 from .safe_names import mask_passwords
-from .search.outputs import write_atomically
 from .specs.errors import SpecError
 
 LOCK_NAME = "run.lock"
@@ -42,6 +43,33 @@ _RECORD_WAIT_SECONDS = 2.0
 
 class FolderInUse(Exception):
     """Another live run owns the folder; the message names the folder and the owner."""
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write beside the target, then rename: readers see the old file or the new one.
+    A failure names the target (not the temporary file), for a one-line error."""
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    try:
+        _write_beside(path, text)
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, error.filename if error.errno == errno.ENOTDIR
+                      else str(path)) from None
+
+
+def _write_beside(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; results are ordinary files
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 @contextmanager

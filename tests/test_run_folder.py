@@ -25,7 +25,7 @@ from optuna.trial import TrialState
 
 from mapper import interrupt, run_folder
 from mapper.cli import main
-from mapper.search import outputs, storage
+from mapper.search import storage
 from test_interrupt import completed_trials, judged_in, without_run_details
 from tiny_network import SEARCHED, best_mappings, finish, start, write_layer, write_specs
 
@@ -240,7 +240,7 @@ def test_a_full_disk_while_the_results_are_written_is_one_line_naming_the_file(
     def disk_full(path: Path, text: str) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(outputs, "_write_beside", disk_full)
+    monkeypatch.setattr(run_folder, "_write_beside", disk_full)
     assert main(["search", *specs, *LONG, "-o", str(out)]) == 2
     assert error_line(capsys.readouterr().err).startswith(f"error: {out / 'search.json'}: no space left on device")
     monkeypatch.undo()

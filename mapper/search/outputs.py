@@ -6,9 +6,6 @@ leaves a half-written result."""
 
 from __future__ import annotations
 
-import errno
-import os
-import tempfile
 from math import ceil, prod
 from pathlib import Path
 from typing import Any
@@ -22,33 +19,7 @@ from ..mapping import Loop, Mapping, merged_end
 from ..model.stats import Evaluation
 from ..problem import Problem
 from ..report import counts_table, loop_nest, totals
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write beside the target, then rename: readers see the old file or the new one.
-    A failure names the target (not the temporary file), for a one-line error."""
-    if path.is_dir():
-        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
-    try:
-        _write_beside(path, text)
-    except OSError as error:
-        raise OSError(error.errno, error.strerror, error.filename if error.errno == errno.ENOTDIR
-                      else str(path)) from None
-
-
-def _write_beside(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; results are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+from ..run_folder import write_atomically
 
 
 def _loops_text(loops: tuple[Loop, ...]) -> str:
