@@ -94,12 +94,13 @@ class Mapspace:
         self.L, self.D, self.T = len(arch.levels), len(problem.dims), len(problem.tensors)
         self.bounds = np.array([problem.bounds[d] for d in problem.dims], dtype=np.int64)
         self.fanouts = arch.fanouts()
+        self.fanout_levels = fanout_levels(self.fanouts)  # the levels with a fan-out below them
         self.capacity = Capacities(problem, arch)
         self.usable = self.capacity.usable  # per level, in the unit of its widths
         self.factor_bounds = FactorBounds(problem, arch, self.constraints)
         self.lo, self.hi = self.factor_bounds.lo, self.factor_bounds.hi
         self.orders = LoopOrders(problem, arch, self.constraints, self.hi, self.capacity.ranks)
-        self._dims = [DimensionFactors(int(self.bounds[d]), d, self.lo, self.hi, fanout_levels(self.fanouts),
+        self._dims = [DimensionFactors(int(self.bounds[d]), d, self.lo, self.hi, self.fanout_levels,
                                        f"layer {problem.name!r}, dimension {problem.dims[d]}") for d in range(self.D)]
         self._drawn: dict[tuple[int, ...], Factorizations] = {}  # by what the spatial factors leave of the bounds
         self.keeps = KeepTables(problem, arch, self.constraints, self._min_held, self.usable)
@@ -215,6 +216,12 @@ class Mapspace:
         """Which tensors `level` may keep (one flag per tensor); the levels choose
         independently, so any row per level makes an allowed keep table."""
         return self.keeps.rows[level]
+
+    def free_keep_flags(self) -> list[tuple[int, int]]:
+        """(level, tensor) of every keep flag that the rows of its level leave free
+        (some keep the tensor, some do not), outermost level first."""
+        return [(l, t) for l in range(self.L) for t in range(self.T)
+                if len({row[t] for row in self.keep_rows(l)}) > 1]
 
     def spatial_combinations(self) -> Iterator[tuple[Grid, Grid]]:
         """Every spatial unrolling of the whole architecture, (spatial_x, spatial_y) as
@@ -400,7 +407,7 @@ class Mapspace:
 
     def _fanout_reasons(self) -> list[str]:
         reasons = []
-        for l in self.spatial.levels:
+        for l in self.fanout_levels:
             for slot, axis, width in (("x", "X", self.fanouts[l][0]), ("y", "Y", self.fanouts[l][1])):
                 least = self.lo[slot][l]
                 if prod(int(v) for v in least) > width:

@@ -214,7 +214,7 @@ def _crossed(mapspace: Mapspace, best: Scored, found: Scored, objective: Objecti
     makes."""
     head = best.batch
     heads = _best_of_each_shape(found, objective)
-    fanouts = [l for l in range(mapspace.L) if mapspace.fanouts[l] != (1, 1)]
+    fanouts = mapspace.fanout_levels
     children: dict[bytes, MappingBatch] = {}  # by structure, the first of equals
     own = structure_keys(head)[0].tobytes()
     for parent in range(min(parents, len(heads))):
@@ -534,14 +534,10 @@ class Moves:
     def __init__(self, mapspace: Mapspace, effort: PolishEffort) -> None:
         self.L, self.D, self.bounds = mapspace.L, mapspace.D, mapspace.bounds
         self.unrollings, self.less_busy = _unrollings(mapspace, effort)
-        self.fanouts = [l for l in range(mapspace.L) if mapspace.fanouts[l] != (1, 1)]
+        self.fanouts = mapspace.fanout_levels
         dims = mapspace.problem.dims
         self.relevant = np.array([[d in tensor.dims for d in dims] for tensor in mapspace.problem.tensors])  # (T, D)
-        # The free keep flags: those that differ between the rows a level allows.
-        rows = [np.array(mapspace.keep_rows(l), dtype=bool).reshape(-1, mapspace.T) for l in range(mapspace.L)]
-        self.free_flags = np.array([(l, t) for l in range(mapspace.L) for t in range(mapspace.T)
-                                    if len(rows[l]) and rows[l][:, t].min() != rows[l][:, t].max()],
-                                   dtype=np.int64).reshape(-1, 2)
+        self.free_flags = np.array(mapspace.free_keep_flags(), dtype=np.int64).reshape(-1, 2)
 
     def children(self, parents: MappingBatch, n: int, rng: np.random.Generator) -> MappingBatch:
         """n children, each of a random parent with one to three moves; those that break a

@@ -39,9 +39,7 @@ class StructureSpace:
         self.rows = [set(level_rows) for level_rows in rows]
         first = tuple(level_rows[0] for level_rows in rows) if all(rows) else None
         self.free_flags = [] if first is None else [
-            (f"keep/{names[l]}/{mapspace.problem.tensors[t].name}", l, t)
-            for l in range(mapspace.L) for t in range(mapspace.T)
-            if any(row[t] != first[l][t] for row in rows[l])]
+            (f"keep/{names[l]}/{mapspace.problem.tensors[t].name}", l, t) for l, t in mapspace.free_keep_flags()]
         self.first = first
 
     def neighbours(self, params: dict[str, Any], temporal: np.ndarray) -> Iterator[dict[str, Any]]:
