@@ -322,7 +322,7 @@ def best_tilings(mapspace: Mapspace, structure: Structure, objective: Objective,
     if starts is not None:
         batch = MappingBatch.concatenate([batch, starts])
     found, scored = score(mapspace, batch)
-    elite, count = refined(mapspace, found.unique().select(objective, effort.elite), objective, effort,
+    elite, count = refined(mapspace, found.select(objective, effort.elite), objective, effort,
                            effort.moved_children if moved else effort.children, rng)
     return elite, scored + count
 
