@@ -59,7 +59,7 @@ from .safe_names import mask_password, safe_file_name
 from .search.engine import Outcome, Progress
 from .search.run import Settings, make_search, seeds_of
 from .search.db_storage import MAX_DELAY, RetryingStorage, open_database
-from .search.storage import StorageError, storage_error
+from .search.storage import StorageError, open_storage, storage_error
 from .typed_json import from_json, to_json
 
 JOB_PREFIX = "job:"  # the job's study is "job:NAME"
@@ -242,7 +242,7 @@ class JobStatus:
 
 def job_status(url: str, name: str) -> JobStatus:
     job = load_job(url, name)
-    states = [_unit_state(ls) for ls in _leases_by_unit(_lease_study(url, job), job).values()]
+    states = [_unit_state(ls) for ls in _leases_by_unit(_lease_study(url, job).study, job).values()]
     return JobStatus(len(job.units), states.count(TrialState.COMPLETE), states.count(TrialState.RUNNING))
 
 
@@ -255,38 +255,38 @@ def work(url: str, name: str, events: WorkerEvents | None = None) -> int:
     fails the trial and the lease in hand, so that another worker takes the unit over
     at once, and is raised again."""
     job = load_job(url, name)
-    study = _lease_study(url, job)
+    leases = _lease_study(url, job)
     completed_here = 0
     while True:
-        claimed = _claim(study, job)
+        claimed = _claim(leases, job)
         if claimed is None:
-            leases = _leases_by_unit(study, job)
-            if all(_unit_state(ls) == TrialState.COMPLETE for ls in leases.values()):
+            by_unit = _leases_by_unit(leases.study, job)
+            if all(_unit_state(ls) == TrialState.COMPLETE for ls in by_unit.values()):
                 return completed_here
             if events:
-                events.waiting(sum(_unit_state(ls) == TrialState.RUNNING for ls in leases.values()))
+                events.waiting(sum(_unit_state(ls) == TrialState.RUNNING for ls in by_unit.values()))
             time.sleep(job.heartbeat)
             continue
         unit_index, lease = claimed
-        with _heartbeat(study, lease) as heartbeat:
+        with _heartbeat(leases, lease) as heartbeat:
             try:
-                _search_unit(url, job.units[unit_index], study, lease, heartbeat, events)
+                _search_unit(url, job.units[unit_index], leases, lease, heartbeat, events)
             except LeaseLost:
                 continue
             except StorageError:
                 raise  # out of reach: the lease goes stale, and another worker takes the unit over
             except Exception:
-                if _lease_taken_over(study, lease):
+                if _lease_taken_over(leases, lease):
                     continue  # the error is the takeover's doing, e.g. the trial in hand failed by the new holder
-                _fail(study, lease)
+                _fail(leases, lease)
                 raise
             except BaseException:
-                _fail(study, lease)
+                _fail(leases, lease)
                 raise
         completed_here += 1
 
 
-def _search_unit(url: str, unit: Unit, study: Study, lease: FrozenTrial, heartbeat: _Heartbeat,
+def _search_unit(url: str, unit: Unit, leases: _Leases, lease: FrozenTrial, heartbeat: _Heartbeat,
                  events: WorkerEvents | None) -> None:
     """Run the unit's trials up to its budget and complete the lease with its best value.
     Every write to the unit's study first makes sure that the lease is still this
@@ -298,25 +298,26 @@ def _search_unit(url: str, unit: Unit, study: Study, lease: FrozenTrial, heartbe
     try:
         mapspace.check()
     except NoValidMapping as e:
-        _complete(study, lease, float("inf"), {"no valid mapping": e.reasons})
+        _complete(leases, lease, float("inf"), {"no valid mapping": e.reasons})
         if events:
             events.finished(unit, None)
         return
     search = make_search(mapspace, settings, Path())
 
     def report(progress: Progress) -> None:
-        if _lease_taken_over(study, lease):
+        if _lease_taken_over(leases, lease):
             raise LeaseLost(unit.name)
         if events:
             events.progress(unit, progress)
 
-    unit_storage = search.study._storage
+    # The storage the unit's search writes through: one per URL in a process (open_storage).
+    unit_storage = open_storage(url, Path())
     assert isinstance(unit_storage, RetryingStorage)  # a job's storage is a database (_lease_storage)
-    with unit_storage.writes_guarded_by(lambda: _check_lease(study, lease, heartbeat)):
-        _fail_trials_in_flight(search.study)
+    with unit_storage.writes_guarded_by(lambda: _check_lease(leases, lease, heartbeat)):
+        _fail_trials_in_flight(search.study, unit_storage)
         outcome = search.run(settings.budget, report)
     value, attrs = _headline(outcome)
-    _complete(study, lease, value, attrs)
+    _complete(leases, lease, value, attrs)
     if events:
         events.finished(unit, outcome)
 
@@ -333,12 +334,13 @@ def _headline(outcome: Outcome) -> tuple[float, dict[str, Any]]:
             {"energy_pJ": float(found.scores.energy_pJ[best]), "cycles": int(found.scores.cycles[best])})
 
 
-def _fail_trials_in_flight(study: Study) -> None:
-    """Trials left running in a unit's study belong to a worker that held the unit
-    before and died (only the lease holder runs trials): failed, they are redone."""
+def _fail_trials_in_flight(study: Study, storage: RetryingStorage) -> None:
+    """Trials left running in a unit's study (in `storage`) belong to a worker that
+    held the unit before and died (only the lease holder runs trials): failed, they
+    are redone."""
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         try:
-            study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
         except UpdateFinishedTrialError:
             pass
 
@@ -369,8 +371,19 @@ def _lease_storage(url: str, heartbeat: int) -> RetryingStorage:
         raise storage_error(url, error) from None
 
 
-def _lease_study(url: str, job: Job) -> Study:
-    return optuna.load_study(study_name=JOB_PREFIX + job.name, storage=_lease_storage(url, job.heartbeat))
+@dataclass(frozen=True)
+class _Leases:
+    """The job's study of leases and the storage it is in: claims, completions and
+    heartbeats go to the storage itself (a claim is a compare-and-set of a trial's
+    state, which Optuna's Study does not offer)."""
+
+    study: Study
+    storage: RetryingStorage
+
+
+def _lease_study(url: str, job: Job) -> _Leases:
+    storage = _lease_storage(url, job.heartbeat)
+    return _Leases(optuna.load_study(study_name=JOB_PREFIX + job.name, storage=storage), storage)
 
 
 def _leases_by_unit(study: Study, job: Job) -> dict[int, list[FrozenTrial]]:
@@ -397,13 +410,12 @@ def _put_up_missing_leases(study: Study, job: Job) -> None:
             study.enqueue_trial({}, user_attrs={UNIT: index, "name": job.units[index].name})
 
 
-def _claim(study: Study, job: Job) -> tuple[int, FrozenTrial] | None:
+def _claim(leases: _Leases, job: Job) -> tuple[int, FrozenTrial] | None:
     """A unit to search and its lease, now RUNNING for this worker; None when every
     unit is done or held by a live worker. Leases of dead workers are failed first and
     replaced, but not right after an outage: every worker's heartbeats stopped reaching
     the storage during it, and live workers get the time to beat again first."""
-    storage = study._storage
-    assert isinstance(storage, RetryingStorage)
+    study, storage = leases.study, leases.storage
     if storage.seconds_reachable() > MISSED_HEARTBEATS * job.heartbeat + MAX_DELAY:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ExperimentalWarning)
@@ -422,7 +434,7 @@ def _claim(study: Study, job: Job) -> tuple[int, FrozenTrial] | None:
         if _is_the_unit_lease(study, index, lease):
             storage.set_trial_user_attr(lease._trial_id, "worker", f"{socket.gethostname()}:{os.getpid()}")
             return index, lease
-        _fail(study, lease)
+        _fail(leases, lease)
     return None
 
 
@@ -435,12 +447,12 @@ def _is_the_unit_lease(study: Study, index: int, lease: FrozenTrial) -> bool:
     return min(t.number for t in others if t.state in _LIVE) == lease.number
 
 
-def _lease_taken_over(study: Study, lease: FrozenTrial) -> bool:
+def _lease_taken_over(leases: _Leases, lease: FrozenTrial) -> bool:
     """Whether this worker's lease is no longer RUNNING: another worker presumed it dead."""
-    return study._storage.get_trial(lease._trial_id).state != TrialState.RUNNING
+    return leases.storage.get_trial(lease._trial_id).state != TrialState.RUNNING
 
 
-def _check_lease(study: Study, lease: FrozenTrial, heartbeat: _Heartbeat) -> None:
+def _check_lease(leases: _Leases, lease: FrozenTrial, heartbeat: _Heartbeat) -> None:
     """Before each write to the unit's study: a worker whose heartbeats have not reached
     the storage for nearly the grace period (an outage, a stalled machine) may have been
     presumed dead and its unit taken over. It beats, then reads its lease, and writes
@@ -449,21 +461,21 @@ def _check_lease(study: Study, lease: FrozenTrial, heartbeat: _Heartbeat) -> Non
     if not heartbeat.in_doubt and not heartbeat.late():
         return
     heartbeat.beat()
-    if _lease_taken_over(study, lease):
+    if _lease_taken_over(leases, lease):
         raise LeaseLost(lease.user_attrs.get("name", ""))
     heartbeat.in_doubt = False
 
 
-def _complete(study: Study, lease: FrozenTrial, value: float, attrs: dict[str, Any]) -> None:
-    storage = study._storage
+def _complete(leases: _Leases, lease: FrozenTrial, value: float, attrs: dict[str, Any]) -> None:
+    storage = leases.storage
     for key, attr in attrs.items():
         storage.set_trial_user_attr(lease._trial_id, key, attr)
     storage.set_trial_state_values(lease._trial_id, TrialState.COMPLETE, [value])
 
 
-def _fail(study: Study, lease: FrozenTrial) -> None:
+def _fail(leases: _Leases, lease: FrozenTrial) -> None:
     try:
-        study._storage.set_trial_state_values(lease._trial_id, TrialState.FAIL)
+        leases.storage.set_trial_state_values(lease._trial_id, TrialState.FAIL)
     except UpdateFinishedTrialError:
         pass  # another worker already failed it as stale
 
@@ -472,8 +484,8 @@ class _Heartbeat:
     """A lease's heartbeat: when it last reached the storage, and whether a gap between
     two beats was long enough for another worker to have taken the lease over."""
 
-    def __init__(self, study: Study, lease: FrozenTrial) -> None:
-        self.storage, self.trial_id = study._storage, lease._trial_id
+    def __init__(self, leases: _Leases, lease: FrozenTrial) -> None:
+        self.storage, self.trial_id = leases.storage, lease._trial_id
         interval = self.storage.get_heartbeat_interval()
         assert interval is not None  # the lease storage has heartbeats on
         self.interval = interval
@@ -493,9 +505,9 @@ class _Heartbeat:
 
 
 @contextmanager
-def _heartbeat(study: Study, lease: FrozenTrial) -> Iterator[_Heartbeat]:
+def _heartbeat(leases: _Leases, lease: FrozenTrial) -> Iterator[_Heartbeat]:
     """Record the lease's heartbeat every `heartbeat_interval` seconds while the body runs."""
-    heartbeat = _Heartbeat(study, lease)
+    heartbeat = _Heartbeat(leases, lease)
     stop = threading.Event()
 
     def beat() -> None:
