@@ -21,6 +21,7 @@ exactly: capacities stay in words and an access moves `block_size` elements.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from math import gcd
 
 from .architecture import Architecture, StorageLevel
@@ -38,8 +39,16 @@ class LevelWidths:
     port_bits: tuple[int, ...]  # denominator, per tensor (the fraction reduced, so that words give (1, block_size))
     words_per_element: tuple[float, ...]  # level words per element of each tensor (bandwidth, network energy)
 
-    def accesses(self, tensor: int, elements: int) -> int:
-        """Accesses (blocks through the port) that move `elements` of a tensor."""
+    def accesses(self, tensor: int, elements: int | Fraction) -> int | Fraction:
+        """Accesses (blocks through the port) that move `elements` of a tensor: whole
+        blocks for an instance's count. Under remainders a count is the average over
+        instances that differ (a Fraction), some of them idle: rounding it up to a
+        whole block would charge every idle instance an access, so it is left
+        unrounded, the instances' accesses summed and shared out (exact where a block
+        is one element; otherwise short of rounding each instance's by under one
+        access per instance)."""
+        if isinstance(elements, Fraction):
+            return elements * self.access_bits[tensor] / self.port_bits[tensor]
         return -(-elements * self.access_bits[tensor] // self.port_bits[tensor])
 
 

@@ -53,7 +53,9 @@ levels above L. Rules (Timeloop's default model, ../shared/reference/timeloop/RE
   block_size x word_bits bits.
 - Energy, per level and kept tensor: (ceil(reads x b / port bits) x read energy +
   ceil(fills x b / port bits) x write energy + ceil(updates x b / port bits) x write
-  energy) x utilized instances, plus MACs x compute energy. Cycles: the temporal
+  energy) x utilized instances, plus MACs x compute energy; under remainders, where
+  the counts are averages over instances (some idle), not rounded up to whole blocks
+  (an idle instance moves nothing). Cycles: the temporal
   iterations I, or at a level with bandwidth limits ceil(I / slowdown) with
   slowdown = min(1, read_bandwidth / (reads / I), write_bandwidth / ((fills +
   updates) / I)), per instance, counts in the level's words (an element is
@@ -289,8 +291,9 @@ def simulate(problem, arch, mapping) -> Simulation:
                 fills = Fraction(0) if outermost else Fraction(moved_in)
             capacity = max(tr.max_size for tr in per_instance)
             levels[L][t.name] = SimStats(partition, capacity, count, reads, fills, updates)
-    return Simulation(levels, _energy(arch, problem, levels), _cycles(arch, problem, levels, iterations),
-                      _valid(arch, problem, mapping, levels), partial_overlaps)
+    return Simulation(levels, _energy(arch, problem, levels, not nest.perfect),
+                      _cycles(arch, problem, levels, iterations), _valid(arch, problem, mapping, levels),
+                      partial_overlaps)
 
 
 def _partial_overlaps(problem, arch, moved: dict, instances: list, L: int, step: dict) -> list[str]:
@@ -334,16 +337,22 @@ def _bits(problem, level, tensor: str) -> int:
     return problem.tensor(tensor).word_bits or level.word_bits
 
 
-def _energy(arch, problem, levels: list[dict[str, SimStats]]) -> float:
+def _energy(arch, problem, levels: list[dict[str, SimStats]], averaged: bool) -> float:
+    """`averaged`: the counts are averages over instances that differ (remainders)."""
     energy = problem.macs * arch.compute.energy
     for level, tensors in zip(arch.levels, levels):
         port = level.block_size * level.word_bits
         for name, s in tensors.items():
             bits = _bits(problem, level, name)
-            blocks_read = ceil(Fraction(s.reads * bits, port))
-            blocks_written = ceil(Fraction(s.fills * bits, port)) + ceil(Fraction(s.updates * bits, port))
-            energy += (blocks_read * level.read_energy + blocks_written * level.write_energy) * s.utilized_instances
+            reads, fills, updates = (_blocks(count, bits, port, averaged) for count in (s.reads, s.fills, s.updates))
+            energy += (reads * level.read_energy + (fills + updates) * level.write_energy) * s.utilized_instances
     return energy
+
+
+def _blocks(count: Fraction, bits: int, port: int, averaged: bool) -> Fraction | int:
+    """Accesses through the port: whole blocks, or unrounded for an average."""
+    moved = Fraction(count * bits, port)
+    return moved if averaged else ceil(moved)
 
 
 def _cycles(arch, problem, levels: list[dict[str, SimStats]], iterations: int) -> int:

@@ -19,6 +19,7 @@ from mapper.mapping import LevelMapping, Loop, Mapping, merged_end
 from mapper.mapspace.padding import paddings
 from mapper.model.batch import batch_from_mappings
 from mapper.model.reference import evaluate_reference
+from mapper.model.stats import Evaluation
 from mapper.problem import Problem, Tensor
 from mapper.report import loop_nest
 from mapper.search import run
@@ -144,6 +145,24 @@ def test_the_shipped_remainder_mapping_busies_every_pe_but_in_its_last_channel_s
     assert ev.computes == problem.macs and ev.utilized_macs == 168
     assert ev.cycles == 5 * 3 * 13 * 13 * 128 * 3  # C5 S3 Q13 P13 M128 M3
     assert ev.utilization == pytest.approx(256 / 280)
+
+
+def test_idle_pes_of_a_spatial_remainder_cost_nothing(tmp_path: Path) -> None:
+    """C100 M100 on tpu-like's 128 x 128 array, as 100 x 100 and as 128 x 128 with the
+    last 28 of each axis idle: the same MACs on the same PEs move the same data."""
+    (tmp_path / "fc100.yaml").write_text("problem:\n  conv: {name: fc100, C: 100, M: 100, P: 1, Q: 1, R: 1, S: 1}\n")
+    loaded = api.load(SPECS / "arch/tpu-like.yaml", tmp_path / "fc100.yaml")
+    problem, arch = loaded.problems[0], loaded.architecture
+
+    def unrolled(factor: int) -> Evaluation:
+        entries = [{"level": "DRAM"}, {"level": "UnifiedBuffer"}, {"level": "WeightFIFO", "spatial": f"M{factor}X"},
+                   {"level": "Accumulators", "spatial": f"C{factor}Y"}]
+        return api.evaluate(problem, arch, parse_native(entries, problem, arch))
+
+    exact, padded = unrolled(100), unrolled(128)
+    assert padded.energy_pJ == pytest.approx(exact.energy_pJ, rel=1e-12) and padded.cycles == exact.cycles
+    weights = next(lv for lv in padded.levels if lv.name == "WeightRegister").tensors["Weights"]
+    assert (weights.reads, weights.utilized_instances) == (Fraction(10_000, 128 * 128), 128 * 128)  # over 16,384 PEs
 
 
 def test_mapper_explain_takes_a_remainder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
