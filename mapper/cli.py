@@ -32,7 +32,7 @@ from .mapspace import NoValidMapping
 from . import api, dataflow_comparison, experiment, interrupt, network, run_folder, worker
 from .onnx_import import import_onnx, workload_yaml
 from .report import counts_table, estimate_table, loop_nest, totals
-from .safe_names import mask_passwords, safe_file_name
+from .safe_names import mask_passwords, masked_command, safe_file_name
 from .json_output import json_text
 from .search import command as search
 from .run_folder import write_atomically
@@ -516,12 +516,12 @@ def add_sharing_arguments(parser: argparse.ArgumentParser) -> None:
 
 def owning(args: argparse.Namespace, folder: Path) -> AbstractContextManager[None]:
     """This run owns its output folder while it lasts (mapper/run_folder.py)."""
-    return run_folder.owning(folder, shlex.join(["mapper", *args.argv]))
+    return run_folder.owning(folder, masked_command(["mapper", *args.argv]))
 
 
 def interrupted(args: argparse.Namespace, interruption: KeyboardInterrupt) -> int:
     """Say how to carry on (the same command resumes), and the exit code for the signal."""
-    command = mask_passwords(shlex.join(["mapper", *args.argv]))
+    command = masked_command(["mapper", *args.argv])
     masked = " (with the password in place of ***)" if command != shlex.join(["mapper", *args.argv]) else ""
     print(f"to resume, run{masked}: {command}", file=sys.stderr)
     return interrupt.exit_code(interruption)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shlex
+from collections.abc import Sequence
 from pathlib import Path
 
 _SAFE = re.compile(r"[A-Za-z0-9_.-]+")
@@ -60,18 +62,27 @@ def mask_password(url: str) -> str:
     (`scheme://user:password@host`) and in query parameters such as `password=`.
 
     The password is taken to end at the last '@', so a password with an unencoded
-    '@' or '/' is masked whole (at worst, more than the password is masked).
+    '@' or '/' is masked whole (at worst, more than the password is masked). A URL
+    written without its scheme (`user:password@host/db`, a mistake an error message
+    then quotes) is masked alike.
     """
     scheme, separator, rest = url.partition("://")
     if not separator:
-        return url
+        scheme, rest = "", url
     user_end = rest.rfind("@")
     if user_end >= 0:
         username, colon, _ = rest[:user_end].partition(":")
         if colon and "/" not in username:
             rest = f"{username}:{MASK}{rest[user_end:]}"
     rest = re.sub(r"(?i)([?&;](?:password|passwd|pwd|pass)=)[^&;#]*", rf"\g<1>{MASK}", rest)
-    return f"{scheme}://{rest}"
+    return f"{scheme}{separator}{rest}"
+
+
+def masked_command(argv: Sequence[str]) -> str:
+    """A command line as shell words, the password of every URL in it masked word by
+    word: a password may hold a space, where a URL in running text (mask_passwords)
+    is taken to end."""
+    return shlex.join(mask_password(word) for word in argv)
 
 
 def mask_passwords(text: str) -> str:

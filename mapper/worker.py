@@ -358,7 +358,8 @@ def _lease_storage(url: str, heartbeat: int) -> RetryingStorage:
     """One per URL and heartbeat in a process: one pool of connections. Outages are
     waited out (mapper/search/db_storage.py); workers contest the leases' claims."""
     if "://" not in url:
-        raise JobError(f"a job needs a database storage URL such as postgresql://user@host/db; found {url!r}")
+        raise JobError("a job needs a database storage URL such as postgresql://user@host/db; found "
+                       f"{mask_password(url)!r}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the CLI reports progress itself
     try:
         with warnings.catch_warnings():

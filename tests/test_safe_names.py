@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mapper.safe_names import MIN_LENGTH, file_in, mask_password, mask_passwords, safe_file_name
+from mapper.safe_names import MIN_LENGTH, file_in, mask_password, mask_passwords, masked_command, safe_file_name
+from mapper.search.storage import storage_error
 
 PACKAGE = Path(__file__).resolve().parents[1] / "mapper"
 
@@ -74,6 +75,9 @@ def test_a_suffix_cannot_leave_the_folder(tmp_path: Path) -> None:
     ("postgresql://user@host/db", "postgresql://user@host/db"),
     ("postgresql://host:5432/db", "postgresql://host:5432/db"),
     ("sqlite:///results/study.db", "sqlite:///results/study.db"),
+    ("postgresql://mapper:my secret@host/db", "postgresql://mapper:***@host/db"),
+    ("user:secret@host/db", "user:***@host/db"),  # the scheme left out: a mistake an error quotes
+    ("specs/arch/a:b@c.yaml", "specs/arch/a:b@c.yaml"),
     ("not a url", "not a url"),
 ])
 def test_the_password_of_a_storage_url_is_masked(url: str, shown: str) -> None:
@@ -87,6 +91,18 @@ def test_every_url_in_a_message_is_masked() -> None:
     assert "one" not in masked and "two" not in masked
     assert masked == ("could not connect to 'postgresql://a:***@h1/db' (fallback mysql://b:***@h2/db): "
                       "password authentication failed")
+
+
+def test_a_command_line_is_masked_word_by_word_a_password_with_a_space_too() -> None:
+    argv = ["mapper", "search", "a.yaml", "--storage", "postgresql://mapper:my secret@h/db", "-o", "out dir"]
+    assert masked_command(argv) == "mapper search a.yaml --storage 'postgresql://mapper:***@h/db' -o 'out dir'"
+    assert "secret" not in masked_command(["mapper", "--storage=mysql://u:my secret@h/db"])
+
+
+def test_a_storage_url_that_cannot_be_parsed_is_said_so_in_one_line() -> None:
+    """A stray bracket makes urllib raise; the message still masks the password."""
+    said = storage_error("postgresql://user:secret@db]:5432/db", ValueError("Invalid IPv6 URL"))
+    assert "secret" not in str(said) and "Invalid IPv6 URL" in str(said)
 
 
 # -- nothing from a file is evaluated ------------------------------------------------

@@ -219,11 +219,20 @@ def reason_in_words(url: str, error: BaseException) -> str:
     """The first line of what the driver said, with the URL's password masked should
     the driver quote it."""
     reason = str(getattr(error, "orig", None) or error).strip().splitlines()
-    password = urlsplit(url).password if "://" in url else None
+    password = _password(url)
     said = mask_passwords(reason[0] if reason else "")
     if password:
         said = said.replace(password, MASK).replace(unquote(password), MASK)
     return said
+
+
+def _password(url: str) -> str | None:
+    """The URL's password, None where it has none or cannot be parsed (a stray
+    bracket: the driver's error says so)."""
+    try:
+        return urlsplit(url).password if "://" in url else None
+    except ValueError:
+        return None
 
 
 class StorageError(Exception):
