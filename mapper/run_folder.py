@@ -47,11 +47,18 @@ class FolderInUse(Exception):
 
 def write_atomically(path: Path, text: str) -> None:
     """Write beside the target, then rename: readers see the old file or the new one.
-    A failure names the target (not the temporary file), for a one-line error."""
+    A symbolic link is followed (the file it names is replaced, the link stays); what
+    is not a file (a FIFO, a terminal, /dev/stdout) is written to as a stream, not
+    replaced. A failure names the target (not the temporary file), for a one-line
+    error."""
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
     try:
-        _write_beside(path, text)
+        if path.exists() and not path.is_file():
+            with open(path, "w") as stream:
+                stream.write(text)
+        else:
+            _write_beside(Path(os.path.realpath(path)), text)
     except OSError as error:
         raise OSError(error.errno, error.strerror, error.filename if error.errno == errno.ENOTDIR
                       else str(path)) from None

@@ -13,8 +13,10 @@ import fcntl
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -246,6 +248,25 @@ def test_a_full_disk_while_the_results_are_written_is_one_line_naming_the_file(
     monkeypatch.undo()
     assert main(["search", *specs, *LONG, "-o", str(out)]) == 0
     assert best_of(out) == whole
+
+
+def test_a_result_written_to_a_link_replaces_the_file_it_names_and_keeps_the_link(tmp_path: Path) -> None:
+    (tmp_path / "real.json").write_text("old")
+    (tmp_path / "link.json").symlink_to("real.json")
+    run_folder.write_atomically(tmp_path / "link.json", "new")
+    assert (tmp_path / "link.json").is_symlink() and (tmp_path / "real.json").read_text() == "new"
+
+
+def test_a_result_written_to_a_fifo_goes_through_it(tmp_path: Path) -> None:
+    """`--json /dev/stdout` or a named pipe: a stream to write to, not a file to replace."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    read: list[str] = []
+    reader = threading.Thread(target=lambda: read.append(fifo.read_text()))
+    reader.start()
+    run_folder.write_atomically(fifo, "through")
+    reader.join(timeout=30)
+    assert read == ["through"] and stat.S_ISFIFO(fifo.stat().st_mode)
 
 
 def test_a_journal_whose_last_record_was_torn_resumes_to_the_undisturbed_answer(
