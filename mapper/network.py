@@ -65,7 +65,7 @@ from .report import edp_text, edp_unit, edp_value
 from .safe_names import file_in
 from .json_output import json_text
 from .search.outputs import write_best, write_pareto
-from .run_folder import fingerprint, keep_results_of, write_atomically
+from .run_folder import NETWORK_RECORD, fingerprint, keep_results_of, write_atomically
 from .search.engine import Progress, search_label
 from .search.fused import Option, choose_groups
 from .search.run import Settings, decisive_settings, recorded_settings, search_layer, seed_spread
@@ -74,7 +74,7 @@ from .specs.native import SPEC_DOCUMENT, load_workload_inputs, load_yaml, parse_
 from .typed_json import from_json, to_json
 from .workload_graph import workload_graph
 
-MANIFEST = "network.json"
+MANIFEST = NETWORK_RECORD
 BEST = "best.json"
 PARETO = "pareto.json"
 PROGRESS = "progress.json"  # in a layer's folder while a worker searches it (LayerProgress)

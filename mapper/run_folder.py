@@ -36,6 +36,9 @@ from .safe_names import mask_passwords
 from .specs.errors import SpecError
 
 LOCK_NAME = "run.lock"
+# What a layer's search and a network job record of themselves in their folder
+# (keep_results_of): a folder holds one of them.
+LAYER_RECORD, NETWORK_RECORD = "search.json", "network.json"
 # How long a refused run waits for the owner's record: the owner writes it just after
 # taking the lock.
 _RECORD_WAIT_SECONDS = 2.0
@@ -142,6 +145,11 @@ def keep_results_of(path: Path, record: dict[str, Any], run: str, same: str) -> 
     that the record there is this run's. `run` names the kind of run ("job"), `same`
     what must agree ("the same architecture, ...")."""
     mine = record["fingerprint"]
+    for other in (path.parent / name for name in (LAYER_RECORD, NETWORK_RECORD)):
+        if other != path and other.is_file():
+            raise SpecError(path.parent, "", f"the results of another kind of run ({other.name})",
+                            f"a folder of this {run} ({same}), whose finished work is kept",
+                            "choose another output folder, or delete this one")
     if not path.is_file():
         write_atomically(path, json_text(record))
         return

@@ -403,6 +403,19 @@ def test_a_single_layer_search_refuses_a_folder_of_another_search(
     assert main(["search", *specs, "-o", str(out), "--trials", "3"]) == 0  # the same search is welcome
 
 
+def test_a_layer_search_and_a_network_search_refuse_each_others_folders(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    layer, network = write_layer(tmp_path / "conv"), write_specs(tmp_path / "net")
+    for k, (first, second) in enumerate(((layer, network), (network, layer))):
+        out = tmp_path / f"out{k}"
+        assert main(["search", *first, "-o", str(out), "--trials", "3", "--jobs", "1"]) == 0
+        capsys.readouterr()
+        assert main(["search", *second, "-o", str(out), "--trials", "3", "--jobs", "1"]) == 2
+        line = error_line(capsys.readouterr().err)
+        assert line.startswith(f"error: {out}: found the results of another kind of run"), line
+        assert not ((out / "search.json").is_file() and (out / "network.json").is_file())
+
+
 # ---------------------------------------------------------- stopping is bounded
 
 

@@ -45,7 +45,7 @@ from ..model.capacity import violations
 from ..model.stats import Evaluation
 from ..model.vectorized import evaluate_mapping
 from ..problem import Problem
-from ..run_folder import fingerprint, keep_results_of
+from ..run_folder import LAYER_RECORD, fingerprint, keep_results_of
 from ..safe_names import mask_password
 from ..specs.limits import MAX_SEEDS
 from ..typed_json import to_json
@@ -63,7 +63,7 @@ from .outputs import write_best, write_pareto
 from .storage import JOURNAL_NAME, open_storage
 from .tilings import Effort, Scored, best_tilings
 
-MANIFEST = "search.json"  # what the folder's search is (claim_layer_folder)
+MANIFEST = LAYER_RECORD  # what the folder's search is (claim_layer_folder)
 DEFAULT_TRIALS = 300
 # The trials find structures and the polish (polish.py) finishes their mappings, so the
 # trials need not run on until their own gains stop. Over 270 searches (benchmarks/
