@@ -5,6 +5,8 @@ not made twice; only a malformed URL is told what a storage URL looks like."""
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.synchronize
 from pathlib import Path
 
 import optuna
@@ -124,3 +126,26 @@ def test_a_trial_completed_once_stays_completed_once_when_the_answer_was_lost(
 
     assert lost == [True]
     assert [(t.state, t.value) for t in study.get_trials(deepcopy=False)] == [(TrialState.COMPLETE, 2.5)]
+
+
+def _open_at(url: str, barrier: multiprocessing.synchronize.Barrier, errors: multiprocessing.Queue) -> None:
+    barrier.wait()
+    try:
+        open_database(url)
+    except Exception as error:  # the assertion below shows what it was
+        errors.put(f"{type(error).__name__}: {error}")
+
+
+def test_processes_that_open_a_new_sqlite_file_at_once_all_get_its_tables(tmp_path: Path) -> None:
+    """Two searches started together on a new SQLite storage: one makes Optuna's tables,
+    the others wait for it (they met "table studies already exists")."""
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    context = multiprocessing.get_context("fork")
+    barrier, errors = context.Barrier(4), context.Queue()
+    processes = [context.Process(target=_open_at, args=(url, barrier, errors)) for _ in range(4)]
+    for p in processes:
+        p.start()
+    for p in processes:
+        p.join(timeout=120)
+    assert [p.exitcode for p in processes] == [0] * 4
+    assert errors.empty(), errors.get()

@@ -30,6 +30,7 @@ processes that open a fresh database at once would otherwise race on `CREATE TAB
 from __future__ import annotations
 
 import copy
+import fcntl
 import math
 import os
 import random
@@ -112,8 +113,20 @@ def _open_rdb(url: str, heartbeat_interval: int | None, grace_period: int | None
 
 @contextmanager
 def _schema_lock(url: str) -> Iterator[None]:
-    """One process at a time creates Optuna's tables in a PostgreSQL database. The lock
-    is the connection's: closing it (not pooled) releases it, whatever happened."""
+    """One process at a time creates Optuna's tables: two runs started together on a
+    new database both found none and both made them (SQLite: "table studies already
+    exists"). In PostgreSQL an advisory lock, the connection's: closing it (not pooled)
+    releases it, whatever happened; in a SQLite file an flock of the file, which
+    SQLite's own (fcntl) locks do not see, released when it is closed."""
+    database = _sqlite_file(url)
+    if database is not None:
+        fd = os.open(database, os.O_RDWR | os.O_CREAT, 0o644)  # an empty file is an empty database
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+        return
     if not _is_postgres(url):
         yield
         return
@@ -126,6 +139,14 @@ def _schema_lock(url: str) -> Iterator[None]:
             yield
     finally:
         engine.dispose()
+
+
+def _sqlite_file(url: str) -> str | None:
+    """The database file of a SQLite URL (None: another database, or SQLite in memory)."""
+    if url.split(":", 1)[0].split("+", 1)[0] != "sqlite":
+        return None
+    database = sqlalchemy.engine.make_url(url).database
+    return database if database and database != ":memory:" else None
 
 
 def _is_postgres(url: str) -> bool:
