@@ -287,6 +287,20 @@ def test_a_residual_networks_skip_edges_are_kept(tmp_path: Path) -> None:
     assert stats.largest == ("a", 8 * 16 * 16)
 
 
+def test_layers_named_as_pytorch_exports_them_load_again_with_their_edges(tmp_path: Path) -> None:
+    """torch.onnx names nodes by module path ("/layer1/layer1.0/conv1/Conv"): the
+    dotted names the import keeps must be names the workload's inputs may give."""
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["a"], name="/layer1/layer1.0/conv1/Conv", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["a"], ["r"]),
+             helper.make_node("Conv", ["r", "w2"], ["y"], name="/layer1/layer1.0/conv2/Conv", pads=[1, 1, 1, 1])]
+    model = save(tmp_path, nodes, [value("x", [1, 4, 8, 8])], [weights("w1", 4, 4, 3, 3), weights("w2", 4, 4, 3, 3)])
+    workload = tmp_path / "workload.yaml"
+    workload.write_text(workload_yaml(import_onnx(model), model))
+    problems, inputs = load_workload_inputs(workload)
+    assert [p.name for p in problems] == ["layer1_layer1.0_conv1_Conv", "layer1_layer1.0_conv2_Conv"]
+    assert inputs == {"layer1_layer1.0_conv2_Conv": ("layer1_layer1.0_conv1_Conv",)}
+
+
 def test_a_chain_of_layers_reads_through_skipped_operators(cnn: Path) -> None:
     result = import_onnx(cnn)
     assert result.inputs == {"dw": ["stem_Conv"], "grouped": ["dw"], "fc": ["grouped"]}

@@ -714,7 +714,7 @@ class WorkloadSpec(SpecModel):
     precision: dict[Identifier, WordBits] | None = Field(
         None, description="tensor -> bits per element, for every layer with that tensor (a layer's own precision "
         "or an einsum tensor's word_bits wins)")
-    inputs: dict[str, list[Identifier]] | None = Field(
+    inputs: dict[str, list[Text]] | None = Field(
         None, description="layer -> the earlier layers whose outputs it reads ([]: none, only the network's input; "
         "a layer not named: inferred where the channels of consecutive layers connect)")
 
