@@ -86,3 +86,36 @@ def test_each_level_throttles_as_timeloop_prints(case: str) -> None:
     ev = evaluate_reference(spec.problem, spec.architecture, spec.mapping)
     got = {lv.name: f"{lv.bandwidth_throttling:.2f}" for lv in ev.levels if lv.name in printed}
     assert got and got == printed
+
+
+def _leaf(node: object, name: str) -> dict:
+    """The architecture leaf whose name starts with `name`."""
+    if isinstance(node, dict):
+        if str(node.get("name", "")).startswith(name) and "attributes" in node:
+            return node
+        node = list(node.values())
+    if isinstance(node, list):
+        for child in node:
+            try:
+                return _leaf(child, name)
+            except LookupError:
+                pass
+    raise LookupError(name)
+
+
+@pytest.mark.parametrize(("size", "capacity"), [
+    ({"depth": 16384}, 131072),  # blocks of 8 words (64 bits of 8-bit words)
+    ({"memory_depth": 16384}, 131072),
+    ({"entries": 131072}, 131072),  # words
+    ({"sizeKB": 128}, 131072),  # 128 KB of 8-bit words
+    ({"entries": 4096, "depth": 16384}, 4096),  # entries first, as Timeloop reads them
+])
+def test_a_buffers_size_is_read_as_timeloop_reads_it(size: dict, capacity: int) -> None:
+    """Timeloop's BufferLevel: `entries` in words, `depth` or `memory_depth` in blocks,
+    `sizeKB` in kilobytes; the Eyeriss-like global buffer's 64-bit blocks of 8-bit words."""
+    spec = load_input("cases/ed_eyeriss_like_default")
+    attributes = _leaf(spec["architecture"], "shared_glb")["attributes"]
+    del attributes["depth"]
+    attributes.update(size)
+    glb = next(level for level in load(spec).architecture.levels if level.name == "shared_glb")
+    assert (glb.block_size, glb.capacity) == (8, capacity)

@@ -9,7 +9,7 @@ a KeyError or TypeError from deep inside the reader.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from math import isfinite
 from typing import Any
@@ -366,11 +366,7 @@ def _storage_level(leaf: dict, count: int, ert: dict, source: str, path: str) ->
     block = get(attrs, "block_size")
     block = _positive_int(block, source, where("block_size")) if block is not None else max(
         1, (width // word_bits) if width else 1)
-    depth = get(attrs, "depth", get(attrs, "entries"))
-    if depth is not None:
-        depth = _positive_int(depth, source, where("depth") if get(attrs, "depth") is not None else where("entries"))
-    elif get(attrs, "size") is not None:
-        depth = max(1, _positive_int(attrs["size"], source, where("size")) // block)
+    depth = _depth(attrs, block, word_bits, source, where)
     is_dram = str(leaf.get("class", "")).upper() == "DRAM"
     mesh_x, mesh_y = _mesh(attrs, count, source, attrs_path)
     energy = ert.get(name, {})
@@ -386,10 +382,31 @@ def _storage_level(leaf: dict, count: int, ert: dict, source: str, path: str) ->
     too_large = level_too_large(level)
     if too_large:
         key, found, allowed = too_large
-        spelled = {"word_bits": ("word_bits", "datawidth"), "depth": ("depth", "entries", "size")}[key]
+        spelled = {"word_bits": ("word_bits", "datawidth"),
+                   "depth": ("entries", "depth", "memory_depth", "sizeKB", "size")}[key]
         key = next(k for k in spelled if get(attrs, k) is not None)
         raise SpecError(source, where(key), found, allowed)
     return level
+
+
+def _depth(attrs: dict, block: int, word_bits: int, source: str, where: Callable[[str], str]) -> int | None:
+    """A buffer's depth in blocks (None: unbounded), from the first of its sizes that
+    Timeloop reads: `entries` in words, `depth` or `memory_depth` in blocks, `sizeKB`
+    in kilobytes of its words (then `size`, in words, as Accelergy v0.2 wrote it)."""
+    sized = next((key for key in ("entries", "depth", "memory_depth", "sizeKB", "size")
+                  if get(attrs, key) is not None), None)
+    if sized is None:
+        return None
+    value = _positive_int(get(attrs, sized), source, where(sized))
+    if sized in ("depth", "memory_depth"):
+        return value
+    if sized == "size":
+        return max(1, value // block)
+    words = value if sized == "entries" else value * 1024 * 8 // word_bits
+    if words % block:
+        raise SpecError(source, where(sized), f"{words} words, not a whole number of blocks of {block}",
+                        "a size that holds whole blocks (block_size words each)", "give its depth in blocks")
+    return words // block
 
 
 def compute_energy(actions: dict[str, float]) -> float:
