@@ -23,6 +23,7 @@ from mapper.specs.native import (
     parse_problem,
     shipped_specs_dir,
 )
+from timeloop_reference import REFERENCE
 
 SPECS = shipped_specs_dir()
 ARCHS = sorted((SPECS / "arch").glob("*.yaml"))
@@ -224,6 +225,14 @@ def test_detect_format() -> None:
     assert detect_format({"mapper": {}}) == "timeloop"
     for path in ARCHS + WORKLOADS + TOY:
         assert detect_format(load_yaml(path, SPEC_DOCUMENT)) == "native"
+
+
+def test_timeloop_files_load_together_a_mapper_yaml_among_them() -> None:
+    """A Timeloop problem with its mapper.yaml (only `mapper:`): both Timeloop's, so
+    read as Timeloop, not refused as a Timeloop file among native ones."""
+    inputs = REFERENCE / "cases/t05_mapper_conv1d_oc_null/inputs"
+    specs = load_specs([inputs / "conv1d+oc.prob.yaml", inputs / "exhaustive.mapper.yaml"])
+    assert [p.name for p in specs.problems] == ["Conv1D_OC"] and specs.architecture is None
 
 
 def test_find_spec_file() -> None:

@@ -118,6 +118,7 @@ from mapper.specs.errors import SpecError, describe, did_you_mean
 from mapper.specs.limits import (LAYER_LIMIT, MAX_ENERGY, MAX_EXPANDED_NODES, MAX_FILE_BYTES, MAX_INSTANCES,
                                  MAX_LEVELS, MAX_WORD_BITS, level_too_large, problem_too_large)
 from mapper.specs.load import Specs
+from mapper.specs.timeloop import TIMELOOP_ONLY_KEYS, is_timeloop
 
 T = TypeVar("T")
 File = str | Path | None
@@ -157,10 +158,8 @@ class DocumentKind:
 
 
 # Top-level keys found only in Timeloop documents.
-_TIMELOOP_ONLY_KEYS = ("mapper", "mapspace", "mapspace_constraints", "architecture_constraints",
-                       "compound_components", "variables", "ERT", "ART", "globals")
 # A spec file: native or Timeloop parts and constraints (specs/constraints.py's TIMELOOP_KEYS).
-SPEC_DOCUMENT = DocumentKind("a spec", (*TOP_LEVEL_KEYS, "constraints", *_TIMELOOP_ONLY_KEYS))
+SPEC_DOCUMENT = DocumentKind("a spec", (*TOP_LEVEL_KEYS, "constraints", *TIMELOOP_ONLY_KEYS))
 
 
 def load_yaml(path: str | Path, kind: DocumentKind) -> dict[str, Any]:
@@ -329,20 +328,8 @@ def _reject_duplicate_keys(root: yaml.Node | None, path: Path) -> None:
 
 
 def detect_format(doc: object) -> Literal["native", "timeloop"]:
-    """Tell a Timeloop document (architecture tree, problem shape, mapping targets, or
-    one of Timeloop's own top-level keys) from a native one."""
-    if not isinstance(doc, dict):
-        return "native"
-    timeloop_only = set(_TIMELOOP_ONLY_KEYS)
-    arch, problem, mapping = doc.get("architecture"), doc.get("problem"), doc.get("mapping")
-    if (
-        timeloop_only & set(doc)
-        or (isinstance(arch, dict) and {"subtree", "nodes", "version"} & set(arch))
-        or (isinstance(problem, dict) and {"shape", "instance", "version"} & set(problem))
-        or (isinstance(mapping, list) and any(isinstance(m, dict) and "target" in m for m in mapping))
-    ):
-        return "timeloop"
-    return "native"
+    """Tell a Timeloop document (timeloop.is_timeloop) from a native one."""
+    return "timeloop" if is_timeloop(doc) else "native"
 
 
 # ---------------------------------------------------------------------------

@@ -37,13 +37,24 @@ class TimeloopSpec:
     hardware: Hardware = Hardware()  # what the architecture says for the estimator
 
 
-def is_timeloop(doc: dict) -> bool:
-    arch = doc.get("architecture")
-    return (
-        (isinstance(arch, dict) and "subtree" in arch)
-        or (isinstance(doc.get("problem"), dict) and "shape" in doc["problem"])
-        or (isinstance(doc.get("mapping"), list) and any(isinstance(d, dict) and "target" in d for d in doc["mapping"]))
-        or "ERT" in doc
+# Top-level keys of Timeloop's files that native specs do not have (its mapper's
+# settings, Accelergy's tables and variables).
+TIMELOOP_ONLY_KEYS = ("mapper", "mapspace", "mapspace_constraints", "architecture_constraints",
+                      "compound_components", "variables", "ERT", "ART", "globals")
+
+
+def is_timeloop(doc: object) -> bool:
+    """Whether a document is in Timeloop's format: an architecture tree (`subtree`, or
+    v0.4's `nodes`), a problem shape, a mapping with targets, or one of Timeloop's own
+    top-level keys (a `mapper.yaml` alone)."""
+    if not isinstance(doc, dict):
+        return False
+    arch, problem, mapping = doc.get("architecture"), doc.get("problem"), doc.get("mapping")
+    return bool(
+        set(TIMELOOP_ONLY_KEYS) & set(doc)
+        or (isinstance(arch, dict) and {"subtree", "nodes", "version"} & set(arch))
+        or (isinstance(problem, dict) and {"shape", "instance", "version"} & set(problem))
+        or (isinstance(mapping, list) and any(isinstance(m, dict) and "target" in m for m in mapping))
     )
 
 
