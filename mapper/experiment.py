@@ -485,21 +485,22 @@ def write_tables(folder: Path, summary: dict[str, Any]) -> None:
 def _cells_csv(summary: dict[str, Any]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*_CELL_COLUMNS, *_TOTAL_COLUMNS, "status"])
+    writer.writerow([*_CELL_COLUMNS, "energy_unit", *_TOTAL_COLUMNS, "status"])
     for row in summary["cells"]:
         totals = row["totals"] or {}
-        writer.writerow([*(row[c] for c in _CELL_COLUMNS), *(totals.get(c, "") for c in _TOTAL_COLUMNS),
-                         row["status"]])
+        writer.writerow([*(row[c] for c in _CELL_COLUMNS), row["energy_unit"],
+                         *(totals.get(c, "") for c in _TOTAL_COLUMNS), row["status"]])
     return out.getvalue()
 
 
 def _layers_csv(summary: dict[str, Any]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*_CELL_COLUMNS, *SUMMARY_FIELDS])
+    writer.writerow([*_CELL_COLUMNS, "energy_unit", *SUMMARY_FIELDS])
     for row in summary["cells"]:
         for layer in row["layers"]:
-            writer.writerow([*(row[c] for c in _CELL_COLUMNS), *(layer.get(f) for f in SUMMARY_FIELDS)])
+            writer.writerow([*(row[c] for c in _CELL_COLUMNS), row["energy_unit"],
+                             *(layer.get(f) for f in SUMMARY_FIELDS)])
     return out.getvalue()
 
 

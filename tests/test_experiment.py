@@ -76,10 +76,14 @@ def test_the_tables_have_a_row_per_cell_and_per_layer(experiment_run: tuple[Path
     with open(out / "summary.csv") as f:
         cells = list(csv.DictReader(f))
     assert len(cells) == 4 and cells[0]["layers_mapped"] == "2" and cells[2]["energy_pJ"] == ""
+    # the energies' unit beside them, as summary.json has it: cells of one experiment may differ
+    units = [c["energy_unit"] for c in json.loads((out / "summary.json").read_text())["cells"]]
+    assert [c["energy_unit"] for c in cells] == units and all(units)
     with open(out / "layers.csv") as f:
         layers = list(csv.DictReader(f))
     assert [(r["objective"], r["layer"]) for r in layers] == [("edp", "wide"), ("edp", "deep"),
                                                               ("pareto", "wide"), ("pareto", "deep")]
+    assert {r["energy_unit"] for r in layers} == {units[0]}
     markdown = (out / "summary.md").read_text()
     assert markdown.count("| toy-3level | net |") == 4
 
