@@ -9,6 +9,7 @@ import re
 import pytest
 
 from mapper.model.reference import evaluate_reference
+from mapper.specs.errors import SpecError
 from mapper.specs.timeloop import load
 from timeloop_reference import REFERENCE, case_ids, expected, load_input
 
@@ -119,3 +120,17 @@ def test_a_buffers_size_is_read_as_timeloop_reads_it(size: dict, capacity: int) 
     attributes.update(size)
     glb = next(level for level in load(spec).architecture.levels if level.name == "shared_glb")
     assert (glb.block_size, glb.capacity) == (8, capacity)
+
+
+@pytest.mark.parametrize(("mesh", "key", "found"), [
+    ({"meshX": 12, "meshY": 7}, "meshY", "meshX 12 x meshY 7 = 84 places for 168 instances"),
+    ({"meshX": 5}, "meshX", "5, which does not divide the 168 instances"),
+])
+def test_a_mesh_that_does_not_hold_every_instance_once_is_refused(mesh: dict, key: str, found: str) -> None:
+    """As Timeloop's ValidateTopology asserts: the 168 PE scratchpads on a 14 x 12 mesh."""
+    spec = load_input("cases/ed_eyeriss_like_default")
+    attributes = _leaf(spec["architecture"], "weights_spad")["attributes"]
+    del attributes["meshX"], attributes["meshY"]
+    attributes.update(mesh)
+    with pytest.raises(SpecError, match=re.escape(key) + r".*" + re.escape(found)):
+        load(spec)

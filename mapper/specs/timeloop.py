@@ -242,10 +242,18 @@ def _mesh(attrs: dict, instances: int, source: str, path: str) -> tuple[int, int
             raise SpecError(source, f"{path}.{axis}", str(value), f"at most the {instances} instances")
     if mesh_x is None and mesh_y is None:
         return instances, 1
+    # As Timeloop's BufferLevel::ValidateTopology: the mesh holds every instance, once.
+    for axis, value in (("meshX", mesh_x), ("meshY", mesh_y)):
+        if value is not None and instances % value:
+            raise SpecError(source, f"{path}.{axis}", f"{value}, which does not divide the {instances} instances",
+                            f"a divisor of {instances}")
     if mesh_x is None:
         return instances // mesh_y, mesh_y
     if mesh_y is None:
         return mesh_x, instances // mesh_x
+    if mesh_x * mesh_y != instances:
+        raise SpecError(source, f"{path}.meshY", f"meshX {mesh_x} x meshY {mesh_y} = {mesh_x * mesh_y} places for "
+                        f"{instances} instances", "meshX x meshY equal to the instances")
     return mesh_x, mesh_y
 
 
