@@ -358,8 +358,17 @@ def _rescored(entries: list[dict[str, Any]], problem: Problem, arch: Architectur
 
 
 def read_json(path: Path) -> dict[str, Any]:
-    with open(path) as f:
-        return json.load(f)
+    """A JSON object a search wrote (best.json, a summary); one that a hand or a tool
+    broke is a one-line error naming the file."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except json.JSONDecodeError as e:
+        raise SpecError(path, "", f"a file that is not JSON ({e.msg} at line {e.lineno})", "the JSON a search "
+                        "writes", "remove it and run the search again, which writes it anew") from None
+    if not isinstance(data, dict):
+        raise SpecError(path, "", f"a JSON {type(data).__name__}", "a JSON object, as a search writes it")
+    return data
 
 
 # ------------------------------------------------------------ shapes, folder

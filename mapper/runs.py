@@ -5,13 +5,12 @@ network folder). Nothing here writes or prints."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .explain import Explanation
-from .network import BEST, tile_name
+from .network import BEST, read_json, tile_name
 from .network import MANIFEST as NETWORK_MANIFEST
 from .search.run import MANIFEST as LAYER_MANIFEST
 from .specs.errors import SpecError
@@ -73,7 +72,7 @@ def _runs(folder: Path) -> list[Run]:
         return [_network_run(folder, folder.name)]
     if (folder / LAYER_MANIFEST).is_file():
         return [_layer_run(folder)]
-    summary = _read(folder / SUMMARY) if (folder / SUMMARY).is_file() else {}
+    summary = read_json(folder / SUMMARY) if (folder / SUMMARY).is_file() else {}
     if isinstance(summary.get("cells"), list):
         return [_network_run(folder / cell["folder"],
                              " / ".join(cell[k] for k in ("architecture", "workload", "dataflow", "objective")))
@@ -91,10 +90,10 @@ def explanation_of(layer: LayerRun) -> Explanation:
 
 
 def _layer_run(folder: Path) -> Run:
-    manifest = _read(folder / LAYER_MANIFEST)
+    manifest = read_json(folder / LAYER_MANIFEST)
     best = folder / BEST
     layers = (_layer(manifest["layer"], best),) if best.is_file() else ()
-    unit = _read(best).get("energy_unit", "pJ") if best.is_file() else "pJ"
+    unit = read_json(best).get("energy_unit", "pJ") if best.is_file() else "pJ"
     return Run(manifest["layer"], folder, manifest["architecture"], unit, layers,
                () if layers else (manifest["layer"],))
 
@@ -103,9 +102,9 @@ def _network_run(folder: Path, name: str) -> Run:
     """The network's layers as its summary.json has them (fused groups run fused, each
     layer's figures over every tile), or, before the summary is written, each as
     searched alone; never the tiles of fused groups as layers of their own."""
-    manifest = _read(folder / NETWORK_MANIFEST)
+    manifest = read_json(folder / NETWORK_MANIFEST)
     folders = {entry["name"]: folder / entry["folder"] for entry in manifest["layers"]}
-    summary = _read(folder / SUMMARY) if (folder / SUMMARY).is_file() else {}
+    summary = read_json(folder / SUMMARY) if (folder / SUMMARY).is_file() else {}
     rows = {row["layer"]: row for row in summary.get("layers", [])}
     if summary:  # its layers: a row each, or a reason for having none
         names = [name for name in folders if name in rows or name in summary.get("failed", {})]
@@ -127,18 +126,8 @@ def _network_run(folder: Path, name: str) -> Run:
 def _layer(name: str, path: Path, row: dict[str, Any] | None = None, fused_in: str | None = None) -> LayerRun:
     """A layer's figures: its summary row's where the network has one (`row`), else its
     best.json's (`path`)."""
-    best = _read(path)
+    best = read_json(path)
     figures = row or best
     return LayerRun(name, figures["energy_pJ"], figures["cycles"], figures["edp_J_cycles"], path, best, fused_in)
 
 
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except json.JSONDecodeError as e:
-        raise SpecError(path, "", f"a file that is not JSON ({e.msg} at line {e.lineno})",
-                        "the JSON a search writes") from None
-    if not isinstance(data, dict):
-        raise SpecError(path, "", f"a JSON {type(data).__name__}", "a JSON object, as a search writes it")
-    return data

@@ -203,6 +203,17 @@ def test_a_lost_result_of_a_copied_layer_is_written_again_without_a_search(netwo
     assert (out / "layers/first/study.journal").stat().st_mtime_ns == journal
 
 
+def test_a_broken_result_of_a_copied_layer_is_one_line_naming_it(
+        network_run: tuple[Path, str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = copy_of(network_run, tmp_path)
+    broken = out / "layers/twin/best.json"
+    broken.write_text(broken.read_text()[:100])  # cut short by a hand or a tool
+    assert search(tmp_path, out) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].startswith(f"error: {broken}: found a file that is not JSON")
+    assert "Traceback" not in err
+
+
 def test_the_other_layers_of_a_shape_take_the_evaluation_of_the_searched_layer(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Not evaluated again: under a remainder that is a walk of the loop nest per layer."""
