@@ -57,6 +57,7 @@ from ..constraints import PRESETS, Constraints, Factor, LevelConstraints, preset
 from ..problem import Problem
 from .errors import SpecError, describe, did_you_mean
 from .native import IDENTIFIER_SCHEMA, File, Identifier, SpecModel, invalid, is_int, is_number, validated
+from .timeloop import listed_permutation
 
 TIMELOOP_KEYS = ("constraints", "mapspace_constraints", "architecture_constraints")
 _FACTOR_WORD = re.compile(r"(?P<dim>[A-Za-z_]\w*)\s*(?P<op><=|>=|=)\s*(?P<n>\d+)(?![\w])")
@@ -451,23 +452,7 @@ class _TimeloopBuilder:
         return factors
 
     def _permutation(self, raw: object, file: File, path: str) -> list[str]:
-        if raw is None:
-            return []
-        if isinstance(raw, list) and all(isinstance(d, str) for d in raw):
-            order = list(raw)
-        elif isinstance(raw, str):
-            text = raw.strip()
-            order = [d for d in re.split(r"[\s,]+", text) if d] if re.search(r"[\s,]", text) else list(text)
-        else:
-            raise SpecError(file, path, describe(raw), "dimensions innermost first: a string such as NCPQRSM, "
-                            "names separated by spaces or commas, or a list")
-        for dim in order:
-            if self.dims and dim not in self.dims:
-                raise SpecError(file, path, f"dimension {dim!r}", "a dimension of the problem: "
-                                + ", ".join(self.dims), did_you_mean(dim, self.dims))
-        if len(set(order)) != len(order):
-            raise SpecError(file, path, describe(raw), "each dimension once")
-        return order
+        return [] if raw is None else listed_permutation(raw, self.dims, file, path)
 
     def _keeps(self, level: dict[str, Any], entry: dict, file: File, path: str) -> None:
         for key in ("keep", "bypass"):

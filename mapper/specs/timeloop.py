@@ -9,9 +9,10 @@ a KeyError or TypeError from deep inside the reader.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from math import isfinite
+from pathlib import Path
 from typing import Any
 
 from ..architecture import Architecture, ComputeUnit, StorageLevel
@@ -104,7 +105,7 @@ def _list(value: Any, source: str, path: str) -> list:
     return value
 
 
-def _text(value: Any, source: str, path: str) -> str:
+def _text(value: Any, source: str | Path | None, path: str) -> str:
     if not isinstance(value, str) or not value:
         raise SpecError(source, path, describe(value), "a non-empty string")
     return value
@@ -456,21 +457,33 @@ def parse_residuals(text: Any) -> dict[str, int]:
 
 def parse_permutation(text: Any, dims: tuple[str, ...], source: str = "<timeloop>",
                       path: str = "permutation") -> list[str]:
-    """Inner-to-outer dimension order; single letters unless spaces or commas separate them."""
+    """Inner-to-outer dimension order: those `text` lists (`listed_permutation`), then
+    the dimensions it leaves out."""
+    order = listed_permutation(text, dims, source, path)
+    return order + [d for d in dims if d not in order]
+
+
+def listed_permutation(text: Any, dims: Sequence[str], source: str | Path | None,
+                       path: str) -> list[str]:
+    """The dimensions a Timeloop permutation lists, innermost first: single letters
+    unless spaces or commas separate them, or a list; each once, and one of `dims`
+    (any name where `dims` is empty: no problem known yet)."""
     if isinstance(text, list):
         order = [_text(d, source, f"{path}[{i}]") for i, d in enumerate(text)]
     elif not isinstance(text, str):
-        raise SpecError(source, path, describe(text), 'dimensions innermost first, like "RP" or "R P"')
+        raise SpecError(source, path, describe(text), "dimensions innermost first: a string such as NCPQRSM, "
+                        "names separated by spaces or commas, or a list")
     elif re.search(r"[\s,]", text.strip()):
         order = [d for d in re.split(r"[\s,]+", text.strip()) if d]
     else:
         order = list(text)
     for i, d in enumerate(order):
-        if d not in dims:
-            raise SpecError(source, path, repr(d), f"dimensions of {list(dims)}", did_you_mean(d, dims))
+        if dims and d not in dims:
+            raise SpecError(source, path, f"dimension {d!r}", "a dimension of the problem: " + ", ".join(dims),
+                            did_you_mean(d, dims))
         if d in order[:i]:
             raise SpecError(source, path, f"{d!r} a second time", "each dimension once")
-    return order + [d for d in dims if d not in order]
+    return order
 
 
 def parse_mapping(directives: list[dict], problem: Problem, arch: Architecture,
