@@ -38,10 +38,10 @@ from .model.vectorized import evaluate_mapping
 from .network import Layer, NetworkJob, NetworkResult, fusion_candidates, network_name, run_network, worker_pool
 from .problem import Problem
 from .runs import read_runs
-from .search.run import LayerResult, Settings, search_layer
+from .search.run import LayerResult, Settings, claim_layer_folder, search_layer
 from .specs.errors import SpecError
 from .specs.load import load_specs
-from .specs.native import load_workload_inputs
+from .specs.native import check_covers, load_workload_inputs
 from .workload_graph import workload_graph
 
 __all__ = ["Loaded", "load", "evaluate", "explain", "search", "search_network", "compare", "estimate", "graph"]
@@ -81,6 +81,7 @@ def evaluate(problem: Problem, arch: Architecture, mapping: Mapping, source: str
     """The mapping's counts, energy and cycles (`mapper evaluate`). Raises SpecError
     for a mapping that does not fit, naming `source` (the files it came from; default:
     the layer)."""
+    check_covers(mapping, problem, arch, source or problem.name)
     reasons = violations(problem, arch, mapping)
     if reasons:
         raise SpecError(source or problem.name, "mapping", "a mapping that does not fit: " + "; ".join(reasons),
@@ -100,7 +101,9 @@ def search(problem: Problem, arch: Architecture, out: str | Path, constraints: C
     seconds, patience, seed, seeds, exhaustive, storage, remainders). Raises NoValidMapping with the
     reasons when nothing fits."""
     resolved = layer_constraints(constraints, problem, arch)
-    return search_layer(problem, arch, resolved, Settings(**settings), Path(out))
+    chosen = Settings(**settings)
+    claim_layer_folder(problem, arch, resolved, chosen, Path(out))  # what `compare` and `explain` read it as
+    return search_layer(problem, arch, resolved, chosen, Path(out))
 
 
 def search_network(specs: Loaded, out: str | Path, jobs: int = 1, dataflow: str | None = None,

@@ -28,6 +28,19 @@ def test_evaluate_and_explain_give_what_the_commands_write(tmp_path: Path) -> No
     assert api.explain(problem, arch, mapping).pe_stationary == "Outputs"
 
 
+def test_evaluate_refuses_a_mapping_that_does_not_map_the_layer(tmp_path: Path) -> None:
+    """As `mapper evaluate` does: a mapping of another layer (P 4 of 8 covered) or of
+    another architecture (3 levels of 7) is a SpecError, not figures of half a layer."""
+    toy = api.load(*TOY)
+    (tmp_path / "taller.yaml").write_text(TOY[1].read_text().replace("P: 4", "P: 8"))
+    taller = api.load(TOY[0], tmp_path / "taller.yaml").problems[0]
+    with pytest.raises(SpecError, match="factors of dimension P that multiply to 4"):
+        api.evaluate(taller, toy.architecture, toy.mapping)
+    eyeriss = api.load(SPECS / "arch/eyeriss-like.yaml").architecture
+    with pytest.raises(SpecError, match="a mapping of 3 levels"):
+        api.evaluate(toy.problems[0], eyeriss, toy.mapping)
+
+
 def test_a_layer_of_a_workload_is_found_by_name_or_said_missing() -> None:
     loaded = api.load(SPECS / "arch/eyeriss-like.yaml", SPECS / "workloads/alexnet.yaml")
     assert loaded.problem("conv3").bounds["C"] == 256
@@ -39,6 +52,7 @@ def test_search_and_search_network_write_the_folders_the_commands_write(tmp_path
     loaded = api.load(*write_specs(tmp_path))
     layer = api.search(loaded.problem("conv_c"), loaded.architecture, tmp_path / "one", **QUICK)
     assert json.loads((tmp_path / "one/best.json").read_text())["energy_pJ"] == layer.points[0][1].energy_pJ
+    assert api.compare(tmp_path / "one")["runs"][0]["edp_J_cycles"] == layer.points[0][1].edp_J_cycles
     network = api.search_network(loaded, tmp_path / "net", jobs=1, **QUICK)
     assert [row["layer"] for row in network.summary["layers"]] == [p.name for p in loaded.problems]
     table = api.compare(tmp_path / "net", tmp_path / "net")

@@ -1295,6 +1295,22 @@ def parse_mapping(raw: object, problem: Problem, architecture: Architecture,
                    for i, level in enumerate(architecture.levels))
     mapping = Mapping(levels)
     _check_outermost_keeps(mapping, problem, architecture, file, f"{path}[0]" if 0 in given else path)
+    check_covers(mapping, problem, architecture, file, path)
+    return mapping
+
+
+def check_covers(mapping: Mapping, problem: Problem, architecture: Architecture, file: File,
+                 path: str = "mapping") -> None:
+    """That `mapping` maps `problem` onto `architecture`, or SpecError: a level of it
+    per level of the architecture, loops over the layer's dimensions only, and factors
+    that multiply to each bound, or to more where a remainder may be."""
+    if len(mapping.levels) != len(architecture.levels):
+        raise SpecError(file, path, f"a mapping of {len(mapping.levels)} levels",
+                        f"one per level of architecture {architecture.name!r}, {len(architecture.levels)}")
+    unknown = sorted({loop.dim for lm in mapping.levels for loop in (*lm.temporal, *lm.spatial)} - set(problem.dims))
+    if unknown:
+        raise SpecError(file, path, f"loops over {', '.join(unknown)}",
+                        f"loops over the dimensions of layer {problem.name!r}: " + ", ".join(problem.dims))
     for dim in problem.dims:
         product, bound = mapping.factor(dim), problem.bounds[dim]
         if product < bound:
@@ -1306,7 +1322,6 @@ def parse_mapping(raw: object, problem: Problem, architecture: Architecture,
     if obstacle:
         raise SpecError(file, path, "factors that multiply to more than a bound (a remainder)",
                         f"factors that multiply to each bound: {obstacle}")
-    return mapping
 
 
 def _check_outermost_keeps(mapping: Mapping, problem: Problem, architecture: Architecture, file: File,
