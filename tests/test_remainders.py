@@ -5,6 +5,7 @@ Their counts are checked against the brute-force simulator in test_brute_force.p
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
@@ -29,6 +30,7 @@ from mapper.search.run import MIN_REMAINDER_GAIN, screened
 from mapper.search.tilings import Effort, score
 from mapper.specs.errors import SpecError
 from mapper.specs.native import parse_mapping as parse_native, shipped_specs_dir
+from mapper.specs.timeloop import parse_factors as parse_timeloop_factors
 from mapper.specs.timeloop import parse_mapping as parse_timeloop
 
 SPECS = shipped_specs_dir()
@@ -101,6 +103,16 @@ def test_a_timeloop_residual_end_other_than_the_bound_leaves_is_refused(remainde
             d["factors"] = d["factors"].replace("P3,1", "P3,2")
     with pytest.raises(SpecError, match=r"P=3,2.*P=3,1: the iterations left for the last"):
         parse_timeloop(directives, problem, arch)
+
+
+@pytest.mark.parametrize(("factors", "found"), [
+    ("M7,-1", "'-1'"), ("M7,6,5", "'5'"), ("R1x", "'R1x'"), ("Q1 garbage!! 7", "'garbage!!'"),
+    ("M7,6 M1", "M a second time"),
+])
+def test_timeloop_factors_that_do_not_read_are_refused_not_left_out(factors: str, found: str) -> None:
+    with pytest.raises(SpecError, match=re.escape(found)):
+        parse_timeloop_factors(factors)
+    assert parse_timeloop_factors("C=1,K=1 P4") == {"C": 1, "K": 1, "P": 4}  # Timeloop writes both
 
 
 def test_residual_ends_are_the_digits_of_the_last_point() -> None:

@@ -440,19 +440,44 @@ def compute_energy(actions: dict[str, float]) -> float:
 
 
 def parse_factors(text: Any, source: str = "<timeloop>", path: str = "factors") -> dict[str, int]:
+    """A mapping directive's factors, "R=3 P=16" (or "R3 P16", or a mapping of them)."""
     if isinstance(text, dict):
         return {str(k): _positive_int(v, source, f"{path}.{k}") for k, v in text.items()}
     if not isinstance(text, (str, int)) or isinstance(text, bool):
         raise SpecError(source, path, describe(text), 'factors like "R=3 P=16" (or a mapping of them)')
-    pairs = re.findall(r"([A-Za-z_][A-Za-z_0-9]*?)\s*=?\s*(\d+)(?=[\s,]|$)", str(text))
-    return {dim: int(n) for dim, n in pairs}
+    return {dim: factor for dim, factor, _ in _factor_terms(str(text), source, path)}
 
 
-def parse_residuals(text: Any) -> dict[str, int]:
+def parse_residuals(text: Any, source: str = "<timeloop>", path: str = "factors") -> dict[str, int]:
     """The residual ends of Timeloop's imperfect factors, "P=4,3": 4 iterations, 3 where
     the loops of P outside are all at their last."""
-    return {dim: int(r) for dim, r in re.findall(r"([A-Za-z_][A-Za-z_0-9]*?)\s*=?\s*\d+,(\d+)(?=\s|$)",
-                                                  text if isinstance(text, str) else "")}
+    if not isinstance(text, str):
+        return {}
+    return {dim: end for dim, _, end in _factor_terms(text, source, path) if end is not None}
+
+
+# A factor of a mapping directive: "P=4" or "P4", with its residual end "P=4,3"; the
+# factors apart by spaces or commas (Timeloop's "C=1,K=1").
+_FACTOR_TERM = re.compile(r"([A-Za-z_][A-Za-z_0-9]*?)\s*=?\s*(\d+)(?:,(\d+))?(?=[\s,]|$)")
+_FACTOR_SEPARATORS = re.compile(r"[\s,]*")
+
+
+def _factor_terms(text: str, source: str, path: str) -> list[tuple[str, int, int | None]]:
+    """(dimension, factor, residual end or None) of each factor of `text`; what does
+    not read as one is a SpecError, not left out."""
+    terms: list[tuple[str, int, int | None]] = []
+    position = 0
+    while (position := _FACTOR_SEPARATORS.match(text, position).end()) < len(text):
+        match = _FACTOR_TERM.match(text, position)
+        if match is None:
+            raise SpecError(source, path, f"{text[position:].split()[0]!r} in {text!r}",
+                            'factors like "R=3 P=16" or "R3 P16", a residual end after a comma: "P=4,3"')
+        dim, factor, end = match[1], int(match[2]), None if match[3] is None else int(match[3])
+        if any(dim == seen for seen, _, _ in terms):
+            raise SpecError(source, path, f"{dim} a second time in {text!r}", "each dimension once")
+        terms.append((dim, factor, end))
+        position = match.end()
+    return terms
 
 
 def parse_permutation(text: Any, dims: tuple[str, ...], source: str = "<timeloop>",
@@ -519,7 +544,8 @@ def parse_mapping(directives: list[dict], problem: Problem, arch: Architecture,
             if dim not in problem.dims:
                 raise SpecError(source, f"mapping[{k}].factors", repr(dim), f"a dimension of {list(problem.dims)}",
                                 did_you_mean(dim, problem.dims))
-        residuals += [(i, kind, dim, r, k) for dim, r in parse_residuals(d.get("factors")).items()]
+        residuals += [(i, kind, dim, r, k)
+                      for dim, r in parse_residuals(d.get("factors"), source, f"mapping[{k}].factors").items()]
         order = parse_permutation(d.get("permutation", ""), problem.dims, source, f"mapping[{k}].permutation")
         if kind == "spatial":
             split = d.get("split", len(order))
