@@ -41,6 +41,12 @@ def test_evaluate_refuses_a_mapping_that_does_not_map_the_layer(tmp_path: Path) 
         api.evaluate(toy.problems[0], eyeriss, toy.mapping)
 
 
+@pytest.mark.parametrize("batch", [0, -1, 2.5, True])
+def test_a_batch_that_is_not_a_whole_number_of_samples_is_a_spec_error(batch: object) -> None:
+    with pytest.raises(SpecError, match="batch: found"):
+        api.load(SPECS / "workloads/alexnet.yaml", batch=batch)
+
+
 def test_a_layer_of_a_workload_is_found_by_name_or_said_missing() -> None:
     loaded = api.load(SPECS / "arch/eyeriss-like.yaml", SPECS / "workloads/alexnet.yaml")
     assert loaded.problem("conv3").bounds["C"] == 256

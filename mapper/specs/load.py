@@ -32,6 +32,8 @@ def load_specs(paths: list[str | Path], batch: int = 1, need_energies: bool = Tr
     architecture without its ERT is read with energies of 0 (for `mapper estimate`)."""
     from . import constraints, native  # both build on Specs, defined above
     paths = [Path(p) for p in paths]
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise SpecError(", ".join(map(str, paths)), "batch", repr(batch), "a whole number of samples, at least 1")
     docs, found = constraints.take_constraints([(p, native.load_yaml(p, native.SPEC_DOCUMENT)) for p in paths])
     specs = _load_specs(docs, batch, need_energies)
     return replace(specs, constraints=constraints.parse_constraints(found, specs.problems, specs.architecture))
