@@ -46,6 +46,8 @@ def counts_table(ev: Evaluation, energy_unit: str) -> str:
         for name, t in lv.tensors.items():
             rows.append((lv.name, name, count_text(t.partition_size), t.utilized_capacity, t.utilized_instances,
                          count_text(t.reads), count_text(t.fills), count_text(t.updates), f"{t.energy_pJ:.2f}"))
+        if lv.network_energy_pJ:  # the words crossing its fan-out (its network_energy per word)
+            rows.append((lv.name, "network", "", "", "", "", "", "", f"{lv.network_energy_pJ:.2f}"))
     rows.append(("MAC", "-", "", "", ev.utilized_macs, ev.computes, "", "", f"{ev.compute_energy_pJ:.2f}"))
     return table(rows)
 

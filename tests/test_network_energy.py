@@ -9,14 +9,21 @@ in its register crosses once, what it bypasses crosses for every MAC that uses i
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+from mapper import api
+from mapper.cli import main
 from mapper.model.batch import batch_from_mappings
 from mapper.model.reference import evaluate_reference
 from mapper.model.vectorized import evaluate_batch
+from mapper.report import counts_table
 from mapper.specs.load import load_specs
+from mapper.specs.native import shipped_specs_dir
+
+SHIPPED = shipped_specs_dir()
 
 ROOT = Path(__file__).resolve().parents[1]
 MATRIX_VECTOR = """
@@ -53,3 +60,19 @@ def test_a_partial_sum_kept_in_the_pe_crosses_once(tmp_path: Path) -> None:
     words = array_words(tmp_path, register_keeps="Outputs")
     assert words["Outputs"] == 4  # one finished sum per PE
     assert words["Weights"] == 32 and words["Inputs"] == 32
+
+
+def test_the_printed_table_and_the_json_add_up_to_the_total_network_included(tmp_path: Path) -> None:
+    """The toy design prices its Buffer's network: its row and JSON field are part of the total."""
+    files = [str(SHIPPED / "arch/toy-3level.yaml"), str(SHIPPED / "workloads/tiny-conv.yaml"),
+             str(SHIPPED / "mappings/toy-3level-tiny-conv.yaml")]
+    assert main(["evaluate", *files, "--json", str(tmp_path / "ev.json")]) == 0
+    stats = json.loads((tmp_path / "ev.json").read_text())
+    parts = sum(t["energy_pJ"] for lv in stats["levels"] for t in lv["tensors"].values())
+    networks = sum(lv["network_energy_pJ"] for lv in stats["levels"])
+    assert networks > 0 and parts + networks + stats["compute_energy_pJ"] == pytest.approx(stats["energy_pJ"])
+    loaded = api.load(*files)
+    table = counts_table(api.evaluate(loaded.problems[0], loaded.architecture, loaded.mapping), "MAC")
+    rows = [line.split() for line in table.splitlines()[2:]]
+    assert sum(float(row[-1]) for row in rows) == pytest.approx(stats["energy_pJ"])
+    assert ["Buffer", "network"] in [row[:2] for row in rows]

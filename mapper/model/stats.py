@@ -74,6 +74,7 @@ class Evaluation:
                     "name": lv.name,
                     "instances": lv.instances,
                     "bandwidth_throttling": lv.bandwidth_throttling,
+                    "network_energy_pJ": lv.network_energy_pJ,
                     "tensors": {
                         name: {
                             "partition_size": plain(t.partition_size),
