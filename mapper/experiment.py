@@ -331,9 +331,13 @@ def _dataflow(name: str, experiment: Path, key: str) -> Dataflow:
     except FileNotFoundError:
         raise SpecError(experiment, key, repr(name), f"a dataflow preset ({', '.join(PRESETS)}), "
                         f"{UNCONSTRAINED}, or a constraints file", did_you_mean(name, [*PRESETS, UNCONSTRAINED]))
-    if not take_constraints([(path, load_yaml(path, SPEC_DOCUMENT))])[1]:
+    found = take_constraints([(path, load_yaml(path, SPEC_DOCUMENT))])[1]
+    if not found:
         raise SpecError(experiment, key, f"{name!r}, a file without constraints",
                         "a file with a `constraints:` key (native or Timeloop)")
+    # Its mistakes (a key misspelt, a value out of range) are said now, before anything
+    # runs; whether it fits each cell's architecture and layers, per cell (cell_job).
+    parse_constraints(found, (), None)
     return Dataflow(path.stem, file=path)
 
 

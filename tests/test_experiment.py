@@ -198,3 +198,20 @@ def test_layers_a_constraints_file_cannot_apply_to_are_skipped_and_the_cell_stil
     network = json.loads((out / cell["folder"] / "summary.json").read_text())
     assert network["skipped"] == {"mm": "constraints.levels.Buffer.y_dims names dimension 'C', not a dimension of "
                                         "problem 'mm': M, N, K"}
+
+
+@pytest.mark.parametrize("constraints, key_path", [
+    ("constraints: {min_utilisation: 0.5}\n", "constraints.min_utilisation"),
+    ("constraints: {min_utilization: 1.5}\n", "constraints.min_utilization"),
+])
+def test_a_mistake_in_a_dataflows_constraints_file_exits_2_before_anything_runs(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], constraints: str, key_path: str) -> None:
+    """Not a cell "not applicable" after the others ran: whether a file fits a cell's
+    architecture is the cell's, but a key misspelt or a value out of range is the file's."""
+    (tmp_path / "mine.yaml").write_text(constraints)
+    path = write_experiment(tmp_path, EXPERIMENT.replace("[output-stationary, eyeriss-row-stationary]",
+                                                         "[output-stationary, mine.yaml]"))
+    assert main(["run", str(path), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tmp_path / 'mine.yaml'}: {key_path}: ") and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
