@@ -47,6 +47,19 @@ def test_a_batch_that_is_not_a_whole_number_of_samples_is_a_spec_error(batch: ob
         api.load(SPECS / "workloads/alexnet.yaml", batch=batch)
 
 
+@pytest.mark.parametrize("setting, found", [
+    ({"objective": "fast"}, "objective: found 'fast'"), ({"trials": 0}, "trials: found 0"),
+    ({"trials": float("nan")}, "trials: found nan"), ({"seconds": -1}, "seconds: found -1"),
+    ({"patience": 0}, "patience: found 0"),
+])
+def test_search_settings_out_of_their_range_are_refused_before_searching(tmp_path: Path, setting: dict,
+                                                                         found: str) -> None:
+    loaded = api.load(*TOY)
+    with pytest.raises(ValueError, match=found):
+        api.search(loaded.problems[0], loaded.architecture, tmp_path / "out", **setting)
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_layer_of_a_workload_is_found_by_name_or_said_missing() -> None:
     loaded = api.load(SPECS / "arch/eyeriss-like.yaml", SPECS / "workloads/alexnet.yaml")
     assert loaded.problem("conv3").bounds["C"] == 256

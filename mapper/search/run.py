@@ -58,7 +58,7 @@ from .engine import (
     Search,
     select,
 )
-from .objectives import Objective, Scores, mapping_keys
+from .objectives import OBJECTIVES, Objective, Scores, mapping_keys
 from .outputs import write_best, write_pareto
 from .storage import JOURNAL_NAME, open_storage
 from .tilings import Effort, Scored, best_tilings
@@ -112,13 +112,27 @@ class Settings:
     remainder_searches: int = REMAINDER_SEARCHES  # at most this many padded layers per layer
 
     def __post_init__(self) -> None:
-        if not 1 <= self.seeds <= MAX_SEEDS:  # the CLI and experiments say so first, in their own terms
+        """The CLI and experiments say what they refuse first, in their own terms; this
+        is what a caller of the Python API (api.search) meets."""
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective: found {self.objective!r}; allowed: {', '.join(OBJECTIVES)}")
+        if self.trials is not None and not (_whole(self.trials) and self.trials >= 1):
+            raise ValueError(f"trials: found {self.trials!r}; allowed: a whole number, at least 1, or None")
+        if self.seconds is not None and not (isinstance(self.seconds, (int, float)) and 0 < self.seconds < math.inf):
+            raise ValueError(f"seconds: found {self.seconds!r}; allowed: a time above 0, or None")
+        if self.patience is not None and not (_whole(self.patience) and self.patience >= 1):
+            raise ValueError(f"patience: found {self.patience!r}; allowed: a whole number, at least 1, or None")
+        if not (_whole(self.seeds) and 1 <= self.seeds <= MAX_SEEDS):
             raise ValueError(f"seeds: found {self.seeds}; allowed: 1 to {MAX_SEEDS} independent searches")
 
     @property
     def budget(self) -> Budget:
         trials = DEFAULT_TRIALS if self.trials is None and self.seconds is None else self.trials
         return Budget(trials, self.seconds, self.patience)
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
