@@ -345,7 +345,8 @@ def _unique(labels: list[str], experiment: Path, key: str) -> None:
     for i, label in enumerate(labels):
         if label in labels[:i]:
             raise SpecError(experiment, f"{key}[{i}]", f"{label!r} a second time",
-                            "each label once", "give the workload entry a `name`" if key == "workloads" else None)
+                            "each label once",
+                            "give each workload entry a `name` of its own" if key == "workloads" else None)
 
 
 # -------------------------------------------------------------------- running

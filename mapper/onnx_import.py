@@ -188,7 +188,10 @@ def _shape(shapes: dict[str, list[int | str | None]], value: str, path: str | Pa
         raise SpecError(path, where, f"tensor {value!r} of unknown shape", "tensors whose shapes ONNX shape "
                         "inference can find", fix)
     dims = [1 if i == 0 and not isinstance(d, int) else d for i, d in enumerate(shape)]
-    if not all(isinstance(d, int) and d > 0 for d in dims):
+    if any(isinstance(d, int) and d <= 0 for d in dims):
+        raise SpecError(path, where, f"tensor {value!r} of shape {shape}", "a size of at least 1 along every axis",
+                        "an empty tensor computes nothing: leave its layer out of the model")
+    if not all(isinstance(d, int) for d in dims):
         raise SpecError(path, where, f"tensor {value!r} of shape {shape}", "static shapes (only a leading "
                         "batch dimension may be symbolic)", "export the model with fixed input sizes")
     return dims  # type: ignore[return-value]

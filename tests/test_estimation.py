@@ -13,6 +13,7 @@ import pytest
 import yaml
 from timeloop_reference import REFERENCE
 
+from mapper import api
 from mapper.cli import main
 from mapper.estimation import (EstimateError, estimate_mac, estimate_storage, hwcomponents_backend, kinds,
                                node_range, reference, technology_nm)
@@ -305,6 +306,12 @@ def test_mapper_estimate_with_the_hwcomponents_backend(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(hwcomponents_backend.available(), reason="hwcomponents is installed")
+def test_an_unknown_backend_is_named_with_those_there_are() -> None:
+    loaded = api.load(SPECS / "arch/eyeriss-like.yaml")
+    with pytest.raises(SpecError, match="found the backend .nope.; allowed: one of built-in, hwcomponents"):
+        api.estimate(loaded, backend="nope")
+
+
 def test_the_hwcomponents_backend_without_hwcomponents_says_how_to_get_it(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["estimate", str(SPECS / "arch/eyeriss-like.yaml"), "--backend", "hwcomponents"]) == 2
     err = capsys.readouterr().err

@@ -141,6 +141,13 @@ def test_unknown_spatial_shape_is_an_error(tmp_path: Path) -> None:
     assert "graph.node[0] (Conv 'c')" in str(error.value) and "fixed input sizes" in str(error.value)
 
 
+def test_an_empty_axis_is_said_to_be_empty_not_symbolic(tmp_path: Path) -> None:
+    model = save(tmp_path, [helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")], [value("x", [0, 3])],
+                 [weights("w", 3, 3)])
+    with pytest.raises(SpecError, match="a size of at least 1 along every axis"):
+        import_onnx(model)
+
+
 def test_a_model_without_layers_is_an_error(tmp_path: Path) -> None:
     model = save(tmp_path, [helper.make_node("Relu", ["x"], ["y"])], [value("x", [1, 4])], [])
     with pytest.raises(SpecError, match="no Conv, Gemm or MatMul node"):

@@ -316,6 +316,8 @@ def estimate_architecture(arch: Architecture, hardware: Hardware, node: float,
     names it, else `inferred_kind`; the MAC's operand width as `hardware` gives it, else
     the narrowest word of the levels that store something (partial sums are often
     wider than operands)."""
+    if backend not in BACKENDS:
+        raise EstimateError(f"the backend {backend!r}", "one of " + ", ".join(BACKENDS))
     if backend != BUILT_IN:
         _hwcomponents(lambda: None)  # installed, or say so once
     components = dict(hardware.components)
