@@ -30,6 +30,7 @@ from .problem import Problem
 from .runs import explanation_of, read_runs
 from .mapspace import NoValidMapping
 from . import api, dataflow_comparison, experiment, interrupt, network, run_folder, worker
+from .fusion import no_candidates_reason
 from .onnx_import import import_onnx, workload_yaml
 from .report import counts_table, estimate_table, loop_nest, totals
 from .safe_names import mask_passwords, masked_command, safe_file_name
@@ -362,6 +363,9 @@ def cmd_search_network(args: argparse.Namespace, settings: Settings,
         print(f"{name}: skipped, the constraints do not apply: {reason}", file=sys.stderr)
     arch, searched = layers[0][1], tuple(network.Layer(problem, constraints) for problem, _, constraints in layers)
     fusion = network.fusion_candidates(args.files, args.batch, searched, arch, args.objective) if args.fusion else ()
+    if args.fusion and not fusion:
+        print(f"--fusion: no fused group to consider: {no_candidates_reason(arch)}; the layers are searched alone",
+              file=sys.stderr)
     job = network.NetworkJob(network.network_name(args.files), arch, searched, settings, folder,
                              tuple(skipped.items()), fusion)
     shared = shared_job(args, worker.network_units(job), job.name)

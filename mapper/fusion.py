@@ -253,6 +253,16 @@ def group_level(arch: Architecture) -> int | None:
                  (level.keeps is None or {"Inputs", "Outputs"} <= level.keeps)), None)
 
 
+def no_candidates_reason(arch: Architecture) -> str:
+    """Why `candidate_groups` found no group to consider on `arch`."""
+    level = group_level(arch)
+    if level is None:
+        return (f"{arch.name} has no level below {arch.levels[0].name} of one instance that may keep a layer's "
+                "inputs and outputs, to hold a group's intermediates")
+    return (f"no run of two layers or more, each reading only the one before, has intermediates that fit "
+            f"{arch.levels[level].name} whole, even at one output row a tile")
+
+
 def _chains(graph: nx.DiGraph) -> list[list[str]]:
     """The longest runs of layers, in the workload's order, each reading only the one
     before, which only it reads, along edges a fused group can take (`window`)."""

@@ -443,6 +443,17 @@ def test_fusion_refuses_what_it_cannot_do_in_one_line(fused_run, tmp_path: Path,
     assert message in err and "Traceback" not in err
 
 
+def test_fusion_with_no_group_to_consider_says_why_and_searches_the_layers_alone(tmp_path: Path, capsys) -> None:
+    """A 16-word Buffer holds no intermediate whole, even of one output row a tile."""
+    (tmp_path / "arch.yaml").write_text(FUSION_ARCH.replace("size: 256", "size: 16"))
+    (tmp_path / "net.yaml").write_text(BOTTLENECK)
+    files = [str(tmp_path / "arch.yaml"), str(tmp_path / "net.yaml")]
+    assert main(["search", *files, "-o", str(tmp_path / "out"), *FUSION_BUDGET, "--fusion"]) == 0
+    err = capsys.readouterr().err
+    assert "--fusion: no fused group to consider: no run of two layers or more" in err
+    assert "fit Buffer whole" in err and summary_of(tmp_path / "out")["layers"]
+
+
 def test_a_mapping_file_may_bypass_dram_only_for_a_tensor_held_whole_below() -> None:
     """As a fused layer's best.json writes it: DRAM without the expand layer's outputs,
     which the Buffer holds whole; with a loop over M above the Buffer, refused."""
