@@ -231,6 +231,11 @@ def load_experiment(path: str | Path) -> Experiment:
             for design in sweep_designs(raw, file, spec.hardware, path):
                 (designs if budget is None or design.area_mm2 <= budget else over_budget).append(design)
         archs = tuple(d.arch for d in designs)
+        names = [d.arch.name for d in designs + over_budget]
+        twice = next((name for i, name in enumerate(names) if name in names[:i]), None)
+        if twice is not None:
+            raise SpecError(path, "hardware", f"the design {twice} a second time", "each design once",
+                            "list each value of a swept parameter once")
         if not archs:
             raise SpecError(path, "hardware.area_budget_mm2", f"{budget} mm2, which every "
                             f"design exceeds (the smallest: {min(d.area_mm2 for d in over_budget):.4g} mm2)",
