@@ -199,7 +199,7 @@ def test_an_interrupted_shared_search_says_how_to_resume_without_the_password_an
 
     assert code == 130, text
     password = postgres_url.split(":")[2].split("@")[0]
-    command = shlex.join(["mapper", *args]).replace(password, "***")
+    command = shlex.join(["mapper", *(word.replace(password, "***") for word in args)])  # quoted as masked
     assert f"to resume, run (with the password in place of ***): {command}" in text
     assert password not in text and "Traceback" not in text
     assert [t.state for t in leases(postgres_url, "tiny")].count(TrialState.RUNNING) == 0  # handed back at once
