@@ -199,3 +199,20 @@ def test_scored_valid_only_the_mappings_that_fit_score_as_before_and_the_others_
     for field in ("energy_pJ", "cycles", "reads", "fills", "updates"):
         assert np.array_equal(getattr(valid_only, field)[fit], getattr(everything, field)[fit]), field
         assert not getattr(valid_only, field)[~fit].any(), field
+
+
+def test_scored_valid_only_a_mapping_far_beyond_the_fan_outs_is_found_invalid_in_little_memory() -> None:
+    """A search's moves can unroll a huge dimension spatially (a padded matrix product's
+    N, 999,983 across a 14-wide fan-out): found invalid, its million instances are not
+    laid out (they took 5 GB and a MemoryError)."""
+    specs = load_specs([SHIPPED / "arch" / "eyeriss-like.yaml", SHIPPED / "workloads" / "tiny-conv.yaml"])
+    problem, arch = specs.problems[0], specs.architecture
+    rng = np.random.default_rng(11)
+    batch = batch_from_mappings(problem, arch, [random_mapping(problem, arch, rng) for _ in range(4)])
+    spatial_x, spatial_y = batch.spatial_x.copy(), batch.spatial_y.copy()
+    spatial_x[0, 1, 0] = spatial_y[0, 1, 1] = 10**6  # a million by a million below the global buffer
+    wide = MappingBatch(batch.order, batch.temporal, spatial_x, spatial_y, batch.spatial_order, batch.keep)
+    scores = Evaluator(problem, arch).evaluate(wide, valid_only=True)
+    assert not scores.valid[0]
+    alone = Evaluator(problem, arch).evaluate(batch.take(np.arange(1, 4)), valid_only=True)
+    assert np.array_equal(scores.energy_pJ[1:], alone.energy_pJ)  # the others as scored without it

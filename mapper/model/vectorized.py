@@ -256,7 +256,7 @@ def evaluate_compiled(order: np.ndarray, temporal: np.ndarray, spatial_x: np.nda
     high = np.zeros((N + 1, R), dtype=np.int64)
     calls = np.zeros((2 * N + 1, 4), dtype=np.int64)
     # One fan-out, seen by one tensor (fanout_offsets, number_offsets, neighbour_offsets).
-    most = largest_fanout(spatial_x, spatial_y)
+    most = largest_fanout(spatial_x, spatial_y, fan, valid_only)
     P = min(pair_cur.shape[1], 4 * most + 1)  # neighbour_offsets visits the pairs of `most` instances, and one
     slot_factor = np.zeros(2 * D, dtype=np.int64)
     slot_step = np.zeros((2 * D, R), dtype=np.int64)
@@ -360,11 +360,15 @@ def evaluate_compiled(order: np.ndarray, temporal: np.ndarray, spatial_x: np.nda
 
 
 @njit(**_INLINED)
-def largest_fanout(spatial_x: np.ndarray, spatial_y: np.ndarray) -> int:
-    """The most fan-out instances any level of any mapping uses (sizes the scratch)."""
+def largest_fanout(spatial_x: np.ndarray, spatial_y: np.ndarray, fan: np.ndarray, valid_only: bool) -> int:
+    """The most fan-out instances any level of any mapping evaluated uses (sizes the
+    scratch). With `valid_only`, a mapping beyond the fan-outs is only found invalid:
+    its instances, which a search's moves can make millions, are not counted."""
     B, L, D = spatial_x.shape
     most = 1
     for b in range(B):
+        if valid_only and not within_fanouts(b, spatial_x, spatial_y, fan):
+            continue
         for l in range(L):
             n = 1
             for d in range(D):
@@ -966,6 +970,14 @@ def fits(b: int, coef: np.ndarray, ranks: np.ndarray, keep: np.ndarray, extents:
                 held += box_size(coef, k, ranks[k], extents, l) * per_element[l, k]
         if bounded[l] and held > capacity[l]:
             return False
+    return within_fanouts(b, spatial_x, spatial_y, fan)
+
+
+@njit(**_INLINED)
+def within_fanouts(b: int, spatial_x: np.ndarray, spatial_y: np.ndarray, fan: np.ndarray) -> bool:
+    """Whether mapping b's spatial loops fit every fan-out's mesh, along X and along Y."""
+    _, L, D = spatial_x.shape
+    for l in range(L):
         used_x = 1
         used_y = 1
         for d in range(D):
