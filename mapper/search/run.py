@@ -48,6 +48,7 @@ from ..problem import Problem
 from ..run_folder import LAYER_RECORD, fingerprint, keep_results_of
 from ..safe_names import mask_password
 from ..specs.limits import MAX_SEEDS
+from ..specs.native import is_int
 from ..typed_json import to_json
 from .engine import (
     Budget,
@@ -116,23 +117,19 @@ class Settings:
         is what a caller of the Python API (api.search) meets."""
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective: found {self.objective!r}; allowed: {', '.join(OBJECTIVES)}")
-        if self.trials is not None and not (_whole(self.trials) and self.trials >= 1):
+        if self.trials is not None and not (is_int(self.trials) and self.trials >= 1):
             raise ValueError(f"trials: found {self.trials!r}; allowed: a whole number, at least 1, or None")
         if self.seconds is not None and not (isinstance(self.seconds, (int, float)) and 0 < self.seconds < math.inf):
             raise ValueError(f"seconds: found {self.seconds!r}; allowed: a time above 0, or None")
-        if self.patience is not None and not (_whole(self.patience) and self.patience >= 1):
+        if self.patience is not None and not (is_int(self.patience) and self.patience >= 1):
             raise ValueError(f"patience: found {self.patience!r}; allowed: a whole number, at least 1, or None")
-        if not (_whole(self.seeds) and 1 <= self.seeds <= MAX_SEEDS):
+        if not (is_int(self.seeds) and 1 <= self.seeds <= MAX_SEEDS):
             raise ValueError(f"seeds: found {self.seeds}; allowed: 1 to {MAX_SEEDS} independent searches")
 
     @property
     def budget(self) -> Budget:
         trials = DEFAULT_TRIALS if self.trials is None and self.seconds is None else self.trials
         return Budget(trials, self.seconds, self.patience)
-
-
-def _whole(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -333,8 +330,8 @@ class SeedRun:
 
     def record(self, objective: Objective) -> dict[str, Any]:
         """What best.json says of it: how its first search went (the layer's, else its
-        first padded layer's), and its best mapping's
-        figures (`best`) with the padded layer it came from."""
+        first padded layer's), and its best mapping's figures (`best`) with the padded
+        layer it came from."""
         best = self.best(objective)
         energy, cycles, key = float(best.scores.energy_pJ[0]), int(best.scores.cycles[0]), best.scores.keys[0]
         source = next(s for s in self.searches if (s.found.scores.keys == key).all(axis=1).any())
@@ -356,8 +353,8 @@ def padded_searches(problem: Problem, arch: Architecture, constraints: Constrain
     screen found (the screen's best with PADDED_BUDGET where another is searched after
     it, the others with the layer's);
     where the layer's search found no mapping, and so nothing to screen with, those that
-    would run fewest cycles, each searched as the layer is. Their answers are scored exactly as
-    mappings of `problem`."""
+    would run fewest cycles, each searched as the layer is. Their answers are scored
+    exactly as mappings of `problem`."""
     to_beat = int(answer.scores.cycles[0]) if answer is not None else math.inf
     worth = [p for p in paddings(problem, arch, constraints) if p.cycles_at_best < to_beat * (1 - MIN_REMAINDER_GAIN)]
     begins: dict[Padding, MappingBatch | None] = dict.fromkeys(worth)
