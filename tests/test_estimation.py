@@ -305,13 +305,13 @@ def test_mapper_estimate_with_the_hwcomponents_backend(tmp_path: Path) -> None:
     assert glb["read_pJ"] == pytest.approx(estimate_storage("sram", 32, 64, 16384).read_pJ, rel=1e-3)
 
 
-@pytest.mark.skipif(hwcomponents_backend.available(), reason="hwcomponents is installed")
 def test_an_unknown_backend_is_named_with_those_there_are() -> None:
     loaded = api.load(SPECS / "arch/eyeriss-like.yaml")
     with pytest.raises(SpecError, match="found the backend .nope.; allowed: one of built-in, hwcomponents"):
         api.estimate(loaded, backend="nope")
 
 
+@pytest.mark.skipif(hwcomponents_backend.available(), reason="hwcomponents is installed")
 def test_the_hwcomponents_backend_without_hwcomponents_says_how_to_get_it(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["estimate", str(SPECS / "arch/eyeriss-like.yaml"), "--backend", "hwcomponents"]) == 2
     err = capsys.readouterr().err
