@@ -41,7 +41,8 @@ from .runs import read_runs
 from .search.run import LayerResult, Settings, claim_layer_folder, search_layer
 from .specs.errors import SpecError
 from .specs.load import load_specs
-from .specs.native import check_covers, load_workload_inputs
+from .specs.coverage import check_covers
+from .specs.native import load_workload_inputs
 from .workload_graph import workload_graph
 
 __all__ = ["Loaded", "load", "evaluate", "explain", "search", "search_network", "compare", "estimate", "graph"]

@@ -143,14 +143,19 @@ def _schema_lock(url: str) -> Iterator[None]:
 
 def _sqlite_file(url: str) -> str | None:
     """The database file of a SQLite URL (None: another database, or SQLite in memory)."""
-    if url.split(":", 1)[0].split("+", 1)[0] != "sqlite":
+    if _database_kind(url) != "sqlite":
         return None
     database = sqlalchemy.engine.make_url(url).database
     return database if database and database != ":memory:" else None
 
 
 def _is_postgres(url: str) -> bool:
-    return url.split(":", 1)[0].split("+", 1)[0] in ("postgresql", "postgres")
+    return _database_kind(url) in ("postgresql", "postgres")
+
+
+def _database_kind(url: str) -> str:
+    """"postgresql+psycopg://..." -> "postgresql": the URL's scheme without its driver."""
+    return url.split(":", 1)[0].split("+", 1)[0]
 
 
 def is_outage(error: BaseException, url: str) -> bool:

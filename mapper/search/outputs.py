@@ -1,8 +1,8 @@
 """What a search leaves in its output folder: the best mapping in the native and the
 Timeloop format, its stats (as `mapper evaluate --json` writes them) with the
 distance to the lower bounds, the loop nest as text, and for a Pareto search every
-point of the front. Every file is written atomically, so an interrupted run never
-leaves a half-written result."""
+point of the front. Every file is written atomically (run_folder.write_atomically), so
+an interrupted run never leaves a half-written result."""
 
 from __future__ import annotations
 

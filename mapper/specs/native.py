@@ -117,6 +117,7 @@ from mapper.problem import Problem, Tensor, Term
 from mapper.specs.errors import SpecError, describe, did_you_mean
 from mapper.specs.limits import (LAYER_LIMIT, MAX_ENERGY, MAX_EXPANDED_NODES, MAX_FILE_BYTES, MAX_INSTANCES,
                                  MAX_LEVELS, MAX_WORD_BITS, level_too_large, problem_too_large)
+from mapper.specs.coverage import check_covers
 from mapper.specs.load import Specs
 from mapper.specs.timeloop import TIMELOOP_ONLY_KEYS, is_timeloop
 
@@ -157,7 +158,6 @@ class DocumentKind:
     keys: tuple[str, ...]
 
 
-# Top-level keys found only in Timeloop documents.
 # A spec file: native or Timeloop parts and constraints (specs/constraints.py's TIMELOOP_KEYS).
 SPEC_DOCUMENT = DocumentKind("a spec", (*TOP_LEVEL_KEYS, "constraints", *TIMELOOP_ONLY_KEYS))
 
@@ -1297,31 +1297,6 @@ def parse_mapping(raw: object, problem: Problem, architecture: Architecture,
     _check_outermost_keeps(mapping, problem, architecture, file, f"{path}[0]" if 0 in given else path)
     check_covers(mapping, problem, architecture, file, path)
     return mapping
-
-
-def check_covers(mapping: Mapping, problem: Problem, architecture: Architecture, file: File,
-                 path: str = "mapping") -> None:
-    """That `mapping` maps `problem` onto `architecture`, or SpecError: a level of it
-    per level of the architecture, loops over the layer's dimensions only, and factors
-    that multiply to each bound, or to more where a remainder may be."""
-    if len(mapping.levels) != len(architecture.levels):
-        raise SpecError(file, path, f"a mapping of {len(mapping.levels)} levels",
-                        f"one per level of architecture {architecture.name!r}, {len(architecture.levels)}")
-    unknown = sorted({loop.dim for lm in mapping.levels for loop in (*lm.temporal, *lm.spatial)} - set(problem.dims))
-    if unknown:
-        raise SpecError(file, path, f"loops over {', '.join(unknown)}",
-                        f"loops over the dimensions of layer {problem.name!r}: " + ", ".join(problem.dims))
-    for dim in problem.dims:
-        product, bound = mapping.factor(dim), problem.bounds[dim]
-        if product < bound:
-            raise SpecError(file, path, f"factors of dimension {dim} that multiply to {product}",
-                            f"factors that multiply to {bound}, the bound of {dim}, or to more (a remainder: the "
-                            "last iterations cover what is left)", f"add a factor of {-(-bound // product)} for "
-                            f"{dim} at some level")
-    obstacle = problem.remainder_obstacle() if mapping.overshoots(problem.bounds) else None
-    if obstacle:
-        raise SpecError(file, path, "factors that multiply to more than a bound (a remainder)",
-                        f"factors that multiply to each bound: {obstacle}")
 
 
 def _check_outermost_keeps(mapping: Mapping, problem: Problem, architecture: Architecture, file: File,

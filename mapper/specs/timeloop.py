@@ -19,6 +19,7 @@ from ..architecture import Architecture, ComputeUnit, StorageLevel
 from ..estimation import DEFAULT_DRAM, NOTHING, EstimateError, Hardware, dram_types, technology_nm
 from ..mapping import LevelMapping, Loop, Mapping, merged_end
 from ..problem import Problem, Tensor
+from .coverage import check_covers
 from .errors import SpecError, describe, did_you_mean
 from .limits import LAYER_LIMIT, MAX_ENERGY, MAX_INSTANCES, MAX_LEVELS, level_too_large, problem_too_large
 
@@ -559,15 +560,7 @@ def parse_mapping(directives: list[dict], problem: Problem, arch: Architecture,
     levels = tuple(LevelMapping(tuple(temporal.get(i, [])), tuple(spatial.get(i, [])), frozenset(keep[i]))
                    for i in range(len(names)))
     mapping = Mapping(levels)
-    for dim in problem.dims:
-        if mapping.factor(dim) < problem.bounds[dim]:
-            raise SpecError(source, "mapping.factors", f"{dim} factors multiplying to {mapping.factor(dim)}",
-                            f"factors of {dim} that multiply to its bound {problem.bounds[dim]}, or to more (a "
-                            "remainder: the last iterations cover what is left)")
-    obstacle = problem.remainder_obstacle() if mapping.overshoots(problem.bounds) else None
-    if obstacle:
-        raise SpecError(source, "mapping.factors", "factors that multiply to more than a bound (a remainder)",
-                        f"factors that multiply to each bound: {obstacle}")
+    check_covers(mapping, problem, arch, source, "mapping.factors")
     ends = mapping.residual_ends(problem.bounds)
     for i, kind, dim, residual, k in residuals:
         spatial = kind == "spatial"
