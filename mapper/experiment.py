@@ -66,6 +66,7 @@ from pydantic import BeforeValidator, Field, PlainValidator, StrictBool, WithJso
 
 from .architecture import Architecture
 from .constraints import PRESETS, Constraints
+from .fusion import no_candidates_reason
 from .hardware_sweep import Design, HardwareSpec, pareto_flags, sweep_designs
 from .mapspace import layer_constraints, not_applicable_reason
 from .network import SUMMARY_FIELDS, Layer, NetworkEvent, NetworkJob, event_text, fusion_candidates, run_network
@@ -367,6 +368,7 @@ class ExperimentEvent:
     network: NetworkEvent | None = None
     not_applicable: str | None = None
     skipped: tuple[tuple[str, str], ...] = ()  # as the cell starts: its layers the constraints do not apply to
+    unfused: str | None = None  # as the cell starts, with search.fusion: why it considers no fused group
 
 
 EventCallback = Callable[[ExperimentEvent], None]
@@ -387,8 +389,10 @@ def run_experiment(exp: Experiment, folder: Path, pool: Executor, on_event: Even
         job = cell_job(exp, cell, folder)
         reason = job if isinstance(job, str) else None
         if on_event:
+            searched = job if isinstance(job, NetworkJob) else None
             on_event(ExperimentEvent(cell, index, len(cells), not_applicable=reason,
-                                     skipped=job.skipped if isinstance(job, NetworkJob) else ()))
+                                     skipped=searched.skipped if searched else (),
+                                     unfused=unfused_reason(exp, searched) if searched else None))
         if reason is not None:
             rows.append(cell_row(cell, folder, None, reason))
             continue
@@ -436,6 +440,16 @@ def cell_job(exp: Experiment, cell: Cell, folder: Path) -> NetworkJob | str:
     fusion = (fusion_candidates([cell.workload.path], cell.workload.batch, tuple(layers), arch, cell.objective)
               if exp.fusion and len(layers) > 1 else ())
     return NetworkJob(cell.workload.label, arch, tuple(layers), settings, cell.folder(folder), tuple(skipped), fusion)
+
+
+def unfused_reason(exp: Experiment, job: NetworkJob) -> str | None:
+    """Why the cell's search considers no fused group though the experiment asks for
+    fusion (None: it considers some, or fusion is off)."""
+    if not exp.fusion or job.fusion:
+        return None
+    if len(job.layers) < 2:
+        return f"one layer to search ({job.layers[0].problem.name})"
+    return no_candidates_reason(job.arch)
 
 
 def cell_row(cell: Cell, root: Path, summary: dict[str, Any] | None, reason: str | None) -> dict[str, Any]:
@@ -562,8 +576,10 @@ def event_line(event: ExperimentEvent) -> str:
     if event.not_applicable is not None:
         return f"{head}: not applicable: {event.not_applicable}"
     if event.network is None:
+        unfused = [] if event.unfused is None else [
+            f"  fusion: no fused group to consider: {event.unfused}; each layer is searched alone"]
         return "\n".join([head] + [f"  {name}: skipped, the constraints do not apply: {reason}"
-                                    for name, reason in event.skipped])
+                                    for name, reason in event.skipped] + unfused)
     return "  " + event_text(event.network)
 
 

@@ -432,6 +432,25 @@ search: {{trials: 6, patience: 3, remainders: false, fusion: true}}
     assert found["fusion_groups"] == expected["fusion_groups"] and found["totals"] == expected["totals"]
 
 
+@pytest.mark.parametrize("arch, workload, reason", [
+    (FUSION_ARCH, BOTTLENECK.split("    - conv: {name: depthwise")[0], "one layer to search (expand)"),
+    (FUSION_ARCH.replace("size: 256", "size: 16"), BOTTLENECK, "no run of two layers or more"),
+])
+def test_an_experiment_cell_with_no_group_to_consider_says_why(tmp_path: Path, capsys, arch, workload,
+                                                                reason) -> None:
+    (tmp_path / "arch.yaml").write_text(arch)
+    (tmp_path / "net.yaml").write_text(workload)
+    experiment = tmp_path / "fusion.yaml"
+    experiment.write_text(f"""name: unfused
+architectures: [{tmp_path / "arch.yaml"}]
+workloads: [{tmp_path / "net.yaml"}]
+search: {{trials: 2, patience: 1, remainders: false, fusion: true}}
+""")
+    assert main(["run", str(experiment), "-o", str(tmp_path / "out"), "--jobs", "1"]) == 0
+    out = capsys.readouterr()
+    assert f"fusion: no fused group to consider: {reason}" in out.out + out.err
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--objective", "pareto"], "fused groups are chosen for one objective"),
     (["--layer", "expand"], "one layer to search"),
