@@ -551,18 +551,18 @@ def summary_markdown(summary: dict[str, Any]) -> str:
 def _designs_markdown(designs: list[dict[str, Any]]) -> str:
     """The design points, smallest first per workload, dataflow and objective, those
     over the area budget last; energies in each design's unit."""
-    head = ("design", "workload", "dataflow", "objective", "area mm2", "energy", "cycles", "EDP", "Pareto")
+    head = ("design", "workload", "dataflow", "objective", "area mm2", "energy", "cycles", "EDP", "Pareto", "status")
     lines = ["Design points (EDP: the network's energy x its cycles; Pareto: in area, energy and cycles)", "",
-             "| " + " | ".join(head) + " |", "| --- | --- | --- | --- | " + "---: | " * 4 + "--- |"]
+             "| " + " | ".join(head) + " |", "| --- | --- | --- | --- | " + "---: | " * 4 + "--- | --- |"]
     ordered = sorted(designs, key=lambda d: ("workload" not in d, d.get("workload", ""), d.get("dataflow", ""),
                                              d.get("objective", ""), d["area_mm2"]))
     for d in ordered:
         unit = d.get("energy_unit", "pJ")
         figures = ([f"{d['energy_pJ']:.4g} {unit}", f"{d['cycles']:,}", edp_text(d["edp_J_cycles"], unit)]
-                   if d["energy_pJ"] is not None else ["", "", d["status"]])
+                   if d["energy_pJ"] is not None else ["", "", ""])
         lines.append("| " + " | ".join([d["architecture"], d.get("workload", ""), d.get("dataflow", ""),
                                         d.get("objective", ""), f"{d['area_mm2']:.4g}", *figures,
-                                        "yes" if d["pareto"] else ""]) + " |")
+                                        "yes" if d["pareto"] else "", d["status"].replace("|", "/")]) + " |")
     return "\n".join(lines)
 
 

@@ -57,7 +57,8 @@ def test_every_combination_is_a_design_with_its_own_energies_and_area(tmp_path: 
         {"levels.Buffer.size": size, "levels.Buffer.fanout": fanout} for size in (64, 256, 4096) for fanout in (2, 4)]
     assert exp.designs[0].arch.name == "toy[Buffer.size=64, Buffer.fanout=2]"
     assert [a.name for a in exp.architectures] == [d.arch.name for d in exp.designs]
-    by_size = {dict(d.params)["levels.Buffer.size"]: d for d in exp.designs if dict(d.params)["levels.Buffer.fanout"] == 4}
+    by_size = {dict(d.params)["levels.Buffer.size"]: d for d in exp.designs
+               if dict(d.params)["levels.Buffer.fanout"] == 4}
     assert by_size[64].area_mm2 < by_size[256].area_mm2 < by_size[4096].area_mm2
     reads = [by_size[size].arch.levels[1].read_energy for size in (64, 256, 4096)]
     assert reads == sorted(reads) and reads[0] < reads[-1]  # a bigger buffer costs more per access
@@ -133,6 +134,9 @@ def test_the_summary_lists_every_design_with_area_totals_and_pareto(tmp_path: Pa
     table = (out / "summary.md").read_text().split("Design points")[1]
     rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line][1:]
     assert [row.count("over the area budget") for row in rows] == [0] * 5 + [1]  # the unsearched last
+    columns = [[cell.strip() for cell in row.strip(" |").split(" | ")] for row in rows]
+    assert [(c[7] != "", c[9]) for c in columns] == [(True, "complete")] * 5 + [(False, "over the area budget, "
+                                                                                "not searched")]  # EDP, status
     assert all(f"{d['energy_pJ']:.4g} {d['energy_unit']}" in table for d in searched)
     # run again: every design's search is finished, nothing is redone, the same summary
     summary = (out / "summary.json").read_text()
