@@ -49,7 +49,7 @@ from pydantic import Field, PlainValidator, WithJsonSchema
 
 from .architecture import Architecture
 from .constraints import Constraints, array_levels, pe_local_levels
-from .experiment import EXPERIMENT_DOCUMENT, SearchSpec, WorkloadEntrySpec, search_settings, workload_entry
+from .experiment import EXPERIMENT_DOCUMENT, SearchSpec, WorkloadEntrySpec, located, search_settings, workload_entry
 from .mapping import Mapping
 from .mapspace import Mapspace
 from .model.vectorized import evaluate_mapping
@@ -61,7 +61,7 @@ from .json_output import json_text
 from .search.run import Settings
 from .specs.errors import SpecError
 from .specs.load import load_specs
-from .specs.native import (DocumentKind, SpecModel, Text, find_spec_file, invalid, is_number, load_yaml,
+from .specs.native import (DocumentKind, SpecModel, Text, invalid, is_number, load_yaml,
                            parse_mapping, validated)
 
 LEVEL_CLASSES = ("ALU", "RF", "array", "buffer", "DRAM")  # the paper's legend, innermost first
@@ -212,8 +212,8 @@ def load_comparison(path: str | Path) -> Comparison:
     workload = workload_entry(spec.workload, path, "workload")
     dataflows = []
     for i, d in enumerate(spec.dataflows):
-        specs = load_specs([_spec_file(path, d.architecture, f"dataflows[{i}].architecture"),
-                            _spec_file(path, d.constraints, f"dataflows[{i}].constraints")])
+        specs = load_specs([located(d.architecture, path, f"dataflows[{i}].architecture"),
+                            located(d.constraints, path, f"dataflows[{i}].constraints")])
         if specs.architecture is None:
             raise SpecError(path, f"dataflows[{i}].architecture", repr(d.architecture), "an architecture file")
         dataflows.append(Dataflow(d.name, specs.architecture, specs.constraints))
@@ -226,19 +226,6 @@ def load_comparison(path: str | Path) -> Comparison:
     return Comparison(spec.name, spec.description, path, workload.problems, workload.label, workload.batch,
                       tuple(dataflows), spec.baseline, spec.min_utilization,
                       search_settings(spec.search, path, spec.objective))
-
-
-def _spec_file(experiment: Path, name: str, key: str) -> Path:
-    """A file named in the comparison: beside it, else from the working directory
-    (find_spec_file takes a path as given), else a shipped spec, as an experiment's."""
-    beside = experiment.parent / name
-    if beside.is_file():
-        return beside
-    try:
-        return find_spec_file(name)
-    except SpecError:
-        raise SpecError(experiment, key, f"{name!r}, no such file", "a path relative to the experiment file or the "
-                        "working directory, or the name of a shipped spec") from None
 
 
 # ---------------------------------------------------------------------------

@@ -272,19 +272,27 @@ def _experiment_spec(raw: object, path: Path) -> ExperimentSpec:
         raise SpecError(path, e.key_path.lstrip("."), e.found, e.allowed, e.suggestion) from None
 
 
-def _located(name: str, experiment: Path, constraints: bool = False) -> Path:
-    """A file named in the experiment: beside it, else from the working directory,
-    else a shipped spec (raises SpecError or, for constraints, FileNotFoundError)."""
-    for candidate in (experiment.parent / name, Path(name)):
-        if candidate.is_file():
-            return candidate
-    if not constraints:
+def located(name: str, experiment: Path, key: str) -> Path:
+    """A spec file named in an experiment (or a dataflow comparison) at `key`: beside
+    it, else from the working directory, else a shipped spec (find_spec_file)."""
+    beside = experiment.parent / name
+    if beside.is_file():
+        return beside
+    try:
         return find_spec_file(name)
-    shipped = shipped_specs_dir() / "constraints"
-    for candidate in (shipped / name, shipped / f"{name}.yaml"):
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(name)
+    except SpecError:
+        raise SpecError(experiment, key, f"{name!r}, no such file", "a path relative to the experiment file or the "
+                        "working directory, or the name of a shipped spec") from None
+
+
+def _constraints_file(name: str, experiment: Path, key: str) -> Path | None:
+    """A constraints file named as a dataflow: as `located` finds one, else a shipped
+    one in specs/constraints/ (None: no such file)."""
+    try:
+        return located(name, experiment, key)
+    except SpecError:
+        shipped = shipped_specs_dir() / "constraints"
+        return next((c for c in (shipped / name, shipped / f"{name}.yaml") if c.is_file()), None)
 
 
 def _architecture(name: str, experiment: Path, key: str) -> Architecture:
@@ -300,7 +308,7 @@ _SHIPPED_FOLDER = {"architecture": "arch", "workload": "workloads"}  # in specs/
 
 def _found(name: str, experiment: Path, key: str, kind: str) -> Path:
     try:
-        return _located(name, experiment)
+        return located(name, experiment, key)
     except SpecError:
         shipped = sorted(p.stem for p in (shipped_specs_dir() / _SHIPPED_FOLDER[kind]).glob("*.yaml"))
         raise SpecError(experiment, key, f"{name!r}, no such file nor shipped spec",
@@ -332,9 +340,8 @@ def _dataflow(name: str, experiment: Path, key: str) -> Dataflow:
         return Dataflow(name)
     if name in PRESETS:
         return Dataflow(name, preset=name)
-    try:
-        path = _located(name, experiment, constraints=True)
-    except FileNotFoundError:
+    path = _constraints_file(name, experiment, key)
+    if path is None:
         raise SpecError(experiment, key, repr(name), f"a dataflow preset ({', '.join(PRESETS)}), "
                         f"{UNCONSTRAINED}, or a constraints file", did_you_mean(name, [*PRESETS, UNCONSTRAINED]))
     found = take_constraints([(path, load_yaml(path, SPEC_DOCUMENT))])[1]
