@@ -122,6 +122,67 @@ def test_a_buffers_size_is_read_as_timeloop_reads_it(size: dict, capacity: int) 
     assert (glb.block_size, glb.capacity) == (8, capacity)
 
 
+@pytest.mark.parametrize("other", [{"entries": 4096}, {"depth": 512}, {"memory_depth": 512}])
+def test_sizekb_besides_another_size_is_refused(other: dict) -> None:
+    """Timeloop's BufferLevel asserts that `sizeKB` comes alone."""
+    spec = load_input("cases/ed_eyeriss_like_default")
+    attributes = _leaf(spec["architecture"], "shared_glb")["attributes"]
+    del attributes["depth"]
+    attributes.update(other, sizeKB=128)
+    with pytest.raises(SpecError, match=r"sizeKB: found sizeKB besides"):
+        load(spec)
+
+
+CONV1D_SPATIAL = "v303-generated/04-model-conv1d+oc-3levelspatial_cp"
+
+
+def test_a_port_narrower_than_a_block_is_refused() -> None:
+    """Timeloop's BufferLevel asserts that `width` holds whole blocks (block-size words of
+    word-bits bits); an 8-bit port cannot carry a block of 128 8-bit words."""
+    spec = load_input(CONV1D_SPATIAL)
+    _leaf(spec["architecture"], "RegisterFile")["attributes"]["block-size"] = 128
+    with pytest.raises(SpecError, match=r"width: found 8 bits, not a whole number of blocks of 128 words"):
+        load(spec)
+
+
+@pytest.mark.parametrize(("names", "found"), [
+    ({"MACC": "MACC[0..7]"}, "8 instances of MACC (mesh 8 x 1) under 16 of RegisterFile (mesh 16 x 1)"),
+    ({"MACC": "MACC[0..23]"}, "24 instances of MACC (mesh 24 x 1) under 16 of RegisterFile"),
+    ({"GlobalBuffer": "GlobalBuffer[0..3]", "RegisterFile": "RegisterFile[0..5]", "MACC": "MACC[0..5]"},
+     "6 instances of RegisterFile (mesh 6 x 1) under 4 of GlobalBuffer (mesh 4 x 1)"),
+    ({"GlobalBuffer": "GlobalBuffer[0..31]"}, "16 instances of RegisterFile (mesh 16 x 1) under 32 of GlobalBuffer"),
+])
+def test_instances_that_are_not_a_whole_fanout_of_the_level_above_are_refused(names: dict, found: str) -> None:
+    """Each instance of a level fans out to the same number below (Timeloop's topology):
+    8 MACs under 16 register files had been taken for 16, at 200% utilization."""
+    spec = load_input(CONV1D_SPATIAL)
+    for leaf, name in names.items():
+        _leaf(spec["architecture"], leaf)["name"] = name
+    with pytest.raises(SpecError, match=re.escape(found)):
+        load(spec)
+
+
+def test_a_mapping_factor_of_zero_is_the_whole_dimension_as_timeloop_reads_it() -> None:
+    spec = load_input(CONV1D_SPATIAL)
+    expected_mapping = load(spec).mapping
+    spec["mapping"][3]["factors"] = "R=1 P=0 K=1 C=1"  # P's bound is 16
+    assert load(spec).mapping == expected_mapping
+    spec["mapping"][3]["factors"] = "R=1 P=1 K=1 C=1"
+    spec["mapping"][1]["factors"] = "R=3 P=0 K=32 C=2"
+    moved = load(spec).mapping
+    spec["mapping"][1]["factors"] = "R=3 P=16 K=32 C=2"
+    assert moved == load(spec).mapping != expected_mapping
+
+
+def test_a_second_directive_of_one_kind_for_a_level_is_refused() -> None:
+    """Which of the two would hold is anyone's guess: the later one had replaced the first."""
+    spec = load_input(CONV1D_SPATIAL)
+    spec["mapping"].append({"target": "GlobalBuffer", "type": "temporal", "factors": "K=1"})
+    with pytest.raises(SpecError, match=re.escape("mapping[4]: found a second temporal directive for GlobalBuffer (the "
+                                                  "first is mapping[1])")):
+        load(spec)
+
+
 @pytest.mark.parametrize(("mesh", "key", "found"), [
     ({"meshX": 12, "meshY": 7}, "meshY", "meshX 12 x meshY 7 = 84 places for 168 instances"),
     ({"meshX": 5}, "meshX", "5, which does not divide the 168 instances"),

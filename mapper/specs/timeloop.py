@@ -8,6 +8,7 @@ a KeyError or TypeError from deep inside the reader.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -305,8 +306,22 @@ def parse_architecture(doc: dict, source: str = "<timeloop>", need_energies: boo
     mac_attrs = _dict(mac.get("attributes"), source, f"{mac_path}.attributes")
     mx, my = _mesh(mac_attrs, mac_count, source, f"{mac_path}.attributes")
     compute = ComputeUnit(mac_name, mac_count, mx, my, compute_energy(ert.get(mac_name, {})))
+    _check_fanouts([*levels, compute], [path for _, _, path in storage] + [mac_path], source)
     name = arch.get("name", "timeloop")
     return Architecture(name if isinstance(name, str) else describe(name), tuple(levels), compute)
+
+
+def _check_fanouts(components: list[StorageLevel | ComputeUnit], paths: list[str], source: str) -> None:
+    """Each component's mesh a whole multiple of the one above it, in X and in Y, as
+    Timeloop's topology requires: the fan-out between them is the ratio (a ratio below
+    one or with a remainder would leave instances without a parent, or count some
+    MACs twice)."""
+    for (outer, inner), path in zip(itertools.pairwise(components), paths[1:]):
+        if inner.mesh_x % outer.mesh_x or inner.mesh_y % outer.mesh_y:
+            raise SpecError(source, f"{path}.name", f"{inner.instances} instances of {inner.name} (mesh "
+                            f"{inner.mesh_x} x {inner.mesh_y}) under {outer.instances} of {outer.name} (mesh "
+                            f"{outer.mesh_x} x {outer.mesh_y})", f"a whole multiple of {outer.name}'s mesh in X and "
+                            "in Y (each instance of it fans out to the same number below)")
 
 
 def parse_hardware(doc: dict, source: str = "<timeloop>") -> Hardware:
@@ -387,6 +402,10 @@ def _storage_level(leaf: dict, count: int, ert: dict, source: str, path: str) ->
     block = get(attrs, "block_size")
     block = _positive_int(block, source, where("block_size")) if block is not None else max(
         1, (width // word_bits) if width else 1)
+    if width is not None and get(attrs, "cluster_size") is None and width % (word_bits * block):
+        # Timeloop's buffer.cpp asserts it: the port is a whole number of blocks wide.
+        raise SpecError(source, where("width"), f"{width} bits, not a whole number of blocks of {block} words "
+                        f"of {word_bits} bits", f"a multiple of {word_bits * block} bits (block_size x word_bits)")
     depth = _depth(attrs, block, word_bits, source, where)
     is_dram = str(leaf.get("class", "")).upper() == "DRAM"
     mesh_x, mesh_y = _mesh(attrs, count, source, attrs_path)
@@ -418,6 +437,9 @@ def _depth(attrs: dict, block: int, word_bits: int, source: str, where: Callable
                   if get(attrs, key) is not None), None)
     if sized is None:
         return None
+    if sized != "sizeKB" and get(attrs, "sizeKB") is not None:  # as Timeloop's buffer.cpp asserts
+        raise SpecError(source, where("sizeKB"), f"sizeKB besides {_key(attrs, sized)}",
+                        "one size of the buffer: entries, depth (or memory_depth) or sizeKB")
     value = _positive_int(get(attrs, sized), source, where(sized))
     if sized in ("depth", "memory_depth"):
         return value
@@ -520,6 +542,7 @@ def parse_mapping(directives: list[dict], problem: Problem, arch: Architecture,
     spatial: dict[int, list[Loop]] = {}
     residuals: list[tuple[int, str, str, int, int]] = []  # (level, kind, dim, residual end, directive)
     keep = {i: set(tensors) for i in range(len(names))}
+    directed: dict[tuple[int, str], int] = {}  # (level, temporal or spatial) -> its directive
     for k, raw in enumerate(directives):
         d = _dict(raw, source, f"mapping[{k}]")
         target = d.get("target")
@@ -540,11 +563,17 @@ def parse_mapping(directives: list[dict], problem: Problem, arch: Architecture,
                                         f"a data space of {tensors}", did_you_mean(tensor, tensors))
             keep[i] = (keep[i] | set(listed["keep"])) - set(listed["bypass"])
             continue
+        if (i, kind) in directed:
+            raise SpecError(source, f"mapping[{k}]", f"a second {kind} directive for {target} (the first is "
+                            f"mapping[{directed[i, kind]}])", f"one {kind} directive per level")
+        directed[i, kind] = k
         factors = parse_factors(d.get("factors", ""), source, f"mapping[{k}].factors")
         for dim in factors:
             if dim not in problem.dims:
                 raise SpecError(source, f"mapping[{k}].factors", repr(dim), f"a dimension of {list(problem.dims)}",
                                 did_you_mean(dim, problem.dims))
+        # As Timeloop reads a mapping: a factor of 0 is the dimension's whole bound.
+        factors = {dim: factor or problem.bounds[dim] for dim, factor in factors.items()}
         residuals += [(i, kind, dim, r, k)
                       for dim, r in parse_residuals(d.get("factors"), source, f"mapping[{k}].factors").items()]
         order = parse_permutation(d.get("permutation", ""), problem.dims, source, f"mapping[{k}].permutation")
