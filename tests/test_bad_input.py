@@ -17,6 +17,7 @@ from timeloop_reference import REFERENCE, load_input
 
 from mapper.cli import main
 from mapper.specs.errors import SpecError
+from mapper.specs.load import load_specs
 from mapper.specs.native import load_native, shipped_specs_dir
 
 SPECS = shipped_specs_dir()
@@ -116,6 +117,17 @@ def test_unknown_top_level_key(tmp_path: Path) -> None:
 def test_timeloop_file_among_native_ones(tmp_path: Path) -> None:
     error, path = spec_error(tmp_path, "problem: {shape: {}, instance: {}}\n", TOY_ARCH)
     check(error, path, "", "Timeloop")
+
+
+def test_a_file_not_in_timeloops_format_among_timeloop_ones_is_the_one_named(tmp_path: Path) -> None:
+    """An emptied `problem:` beside a Timeloop architecture: the empty file is named,
+    not the architecture."""
+    arch, empty = tmp_path / "arch.yaml", tmp_path / "prob.yaml"
+    arch.write_text("architecture: {version: 0.2, subtree: []}\n")
+    empty.write_text("problem:\n")
+    with pytest.raises(SpecError) as info:
+        load_specs([arch, empty])
+    check(info.value, empty, "", "not in Timeloop's format (top-level keys: problem (empty))", f"Timeloop's {arch}")
 
 
 def test_top_level_key_in_two_files(tmp_path: Path) -> None:

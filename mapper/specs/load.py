@@ -43,7 +43,14 @@ def _load_specs(docs: list[tuple[Path, dict]], batch: int, need_energies: bool =
     from . import native
     if not docs:
         return Specs((), None, None)
-    if all(timeloop.is_timeloop(d) for _, d in docs):
+    formats = [timeloop.is_timeloop(d) for _, d in docs]
+    if any(formats) and not all(formats):  # the odd one out is named: often a file of Timeloop's, emptied
+        path, doc = docs[formats.index(False)]
+        keys = ", ".join(f"{k} (empty)" if v in (None, {}, []) else str(k) for k, v in doc.items()) or "none"
+        raise SpecError(path, "", f"a document not in Timeloop's format (top-level keys: {keys}) with Timeloop's "
+                        f"{docs[formats.index(True)][0]}", "files of one format",
+                        "give the file its Timeloop content, or load native files without Timeloop ones")
+    if all(formats):
         if batch != 1:
             raise SpecError(", ".join(str(p) for p, _ in docs), "problem", f"a batch of {batch} for a Timeloop "
                             "problem, whose batch dimension is not named", "a batch only for native conv, linear "
