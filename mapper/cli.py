@@ -322,8 +322,11 @@ def load_kernels() -> None:
 
 def cmd_search(args: argparse.Namespace) -> int:
     """Search each layer; the answers go to files, the report and progress to the terminal."""
+    layers, skipped, metrics = search.layers(args)
+    args.objective, instead = search.objective(args.objective, metrics)
+    if instead:
+        print(instead, file=sys.stderr)
     settings = search.settings(args)
-    layers, skipped = search.layers(args)
     load_kernels()
     if len(layers) + len(skipped) > 1 or args.fusion:
         return cmd_search_network(args, settings, layers, skipped)

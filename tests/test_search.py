@@ -537,6 +537,22 @@ def test_the_timeloop_mapping_evaluates_to_the_stats_written(tmp_path: Path) -> 
     assert json.loads((tmp_path / "eval.json").read_text()) == stats
 
 
+@needs_reference
+def test_a_timeloop_mappers_first_optimization_metric_is_the_objective(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """t05's mapper ranks by delay, then energy: so does the search, unless --objective
+    says otherwise; a metric that is not an objective here is said, and EDP searched."""
+    case = REFERENCE / "cases" / "t05_mapper_conv1d_oc_null" / "ref-output"
+    specs = [str(case / "parsed-processed-input.yaml"), str(case / "timeloop-mapper.ERT.yaml")]
+    (tmp_path / "other.yaml").write_text("mapper: {optimization-metrics: [last-level-accesses]}\n")
+    runs = {"metric": [], "given": ["--objective", "energy"], "other": [str(tmp_path / "other.yaml")]}
+    for run, extra in runs.items():
+        assert main(["search", *specs, *extra, "-o", str(tmp_path / run), "--trials", "2"]) == 0
+    assert [json.loads((tmp_path / run / "best.json").read_text())["search"]["objective"] for run in runs] == [
+        "delay", "energy", "edp"]
+    assert "optimization metric 'last-level-accesses' is not an objective here" in capsys.readouterr().err
+
+
 def test_evaluate_says_which_level_throttles_and_by_how_much(tmp_path: Path,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     """Everything from a DRAM of one word per cycle: 96 MACs need 96 + 96 reads of the

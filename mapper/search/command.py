@@ -104,8 +104,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", metavar="DIR",
                    help=f"output folder (default {DEFAULT_ROOT}/LAYER; for a workload of several layers "
                    f"{DEFAULT_ROOT}/WORKLOAD, each layer's in DIR/layers/LAYER)")
-    p.add_argument("--objective", choices=OBJECTIVES, default="edp",
-                   help="what to minimize: energy x cycles (default), energy, cycles, or the Pareto front of both")
+    p.add_argument("--objective", choices=OBJECTIVES,
+                   help="what to minimize: energy x cycles (default; for Timeloop input, its mapper's first "
+                   "optimization metric where that is one of these), energy, cycles, or the Pareto front of both")
     p.add_argument("--trials", type=positive(int), metavar="N",
                    help=f"Optuna trials in the study, resumed ones included (default {DEFAULT_TRIALS} "
                    "unless --time is given)")
@@ -157,12 +158,29 @@ def settings(args: argparse.Namespace) -> Settings:
                     remainders=not args.no_remainders, remainder_searches=args.remainder_searches)
 
 
+# Timeloop's optimization metrics that are objectives here; Timeloop's mapper breaks
+# ties by the next metric, as these objectives do by the other figure.
+TIMELOOP_OBJECTIVES = {"edp": "edp", "energy": "energy", "delay": "delay"}
+
+
+def objective(given: str | None, metrics: tuple[str, ...]) -> tuple[str, str | None]:
+    """The objective to search for: --objective, else a Timeloop mapper's first
+    optimization metric, else EDP; and, where the metric is not one of ours, a line
+    saying what is searched for instead."""
+    if given is not None or not metrics:
+        return given or "edp", None
+    if metrics[0] in TIMELOOP_OBJECTIVES:
+        return TIMELOOP_OBJECTIVES[metrics[0]], None
+    return "edp", (f"the Timeloop mapper's optimization metric {metrics[0]!r} is not an objective here "
+                   f"({', '.join(TIMELOOP_OBJECTIVES)}): searching for edp; --objective chooses another")
+
+
 def layers(args: argparse.Namespace) -> tuple[list[tuple[Problem, Architecture, Constraints | None]],
-                                              dict[str, str]]:
+                                              dict[str, str], tuple[str, ...]]:
     """Per layer to search: its problem, the architecture and its constraints (presets
-    resolved); and the layers of a workload that the constraints cannot apply to, each
+    resolved); the layers of a workload that the constraints cannot apply to, each
     with the reason (they are skipped; if all are, or the only layer is, that is an
-    error)."""
+    error); and a Timeloop mapper's optimization metrics (`objective`)."""
     files = list(args.files) + ([args.constraints] if args.constraints else [])
     where = ", ".join(files)
     specs = load_specs(files, args.batch)
@@ -187,7 +205,7 @@ def layers(args: argparse.Namespace) -> tuple[list[tuple[Problem, Architecture, 
             skipped[problem.name] = not_applicable_reason(e)
     if not found:
         raise errors[0]
-    return found, skipped
+    return found, skipped, specs.metrics
 
 
 def _selected(problems: Sequence[Problem], names: list[str] | None, where: str) -> list[Problem]:

@@ -21,6 +21,7 @@ class Specs:
     mapping: Mapping | None
     constraints: Constraints | None = None
     hardware: Hardware = Hardware()  # what the architecture says for the estimator
+    metrics: tuple[str, ...] = ()  # a Timeloop mapper's optimization-metrics (timeloop.optimization_metrics)
 
 
 def load_specs(paths: list[str | Path], batch: int = 1, need_energies: bool = True) -> Specs:
@@ -61,5 +62,5 @@ def _load_specs(docs: list[tuple[Path, dict]], batch: int, need_energies: bool =
         source = ", ".join(str(p) for p, _ in docs)
         spec = timeloop.load(merged, source, need_energies)
         return Specs(tuple([spec.problem] if spec.problem else []), spec.architecture, spec.mapping,
-                     hardware=spec.hardware)
+                     hardware=spec.hardware, metrics=spec.metrics)
     return native.load_specs(docs, batch)

@@ -38,6 +38,7 @@ class TimeloopSpec:
     architecture: Architecture | None
     mapping: Mapping | None
     hardware: Hardware = Hardware()  # what the architecture says for the estimator
+    metrics: tuple[str, ...] = ()  # the mapper's optimization-metrics, most important first
 
 
 # Top-level keys of Timeloop's files that native specs do not have (its mapper's
@@ -616,4 +617,19 @@ def load(doc: dict, source: str = "<timeloop>", need_energies: bool = True) -> T
         mapping = parse_mapping(_list(mapping_doc, source, "mapping"), problem, arch, source)
     # Constraints (constraints, architecture_constraints) are read apart: specs/constraints.py.
     hardware = parse_hardware(doc, source) if arch is not None else Hardware()
-    return TimeloopSpec(problem, arch, mapping, hardware)
+    return TimeloopSpec(problem, arch, mapping, hardware, optimization_metrics(doc, source))
+
+
+def optimization_metrics(doc: dict, source: str = "<timeloop>") -> tuple[str, ...]:
+    """The `mapper:` section's optimization-metrics (Timeloop's mapper ranks mappings by
+    the first, ties by the next; Accelergy writes `optimization_metric` too, often
+    empty beside the other), none where there is no mapper section."""
+    mapper = doc.get("mapper")
+    if not isinstance(mapper, dict):
+        return ()
+    for key in ("optimization_metrics", "optimization_metric"):
+        path, metrics = f"mapper.{_key(mapper, key)}", get(mapper, key)
+        found = (_text(metrics, source, path),) if isinstance(metrics, str) else tuple(_names(metrics, source, path))
+        if found:
+            return found
+    return ()
