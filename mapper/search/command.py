@@ -160,7 +160,7 @@ def settings(args: argparse.Namespace) -> Settings:
 
 # Timeloop's optimization metrics that are objectives here; Timeloop's mapper breaks
 # ties by the next metric, as these objectives do by the other figure.
-TIMELOOP_OBJECTIVES = {"edp": "edp", "energy": "energy", "delay": "delay"}
+TIMELOOP_OBJECTIVES = ("edp", "energy", "delay")
 
 
 def objective(given: str | None, metrics: tuple[str, ...]) -> tuple[str, str | None]:
@@ -170,7 +170,7 @@ def objective(given: str | None, metrics: tuple[str, ...]) -> tuple[str, str | N
     if given is not None or not metrics:
         return given or "edp", None
     if metrics[0] in TIMELOOP_OBJECTIVES:
-        return TIMELOOP_OBJECTIVES[metrics[0]], None
+        return metrics[0], None
     return "edp", (f"the Timeloop mapper's optimization metric {metrics[0]!r} is not an objective here "
                    f"({', '.join(TIMELOOP_OBJECTIVES)}): searching for edp; --objective chooses another")
 
