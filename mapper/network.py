@@ -564,7 +564,12 @@ def one_line(entries: list[dict[str, Any]]) -> str:
 def totals(rows: list[dict[str, Any]], layers: int) -> dict[str, Any]:
     """The network run layer after layer: energies and cycles add up; utilization is
     the MACs over the MAC-cycles of the whole run; EDP both summed over the layers and
-    of the network as a whole (its energy times its cycles)."""
+    of the network as a whole (its energy times its cycles). With no layer mapped there
+    is nothing to total: the figures are None (not 0, which would rank first)."""
+    if not rows:
+        return {"layers": layers, "layers_mapped": 0, **dict.fromkeys(("macs", "energy_pJ", "pJ_per_MAC", "cycles",
+                                                                      "utilization", "edp_J_cycles",
+                                                                      "network_edp_J_cycles"))}
     macs = sum(r["macs"] for r in rows)
     energy = sum(r["energy_pJ"] for r in rows)
     cycles = sum(r["cycles"] for r in rows)

@@ -269,6 +269,23 @@ def test_a_layer_without_a_valid_mapping_is_reported_and_the_others_are_searched
     assert "- odd: no mapping: " in capsys.readouterr().out
 
 
+def test_a_network_with_no_layer_mapped_has_no_totals_not_zeros(tmp_path: Path) -> None:
+    """Zeros would rank first among networks compared by their totals (an experiment's
+    summary.csv); there is nothing to total."""
+    (tmp_path / "net.yaml").write_text("workload:\n  layers:\n"
+                                       "    - conv: {name: odd, C: 3, M: 3, P: 3, Q: 3, R: 1, S: 1}\n"
+                                       "    - conv: {name: odder, C: 3, M: 3, P: 5, Q: 5, R: 1, S: 1}\n")
+    (tmp_path / "full.yaml").write_text("constraints: {min_utilization: 1.0}\n")
+    out = tmp_path / "out"
+    assert main(["search", str(TOY_ARCH), str(tmp_path / "net.yaml"), str(tmp_path / "full.yaml"), "-o", str(out),
+                 *BUDGET, "--jobs", "1"]) == 2
+    totals = json.loads((out / "summary.json").read_text())["totals"]
+    assert totals["layers_mapped"] == 0 and all(totals[k] is None for k in ("energy_pJ", "cycles", "edp_J_cycles",
+                                                                            "network_edp_J_cycles"))
+    (total,) = [row for row in csv.DictReader((out / "summary.csv").open()) if row["layer"] == "TOTAL"]
+    assert total["energy_pJ"] == total["cycles"] == total["edp_J_cycles"] == ""
+
+
 @pytest.mark.parametrize("constraint", ["Buffer: {y_dims: [C]}", "Register: {temporal: C=1}"])
 def test_a_layer_the_constraints_cannot_apply_to_is_skipped_before_any_search(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], constraint: str) -> None:
