@@ -16,12 +16,14 @@ Every function returns the plain typed data the commands print from (Problem,
 Architecture, Mapping, Evaluation, Explanation, LayerResult, NetworkResult,
 ArchitectureEstimate, a networkx graph) and
 writes what the command writes; none prints. Bad input raises SpecError with the
-file, key path, what was found and what is allowed, as the commands report it.
+file, key path, what was found and what is allowed, as the commands report it. A
+script calls them under `if __name__ == "__main__":`, as any script that starts
+processes must: `search_network`'s workers are spawned, and import it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +41,7 @@ from .network import Layer, NetworkJob, NetworkResult, fusion_candidates, networ
 from .problem import Problem
 from .runs import read_runs
 from .search.run import LayerResult, Settings, claim_layer_folder, search_layer
-from .specs.errors import SpecError
+from .specs.errors import SpecError, did_you_mean
 from .specs.load import load_specs
 from .specs.coverage import check_covers
 from .specs.native import load_workload_inputs
@@ -102,7 +104,7 @@ def search(problem: Problem, arch: Architecture, out: str | Path, constraints: C
     seconds, patience, seed, seeds, exhaustive, storage, remainders). Raises NoValidMapping with the
     reasons when nothing fits."""
     resolved = layer_constraints(constraints, problem, arch)
-    chosen = Settings(**settings)
+    chosen = _settings(settings)
     claim_layer_folder(problem, arch, resolved, chosen, Path(out))  # what `compare` and `explain` read it as
     return search_layer(problem, arch, resolved, chosen, Path(out))
 
@@ -120,12 +122,26 @@ def search_network(specs: Loaded, out: str | Path, jobs: int = 1, dataflow: str 
     if dataflow is not None:
         constraints = replace(constraints or Constraints(), preset=dataflow)
     layers = tuple(Layer(p, layer_constraints(constraints, p, specs.architecture)) for p in specs.problems)
-    chosen = Settings(**settings)
+    chosen = _settings(settings)
     groups = (fusion_candidates(list(specs.files), specs.batch, layers, specs.architecture, chosen.objective)
               if fusion else ())
     job = NetworkJob(network_name(list(specs.files)), specs.architecture, layers, chosen, Path(out), fusion=groups)
     with worker_pool(jobs) as pool:
         return run_network(job, pool)
+
+
+# What `search` and `search_network` take as keyword settings: Settings' fields but the
+# search effort, which only the benchmarks vary.
+SETTINGS = tuple(f.name for f in fields(Settings) if f.name != "effort")
+
+
+def _settings(given: dict[str, Any]) -> Settings:
+    """The search settings of keyword arguments; a name that is none of them is a
+    SpecError, as a misspelt option is on the command line."""
+    for name in given:
+        if name not in SETTINGS:
+            raise SpecError(None, name, "an unknown search setting", ", ".join(SETTINGS), did_you_mean(name, SETTINGS))
+    return Settings(**given)
 
 
 def compare(*folders: str | Path) -> dict[str, Any]:

@@ -60,6 +60,7 @@ from .search.engine import Outcome, Progress
 from .search.run import Settings, make_search, seeds_of
 from .search.db_storage import MAX_DELAY, RetryingStorage, open_database
 from .search.storage import StorageError, open_storage, storage_error
+from .specs.errors import SpecError
 from .typed_json import from_json, to_json
 
 JOB_PREFIX = "job:"  # the job's study is "job:NAME"
@@ -179,7 +180,7 @@ def load_job(url: str, name: str) -> Job:
                        f"this one reads {FORMAT})")
     try:
         units = tuple(from_json(Unit, u) for u in stored["units"])
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, SpecError) as error:  # SpecError: settings out of their range (Settings)
         raise JobError(f"the job {name!r} has a definition this version of mapper cannot read: {error}") from None
     return Job(name, units, stored["heartbeat"])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -48,14 +49,17 @@ def test_a_batch_that_is_not_a_whole_number_of_samples_is_a_spec_error(batch: ob
 
 
 @pytest.mark.parametrize("setting, found", [
-    ({"objective": "fast"}, "objective: found 'fast'"), ({"trials": 0}, "trials: found 0"),
+    ({"objective": "EDP"}, "objective: found 'EDP'; allowed: edp, energy, delay, pareto; did you mean 'edp'?"),
+    ({"trials": 0}, "trials: found 0"), ({"trials": "5"}, "trials: found '5'"),
     ({"trials": float("nan")}, "trials: found nan"), ({"seconds": -1}, "seconds: found -1"),
-    ({"patience": 0}, "patience: found 0"),
+    ({"patience": 0}, "patience: found 0"), ({"seed": -1}, "seed: found -1; allowed: 0 to 4294967295"),
+    ({"trails": 5}, "trails: found an unknown search setting; allowed: objective, trials"),
 ])
 def test_search_settings_out_of_their_range_are_refused_before_searching(tmp_path: Path, setting: dict,
                                                                          found: str) -> None:
+    """As the command line refuses its options: a SpecError naming the setting."""
     loaded = api.load(*TOY)
-    with pytest.raises(ValueError, match=found):
+    with pytest.raises(SpecError, match=re.escape(found)):
         api.search(loaded.problems[0], loaded.architecture, tmp_path / "out", **setting)
     assert not (tmp_path / "out").exists()
 

@@ -16,6 +16,7 @@ from mapper.network import LayerProgress, progress_text
 from mapper.search.command import progress_text as layer_progress_text
 from mapper.search.engine import Progress
 from mapper.search.run import Settings, decisive_settings
+from mapper.specs.errors import SpecError
 from mapper.specs.native import shipped_specs_dir
 from postgres_server import needs_postgres, postgres_url  # noqa: F401 (a fixture)
 
@@ -134,7 +135,7 @@ def test_a_shared_search_searches_each_seed_as_a_unit_and_ends_as_one_process(
 
 
 def test_the_api_refuses_no_seed_at_all(tiny: api.Loaded, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="seeds: found 0; allowed: 1 to 100"):
+    with pytest.raises(SpecError, match="seeds: found 0; allowed: 1 to 100"):
         api.search(tiny.problems[0], tiny.architecture, tmp_path / "out", seeds=0)
 
 

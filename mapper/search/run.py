@@ -47,7 +47,8 @@ from ..model.vectorized import evaluate_mapping
 from ..problem import Problem
 from ..run_folder import LAYER_RECORD, fingerprint, keep_results_of
 from ..safe_names import mask_password
-from ..specs.limits import MAX_SEEDS
+from ..specs.errors import SpecError, did_you_mean
+from ..specs.limits import MAX_SEED, MAX_SEEDS
 from ..specs.native import is_int
 from ..typed_json import to_json
 from .engine import (
@@ -116,15 +117,19 @@ class Settings:
         """The CLI and experiments say what they refuse first, in their own terms; this
         is what a caller of the Python API (api.search) meets."""
         if self.objective not in OBJECTIVES:
-            raise ValueError(f"objective: found {self.objective!r}; allowed: {', '.join(OBJECTIVES)}")
+            raise SpecError(None, "objective", repr(self.objective), ", ".join(OBJECTIVES),
+                            did_you_mean(str(self.objective).lower(), OBJECTIVES))
         if self.trials is not None and not (is_int(self.trials) and self.trials >= 1):
-            raise ValueError(f"trials: found {self.trials!r}; allowed: a whole number, at least 1, or None")
+            raise SpecError(None, "trials", repr(self.trials), "a whole number, at least 1, or None")
         if self.seconds is not None and not (isinstance(self.seconds, (int, float)) and 0 < self.seconds < math.inf):
-            raise ValueError(f"seconds: found {self.seconds!r}; allowed: a time above 0, or None")
+            raise SpecError(None, "seconds", repr(self.seconds), "a time above 0, or None")
         if self.patience is not None and not (is_int(self.patience) and self.patience >= 1):
-            raise ValueError(f"patience: found {self.patience!r}; allowed: a whole number, at least 1, or None")
+            raise SpecError(None, "patience", repr(self.patience), "a whole number, at least 1, or None")
         if not (is_int(self.seeds) and 1 <= self.seeds <= MAX_SEEDS):
-            raise ValueError(f"seeds: found {self.seeds}; allowed: 1 to {MAX_SEEDS} independent searches")
+            raise SpecError(None, "seeds", repr(self.seeds), f"1 to {MAX_SEEDS} independent searches")
+        if not (is_int(self.seed) and 0 <= self.seed and self.seed + self.seeds - 1 <= MAX_SEED):
+            raise SpecError(None, "seed", repr(self.seed), f"0 to {MAX_SEED - self.seeds + 1} (seeds from it up to "
+                            f"{MAX_SEED}, 2**32 - 1)")
 
     @property
     def budget(self) -> Budget:
