@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mapper.dataflow_comparison import (
     DATA_TYPES, LEVEL_CLASSES, by_data_type, by_level, energy_breakdown, level_classes, load_comparison,
@@ -176,6 +177,14 @@ def test_a_malformed_comparison_names_the_key(tmp_path):
         bad.write_text(bad.read_text().replace("../", str(EXPERIMENT.parent.parent) + "/"))
         with pytest.raises(SpecError, match=key.replace("[", r"\[").replace("]", r"\]")):
             load_comparison(bad)
+
+
+def test_a_comparison_of_one_dataflow_is_refused_for_what_it_is(tmp_path):
+    spec = yaml.safe_load(EXPERIMENT.read_text().replace("../", str(EXPERIMENT.parent.parent) + "/"))
+    spec["dataflows"], spec["baseline"] = spec["dataflows"][:1], spec["dataflows"][0]["name"]
+    (tmp_path / "one.yaml").write_text(yaml.safe_dump(spec))
+    with pytest.raises(SpecError, match="dataflows: found a list of 1 item; allowed: a list of at least 2 items"):
+        load_comparison(tmp_path / "one.yaml")
 
 
 def test_a_comparison_finds_its_files_from_the_working_directory_as_an_experiment_does(tmp_path, monkeypatch):

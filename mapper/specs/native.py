@@ -807,7 +807,10 @@ def _spec_error(error: ValidationError, file: File, path: str) -> SpecError:
         found, allowed, suggestion = "nothing: the key is missing", "a value (the key is required)", None
     elif first["type"] == "too_short":
         kind = "mapping" if isinstance(first["input"], dict) else "list"
-        found, allowed, suggestion = describe(first["input"]), f"a non-empty {kind}", None
+        least, count = ctx.get("min_length", 1), len(first["input"])
+        found = f"an empty {kind}" if not count else f"a {kind} of {count} item{'s' * (count > 1)}"
+        allowed = f"a non-empty {kind}" if least <= 1 else f"a {kind} of at least {least} items"
+        suggestion = None
     else:
         found = describe(first["input"])
         allowed, suggestion = _BUILTIN_ALLOWED.get(first["type"], first["msg"]), None
