@@ -24,6 +24,7 @@ from typing import Any
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .network import PARETO, read_json
 from .safe_names import file_in
@@ -60,7 +61,9 @@ def design_space(designs: list[dict[str, Any]]) -> Figure:
     fig = Figure(figsize=(11, 4.5), layout="constrained")
     FigureCanvasAgg(fig)
     groups = list(dict.fromkeys((d["dataflow"], d["objective"]) for d in designs))
-    for ax, key, label in zip(fig.subplots(1, 2), ("energy_pJ", "cycles"), ("energy (uJ)", "cycles")):
+    unit = designs[0].get("energy_unit", "pJ")
+    energy = "energy (uJ)" if unit == "pJ" else f"energy (millions of {unit})"
+    for ax, key, label in zip(fig.subplots(1, 2), ("energy_pJ", "cycles"), (energy, "cycles")):
         scale = 1e-6 if key == "energy_pJ" else 1.0
         for group, color in zip(groups, _colors(len(groups))):
             of_group = [d for d in designs if (d["dataflow"], d["objective"]) == group]
@@ -69,8 +72,11 @@ def design_space(designs: list[dict[str, Any]]) -> Figure:
             front = [d for d in of_group if d["pareto"]]
             ax.scatter([d["area_mm2"] for d in front], [d[key] * scale for d in front], s=110, facecolor="none",
                        edgecolor="black", linewidth=0.8, label="Pareto-optimal" if group == groups[0] else None)
+        # the figures of merit from zero (`_scale`); the areas are the designs' own
+        y_log = _scale(ax.set_yscale, ax.set_ylim, [d[key] * scale for d in designs])
+        ax.xaxis.set_major_locator(MaxNLocator(5))  # areas like 0.00925 overlap at matplotlib's default count
         ax.set_xlabel("area (mm2, storage and MACs)")
-        ax.set_ylabel(label)
+        ax.set_ylabel(label + (" (log scale)" if y_log else ""))
     handles, labels = fig.axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right upper", fontsize="small")
     fig.suptitle(f"Design points: {designs[0]['workload']}")

@@ -15,6 +15,7 @@ import pytest
 from mapper.cli import main
 from mapper.experiment import load_experiment
 from mapper.hardware_sweep import pareto_flags
+from mapper.plots import design_space
 
 TEMPLATE = """\
 architecture:
@@ -146,3 +147,15 @@ def test_the_summary_lists_every_design_with_area_totals_and_pareto(tmp_path: Pa
     assert (out / "summary.json").read_text() == summary
     err = capsys.readouterr().err
     assert err.count("(searched earlier)") == 5 and "trials," not in err
+
+
+def test_the_design_plot_shows_energy_and_cycles_from_zero() -> None:
+    """Designs 2% apart in energy look 2% apart, as the README says of every plot
+    (from zero unless the points span more than a decade)."""
+    designs = [{"dataflow": "rs", "objective": "edp", "workload": "net", "area_mm2": area, "energy_pJ": energy,
+                "cycles": cycles, "pareto": True, "energy_unit": "pJ"}
+               for area, energy, cycles in ((0.00925, 1.30e5, 2400), (0.0105, 1.328e5, 5000))]
+    figure = design_space(designs)
+    assert [ax.get_ylim()[0] for ax in figure.axes[:2]] == [0, 0]
+    assert [ax.get_ylabel() for ax in figure.axes[:2]] == ["energy (uJ)", "cycles"]
+
