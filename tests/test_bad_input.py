@@ -130,6 +130,21 @@ def test_a_file_not_in_timeloops_format_among_timeloop_ones_is_the_one_named(tmp
     check(info.value, empty, "", "not in Timeloop's format (top-level keys: problem (empty))", f"Timeloop's {arch}")
 
 
+def test_a_mistake_in_one_of_several_timeloop_files_names_that_file(tmp_path: Path) -> None:
+    """Timeloop's files are merged at the top level; the error names the file whose key
+    it is, not all of them."""
+    case = REFERENCE / "v303-generated/04-model-conv1d+oc-3levelspatial_cp/inputs"
+    good = {"arch": case / "3levelspatial.arch.yaml", "problem": case / "conv1d+oc+ic.prob.yaml",
+            "map": case / "conv1d+oc+ic-3levelspatial-cp-ws.map.yaml", "ert": case / "timeloop-model.ERT.yaml"}
+    bad = {"map": tmp_path / "map.yaml", "ert": tmp_path / "ert.yaml"}
+    bad["map"].write_text('mapping: [{target: GlobalBuffer, type: temporal, factors: "Q=3"}]\n')
+    bad["ert"].write_text("ERT: {tables: [{name: X, actions: [{name: read, energy: x}]}]}\n")
+    for part, key_path in (("map", "mapping[0].factors"), ("ert", "ERT.tables[0].actions[0].energy")):
+        with pytest.raises(SpecError) as info:
+            load_specs(list({**good, part: bad[part]}.values()))
+        check(info.value, bad[part], key_path)
+
+
 def test_top_level_key_in_two_files(tmp_path: Path) -> None:
     error, path = spec_error(tmp_path, conv(), TINY_CONV)
     check(error, path, "problem", f"already in {TINY_CONV}")

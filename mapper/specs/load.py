@@ -57,10 +57,12 @@ def _load_specs(docs: list[tuple[Path, dict]], batch: int, need_energies: bool =
                             "problem, whose batch dimension is not named", "a batch only for native conv, linear "
                             "and matmul layers (their N and B)", "write the batch into the problem's instance")
         merged: dict = {}
-        for _, d in docs:
+        origins: dict[str, str] = {}  # as Timeloop merges them: a later file's key replaces an earlier one's
+        for path, d in docs:
             merged.update(d)
+            origins.update(dict.fromkeys(d, str(path)))
         source = ", ".join(str(p) for p, _ in docs)
-        spec = timeloop.load(merged, source, need_energies)
+        spec = timeloop.load(merged, source, need_energies, origins)
         return Specs(tuple([spec.problem] if spec.problem else []), spec.architecture, spec.mapping,
                      hardware=spec.hardware, metrics=spec.metrics)
     return native.load_specs(docs, batch)

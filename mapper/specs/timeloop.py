@@ -280,10 +280,13 @@ def parse_ert(doc: dict, source: str = "<timeloop>") -> dict[str, dict[str, floa
     return ert
 
 
-def parse_architecture(doc: dict, source: str = "<timeloop>", need_energies: bool = True) -> Architecture:
+def parse_architecture(doc: dict, source: str = "<timeloop>", need_energies: bool = True,
+                       ert_source: str | None = None) -> Architecture:
     """`need_energies=False`: no ERT needed, energies 0 where it has none (for the
-    estimator, which makes them)."""
-    ert = parse_ert(doc, source) if "ERT" in doc or need_energies else {}
+    estimator, which makes them). `ert_source`: the ERT's file, where it has one of its
+    own."""
+    ert_source = ert_source or source
+    ert = parse_ert(doc, ert_source) if "ERT" in doc or need_energies else {}
     arch = _dict(doc["architecture"], source, "architecture")
     leaves = list(_leaves({"subtree": arch.get("subtree")}, source, "architecture"))
     if not leaves:
@@ -297,7 +300,7 @@ def parse_architecture(doc: dict, source: str = "<timeloop>", need_energies: boo
                         "the innermost component to be a compute unit (intmac, fpmac, ...)")
     if need_energies:
         _require_energies(doc, ert, [leaf for leaf, _, _ in storage if leaf.get("class") != "dummy_storage"] + [mac],
-                          source)
+                          source, ert_source)
     levels = [_storage_level(leaf, count, ert, source, path) for leaf, count, path in storage]
     for i, level in enumerate(levels):
         if level.name in (lv.name for lv in levels[:i]):
@@ -369,7 +372,8 @@ def _technology(node: Any) -> float | None:
     return None
 
 
-def _require_energies(doc: dict, ert: dict[str, dict[str, float]], components: list[dict], source: str) -> None:
+def _require_energies(doc: dict, ert: dict[str, dict[str, float]], components: list[dict], source: str,
+                      ert_source: str) -> None:
     """Timeloop's parsed input carries no energies: they come in the energy reference
     table (ERT) that Accelergy computed for it, written beside it. Without it every
     energy would silently be 0 pJ, so a missing ERT, or a component the ERT does not
@@ -382,7 +386,7 @@ def _require_energies(doc: dict, ert: dict[str, dict[str, float]], components: l
     for component in components:
         name = split_range(str(component.get("name")), source, "name")[0]
         if name not in ert:
-            raise SpecError(source, "ERT.tables", f"no table for component {name!r}", "an ERT table for every "
+            raise SpecError(ert_source, "ERT.tables", f"no table for component {name!r}", "an ERT table for every "
                             "storage component and the compute unit",
                             "use the ERT Timeloop wrote for this architecture")
 
@@ -606,18 +610,25 @@ def parse_mapping(directives: list[dict], problem: Problem, arch: Architecture,
 # ------------------------------------------------------------------------ load
 
 
-def load(doc: dict, source: str = "<timeloop>", need_energies: bool = True) -> TimeloopSpec:
-    problem = parse_problem(doc, source) if isinstance(doc.get("problem"), dict) else None
-    arch = parse_architecture(doc, source, need_energies) if isinstance(doc.get("architecture"), dict) else None
+def load(doc: dict, source: str = "<timeloop>", need_energies: bool = True,
+         origins: dict[str, str] | None = None) -> TimeloopSpec:
+    """What the (merged) document describes. `origins`: the file each top-level key came
+    from, for errors that name the file to fix (default: `source`)."""
+    def origin(key: str) -> str:
+        return (origins or {}).get(key, source)
+
+    problem = parse_problem(doc, origin("problem")) if isinstance(doc.get("problem"), dict) else None
+    arch = (parse_architecture(doc, origin("architecture"), need_energies, origin("ERT"))
+            if isinstance(doc.get("architecture"), dict) else None)
     mapping_doc = doc.get("mapping")
     if isinstance(mapping_doc, dict) and "mapping" in mapping_doc:
         mapping_doc = mapping_doc["mapping"]
     mapping = None
     if mapping_doc and problem and arch:
-        mapping = parse_mapping(_list(mapping_doc, source, "mapping"), problem, arch, source)
+        mapping = parse_mapping(_list(mapping_doc, origin("mapping"), "mapping"), problem, arch, origin("mapping"))
     # Constraints (constraints, architecture_constraints) are read apart: specs/constraints.py.
-    hardware = parse_hardware(doc, source) if arch is not None else Hardware()
-    return TimeloopSpec(problem, arch, mapping, hardware, optimization_metrics(doc, source))
+    hardware = parse_hardware(doc, origin("architecture")) if arch is not None else Hardware()
+    return TimeloopSpec(problem, arch, mapping, hardware, optimization_metrics(doc, origin("mapper")))
 
 
 def optimization_metrics(doc: dict, source: str = "<timeloop>") -> tuple[str, ...]:
