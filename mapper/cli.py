@@ -410,6 +410,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(experiment.summary_markdown(result.summary), end="")
     print(f"wrote {folder}/: summary.md, summary.csv, summary.json, layers.csv, cells/, and "
           f"{len(result.plots)} plots in plots/")
+    unmapped = experiment.cells_with_unmapped_layers(result.summary)
+    if unmapped:  # a batch job must not pass for finished when layers have no mapping
+        print(f"{len(unmapped)} cell(s) with layers that no mapping fits (their status above): "
+              + "; ".join(unmapped), file=sys.stderr)
+        return 2
     return 0
 
 

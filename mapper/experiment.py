@@ -459,18 +459,25 @@ def unfused_reason(exp: Experiment, job: NetworkJob) -> str | None:
     return no_candidates_reason(job.arch)
 
 
+def cells_with_unmapped_layers(summary: dict[str, Any]) -> list[str]:
+    """The cells (labels joined) with a layer that no mapping fits: `mapper run` then
+    exits 2, as `mapper search` does for such a network. Cells that do not apply, and
+    layers the constraints do not apply to, are what an experiment sets out to find."""
+    return [" / ".join(row[c] for c in _CELL_COLUMNS) for row in summary["cells"] if row["unmapped"]]
+
+
 def cell_row(cell: Cell, root: Path, summary: dict[str, Any] | None, reason: str | None) -> dict[str, Any]:
     """A cell's line of the experiment's summary: its labels and its network's totals."""
     arch, workload, dataflow, objective = cell.labels
     row: dict[str, Any] = {"architecture": arch, "workload": workload, "dataflow": dataflow, "objective": objective,
                            "folder": str(cell.folder(root).relative_to(root)), "energy_unit": cell.arch.energy_unit}
     if summary is None:
-        return row | {"status": f"not applicable: {reason}", "totals": None, "layers": []}
+        return row | {"status": f"not applicable: {reason}", "totals": None, "layers": [], "unmapped": []}
     failed, skipped = summary["failed"], summary["skipped"]
     problems = ([f"{len(failed)} layer(s) without a mapping: " + ", ".join(failed)] if failed else []) + (
         [f"{len(skipped)} layer(s) skipped, the constraints do not apply: " + ", ".join(skipped)] if skipped else [])
     status = "; ".join(problems) or "complete"
-    return row | {"status": status, "totals": summary["totals"], "layers": summary["layers"]}
+    return row | {"status": status, "totals": summary["totals"], "layers": summary["layers"], "unmapped": list(failed)}
 
 
 def design_rows(exp: Experiment, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

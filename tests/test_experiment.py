@@ -110,6 +110,22 @@ def test_running_it_again_redoes_nothing(experiment_run: tuple[Path, Path, str],
     assert err.count("(searched earlier)") == 4 and "trials," not in err
 
 
+def test_a_cell_with_a_layer_no_mapping_fits_makes_the_run_exit_2(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """As `mapper search` on such a network: the other cells and layers are searched and
+    written, the status says which layer, and a batch job does not pass for finished."""
+    (tmp_path / "full.yaml").write_text("constraints: {min_utilization: 1.0}\n")  # 4 MACs busy: no 3 x 3 does
+    path = write_experiment(tmp_path, EXPERIMENT.replace("[output-stationary, eyeriss-row-stationary]",
+                                                         "[unconstrained, full.yaml]").replace("[edp, pareto]", "[edp]"))
+    (tmp_path / "net.yaml").write_text(NET + "    - conv: {name: odd, C: 3, M: 3, P: 3, Q: 3, R: 1, S: 1}\n")
+    assert main(["run", str(path), "-o", str(tmp_path / "out"), "--jobs", "1"]) == 2
+    cells = {row["dataflow"]: row for row in json.loads((tmp_path / "out" / "summary.json").read_text())["cells"]}
+    assert cells["unconstrained"]["status"] == "complete" and cells["unconstrained"]["unmapped"] == []
+    assert cells["full"]["unmapped"] == ["odd"] and "1 layer(s) without a mapping: odd" in cells["full"]["status"]
+    assert "1 cell(s) with layers that no mapping fits (their status above): toy-3level / net / full / edp" in \
+        capsys.readouterr().err
+
+
 @pytest.mark.parametrize("change, key_path, found", [
     (("architectures:", "architecture:"), "architecture", "did you mean 'architectures'?"),
     (("[edp, pareto]", "[edp, speed]"), "objectives[1]", "'speed'"),

@@ -80,7 +80,7 @@ def test_designs_over_the_area_budget_are_left_out(tmp_path: Path) -> None:
     (("levels.Buffer.size", "levels.Bufer.size"), "hardware.sweep.levels.Bufer.size", "level 'Bufer'"),
     (("levels.Buffer.size", "levels.Buffer"), "hardware.sweep.levels.Buffer", "'levels.Buffer'"),
     (("[64, 256, 4096]", "[64, -1]"), "hardware.sweep", "levels[1].size is -1"),
-    (("[64, 256, 4096]", "[]"), "hardware.sweep.levels.Buffer.size", "[]"),
+    (("[64, 256, 4096]", "[]"), "hardware.sweep.levels.Buffer.size", "found an empty list"),
     (("[64, 256, 4096]", "[64, 256, 256]"), "hardware", "a second time"),
     (("workloads:", "  area_budget_mm2: 0.000001\nworkloads:"), "hardware.area_budget_mm2", "which every design "
      "exceeds"),
