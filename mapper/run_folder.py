@@ -168,13 +168,18 @@ def keep_results_of(path: Path, record: dict[str, Any], run: str, same: str) -> 
                         "choose another output folder, or delete this one")
 
 
+# A job's layers carry their constraints (network.manifest): a changed constraints file
+# shows there.
+_PARTS = {"layers": "layers or their constraints"}
+
+
 def _differing(part: str, there: dict[str, Any], here: dict[str, Any]) -> str:
     """A part of two records' fingerprints that differs, with its settings that differ
     where both records list them ("settings: patience 40 there, 20 here"): a default
     that changed between versions shows as what it is."""
     theirs, mine = there.get(part), here.get(part)
     if part != "settings" or not isinstance(theirs, dict) or not isinstance(mine, dict):
-        return part
+        return _PARTS.get(part, part)
     changed = [f"{key} {_said(theirs.get(key))} there, {_said(mine.get(key))} here"
                for key in sorted(set(theirs) | set(mine)) if key != "storage" and theirs.get(key) != mine.get(key)]
     return f"{part}: {'; '.join(changed)}" if changed else part

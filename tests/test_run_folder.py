@@ -12,6 +12,7 @@ import errno
 import fcntl
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -28,6 +29,7 @@ from optuna.trial import TrialState
 from mapper import interrupt, run_folder
 from mapper.cli import main
 from mapper.search import storage
+from mapper.specs.errors import SpecError
 from test_interrupt import completed_trials, judged_in, without_run_details
 from tiny_network import SEARCHED, best_mappings, finish, start, write_layer, write_specs
 
@@ -383,6 +385,15 @@ def test_output_paths_of_the_wrong_kind_are_one_line(tmp_path: Path, capsys: pyt
 
 
 # ------------------------------------------------ what a folder's results are
+
+
+def test_a_network_folder_refused_for_other_layers_says_their_constraints_may_be_it(tmp_path: Path) -> None:
+    """A job's layers carry their constraints: a changed constraints file differs there."""
+    record = tmp_path / run_folder.NETWORK_RECORD
+    run_folder.keep_results_of(record, {"fingerprint": run_folder.fingerprint({"layers": ["conv, M=8"]})}, "job", "")
+    with pytest.raises(SpecError, match=re.escape("another job (it differs in layers or their constraints)")):
+        run_folder.keep_results_of(record, {"fingerprint": run_folder.fingerprint({"layers": ["conv, M=4"]})},
+                                   "job", "")
 
 
 def test_a_single_layer_search_refuses_a_folder_of_another_search(
