@@ -16,7 +16,8 @@ def comparison(runs: list[Run]) -> dict[str, Any]:
     """Totals per run and figures per layer (by name, in the first run's order, then
     any layer only later runs have), each with its ratio to the first run's. Energies
     in different units do not compare: a run whose unit is not the first run's gets no
-    energy or EDP ratio."""
+    energy or EDP ratio. Nor does other work: a layer of another shape under the same
+    name, or a run of other layers, has its MACs beside the first's and no ratios."""
     base = runs[0]
     alike = [r.energy_unit == base.energy_unit for r in runs]
     names = list(dict.fromkeys(l.name for r in runs for l in r.layers))
@@ -37,12 +38,13 @@ def comparison(runs: list[Run]) -> dict[str, Any]:
 
 def _figures(item: Any, first: Any, comparable: bool) -> dict[str, Any]:
     values = {f: getattr(item, f) for f in FIGURES}
+    other_work = first is not None and None not in (item.macs, first.macs) and item.macs != first.macs
     ratios = {}
     for f in FIGURES:
-        base = getattr(first, f) if first is not None else None
+        base = getattr(first, f) if first is not None and not other_work else None
         usable = base and (comparable or f == "cycles")
         ratios[f] = values[f] / base if usable else None
-    return {**values, "ratio_to_first": ratios}
+    return {**values, "macs": item.macs, "other_work": other_work, "ratio_to_first": ratios}
 
 
 def comparison_text(data: dict[str, Any]) -> str:
@@ -64,6 +66,17 @@ def comparison_text(data: dict[str, Any]) -> str:
     if not comparable:
         lines.append(f"the runs' energies are in different units: no energy or EDP ratios to a run in another "
                      f"unit than the first's ({unit})")
+    first = data["runs"][0]
+    for r in data["runs"][1:]:
+        if r["other_work"]:
+            lines.append(f"{r['name']} computes {r['macs']:,} MACs against {first['name']}'s {first['macs']:,}: "
+                         "other layers, no ratios of totals")
+    for layer in data["layers"]:
+        others = [(r["name"], c["macs"]) for c, r in zip(layer["runs"][1:], data["runs"][1:]) if c and c["other_work"]]
+        if others:
+            said = ", ".join(f"{name} computes {macs:,} MACs" for name, macs in others)
+            lines.append(f"layer {layer['layer']}: {said} against {layer['runs'][0]['macs']:,} in {first['name']}: "
+                         "another shape, no ratios")
     if len(data["layers"]) > 1:
         head = ["layer"] + [f"EDP {i + 1}" for i in range(len(data["runs"]))]
         head += [f"{what} {i + 1}/1" for i in range(1, len(data["runs"])) for what in ("energy", "cycles", "EDP")]

@@ -30,6 +30,11 @@ class LayerRun:
     best: dict[str, Any]  # what that holds
     fused_in: str | None = None  # the fused group it runs in, if any
 
+    @property
+    def macs(self) -> int | None:
+        """The layer's MACs (None for a layer run fused: `best` is one tile's)."""
+        return None if self.fused_in else self.best.get("computes")
+
 
 @dataclass(frozen=True)
 class Run:
@@ -54,6 +59,12 @@ class Run:
     def edp_J_cycles(self) -> float:
         """Summed over the layers, as network summaries sum it."""
         return sum(l.edp_J_cycles for l in self.layers)
+
+    @property
+    def macs(self) -> int | None:
+        """The MACs of its finished layers (None where a layer's are not known)."""
+        counts = [l.macs for l in self.layers]
+        return None if None in counts else sum(counts)
 
 
 def read_runs(folder: Path) -> list[Run]:

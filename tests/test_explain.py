@@ -209,6 +209,23 @@ def test_compare_gives_each_edp_its_own_unit_and_ratios_only_within_the_first_ru
     assert "10 J*cycles" in rows["a"] and "2e+13 MAC*cycles" in rows["b"] and "30 J*cycles" in rows["c"]
 
 
+def test_compare_gives_no_ratio_between_layers_or_networks_of_other_work() -> None:
+    """Two runs' layer "conv" of other shapes (800 and 400 MACs): no ratio between them,
+    nor between the runs' totals, and the text says why; a layer run fused (its MACs
+    not known from one tile) does not stop the ratios."""
+    def run(name: str, macs: int, fused_in: str | None = None) -> Run:
+        layer = LayerRun("conv", 2e12, 10, 20.0, Path(name), {"computes": macs}, fused_in)
+        return Run(name, Path(name), "arch", "pJ", (layer,))
+
+    data = comparison([run("a", 800), run("b", 400), run("c", 800), run("d", 1, "group")])
+    ratios = [r["ratio_to_first"]["edp_J_cycles"] for r in data["runs"]]
+    assert ratios == [1.0, None, 1.0, 1.0]
+    assert [c["ratio_to_first"]["cycles"] for c in data["layers"][0]["runs"]] == [1.0, None, 1.0, 1.0]
+    text = comparison_text(data)
+    assert "b computes 400 MACs against a's 800: other layers, no ratios of totals" in text
+    assert "layer conv: b computes 400 MACs against 800 in a: another shape, no ratios" in text
+
+
 def test_compare_of_a_folder_that_holds_no_run_says_what_it_wants(tmp_path: Path,
                                                                   capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["compare", str(tmp_path)]) == 2
