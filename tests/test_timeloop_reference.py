@@ -162,6 +162,18 @@ def test_instances_that_are_not_a_whole_fanout_of_the_level_above_are_refused(na
         load(spec)
 
 
+@pytest.mark.parametrize(("component", "kept", "missing"), [
+    ("GlobalBuffer", ["read", "idle"], "write"), ("RegisterFile", ["write"], "read"), ("MACC", ["idle"], "compute"),
+])
+def test_an_ert_table_without_an_action_the_model_prices_is_refused(component: str, kept: list, missing: str) -> None:
+    """Its energy would be 0 pJ: Timeloop falls back to its own energy model there."""
+    spec = load_input(CONV1D_SPATIAL)
+    table = next(t for t in spec["ERT"]["tables"] if t["name"].split("[")[0].split(".")[-1] == component)
+    table["actions"] = [a for a in table["actions"] if a["name"] in kept]
+    with pytest.raises(SpecError, match=re.escape(f"the table of '{component}' without {missing}")):
+        load(spec)
+
+
 def test_a_mapping_factor_of_zero_is_the_whole_dimension_as_timeloop_reads_it() -> None:
     spec = load_input(CONV1D_SPATIAL)
     expected_mapping = load(spec).mapping

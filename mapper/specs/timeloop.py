@@ -376,8 +376,11 @@ def _require_energies(doc: dict, ert: dict[str, dict[str, float]], components: l
                       ert_source: str) -> None:
     """Timeloop's parsed input carries no energies: they come in the energy reference
     table (ERT) that Accelergy computed for it, written beside it. Without it every
-    energy would silently be 0 pJ, so a missing ERT, or a component the ERT does not
-    price (dummy levels of a spatial fan-out aside), is an error."""
+    energy would silently be 0 pJ, so a missing ERT, a component the ERT does not
+    price (dummy levels of a spatial fan-out aside), or a table without the actions the
+    model prices (a storage's read and write, the compute unit's compute or mac_*:
+    where one is missing, Timeloop falls back to its own energy model, which mapper
+    does not have) is an error."""
     how = ("add the ERT.yaml Timeloop wrote beside the input (timeloop-model.ERT.yaml or timeloop-mapper.ERT.yaml) "
            "as another file, or an `ERT: {tables: ...}` key")
     if "ERT" not in doc:
@@ -388,6 +391,17 @@ def _require_energies(doc: dict, ert: dict[str, dict[str, float]], components: l
         if name not in ert:
             raise SpecError(ert_source, "ERT.tables", f"no table for component {name!r}", "an ERT table for every "
                             "storage component and the compute unit",
+                            "use the ERT Timeloop wrote for this architecture")
+        actions = ert[name]
+        if component is components[-1]:  # the compute unit
+            missing = [] if "compute" in actions or any(a.startswith("mac") for a in actions) else ["compute"]
+            allowed = "compute (or mac_random) for the compute unit"
+        else:
+            missing = [a for a in ("read", "write") if a not in actions]
+            allowed = "read and write for a storage component"
+        if missing:
+            raise SpecError(ert_source, "ERT.tables", f"the table of {name!r} without {' or '.join(missing)} (actions: "
+                            f"{', '.join(actions) or 'none'}; its energy would be 0 pJ)", allowed,
                             "use the ERT Timeloop wrote for this architecture")
 
 
