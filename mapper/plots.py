@@ -52,7 +52,17 @@ def experiment_plots(folder: Path, summary: dict[str, Any]) -> list[Path]:
         path = file_in(plots, f"designs-{workload}", ".png")
         save_png(design_space([d for d in searched if d["workload"] == workload]), path)
         written.append(path)
+    _remove_stale(plots, written)
     return written
+
+
+def _remove_stale(plots: Path, written: list[Path]) -> None:
+    """The plots an earlier run of the experiment drew into the folder that this one
+    did not (a cell or workload since left out): they would pass for this run's. Only
+    the kinds drawn here are removed."""
+    for path in plots.glob("*.png"):
+        if path not in written and path.name.startswith(("energy-", "designs-")):
+            path.unlink(missing_ok=True)
 
 
 def design_space(designs: list[dict[str, Any]]) -> Figure:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import textwrap
 from contextlib import redirect_stdout
 from io import StringIO
@@ -15,6 +16,7 @@ import pytest
 
 from mapper.cli import main
 from mapper.experiment import load_experiment
+from mapper.plots import experiment_plots
 from mapper.search.run import Settings
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -110,13 +112,25 @@ def test_running_it_again_redoes_nothing(experiment_run: tuple[Path, Path, str],
     assert err.count("(searched earlier)") == 4 and "trials," not in err
 
 
+def test_plots_of_cells_no_longer_in_the_experiment_are_removed(experiment_run: tuple[Path, Path, str],
+                                                                 tmp_path: Path) -> None:
+    """Run again with fewer cells into the same folder, the plots of the cells left out
+    would pass for this run's; a file of the user's in plots/ stays."""
+    _, out, _ = experiment_run
+    shutil.copytree(out / "plots", tmp_path / "plots")
+    (tmp_path / "plots" / "energy-gone-cell.png").write_bytes(PNG)
+    (tmp_path / "plots" / "mine.png").write_bytes(PNG)
+    written = experiment_plots(tmp_path, json.loads((out / "summary.json").read_text()))
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == sorted([p.name for p in written] + ["mine.png"])
+
+
 def test_a_cell_with_a_layer_no_mapping_fits_makes_the_run_exit_2(tmp_path: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     """As `mapper search` on such a network: the other cells and layers are searched and
     written, the status says which layer, and a batch job does not pass for finished."""
     (tmp_path / "full.yaml").write_text("constraints: {min_utilization: 1.0}\n")  # 4 MACs busy: no 3 x 3 does
-    path = write_experiment(tmp_path, EXPERIMENT.replace("[output-stationary, eyeriss-row-stationary]",
-                                                         "[unconstrained, full.yaml]").replace("[edp, pareto]", "[edp]"))
+    text = EXPERIMENT.replace("[output-stationary, eyeriss-row-stationary]", "[unconstrained, full.yaml]")
+    path = write_experiment(tmp_path, text.replace("[edp, pareto]", "[edp]"))
     (tmp_path / "net.yaml").write_text(NET + "    - conv: {name: odd, C: 3, M: 3, P: 3, Q: 3, R: 1, S: 1}\n")
     assert main(["run", str(path), "-o", str(tmp_path / "out"), "--jobs", "1"]) == 2
     cells = {row["dataflow"]: row for row in json.loads((tmp_path / "out" / "summary.json").read_text())["cells"]}
