@@ -11,7 +11,7 @@ SpecError with its key path; paths relative to the file):
     name: eyeriss-dataflows            # results go to results/<name>/ (or mapper run -o DIR)
     description: ...                   # optional
     workload: {workload: alexnet, batch: 16}    # as a `mapper run` workloads entry
-    dataflows:                         # each its own architecture and constraints
+    dataflows:                         # each its own architecture and constraints (optional)
       - {name: WS, architecture: ../arch/eyeriss-dataflows/ws.yaml,
          constraints: ../constraints/eyeriss-dataflows/ws.yaml}
       - ...
@@ -154,7 +154,7 @@ def _fraction(value: object) -> float:
 class DataflowSpec(SpecModel):
     name: Text
     architecture: Text
-    constraints: Text
+    constraints: Text | None = None  # none: the architecture unconstrained
 
 
 class ComparisonSpec(SpecModel):
@@ -212,8 +212,10 @@ def load_comparison(path: str | Path) -> Comparison:
     workload = workload_entry(spec.workload, path, "workload")
     dataflows = []
     for i, d in enumerate(spec.dataflows):
-        specs = load_specs([located(d.architecture, path, f"dataflows[{i}].architecture"),
-                            located(d.constraints, path, f"dataflows[{i}].constraints")])
+        files = [located(d.architecture, path, f"dataflows[{i}].architecture")]
+        if d.constraints is not None:
+            files.append(located(d.constraints, path, f"dataflows[{i}].constraints"))
+        specs = load_specs(files)
         if specs.architecture is None:
             raise SpecError(path, f"dataflows[{i}].architecture", repr(d.architecture), "an architecture file")
         dataflows.append(Dataflow(d.name, specs.architecture, specs.constraints))

@@ -179,6 +179,14 @@ def test_a_malformed_comparison_names_the_key(tmp_path):
             load_comparison(bad)
 
 
+def test_a_dataflow_without_constraints_is_its_architecture_unconstrained(tmp_path):
+    spec = yaml.safe_load(EXPERIMENT.read_text().replace("../", str(EXPERIMENT.parent.parent) + "/"))
+    del spec["dataflows"][0]["constraints"]
+    (tmp_path / "free.yaml").write_text(yaml.safe_dump(spec))
+    first, second = load_comparison(tmp_path / "free.yaml").dataflows[:2]
+    assert first.constraints is None and second.constraints is not None
+
+
 def test_a_comparison_of_one_dataflow_is_refused_for_what_it_is(tmp_path):
     spec = yaml.safe_load(EXPERIMENT.read_text().replace("../", str(EXPERIMENT.parent.parent) + "/"))
     spec["dataflows"], spec["baseline"] = spec["dataflows"][:1], spec["dataflows"][0]["name"]
