@@ -678,8 +678,12 @@ def event_text(event: NetworkEvent) -> str:
     if event.kind == "failed":
         return f"{head}: no valid mapping: " + "; ".join(report.reasons)
     r = event.row
-    how = (f"{report.trials} trials, {report.scored:,} mappings in {report.seconds:.1f} s" if report.searched
-           else "searched earlier")
+    if not report.searched:
+        how = "searched earlier"
+    elif not report.scored:  # the trials were run elsewhere: by workers sharing the storage
+        how = f"{report.trials} trials, by other processes"
+    else:
+        how = f"{report.trials} trials, {report.scored:,} mappings in {report.seconds:.1f} s"
     return (f"{head}: {r['pJ_per_MAC']:.3f} {event.energy_unit}/MAC, {r['cycles']:,} cycles, "
             f"EDP {edp_text(r['edp_J_cycles'], event.energy_unit)} ({how})")
 

@@ -9,6 +9,7 @@ import contextlib
 import io
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -159,6 +160,8 @@ def test_network_summary_and_progress_lines_use_the_unit(searched: tuple[Path, s
                          layer_row("conv", None, best))
     line = event_text(event)
     assert "MAC/MAC" in line and f"EDP {edp:.4g} MAC*cycles" in line and "pJ" not in line
+    elsewhere = replace(event, report=ShapeReport(("conv",), True, 5, 0, 0.0))  # workers ran its trials
+    assert event_text(elsewhere).endswith("(5 trials, by other processes)")
     in_pj = summary_markdown(network_summary(best, "pJ"))
     assert "| energy pJ | pJ/MAC |" in in_pj and f"{edp * 1e-12:.4g} J*cycles" in in_pj
 
