@@ -566,19 +566,14 @@ def totals(rows: list[dict[str, Any]], layers: int) -> dict[str, Any]:
     the MACs over the MAC-cycles of the whole run; EDP both summed over the layers and
     of the network as a whole (its energy times its cycles). With no layer mapped there
     is nothing to total: the figures are None (not 0, which would rank first)."""
-    if not rows:
-        return {"layers": layers, "layers_mapped": 0, **dict.fromkeys(("macs", "energy_pJ", "pJ_per_MAC", "cycles",
-                                                                      "utilization", "edp_J_cycles",
-                                                                      "network_edp_J_cycles"))}
     macs = sum(r["macs"] for r in rows)
     energy = sum(r["energy_pJ"] for r in rows)
     cycles = sum(r["cycles"] for r in rows)
     busy = sum(r["utilization"] * r["cycles"] for r in rows)
-    return {"layers": layers, "layers_mapped": len(rows), "macs": macs, "energy_pJ": energy,
-            "pJ_per_MAC": energy / macs if macs else None, "cycles": cycles,
-            "utilization": busy / cycles if cycles else None,
-            "edp_J_cycles": sum(r["edp_J_cycles"] for r in rows),
-            "network_edp_J_cycles": energy * 1e-12 * cycles}
+    figures = {"macs": macs, "energy_pJ": energy, "pJ_per_MAC": energy / macs if macs else None, "cycles": cycles,
+               "utilization": busy / cycles if cycles else None, "edp_J_cycles": sum(r["edp_J_cycles"] for r in rows),
+               "network_edp_J_cycles": energy * 1e-12 * cycles}
+    return {"layers": layers, "layers_mapped": len(rows), **(figures if rows else dict.fromkeys(figures))}
 
 
 def write_summary(folder: Path, summary: dict[str, Any]) -> None:
