@@ -30,10 +30,19 @@ class StorageLevel:
     write_energy: float = 0.0  # per block access (fills and updates)
     network_energy: float = 0.0  # per word delivered across the fan-out below it
     keeps: frozenset[str] | None = None  # tensors it may hold; None = any
+    # Instances that share one access (Timeloop's cluster_size): a row of weight
+    # registers read by one wide port, each keeping its own word of it.
+    cluster_size: int = 1
 
     @property
     def capacity(self) -> int | None:
         return None if self.depth is None else self.depth * self.block_size
+
+    def utilized_clusters(self, utilized_instances: int) -> int:
+        """The clusters that the utilized instances access, each access paid once per
+        cluster. As Timeloop does, the utilized instances are taken to be spread over
+        all of the level's clusters, and a partial cluster at the end is not one."""
+        return min(utilized_instances, self.instances // self.cluster_size)
 
 
 @dataclass(frozen=True)

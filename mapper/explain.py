@@ -184,7 +184,8 @@ def _level(problem: Problem, arch: Architecture, ev: Evaluation, i: int, compute
     return LevelExplanation(
         name=lv.name, tensors=tuple(rows), stationary=_stationary(rows) if i else None,
         energy_per_mac=(storage + lv.network_energy_pJ) / ev.computes,
-        read_cost_in_macs=level.read_energy / level.block_size / mac if mac else None,
+        # one read of a whole cluster's blocks: a word's share of it
+        read_cost_in_macs=level.read_energy / (level.block_size * level.cluster_size) / mac if mac else None,
         cycles=lv.cycles, bandwidth_throttling=lv.bandwidth_throttling,
         read_words_per_cycle=reads / compute_cycles, write_words_per_cycle=writes / compute_cycles,
         read_bandwidth=level.read_bandwidth, write_bandwidth=level.write_bandwidth)

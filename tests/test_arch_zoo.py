@@ -48,8 +48,8 @@ def hardware(level: StorageLevel) -> tuple:
     """What the model reads of a level, but for which tensors it may keep (the
     Timeloop inputs say that in their mapping)."""
     return (level.name, level.instances, level.mesh_x, level.mesh_y, level.capacity, level.block_size,
-            level.read_bandwidth, level.write_bandwidth, level.multiple_buffering, level.read_energy,
-            level.write_energy, level.network_energy)
+            level.cluster_size, level.read_bandwidth, level.write_bandwidth, level.multiple_buffering,
+            level.read_energy, level.write_energy, level.network_energy)
 
 
 def without_placeholders(ev: Evaluation) -> Evaluation:

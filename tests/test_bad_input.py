@@ -247,6 +247,8 @@ def test_two_layers_with_one_name(tmp_path: Path) -> None:
     ("size: 4, keeps: Inputs", "architecture.levels[1].keeps", "allowed: a list"),
     ("size: 4, dpeth: 4", "architecture.levels[1].dpeth", "did you mean 'depth'?"),
     ("size: 4, name: DRAM", "architecture.levels[1].name", "'DRAM' a second time"),
+    ("size: 4, cluster_size: 2", "architecture.levels[1].cluster_size",
+     "found 2, which does not divide the level's 1 instances; allowed: a divisor of 1"),
 ])
 def test_bad_level(tmp_path: Path, fields: str, key_path: str, fragment: str) -> None:
     text = ARCH % fields

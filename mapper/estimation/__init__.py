@@ -265,7 +265,7 @@ def inferred_kind(level: StorageLevel, outermost: bool) -> str:
 @dataclass(frozen=True)
 class LevelEstimate:
     name: str
-    instances: int
+    instances: int  # components: one per cluster of the level's instances
     width_bits: int
     depth: int | None
     estimate: ComponentEstimate
@@ -324,11 +324,12 @@ def estimate_architecture(arch: Architecture, hardware: Hardware, node: float,
     kinds_of = [components.get(level.name) or inferred_kind(level, i == 0) for i, level in enumerate(arch.levels)]
     levels = []
     for level, kind in zip(arch.levels, kinds_of):
-        width = level.block_size * level.word_bits
+        # A cluster of instances is one component, as wide as its shared access.
+        width = level.block_size * level.word_bits * level.cluster_size
         with _naming(level.name):
             found = estimate_storage(kind, node, width, level.depth, backend)
-        levels.append(LevelEstimate(level.name, level.instances, width, level.depth, found, level.read_energy,
-                                    level.write_energy))
+        levels.append(LevelEstimate(level.name, level.instances // level.cluster_size, width, level.depth, found,
+                                    level.read_energy, level.write_energy))
     with _naming(arch.compute.name):
         words = [level.word_bits for level, kind in zip(arch.levels, kinds_of) if kind != NOTHING]
         mac = estimate_mac(node, hardware.mac_bits or min(words, default=8), backend)

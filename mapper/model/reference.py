@@ -297,7 +297,7 @@ def assemble(problem: Problem, arch: Architecture, counts: list[dict[str, Tensor
             k = index[name]
             energy = (widths.accesses(k, c.reads) * level.read_energy
                       + widths.accesses(k, c.fills) * level.write_energy
-                      + widths.accesses(k, c.updates) * level.write_energy) * c.instances
+                      + widths.accesses(k, c.updates) * level.write_energy) * level.utilized_clusters(c.instances)
             tensors[name] = TensorStats(c.partition, c.utilized_capacity, c.instances, c.reads, c.fills, c.updates,
                                         energy)
         throttling = bandwidth_throttling(level.read_bandwidth, level.write_bandwidth, tensors, words,

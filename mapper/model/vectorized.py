@@ -119,6 +119,8 @@ class Evaluator:
         # Charged only where the level has a fan-out below it (reference.evaluate_reference).
         self.network_energy = np.array([lv.network_energy if lv.network_energy and prod(arch.fanout(l)) > 1
                                         else 0.0 for l, lv in enumerate(levels)], dtype=np.float64)
+        # StorageLevel.utilized_clusters: an access is paid once per cluster of instances.
+        self.clusters = np.array([lv.instances // lv.cluster_size for lv in levels], dtype=np.int64)
         self.bounded = np.array([lv.capacity is not None for lv in levels], dtype=np.bool_)
         self.capacity = np.array([w.usable or 0 for w in widths], dtype=np.int64)
         self.compute_energy = float(problem.macs * arch.compute.energy)
@@ -144,8 +146,8 @@ class Evaluator:
         evaluate_compiled(*ints, keep, self.coef, self.ranks, self.read_write, self.fan, self.pair_cur,
                           self.pair_next, self.pair_count, self.access_bits, self.port_bits,
                           self.words_per_element, self.read_energy, self.write_energy, self.read_bandwidth,
-                          self.write_bandwidth, self.network_energy, self.bounded, self.capacity, self.per_element,
-                          self.compute_energy, self.link_transfers, scores.energy_pJ, scores.cycles,
+                          self.write_bandwidth, self.network_energy, self.clusters, self.bounded, self.capacity,
+                          self.per_element, self.compute_energy, self.link_transfers, scores.energy_pJ, scores.cycles,
                           scores.valid, scores.reads, scores.fills, scores.updates, detailed, held, tile_words,
                           partitions, crossing, valid_only)
         return replace(scores, held=held, tile_words=tile_words, partitions=partitions,
@@ -227,9 +229,9 @@ def evaluate_compiled(order: np.ndarray, temporal: np.ndarray, spatial_x: np.nda
                       pair_count: np.ndarray, access_bits: np.ndarray, port_bits: np.ndarray,
                       words_per_element: np.ndarray, read_energy: np.ndarray, write_energy: np.ndarray,
                       read_bandwidth: np.ndarray, write_bandwidth: np.ndarray, network_energy: np.ndarray,
-                      bounded: np.ndarray, capacity: np.ndarray, per_element: np.ndarray, compute_energy: float,
-                      link_transfers: bool, energy: np.ndarray, cycles: np.ndarray, valid: np.ndarray,
-                      reads: np.ndarray, fills: np.ndarray, updates: np.ndarray, detailed: bool,
+                      clusters: np.ndarray, bounded: np.ndarray, capacity: np.ndarray, per_element: np.ndarray,
+                      compute_energy: float, link_transfers: bool, energy: np.ndarray, cycles: np.ndarray,
+                      valid: np.ndarray, reads: np.ndarray, fills: np.ndarray, updates: np.ndarray, detailed: bool,
                       held: np.ndarray, tile_words: np.ndarray, partitions: np.ndarray, crossing: np.ndarray,
                       valid_only: bool) -> None:
     """Fills energy, cycles, validity, reads, fills and updates of every mapping (but
@@ -356,7 +358,7 @@ def evaluate_compiled(order: np.ndarray, temporal: np.ndarray, spatial_x: np.nda
         energy[b], cycles[b] = energy_and_cycles(b, reads, fills, updates, present, replication, words,
                                                  compute_cycles, access_bits, port_bits, words_per_element,
                                                  read_energy, write_energy, read_bandwidth, write_bandwidth,
-                                                 network_energy, compute_energy)
+                                                 network_energy, clusters, compute_energy)
 
 
 @njit(**_INLINED)
@@ -914,7 +916,7 @@ def energy_and_cycles(b: int, reads: np.ndarray, fills: np.ndarray, updates: np.
                       replication: np.ndarray, words: np.ndarray, compute_cycles: int, access_bits: np.ndarray,
                       port_bits: np.ndarray, words_per_element: np.ndarray, read_energy: np.ndarray,
                       write_energy: np.ndarray, read_bandwidth: np.ndarray, write_bandwidth: np.ndarray,
-                      network_energy: np.ndarray, compute_energy: float) -> tuple[float, int]:
+                      network_energy: np.ndarray, clusters: np.ndarray, compute_energy: float) -> tuple[float, int]:
     """Energy of the accesses, the fan-out networks and the MACs; cycles, the slowest
     level's bandwidth permitting."""
     _, L, T = reads.shape
@@ -926,9 +928,10 @@ def energy_and_cycles(b: int, reads: np.ndarray, fills: np.ndarray, updates: np.
         for k in range(T):
             if present[k, l]:
                 num, den = access_bits[l, k], port_bits[l, k]
+                paid = min(replication[l], clusters[l])  # StorageLevel.utilized_clusters
                 energy = energy + ((-(-reads[b, l, k] * num // den)) * read_energy[l]
                                    + (-(-fills[b, l, k] * num // den)) * write_energy[l]
-                                   + (-(-updates[b, l, k] * num // den)) * write_energy[l]) * replication[l]
+                                   + (-(-updates[b, l, k] * num // den)) * write_energy[l]) * paid
             read_words += reads[b, l, k] * words_per_element[l, k]
             write_words += (fills[b, l, k] + updates[b, l, k]) * words_per_element[l, k]
         cycles = max(cycles, throttled_cycles(read_bandwidth[l], write_bandwidth[l], read_words, write_words,

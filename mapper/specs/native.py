@@ -726,6 +726,8 @@ class LevelSpec(SpecModel):
     word_bits: WordBits = Field(16, description="bits per word: the words size counts, and the width of every "
                                 "tensor without a precision of its own")
     block_size: PositiveInt = Field(1, description="words per access (the port is block_size x word_bits bits)")
+    cluster_size: PositiveInt = Field(1, description="instances that share one access, each keeping its own "
+                                      "block of it (Timeloop's cluster_size): its energy is paid once per cluster")
     read_bandwidth: PositiveNumber | None = Field(None, description="words/cycle per instance; absent: unlimited")
     write_bandwidth: PositiveNumber | None = Field(None, description="words/cycle per instance; absent: unlimited")
     multiple_buffering: Annotated[float, PlainValidator(_at_least_one), WithJsonSchema(
@@ -1165,6 +1167,7 @@ def _architecture(spec: ArchitectureSpec, file: File, path: str) -> Architecture
             depth=depth,
             block_size=level.block_size,
             word_bits=level.word_bits,
+            cluster_size=_cluster_size(level, mesh_x * mesh_y, file, level_path),
             read_bandwidth=level.read_bandwidth,
             write_bandwidth=level.write_bandwidth,
             multiple_buffering=level.multiple_buffering,
@@ -1219,8 +1222,8 @@ class _Estimated:
     def level(self, index: int, depth: int | None) -> dict[str, float]:
         level = self.spec.levels[index]
         try:
-            found = estimation.estimate_storage(level.component, self.spec.technology,
-                                                level.block_size * level.word_bits, depth)
+            found = estimation.estimate_storage(level.component, self.spec.technology,  # one access of the cluster
+                                                level.block_size * level.word_bits * level.cluster_size, depth)
         except estimation.EstimateError as e:
             raise SpecError(self.file, f"{self.path}.levels[{index}].component", e.found, e.allowed) from None
         return {"read_energy": found.read_pJ, "write_energy": found.write_pJ}
@@ -1252,6 +1255,15 @@ def _depth(level: LevelSpec, index: int, file: File, path: str) -> int | None:
     if level.size % level.block_size:
         raise SpecError(file, f"{path}.size", f"{level.size} words", f"a multiple of block_size ({level.block_size})")
     return level.size // level.block_size
+
+
+def _cluster_size(level: LevelSpec, instances: int, file: File, path: str) -> int:
+    """Clusters of whole instances: a cluster that leaves part of one out of the level's
+    instances, or takes more than there are, prices accesses no design makes."""
+    if instances % level.cluster_size:
+        raise SpecError(file, f"{path}.cluster_size", f"{level.cluster_size}, which does not divide the level's "
+                        f"{instances} instances", f"a divisor of {instances}")
+    return level.cluster_size
 
 
 def _keeps(level: LevelSpec, file: File, path: str) -> frozenset[str] | None:

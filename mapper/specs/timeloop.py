@@ -415,24 +415,22 @@ def _storage_level(leaf: dict, count: int, ert: dict, source: str, path: str) ->
     name, _ = split_range(leaf["name"], source, f"{path}.name")
     word_bits = _positive_int(get(attrs, "word_bits", get(attrs, "datawidth", 16)), source,
                               where("word_bits") if get(attrs, "word_bits") is not None else where("datawidth"))
-    width = get(attrs, "width")
-    if width is not None:
-        width = _positive_int(width, source, where("width"))
-    block = get(attrs, "block_size")
-    block = _positive_int(block, source, where("block_size")) if block is not None else max(
-        1, (width // word_bits) if width else 1)
-    if width is not None and get(attrs, "cluster_size") is None and width % (word_bits * block):
-        # Timeloop's buffer.cpp asserts it: the port is a whole number of blocks wide.
-        raise SpecError(source, where("width"), f"{width} bits, not a whole number of blocks of {block} words "
-                        f"of {word_bits} bits", f"a multiple of {word_bits * block} bits (block_size x word_bits)")
+    block, cluster = _block_and_cluster(attrs, word_bits, source, where)
     depth = _depth(attrs, block, word_bits, source, where)
     is_dram = str(leaf.get("class", "")).upper() == "DRAM"
     mesh_x, mesh_y = _mesh(attrs, count, source, attrs_path)
+    if cluster > 1 and (is_dram or cluster > count):
+        key = where("cluster_size" if get(attrs, "cluster_size") is not None else "width")
+        allowed = ("clusters of 1: Timeloop asserts that a DRAM's are" if is_dram else
+                   f"clusters of at most its {count} instances (with no whole cluster, Timeloop would charge none "
+                   "of its accesses)")
+        raise SpecError(source, key, f"clusters of {cluster} instances of {name}", allowed,
+                        "give block_size as its width in words")
     energy = ert.get(name, {})
     level = StorageLevel(
         name=name, instances=count, mesh_x=mesh_x, mesh_y=mesh_y,
         depth=None if (is_dram or depth is None) else depth,
-        block_size=block, word_bits=word_bits,
+        block_size=block, word_bits=word_bits, cluster_size=cluster,
         read_bandwidth=_optional_number(get(attrs, "read_bandwidth"), source, where("read_bandwidth")),
         write_bandwidth=_optional_number(get(attrs, "write_bandwidth"), source, where("write_bandwidth")),
         multiple_buffering=_number(get(attrs, "multiple_buffering", 1.0), source, where("multiple_buffering"), 1.0),
@@ -446,6 +444,34 @@ def _storage_level(leaf: dict, count: int, ert: dict, source: str, path: str) ->
         key = next(k for k in spelled if get(attrs, k) is not None)
         raise SpecError(source, where(key), found, allowed)
     return level
+
+
+def _block_and_cluster(attrs: dict, word_bits: int, source: str, where: Callable[[str], str]) -> tuple[int, int]:
+    """A buffer's words per access and instances per access (block_size, cluster_size),
+    as Timeloop's buffer.cpp reads them: a `width` splits into the two that are not
+    given; without either, the access is all one instance's (a cluster of one)."""
+    block, cluster = (None if get(attrs, key) is None else _positive_int(get(attrs, key), source, where(key))
+                      for key in ("block_size", "cluster_size"))
+    width = get(attrs, "width")
+    if width is None:
+        return block or 1, cluster or 1
+    width = _positive_int(width, source, where("width"))
+    if block is not None and cluster is not None:
+        if block * word_bits * cluster != width:
+            raise SpecError(source, where("width"), f"{width} bits beside block_size {block}, cluster_size "
+                            f"{cluster} and {word_bits}-bit words", f"block_size x word_bits x cluster_size = "
+                            f"{block * word_bits * cluster} bits", "give two of the three")
+        return block, cluster
+    unit = word_bits * (block or cluster or 1)
+    if width % unit:
+        # Timeloop's buffer.cpp asserts it: the port is a whole number of blocks wide.
+        parts = (f"blocks of {block} words" if block else f"clusters of {cluster} words" if cluster
+                 else "words") + f" of {word_bits} bits"
+        raise SpecError(source, where("width"), f"{width} bits, not a whole number of {parts}",
+                        f"a multiple of {unit} bits")
+    if block is not None:
+        return block, width // unit
+    return width // unit, 1 if cluster is None else cluster
 
 
 def _depth(attrs: dict, block: int, word_bits: int, source: str, where: Callable[[str], str]) -> int | None:
