@@ -111,6 +111,26 @@ def test_a_buffers_size_is_read_as_timeloop_reads_it(size: dict, capacity: int) 
     assert (glb.block_size, glb.capacity) == (8, capacity)
 
 
+@pytest.mark.parametrize(("key", "alias"), [("width", "memory_width"), ("width", "data_storage_width"),
+                                            ("datawidth", "word_width"), ("depth", "data_storage_depth"),
+                                            ("depth", "memory_depth")])
+def test_a_buffer_attribute_is_read_under_each_name_timeloop_reads_it_by(key: str, alias: str) -> None:
+    spec = load_input("cases/ed_eyeriss_like_default")
+    expected = next(level for level in load(spec).architecture.levels if level.name == "shared_glb")
+    attributes = _leaf(spec["architecture"], "shared_glb")["attributes"]
+    attributes[alias] = attributes.pop(key)
+    assert next(level for level in load(spec).architecture.levels if level.name == "shared_glb") == expected
+
+
+def test_n_words_is_a_block_size() -> None:
+    """A 16-bit port of 8-bit words with blocks of one word: two spads to a cluster."""
+    spec = load_input("cases/ed_eyeriss_like_default")
+    attributes = _leaf(spec["architecture"], "weights_spad")["attributes"]
+    attributes.update(n_words=1, cluster_size=None)
+    spad = next(level for level in load(spec).architecture.levels if level.name == "weights_spad")
+    assert (spad.block_size, spad.cluster_size, spad.capacity) == (1, 2, 192)
+
+
 @pytest.mark.parametrize("other", [{"entries": 4096}, {"depth": 512}, {"memory_depth": 512}])
 def test_sizekb_besides_another_size_is_refused(other: dict) -> None:
     """Timeloop's BufferLevel asserts that `sizeKB` comes alone."""

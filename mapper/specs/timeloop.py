@@ -413,14 +413,14 @@ def _storage_level(leaf: dict, count: int, ert: dict, source: str, path: str) ->
         return f"{attrs_path}.{_key(attrs, key)}"
 
     name, _ = split_range(leaf["name"], source, f"{path}.name")
-    word_bits = _positive_int(get(attrs, "word_bits", get(attrs, "datawidth", 16)), source,
-                              where("word_bits") if get(attrs, "word_bits") is not None else where("datawidth"))
+    word_key = _named(attrs, WORD_BITS)
+    word_bits = 16 if word_key is None else _positive_int(get(attrs, word_key), source, where(word_key))
     block, cluster = _block_and_cluster(attrs, word_bits, source, where)
     depth = _depth(attrs, block, word_bits, source, where)
     is_dram = str(leaf.get("class", "")).upper() == "DRAM"
     mesh_x, mesh_y = _mesh(attrs, count, source, attrs_path)
     if cluster > 1 and (is_dram or cluster > count):
-        key = where("cluster_size" if get(attrs, "cluster_size") is not None else "width")
+        key = where("cluster_size" if get(attrs, "cluster_size") is not None else _named(attrs, WIDTH))
         allowed = ("clusters of 1: Timeloop asserts that a DRAM's are" if is_dram else
                    f"clusters of at most its {count} instances (with no whole cluster, Timeloop would charge none "
                    "of its accesses)")
@@ -439,26 +439,36 @@ def _storage_level(leaf: dict, count: int, ert: dict, source: str, path: str) ->
     too_large = level_too_large(level)
     if too_large:
         key, found, allowed = too_large
-        spelled = {"word_bits": ("word_bits", "datawidth"),
-                   "depth": ("entries", "depth", "memory_depth", "sizeKB", "size")}[key]
-        key = next(k for k in spelled if get(attrs, k) is not None)
+        key = _named(attrs, {"word_bits": WORD_BITS, "depth": SIZES}[key])
         raise SpecError(source, where(key), found, allowed)
     return level
+
+
+# A buffer attribute under each name Timeloop's buffer.cpp reads it by, in its order.
+WORD_BITS = ("word_bits", "word_width", "datawidth")
+BLOCK_SIZE = ("block_size", "n_words")
+WIDTH = ("width", "memory_width", "data_storage_width")
+DEPTHS = ("depth", "memory_depth", "data_storage_depth")  # in blocks
+SIZES = ("entries", *DEPTHS, "sizeKB", "size")
+
+
+def _named(attrs: dict, names: Sequence[str]) -> str | None:
+    """The first of `names` that `attrs` gives a value (in either dialect's spelling)."""
+    return next((name for name in names if get(attrs, name) is not None), None)
 
 
 def _block_and_cluster(attrs: dict, word_bits: int, source: str, where: Callable[[str], str]) -> tuple[int, int]:
     """A buffer's words per access and instances per access (block_size, cluster_size),
     as Timeloop's buffer.cpp reads them: a `width` splits into the two that are not
     given; without either, the access is all one instance's (a cluster of one)."""
-    block, cluster = (None if get(attrs, key) is None else _positive_int(get(attrs, key), source, where(key))
-                      for key in ("block_size", "cluster_size"))
-    width = get(attrs, "width")
+    width_key = _named(attrs, WIDTH)
+    block, cluster, width = (None if key is None else _positive_int(get(attrs, key), source, where(key))
+                             for key in (_named(attrs, BLOCK_SIZE), _named(attrs, ("cluster_size",)), width_key))
     if width is None:
         return block or 1, cluster or 1
-    width = _positive_int(width, source, where("width"))
     if block is not None and cluster is not None:
         if block * word_bits * cluster != width:
-            raise SpecError(source, where("width"), f"{width} bits beside block_size {block}, cluster_size "
+            raise SpecError(source, where(width_key), f"{width} bits beside block_size {block}, cluster_size "
                             f"{cluster} and {word_bits}-bit words", f"block_size x word_bits x cluster_size = "
                             f"{block * word_bits * cluster} bits", "give two of the three")
         return block, cluster
@@ -467,7 +477,7 @@ def _block_and_cluster(attrs: dict, word_bits: int, source: str, where: Callable
         # Timeloop's buffer.cpp asserts it: the port is a whole number of blocks wide.
         parts = (f"blocks of {block} words" if block else f"clusters of {cluster} words" if cluster
                  else "words") + f" of {word_bits} bits"
-        raise SpecError(source, where("width"), f"{width} bits, not a whole number of {parts}",
+        raise SpecError(source, where(width_key), f"{width} bits, not a whole number of {parts}",
                         f"a multiple of {unit} bits")
     if block is not None:
         return block, width // unit
@@ -476,17 +486,17 @@ def _block_and_cluster(attrs: dict, word_bits: int, source: str, where: Callable
 
 def _depth(attrs: dict, block: int, word_bits: int, source: str, where: Callable[[str], str]) -> int | None:
     """A buffer's depth in blocks (None: unbounded), from the first of its sizes that
-    Timeloop reads: `entries` in words, `depth` or `memory_depth` in blocks, `sizeKB`
-    in kilobytes of its words (then `size`, in words, as Accelergy v0.2 wrote it)."""
-    sized = next((key for key in ("entries", "depth", "memory_depth", "sizeKB", "size")
-                  if get(attrs, key) is not None), None)
+    Timeloop reads: `entries` in words, `depth` (`memory_depth`, `data_storage_depth`)
+    in blocks, `sizeKB` in kilobytes of its words (then `size`, in words, as Accelergy
+    v0.2 wrote it)."""
+    sized = _named(attrs, SIZES)
     if sized is None:
         return None
     if sized != "sizeKB" and get(attrs, "sizeKB") is not None:  # as Timeloop's buffer.cpp asserts
         raise SpecError(source, where("sizeKB"), f"sizeKB besides {_key(attrs, sized)}",
                         "one size of the buffer: entries, depth (or memory_depth) or sizeKB")
     value = _positive_int(get(attrs, sized), source, where(sized))
-    if sized in ("depth", "memory_depth"):
+    if sized in DEPTHS:
         return value
     if sized == "size":
         return max(1, value // block)
