@@ -41,7 +41,10 @@ class StorageLevel:
     def utilized_clusters(self, utilized_instances: int) -> int:
         """The clusters that the utilized instances access, each access paid once per
         cluster. As Timeloop does, the utilized instances are taken to be spread over
-        all of the level's clusters, and a partial cluster at the end is not one."""
+        all of the level's clusters, and a partial cluster at the end is not one.
+        Clusters of one are the instances themselves, as many as a mapping uses."""
+        if self.cluster_size == 1:
+            return utilized_instances
         return min(utilized_instances, self.instances // self.cluster_size)
 
 

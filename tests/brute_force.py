@@ -53,7 +53,9 @@ levels above L. Rules (Timeloop's default model, ../shared/reference/timeloop/RE
   block_size x word_bits bits.
 - Energy, per level and kept tensor: (ceil(reads x b / port bits) x read energy +
   ceil(fills x b / port bits) x write energy + ceil(updates x b / port bits) x write
-  energy) x utilized instances, plus MACs x compute energy; under remainders, where
+  energy) x utilized instances (where instances share accesses in clusters, x the
+  clusters in use: the utilized instances, at most instances / cluster_size), plus MACs
+  x compute energy; under remainders, where
   the counts are averages over instances (some idle), not rounded up to whole blocks
   (an idle instance moves nothing). Cycles: the temporal
   iterations I, or at a level with bandwidth limits ceil(I / slowdown) with
@@ -345,7 +347,9 @@ def _energy(arch, problem, levels: list[dict[str, SimStats]], averaged: bool) ->
         for name, s in tensors.items():
             bits = _bits(problem, level, name)
             reads, fills, updates = (_blocks(count, bits, port, averaged) for count in (s.reads, s.fills, s.updates))
-            energy += (reads * level.read_energy + (fills + updates) * level.write_energy) * s.utilized_instances
+            paid = s.utilized_instances if level.cluster_size == 1 else min(
+                s.utilized_instances, level.instances // level.cluster_size)
+            energy += (reads * level.read_energy + (fills + updates) * level.write_energy) * paid
     return energy
 
 

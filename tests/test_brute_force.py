@@ -160,6 +160,7 @@ def architectures(draw, mapping: Mapping, hardware: bool) -> Architecture:
             block_size = draw(st.sampled_from([1, 2, 4]))
             level = StorageLevel(
                 f"L{i}", mesh_x * mesh_y, mesh_x, mesh_y,
+                cluster_size=draw(st.sampled_from([c for c in (1, 1, 2, 4) if (mesh_x * mesh_y) % c == 0])),
                 depth=None if i == 0 else draw(st.one_of(st.none(), st.integers(1, 40))),
                 block_size=block_size, word_bits=draw(LEVEL_WORD_BITS), multiple_buffering=draw(st.sampled_from([1.0, 1.0, 2.0])),
                 read_bandwidth=draw(BANDWIDTHS), write_bandwidth=draw(BANDWIDTHS),
@@ -315,7 +316,7 @@ def test_spatial_fanouts_with_bypass_match_brute_force(case) -> None:
 @SETTINGS
 @given(cases(bypass=True, spatial=True, hardware=True))
 def test_energy_cycles_and_validity_match_brute_force(case) -> None:
-    """Block sizes, bandwidth limits, capacities, multiple buffering and energies."""
+    """Block sizes, clusters, bandwidth limits, capacities, multiple buffering and energies."""
     problem, arch, mapping = case
     sim = comparable(problem, arch, mapping)
     found = mismatches(problem, arch, mapping, sim)

@@ -119,8 +119,10 @@ class Evaluator:
         # Charged only where the level has a fan-out below it (reference.evaluate_reference).
         self.network_energy = np.array([lv.network_energy if lv.network_energy and prod(arch.fanout(l)) > 1
                                         else 0.0 for l, lv in enumerate(levels)], dtype=np.float64)
-        # StorageLevel.utilized_clusters: an access is paid once per cluster of instances.
-        self.clusters = np.array([lv.instances // lv.cluster_size for lv in levels], dtype=np.int64)
+        # The most clusters that a mapping's accesses are paid for (StorageLevel.utilized_clusters):
+        # the kernel pays min(utilized instances, this).
+        most = np.iinfo(np.int64).max
+        self.clusters = np.array([lv.utilized_clusters(most) for lv in levels], dtype=np.int64)
         self.bounded = np.array([lv.capacity is not None for lv in levels], dtype=np.bool_)
         self.capacity = np.array([w.usable or 0 for w in widths], dtype=np.int64)
         self.compute_energy = float(problem.macs * arch.compute.energy)
