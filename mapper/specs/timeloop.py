@@ -494,7 +494,7 @@ def _depth(attrs: dict, block: int, word_bits: int, source: str, where: Callable
         return None
     if sized != "sizeKB" and get(attrs, "sizeKB") is not None:  # as Timeloop's buffer.cpp asserts
         raise SpecError(source, where("sizeKB"), f"sizeKB besides {_key(attrs, sized)}",
-                        "one size of the buffer: entries, depth (or memory_depth) or sizeKB")
+                        "one size of the buffer: entries, depth (memory_depth, data_storage_depth) or sizeKB")
     value = _positive_int(get(attrs, sized), source, where(sized))
     if sized in DEPTHS:
         return value
