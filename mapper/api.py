@@ -33,7 +33,8 @@ from .constraints import Constraints
 from .estimation import BUILT_IN, ArchitectureEstimate, EstimateError, Hardware, estimate_architecture, technology_nm
 from .explain import Explanation, explain as explain_evaluation
 from .mapping import Mapping
-from .mapspace import layer_constraints
+from .mapspace import Mapspace, layer_constraints
+from .model.batch import batch_from_mappings
 from .model.capacity import violations
 from .model.stats import Evaluation
 from .model.vectorized import evaluate_mapping
@@ -47,7 +48,8 @@ from .specs.coverage import check_covers
 from .specs.native import load_workload_inputs
 from .workload_graph import workload_graph
 
-__all__ = ["Loaded", "load", "evaluate", "explain", "search", "search_network", "compare", "estimate", "graph"]
+__all__ = ["Loaded", "load", "evaluate", "broken_constraints", "explain", "search", "search_network", "compare",
+           "estimate", "graph"]
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,15 @@ def evaluate(problem: Problem, arch: Architecture, mapping: Mapping, source: str
         raise SpecError(source or problem.name, "mapping", "a mapping that does not fit: " + "; ".join(reasons),
                         "tiles within each level's capacity and spatial factors within each fan-out")
     return evaluate_mapping(problem, arch, mapping)
+
+
+def broken_constraints(problem: Problem, arch: Architecture, mapping: Mapping, constraints: Constraints) -> list[str]:
+    """Each of `constraints` that `mapping` breaks, in words (none: it meets them all),
+    read as a search reads them (a preset expanded for the layer): what `mapper
+    evaluate` says of the constraints among its files. Raises SpecError where they
+    cannot apply to the layer (naming no file: the caller knows which)."""
+    space = Mapspace(problem, arch, layer_constraints(constraints, problem, arch))
+    return space.broken_constraints(batch_from_mappings(problem, arch, [mapping], remainders=True))
 
 
 def explain(problem: Problem, arch: Architecture, mapping: Mapping, ev: Evaluation | None = None) -> Explanation:

@@ -71,9 +71,9 @@ def non_negative_seconds(text: str) -> float:
     return value
 
 
-def evaluated(files: list[str]) -> tuple[Problem, Architecture, Mapping, Evaluation]:
-    """The problem, architecture and mapping the files give together, and the
-    mapping's evaluation."""
+def evaluated(files: list[str]) -> tuple[Problem, Architecture, Mapping, Evaluation, Constraints | None]:
+    """The problem, architecture and mapping the files give together, the mapping's
+    evaluation, and the constraints among the files (None: none)."""
     specs = load_specs(files)
     missing = [name for name, part in (("a problem", specs.problems), ("an architecture", specs.architecture),
                                        ("a mapping", specs.mapping)) if not part]
@@ -81,19 +81,41 @@ def evaluated(files: list[str]) -> tuple[Problem, Architecture, Mapping, Evaluat
         raise SpecError(", ".join(files), "", "no " + " and no ".join(m.split(" ", 1)[1] for m in missing),
                         "files that together give a problem, an architecture and a mapping")
     problem, arch, mapping = specs.problems[0], specs.architecture, specs.mapping
-    return problem, arch, mapping, api.evaluate(problem, arch, mapping, source=", ".join(files))
+    return problem, arch, mapping, api.evaluate(problem, arch, mapping, source=", ".join(files)), specs.constraints
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    problem, arch, mapping, ev = evaluated(args.files)
+    problem, arch, mapping, ev, constraints = evaluated(args.files)
+    broken = None if constraints is None else broken_constraints(problem, arch, mapping, constraints, args.files)
     print(loop_nest(problem, arch, mapping))
     print()
     print(counts_table(ev, arch.energy_unit))
     print()
     print(totals(ev, arch.energy_unit))
+    if broken is not None:
+        print(constraints_text(broken))
     if args.json:
-        write_json_atomically(Path(args.json), evaluation_json(arch, ev))
+        checked = {} if broken is None else {"constraints_broken": broken}
+        write_json_atomically(Path(args.json), {**evaluation_json(arch, ev), **checked})
     return 0
+
+
+def broken_constraints(problem: Problem, arch: Architecture, mapping: Mapping, constraints: Constraints,
+                       files: list[str]) -> list[str]:
+    """api.broken_constraints, its error naming the files (constraints that name what
+    the layer lacks: `layer_constraints` names no file)."""
+    try:
+        return api.broken_constraints(problem, arch, mapping, constraints)
+    except SpecError as e:
+        raise SpecError(", ".join(files), e.key_path, e.found, e.allowed, e.suggestion) from None
+
+
+def constraints_text(broken: list[str]) -> str:
+    """What `mapper evaluate` says of the constraints among its files: a mapping is
+    evaluated whatever they say (a what-if), and the user learns which it breaks."""
+    if not broken:
+        return "constraints: the mapping meets every one"
+    return f"constraints: the mapping breaks {len(broken)}:\n" + "\n".join(f"  - {b}" for b in broken)
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
@@ -144,7 +166,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         raise SpecError(", ".join(args.files), "--layer", args.layer, "--layer with run folders only",
                         "the spec files give one layer: leave --layer out")
     else:
-        problem, arch, mapping, ev = evaluated(args.files)
+        problem, arch, mapping, ev, _ = evaluated(args.files)
         found = [(arch.name, problem.name, None, arch.energy_unit, explain(problem, arch, mapping, ev))]
     for run, layer, fused_in, unit, explanation in found:
         tile = f", fused in {fused_in}: the mapping of one tile" if fused_in else ""
@@ -546,9 +568,11 @@ def main(argv: list[str] | None = None) -> int:
                         description="Evaluate one mapping of one layer on one architecture: the loop nest with "
                         "each level's tiles, per level and tensor the reads, fills, updates and energy, and the "
                         "totals. The files (native or Timeloop YAML, merged at the top level as Timeloop does) "
-                        "give the architecture, the layer and the mapping.")
-    ev.add_argument("files", nargs="+", metavar="FILE", help="spec files: architecture, layer and mapping")
-    ev.add_argument("--json", metavar="PATH", help="write the stats as JSON")
+                        "give the architecture, the layer and the mapping, and optionally constraints: it then "
+                        "says which of them the mapping breaks.")
+    ev.add_argument("files", nargs="+", metavar="FILE",
+                    help="spec files: architecture, layer and mapping (and constraints to check it against)")
+    ev.add_argument("--json", metavar="PATH", help="write the stats (and the constraints broken) as JSON")
     ev.set_defaults(run=cmd_evaluate)
     es = sub.add_parser("estimate", help="energy per access, leakage and area of each level and the MACs, "
                         "from the hardware's parameters", description="Estimate every component of an "

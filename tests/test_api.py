@@ -29,6 +29,31 @@ def test_evaluate_and_explain_give_what_the_commands_write(tmp_path: Path) -> No
     assert api.explain(problem, arch, mapping).pe_stationary == "Outputs"
 
 
+def test_evaluate_checks_the_mapping_against_the_constraints_among_its_files(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The shipped toy mapping meets the shipped toy constraints; under constraints it
+    breaks it is still evaluated, and the command says which it breaks, as does the
+    API."""
+    shipped = SPECS / "constraints/toy-3level-custom.yaml"
+    assert main(["evaluate", *map(str, TOY), str(shipped), "--json", str(tmp_path / "met.json")]) == 0
+    assert "constraints: the mapping meets every one" in capsys.readouterr().out
+    assert json.loads((tmp_path / "met.json").read_text())["constraints_broken"] == []
+    stricter = tmp_path / "stricter.yaml"
+    stricter.write_text("constraints:\n  levels:\n    Buffer:\n      temporal: Q<=2\n      keep: [Outputs]\n")
+    assert main(["evaluate", *map(str, TOY), str(stricter), "--json", str(tmp_path / "broken.json")]) == 0
+    out = capsys.readouterr().out
+    broken = ["Q at Buffer: a factor of 4, where the constraints allow at most 2",
+              "Buffer bypasses Outputs, which it must keep"]
+    assert "constraints: the mapping breaks 2:\n" + "".join(f"  - {b}\n" for b in broken) in out
+    written = json.loads((tmp_path / "broken.json").read_text())
+    assert written["constraints_broken"] == broken and written["cycles"] == 288
+    loaded = api.load(*TOY, stricter)
+    assert api.broken_constraints(loaded.problems[0], loaded.architecture, loaded.mapping,
+                                  loaded.constraints) == broken
+    assert main(["evaluate", *map(str, TOY), "--json", str(tmp_path / "unchecked.json")]) == 0
+    assert "constraints_broken" not in json.loads((tmp_path / "unchecked.json").read_text())  # none given
+
+
 def test_evaluate_refuses_a_mapping_that_does_not_map_the_layer(tmp_path: Path) -> None:
     """As `mapper evaluate` does: a mapping of another layer (P 4 of 8 covered) or of
     another architecture (3 levels of 7) is a SpecError, not figures of half a layer."""

@@ -1,7 +1,8 @@
 """The mapspace generator: its sub-space sizes are the brute-force counts of small
 spaces; exhaustive enumeration visits every distinct valid mapping exactly once;
 sampled tilings satisfy the constraints and nearly always the capacities; `valid`
-agrees with the capacity checker and an independent reading of the constraints;
+agrees with the capacity checker and an independent reading of the constraints, and
+`broken_constraints` names what that reading finds broken;
 pruned loop orders cost exactly the same; and "no valid mapping" says why."""
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from constraint_oracle import (
 from timeloop_reference import REFERENCE
 
 from mapper.constraints import Constraints, LevelConstraints
-from mapper.mapping import Mapping
+from mapper.mapping import LevelMapping, Loop, Mapping
 from mapper.mapspace import Mapspace, NoValidMapping
 from mapper.model.batch import MappingBatch, batch_from_mappings
 from mapper.model.capacity import violations
@@ -163,6 +164,53 @@ def test_valid_agrees_with_the_capacity_checker_and_the_constraints(name: str) -
         expected = not violations(problem, arch, mapping) and not problems(c, problem, arch, mapping)
         assert valid[b] == expected
     assert 0 < valid[rows].sum() < len(rows)  # both kinds were checked
+
+
+def _kind(broken: str) -> str:
+    """One of `broken_constraints`' sentences as the oracle's `problems` words it."""
+    if broken.startswith("the loop order at "):
+        return "loop order at " + broken.split()[4]
+    if broken.split()[1] in ("keeps", "bypasses"):
+        return "keep at " + broken.split()[0]
+    if " MACs used" in broken:
+        return "utilization"
+    return f"{broken.split()[0]} breaks a factor constraint"
+
+
+@pytest.mark.parametrize("name", [n for n in SMALL_SPACES if SMALL_SPACES[n][2] != Constraints()])
+def test_broken_constraints_say_what_the_independent_reading_finds_broken(name: str) -> None:
+    """Mappings of the space without constraints and of the space, checked against
+    the constraints: `broken_constraints` names each kind of constraint the oracle finds broken (a
+    dimension's factors, a level's loop order, a level's keep flags, the utilization),
+    and none for a mapping `allowed`."""
+    problem, arch, c = SMALL_SPACES[name]
+    space = Mapspace(problem, arch, c)
+    batch = MappingBatch.concatenate([next(s.enumerate(chunk=2000, valid_only=False))
+                                      for s in (Mapspace(problem, arch), space)])
+    rows = np.random.default_rng(0).choice(len(batch), size=min(400, len(batch)), replace=False)
+    allowed = space.allowed(batch)
+    for b in rows.tolist():
+        one = batch.take(np.array([b]))
+        broken = space.broken_constraints(one)
+        assert {_kind(x) for x in broken} == set(problems(c, problem, arch, one.mapping(0, problem)))
+        assert (broken == []) == allowed[b]
+    assert 0 < allowed[rows].sum() < len(rows)  # both kinds were checked
+
+
+def test_broken_constraints_word_what_was_found_and_what_is_allowed() -> None:
+    problem, arch = conv1d(4, 3, 4), ARCH
+    c = Constraints({"L0": level(innermost=("P",)), "L1": level(temporal="K<=2", bypass=frozenset({"Weights"}))},
+                    min_utilization=1.0)
+    mapping = Mapping((
+        LevelMapping((Loop("P", 2), Loop("R", 3)), (), frozenset({"Weights", "Inputs", "Outputs"})),
+        LevelMapping((Loop("K", 4),), (Loop("P", 2, "X"),), frozenset({"Weights", "Inputs"})),
+        LevelMapping((), (), frozenset({"Outputs"}))))
+    space = Mapspace(problem, arch, c)
+    assert space.broken_constraints(batch_from_mappings(problem, arch, [mapping])) == [
+        "K at L1: a factor of 4, where the constraints allow at most 2",
+        "the loop order at L0 (P2 R3, outermost first) breaks its order constraints (innermost P)",
+        "L1 keeps Weights, which it must bypass",
+        "2 of the 4 MACs used, where min_utilization 1 needs 4"]
 
 
 @pytest.mark.parametrize("name", SMALL_SPACES)

@@ -116,18 +116,22 @@ class LoopOrders:
         """(B,) whether each mapping's orders meet the order constraints (loops of factor 1 aside)."""
         ok = np.ones(len(batch), dtype=bool)
         for l in range(self.L):
-            keys = self.keys[l]
-            free = self.hi["t"][l] > 1
-            if len(set(keys[free])) < 2:  # the constraints cannot tell the level's loops apart
-                continue
-            order = batch.order[:, l, :]
-            seq = keys[order]
-            live = np.take_along_axis(batch.temporal[:, l, :], order, axis=1) > 1
-            masked = np.where(live, seq, -1)
-            before = np.maximum.accumulate(np.concatenate([np.full((len(batch), 1), -1), masked[:, :-1]], axis=1),
-                                           axis=1)
-            ok &= np.all(~live | (seq >= before), axis=1)
+            ok &= self.allowed_at(batch, l)
         return ok
+
+    def allowed_at(self, batch: MappingBatch, l: int) -> np.ndarray:
+        """(B,) whether each mapping's order at level l meets its order constraints."""
+        keys = self.keys[l]
+        free = self.hi["t"][l] > 1
+        if len(set(keys[free])) < 2:  # the constraints cannot tell the level's loops apart
+            return np.ones(len(batch), dtype=bool)
+        order = batch.order[:, l, :]
+        seq = keys[order]
+        live = np.take_along_axis(batch.temporal[:, l, :], order, axis=1) > 1
+        masked = np.where(live, seq, -1)
+        before = np.maximum.accumulate(np.concatenate([np.full((len(batch), 1), -1), masked[:, :-1]], axis=1),
+                                       axis=1)
+        return np.all(~live | (seq >= before), axis=1)
 
     def spatial_order(self, l: int) -> tuple[int, ...]:
         """The order of the spatial loops below level l: the constrained ones first."""

@@ -308,6 +308,35 @@ class Mapspace:
         checks as it scores (BatchEvaluation.valid): a search asks for this alone."""
         return self._allowed_apart_from_orders(batch) & self.orders.allowed(batch)
 
+    def broken_constraints(self, mapping: MappingBatch) -> list[str]:
+        """Each constraint that the one mapping of `mapping` breaks, in words (none: it
+        meets them all), for `mapper evaluate` to say: `allowed`'s checks, but for the
+        split of each dimension, which the mapping's loader checks (a remainder may
+        overshoot a bound)."""
+        t, sx, sy = mapping.temporal[0], mapping.spatial_x[0], mapping.spatial_y[0]
+        broken = []
+        for slot, factors in (("t", t), ("x", sx), ("y", sy), ("xy", sx * sy)):
+            where, lo, hi = self.factor_bounds.bounded[slot]
+            for i, f, least, most in zip(where.tolist(), factors.reshape(-1)[where].tolist(), lo.tolist(), hi.tolist()):
+                if not least <= f <= most:
+                    l, d = divmod(i, self.D)
+                    broken.append(f"{self.problem.dims[d]} {self.factor_bounds.slot_name(slot, l)}: a factor of {f}, "
+                                  f"where the constraints allow {_factor_range(least, most)}")
+        for l, level in enumerate(self.arch.levels):
+            if not self.orders.allowed_at(mapping, l)[0]:
+                rule = _order_rule(self.constraints, level.name)
+                broken.append(f"the loop order at {level.name} ({_live_loops(mapping, l, self.problem.dims)}, "
+                              f"outermost first) breaks its order constraints ({rule})")
+        for l, k in zip(*np.nonzero((self.keeps.forced >= 0) & (mapping.keep[0] != (self.keeps.forced == 1)))):
+            kept = bool(mapping.keep[0, l, k])
+            broken.append(f"{self.arch.levels[l].name} {'keeps' if kept else 'bypasses'} "
+                          f"{self.problem.tensors[k].name}, which it must {'bypass' if kept else 'keep'}")
+        used = int(np.prod(sx * sy))
+        if used < self.min_used_macs:
+            broken.append(f"{used} of the {self.arch.compute.instances} MACs used, where min_utilization "
+                          f"{self.constraints.min_utilization:g} needs {self.min_used_macs}")
+        return broken
+
     def _allowed_apart_from_orders(self, batch: MappingBatch) -> np.ndarray:
         t, sx, sy = batch.temporal, batch.spatial_x, batch.spatial_y
         ok = np.all(np.prod(t * sx * sy, axis=1) == self.bounds, axis=1)
@@ -479,6 +508,30 @@ class Mapspace:
 
 # ---------------------------------------------------------------------------
 # Helpers
+
+
+def _factor_range(least: int, most: int) -> str:
+    """Factors from `least` to `most`, in words; `most` below `least` where a factor
+    constraint asks for more than the bound or fan-out holds."""
+    if least == most:
+        return f"exactly {least}"
+    if least > most:
+        return f"at least {least}"
+    return f"at most {most}" if least == 1 else f"{least} to {most}"
+
+
+def _live_loops(mapping: MappingBatch, l: int, dims: tuple[str, ...]) -> str:
+    """Level l's temporal loops of the one mapping of `mapping`, outermost first, unit
+    ones aside: "C4 P7"."""
+    return " ".join(f"{dims[d]}{mapping.temporal[0, l, d]}" for d in mapping.order[0, l]
+                    if mapping.temporal[0, l, d] > 1) or "none"
+
+
+def _order_rule(constraints: Constraints, level: str) -> str:
+    lc = constraints.level(level)
+    rules = ([f"outermost {' '.join(lc.outermost)}"] if lc.outermost else []) + (
+        [f"innermost {' '.join(lc.innermost)}"] if lc.innermost else [])
+    return "; ".join(rules)
 
 
 def _rows_of(order: np.ndarray, temporal: np.ndarray, sx: np.ndarray, sy: np.ndarray, spatial_order: np.ndarray,

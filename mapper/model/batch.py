@@ -64,10 +64,14 @@ class MappingBatch:
                               ("order", "temporal", "spatial_x", "spatial_y", "spatial_order", "keep")))
 
 
-def batch_from_mappings(problem: Problem, arch: Architecture, mappings: Sequence[Mapping]) -> MappingBatch:
+def batch_from_mappings(problem: Problem, arch: Architecture, mappings: Sequence[Mapping],
+                        remainders: bool = False) -> MappingBatch:
     """Arrays of `Mapping` objects. Dimensions missing from a level's temporal loops
     get a unit factor after the listed ones; spatial loops are regrouped Y before X
-    (the order `MappingBatch` prescribes)."""
+    (the order `MappingBatch` prescribes). A remainder (factors that overshoot a
+    bound) is refused unless `remainders` says the batch is not for the vectorized
+    model, which would count it wrong (Mapspace.broken_constraints reads factors
+    alone)."""
     B, L, D, T = len(mappings), len(arch.levels), len(problem.dims), len(problem.tensors)
     index = {d: i for i, d in enumerate(problem.dims)}
     names = [t.name for t in problem.tensors]
@@ -77,7 +81,7 @@ def batch_from_mappings(problem: Problem, arch: Architecture, mappings: Sequence
     sx, sy = np.ones((B, L, D), dtype=np.int64), np.ones((B, L, D), dtype=np.int64)
     keep = np.zeros((B, L, T), dtype=bool)
     for b, m in enumerate(mappings):
-        if m.overshoots(problem.bounds):
+        if not remainders and m.overshoots(problem.bounds):
             raise ValueError("a remainder (factors that overshoot a bound): the vectorized model counts perfect "
                              "factorizations only; reference.evaluate_reference counts remainders")
         for l, lm in enumerate(m.levels):
