@@ -109,7 +109,8 @@ def test_timeloop_reference_mapping_satisfies_the_constraints_it_was_found_under
     assert problems(c, problem, arch, specs.mapping) == []
     space = Mapspace(problem, arch, c)
     space.check()
-    assert space.valid(batch_from_mappings(problem, arch, [specs.mapping])).all()
+    batch = batch_from_mappings(problem, arch, [specs.mapping])
+    assert space.valid(batch).all() and space.broken_constraints(batch) == []
 
 
 @needs_reference
