@@ -180,9 +180,9 @@ def _kind(broken: str) -> str:
 @pytest.mark.parametrize("name", [n for n in SMALL_SPACES if SMALL_SPACES[n][2] != Constraints()])
 def test_broken_constraints_say_what_the_independent_reading_finds_broken(name: str) -> None:
     """Mappings of the space without constraints and of the space, checked against
-    the constraints: `broken_constraints` names each kind of constraint the oracle finds broken (a
-    dimension's factors, a level's loop order, a level's keep flags, the utilization),
-    and none for a mapping `allowed`."""
+    the constraints: `broken_constraints` names each kind of constraint the oracle
+    finds broken (a dimension's factors, a level's loop order, a level's keep flags,
+    the utilization), and none for a mapping `allowed`."""
     problem, arch, c = SMALL_SPACES[name]
     space = Mapspace(problem, arch, c)
     batch = MappingBatch.concatenate([next(s.enumerate(chunk=2000, valid_only=False))

@@ -76,6 +76,24 @@ def test_mapper_evaluate_walks_a_mapping_with_a_remainder(remainder_files: list[
     assert "Traceback" not in capsys.readouterr().err
 
 
+def test_constraints_read_a_remainders_factors_as_written(remainder_files: list[Path]) -> None:
+    """P3 at the buffer overshoots P's bound 4 with DRAM's P2; a constraint on that
+    factor judges the 3 written, not what is left of P in the last step."""
+    loaded = api.load(*remainder_files)
+    problem, arch, mapping = loaded.problems[0], loaded.architecture, loaded.mapping
+    exactly_three = api.load(*_constraints_file(remainder_files[2].parent, "P=3")).constraints
+    assert api.broken_constraints(problem, arch, mapping, exactly_three) == []
+    at_most_two = api.load(*_constraints_file(remainder_files[2].parent, "P<=2")).constraints
+    assert api.broken_constraints(problem, arch, mapping, at_most_two) == [
+        "P at Buffer: a factor of 3, where the constraints allow at most 2"]
+
+
+def _constraints_file(folder: Path, buffer_temporal: str) -> list[Path]:
+    path = folder / "constraints.yaml"
+    path.write_text(f"constraints:\n  levels:\n    Buffer:\n      temporal: \"{buffer_temporal}\"\n")
+    return [path]
+
+
 def test_factors_short_of_a_bound_are_refused_with_the_factor_missing(tmp_path: Path) -> None:
     short = tmp_path / "short.yaml"
     short.write_text(REMAINDER.replace("P3 Q4", "P1 Q4"))
