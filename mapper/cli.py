@@ -86,7 +86,7 @@ def evaluated(files: list[str]) -> tuple[Problem, Architecture, Mapping, Evaluat
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     problem, arch, mapping, ev, constraints = evaluated(args.files)
-    broken = None if constraints is None else broken_constraints(problem, arch, mapping, constraints, args.files)
+    broken = None if constraints is None else api.broken_constraints(problem, arch, mapping, constraints)
     print(loop_nest(problem, arch, mapping))
     print()
     print(counts_table(ev, arch.energy_unit))
@@ -98,16 +98,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         checked = {} if broken is None else {"constraints_broken": broken}
         write_json_atomically(Path(args.json), {**evaluation_json(arch, ev), **checked})
     return 0
-
-
-def broken_constraints(problem: Problem, arch: Architecture, mapping: Mapping, constraints: Constraints,
-                       files: list[str]) -> list[str]:
-    """api.broken_constraints, its error naming the files (constraints that name what
-    the layer lacks: `layer_constraints` names no file)."""
-    try:
-        return api.broken_constraints(problem, arch, mapping, constraints)
-    except SpecError as e:
-        raise SpecError(", ".join(files), e.key_path, e.found, e.allowed, e.suggestion) from None
 
 
 def constraints_text(broken: list[str]) -> str:

@@ -47,7 +47,11 @@ class KeepTables:
 
     def allowed(self, keep: np.ndarray) -> np.ndarray:
         """(B,) whether each keep table of `keep` (B, L, T) meets the forced flags."""
-        return np.all((self.forced < 0) | (keep == (self.forced == 1)), axis=(1, 2))
+        return ~self.mismatched(keep).any(axis=(1, 2))
+
+    def mismatched(self, keep: np.ndarray) -> np.ndarray:
+        """(B, L, T): the flags of `keep` that differ from the forced ones."""
+        return (self.forced >= 0) & (keep != (self.forced == 1))
 
     def _rules(self, problem: Problem, arch: Architecture, constraints: Constraints) -> np.ndarray:
         """(L, T): 1 must keep, 0 must bypass, -1 free; contradictions go to `reasons`."""

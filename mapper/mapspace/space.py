@@ -313,11 +313,9 @@ class Mapspace:
         meets them all), for `mapper evaluate` to say: `allowed`'s checks, but for the
         split of each dimension, which the mapping's loader checks (a remainder may
         overshoot a bound)."""
-        t, sx, sy = mapping.temporal[0], mapping.spatial_x[0], mapping.spatial_y[0]
         broken = []
-        for slot, factors in (("t", t), ("x", sx), ("y", sy), ("xy", sx * sy)):
-            where, lo, hi = self.factor_bounds.bounded[slot]
-            for i, f, least, most in zip(where.tolist(), factors.reshape(-1)[where].tolist(), lo.tolist(), hi.tolist()):
+        for slot, where, picked, lo, hi in self._bounded_factors(mapping):
+            for i, f, least, most in zip(where.tolist(), picked[0].tolist(), lo.tolist(), hi.tolist()):
                 if not least <= f <= most:
                     l, d = divmod(i, self.D)
                     broken.append(f"{self.problem.dims[d]} {self.factor_bounds.slot_name(slot, l)}: a factor of {f}, "
@@ -327,27 +325,34 @@ class Mapspace:
                 rule = _order_rule(self.constraints, level.name)
                 broken.append(f"the loop order at {level.name} ({_live_loops(mapping, l, self.problem.dims)}, "
                               f"outermost first) breaks its order constraints ({rule})")
-        for l, k in zip(*np.nonzero((self.keeps.forced >= 0) & (mapping.keep[0] != (self.keeps.forced == 1)))):
+        for l, k in zip(*np.nonzero(self.keeps.mismatched(mapping.keep)[0])):
             kept = bool(mapping.keep[0, l, k])
             broken.append(f"{self.arch.levels[l].name} {'keeps' if kept else 'bypasses'} "
                           f"{self.problem.tensors[k].name}, which it must {'bypass' if kept else 'keep'}")
-        used = int(np.prod(sx * sy))
+        used = int(_used_macs(mapping)[0])
         if used < self.min_used_macs:
             broken.append(f"{used} of the {self.arch.compute.instances} MACs used, where min_utilization "
                           f"{self.constraints.min_utilization:g} needs {self.min_used_macs}")
         return broken
 
     def _allowed_apart_from_orders(self, batch: MappingBatch) -> np.ndarray:
+        ok = np.all(np.prod(batch.temporal * batch.spatial_x * batch.spatial_y, axis=1) == self.bounds, axis=1)
+        for _, where, picked, lo, hi in self._bounded_factors(batch):
+            ok &= np.all((picked >= lo) & (picked <= hi), axis=1)
+        if self.min_used_macs:
+            ok &= _used_macs(batch) >= self.min_used_macs
+        return ok & self.keeps.allowed(batch.keep)
+
+    def _bounded_factors(self, batch: MappingBatch) -> Iterator[tuple[str, np.ndarray, np.ndarray, np.ndarray,
+                                                                       np.ndarray]]:
+        """Per kind of slot with factors the constraints bound (FactorBounds.bounded):
+        the slot, its flat (l, d) indices, the batch's factors there (B, n), and the
+        least and greatest each may be."""
         t, sx, sy = batch.temporal, batch.spatial_x, batch.spatial_y
-        ok = np.all(np.prod(t * sx * sy, axis=1) == self.bounds, axis=1)
         for slot, factors in (("t", t), ("x", sx), ("y", sy), ("xy", sx * sy)):
             where, lo, hi = self.factor_bounds.bounded[slot]
             if len(where):
-                picked = factors.reshape(len(batch), -1)[:, where]
-                ok &= np.all((picked >= lo) & (picked <= hi), axis=1)
-        if self.min_used_macs:
-            ok &= np.prod(sx * sy, axis=(1, 2)) >= self.min_used_macs
-        return ok & self.keeps.allowed(batch.keep)
+                yield slot, where, factors.reshape(len(batch), -1)[:, where], lo, hi
 
     # ------------------------------------------------------------------ tiles
 
@@ -508,6 +513,11 @@ class Mapspace:
 
 # ---------------------------------------------------------------------------
 # Helpers
+
+
+def _used_macs(batch: MappingBatch) -> np.ndarray:
+    """(B,) the MACs each mapping's spatial factors keep busy."""
+    return np.prod(batch.spatial_x * batch.spatial_y, axis=(1, 2))
 
 
 def _factor_range(least: int, most: int) -> str:
