@@ -37,9 +37,14 @@ elite holds at most a few mappings of one keep table; the best mapping of each k
 table the trials found also starts under every unrolling that keeps the most of the
 array busy (up to `PolishEffort.unrollings`) and the next busiest, not only under
 the few the trials happened to reach; and the local searches restart from the best
-keep tables in turn, until two of them agree on the best value. Where an unrolling
-changes, each factor moves as little as it can (tilings.unrolled_as), so that the
-tiles stay those the trials found.
+keep tables in turn, until two of them agree on the best value and at least
+`PolishEffort.least_starts` have run. Two that agree are often a common local optimum:
+from seed 2, ResNet-50's res3a_branch1 on the simba-like array ended at 78.78 J*cycles
+when the first two agreed there (so did the third); the fourth, from a keep table
+where the input buffers keep the inputs too, ends at 73.30, the other seeds' answer.
+So a layer's own search runs four at least (search/run.py's LAYER_POLISH). Where an
+unrolling changes, each factor moves as little as it can (tilings.unrolled_as), so
+that the tiles stay those the trials found.
 
 When the local searches are done, the best mapping's temporal factors are placed
 anew, one dimension's and two dimensions' at a time, in every way the levels can take
@@ -131,6 +136,7 @@ class PolishEffort:
     patience: int = 15  # rounds in a row that do not better the best value end a local search
     rounds: int = 300  # at most, per local search
     restarts: int = 6  # local searches at most
+    least_starts: int = 2  # local searches from the trials' keep tables, at least, before two that agree end them
     crossed_parents: int = 8  # the trials' best structures a local search's better end is crossed with (0: none)
     crossed_above: int = 300  # a fan-out with more unrollings than a default search's trials: crossings, no ties
     min_improvement: float = 1e-4  # a round that betters the best value by less does not count
@@ -144,7 +150,8 @@ def polish(mapspace: Mapspace, start: Scored, objective: Objective, effort: Poli
     first, and how many mappings were scored. The local searches start from the best
     keep tables in turn (each from its best mappings) and end in different local
     optima; they run until two of them agree on the best value (within
-    `min_improvement`), or `effort.restarts` have run. Where a fan-out has more
+    `min_improvement`) and at least `effort.least_starts` have run, or
+    `effort.restarts` have. Where a fan-out has more
     unrollings than `effort.crossed_above`, a local search that betters every earlier
     one is followed by one from the best crossing of its mapping with the trials'
     structures (`_crossed`), whose end does not count towards agreement (nor towards
@@ -176,7 +183,8 @@ def polish(mapspace: Mapspace, start: Scored, objective: Objective, effort: Poli
         ends.append(end)
         if not crossed:
             agreeing.append(end)
-        if objective != "pareto" and _agreed(agreeing, objective, effort.min_improvement):
+        if (objective != "pareto" and len(agreeing) >= effort.least_starts
+                and _agreed(agreeing, objective, effort.min_improvement)):
             break
         if crossing and _betters_the_others(ends, objective, effort.min_improvement):
             crossings, count = _crossed(mapspace, end.take(np.arange(1)), start, objective, effort.crossed_parents,

@@ -62,6 +62,7 @@ from .engine import (
 )
 from .objectives import OBJECTIVES, Objective, Scores, mapping_keys
 from .outputs import write_best, write_pareto
+from .polish import PolishEffort
 from .storage import JOURNAL_NAME, open_storage
 from .tilings import Effort, Scored, best_tilings
 
@@ -93,6 +94,15 @@ SCREENED_UNROLLINGS = 8  # of each padded layer's busiest, in the screen
 # is the only padded layer searched: on ws-16x16, MobileNetV3-Large's bneck9_depthwise
 # (G as 192) ended at 6.935e10 MAC*cycles in one trial, 6.646e10 in 40.
 PADDED_BUDGET = Budget(trials=1)
+# The polish of the layer's own search: at least four local searches from the trials'
+# keep tables before two that agree end them. Two that agree are often a common local
+# optimum: on ResNet-50's shapes on simba-like, seeds 0-4, res2a_branch2b ended 4.34%
+# apart and res3a_branch1 7.48% (the fourth local search of seed 2 finds the others'
+# answer), and with the floor every shape within 1.19%, the summed EDP 0.00% apart,
+# at about 50% more CPU there. The padded layers' searches begin from their screen's
+# best and keep two: with the floor there as well, ResNet-50 on eyeriss-like ended at
+# the same 105 mappings for 46% more CPU (docs/search-measurements.md).
+LAYER_POLISH = PolishEffort(least_starts=4)
 REMAINDER_OBJECTIVES = ("edp", "delay")  # a padded layer does more work: fewer cycles must repay it
 NO_PADDED_LAYER = (f"no padded layer has a mapping either (the search takes remainders by padding one dimension to a "
                    f"multiple of a fan-out's width or height, or of a divisor of one, by at most {MAX_PADDING:.1%}; "
@@ -184,11 +194,12 @@ class NotFoundInBudget(NoValidMapping):
 
 
 def make_search(mapspace: Mapspace, settings: Settings, folder: Path, begin: MappingBatch | None = None) -> Search:
-    """`begin`: a mapping an Optuna search goes on from (OptunaSearch)."""
+    """`begin`: a mapping an Optuna search goes on from (OptunaSearch); a search
+    begun from nothing, the layer's own, polishes with LAYER_POLISH."""
     if settings.exhaustive:
         return ExhaustiveSearch(mapspace, settings.objective)
     return OptunaSearch(mapspace, settings.objective, open_storage(settings.storage, folder), settings.seed,
-                        settings.effort, begin=begin)
+                        settings.effort, polishing=LAYER_POLISH if begin is None else PolishEffort(), begin=begin)
 
 
 def search_layer(problem: Problem, arch: Architecture, constraints: Constraints | None, settings: Settings,
