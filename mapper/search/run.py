@@ -98,8 +98,8 @@ PADDED_BUDGET = Budget(trials=1)
 # keep tables before two that agree end them. Two that agree are often a common local
 # optimum: on ResNet-50's shapes on simba-like, seeds 0-4, res2a_branch2b ended 4.34%
 # apart and res3a_branch1 7.48% (the fourth local search of seed 2 finds the others'
-# answer); with the floor every shape within 1.19%. Of the 480 searches of five of
-# benchmarks/bench_seeds.py's sets, 14 ended better and one worse, at 42% more CPU on
+# answer); with the floor every shape within 1.19%. Of the 710 searches of
+# benchmarks/bench_seeds.py's sets, 33 ended better and three worse, at 42% more CPU on
 # its default set and 6% more on ResNet-50 on eyeriss-like end to end. The padded
 # layers' searches begin from their screen's best and keep two: with the floor there
 # as well, ResNet-50 on eyeriss-like ended at the same 105 mappings for 46% more CPU
