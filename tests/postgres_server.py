@@ -5,23 +5,50 @@ Without them the tests that need a server, or need to restart it, are skipped, s
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import subprocess
+import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
 SERVER_URL = os.environ.get("MAPPER_TEST_POSTGRES_URL")
 SERVER_CTL = os.environ.get("MAPPER_TEST_POSTGRES_CTL")
 
-needs_postgres = pytest.mark.skipif(
-    SERVER_URL is None, reason="needs a PostgreSQL server: set MAPPER_TEST_POSTGRES_URL="
-    "postgresql://user:password@host:port/db (.ci/run starts one and sets it)")
-needs_postgres_restarts = pytest.mark.skipif(
-    SERVER_URL is None or SERVER_CTL is None, reason="needs a PostgreSQL server it may stop and start: set "
-    "MAPPER_TEST_POSTGRES_URL and MAPPER_TEST_POSTGRES_CTL (a command taking stop or start; .ci/run sets both)")
+# The tests run on several processes (pytest-xdist), and a test that stops the server
+# would cut the connections of one running elsewhere: each test that uses the server
+# holds a shared lock on it while it runs (conftest.py), one that restarts it an
+# exclusive one.
+USES_THE_SERVER = pytest.mark.postgres_server(restarts=False)
+RESTARTS_THE_SERVER = pytest.mark.postgres_server(restarts=True)
+
+
+def needs_postgres(test: Callable) -> Callable:
+    return USES_THE_SERVER(pytest.mark.skipif(
+        SERVER_URL is None, reason="needs a PostgreSQL server: set MAPPER_TEST_POSTGRES_URL="
+        "postgresql://user:password@host:port/db (.ci/run starts one and sets it)")(test))
+
+
+def needs_postgres_restarts(test: Callable) -> Callable:
+    return RESTARTS_THE_SERVER(pytest.mark.skipif(
+        SERVER_URL is None or SERVER_CTL is None, reason="needs a PostgreSQL server it may stop and start: set "
+        "MAPPER_TEST_POSTGRES_URL and MAPPER_TEST_POSTGRES_CTL (a command taking stop or start; .ci/run sets "
+        "both)")(test))
+
+
+@contextmanager
+def server_lock(exclusive: bool) -> Iterator[None]:
+    """The server's lock, shared or exclusive, held while the body runs (a file lock:
+    released with the process, however it ends)."""
+    name = hashlib.sha256((SERVER_URL or "").encode()).hexdigest()[:16]
+    with open(Path(tempfile.gettempdir()) / f"mapper-test-postgres-{name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
 
 
 @contextmanager

@@ -65,7 +65,7 @@ def test_a_server_out_of_reach_ends_the_command_after_the_retry_window_with_one_
 def test_a_retry_window_that_is_not_a_number_of_seconds_is_refused(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MAPPER_STORAGE_RETRY", "a minute")
-    assert main(["search", *write_layer(tmp_path), "--trials", "1", "--jobs", "1",
+    assert main(["search", *write_layer(tmp_path), "-o", str(tmp_path / "out"), "--trials", "1", "--jobs", "1",
                  "--storage", "postgresql://alice:s3cret@127.0.0.1:1/studies"]) == 2
     assert capsys.readouterr().err == ("error: MAPPER_STORAGE_RETRY: found 'a minute', allowed: seconds to wait out a "
                                        "database outage, a number >= 0 (default 60)\n")
