@@ -169,10 +169,14 @@ def load_yaml(path: str | Path, kind: DocumentKind) -> dict[str, Any]:
     non-mapping document, or a mapping with none of the keys of its `kind`."""
     path = Path(path)
     text = _read_text(path)
+    # What yaml.safe_load does, in its steps: the node tree is checked before it is
+    # built into values, and the text is parsed once (a 16 MiB file in half the time).
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        loader = yaml.SafeLoader(text)
+        root = loader.get_single_node()
         _reject_alias_bombs(root, path)
-        doc = yaml.safe_load(text)
+        duplicate = _duplicate_key(root, path)  # before building, which merges `<<` keys into the tree
+        doc = None if root is None else loader.construct_document(root)
     except yaml.YAMLError as error:
         raise _yaml_error(error, path) from None
     except RecursionError:
@@ -185,7 +189,8 @@ def load_yaml(path: str | Path, kind: DocumentKind) -> dict[str, Any]:
     if not any(key in kind.keys or did_you_mean(key, kind.keys) for key in map(str, doc)):
         raise SpecError(path, "", f"a YAML mapping without any top-level key of {kind.what}",
                         f"{kind.what}: a mapping with top-level keys such as " + ", ".join(kind.keys[:6]))
-    _reject_duplicate_keys(root, path)
+    if duplicate is not None:
+        raise duplicate
     return doc
 
 
@@ -302,9 +307,10 @@ def _child_nodes(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
-def _reject_duplicate_keys(root: yaml.Node | None, path: Path) -> None:
+def _duplicate_key(root: yaml.Node | None, path: Path) -> SpecError | None:
     """A key written twice in one mapping is a mistake (a dimension declared twice,
-    a level configured twice), so report it instead of keeping the last value."""
+    a level configured twice), so the error that reports it, instead of keeping the
+    last value (None: each key once)."""
     stack: list[tuple[yaml.Node, str]] = [] if root is None else [(root, "")]
     visited: set[int] = set()
     while stack:
@@ -320,11 +326,12 @@ def _reject_duplicate_keys(root: yaml.Node | None, path: Path) -> None:
                 key = str(key_node.value)
                 line = key_node.start_mark.line + 1
                 if key in first_line and key_node.tag != "tag:yaml.org,2002:merge":
-                    raise SpecError(path, _join(key_path, [key]), f"the key {key!r} a second time "
-                                    f"(first on line {first_line[key]})", "each key once per mapping",
-                                    line=line, column=key_node.start_mark.column + 1)
+                    return SpecError(path, _join(key_path, [key]), f"the key {key!r} a second time "
+                                     f"(first on line {first_line[key]})", "each key once per mapping",
+                                     line=line, column=key_node.start_mark.column + 1)
                 first_line.setdefault(key, line)
                 stack.append((value_node, _join(key_path, [key])))
+    return None
 
 
 def detect_format(doc: object) -> Literal["native", "timeloop"]:
