@@ -23,7 +23,7 @@ from optuna.trial import TrialState
 
 from mapper.cli import main
 from mapper.interrupt import Interrupted, stopping_on_signals, worker_context, worker_process_init
-from mapper.search.engine import POLISH
+from mapper.search.engine import POLISH, SHARED
 from tiny_network import SEARCHED, best_mappings, finish, start, write_layer, write_specs
 
 # Past the sampler's start-up, so local moves resume too, and long enough (a few
@@ -40,7 +40,7 @@ def without_run_details(best: dict) -> dict:
 
 def completed_trials(journal: Path) -> int:
     """Search trials completed in the (only) study of a journal that a search is
-    writing (the polish's not counted)."""
+    writing (the polish's and the shared-tensor searches' not counted)."""
     if not journal.exists():
         return 0
     storage = JournalStorage(JournalFileBackend(str(journal)))
@@ -48,7 +48,7 @@ def completed_trials(journal: Path) -> int:
     if not studies:
         return 0
     trials = storage.get_all_trials(studies[0]._study_id, deepcopy=False, states=(TrialState.COMPLETE,))
-    return sum(POLISH not in t.user_attrs for t in trials)
+    return sum(POLISH not in t.user_attrs and SHARED not in t.user_attrs for t in trials)
 
 
 def wait_until(condition, process) -> None:

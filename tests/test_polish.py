@@ -19,7 +19,7 @@ from mapper.model.capacity import violations
 from mapper.search.engine import Budget, OptunaSearch
 from mapper.search.objectives import structure_keys
 from mapper.search.run import Settings, search_layer
-from mapper.search.polish import Moves, PolishEffort, polish, tiled_anew
+from mapper.search.polish import Moves, PolishEffort, polish, shared_unrollings, tiled_anew
 from mapper.mapspace import Mapspace
 from mapper.model.batch import MappingBatch, batch_from_mappings
 from mapper.specs.load import load_specs
@@ -486,3 +486,47 @@ def test_a_layers_own_search_ends_past_a_local_optimum_its_first_two_local_searc
     result = search_layer(specs.problems[0], specs.architecture, None, Settings(seed=2), tmp_path / "out")
 
     assert result.points[0][1].edp_J_cycles == pytest.approx(73.30, rel=1e-3)
+
+
+LAYER1_3X3 = """
+workload:
+  name: resnet18
+  layers:
+    - conv: {name: layer1_conv, C: 64, M: 64, H: 56, W: 56, R: 3, S: 3, padding: 1}
+"""
+
+
+def test_the_unrollings_that_share_a_tensor_spread_only_dimensions_it_does_not_depend_on(tmp_path) -> None:
+    # Of the 168 MACs of the 12 x 14 Eyeriss-like array, unrollings of P and Q alone
+    # (the weights shared) keep at most 112 busy, of C, R and S (the outputs) 144, of M
+    # alone (the inputs) 64, fewer than half. A mapping that unrolls C and M shares none.
+    (tmp_path / "layer.yaml").write_text(LAYER1_3X3)
+    specs = load_specs([SHIPPED / "arch/eyeriss-like.yaml", tmp_path / "layer.yaml"])
+    ms = Mapspace(specs.problems[0], specs.architecture)
+    effort = PolishEffort()
+    dims = ms.problem.dims
+    sx, sy = ms.busiest_unrollings(effort.unrollings + effort.less_busy)
+    spread = sx * sy
+    busy = np.prod(spread, axis=(1, 2))
+
+    def unrolled(rows: np.ndarray) -> list[set[str]]:
+        return [{dims[d] for d in np.flatnonzero((row > 1).any(axis=0))} for row in rows]
+
+    def under(row: int) -> MappingBatch:
+        return unrolled_as(ms.fitting_start(), sx[row:row + 1], sy[row:row + 1], ms.bounds)
+
+    weights_stationary = under(unrolled(spread).index({"C", "M"}))
+    shared = shared_unrollings(ms, weights_stationary, effort)
+
+    assert sorted(shared) == ["Outputs", "Weights"]
+    for name, (x, y) in shared.items():
+        tensor = next(t for t in ms.problem.tensors if t.name == name)
+        sharing = [i for i, used in enumerate(unrolled(spread)) if not used & set(tensor.dims)]
+        most = busy[sharing].max()
+        assert all(not used & set(tensor.dims) for used in unrolled(x * y))
+        assert set(np.prod(x * y, axis=(1, 2)).tolist()) == {most}
+        assert len(x) == min(effort.unrollings, int((busy[sharing] == most).sum()))
+    assert np.prod(shared["Weights"][0] * shared["Weights"][1], axis=(1, 2))[0] == 112
+    assert np.prod(shared["Outputs"][0] * shared["Outputs"][1], axis=(1, 2))[0] == 144
+    output_stationary = under(unrolled(spread).index({"P", "Q"}))
+    assert "Weights" not in shared_unrollings(ms, output_stationary, effort)

@@ -465,6 +465,38 @@ def test_a_search_interrupted_in_its_polish_resumes_to_the_uninterrupted_result(
     assert len(polished) == 1 and polished[0].user_attrs[engine.POLISH] == 8
 
 
+def test_a_search_interrupted_in_its_shared_tensor_searches_resumes_to_the_uninterrupted_result(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def search(journal: Path) -> OptunaSearch:
+        storage = JournalStorage(Journal(journal))
+        return OptunaSearch(mapspace("conv1d-on-a-row"), "edp", storage, seed=3, effort=SMALL_EFFORT,
+                            polishing=polish_module.PolishEffort(shared_starts=True))
+
+    def run_and_share(journal: Path) -> engine.Outcome:
+        searched = search(journal)
+        return searched.share(searched.run(Budget(trials=8)))
+
+    whole = run_and_share(tmp_path / "whole.journal")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine, "shared_polish", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_and_share(tmp_path / "resumed.journal")
+    monkeypatch.undo()
+    resumed = run_and_share(tmp_path / "resumed.journal")
+    again = run_and_share(tmp_path / "resumed.journal")
+
+    assert whole.trials == resumed.trials == 8  # the budget does not count them
+    assert resumed.found.scores.keys.tolist() == whole.found.scores.keys.tolist()
+    assert again.scored == 0  # recorded in the study: not done twice
+    assert again.found.scores.keys.tolist() == whole.found.scores.keys.tolist()
+    study = search(tmp_path / "resumed.journal").study
+    shared = [t for t in engine.completed(study) if engine.SHARED in t.user_attrs]
+    assert len(shared) == 1 and shared[0].user_attrs[engine.SHARED] == 8
+
+
 def test_the_polish_tiles_the_structures_it_sweeps_to_with_the_search_s_own_effort(
         monkeypatch: pytest.MonkeyPatch) -> None:
     efforts = []

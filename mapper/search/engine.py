@@ -30,7 +30,10 @@
   and its result is recorded as one more trial (user attribute POLISH: the number of
   search trials it started from), which the budget does not count. Its randomness
   depends on the seed and that number only, so a search interrupted in its polish
-  resumes to the same answer, and a finished one is not polished twice.
+  resumes to the same answer, and a finished one is not polished twice. A layer's
+  own search then runs local searches under the unrollings that share a tensor its
+  answer does not share (`share`, polish.shared_polish), recorded alike (SHARED);
+  search/run.py calls it after the padded layers' searches.
 - `ExhaustiveSearch`: every mapping of the (pruned) mapspace; the exact optimum.
 
 Measured here, to choose the design (benchmarks/bench_search.py): an Optuna trial
@@ -53,7 +56,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -65,7 +68,7 @@ from optuna.trial import FrozenTrial, TrialState
 from ..mapspace import Mapspace
 from ..model.batch import MappingBatch
 from .objectives import Objective, Scores, mapping_keys
-from .polish import PolishEffort, polish
+from .polish import PolishEffort, polish, shared_polish
 from .sampler import OrdinalSeededSampler, completed, derived_seed, tpe
 from .structures import StructureSpace
 from .tilings import Effort, Scored, best_tilings, score
@@ -77,6 +80,8 @@ START = "fitting_start"  # trial user attribute of the trial that scores the map
 BEGIN = "begins_from"  # trial user attribute of the first trial where the search is given a mapping to begin from
 POLISH = "polish"  # trial user attribute of the polish (polish.py): how many search trials it started from
 POLISH_STREAM = 1  # tells the polish's random stream from the trials' (sampler.derived_seed)
+SHARED = "shared"  # trial user attribute of the shared-tensor searches (OptunaSearch.share): as POLISH
+SHARED_STREAM = 2  # tells their random stream from the polish's
 LOCAL_MOVES_AFTER = 5  # trials of the sampler alone first, to have somewhere to move from
 LOCAL_MOVE_PERIOD = 3  # then of every 3 trials one is the sampler's, two are local moves
 MIN_IMPROVEMENT = 1e-3  # a trial that betters the best value by less does not count as progress
@@ -174,8 +179,9 @@ class Search(Protocol):
 
 
 def search_trials(study: optuna.Study) -> list[FrozenTrial]:
-    """The study's completed trials but the polish's: those the budget counts."""
-    return [t for t in completed(study) if POLISH not in t.user_attrs]
+    """The study's completed trials but the polish's and the shared-tensor searches':
+    those the budget counts."""
+    return [t for t in completed(study) if POLISH not in t.user_attrs and SHARED not in t.user_attrs]
 
 
 def select(found: Scored, objective: Objective) -> Scored:
@@ -261,6 +267,35 @@ class OptunaSearch:
             self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             raise
         return count
+
+    def share(self, outcome: Outcome) -> Outcome:
+        """`outcome` (this search's run) after local searches from its answer under the
+        unrollings that share a tensor it does not share (polish.shared_polish), where
+        the polishing says so, recorded as one more trial unless one is recorded for
+        these search trials already: its randomness depends on the seed and their number
+        only, so a search interrupted there resumes to the same answer. Apart from `run`
+        so that search/run.py runs it after the padded layers' searches, whose screen
+        ranks them by this search's answer: in the polish, a better answer there made the
+        screen rank a worse padded layer first (ResNet-50's res4a_branch1 on the
+        Eyeriss-like array from every seed, 142.1 -> 156.4-168.1 J*cycles)."""
+        start = time.perf_counter()
+        trials = search_trials(self.study)
+        done = any(t.user_attrs.get(SHARED) == len(trials) for t in completed(self.study))
+        found = self.found()
+        if (self.polishing is None or not self.polishing.shared_starts or self.objective == "pareto" or done
+                or found is None or not len(found)):
+            return outcome
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, len(trials), SHARED_STREAM]))
+        elite, count = shared_polish(self.mapspace, found, self.objective, self.polishing, rng, self.effort)
+        trial = self.study.ask()
+        try:
+            trial.set_user_attr(SHARED, len(trials))
+            self._tell_found(trial, select(elite, self.objective), count)
+        except BaseException:
+            self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+            raise
+        return replace(outcome, found=self.found(), scored=outcome.scored + count,
+                       seconds=outcome.seconds + time.perf_counter() - start)
 
     def _trial(self, ordinal: int) -> tuple[int, Scored]:
         """Run one trial; returns how many mappings it scored and the best it found. An

@@ -104,7 +104,11 @@ PADDED_BUDGET = Budget(trials=1)
 # layers' searches begin from their screen's best and keep two: with the floor there
 # as well, ResNet-50 on eyeriss-like ended at the same 105 mappings for 46% more CPU
 # (docs/search-measurements.md).
-LAYER_POLISH = PolishEffort(least_starts=4)
+# Last, it runs local searches under the unrollings that share a tensor its answer does
+# not (polish.shared_polish; OptunaSearch.share, after the padded layers' searches): on
+# bench_seeds.py's default set the Eyeriss-style 16 x 16 design's layer1 3x3 from 4.63%
+# apart to 0.39%, at about 4% more CPU (benchmarks/bench_shapes.py).
+LAYER_POLISH = PolishEffort(least_starts=4, shared_starts=True)
 REMAINDER_OBJECTIVES = ("edp", "delay")  # a padded layer does more work: fewer cycles must repay it
 NO_PADDED_LAYER = (f"no padded layer has a mapping either (the search takes remainders by padding one dimension to a "
                    f"multiple of a fan-out's width or height, or of a divisor of one, by at most {MAX_PADDING:.1%}; "
@@ -283,6 +287,7 @@ def _searched(problem: Problem, arch: Architecture, constraints: Constraints | N
     mapspace = Mapspace(problem, arch, constraints)
     padding = settings.remainders and settings.objective in REMAINDER_OBJECTIVES and not settings.exhaustive
     searches: list[Searched] = []
+    search: Search | None = None  # the layer's own
     reasons: list[str] = []  # why the layer has no mapping (mapspace.check)
     missed = None  # why the layer's search found nothing, though the mapspace's checks found no reason
     try:
@@ -292,7 +297,8 @@ def _searched(problem: Problem, arch: Architecture, constraints: Constraints | N
             raise NoValidMapping(perfect_none.reasons + _with_padding_hint(problem, arch, constraints, settings))
         reasons = perfect_none.reasons
     else:
-        outcome = make_search(mapspace, settings, folder).run(settings.budget, progress)
+        search = make_search(mapspace, settings, folder)
+        outcome = search.run(settings.budget, progress)
         if outcome.found is not None and len(outcome.found):
             searches.append(Searched(None, mapspace, outcome, outcome.found, {}))
         elif outcome.exhaustive and outcome.details.get("complete"):
@@ -303,6 +309,9 @@ def _searched(problem: Problem, arch: Architecture, constraints: Constraints | N
     if padding:  # where the layer's search found nothing too: a padded layer may map
         answer = searches[0].found if searches else None
         searches += padded_searches(problem, arch, constraints, settings, folder, answer, progress)
+    if searches and searches[0].padding is None and isinstance(search, OptunaSearch):
+        shared = search.share(searches[0].outcome)  # after the screen, which ranks by the answer before it
+        searches[0] = replace(searches[0], outcome=shared, found=shared.found)
     if searches:
         return searches
     if missed is not None:
