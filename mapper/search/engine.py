@@ -250,22 +250,14 @@ class OptunaSearch:
         how many mappings it scored. Its randomness depends on the seed and the number of
         search trials only, so that a resumed search polishes as the uninterrupted one."""
         trials = search_trials(self.study)
-        done = any(t.user_attrs.get(POLISH) == len(trials) for t in completed(self.study))
         found = self.found()
-        if self.polishing is None or done or found is None or not len(found):
+        if self.polishing is None or self._recorded(POLISH, len(trials)) or found is None or not len(found):
             return 0
         parts = [self._found_by(t) for t in trials]
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, len(trials), POLISH_STREAM]))
         elite, count = polish(self.mapspace, Scored.concatenate(parts), self.objective, self.polishing, rng,
                               self.effort)
-        elite = select(elite, self.objective)
-        trial = self.study.ask()
-        try:
-            trial.set_user_attr(POLISH, len(trials))
-            self._tell_found(trial, elite, count)
-        except BaseException:
-            self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-            raise
+        self._record(POLISH, len(trials), select(elite, self.objective), count)
         return count
 
     def share(self, outcome: Outcome) -> Outcome:
@@ -280,22 +272,31 @@ class OptunaSearch:
         Eyeriss-like array from every seed, 142.1 -> 156.4-168.1 J*cycles)."""
         start = time.perf_counter()
         trials = search_trials(self.study)
-        done = any(t.user_attrs.get(SHARED) == len(trials) for t in completed(self.study))
         found = self.found()
-        if (self.polishing is None or not self.polishing.shared_starts or self.objective == "pareto" or done
-                or found is None or not len(found)):
+        if (self.polishing is None or not self.polishing.shared_starts or self.objective == "pareto"
+                or self._recorded(SHARED, len(trials)) or found is None or not len(found)):
             return outcome
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, len(trials), SHARED_STREAM]))
         elite, count = shared_polish(self.mapspace, found, self.objective, self.polishing, rng, self.effort)
+        self._record(SHARED, len(trials), select(elite, self.objective), count)
+        return replace(outcome, found=self.found(), scored=outcome.scored + count,
+                       seconds=outcome.seconds + time.perf_counter() - start)
+
+    def _recorded(self, step: str, trials: int) -> bool:
+        """Whether a trial of that step (POLISH, SHARED) is recorded for `trials` search trials."""
+        return any(t.user_attrs.get(step) == trials for t in completed(self.study))
+
+    def _record(self, step: str, trials: int, elite: Scored, count: int) -> None:
+        """Record what a step after the search trials found as a trial of its own (user
+        attribute `step`: how many search trials it started from); interrupted, it is
+        marked failed, and the step runs again when the search is resumed."""
         trial = self.study.ask()
         try:
-            trial.set_user_attr(SHARED, len(trials))
-            self._tell_found(trial, select(elite, self.objective), count)
+            trial.set_user_attr(step, trials)
+            self._tell_found(trial, elite, count)
         except BaseException:
             self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             raise
-        return replace(outcome, found=self.found(), scored=outcome.scored + count,
-                       seconds=outcome.seconds + time.perf_counter() - start)
 
     def _trial(self, ordinal: int) -> tuple[int, Scored]:
         """Run one trial; returns how many mappings it scored and the best it found. An

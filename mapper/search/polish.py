@@ -282,9 +282,7 @@ def shared_unrollings(mapspace: Mapspace, best: MappingBatch, effort: PolishEffo
         sharing = np.flatnonzero(~(unrolled & depends).any(axis=1) & (busy * 2 >= busy.max(initial=0)))
         if not (own & depends).any() or not len(sharing):
             continue
-        top = sharing[busy[sharing] == busy[sharing].max()]
-        if len(top) > effort.unrollings:
-            top = top[np.linspace(0, len(top) - 1, effort.unrollings).round().astype(np.int64)]
+        top = _evenly(sharing[busy[sharing] == busy[sharing].max()], effort.unrollings)
         found[tensor.name] = sx[top], sy[top]
     return found
 
@@ -574,11 +572,20 @@ def _unrollings(mapspace: Mapspace, effort: PolishEffort) -> tuple[Unrollings, U
     rank, most = np.arange(len(busy)), busy.max(initial=0)
     top = np.flatnonzero(busy == most)
     if len(top) > effort.unrollings:
-        busiest = np.isin(rank, top[np.linspace(0, len(top) - 1, effort.unrollings).round().astype(np.int64)])
+        busiest = np.isin(rank, _evenly(top, effort.unrollings))
     else:
         busiest = (rank < effort.unrollings) & ((busy == most) | (rank < effort.next_busiest))
     less_busy = ~busiest & (busy * 2 >= most)
     return (sx[busiest], sy[busiest]), (sx[less_busy], sy[less_busy])
+
+
+def _evenly(rows: np.ndarray, count: int) -> np.ndarray:
+    """At most `count` of `rows`, evenly spread over them (all of them where they are
+    no more): the mapspace orders unrollings by the dimensions they unroll, so its
+    first ones would leave whole kinds out (`_unrollings`)."""
+    if len(rows) <= count:
+        return rows
+    return rows[np.linspace(0, len(rows) - 1, count).round().astype(np.int64)]
 
 
 def _unrolled(mapspace: Mapspace, best: MappingBatch, unrollings: Unrollings,
