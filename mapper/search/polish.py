@@ -275,16 +275,20 @@ def shared_unrollings(mapspace: Mapspace, best: MappingBatch, effort: PolishEffo
     unrolled = (spread > 1).any(axis=1)  # (n, D)
     busy = np.prod(spread, axis=(1, 2))
     own = (best.spatial_x[0] * best.spatial_y[0] > 1).any(axis=0)  # (D,)
-    dims = mapspace.problem.dims
     found = {}
-    for tensor in mapspace.problem.tensors:
-        depends = np.array([d in tensor.dims for d in dims])
+    for tensor, depends in zip(mapspace.problem.tensors, _relevant(mapspace)):
         sharing = np.flatnonzero(~(unrolled & depends).any(axis=1) & (busy * 2 >= busy.max(initial=0)))
         if not (own & depends).any() or not len(sharing):
             continue
         top = _evenly(sharing[busy[sharing] == busy[sharing].max()], effort.unrollings)
         found[tensor.name] = sx[top], sy[top]
     return found
+
+
+def _relevant(mapspace: Mapspace) -> np.ndarray:
+    """(T, D): whether each tensor depends on each dimension."""
+    dims = mapspace.problem.dims
+    return np.array([[d in tensor.dims for d in dims] for tensor in mapspace.problem.tensors])
 
 
 def _crossed(mapspace: Mapspace, best: Scored, found: Scored, objective: Objective, parents: int,
@@ -632,8 +636,7 @@ class Moves:
         self.L, self.D, self.bounds = mapspace.L, mapspace.D, mapspace.bounds
         self.unrollings, self.less_busy = _unrollings(mapspace, effort)
         self.fanouts = mapspace.fanout_levels
-        dims = mapspace.problem.dims
-        self.relevant = np.array([[d in tensor.dims for d in dims] for tensor in mapspace.problem.tensors])  # (T, D)
+        self.relevant = _relevant(mapspace)
         self.free_flags = np.array(mapspace.free_keep_flags(), dtype=np.int64).reshape(-1, 2)
 
     def children(self, parents: MappingBatch, n: int, rng: np.random.Generator) -> MappingBatch:
