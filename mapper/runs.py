@@ -35,6 +35,18 @@ class LayerRun:
         """The layer's MACs (None for a layer run fused: `best` is one tile's)."""
         return None if self.fused_in else self.best.get("computes")
 
+    @property
+    def objective(self) -> str | None:
+        """What the layer was searched for (best.json's search.objective)."""
+        return self.best.get("search", {}).get("objective")
+
+    @property
+    def seeds(self) -> tuple[dict[str, Any], ...]:
+        """What each independent search found, where the layer was searched from several
+        seeds (`--seeds`: best.json's search.seeds); none for one seed, nor for a layer
+        run fused (`best` is one tile's)."""
+        return () if self.fused_in else tuple(self.best.get("search", {}).get("seeds", ()))
+
 
 @dataclass(frozen=True)
 class Run:

@@ -226,6 +226,49 @@ def test_compare_gives_no_ratio_between_layers_or_networks_of_other_work() -> No
     assert "layer conv: b computes 400 MACs against 800 in a: another shape, no ratios" in text
 
 
+def seeded_layer(name: str, edps: list[float], objective: str = "edp", first_seed: int = 0) -> LayerRun:
+    """A layer searched from len(edps) seeds (best.json's search.seeds), each ending at
+    one of `edps` (energy 1e12 pJ, 1 cycle); its answer is the least."""
+    records = [{"seed": first_seed + i, "energy_pJ": edp * 1e12, "cycles": 1, "edp_J_cycles": edp}
+               for i, edp in enumerate(edps)]
+    best = min(edps)
+    return LayerRun(name, best * 1e12, 1, best, Path(name), {"search": {"objective": objective, "seeds": records}})
+
+
+def test_compare_marks_a_difference_within_how_far_apart_the_seeds_ended() -> None:
+    """conv1's seeds ended 5% apart in run a, so b's 3% more is within the search's noise;
+    conv2's agree, so 50% more is not. The totals' spread is that of each seed's
+    answers summed over the layers: a's seed 1 gives 20 + 10.5, 1.67% above seed 0's 30."""
+    a = Run("a", Path("a"), "arch", "pJ", (seeded_layer("conv1", [10, 10.5]), seeded_layer("conv2", [20, 20])))
+    b = Run("b", Path("b"), "arch", "pJ", (seeded_layer("conv1", [10.3, 10.3]), seeded_layer("conv2", [30, 30])))
+    data = comparison([a, b])
+    (conv1_a, conv1_b), (conv2_a, conv2_b) = (layer["runs"] for layer in data["layers"])
+    assert (conv1_a["seed_spread"], conv1_b["seed_spread"]) == (pytest.approx(0.05), 0.0)
+    assert conv1_b["within_seed_spread"] and not conv2_b["within_seed_spread"]
+    total_a, total_b = data["runs"]
+    assert total_a["seed_spread"] == pytest.approx(0.5 / 30) and total_b["seed_spread"] == 0.0
+    assert total_b["within_seed_spread"] is False  # 40.3 against 30
+    text = comparison_text(data)
+    assert "1.030~" in text and "1.500~" not in text and "~: within how far apart" in text
+    assert "5.00%" in text and "1.67%" in text
+
+
+def test_compare_judges_no_noise_without_seeds_or_across_objectives() -> None:
+    def run(name: str, layer: LayerRun) -> Run:
+        return Run(name, Path(name), "arch", "pJ", (layer,))
+
+    by_edp, by_energy = run("a", seeded_layer("conv", [10, 11])), run("b", seeded_layer("conv", [10.5], "energy"))
+    data = comparison([by_edp, by_energy])
+    assert data["runs"][1]["within_seed_spread"] is None  # what was searched for differs
+    layers = (seeded_layer("x", [1, 2]), seeded_layer("y", [1, 2], first_seed=5))
+    other_seeds = Run("c", Path("c"), "arch", "pJ", layers)
+    assert comparison([other_seeds])["runs"][0]["seed_spread"] is None  # no seed's answers to sum
+    single = [run(n, LayerRun("conv", 1e12, 1, 1.0, Path(n), {"search": {"objective": "edp"}})) for n in "de"]
+    data = comparison(single)
+    assert data["runs"][1]["within_seed_spread"] is None
+    assert "searched from one seed" in comparison_text(data)
+
+
 def test_compare_of_a_folder_that_holds_no_run_says_what_it_wants(tmp_path: Path,
                                                                   capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["compare", str(tmp_path)]) == 2

@@ -105,6 +105,27 @@ def test_a_network_summary_names_the_shapes_whose_seeds_end_apart(tmp_path: Path
     assert "- a: 1.7% apart, the best from seed 3" in out
 
 
+def test_compare_reads_how_far_apart_each_layers_seeds_ended(tmp_path: Path) -> None:
+    """`mapper compare` takes each layer's spread from its best.json, and the network's
+    from each seed's answers summed over the layers."""
+    workload = {"workload": {"name": "two", "layers": [
+        {"conv": {"name": "a", "C": 2, "M": 4, "H": 6, "W": 6, "R": 3, "S": 3}},
+        {"conv": {"name": "b", "C": 4, "M": 2, "H": 4, "W": 4, "R": 1, "S": 1}}]}}
+    (tmp_path / "two.yaml").write_text(yaml.safe_dump(workload))
+    out = tmp_path / "out"
+    assert main(["search", str(TOY_ARCH), str(tmp_path / "two.yaml"), "-o", str(out), "--trials", "2",
+                 "--patience", "0", "--seed", "1", "--seeds", "3", "--jobs", "1"]) == 0
+    assert main(["compare", str(out), str(out), "-o", str(tmp_path / "cmp")]) == 0
+    data = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    summary = json.loads((out / "summary.json").read_text())
+    spreads = {r["layer"]: r["search"]["seed_spread"] for r in summary["layers"]}
+    assert {l["layer"]: l["runs"][0]["seed_spread"] for l in data["layers"]} == pytest.approx(spreads)
+    seeds = [json.loads((out / "layers" / name / "best.json").read_text())["search"]["seeds"] for name in "ab"]
+    totals = [a["edp_J_cycles"] + b["edp_J_cycles"] for a, b in zip(*seeds)]
+    assert data["runs"][0]["seed_spread"] == pytest.approx(max(totals) / min(totals) - 1)
+    assert data["runs"][1]["within_seed_spread"] is True  # a run is within its own noise of itself
+
+
 def test_each_seed_is_a_unit_of_work_of_its_own(tiny: api.Loaded) -> None:
     """Workers share a job unit by unit: one seed's search may run beside another's."""
     units = worker.layer_units("tiny", tiny.problems[0], tiny.architecture, None, Settings(seed=4, seeds=3))

@@ -269,10 +269,15 @@ def seeds_of(settings: Settings) -> range:
     return range(settings.seed, settings.seed + settings.seeds)
 
 
+def objective_figure(objective: Objective) -> str:
+    """The figure of a result (best.json, SeedRun.record) that `objective` ranks answers
+    by: EDP for pareto (of each answer's point of least EDP)."""
+    return {"energy": "energy_pJ", "delay": "cycles"}.get(objective, "edp_J_cycles")
+
+
 def seed_figure(record: dict[str, Any], objective: Objective) -> float:
-    """What the seeds' answers are compared by (SeedRun.record): the objective's figure,
-    EDP for pareto (of each one's point of least EDP)."""
-    return record[{"energy": "energy_pJ", "delay": "cycles"}.get(objective, "edp_J_cycles")]
+    """What the seeds' answers are compared by (SeedRun.record): the objective's figure."""
+    return record[objective_figure(objective)]
 
 
 def seed_spread(records: list[dict[str, Any]], objective: Objective) -> float:
