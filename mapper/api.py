@@ -157,7 +157,8 @@ def _settings(given: dict[str, Any]) -> Settings:
 
 def compare(*folders: str | Path) -> dict[str, Any]:
     """Finished runs side by side (`mapper compare`): each run's totals and each
-    layer's figures, with their ratios to the first run."""
+    layer's figures, with their ratios to the first run and, for runs searched from
+    several seeds, how far apart those ended and which ratios lie within that."""
     runs = [run for folder in folders for run in read_runs(Path(folder))]
     if not runs:
         raise SpecError(", ".join(map(str, folders)) or "compare()", "", "no runs",

@@ -60,8 +60,8 @@ def _seeds(layers: tuple[LayerRun, ...]) -> dict[str, Any]:
     None unless every layer was searched from the same seeds for one objective)."""
     objectives = {l.objective for l in layers}
     objective = objectives.pop() if len(objectives) == 1 else None
-    seeds = {tuple(r["seed"] for r in l.seeds) for l in layers}
-    if objective is None or len(seeds) != 1 or not seeds.pop():
+    seed_lists = {tuple(r["seed"] for r in l.seeds) for l in layers}
+    if objective is None or len(seed_lists) != 1 or () in seed_lists:
         return {"objective": objective, "seed_spread": None}
     totals = [sum(seed_figure(l.seeds[i], objective) for l in layers) for i in range(len(layers[0].seeds))]
     return {"objective": objective, "seed_spread": max(totals) / min(totals) - 1}
