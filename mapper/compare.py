@@ -148,7 +148,7 @@ def comparison_text(data: dict[str, Any]) -> str:
 
 def _noise_lines(entries: list[dict[str, Any]], several: bool, seeded: bool) -> list[str]:
     """What the text says of the search's noise: what "~" marks, or that it is not known."""
-    if any(_marked(e) for e in entries):
+    if any(noise_marked(e) for e in entries):
         return ["", "~: within how far apart either run's searches from other seeds ended (`seeds apart`):",
                 "   the search's noise may explain the difference"]
     if several and not seeded:
@@ -157,9 +157,10 @@ def _noise_lines(entries: list[dict[str, Any]], several: bool, seeded: bool) -> 
     return []
 
 
-def _marked(entry: dict[str, Any]) -> str | None:
-    """The figure whose ratio to the first run's `_ratios` marks "~": the one searched
-    for, where the ratio is within the seeds' spread (`_with_noise`) but not 1."""
+def noise_marked(entry: dict[str, Any]) -> str | None:
+    """The figure of `entry` (a run's or a layer's, of `comparison`) whose ratio to the
+    first run's the text marks "~" and the figure hatches: the one searched for, where
+    the ratio is within the seeds' spread (`_with_noise`) but not 1."""
     if not entry.get("within_seed_spread"):
         return None
     figure = objective_figure(entry["objective"])
@@ -179,5 +180,5 @@ def _edp(edp_J_cycles: float, energy_unit: str, unit_in_header: bool) -> str:
 def _ratios(entry: dict[str, Any]) -> list[str]:
     """The ratios to the first run, one marked "~" where search noise may explain it
     (`_marked`)."""
-    ratios, noisy = entry["ratio_to_first"], _marked(entry)
+    ratios, noisy = entry["ratio_to_first"], noise_marked(entry)
     return ["-" if ratios[f] is None else f"{ratios[f]:.3f}" + ("~" if f == noisy else "") for f in FIGURES]

@@ -26,6 +26,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from .compare import FIGURES, noise_marked
 from .network import PARETO, read_json
 from .safe_names import file_in
 
@@ -168,14 +169,17 @@ def comparison_figure(data: dict[str, Any]) -> Figure:
     labels = [f"{i + 1}: {r['name']}" for i, r in enumerate(runs)]
     width = 0.8 / len(runs)
     for k, (run, color, label) in enumerate(zip(runs, colors, labels)):
-        ratios = [run["ratio_to_first"][f] or 0.0 for f in ("energy_pJ", "cycles", "edp_J_cycles")]
-        axes[0].bar([x + k * width for x in range(3)], ratios, width, color=color, label=label)
+        ratios = [run["ratio_to_first"][f] or 0.0 for f in FIGURES]
+        axes[0].bar([x + k * width for x in range(3)], ratios, width, color=color, label=label,
+                    hatch=[_noise_hatch(run, f) for f in FIGURES])
     axes[0].set_xticks([x + 0.4 - width / 2 for x in range(3)], ["energy", "cycles", "EDP"])
     axes[0].set_title("Totals over the first run")
     if panels == 2:
         for k, (color, label) in enumerate(zip(colors, labels)):
-            edp = [(layer["runs"][k] or {}).get("ratio_to_first", {}).get("edp_J_cycles") or 0.0 for layer in layers]
-            axes[1].bar([x + k * width for x in range(len(layers))], edp, width, color=color, label=label)
+            cells = [layer["runs"][k] or {} for layer in layers]
+            edp = [cell.get("ratio_to_first", {}).get("edp_J_cycles") or 0.0 for cell in cells]
+            axes[1].bar([x + k * width for x in range(len(layers))], edp, width, color=color, label=label,
+                        hatch=[_noise_hatch(cell, "edp_J_cycles") for cell in cells])
         axes[1].set_xticks([x + 0.4 - width / 2 for x in range(len(layers))], [l["layer"] for l in layers],
                            rotation=60, fontsize="small")
         axes[1].set_title("EDP per layer over the first run's")
@@ -184,7 +188,15 @@ def comparison_figure(data: dict[str, Any]) -> Figure:
         ax.set_ylim(bottom=0)
         ax.set_ylabel("ratio to run 1")
     axes[0].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    if any(noise_marked(e) for e in [*runs, *(c for layer in layers for c in layer["runs"] if c)]):
+        fig.suptitle("hatched: within how far apart the runs' seeds ended (search noise may explain it)",
+                     fontsize="small")
     return fig
+
+
+def _noise_hatch(entry: dict[str, Any], figure: str) -> str:
+    """Hatching for a bar whose ratio the search's noise may explain (`noise_marked`)."""
+    return "//" if entry and noise_marked(entry) == figure else ""
 
 
 def pareto_front(points: list[tuple[float, int]]) -> list[tuple[float, int]]:

@@ -16,7 +16,7 @@ from mapper.explain import Explanation, explain
 from mapper.mapping import LevelMapping, Loop, Mapping
 from mapper.model import vectorized
 from mapper.model.reference import evaluate_reference
-from mapper.plots import energy_breakdown, energy_delay
+from mapper.plots import comparison_figure, energy_breakdown, energy_delay
 from mapper.runs import LayerRun, Run
 from mapper.specs.load import load_specs
 from mapper.specs.native import shipped_specs_dir
@@ -251,6 +251,8 @@ def test_compare_marks_a_difference_within_how_far_apart_the_seeds_ended() -> No
     text = comparison_text(data)
     assert "1.030~" in text and "1.500~" not in text and "~: within how far apart" in text
     assert "5.00%" in text and "1.67%" in text
+    per_layer = comparison_figure(data).axes[1].patches  # run a's two bars, then b's
+    assert [bar.get_hatch() or "" for bar in per_layer] == ["", "", "//", ""]
 
 
 def test_compare_judges_no_noise_without_seeds_or_across_objectives() -> None:
