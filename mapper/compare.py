@@ -98,7 +98,7 @@ def comparison_text(data: dict[str, Any]) -> str:
     marked "~"."""
     comparable = data["comparable_energy"]
     unit = data["runs"][0]["energy_unit"]
-    entries = [*data["runs"], *(c for layer in data["layers"] for c in layer["runs"] if c is not None)]
+    entries = figure_entries(data)
     seeded = any(e["seed_spread"] is not None for e in entries)
     rows: list[tuple] = [("run", "architecture", "layers", "energy", "cycles",
                           f"EDP {edp_unit(unit)}" if comparable else "EDP", "energy x", "cycles x", "EDP x")
@@ -144,6 +144,11 @@ def comparison_text(data: dict[str, Any]) -> str:
                   table(layer_rows)]
     lines += _noise_lines(entries, len(data["runs"]) > 1, seeded)
     return "\n".join(lines) + "\n"
+
+
+def figure_entries(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every run's totals and every layer's figures of `data` (of `comparison`)."""
+    return [*data["runs"], *(c for layer in data["layers"] for c in layer["runs"] if c is not None)]
 
 
 def _noise_lines(entries: list[dict[str, Any]], several: bool, seeded: bool) -> list[str]:

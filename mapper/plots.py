@@ -26,7 +26,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .compare import FIGURES, noise_marked
+from .compare import FIGURES, figure_entries, noise_marked
 from .network import PARETO, read_json
 from .safe_names import file_in
 
@@ -188,7 +188,7 @@ def comparison_figure(data: dict[str, Any]) -> Figure:
         ax.set_ylim(bottom=0)
         ax.set_ylabel("ratio to run 1")
     axes[0].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    if any(noise_marked(e) for e in [*runs, *(c for layer in layers for c in layer["runs"] if c)]):
+    if any(noise_marked(e) for e in figure_entries(data)):
         fig.suptitle("hatched: within how far apart the runs' seeds ended (search noise may explain it)",
                      fontsize="small")
     return fig
