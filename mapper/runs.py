@@ -16,6 +16,7 @@ from .search.run import MANIFEST as LAYER_MANIFEST
 from .specs.errors import SpecError
 
 SUMMARY = "summary.json"  # an experiment's (mapper/experiment.py)
+SEED_FIGURES = ("seed", "energy_pJ", "cycles", "edp_J_cycles")  # of each of best.json's search.seeds
 KINDS = ("a folder of `mapper search` on a layer (best.json), on a workload (network.json), "
          "or of `mapper run` (summary.json with cells)")
 
@@ -151,6 +152,17 @@ def _layer(name: str, path: Path, row: dict[str, Any] | None = None, fused_in: s
     best.json's (`path`)."""
     best = read_json(path)
     figures = row or best
+    _check_seeds(best)
     return LayerRun(name, figures["energy_pJ"], figures["cycles"], figures["edp_J_cycles"], path, best, fused_in)
+
+
+def _check_seeds(best: dict[str, Any]) -> None:
+    """Raises KeyError (which read_runs names) where a record of best.json's
+    search.seeds lacks what a comparison reads of it, so that a damaged file is found
+    when it is read, not midway through a comparison."""
+    for record in best.get("search", {}).get("seeds", ()):
+        missing = [key for key in SEED_FIGURES if key not in record]
+        if missing:
+            raise KeyError(f"search.seeds[].{missing[0]}")
 
 

@@ -126,6 +126,19 @@ def test_compare_reads_how_far_apart_each_layers_seeds_ended(tmp_path: Path) -> 
     assert data["runs"][1]["within_seed_spread"] is True  # a run is within its own noise of itself
 
 
+def test_compare_names_a_seed_record_damaged_in_best_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert main(["search", str(TOY_ARCH), str(TINY_CONV), "-o", str(out), "--seeds", "2", "--trials", "2",
+                 "--patience", "0"]) == 0
+    best = json.loads((out / "best.json").read_text())
+    del best["search"]["seeds"][1]["edp_J_cycles"]
+    (out / "best.json").write_text(json.dumps(best))
+    capsys.readouterr()
+    assert main(["compare", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "without the entry 'search.seeds[].edp_J_cycles'" in err and "Traceback" not in err
+
+
 def test_each_seed_is_a_unit_of_work_of_its_own(tiny: api.Loaded) -> None:
     """Workers share a job unit by unit: one seed's search may run beside another's."""
     units = worker.layer_units("tiny", tiny.problems[0], tiny.architecture, None, Settings(seed=4, seeds=3))
