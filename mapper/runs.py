@@ -87,8 +87,11 @@ def read_runs(folder: Path) -> list[Run]:
         raise SpecError(folder, "", "no such folder" if not folder.exists() else "a file", KINDS)
     try:
         return _runs(folder)
-    except (KeyError, TypeError) as e:
+    except KeyError as e:
         raise SpecError(folder, "", f"a record without the entry {e}", "the records a search writes") from None
+    except TypeError as e:  # an entry of another kind than a search writes there (a number for a list, say)
+        raise SpecError(folder, "", f"a record with an entry of the wrong kind ({e})",
+                        "the records a search writes") from None
 
 
 def _runs(folder: Path) -> list[Run]:

@@ -137,6 +137,11 @@ def test_compare_names_a_seed_record_damaged_in_best_json(tmp_path: Path, capsys
     assert main(["compare", str(out)]) == 2
     err = capsys.readouterr().err
     assert "without the entry 'search.seeds[].edp_J_cycles'" in err and "Traceback" not in err
+    best["search"]["seeds"] = 2  # a number where a list of records belongs
+    (out / "best.json").write_text(json.dumps(best))
+    assert main(["compare", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "a record with an entry of the wrong kind ('int' object is not iterable)" in err and "Traceback" not in err
 
 
 def test_each_seed_is_a_unit_of_work_of_its_own(tiny: api.Loaded) -> None:
