@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from math import prod
 from operator import add, sub
@@ -69,10 +69,7 @@ class ElementState:
 
 
 def box_size(box: Box) -> int:
-    size = 1
-    for lo, hi in zip(*box):
-        size *= hi - lo
-    return size
+    return prod(map(sub, box[1], box[0]))
 
 
 def subtract(new: Box, old: Box) -> Box:
@@ -111,10 +108,15 @@ def delta_if_same_stride(new: Box, old: Box, old_step: tuple[int, ...] | None
     so Timeloop refetches the whole tile then. Returns the delta and the step that
     `new` carries forward (None after a refetch).
     """
-    step = None if box_size(old) == 0 else tuple(n - o for n, o in zip(new[0], old[0]))
+    step = step_between(new, old)
     if old_step is None or step == old_step:
         return subtract(new, old), (step if old_step is None else old_step)
     return new, None
+
+
+def step_between(new: Box, old: Box) -> tuple[int, ...] | None:
+    """How far a tile moved from `old` to `new` (None: there was no tile before)."""
+    return None if box_size(old) == 0 else tuple(map(sub, new[0], old[0]))
 
 
 def empty_box(order: int) -> Box:
@@ -126,6 +128,20 @@ def translate(box: Box, offset: tuple[int, ...]) -> Box:
     if not any(offset):  # a tensor the loop does not index stays put (common at a fan-out)
         return box
     return tuple(map(add, box[0], offset)), tuple(map(add, box[1], offset))
+
+
+def moved_on(boxes: list[Box], offsets: list[tuple[int, ...]], times: int) -> Iterator[list[Box]]:
+    """`boxes` (one per tensor) moved by `offsets` once, twice, ... `times` times: the
+    deltas of the instances that follow, in a line, two that were walked. Only the
+    tensors that move are translated: a fan-out of 128 x 128 instances makes this the
+    walk's hottest loop there."""
+    moving = [k for k, offset in enumerate(offsets) if any(offset)]
+    for _ in range(times):
+        boxes = list(boxes)
+        for k in moving:
+            (lo, hi), offset = boxes[k], offsets[k]
+            boxes[k] = tuple(map(add, lo, offset)), tuple(map(add, hi, offset))
+        yield boxes
 
 
 def build_nest(problem: Problem, mapping: Mapping,
@@ -173,6 +189,8 @@ class NestAnalysis:
         self.nest = build_nest(problem, mapping, kept)
         self.tensors = problem.tensors
         self.dim_index = {d: k for k, d in enumerate(problem.dims)}
+        # Per tensor, per rank: its terms as (coefficient, dimension's index), for project().
+        self.rank_terms = [[[(c, self.dim_index[d]) for c, d in rank] for rank in t.ranks] for t in problem.tensors]
         n = len(self.nest)
         self.mold_high = [[0] * len(problem.dims) for _ in range(n)]  # the extent of a tile, less one
         high = [0] * len(problem.dims)
@@ -217,15 +235,21 @@ class NestAnalysis:
     def project(self, low: list[int], high: list[int]) -> list[Box]:
         """Boxes of every tensor covered by the iteration box [low, high] (inclusive)."""
         boxes = []
-        for t in self.tensors:
-            lo = tuple(sum(c * low[self.dim_index[d]] for c, d in rank) for rank in t.ranks)
-            hi = tuple(sum(c * high[self.dim_index[d]] for c, d in rank) + 1 for rank in t.ranks)
-            boxes.append((lo, hi))
+        for ranks in self.rank_terms:  # plain loops: the walk's hottest lines, where sum() of generators cost double
+            lo, hi = [], []
+            for rank in ranks:
+                first = last = 0
+                for c, i in rank:
+                    first += c * low[i]
+                    last += c * high[i]
+                lo.append(first)
+                hi.append(last + 1)
+            boxes.append((tuple(lo), tuple(hi)))
         return boxes
 
     def point_set(self, lvl: int) -> list[Box]:
         low = list(self.transform)
-        high = [min(t + m, b) for t, m, b in zip(self.transform, self.mold_high[lvl], self.last_bound)]
+        high = list(map(min, map(add, self.transform, self.mold_high[lvl]), self.last_bound))
         return self.project(low, high)
 
     def runs(self, loop: NestLoop) -> int:
@@ -285,11 +309,11 @@ class NestAnalysis:
             st.max_size = [max(m, box_size(b)) for m, b in zip(st.max_size, current)]
         if st.last is None:
             st.last = [(empty_box(len(b[0])), None) for b in current]
-        if self.watched:
-            moved = tuple(None if box_size(old) == 0 else tuple(n - o for n, o in zip(new[0], old[0]))
-                          for new, (old, _) in zip(current, st.last))
-            for mark in self.watched:
-                st.first.setdefault(mark, moved)
+        unmarked = [mark for mark in self.watched if mark not in st.first]
+        if unmarked:
+            moved = tuple(step_between(new, old) for new, (old, _) in zip(current, st.last))
+            for mark in unmarked:
+                st.first[mark] = moved
         deltas = []
         for k, new in enumerate(current):
             old, old_step = st.last[k]
@@ -469,11 +493,9 @@ class NestAnalysis:
                 self.transform[d] += step
             if end > len(ran):
                 second_last, last = deltas[ran[-2]], deltas[ran[-1]]
-                offsets = [tuple(b - a for a, b in zip(s[0], l[0])) for s, l in zip(second_last, last)]
-                prev = last
-                for i in range(3, end):
-                    prev = [translate(b, o) for b, o in zip(prev, offsets)]
-                    deltas[base + i] = prev
+                offsets = [tuple(map(sub, l[0], s[0])) for s, l in zip(second_last, last)]
+                for i, moved in enumerate(moved_on(last, offsets, end - 3), start=3):
+                    deltas[base + i] = moved
         self.transform[d] = saved_transform
         self.spatial_id = saved_id
 
@@ -502,9 +524,7 @@ class NestAnalysis:
             last = [(base + first + 2) * block + x for x in range(block)]
             for key in (k for k in last if k in deltas) if stop > first + 3 else ():
                 offsets = [tuple(map(sub, n[0], s[0])) for s, n in zip(deltas[key - block], deltas[key])]
-                moved = deltas[key]
-                for j in range(1, stop - first - 2):
-                    moved = [translate(box, offset) for box, offset in zip(moved, offsets)]
+                for j, moved in enumerate(moved_on(deltas[key], offsets, stop - first - 3), start=1):
                     deltas[key + j * block] = moved
         self.transform[d], self.spatial_id, self.epochs = saved_transform, saved_id, saved_epochs
 
