@@ -67,6 +67,9 @@ def main() -> None:
                         args.remainder_searches, out)
         summary = json.loads((out / "summary.json").read_text())
         manifest = json.loads((out / "network.json").read_text())
+        searches = [json.loads((out / "layers" / layer["layer"] / "best.json").read_text())["search"]
+                    for layer in summary["layers"] if layer["same_shape_as"] is None and layer["layer"] not in
+                    summary["failed"]]
     t = summary["totals"]
     shapes = sum(1 for layer in manifest["layers"] if layer["same_shape_as"] is None)
     parts = [f"--trials {args.trials}"] if args.trials else []
@@ -83,6 +86,11 @@ def main() -> None:
           f"utilization {100 * t['utilization']:.1f}%")
     print(f"EDP summed over the layers {t['edp_J_cycles']:.4g} J*cycles; of the network as a whole "
           f"{t['network_edp_J_cycles']:.4g} J*cycles")
+    own = sum(search["seconds_this_run"] for search in searches)
+    padded = sum(r["seconds_this_run"] for search in searches for r in search["remainder_searches"])
+    print(f"the shapes' searches (seconds summed over the workers): {own:.1f} s the layers' own, {padded:.1f} s the "
+          "padded layers' (remainders); the rest of the CPU time screens padded layers, scores their answers "
+          "exactly and writes")
     if summary["failed"]:
         print(f"layers without a mapping: {', '.join(summary['failed'])}")
     print("per shape (its first layer): trials, pJ/MAC, EDP J*cycles")

@@ -244,8 +244,9 @@ def test_the_search_finds_a_remainder_where_perfect_factors_leave_pes_idle(fifte
     recorded = json.loads((tmp_path / "best" / "best.json").read_text())["search"]["remainder_searches"]
     assert [(r["dimension"], r["padded_bound"], r["cycles"]) for r in recorded] == [("M", 16, ev.cycles)]
     # The one padded layer searched: begun from its screen, it searches on with the
-    # layer's budget (nothing is searched after it).
+    # layer's budget (nothing is searched after it); what it cost is said apart from the layer's search.
     assert recorded[0]["trials"] > 1
+    assert recorded[0]["mappings_scored_this_run"] > 0 and recorded[0]["seconds_this_run"] > 0
 
 
 def test_where_the_layers_search_meets_no_mapping_the_padded_layers_are_still_searched(

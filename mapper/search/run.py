@@ -340,6 +340,7 @@ class Searched:
         """What best.json says of a padded layer's search."""
         assert self.padding is not None
         return {"dimension": self.padding.dim, "padded_bound": self.padding.bound, "trials": self.outcome.trials,
+                "mappings_scored_this_run": self.outcome.scored, "seconds_this_run": round(self.outcome.seconds, 3),
                 "energy_pJ": float(self.found.scores.energy_pJ[0]), "cycles": int(self.found.scores.cycles[0]),
                 "mapspace_sizes": self.mapspace.sizes()}
 
