@@ -24,18 +24,13 @@ from optuna.trial import TrialState
 from mapper.cli import main
 from mapper.interrupt import Interrupted, stopping_on_signals, worker_context, worker_process_init
 from mapper.search.engine import POLISH, SHARED
+from run_details import without_run_details
 from tiny_network import SEARCHED, best_mappings, finish, start, write_layer, write_specs
 
 # Past the sampler's start-up, so local moves resume too, and long enough (a few
 # seconds) that the signal comes before the search ends; stopping by --patience is
 # resumed in tests/test_search.py.
 TRIALS = ["--trials", "150", "--patience", "0", "--seed", "5"]
-
-
-def without_run_details(best: dict) -> dict:
-    """best.json without what depends on the clock or the folder."""
-    return {**best, "search": {k: v for k, v in best["search"].items()
-                               if k not in ("seconds_this_run", "mappings_scored_this_run", "storage")}}
 
 
 def completed_trials(journal: Path) -> int:

@@ -30,7 +30,8 @@ from mapper import interrupt, run_folder
 from mapper.cli import main
 from mapper.search import storage
 from mapper.specs.errors import SpecError
-from test_interrupt import completed_trials, judged_in, without_run_details
+from run_details import without_run_details
+from test_interrupt import completed_trials, judged_in
 from tiny_network import SEARCHED, best_mappings, finish, start, write_layer, write_specs
 
 ROOT = Path(__file__).resolve().parents[1]

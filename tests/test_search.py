@@ -40,6 +40,7 @@ from mapper.search.tilings import Effort, best_tilings
 from mapper.specs.load import load_specs
 from mapper.specs.native import parse_architecture, parse_problem
 from mapper.specs.timeloop import load, parse_mapping
+from run_details import without_run_details
 
 SMALL_EFFORT = Effort(samples=256, rounds=4)
 
@@ -92,12 +93,6 @@ def mapspace(space: str, dataflow: str | None = None) -> Mapspace:
 @cache
 def exhaustive_optimum(space: str, objective: str) -> float:
     return float(ExhaustiveSearch(mapspace(space), objective).run().found.scores.value(objective)[0])
-
-
-def without_run_details(best: dict) -> dict:
-    """best.json without what depends on the clock or the folder."""
-    return {**best, "search": {k: v for k, v in best["search"].items()
-                               if k not in ("seconds_this_run", "mappings_scored_this_run", "storage")}}
 
 
 # ---------------------------------------------------------------- quality

@@ -19,16 +19,12 @@ from mapper.search.run import Settings, decisive_settings
 from mapper.specs.errors import SpecError
 from mapper.specs.native import shipped_specs_dir
 from postgres_server import needs_postgres, postgres_url  # noqa: F401 (a fixture)
+from run_details import without_run_details
 
 SPECS = shipped_specs_dir()
 TOY_ARCH, TINY_CONV = SPECS / "arch/toy-3level.yaml", SPECS / "workloads/tiny-conv.yaml"
 # Two trials each: seeds 1 and 2 end at one mapping, seed 3 at a better one.
 QUICK = {"trials": 2, "patience": None}
-
-
-def without_run_details(seeds: list[dict]) -> list[dict]:
-    """best.json's search.seeds without what depends on the clock or on who searched."""
-    return [{k: v for k, v in r.items() if k not in ("seconds_this_run", "mappings_scored_this_run")} for r in seeds]
 
 
 @pytest.fixture(scope="module")
