@@ -10,7 +10,8 @@ of 3 runs, CPU time of this process (one core); and what
 the vectorized model's first call cost: compiling its kernels (once per machine) or
 loading them from numba's on-disk cache.
 
-Usage: python benchmarks/bench_model.py [--mappings N] [--batch B] [--seed S]
+Usage: python benchmarks/bench_model.py [--mappings N] [--batch B] [--scalar-mappings N] [--remainder-mappings N]
+                                        [--seed S]
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ def main() -> None:
     parser.add_argument("--mappings", type=int, default=20000)
     parser.add_argument("--batch", type=int, default=4096)
     parser.add_argument("--scalar-mappings", type=int, default=100)
+    parser.add_argument("--remainder-mappings", type=int, default=30, help="of the scalar model's, with a remainder")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     specs = load_specs([CASE / "parsed-processed-input.yaml", CASE / "timeloop-mapper.ERT.yaml"])
@@ -124,7 +126,7 @@ def main() -> None:
     # model alone counts: random valid mappings of P and Q padded to 14, of the real layer.
     padded = replace(problem, bounds={**CONV3, "P": 14, "Q": 14})
     remainders: list[Mapping] = []
-    while len(remainders) < args.scalar_mappings:
+    while len(remainders) < args.remainder_mappings:
         m = random_mapping(padded, arch, rng)
         if not violations(padded, arch, m):
             remainders.append(m)

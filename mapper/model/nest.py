@@ -130,12 +130,14 @@ def translate(box: Box, offset: tuple[int, ...]) -> Box:
     return tuple(map(add, box[0], offset)), tuple(map(add, box[1], offset))
 
 
-def moved_on(boxes: list[Box], offsets: list[tuple[int, ...]], times: int) -> Iterator[list[Box]]:
-    """`boxes` (one per tensor) moved by `offsets` once, twice, ... `times` times: the
-    deltas of the instances that follow, in a line, two that were walked. Only the
-    tensors that move are translated: a fan-out of 128 x 128 instances makes this the
-    walk's hottest loop there."""
+def moved_on(before: list[Box], last: list[Box], times: int) -> Iterator[list[Box]]:
+    """The deltas (one box per tensor) of the `times` instances that follow, in a line,
+    two walked ones (`before`, then `last`): each moved on from the one before it as
+    `last` moved from `before`. Only the tensors that move are translated: on a fan-out
+    of 128 x 128 instances this is the walk's hottest loop."""
+    offsets = [tuple(map(sub, new[0], old[0])) for old, new in zip(before, last)]
     moving = [k for k, offset in enumerate(offsets) if any(offset)]
+    boxes = last
     for _ in range(times):
         boxes = list(boxes)
         for k in moving:
@@ -492,9 +494,7 @@ class NestAnalysis:
                 ran.append(base + i)
                 self.transform[d] += step
             if end > len(ran):
-                second_last, last = deltas[ran[-2]], deltas[ran[-1]]
-                offsets = [tuple(map(sub, l[0], s[0])) for s, l in zip(second_last, last)]
-                for i, moved in enumerate(moved_on(last, offsets, end - 3), start=3):
+                for i, moved in enumerate(moved_on(deltas[ran[-2]], deltas[ran[-1]], end - 3), start=3):
                     deltas[base + i] = moved
         self.transform[d] = saved_transform
         self.spatial_id = saved_id
@@ -523,8 +523,7 @@ class NestAnalysis:
                     deltas[base + i] = self.compute_deltas(lvl - 1)
             last = [(base + first + 2) * block + x for x in range(block)]
             for key in (k for k in last if k in deltas) if stop > first + 3 else ():
-                offsets = [tuple(map(sub, n[0], s[0])) for s, n in zip(deltas[key - block], deltas[key])]
-                for j, moved in enumerate(moved_on(deltas[key], offsets, stop - first - 3), start=1):
+                for j, moved in enumerate(moved_on(deltas[key - block], deltas[key], stop - first - 3), start=1):
                     deltas[key + j * block] = moved
         self.transform[d], self.spatial_id, self.epochs = saved_transform, saved_id, saved_epochs
 
