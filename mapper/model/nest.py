@@ -66,6 +66,11 @@ class ElementState:
     link_transfers: list[float] = field(default_factory=list)
     prev_spatial_deltas: dict = field(default_factory=dict)
     first: dict = field(default_factory=dict)  # per watched iteration (walk_exactly): the first move's steps
+    # What steps_inside reads, kept as tuples rather than made anew at each of its calls
+    # (the walk's most frequent, under remainders): each tile's last step, and the
+    # instances whose deltas prev_spatial_deltas holds.
+    steps: tuple = ()
+    seen: tuple = ()
 
 
 def box_size(box: Box) -> int:
@@ -316,12 +321,14 @@ class NestAnalysis:
             moved = tuple(step_between(new, old) for new, (old, _) in zip(current, st.last))
             for mark in unmarked:
                 st.first[mark] = moved
-        deltas = []
+        deltas, steps = [], []
         for k, new in enumerate(current):
             old, old_step = st.last[k]
             delta, step = delta_if_same_stride(new, old, old_step)
             deltas.append(delta)
+            steps.append(step)
             st.last[k] = (new, step)
+        st.steps = tuple(steps)
         if loop.boundary:
             self.space_stamp.pop()
         return deltas
@@ -428,7 +435,7 @@ class NestAnalysis:
         if len(states) != len(entry):
             return False
         for (k, st), first, (k_then, steps, seen) in zip(states, firsts, entry):
-            if k != k_then or tuple(st.prev_spatial_deltas) != seen:
+            if k != k_then or st.seen != seen:
                 return False
             for (_, now), then, moved in zip(st.last, steps, first or (None,) * len(steps)):
                 if now != then and not (then is None and now == moved):
@@ -439,8 +446,7 @@ class NestAnalysis:
         """What the loops inside `lvl` (of this instance) remember that decides what
         moves next, but for where the tiles are: each tile's last step, and which
         instances of each fan-out saw deltas last time."""
-        return tuple((k, tuple(step for _, step in st.last), tuple(st.prev_spatial_deltas))
-                     for k, st in self.inside(lvl) if st.last is not None)
+        return tuple((k, st.steps, st.seen) for k, st in self.inside(lvl) if st.last is not None)
 
     def spatial_working_set(self, lvl: int) -> None:
         fanout = self.fanout[lvl]
@@ -609,5 +615,5 @@ class NestAnalysis:
                 if i < len(reuse) and reuse[i][k]:
                     links[k] += box_size(boxes[k]) * self.epochs
                     unaccounted[k].discard(i)
-        st.prev_spatial_deltas = deltas
+        st.prev_spatial_deltas, st.seen = deltas, tuple(deltas)
         return links
