@@ -146,8 +146,7 @@ def moved_on(before: list[Box], last: list[Box], times: int) -> Iterator[list[Bo
     for _ in range(times):
         boxes = list(boxes)
         for k in moving:
-            (lo, hi), offset = boxes[k], offsets[k]
-            boxes[k] = tuple(map(add, lo, offset)), tuple(map(add, hi, offset))
+            boxes[k] = translate(boxes[k], offsets[k])
         yield boxes
 
 
