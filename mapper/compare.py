@@ -10,7 +10,7 @@ from typing import Any
 
 from .report import edp_unit, edp_value, table
 from .runs import LayerRun, Run
-from .search.run import objective_figure, seed_figure
+from .search.run import objective_figure, seed_figure, spread
 
 FIGURES = ("energy_pJ", "cycles", "edp_J_cycles")
 
@@ -64,7 +64,7 @@ def _seeds(layers: tuple[LayerRun, ...]) -> dict[str, Any]:
     if objective is None or len(seed_lists) != 1 or () in seed_lists:
         return {"objective": objective, "seed_spread": None}
     totals = [sum(seed_figure(l.seeds[i], objective) for l in layers) for i in range(len(layers[0].seeds))]
-    return {"objective": objective, "seed_spread": max(totals) / min(totals) - 1}
+    return {"objective": objective, "seed_spread": spread(totals)}
 
 
 def _with_noise(entries: list[dict[str, Any] | None]) -> list[dict[str, Any] | None]:
@@ -184,6 +184,6 @@ def _edp(edp_J_cycles: float, energy_unit: str, unit_in_header: bool) -> str:
 
 def _ratios(entry: dict[str, Any]) -> list[str]:
     """The ratios to the first run, one marked "~" where search noise may explain it
-    (`_marked`)."""
+    (`noise_marked`)."""
     ratios, noisy = entry["ratio_to_first"], noise_marked(entry)
     return ["-" if ratios[f] is None else f"{ratios[f]:.3f}" + ("~" if f == noisy else "") for f in FIGURES]

@@ -281,8 +281,13 @@ def seed_figure(record: dict[str, Any], objective: Objective) -> float:
 
 
 def seed_spread(records: list[dict[str, Any]], objective: Objective) -> float:
-    """How far apart the seeds' answers are: the worst over the best, less one."""
-    figures = [seed_figure(r, objective) for r in records]
+    """How far apart the seeds' answers are (`spread` of their figures)."""
+    return spread([seed_figure(r, objective) for r in records])
+
+
+def spread(figures: list[float]) -> float:
+    """How far apart the answers of independent searches are: the worst over the best,
+    less one."""
     return max(figures) / min(figures) - 1
 
 
