@@ -112,10 +112,10 @@ def random_prime_factors(factors: np.ndarray, u: np.ndarray) -> np.ndarray:
     twice as likely. Factorizes each distinct value once."""
     values, where = np.unique(factors, return_inverse=True)
     where = where.reshape(-1)
-    picked = np.ones(len(where), dtype=np.int64)
-    for i, value in enumerate(values.tolist()):
-        primes = np.array(prime_factors(value), dtype=np.int64)
-        rows = np.flatnonzero(where == i)
-        if len(primes) and len(rows):
-            picked[rows] = primes[(u[rows] * len(primes)).astype(np.int64)]
+    lists = [prime_factors(value) for value in values.tolist()]
+    counts = np.array([len(primes) for primes in lists], dtype=np.int64)
+    table = np.ones((len(lists), max(counts.max(initial=0), 1)), dtype=np.int64)  # a row per value, 1 after
+    for row, primes in enumerate(lists):
+        table[row, :len(primes)] = primes
+    picked = table[where, (np.ravel(u) * counts[where]).astype(np.int64)]  # a factor of 1: column 0, a 1
     return picked.reshape(np.shape(factors))

@@ -55,8 +55,16 @@ class MappingBatch:
         return Mapping(tuple(levels))
 
     def take(self, index: np.ndarray | slice) -> "MappingBatch":
-        return MappingBatch(*(a[index] for a in (self.order, self.temporal, self.spatial_x, self.spatial_y,
-                                                 self.spatial_order, self.keep)))
+        """The mappings at `index`: row numbers or a boolean mask (a copy), or a slice
+        (views)."""
+        arrays = (self.order, self.temporal, self.spatial_x, self.spatial_y, self.spatial_order, self.keep)
+        if isinstance(index, slice):
+            return MappingBatch(*(a[index] for a in arrays))
+        if index.dtype == np.bool_:
+            index = np.flatnonzero(index)
+        # ndarray.take rather than a[index]: half the time on a search's batches, which
+        # it copies at every step.
+        return MappingBatch(*(a.take(index, axis=0) for a in arrays))
 
     @staticmethod
     def concatenate(batches: Sequence["MappingBatch"]) -> "MappingBatch":

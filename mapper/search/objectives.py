@@ -105,7 +105,8 @@ class Scores:
         return np.array(front, dtype=np.int64)
 
     def take(self, index: np.ndarray) -> Scores:
-        return Scores(self.energy_pJ[index], self.cycles[index], self.keys[index])
+        """The scores at the rows `index` (MappingBatch.take)."""
+        return Scores(self.energy_pJ.take(index), self.cycles.take(index), self.keys.take(index, axis=0))
 
     @staticmethod
     def concatenate(parts: list[Scores]) -> Scores:

@@ -642,7 +642,7 @@ class Moves:
     def children(self, parents: MappingBatch, n: int, rng: np.random.Generator) -> MappingBatch:
         """n children, each of a random parent with one to three moves; those that break a
         constraint, capacity or fan-out are left for `score` to drop."""
-        child = _copy(parents.take(rng.integers(len(parents), size=n)))
+        child = parents.take(rng.integers(len(parents), size=n))  # its own copy, which the moves write
         moves = 1 + (rng.random(n) < 0.5) + (rng.random(n) < 0.25)
         for step in range(3):
             rows = np.flatnonzero(moves > step)

@@ -150,15 +150,20 @@ def score(mapspace: Mapspace, batch: MappingBatch) -> tuple[Scored, int]:
     `Scored.unique` keeps it), with their scores, and how many mappings the model
     scored. The repeats are dropped before the model sees them: of the mappings a
     search proposes, two in five repeat one of the same batch (random moves of a few
-    parents, tilings drawn from small factor spaces)."""
+    parents, tilings drawn from small factor spaces). Where none is dropped, the
+    answer holds `batch` itself, not a copy (no caller writes a batch it has scored)."""
     if not len(batch):
         return Scored.empty(mapspace), 0
     keys = mapping_keys(batch)
     first = first_occurrences(keys)
-    batch, keys = batch.take(first), keys[first]
+    if len(first) < len(batch):
+        batch, keys = batch.take(first), keys.take(first, axis=0)
     ev = _evaluator(mapspace).evaluate(batch, valid_only=True)
     ok = np.flatnonzero(ev.valid & mapspace.allowed(batch))
-    return Scored(batch.take(ok), Scores(ev.energy_pJ[ok], ev.cycles[ok], keys[ok])), len(batch)
+    scores = Scores(ev.energy_pJ, ev.cycles, keys)
+    if len(ok) < len(batch):
+        return Scored(batch.take(ok), scores.take(ok)), len(batch)
+    return Scored(batch, scores), len(batch)
 
 
 @lru_cache(maxsize=4)  # a few mapspaces at a time: a network search holds one per layer it searches
@@ -172,12 +177,9 @@ def neighbours(batch: MappingBatch, n: int, rng: np.random.Generator) -> Mapping
     """n tilings, each a random member of `batch` with one prime factor of one
     dimension moved from one level's temporal loop to another's. Moves that break a
     constraint or a capacity are filtered out by the caller, like any other tiling."""
-    parents = rng.integers(len(batch), size=n)
-    temporal = batch.temporal[parents].copy()
-    move_primes(temporal, rng)
-    picked = batch.take(parents)
-    return MappingBatch(picked.order, temporal, picked.spatial_x, picked.spatial_y, picked.spatial_order,
-                        picked.keep)
+    children = batch.take(rng.integers(len(batch), size=n))  # its own copy, which move_primes writes
+    move_primes(children.temporal, rng)
+    return children
 
 
 def move_primes(slots: np.ndarray, rng: np.random.Generator) -> None:
