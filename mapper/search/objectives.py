@@ -85,11 +85,11 @@ class Scores:
             cutoff = order
         else:
             last = tuple(p[order[k - 1]] for p in primary)
-            ties = np.ones(len(order), dtype=bool)
+            taken = np.ones(len(order), dtype=bool)  # those that tie with the k-th value
             for p, v in zip(primary, last):
-                ties &= p == v
-            # everything strictly before the k-th value, plus all that tie with it
-            cutoff = np.union1d(order[:k], np.flatnonzero(ties))
+                taken &= p == v
+            taken[order[:k]] = True  # and everything before it
+            cutoff = np.flatnonzero(taken)
         sub_primary = tuple(p[cutoff] for p in primary)
         return cutoff[np.lexsort((_key_ranks(self.keys[cutoff]), *sub_primary[::-1]))][:k]
 
