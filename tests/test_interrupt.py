@@ -163,19 +163,21 @@ def test_a_worker_holds_a_stop_back_until_it_can_take_it() -> None:
         process.join()
 
 
+# The pool of a network search (network.worker_pool), which shuts itself down: a pool
+# left to the interpreter's exit may print "Exception ignored ... Bad file descriptor"
+# (Python 3.11's exit handler wakes its manager thread as that thread closes the pipe).
 STOPPED_AT_START = """
 import multiprocessing, os, signal
-from concurrent.futures import ProcessPoolExecutor
-from mapper.interrupt import worker_context, worker_process_init
+from mapper.network import worker_pool
 if __name__ == "__main__":
-    pool = ProcessPoolExecutor(1, mp_context=worker_context(), initializer=worker_process_init)
-    future = pool.submit(os.getpid)  # starts the worker, which imports for a while, its stops held back
-    for child in multiprocessing.active_children():
-        os.kill(child.pid, signal.SIGTERM)
-    try:
-        future.result(timeout=60)
-    except Exception as error:
-        print(type(error).__name__)
+    with worker_pool(1) as pool:
+        future = pool.submit(os.getpid)  # starts the worker, which imports for a while, its stops held back
+        for child in multiprocessing.active_children():
+            os.kill(child.pid, signal.SIGTERM)
+        try:
+            future.result(timeout=60)
+        except Exception as error:
+            print(type(error).__name__)
 """
 
 
