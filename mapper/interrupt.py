@@ -11,8 +11,9 @@ commit half acknowledged (seen in testing: the journal's lock release, interrupt
 FileNotFoundError instead). The handler then re-checks every few milliseconds until
 the storage call has returned, for at most DEFER_LIMIT_SECONDS: a storage call that
 waits (for a lock, a database out of reach) is then interrupted anyway. It waits too
-while a finalizer (`__del__`) runs, where Python would print it with a traceback and
-drop it (seen in testing: numba's compiler objects collected in the main process). A second
+while a finalizer (`__del__`) runs or llvmlite calls back into Python from C (numba
+compiling), where Python would print it with a traceback and drop it (seen in testing:
+numba's compiler objects collected in the main process, its compiled code cached). A second
 signal ends the process at once, as without these handlers; it loses the trial in
 hand only.
 
@@ -199,7 +200,8 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 
 
 def _stop_when_out_of_storage(alarm: int, frame: FrameType | None) -> None:
-    if (_must_wait(frame) or _in_finalizer(frame)) and time.monotonic() < _deferred_until[0]:
+    if ((_must_wait(frame) or _in_finalizer(frame) or _in_compiler_callback(frame))
+            and time.monotonic() < _deferred_until[0]):
         signal.setitimer(signal.ITIMER_REAL, _RECHECK_SECONDS)
         return
     raise Interrupted(_pending[0])
@@ -208,6 +210,13 @@ def _stop_when_out_of_storage(alarm: int, frame: FrameType | None) -> None:
 def _in_finalizer(frame: FrameType | None) -> bool:
     """Whether a `__del__` is running: an exception raised in it is only printed."""
     return _on_stack(frame, lambda f: f.f_code.co_name == "__del__")
+
+
+def _in_compiler_callback(frame: FrameType | None) -> bool:
+    """Whether numba's compiler is in llvmlite, which calls back into Python from C (to
+    cache the code it made): an exception raised in such a callback is only printed
+    (seen in testing: a network search stopped while its main process compiled)."""
+    return _on_stack(frame, lambda f: _module(f).startswith("llvmlite"))
 
 
 def _in_storage(frame: FrameType | None) -> bool:

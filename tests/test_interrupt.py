@@ -192,6 +192,46 @@ def test_a_worker_stopped_while_it_starts_ends_without_a_traceback(tmp_path: Pat
     assert "Traceback" not in done.stderr, done.stderr
 
 
+STOPPED_WHILE_COMPILING = """
+import os, signal, sys, time
+from llvmlite.binding.executionengine import ExecutionEngine
+from numba import njit
+from mapper.interrupt import Interrupted, stopping_on_signals
+find_module = ExecutionEngine._find_module_ptr
+signalled = []
+def signalled_while_caching(self, pointer):  # in the callback from C that caches numba's code
+    if sys._getframe(1).f_code.co_name == "_raw_object_cache_notify" and not signalled:
+        signalled.append(True)  # once: a second stop ends the process at once
+        os.kill(os.getpid(), signal.SIGTERM)
+        deadline = time.monotonic() + 0.05
+        while time.monotonic() < deadline:
+            pass
+    return find_module(self, pointer)
+ExecutionEngine._find_module_ptr = signalled_while_caching
+def plus_one(x):
+    return x + 1
+try:
+    with stopping_on_signals():
+        njit(plus_one)(1)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            pass
+except Interrupted as stop:
+    print(stop.exit_code)
+"""
+
+
+def test_a_stop_that_comes_while_numba_caches_its_code_is_raised_after_it(tmp_path: Path) -> None:
+    """llvmlite calls back into Python from C to cache what numba compiled; raised in
+    that callback, the interruption was printed with a traceback and dropped (seen in a
+    network search stopped while its main process compiled)."""
+    script = tmp_path / "stopped_while_compiling.py"
+    script.write_text(STOPPED_WHILE_COMPILING)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "143", done.stderr
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr
+
+
 class _SignalledWhileCollected:
     """An object whose finalizer receives SIGTERM and goes on for a moment, as numba's
     compiler objects did when the main process collected them as a stop came."""
