@@ -54,7 +54,7 @@ from .constraints import Constraints
 from .explain import Explanation, why_line
 from .fusion import FusedGroup, candidate_groups
 from .fusion import constraints as fused_constraints
-from .interrupt import worker_context, worker_process_init
+from .interrupt import raise_pending, worker_context, worker_process_init
 from .mapping import Mapping
 from .mapspace import NoValidMapping
 from .model.fused import FusedEvaluation, evaluate_fused
@@ -274,7 +274,11 @@ def _row_of(task: ShapeTask) -> dict[str, Any]:
 
 def search_shape(task: ShapeTask) -> ShapeReport:
     """The worker's job (a top-level function, so `spawn` can find it): search the
-    shape's first layer unless it is finished, then write every other layer's result."""
+    shape's first layer unless it is finished, then write every other layer's result.
+    None starts once the worker has been stopped: a process pool's worker whose task
+    ended in the stop goes on to the tasks already queued to it, whole searches that
+    the stopped run would wait for."""
+    raise_pending()
     (problem, folder), names = task.layers[0], tuple(p.name for p, _ in task.layers)
     trials = scored = 0
     start, searched = time.perf_counter(), not finished(folder)

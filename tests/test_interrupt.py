@@ -163,6 +163,21 @@ def test_a_worker_holds_a_stop_back_until_it_can_take_it() -> None:
         process.join()
 
 
+def test_a_stopped_worker_starts_none_of_the_shapes_queued_to_it(tmp_path: Path) -> None:
+    """A process pool hands a worker the next task as soon as one ends, stopped or not:
+    the shape queued behind the one a stop ended must not be searched while the
+    stopped run waits for its workers."""
+    out = tmp_path / "out"
+    search = start("search", *write_specs(tmp_path), "--trials", "12", "--jobs", "1", "-o", str(out))
+    layers = out / "layers"
+    wait_until(lambda: any(completed_trials(layers / name / "study.journal") >= 2 for name in SEARCHED), search)
+    search.send_signal(signal.SIGTERM)
+    exit_code, text = finish(search)
+
+    assert exit_code == 143, text
+    assert sum((layers / name / "study.journal").exists() for name in SEARCHED) == 1
+
+
 # The pool of a network search (network.worker_pool), which shuts itself down: a pool
 # left to the interpreter's exit may print "Exception ignored ... Bad file descriptor"
 # (Python 3.11's exit handler wakes its manager thread as that thread closes the pipe).
