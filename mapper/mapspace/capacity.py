@@ -87,10 +87,10 @@ class Capacities:
     def overflows(self, extents: np.ndarray, checks: list[CapacityCheck]) -> np.ndarray:
         """(n,) whether tiles of extents (D, n) at a level surely overflow it or a level
         above (`checks`)."""
+        extents = np.ascontiguousarray(extents, dtype=np.int64)
         bad = np.zeros(extents.shape[1], dtype=np.bool_)
         for usable, multiplier, units in checks:
-            _mark_overflows(np.ascontiguousarray(extents, dtype=np.int64), multiplier[:, 0], self._coef, units, usable,
-                            bad)
+            _mark_overflows(extents, multiplier[:, 0], self._coef, units, usable, bad)
         return bad
 
 
