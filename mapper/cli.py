@@ -41,7 +41,8 @@ from .search.outputs import evaluation_json
 from .search.run import Settings, claim_layer_folder
 from .specs.errors import SpecError, did_you_mean
 from .specs.load import load_specs
-from .specs.native import SPEC_DOCUMENT, find_spec_file, load_workload_inputs, load_yaml
+from .specs.files import find_spec_file, load_yaml
+from .specs.native import SPEC_DOCUMENT, load_workload_inputs
 from .specs.timeloop import is_timeloop
 from .workload_graph import graph_stats, workload_graph
 from .specs import schema

@@ -61,8 +61,9 @@ from .json_output import json_text
 from .search.run import Settings
 from .specs.errors import SpecError
 from .specs.load import load_specs
-from .specs.native import (DocumentKind, SpecModel, Text, invalid, is_number, load_yaml,
-                           parse_mapping, validated)
+from .specs.fields import SpecModel, Text, invalid, is_number, validated
+from .specs.files import DocumentKind, load_yaml
+from .specs.native.mapping import parse_mapping
 
 LEVEL_CLASSES = ("ALU", "RF", "array", "buffer", "DRAM")  # the paper's legend, innermost first
 DATA_TYPES = {"Weights": "weights", "Inputs": "inputs", "Outputs": "psums"}

@@ -80,8 +80,10 @@ from .search.run import DEFAULT_PATIENCE, REMAINDER_SEARCHES, Settings
 from .specs.constraints import parse_constraints, take_constraints
 from .specs.errors import SpecError, did_you_mean
 from .specs.limits import MAX_SEED, MAX_SEEDS
-from .specs.native import (SPEC_DOCUMENT, DocumentKind, PositiveInt, PositiveNumber, SpecModel, Text, check_keeps,
-                           find_spec_file, invalid, is_int, load_native, load_yaml, shipped_specs_dir, validated)
+from .specs.fields import PositiveInt, PositiveNumber, SpecModel, Text, invalid, is_int, validated
+from .specs.files import DocumentKind, find_spec_file, load_yaml, shipped_specs_dir
+from .specs.native import SPEC_DOCUMENT, load_native
+from .specs.native.architecture import check_keeps
 
 UNCONSTRAINED = "unconstrained"
 DEFAULT_ROOT = Path("results")

@@ -35,7 +35,8 @@ from pydantic import Field, WithJsonSchema
 from .architecture import Architecture
 from .estimation import EstimateError, estimate_architecture
 from .specs.errors import SpecError, describe, did_you_mean
-from .specs.native import PositiveNumber, SpecModel, parse_architecture_and_hardware
+from .specs.fields import PositiveNumber, SpecModel
+from .specs.native.architecture import parse_architecture_and_hardware
 
 
 MAX_DESIGNS = 4096  # design points of one sweep, each a network search

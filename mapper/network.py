@@ -70,7 +70,9 @@ from .search.engine import Progress, search_label
 from .search.fused import Option, choose_groups
 from .search.run import Settings, decisive_settings, recorded_settings, search_layer, seed_spread
 from .specs.errors import SpecError
-from .specs.native import SPEC_DOCUMENT, load_workload_inputs, load_yaml, parse_mapping
+from .specs.files import load_yaml
+from .specs.native import SPEC_DOCUMENT, load_workload_inputs
+from .specs.native.mapping import parse_mapping
 from .typed_json import from_json, to_json
 from .workload_graph import workload_graph
 

@@ -12,7 +12,7 @@ from tiny_network import write_specs
 from mapper import api
 from mapper.cli import main
 from mapper.specs.errors import SpecError
-from mapper.specs.native import shipped_specs_dir
+from mapper.specs.files import shipped_specs_dir
 
 SPECS = shipped_specs_dir()
 TOY = [SPECS / "arch/toy-3level.yaml", SPECS / "workloads/tiny-conv.yaml", SPECS / "mappings/toy-3level-tiny-conv.yaml"]

@@ -12,7 +12,9 @@ from mapper.architecture import Architecture, StorageLevel
 from mapper.model.capacity import violations
 from mapper.model.reference import evaluate_reference
 from mapper.model.stats import Evaluation
-from mapper.specs.native import load_native, parse_mapping, shipped_specs_dir
+from mapper.specs.files import shipped_specs_dir
+from mapper.specs.native import load_native
+from mapper.specs.native.mapping import parse_mapping
 from mapper.specs.timeloop import load
 from timeloop_reference import REFERENCE, load_input
 

@@ -18,7 +18,8 @@ from timeloop_reference import REFERENCE, load_input
 from mapper.cli import main
 from mapper.specs.errors import SpecError
 from mapper.specs.load import load_specs
-from mapper.specs.native import load_native, shipped_specs_dir
+from mapper.specs.files import shipped_specs_dir
+from mapper.specs.native import load_native
 
 SPECS = shipped_specs_dir()
 TOY_ARCH = SPECS / "arch/toy-3level.yaml"
@@ -275,7 +276,7 @@ def test_a_table_outside_the_repository_says_where_tables_are_found(tmp_path: Pa
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """An installed mapper run away from the repository has no shipped tables: the
     error says so instead of listing none."""
-    monkeypatch.setattr("mapper.specs.native.SHIPPED_SPECS", tmp_path / "nowhere")
+    monkeypatch.setattr("mapper.specs.files.SHIPPED_SPECS", tmp_path / "nowhere")
     monkeypatch.chdir(tmp_path)
     error, path = spec_error(tmp_path, (ARCH % "size: 4").replace("name: a\n", "name: a\n  energy_table: eyeriss\n"))
     check(error, path, "architecture.energy_table", "nor in ../energy/ beside it, and no specs/energy/ here",
@@ -286,7 +287,7 @@ def test_a_table_in_the_energy_folder_beside_the_specs_folder_is_found_from_anyw
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """specs/arch/X.yaml naming a table of specs/energy/: the shipped layout, which an
     installed mapper finds by the spec's path alone, run from any folder."""
-    monkeypatch.setattr("mapper.specs.native.SHIPPED_SPECS", tmp_path / "nowhere")
+    monkeypatch.setattr("mapper.specs.files.SHIPPED_SPECS", tmp_path / "nowhere")
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")
     (tmp_path / "specs" / "arch").mkdir(parents=True)

@@ -23,7 +23,7 @@ from mapper.problem import Problem
 from mapper.specs.constraints import parse_factor_words, parse_native
 from mapper.specs.errors import SpecError
 from mapper.specs.load import load_specs
-from mapper.specs.native import shipped_specs_dir
+from mapper.specs.files import shipped_specs_dir
 
 SPECS = shipped_specs_dir()
 CASES = REFERENCE / "cases"

@@ -25,7 +25,7 @@ from mapper.constraints import PRESETS, Constraints
 from mapper.search.engine import search_trials
 from mapper.search.run import Settings
 from mapper.specs.load import load_specs
-from mapper.specs.native import shipped_specs_dir
+from mapper.specs.files import shipped_specs_dir
 from postgres_server import (fresh_database, needs_postgres, needs_postgres_restarts,  # noqa: F401 (a fixture)
                              postgres_url, server_stopped)
 from tiny_network import SEARCHED, best_mappings, finish, start, write_layer, write_specs

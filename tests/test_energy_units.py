@@ -28,7 +28,8 @@ from mapper.network import (
 from mapper.plots import energy_breakdown, energy_delay
 from mapper.specs.errors import SpecError
 from mapper.specs.load import load_specs
-from mapper.specs.native import load_energy_table, load_native
+from mapper.specs.native import load_native
+from mapper.specs.native.energy_tables import load_energy_table
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
 TOY = [str(SPECS / "arch/toy-3level.yaml"), str(SPECS / "workloads/tiny-conv.yaml")]

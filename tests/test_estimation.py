@@ -20,7 +20,8 @@ from mapper.estimation import (EstimateError, estimate_mac, estimate_storage, hw
 from mapper.specs.errors import SpecError
 from mapper.specs.load import load_specs
 from mapper.specs.timeloop import component_classes
-from mapper.specs.native import load_native, shipped_specs_dir
+from mapper.specs.files import shipped_specs_dir
+from mapper.specs.native import load_native
 
 SPECS = shipped_specs_dir()
 # Off the grid, the interpolation stays this close to CACTI's own results (the table's

@@ -19,7 +19,7 @@ from mapper.model.reference import evaluate_reference
 from mapper.plots import comparison_figure, energy_breakdown, energy_delay
 from mapper.runs import LayerRun, Run
 from mapper.specs.load import load_specs
-from mapper.specs.native import shipped_specs_dir
+from mapper.specs.files import shipped_specs_dir
 
 SPECS = shipped_specs_dir()
 # The hand-written output-stationary mapping of tiny-conv on the toy (its file says how

@@ -21,7 +21,8 @@ from mapper.search.outputs import native_mapping, result_json
 from mapper.search.tilings import Effort
 from mapper.specs.errors import SpecError
 from mapper.specs.load import load_specs
-from mapper.specs.native import load_workload, parse_mapping
+from mapper.specs.native import load_workload
+from mapper.specs.native.mapping import parse_mapping
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENT = ROOT / "specs/experiments/eyeriss-dataflows.yaml"

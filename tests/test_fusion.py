@@ -32,7 +32,9 @@ from mapper.safe_names import file_in  # noqa: E402
 from mapper.search.fused import Option, choose_groups  # noqa: E402
 from mapper.specs.errors import SpecError  # noqa: E402
 from mapper.specs.load import load_specs  # noqa: E402
-from mapper.specs.native import load_workload_inputs, parse_mapping, shipped_specs_dir  # noqa: E402
+from mapper.specs.files import shipped_specs_dir
+from mapper.specs.native import load_workload_inputs
+from mapper.specs.native.mapping import parse_mapping  # noqa: E402
 from mapper.workload_graph import workload_graph  # noqa: E402
 
 ALL = frozenset({"Weights", "Inputs", "Outputs"})

@@ -31,7 +31,8 @@ from mapper.model.vectorized import evaluate_batch
 from mapper.specs.errors import SpecError
 from mapper.specs.limits import MAX_FILE_BYTES, MAX_LEVELS
 from mapper.specs.load import load_specs
-from mapper.specs.native import SPEC_DOCUMENT, shipped_specs_dir
+from mapper.specs.files import shipped_specs_dir
+from mapper.specs.native import SPEC_DOCUMENT
 
 sys.path.insert(0, os.path.dirname(__file__))
 

@@ -39,7 +39,7 @@ from mapper.model.vectorized import evaluate_batch
 from mapper.problem import Problem, Tensor
 from mapper.specs.constraints import parse_factor_words
 from mapper.specs.load import load_specs
-from mapper.specs.native import shipped_specs_dir
+from mapper.specs.files import shipped_specs_dir
 
 SPECS = shipped_specs_dir()
 T06 = REFERENCE / "cases/t06_mapper_eyeriss_vgg02_l5/ref-output"

@@ -11,18 +11,12 @@ import pytest
 from mapper.mapping import Loop
 from mapper.problem import Problem
 from mapper.specs.load import load_specs
-from mapper.specs.native import (
-    SPEC_DOCUMENT,
-    detect_format,
-    find_spec_file,
-    load_energy_table,
-    load_native,
-    load_yaml,
-    parse_architecture,
-    parse_mapping,
-    parse_problem,
-    shipped_specs_dir,
-)
+from mapper.specs.files import find_spec_file, load_yaml, shipped_specs_dir
+from mapper.specs.native import SPEC_DOCUMENT, detect_format, load_native
+from mapper.specs.native.architecture import parse_architecture
+from mapper.specs.native.energy_tables import load_energy_table
+from mapper.specs.native.mapping import parse_mapping
+from mapper.specs.native.problem import parse_problem
 from timeloop_reference import REFERENCE
 
 SPECS = shipped_specs_dir()

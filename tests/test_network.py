@@ -39,7 +39,8 @@ from mapper.network import (
 from mapper.search.engine import search_trials
 from mapper.search.run import Settings
 from mapper.specs.load import load_specs
-from mapper.specs.native import load_native, shipped_specs_dir
+from mapper.specs.files import shipped_specs_dir
+from mapper.specs.native import load_native
 from mapper.typed_json import to_json
 
 ROOT = Path(__file__).resolve().parents[1]

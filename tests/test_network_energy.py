@@ -21,7 +21,7 @@ from mapper.model.reference import evaluate_reference
 from mapper.model.vectorized import evaluate_batch
 from mapper.report import counts_table
 from mapper.specs.load import load_specs
-from mapper.specs.native import shipped_specs_dir
+from mapper.specs.files import shipped_specs_dir
 
 SHIPPED = shipped_specs_dir()
 

@@ -18,7 +18,8 @@ from mapper.cli import main
 from mapper.onnx_import import import_onnx, workload_yaml
 from mapper.problem import Problem
 from mapper.specs.errors import SpecError
-from mapper.specs.native import load_workload, load_workload_inputs, shipped_specs_dir
+from mapper.specs.files import shipped_specs_dir
+from mapper.specs.native import load_workload, load_workload_inputs
 from mapper.workload_graph import graph_stats, workload_graph
 
 

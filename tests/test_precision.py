@@ -24,7 +24,8 @@ from mapper.model.vectorized import evaluate_batch, evaluate_mapping
 from mapper.precision import level_widths
 from mapper.problem import Problem, Tensor
 from mapper.specs.errors import SpecError
-from mapper.specs.native import load_native, parse_problem, parse_workload
+from mapper.specs.native import load_native
+from mapper.specs.native.problem import parse_problem, parse_workload
 
 ALL = frozenset({"Inputs", "Weights", "Outputs"})
 

@@ -29,7 +29,8 @@ from mapper.search.outputs import timeloop_mapping
 from mapper.search.run import MIN_REMAINDER_GAIN, screened
 from mapper.search.tilings import Effort, score
 from mapper.specs.errors import SpecError
-from mapper.specs.native import parse_mapping as parse_native, shipped_specs_dir
+from mapper.specs.files import shipped_specs_dir
+from mapper.specs.native.mapping import parse_mapping as parse_native
 from mapper.specs.timeloop import parse_factors as parse_timeloop_factors
 from mapper.specs.timeloop import parse_mapping as parse_timeloop
 from run_details import without_run_details

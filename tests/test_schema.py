@@ -29,7 +29,10 @@ from mapper.experiment import load_experiment
 from mapper.specs.errors import SpecError
 from mapper.specs.load import load_specs
 from mapper.specs.constraints import LevelConstraintsSpec
-from mapper.specs.native import EnergySpec, LevelMappingSpec, TensorSpec, load_energy_table
+from mapper.specs.native.architecture import EnergySpec
+from mapper.specs.native.energy_tables import load_energy_table
+from mapper.specs.native.mapping import LevelMappingSpec
+from mapper.specs.native.problem import TensorSpec
 from mapper.specs.schema import KINDS, Kind, file_name, schema_text
 
 sys.path.insert(0, os.path.dirname(__file__))

@@ -38,7 +38,8 @@ from mapper.search.structures import StructureSpace
 from mapper.search import polish as polish_module
 from mapper.search.tilings import Effort, best_tilings
 from mapper.specs.load import load_specs
-from mapper.specs.native import parse_architecture, parse_problem
+from mapper.specs.native.architecture import parse_architecture
+from mapper.specs.native.problem import parse_problem
 from mapper.specs.timeloop import load, parse_mapping
 from run_details import without_run_details
 

@@ -17,7 +17,7 @@ from mapper.search.command import progress_text as layer_progress_text
 from mapper.search.engine import Progress
 from mapper.search.run import Settings, decisive_settings
 from mapper.specs.errors import SpecError
-from mapper.specs.native import shipped_specs_dir
+from mapper.specs.files import shipped_specs_dir
 from postgres_server import needs_postgres, postgres_url  # noqa: F401 (a fixture)
 from run_details import without_run_details
 

@@ -15,7 +15,9 @@ import pytest
 
 from mapper.cli import main
 from mapper.specs.errors import SpecError
-from mapper.specs.native import load_workload, parse_workload, shipped_specs_dir
+from mapper.specs.files import shipped_specs_dir
+from mapper.specs.native import load_workload
+from mapper.specs.native.problem import parse_workload
 from mapper.workload_stats import WorkloadStats, workload_stats
 
 WORKLOADS = shipped_specs_dir() / "workloads"

@@ -28,7 +28,7 @@ def _loops_text(loops: tuple[Loop, ...]) -> str:
 
 
 def native_mapping(problem: Problem, arch: Architecture, mapping: Mapping) -> list[dict[str, Any]]:
-    """The `mapping:` list of the native YAML format (mapper/specs/native.py), one entry
+    """The `mapping:` list of the native YAML format (mapper/specs/native), one entry
     per level with its keep set spelled out, so the file means the same whatever the
     architecture's defaults."""
     names = [t.name for t in problem.tensors]

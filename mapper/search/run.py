@@ -49,7 +49,7 @@ from ..run_folder import LAYER_RECORD, fingerprint, keep_results_of
 from ..safe_names import mask_password
 from ..specs.errors import SpecError, did_you_mean
 from ..specs.limits import MAX_SEED, MAX_SEEDS
-from ..specs.native import is_int
+from ..specs.fields import is_int
 from ..typed_json import to_json
 from .engine import (
     Budget,

@@ -55,8 +55,8 @@ from pydantic import PlainValidator, WithJsonSchema
 from ..architecture import Architecture
 from ..constraints import PRESETS, Constraints, Factor, LevelConstraints, preset
 from ..problem import Problem
-from .errors import SpecError, describe, did_you_mean
-from .native import IDENTIFIER_SCHEMA, File, Identifier, SpecModel, invalid, is_int, is_number, validated
+from .errors import File, SpecError, describe, did_you_mean
+from .fields import IDENTIFIER_SCHEMA, Identifier, SpecModel, invalid, is_int, is_number, validated
 from .timeloop import listed_permutation
 
 TIMELOOP_KEYS = ("constraints", "mapspace_constraints", "architecture_constraints")

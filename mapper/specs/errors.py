@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+File = str | Path | None  # where a spec came from; None: not from a file (a command-line option, an API call)
 
 _ONE_LINE = re.compile(r"\s*[\r\n]+\s*")
 
@@ -22,7 +23,7 @@ class SpecError(Exception):
 
     def __init__(
         self,
-        file: str | Path | None,
+        file: File,
         key_path: str,
         found: str,
         allowed: str,
@@ -71,6 +72,16 @@ def did_you_mean(name: object, choices: Iterable[str]) -> str | None:
     """A 'did you mean ...?' hint for a misspelt name, or None when nothing is close."""
     matches = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=0.6)
     return f"did you mean {matches[0]!r}?" if matches else None
+
+
+def join_key_path(path: str, loc: Sequence[str | int]) -> str:
+    """A key path with more keys and indices: ("levels", 2, "depth") -> levels[2].depth
+    (pydantic's "[key]", the place of a mapping's key, says nothing more)."""
+    for part in loc:
+        if part == "[key]":
+            continue
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
 
 
 def describe(value: object, limit: int = 60) -> str:

@@ -12,6 +12,7 @@ from ..mapping import Mapping
 from ..problem import Problem
 from . import timeloop
 from .errors import SpecError
+from .files import load_yaml
 
 
 @dataclass(frozen=True)
@@ -28,14 +29,14 @@ def load_specs(paths: list[str | Path], batch: int = 1, need_energies: bool = Tr
     """Merge the files at the top level (as Timeloop does) and read what they describe.
     Constraints (native or Timeloop, see mapper/specs/constraints.py) may come in any
     of the files, and are checked against the problems and architecture loaded here.
-    `batch`: the samples each native layer runs on (mapper/specs/native.py); a Timeloop
+    `batch`: the samples each native layer runs on (mapper/specs/native); a Timeloop
     problem names no batch dimension, so it takes none. `need_energies=False`: a Timeloop
     architecture without its ERT is read with energies of 0 (for `mapper estimate`)."""
     from . import constraints, native  # both build on Specs, defined above
     paths = [Path(p) for p in paths]
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise SpecError(", ".join(map(str, paths)), "batch", repr(batch), "a whole number of samples, at least 1")
-    docs, found = constraints.take_constraints([(p, native.load_yaml(p, native.SPEC_DOCUMENT)) for p in paths])
+    docs, found = constraints.take_constraints([(p, load_yaml(p, native.SPEC_DOCUMENT)) for p in paths])
     specs = _load_specs(docs, batch, need_energies)
     return replace(specs, constraints=constraints.parse_constraints(found, specs.problems, specs.architecture))
 

@@ -45,13 +45,16 @@ from typing_extensions import TypedDict  # pydantic needs it before Python 3.12
 from ..dataflow_comparison import ComparisonSpec
 from ..experiment import ExperimentSpec
 from .constraints import FACTORS_SCHEMA, TIMELOOP_TARGET_SCHEMA, ConstraintsSpec, timeloop_constraints_schema
-from .native import ArchitectureSpec, ConvSpec, EinsumSpec, EnergyTableSpec, LevelMappingSpec, MatmulSpec, WorkloadSpec
+from .native.architecture import ArchitectureSpec
+from .native.energy_tables import EnergyTableSpec
+from .native.mapping import LevelMappingSpec
+from .native.problem import ConvSpec, EinsumSpec, MatmulSpec, WorkloadSpec
 
 Kind = Literal["spec", "energy-table", "experiment"]
 KINDS: tuple[Kind, ...] = ("spec", "energy-table", "experiment")
 # The YAML language server checks draft-07 (2019-09 and 2020-12 only in part). Pydantic
 # writes 2020-12, but for these models nothing draft-07 lacks besides the name `$defs`;
-# the validators' own schemas (native.py, constraints.py) are written in draft-07.
+# the validators' own schemas (fields.py, native/, constraints.py) are written in draft-07.
 DIALECT = "http://json-schema.org/draft-07/schema#"
 REFS = "#/definitions/{model}"
 
@@ -87,7 +90,7 @@ def _timeloop_constraints(key: str) -> Any:
                          json_schema_extra={"not": {"required": ["problem", "workload"]}}))
 class _SpecFile(TypedDict, total=False):
     """A native spec file; the files given together are merged at the top level, each
-    key coming from one file only (mapper/specs/native.py)."""
+    key coming from one file only (mapper/specs/native)."""
 
     problem: Annotated[ProblemSpec, Field(description="one layer (not with workload)")]
     workload: Annotated[WorkloadSpec, Field(description="several layers (not with problem)")]

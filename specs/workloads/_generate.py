@@ -5,7 +5,7 @@
 The YAML files it writes are what ships and what users read; this script is how they
 were made, and tests/test_zoo.py checks that they still say what it writes. Layers are
 conv (FC layers of CNNs too, as convolutions over their whole input, as the Eyeriss
-papers write them), linear and matmul, in the native format of mapper/specs/native.py.
+papers write them), linear and matmul, in the native format of mapper/specs/native.
 Only layers with multiply-accumulates are listed: pooling, activations, normalization,
 residual additions and biases are left out.
 """
