@@ -2,6 +2,22 @@
 trials found, so that the answer depends less on which structures the trials
 happened to try.
 
+In order (`polish`; each step's reason, and the layer that showed it, below):
+1. Starts: the best mapping of each keep table the trials found, also under the
+   busiest unrollings of the array (`_unrolled`).
+2. Local searches (`_local_search`), from the best keep tables in turn: rounds of
+   random moves of the elite (`Moves`) while they better it, then a sweep of its best
+   (`_swept`: other keep tables, unrollings, and the tiles each needs), on while that
+   betters it. They run until two agree on the best value and at least
+   `PolishEffort.least_starts` have run.
+3. On a large array, a local search that betters the others is followed by one from
+   its crossings with the trials' structures (`_crossed`).
+4. Then, while either betters the best: its temporal factors placed anew, one or two
+   dimensions at a time (`_placed_anew`), or its sweep's keep tables under the
+   unrollings freed inside (`_unrolled_inside`), each followed by a local search.
+5. In a layer's own search, last (`shared_polish`): the dataflows that share a tensor
+   across the array that the answer does not share.
+
 A trial scores tilings of one structure (its loop orders, spatial unrolling and keep
 table stay fixed), and the structure moves of the search are Optuna trials of a
 tenth of a second each. Where good mappings differ from the trials' best in several
