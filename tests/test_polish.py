@@ -530,3 +530,23 @@ def test_the_unrollings_that_share_a_tensor_spread_only_dimensions_it_does_not_d
     assert np.prod(shared["Outputs"][0] * shared["Outputs"][1], axis=(1, 2))[0] == 144
     output_stationary = under(unrolled(spread).index({"P", "Q"}))
     assert "Weights" not in shared_unrollings(ms, output_stationary, effort)
+
+
+@pytest.mark.parametrize("objective", ["edp", "energy"])
+def test_a_polish_that_skips_what_its_local_searches_scored_before_ends_as_one_that_scores_it_again(
+        objective: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A child drawn again lost to an elite that has only got better since (its order
+    is fixed: value, then the elite before the children): not scored again, the same
+    end."""
+    from mapper.search import tilings
+    specs = load_specs([SHIPPED / "arch/eyeriss-like.yaml", SHIPPED / "workloads/alexnet.yaml"])
+    ms = Mapspace(next(p for p in specs.problems if p.name == "conv3"), specs.architecture)
+    start, _ = score(ms, ms.fitting_start())
+    effort = PolishEffort(restarts=2, patience=4)
+    runs = [polish(ms, start, objective, effort, np.random.default_rng(4))]
+    monkeypatch.setattr(tilings.ScoredBefore, "new", lambda self, keys, rows: np.ones(len(rows), dtype=bool))
+    runs.append(polish(ms, start, objective, effort, np.random.default_rng(4)))
+    (skipping, scored), (again, scored_again) = runs
+    assert skipping.scores.keys.tolist() == again.scores.keys.tolist()
+    assert skipping.scores.value(objective).tolist() == again.scores.value(objective).tolist()
+    assert scored < scored_again

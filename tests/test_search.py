@@ -685,3 +685,35 @@ def test_a_batch_is_scored_without_its_repeats_as_if_they_were_dropped_after() -
     assert scored.scores.keys.tolist() == once.scores.keys.tolist()
     assert scored.scores.energy_pJ.tolist() == once.scores.energy_pJ.tolist()
     assert count == len(np.unique(mapping_keys(batch), axis=0)) < len(batch)
+
+
+def test_a_record_of_scored_mappings_tells_which_it_holds_however_many() -> None:
+    from mapper.search import tilings
+    rows = np.unique(np.random.default_rng(9).integers(0, 5, size=(6000, 12)), axis=0)  # past its first table
+    ms = mapspace("conv1d-on-a-row")
+    before = tilings.ScoredBefore(tilings.Scored.empty(ms))
+    first, second = np.arange(0, len(rows), 2), np.arange(1, len(rows), 2)
+    assert before.new(rows, first).all()
+    assert not before.new(rows, first).any()
+    mixed = np.arange(len(rows))
+    assert before.new(rows, mixed).tolist() == (mixed % 2 == 1).tolist()
+    assert not before.new(rows, second).any()
+
+
+@pytest.mark.parametrize("objective", ["edp", "energy", "delay"])
+def test_a_refinement_that_skips_what_it_scored_before_ends_as_one_that_scores_it_again(
+        objective: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mapping drawn again lost to an elite that has only got better since: the
+    refinement does not score it again, and ends with the same elite."""
+    from mapper.search import tilings
+    specs = load_specs([SHIPPED / "arch/eyeriss-like.yaml", SHIPPED / "workloads/alexnet.yaml"])
+    ms = Mapspace(next(p for p in specs.problems if p.name == "conv3"), specs.architecture)
+    start = ms.fitting_start()
+    structure = ms.structure(start.order[0], list(zip(start.spatial_x[0], start.spatial_y[0])), start.keep[0])
+    runs = [best_tilings(ms, structure, objective, Effort(), np.random.default_rng(2))]
+    monkeypatch.setattr(tilings.ScoredBefore, "new", lambda self, keys, rows: np.ones(len(rows), dtype=bool))
+    runs.append(best_tilings(ms, structure, objective, Effort(), np.random.default_rng(2)))
+    (skipping, scored), (again, scored_again) = runs
+    assert skipping.scores.keys.tolist() == again.scores.keys.tolist()
+    assert skipping.scores.value(objective).tolist() == again.scores.value(objective).tolist()
+    assert scored < scored_again

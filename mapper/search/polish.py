@@ -147,8 +147,8 @@ import numpy as np
 from ..mapspace import Mapspace, TemporalFactors
 from ..model.batch import MappingBatch
 from .objectives import Objective, structure_keys
-from .tilings import (Effort, Scored, best_tilings, first_occurrences, move_primes, representatives, score,
-                      unrolled_as)
+from .tilings import (Effort, Scored, ScoredBefore, best_tilings, first_occurrences, move_primes, representatives,
+                      score, unrolled_as)
 
 Unrollings = tuple[np.ndarray, np.ndarray]  # (spatial_x, spatial_y), each (n, L, D)
 # A polish's sweeps' keep tables (`_swept_tables`) by the key of the mapping swept: the
@@ -360,13 +360,14 @@ def _local_search(mapspace: Mapspace, moves: Moves, elite: Scored, objective: Ob
     better its best; then (`sweep`) a sweep of the mappings around its best (`_swept`),
     and on from there if that betters it."""
     scored, stale = 0, 0
+    before = ScoredBefore(elite) if objective != "pareto" else None
     for _ in range(effort.rounds):
         if stale >= effort.patience and not sweep:
             return elite, scored
         if stale >= effort.patience:
             children, count = _swept(mapspace, moves, elite.take(np.arange(1)), objective, effort, tiling, swept)
         else:
-            children, count = score(mapspace, moves.children(elite.batch, effort.elite * effort.children, rng))
+            children, count = score(mapspace, moves.children(elite.batch, effort.elite * effort.children, rng), before)
         scored += count
         improved = _elite(Scored.concatenate([elite, children]).unique(), objective, effort.elite,
                           effort.per_keep_table)

@@ -107,8 +107,10 @@ def representatives(keys: np.ndarray) -> np.ndarray:
 
 
 @cache
-def _fingerprint_weights(columns: int) -> np.ndarray:
-    return np.random.default_rng(columns).integers(-2**63, 2**63 - 1, size=columns, dtype=np.int64)
+def _fingerprint_weights(columns: int, stream: int = 0) -> np.ndarray:
+    """The random weights of a fingerprint of `columns` integers; another `stream`,
+    another fingerprint."""
+    return np.random.default_rng([columns, stream]).integers(-2**63, 2**63 - 1, size=columns, dtype=np.int64)
 
 
 @njit(cache=True)
@@ -143,25 +145,95 @@ def _equal_rows(keys: np.ndarray, a: int, b: int) -> bool:
     return True
 
 
-def score(mapspace: Mapspace, batch: MappingBatch) -> tuple[Scored, int]:
+def score(mapspace: Mapspace, batch: MappingBatch, before: ScoredBefore | None = None) -> tuple[Scored, int]:
     """The valid mappings of `batch` (constraints, capacities, fan-outs), each once (as
     `Scored.unique` keeps it), with their scores, and how many mappings the model
     scored. The repeats are dropped before the model sees them: of the mappings a
     search proposes, two in five repeat one of the same batch (random moves of a few
-    parents, tilings drawn from small factor spaces). Where none is dropped, the
-    answer holds `batch` itself, not a copy (no caller writes a batch it has scored)."""
+    parents, tilings drawn from small factor spaces); so are those `before` holds, which
+    it then holds too. Where none is dropped, the answer holds `batch` itself, not a
+    copy (no caller writes a batch it has scored)."""
     if not len(batch):
         return Scored.empty(mapspace), 0
     keys = mapping_keys(batch)
     first = first_occurrences(keys)
+    if before is not None:
+        first = first[before.new(keys, first)]
     if len(first) < len(batch):
         batch, keys = batch.take(first), keys.take(first, axis=0)
+    if not len(batch):
+        return Scored.empty(mapspace), 0
     ev = _evaluator(mapspace).evaluate(batch, valid_only=True)
     ok = np.flatnonzero(ev.valid & mapspace.allowed(batch))
     scores = Scores(ev.energy_pJ, ev.cycles, keys)
     if len(ok) < len(batch):
         return Scored(batch.take(ok), scores.take(ok)), len(batch)
     return Scored(batch, scores), len(batch)
+
+
+class ScoredBefore:
+    """The mappings that the rounds of one local search have scored, by 128-bit
+    fingerprints of their keys (two of `_representatives`' kind: two different
+    mappings share both with a chance of about 2**-128).
+
+    Where an elite is the best mappings of its pool by a fixed order (a single
+    objective: `Scores.best`'s, or polish._elite's stable one, in which the elite comes
+    before the children), it only gets better, so a mapping drawn again loses to it as
+    it did the first time: scoring it again would change nothing but the time. A sixth
+    to a fifth of the children of a refinement's or a polish's rounds repeat an earlier
+    round's (ResNet-50's res2a_branch2b on eyeriss-like). Not for a Pareto front,
+    spread evenly over its points, where one left out may come in later."""
+
+    def __init__(self, start: Scored) -> None:
+        """Holding `start`, the elite the rounds begin with: a child that repeats one of
+        them (a move that moved nothing, mostly) is in the pool already."""
+        self._table = np.zeros((1024, 2), dtype=np.int64)  # open addressing; (0, 0) marks a free slot
+        self._count = 0
+        self.new(start.scores.keys, np.arange(len(start)))
+
+    def new(self, keys: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Which of `rows` of `keys` (distinct mappings) were not held; from now on all are."""
+        columns = keys.shape[1]
+        prints = _fingerprints(np.ascontiguousarray(keys, dtype=np.int64), rows, _fingerprint_weights(columns),
+                               _fingerprint_weights(columns, 1))
+        if 2 * (self._count + len(prints)) > len(self._table):
+            size = 2 * len(self._table)
+            while 2 * (self._count + len(prints)) > size:
+                size *= 2
+            held, self._table = self._table, np.zeros((size, 2), dtype=np.int64)
+            _insert(self._table, held[(held != 0).any(axis=1)])
+        fresh = _insert(self._table, prints)
+        self._count += int(fresh.sum())
+        return fresh
+
+
+@njit(cache=True)
+def _fingerprints(keys: np.ndarray, rows: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    prints = np.empty((len(rows), 2), dtype=np.int64)
+    for i in range(len(rows)):
+        a = b = 0
+        for column in range(keys.shape[1]):
+            a += keys[rows[i], column] * first[column]  # wraps around modulo 2**64
+            b += keys[rows[i], column] * second[column]
+        if a == 0 and b == 0:  # the mark of a free slot
+            b = 1
+        prints[i, 0], prints[i, 1] = a, b
+    return prints
+
+
+@njit(cache=True)
+def _insert(table: np.ndarray, prints: np.ndarray) -> np.ndarray:
+    """Put each fingerprint in `table` (at most half full after it); whether it was new."""
+    size = len(table)
+    fresh = np.empty(len(prints), dtype=np.bool_)
+    for row in range(len(prints)):
+        a, b = prints[row, 0], prints[row, 1]
+        slot = (a ^ (a >> 32)) & (size - 1)
+        while (table[slot, 0] != 0 or table[slot, 1] != 0) and not (table[slot, 0] == a and table[slot, 1] == b):
+            slot = (slot + 1) & (size - 1)
+        fresh[row] = table[slot, 0] == 0 and table[slot, 1] == 0
+        table[slot, 0], table[slot, 1] = a, b
+    return fresh
 
 
 @lru_cache(maxsize=4)  # a few mapspaces at a time: a network search holds one per layer it searches
@@ -334,8 +406,9 @@ def refined(mapspace: Mapspace, elite: Scored, objective: Objective, effort: Eff
     `children_each` of each of a full elite), as long as a round changes the elite (at
     most `effort.rounds`), and how many mappings were scored."""
     scored = 0
+    before = ScoredBefore(elite) if objective != "pareto" else None
     for _ in range(effort.rounds if len(elite) else 0):
-        children, count = score(mapspace, neighbours(elite.batch, effort.elite * children_each, rng))
+        children, count = score(mapspace, neighbours(elite.batch, effort.elite * children_each, rng), before)
         scored += count
         pool = Scored.concatenate([elite, children]).unique()
         improved = pool.select(objective, effort.elite)
