@@ -564,6 +564,40 @@ def test_a_keeper_above_a_bypassing_level_serves_every_step_of_its_short_pes() -
     assert mismatches(problem, arch, mapping, sim) == []
 
 
+def test_an_iteration_that_starts_as_the_one_before_need_not_stand_for_the_rest() -> None:
+    """M4 N4 as M2 N2 over M2 N3 (N's last iteration of the outer loop runs one of
+    the three), A kept only outermost and innermost. Where a step in M moved A's
+    one-element tile in, the N3 loop's #0 and #1 start alike (each after a move of
+    +1 in M), but #1 refetches the tile on the change of stride (it stays put) and #2
+    does not: 9 reads of A, where counting #1 for #2 as well gave 11 (the walk of the
+    loops the keeper takes from the levels that bypass A: hypothesis seed 109)."""
+    problem = matmul(M=4, N=4, K=1)
+    names = frozenset({"A", "B", "Z"})
+    arch = Architecture("a", (StorageLevel("Outer"), StorageLevel("Mid"), StorageLevel("Inner")))
+    mapping = Mapping((LevelMapping((Loop("M", 2), Loop("N", 2)), keep=names),
+                       LevelMapping((Loop("M", 2), Loop("N", 3)), keep=frozenset({"B", "Z"})),
+                       LevelMapping(keep=frozenset({"A"}))))
+    sim = simulate(problem, arch, mapping)
+    assert (sim.levels[0]["A"].reads, sim.levels[2]["A"].fills) == (9, 9)
+    assert mismatches(problem, arch, mapping, sim) == []
+
+
+def test_a_loop_whose_last_iterations_were_counted_not_walked_leaves_its_tiles_where_they_end() -> None:
+    """M4 N4 K2 as M2 N2 over M2 N3, B's K x 1 columns kept innermost: the N3 loop
+    walks #0 and #1 and counts #1 again for #2, so its column must then stand at n=2
+    for what follows. From n=1, the outer N loop's step to n=3 looked like a change of
+    stride (+2, not +1) and refetched the column, so that the step of 0 after it (M
+    moving, B staying put) refetched nothing: 28 fills, not 32 (hypothesis seed 109)."""
+    problem = matmul(M=4, N=4, K=2)
+    arch = Architecture("a", (StorageLevel("Outer"), StorageLevel("Mid"), StorageLevel("Inner")))
+    mapping = Mapping((LevelMapping((Loop("M", 2), Loop("N", 2)), keep=frozenset({"A", "B", "Z"})),
+                       LevelMapping((Loop("M", 2), Loop("N", 3)), keep=frozenset()),
+                       LevelMapping((Loop("K", 2),), keep=frozenset({"A", "B"}))))
+    sim = simulate(problem, arch, mapping)
+    assert (sim.levels[0]["B"].reads, sim.levels[2]["B"].fills) == (32, 32)
+    assert mismatches(problem, arch, mapping, sim) == []
+
+
 # -- known disagreements (the model follows Timeloop) -------------------------------
 
 @pytest.mark.xfail(strict=True, reason="model extrapolates: the window split across two "

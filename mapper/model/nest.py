@@ -15,10 +15,10 @@ more than its bound, the points at or past the bound do not run. A loop runs the
 iterations whose first point is within the bound (Timeloop's residual end, where
 the loops of its dimension outside it are at their last iteration), tiles are
 clipped at the bound, and an instance without a point is idle. Iteration #1 then
-need not stand for the rest: each loop is walked until its iterations start alike
-(walk_exactly), and a fan-out's instances class by class, those that run alike in
-every call (fill_by_class). The counts are then exact (tests/brute_force.py),
-Timeloop's extrapolations aside.
+need not stand for the rest: each loop is walked until an iteration leaves the
+loops inside as it found them (walk_exactly), and a fan-out's instances class by
+class, those that run alike in every call (fill_by_class). The counts are then exact
+(tests/brute_force.py), Timeloop's extrapolations aside.
 
 It is the slow, literal path: the vectorized model is tested against it.
 """
@@ -367,27 +367,27 @@ class NestAnalysis:
         dimension d), each with the iterations it stands for. Iteration #1 need not
         stand for the rest: the last iterations run the loops inside short, and a
         loop inside that ran short leaves its tiles moving by other steps than they
-        will. So the iterations are walked one at a time until one starts as the one
-        before it did, as far inside the bound (`room`) and with what the loops
-        inside remember alike (`steps_inside`); it stands for the iterations as far
-        inside the bound as it."""
+        will. So the iterations are walked one at a time until one leaves what the
+        loops inside remember as it found it (`repeats`): the whole iterations after
+        it repeat it. That an iteration starts as the one before it did is not enough:
+        #0 follows a step of a loop outside and #1 a step of this one, so #1 can start
+        as #0 did and leave another state (a one-element tile that #0 moved in stays
+        put in #1, which refetches it on that change of stride, and #2 does not:
+        counting #1 again for #2 counted the tile twice; tests/test_brute_force.py)."""
         loop = self.nest[lvl]
         saved, saved_epochs = self.transform[d], self.epochs
 
         span = self.mold_high[lvl - 1][d]
         full = min(end, (self.last_bound[d] - saved - span) // loop.weight + 1)  # iterations #0..#full-1 run whole
 
-        def room(i: int) -> int:  # how much of the extent of the loops inside runs
-            return min(span, self.last_bound[d] - saved - i * loop.weight)
-
         sizes = []
-        before, inside, i = None, -1, 0  # inside: the iteration the loops inside remember
+        inside, i = -1, 0  # inside: the iteration the loops inside remember
         while i < end:
-            start = (room(i), self.steps_inside(lvl))
+            entry = self.steps_inside(lvl)
             # Past the whole ones each iteration runs less than the one before. Tiles
-            # whose steps never settle (none seen so far) are walked MAX_WALKED
-            # iterations, the last of them standing for the rest, as in Timeloop.
-            scale = full - i if i < full and (start == before or i >= MAX_WALKED) else 1
+            # whose steps never settle are walked MAX_WALKED iterations, the last of
+            # them standing for the rest, as in Timeloop.
+            scale = full - i if MAX_WALKED <= i < full else 1
             if i - 1 > inside >= 0:
                 self.shift_inside(lvl, d, (i - 1 - inside) * loop.weight)
             self.transform[d] = saved + i * loop.weight
@@ -400,11 +400,14 @@ class NestAnalysis:
                 self.marks += 1
                 self.watched.append(self.marks)
             deltas = self.compute_deltas(lvl - 1)
-            if watch and self.repeats(lvl, start[1], self.watched.pop()):
+            if watch and self.repeats(lvl, entry, self.watched.pop()):
                 self.count_again(lvl, counted, full - i - 1)
                 scale = full - i
             sizes.append((deltas, scale))
-            before, inside, i = start, i, i + scale
+            inside, i = i, i + scale
+        # What comes next moves on from the last iteration, not from the last one walked.
+        if end - 1 > inside >= 0:
+            self.shift_inside(lvl, d, (end - 1 - inside) * loop.weight)
         self.transform[d], self.epochs = saved, saved_epochs
         return sizes
 
