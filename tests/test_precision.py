@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from mapper import api
 from mapper.architecture import Architecture, ComputeUnit, StorageLevel
@@ -24,10 +25,12 @@ from mapper.model.vectorized import evaluate_batch, evaluate_mapping
 from mapper.precision import level_widths
 from mapper.problem import Problem, Tensor
 from mapper.specs.errors import SpecError
+from mapper.specs.load import load_specs
 from mapper.specs.native import load_native
 from mapper.specs.native.problem import parse_problem, parse_workload
 
 ALL = frozenset({"Inputs", "Weights", "Outputs"})
+DATA = Path(__file__).parent / "data"
 
 
 def matvec(**bits: int) -> Problem:
@@ -215,3 +218,22 @@ def test_a_level_beyond_64_bit_counts_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as info:
         load_native([path])
     assert info.value.key_path == "architecture.levels[0].size" and "at most 2**62 bits" in str(info.value)
+
+
+def test_a_port_beyond_64_bit_counts_is_refused_where_no_capacity_bounds_it(tmp_path: Path) -> None:
+    native = tmp_path / "arch.yaml"
+    native.write_text("architecture: {name: a, levels: [{name: DRAM, size: unbounded, word_bits: 8, "
+                      "block_size: 1000000000000000000000000000000, energy: {read: 1, write: 1}}], "
+                      "compute: {energy: 1}}\n")
+    with pytest.raises(SpecError) as info:
+        load_native([native])
+    assert info.value.key_path == "architecture.levels[0].block_size"
+    assert "8e+30 bits per access" in str(info.value) and "at most 2**62 bits per access" in str(info.value)
+    case = yaml.safe_load((DATA / "timeloop-conv1d-p8.yaml").read_text())
+    case["architecture"]["subtree"][0]["local"][0]["attributes"]["width"] = 10**30  # the DRAM's port, in bits
+    timeloop = tmp_path / "case.yaml"
+    timeloop.write_text(yaml.safe_dump(case))
+    with pytest.raises(SpecError) as info:
+        load_specs([timeloop])
+    assert info.value.key_path == "architecture.subtree[0].local[0].attributes.width"
+    assert "1e+30 bits per access" in str(info.value)

@@ -34,8 +34,9 @@ MAX_LEVELS = 32
 MAX_ENERGY = 1e12
 
 # A word, of a level or of a tensor's elements (the widest real ones have 64 bits), and
-# a level's capacity in bits (2**62 bits: 512 PiB): where precisions differ, capacities
-# and tiles are counted in bits (mapper/precision.py), in 64-bit integers.
+# a level's capacity and the port of one access in bits (2**62 bits: 512 PiB): where
+# precisions differ, capacities, tiles and ports are counted in bits
+# (mapper/precision.py), in 64-bit integers.
 MAX_WORD_BITS = 1024
 MAX_CAPACITY_BITS = 2**62
 
@@ -83,4 +84,7 @@ def level_too_large(level: StorageLevel) -> tuple[str, str, str] | None:
     if level.capacity is not None and level.capacity * level.word_bits > MAX_CAPACITY_BITS:
         return ("depth", f"{level.capacity:.3g} words of {level.word_bits} bits",
                 "at most 2**62 bits (512 PiB); for a memory without a limit, size: unbounded (outermost level)")
+    if level.block_size * level.word_bits > MAX_CAPACITY_BITS:  # an unbounded level's port, which no capacity bounds
+        return ("block_size", f"{level.block_size * level.word_bits:.3g} bits per access ({level.block_size:.3g} "
+                f"words of {level.word_bits} bits)", "at most 2**62 bits per access")
     return None

@@ -439,7 +439,7 @@ def _storage_level(leaf: dict, count: int, ert: dict, source: str, path: str) ->
     too_large = level_too_large(level)
     if too_large:
         key, found, allowed = too_large
-        key = _named(attrs, {"word_bits": WORD_BITS, "depth": SIZES}[key])
+        key = _named(attrs, {"word_bits": WORD_BITS, "depth": SIZES, "block_size": (*BLOCK_SIZE, *WIDTH)}[key])
         raise SpecError(source, where(key), found, allowed)
     return level
 
