@@ -23,7 +23,7 @@ from mapper.search.polish import Moves, PolishEffort, polish, shared_unrollings,
 from mapper.mapspace import Mapspace
 from mapper.model.batch import MappingBatch, batch_from_mappings
 from mapper.specs.load import load_specs
-from mapper.search.tilings import Effort, Scored, best_tilings, score, unrolled_as
+from mapper.search.tilings import Effort, Scored, best_tilings, score, trade_primes, unrolled_as
 
 
 def start_of(space: str) -> Scored:
@@ -66,6 +66,21 @@ def test_the_polish_depends_only_on_its_start_and_random_stream() -> None:
             for _ in range(2)]
     assert runs[0][0].scores.keys.tolist() == runs[1][0].scores.keys.tolist()
 
+
+
+def test_a_trade_moves_a_prime_of_one_dimension_and_one_of_another_back_between_two_loops() -> None:
+    # Loops (rows) x dimensions: where both primes are 2, every loop keeps its size.
+    slots = np.tile(np.array([[4, 4, 1], [16, 8, 1], [1, 1, 7]]), (2000, 1, 1))
+    traded = slots.copy()
+
+    trade_primes(traded, np.random.default_rng(0))
+
+    assert np.all(np.prod(traded, axis=1) == np.prod(slots, axis=1))  # each dimension's product
+    assert np.all((traded != slots).sum(axis=(1, 2)) == 4)  # two loops, two dimensions each
+    sizes_kept = np.all(np.prod(traded, axis=2) == np.prod(slots, axis=2), axis=1)
+    seven_moved = (traded[:, :, 2] != slots[:, :, 2]).any(axis=1)
+    assert np.array_equal(sizes_kept, ~seven_moved)  # a 2 for a 2 keeps the sizes, a 2 for the 7 not
+    assert sizes_kept.any() and seven_moved.any()
 
 
 def test_the_busiest_unrollings_come_first_and_each_is_one_the_mapspace_offers() -> None:
@@ -465,6 +480,30 @@ def test_from_seed_0_the_search_of_res3a_branch2a_ends_where_seeds_1_and_3_do(tm
     outcome = OptunaSearch(ms, "edp", InMemoryStorage(), seed=0).run(Budget(trials=300, patience=20))
 
     assert outcome.found.scores.value("edp")[0] == pytest.approx(5.122, rel=1e-3)
+
+
+SIMBA_SEED_2 = """
+mapping:
+  - {level: DRAM, temporal: Q28, keep: [Weights, Inputs, Outputs]}
+  - {level: GlobalBuffer, spatial: C4X M4X, keep: [Inputs, Outputs]}
+  - {level: PEInputBuffer, spatial: M4Y, keep: []}
+  - {level: PEWeightBuffer, keep: [Weights]}
+  - {level: PEAccuBuffer, temporal: M8 C16, spatial: C4Y, keep: []}
+  - {level: PEWeightRegs, temporal: P28, keep: [Weights]}
+"""
+
+
+def test_a_fanout_trades_factors_with_the_level_below_where_moving_either_alone_idles_pes(tmp_path) -> None:
+    # Where seed 2's search ended before trades: C4 M4 across the columns over M8 C16
+    # in the accumulation buffers. Traded, C8 M2 over M16 C8: seed 4's answer.
+    (tmp_path / "layer.yaml").write_text(RES3A_BRANCH2A)
+    (tmp_path / "mapping.yaml").write_text(SIMBA_SEED_2)
+    ms, start = scored_mapping(SHIPPED / "arch/simba-like.yaml", tmp_path / "layer.yaml", tmp_path / "mapping.yaml")
+    assert start.scores.value("edp")[0] == pytest.approx(6.578, rel=1e-3)
+
+    found, _ = polish(ms, start, "edp", PolishEffort(), np.random.default_rng(0))
+
+    assert found.scores.value("edp")[0] == pytest.approx(6.542, rel=1e-3)
 
 
 RES3A_BRANCH1 = """

@@ -26,11 +26,12 @@ change together with the tiles), the trials rarely get there, and which local
 optimum they end in depends on the seed. Here every part of a mapping moves in the
 vectorized model's batches, at microseconds a mapping (`Moves`): a prime factor of a
 dimension from one loop to another (temporal or spatial, across levels and
-fan-outs), two iterating loops of a level swapped, a free keep flag flipped (a level
-that starts keeping a tensor hands the loops of its dimensions to the level above,
-so that the tensor's tile fits), the unrolling of every fan-out replaced by one of
-the busiest together (a dimension that leaves one fan-out must often go to another);
-a child takes one to three such moves. The elite, the best mappings so far, breeds
+fan-outs), or traded there for a prime factor of another dimension (so that a
+fan-out stays as busy), two iterating loops of a level swapped, a free keep flag
+flipped (a level that starts keeping a tensor hands the loops of its dimensions to
+the level above, so that the tensor's tile fits), the unrolling of every fan-out
+replaced by one of the busiest together (a dimension that leaves one fan-out must
+often go to another); a child takes one to three such moves. The elite, the best mappings so far, breeds
 children for as long as rounds keep improving it; then its best is swept: tried
 under every keep table one or two flags away, each of them with its own best tiles
 (as a trial would give them), the best of those tables under every busiest
@@ -140,6 +141,7 @@ Measured with benchmarks/bench_seeds.py (docs/search-measurements.md).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -148,7 +150,7 @@ from ..mapspace import Mapspace, TemporalFactors
 from ..model.batch import MappingBatch
 from .objectives import Objective, structure_keys
 from .tilings import (Effort, Scored, ScoredBefore, best_tilings, first_occurrences, move_primes, representatives,
-                      score, unrolled_as)
+                      score, trade_primes, unrolled_as)
 
 Unrollings = tuple[np.ndarray, np.ndarray]  # (spatial_x, spatial_y), each (n, L, D)
 # A polish's sweeps' keep tables (`_swept_tables`) by the key of the mapping swept: the
@@ -664,7 +666,8 @@ class Moves:
         for step in range(3):
             rows = np.flatnonzero(moves > step)
             kind = rng.random(len(rows))
-            self._move_factor(child, rows[kind < 0.6], rng)
+            self._move_factor(child, rows[kind < 0.45], rng)
+            self._trade_factors(child, rows[(kind >= 0.45) & (kind < 0.6)], rng)
             self._swap_loops(child, rows[(kind >= 0.6) & (kind < 0.85)], rng)
             self._flip_keep(child, rows[(kind >= 0.85) & (kind < 0.95)], rng)
             self._unroll_anew(child, rows[kind >= 0.95], rng)
@@ -686,11 +689,26 @@ class Moves:
     def _move_factor(self, m: MappingBatch, rows: np.ndarray, rng: np.random.Generator) -> None:
         """A prime factor of one dimension from one loop to another: the loops are the
         temporal loop of every level and the X and Y loops of every fan-out."""
+        self._moved_across_loops(m, rows, move_primes, rng)
+
+    def _trade_factors(self, m: MappingBatch, rows: np.ndarray, rng: np.random.Generator) -> None:
+        """A prime factor of one dimension from one loop to another, and one of a second
+        dimension back (tilings.trade_primes), over the loops of `_move_factor`: a
+        fan-out that trades keeps its PEs as busy, where moving one factor out and
+        another in takes two moves, each worse alone (ResNet-50's res3a_branch2a on the
+        simba-like array: seeds 2 and 3 ended at C4 M4 across the columns over M8 C16
+        in the accumulation buffers, 6.578 J*cycles, a trade away from seed 4's C8 M2
+        over M16 C8, 6.542; with trades, every seed ends there)."""
+        self._moved_across_loops(m, rows, trade_primes, rng)
+
+    def _moved_across_loops(self, m: MappingBatch, rows: np.ndarray,
+                            move: Callable[[np.ndarray, np.random.Generator], None],
+                            rng: np.random.Generator) -> None:
         if not len(rows):
             return
         fl = self.fanouts
         slots = np.concatenate([m.temporal[rows], m.spatial_x[rows][:, fl], m.spatial_y[rows][:, fl]], axis=1)
-        move_primes(slots, rng)
+        move(slots, rng)
         F = len(fl)
         m.temporal[rows] = slots[:, :self.L]
         if F:

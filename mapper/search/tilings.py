@@ -271,6 +271,31 @@ def move_primes(slots: np.ndarray, rng: np.random.Generator) -> None:
     slots[rows, target, dim] *= prime
 
 
+def trade_primes(slots: np.ndarray, rng: np.random.Generator) -> None:
+    """In each row of `slots` ((n, S, D), as `move_primes`), a prime factor of one
+    dimension moved from a loop where it iterates to another loop where a second
+    dimension iterates, and a prime factor of the second moved back, in place: where the
+    two primes are equal, both loops keep their sizes, so a fan-out stays as busy and a
+    buffer's tiles about as large (a fan-out that unrolls C4 M4 over a level that
+    iterates M8 C16 becomes C8 M2 over M16 C8), where a move of either alone idles PEs
+    or overflows a buffer. A row without two such loops stays as it is."""
+    n, S, D = slots.shape
+    rows = np.arange(n)
+    first = rng.integers(D, size=n)
+    second = (first + rng.integers(1, D, size=n)) % D if D > 1 else first
+    iterates = slots[rows, :, first] > 1  # (n, S)
+    source = (rng.random((n, S)) * iterates).argmax(axis=1)
+    back = (slots[rows, :, second] > 1) & (np.arange(S) != source[:, None])
+    target = (rng.random((n, S)) * back).argmax(axis=1)
+    has_trade = iterates.any(axis=1) & back.any(axis=1) & (second != first)
+    out = np.where(has_trade, random_prime_factors(slots[rows, source, first], rng.random(n)), 1)
+    returned = np.where(has_trade, random_prime_factors(slots[rows, target, second], rng.random(n)), 1)
+    slots[rows, source, first] //= out
+    slots[rows, target, first] *= out
+    slots[rows, target, second] //= returned
+    slots[rows, source, second] *= returned
+
+
 def transplanted(tilings: MappingBatch, structure: Structure, bounds: np.ndarray) -> MappingBatch:
     """The temporal factors of `tilings` under `structure`, adjusted to its spatial
     unrolling as `unrolled_as` says."""
