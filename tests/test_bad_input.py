@@ -302,6 +302,13 @@ def test_a_table_in_the_energy_folder_beside_the_specs_folder_is_found_from_anyw
     assert specs["architecture"].energy_unit == "MAC"  # the table's symbol: it was read
 
 
+def test_a_named_table_that_does_not_load_is_refused_where_it_is_named_with_its_own_mistake(tmp_path: Path) -> None:
+    (tmp_path / "mine.yaml").write_text("entries: {rf: 1}\n")  # no name
+    error, path = spec_error(tmp_path, (ARCH % "size: 4").replace("name: a\n", "name: a\n  energy_table: mine\n"))
+    check(error, path, "architecture.energy_table", "energy table 'mine' in a file that does not load",
+          f"({tmp_path / 'mine.yaml'}: name: found nothing")
+
+
 def test_unknown_energy_table_entry(tmp_path: Path) -> None:
     text = (ARCH % "size: 4").replace("name: a\n", "name: a\n  energy_table: eyeriss-normalized\n")
     error, path = spec_error(tmp_path, text.replace("compute: {energy: 1}", "compute: {energy: macc}"))

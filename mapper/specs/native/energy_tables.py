@@ -119,7 +119,11 @@ class EnergyTables:
                 raise SpecError(file, path, f"energy table {name!r}, which is neither next to the spec, "
                                 "nor in ../energy/ beside it, nor in specs/energy/",
                                 "a table file name; shipped: " + ", ".join(shipped), did_you_mean(name, shipped))
-            self.loaded[name] = _read_energy_table(found)
+            try:
+                self.loaded[name] = _read_energy_table(found)
+            except SpecError as error:  # the mistake is in the table; the user wrote its name here
+                raise SpecError(file, path, f"energy table {name!r} in a file that does not load ({error})",
+                                "a table file that loads: fix it, or name another table") from None
         return self.loaded[name]
 
     def unit(self, named: list[tuple[str, str]], file: File) -> str:
