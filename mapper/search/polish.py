@@ -19,34 +19,33 @@ In order (`polish`; each step's reason, and the layer that showed it, below):
    across the array that the answer does not share.
 
 A trial scores tilings of one structure (its loop orders, spatial unrolling and keep
-table stay fixed), and the structure moves of the search are Optuna trials of a
-tenth of a second each. Where good mappings differ from the trials' best in several
-of those choices at once (a 128 x 128 array is busy only when both of its unrollings
-change together with the tiles), the trials rarely get there, and which local
-optimum they end in depends on the seed. Here every part of a mapping moves in the
-vectorized model's batches, at microseconds a mapping (`Moves`): a prime factor of a
-dimension from one loop to another (temporal or spatial, across levels and
-fan-outs), or traded there for a prime factor of another dimension (so that a
-fan-out stays as busy), two iterating loops of a level swapped, a free keep flag
-flipped (a level that starts keeping a tensor hands the loops of its dimensions to
-the level above, so that the tensor's tile fits), the unrolling of every fan-out
-replaced by one of the busiest together (a dimension that leaves one fan-out must
-often go to another); a child takes one to three such moves. The elite, the best mappings so far, breeds
-children for as long as rounds keep improving it; then its best is swept: tried
-under every keep table one or two flags away, each of them with its own best tiles
-(as a trial would give them), the best of those tables under every busiest
-unrolling, itself under the less busy ones, and the best of the new unrollings and of
-the less busy ones apart given their own best tiles. As swept, with the
-tiles of the structure they come from, the structures that win rank low: AlexNet's
-conv3 on the Eyeriss-like array ended 11.7% worse from one seed in five when the less
-busy unrollings competed with the others, and on ResNet-50 on the Eyeriss-like array
-five searches in 105 ended 2-5% worse when only the best few keep tables as swept were
-tiled anew (a shared buffer that kept the outputs where keeping the inputs was best,
-with other tiles at three levels). The rounds go on if the sweep betters the best.
-The random moves alone ended in mappings that reached the best value only with two
-fan-outs' unrollings changed at once (the 128 x 128 tpu-like array), or two keep
-flags, or with a few PEs idle and other tiles (AlexNet's conv3 on the Eyeriss-like
-array).
+table stay fixed), and the structure moves of the search are Optuna trials of a tenth
+of a second each. Where good mappings differ from the trials' best in several of
+those choices at once (a 128 x 128 array is busy only when both of its unrollings
+change together with the tiles), the trials rarely get there, and which local optimum
+they end in depends on the seed. Here every part of a mapping moves in the vectorized
+model's batches, at microseconds a mapping (`Moves`): a prime factor of a dimension
+from one loop to another (temporal or spatial, across levels and fan-outs), or traded
+there for a prime factor of another dimension (so that a fan-out stays as busy), two
+iterating loops of a level swapped, a free keep flag flipped (a level that starts
+keeping a tensor hands the loops of its dimensions to the level above, so that the
+tensor's tile fits), the unrolling of every fan-out replaced by one of the busiest
+together (a dimension that leaves one fan-out must often go to another); a child
+takes one to three such moves. The elite, the best mappings so far, breeds children
+for as long as rounds keep improving it; then its best is swept: tried under every
+keep table one or two flags away, each of them with its own best tiles (as a trial
+would give them), the best of those tables under every busiest unrolling, itself
+under the less busy ones, and the best of the new unrollings and of the less busy
+ones apart given their own best tiles. As swept, with the tiles of the structure they
+come from, the structures that win rank low: AlexNet's conv3 on the Eyeriss-like
+array ended 11.7% worse from one seed in five when the less busy unrollings competed
+with the others, and on ResNet-50 on the Eyeriss-like array five searches in 105
+ended 2-5% worse when only the best few keep tables as swept were tiled anew (a
+shared buffer that kept the outputs where keeping the inputs was best, with other
+tiles at three levels). The rounds go on if the sweep betters the best. The random
+moves alone ended in mappings that reached the best value only with two fan-outs'
+unrollings changed at once (the 128 x 128 tpu-like array), or two keep flags, or with
+a few PEs idle and other tiles (AlexNet's conv3 on the Eyeriss-like array).
 
 Keep tables are where local searches get stuck: a level that keeps a tensor needs
 other tiles than one that bypasses it, so one flag moved alone rarely pays. So the
