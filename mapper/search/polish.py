@@ -148,8 +148,8 @@ import numpy as np
 from ..mapspace import Mapspace, TemporalFactors
 from ..model.batch import MappingBatch
 from .objectives import Objective, structure_keys
-from .tilings import (Effort, Scored, ScoredBefore, best_tilings, first_occurrences, move_primes, representatives,
-                      score, trade_primes, unrolled_as)
+from .tilings import (Effort, Scored, ScoredBefore, best_tilings, first_occurrences, move_primes, random_true,
+                      representatives, score, trade_primes, unrolled_as)
 
 Unrollings = tuple[np.ndarray, np.ndarray]  # (spatial_x, spatial_y), each (n, L, D)
 # A polish's sweeps' keep tables (`_swept_tables`) by the key of the mapping swept: the
@@ -723,7 +723,7 @@ class Moves:
         order = m.order[rows]  # (n, L, D)
         live = np.take_along_axis(m.temporal[rows], order, axis=2) > 1  # (n, L, D), by position
         swappable = live.sum(axis=2) >= 2  # (n, L)
-        level = (rng.random((n, self.L)) * swappable).argmax(axis=1)
+        level = random_true(swappable, rng)
         ok = swappable[index, level]
         weights = rng.random((n, self.D)) * live[index, level]  # two distinct live positions: the top two
         first, second = np.argsort(-weights, axis=1)[:, :2].T

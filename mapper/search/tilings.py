@@ -254,6 +254,12 @@ def neighbours(batch: MappingBatch, n: int, rng: np.random.Generator) -> Mapping
     return children
 
 
+def random_true(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Per row of `mask` ((n, k) booleans), one of its True columns, each as likely
+    (column 0 in a row without one)."""
+    return (rng.random(mask.shape) * mask).argmax(axis=1)
+
+
 def move_primes(slots: np.ndarray, rng: np.random.Generator) -> None:
     """In each row of `slots` ((n, S, D): a mapping's loops, each with its factor per
     dimension), one prime factor of a random dimension moved, in place, from a loop
@@ -263,7 +269,7 @@ def move_primes(slots: np.ndarray, rng: np.random.Generator) -> None:
     rows = np.arange(n)
     dim = rng.integers(D, size=n)
     movable = slots[rows, :, dim] > 1  # (n, S)
-    source = (rng.random((n, S)) * movable).argmax(axis=1)
+    source = random_true(movable, rng)
     target = (source + rng.integers(1, S, size=n)) % S if S > 1 else source
     has_move = movable.any(axis=1) & (target != source)
     prime = np.where(has_move, random_prime_factors(slots[rows, source, dim], rng.random(n)), 1)
@@ -284,9 +290,9 @@ def trade_primes(slots: np.ndarray, rng: np.random.Generator) -> None:
     first = rng.integers(D, size=n)
     second = (first + rng.integers(1, D, size=n)) % D if D > 1 else first
     iterates = slots[rows, :, first] > 1  # (n, S)
-    source = (rng.random((n, S)) * iterates).argmax(axis=1)
+    source = random_true(iterates, rng)
     back = (slots[rows, :, second] > 1) & (np.arange(S) != source[:, None])
-    target = (rng.random((n, S)) * back).argmax(axis=1)
+    target = random_true(back, rng)
     has_trade = iterates.any(axis=1) & back.any(axis=1) & (second != first)
     out = np.where(has_trade, random_prime_factors(slots[rows, source, first], rng.random(n)), 1)
     returned = np.where(has_trade, random_prime_factors(slots[rows, target, second], rng.random(n)), 1)
